@@ -1,0 +1,696 @@
+//! The append path: decoded, signature-checked events are checked against the
+//! ledger's state (duplicates, key chains, authorisation, references), then
+//! every change of a commit group goes into one RocksDB write batch, synced.
+//!
+//! A commit group holds several requests; each request is atomic (all of its
+//! events or none), and a refused request leaves no trace but its evidence.
+//! The same function is what a replicated state machine calls when it applies
+//! a committed entry, so a node's state depends only on the log.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tansiq_proto::v1 as pb;
+
+use crate::event::{self, Event, Kind};
+use crate::genesis::Genesis;
+use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
+use crate::limits::SUBMIT_BATCH_EVENTS_MAX;
+use crate::reject::Rejection;
+use crate::signing::ChainId;
+use crate::store::{
+    KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError, Tip,
+};
+
+/// What a committed (or already present) event's author is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub event_id: EventId,
+    pub position: LogPosition,
+    pub head: HeadHash,
+    pub committed_at_ms: i64,
+    /// The event was already on the ledger; this is its first receipt.
+    pub duplicate: bool,
+    pub warnings: Vec<String>,
+}
+
+/// One request's outcome: a receipt per event, or the reason none was written.
+pub type RequestOutcome = Result<Vec<Receipt>, Rejection>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("data directory has no genesis and none was given to create the chain")]
+    NoGenesis,
+    #[error("stored genesis is invalid: {0}")]
+    Genesis(#[from] crate::genesis::GenesisError),
+    #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
+    GenesisMismatch { stored: String, stored_hash: String, given: String, given_hash: String },
+}
+
+/// A node's ledger: its genesis and storage. One writer calls [`Ledger::commit_group`].
+pub struct Ledger {
+    store: Store,
+    genesis: Genesis,
+}
+
+impl Ledger {
+    /// Opens the ledger at `path`. A new directory is initialised from `genesis`;
+    /// an existing one must hold the same genesis when one is given.
+    pub fn open(path: &Path, genesis: Option<&Genesis>) -> Result<Ledger, OpenError> {
+        let store = Store::open(path)?;
+        let stored = match store.genesis_bytes()? {
+            Some(bytes) => Genesis::decode(&bytes)?,
+            None => {
+                let genesis = genesis.ok_or(OpenError::NoGenesis)?;
+                initialise(&store, genesis)?;
+                genesis.clone()
+            }
+        };
+        if let Some(given) = genesis {
+            if given.hash != stored.hash {
+                return Err(OpenError::GenesisMismatch {
+                    stored: stored.chain.to_string(),
+                    stored_hash: stored.hash.to_hex(),
+                    given: given.chain.to_string(),
+                    given_hash: given.hash.to_hex(),
+                });
+            }
+        }
+        Ok(Ledger { store, genesis: stored })
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn chain(&self) -> &ChainId {
+        &self.genesis.chain
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn tip(&self) -> Result<Tip, StoreError> {
+        self.store.tip()?.ok_or_else(|| StoreError::Corrupt("ledger has a genesis but no tip".into()))
+    }
+
+    /// The receipt of a committed event.
+    pub fn receipt(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
+        let Some(position) = self.store.event_position(id)? else { return Ok(None) };
+        let record = self
+            .store
+            .log_record(position)?
+            .ok_or_else(|| StoreError::Corrupt(format!("event {id} at position {position} has no log record")))?;
+        Ok(Some(Receipt {
+            event_id: *id,
+            position,
+            head: record.head,
+            committed_at_ms: record.committed_at_ms,
+            duplicate: true,
+            warnings: Vec::new(),
+        }))
+    }
+
+    /// Checks each request against the state and commits the accepted ones in
+    /// one synced write batch. `requests` hold decoded events whose signatures
+    /// were verified (see [`decode_request`] and [`verify_requests`]).
+    pub fn commit_group(
+        &self,
+        requests: Vec<Result<Vec<Event>, Rejection>>,
+        committed_at_ms: i64,
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
+        let tip = self.tip()?;
+        let mut staging = Staging::new(&self.store, tip, committed_at_ms);
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let outcome = match request {
+                Ok(events) => staging.stage_request(&events)?,
+                Err(rejection) => Err(rejection),
+            };
+            outcomes.push(outcome);
+        }
+        let batch = staging.into_batch();
+        self.store.write_synced(batch)?;
+        Ok(outcomes)
+    }
+}
+
+/// Decodes one request's envelopes (size, encoding, fields) for `chain`.
+pub fn decode_request(chain: &ChainId, envelopes: Vec<pb::SignedEvent>) -> Result<Vec<Event>, Rejection> {
+    if envelopes.len() > SUBMIT_BATCH_EVENTS_MAX {
+        return Err(Rejection::BatchTooLarge { count: envelopes.len(), max: SUBMIT_BATCH_EVENTS_MAX });
+    }
+    if envelopes.is_empty() {
+        return Err(Rejection::Malformed { detail: "request holds no event".into() });
+    }
+    let single = envelopes.len() == 1;
+    envelopes
+        .into_iter()
+        .enumerate()
+        .map(|(index, envelope)| Event::decode(chain, envelope).map_err(|rejection| in_batch(single, index, rejection)))
+        .collect()
+}
+
+/// Verifies every signature of every request in one batch; a request with a
+/// bad signature becomes that rejection.
+pub fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejection>]) {
+    let all: Vec<Event> = requests.iter().flatten().flatten().cloned().collect();
+    if all.is_empty() {
+        return;
+    }
+    let verdicts = event::verify_events(chain, &all);
+    let mut verdicts = verdicts.into_iter();
+    for request in requests.iter_mut() {
+        let Ok(events) = request else { continue };
+        let single = events.len() == 1;
+        let mut failure = None;
+        for (index, event) in events.iter().enumerate() {
+            let valid = verdicts.next().expect("invariant: one verdict per event");
+            if !valid && failure.is_none() {
+                failure = Some(in_batch(single, index, event::bad_signature(chain, event)));
+            }
+        }
+        if let Some(rejection) = failure {
+            *request = Err(rejection);
+        }
+    }
+}
+
+fn in_batch(single: bool, index: usize, rejection: Rejection) -> Rejection {
+    if single {
+        rejection
+    } else {
+        Rejection::InBatch { index, rejection: Box::new(rejection) }
+    }
+}
+
+fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {
+    let mut batch = store.batch();
+    batch.put_genesis(&genesis.bytes);
+    batch.put_tip(&Tip { position: LogPosition(0), head: genesis.hash });
+    let name = genesis.message.ministry_name.clone().unwrap_or_default();
+    batch.put_org(
+        genesis.ministry.as_str(),
+        &OrgRecord {
+            role: pb::OrgRole::Ministry as i32,
+            name_arabic: name.arabic,
+            name_latin: name.latin,
+            iati_identifier: String::new(),
+            iati_org_type: 10,
+            keys: genesis.ministry_keys.iter().map(|key| key.0).collect(),
+        },
+    );
+    for key in &genesis.ministry_keys {
+        batch.put_key(
+            key,
+            &KeyRecord { org_id: genesis.ministry.to_string(), sequence: 0, last_event: None, revoked_at: None },
+        );
+    }
+    store.write_synced(batch.batch)
+}
+
+/// Changes staged by a request or a group, not yet written.
+#[derive(Default)]
+struct Overlay {
+    keys: HashMap<PublicKeyBytes, KeyRecord>,
+    key_events: HashMap<(PublicKeyBytes, u64), EventId>,
+    receipts: HashMap<EventId, Receipt>,
+    orgs: HashMap<String, OrgRecord>,
+    projects: HashMap<String, ProjectRecord>,
+    municipalities: HashMap<String, MunicipalityRecord>,
+    appended: Vec<(LogRecord, pb::SignedEvent)>,
+}
+
+impl Overlay {
+    fn absorb(&mut self, other: Overlay) {
+        self.keys.extend(other.keys);
+        self.key_events.extend(other.key_events);
+        self.receipts.extend(other.receipts);
+        self.orgs.extend(other.orgs);
+        self.projects.extend(other.projects);
+        self.municipalities.extend(other.municipalities);
+        self.appended.extend(other.appended);
+    }
+}
+
+enum StageError {
+    Rejected(Rejection),
+    Store(StoreError),
+}
+
+impl From<Rejection> for StageError {
+    fn from(rejection: Rejection) -> Self {
+        StageError::Rejected(rejection)
+    }
+}
+
+impl From<StoreError> for StageError {
+    fn from(error: StoreError) -> Self {
+        StageError::Store(error)
+    }
+}
+
+/// Looks a value up in the request's overlay, then the group's, then the store.
+macro_rules! layered {
+    ($self:ident, $field:ident, $key:expr, $load:expr) => {{
+        let key = $key;
+        if let Some(value) = $self.request.$field.get(key) {
+            Ok(Some(value.clone()))
+        } else if let Some(value) = $self.group.$field.get(key) {
+            Ok(Some(value.clone()))
+        } else {
+            $load
+        }
+    }};
+}
+
+struct Staging<'a> {
+    store: &'a Store,
+    group: Overlay,
+    request: Overlay,
+    group_tip: Tip,
+    request_tip: Tip,
+    evidence: Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>,
+    committed_at_ms: i64,
+}
+
+impl<'a> Staging<'a> {
+    fn new(store: &'a Store, tip: Tip, committed_at_ms: i64) -> Self {
+        Staging {
+            store,
+            group: Overlay::default(),
+            request: Overlay::default(),
+            group_tip: tip,
+            request_tip: tip,
+            evidence: Vec::new(),
+            committed_at_ms,
+        }
+    }
+
+    fn stage_request(&mut self, events: &[Event]) -> Result<RequestOutcome, StoreError> {
+        let single = events.len() == 1;
+        let mut receipts = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            match self.stage_event(event) {
+                Ok(receipt) => receipts.push(receipt),
+                Err(StageError::Store(error)) => return Err(error),
+                Err(StageError::Rejected(rejection)) => {
+                    self.request = Overlay::default();
+                    self.request_tip = self.group_tip;
+                    return Ok(Err(in_batch(single, index, rejection)));
+                }
+            }
+        }
+        let request = std::mem::take(&mut self.request);
+        self.group.absorb(request);
+        self.group_tip = self.request_tip;
+        Ok(Ok(receipts))
+    }
+
+    fn receipt_of(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
+        if let Some(receipt) = self.request.receipts.get(id).or_else(|| self.group.receipts.get(id)) {
+            return Ok(Some(Receipt { duplicate: true, warnings: Vec::new(), ..receipt.clone() }));
+        }
+        let Some(position) = self.store.event_position(id)? else { return Ok(None) };
+        let record = self
+            .store
+            .log_record(position)?
+            .ok_or_else(|| StoreError::Corrupt(format!("event {id} has no log record")))?;
+        Ok(Some(Receipt {
+            event_id: *id,
+            position,
+            head: record.head,
+            committed_at_ms: record.committed_at_ms,
+            duplicate: true,
+            warnings: Vec::new(),
+        }))
+    }
+
+    fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {
+        layered!(self, keys, key, self.store.key(key))
+    }
+
+    fn key_event_at(&self, key: &PublicKeyBytes, sequence: u64) -> Result<Option<EventId>, StoreError> {
+        layered!(self, key_events, &(*key, sequence), self.store.key_event_at(key, sequence))
+    }
+
+    fn org(&self, org_id: &str) -> Result<Option<OrgRecord>, StoreError> {
+        layered!(self, orgs, org_id, self.store.org(org_id))
+    }
+
+    fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        layered!(self, projects, project_id, self.store.project(project_id))
+    }
+
+    fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
+        layered!(self, municipalities, pcode, self.store.municipality(pcode))
+    }
+
+    fn stage_event(&mut self, event: &Event) -> Result<Receipt, StageError> {
+        if let Some(receipt) = self.receipt_of(&event.id)? {
+            return Ok(receipt);
+        }
+        let key = self.key(&event.signer)?.ok_or(Rejection::UnknownKey { key: event.signer })?;
+        if let Some(revoked_at) = key.revoked_at {
+            return Err(Rejection::RevokedKey { key: event.signer, org: key.org_id, revoked_at }.into());
+        }
+        if key.org_id != event.author.as_str() {
+            return Err(Rejection::AuthorMismatch {
+                key: event.signer,
+                key_org: key.org_id,
+                claimed: event.author.to_string(),
+            }
+            .into());
+        }
+        self.check_chain(event, &key)?;
+        let org = self
+            .org(event.author.as_str())?
+            .ok_or_else(|| StoreError::Corrupt(format!("key {} names unregistered org {}", event.signer, key.org_id)))?;
+        let position = self.request_tip.position.next();
+        let warnings = self.apply_kind(event, &org, position)?;
+
+        let head = self.request_tip.head.next(&event.id);
+        debug_assert!(position > self.group_tip.position || self.request.appended.is_empty());
+        let record = LogRecord { position, event_id: event.id, head, committed_at_ms: self.committed_at_ms };
+        // The key record may have been changed by the event itself (a key revoking itself).
+        let mut key = self.key(&event.signer)?.unwrap_or(key);
+        key.sequence = event.sequence;
+        key.last_event = Some(event.id.0);
+        self.request.keys.insert(event.signer, key);
+        self.request.key_events.insert((event.signer, event.sequence), event.id);
+        let receipt = Receipt {
+            event_id: event.id,
+            position,
+            head,
+            committed_at_ms: self.committed_at_ms,
+            duplicate: false,
+            warnings,
+        };
+        self.request.receipts.insert(event.id, receipt.clone());
+        self.request.appended.push((record, event.to_signed()));
+        self.request_tip = Tip { position, head };
+        Ok(receipt)
+    }
+
+    fn check_chain(&mut self, event: &Event, key: &KeyRecord) -> Result<(), StageError> {
+        let expected = key.sequence + 1;
+        if event.sequence < expected {
+            let existing = self
+                .key_event_at(&event.signer, event.sequence)?
+                .ok_or_else(|| StoreError::Corrupt(format!("key {} has no event at {}", event.signer, event.sequence)))?;
+            self.evidence.push((event.signer, event.sequence, event.id, event.to_signed()));
+            return Err(Rejection::Equivocation {
+                key: event.signer,
+                sequence: event.sequence,
+                existing,
+                submitted: event.id,
+            }
+            .into());
+        }
+        if event.sequence > expected {
+            return Err(Rejection::SequenceGap {
+                key: event.signer,
+                org: key.org_id.clone(),
+                expected,
+                got: event.sequence,
+            }
+            .into());
+        }
+        let expected_previous = key.last_event.map(EventId);
+        if event.previous != expected_previous {
+            let show = |id: Option<EventId>| id.map_or_else(|| "none".to_owned(), |id| id.to_hex());
+            return Err(Rejection::WrongPrevious {
+                key: event.signer,
+                sequence: event.sequence,
+                expected: show(expected_previous),
+                got: show(event.previous),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Authorises the event for its author's role and stages its effect on the registries.
+    fn apply_kind(&mut self, event: &Event, author: &OrgRecord, position: LogPosition) -> Result<Vec<String>, StageError> {
+        let author_id = event.author.as_str();
+        let role = pb::OrgRole::try_from(author.role).unwrap_or_default();
+        let ministry_only = |action: &str| -> Result<(), StageError> {
+            if role == pb::OrgRole::Ministry {
+                Ok(())
+            } else {
+                Err(not_allowed(author_id, role, action).into())
+            }
+        };
+        match &event.kind {
+            Kind::OrganisationRegistered(body) => {
+                ministry_only("register organisations")?;
+                if self.org(&body.org_id)?.is_some() {
+                    return Err(Rejection::AlreadyRegistered { what: "organisation", id: body.org_id.clone() }.into());
+                }
+                let mut keys = Vec::with_capacity(body.keys.len());
+                for key in &body.keys {
+                    let key = PublicKeyBytes::from_slice(key).map_err(|e| Rejection::field("keys", e.to_string()))?;
+                    self.ensure_key_unused(&key, "keys")?;
+                    self.request.keys.insert(
+                        key,
+                        KeyRecord { org_id: body.org_id.clone(), sequence: 0, last_event: None, revoked_at: None },
+                    );
+                    keys.push(key.0);
+                }
+                let name = body.name.clone().unwrap_or_default();
+                self.request.orgs.insert(
+                    body.org_id.clone(),
+                    OrgRecord {
+                        role: body.role,
+                        name_arabic: name.arabic,
+                        name_latin: name.latin,
+                        iati_identifier: body.iati_identifier.clone(),
+                        iati_org_type: body.iati_org_type,
+                        keys,
+                    },
+                );
+            }
+            Kind::KeyRotated(body) => {
+                self.own_org_or_ministry(author_id, role, &body.org_id, "rotate keys of")?;
+                let mut org = self
+                    .org(&body.org_id)?
+                    .ok_or_else(|| Rejection::UnknownReference { what: "organisation", id: body.org_id.clone() })?;
+                let new_key = PublicKeyBytes::from_slice(&body.new_key).map_err(|e| Rejection::field("new_key", e.to_string()))?;
+                self.ensure_key_unused(&new_key, "new_key")?;
+                if !body.retired_key.is_empty() {
+                    let retired = PublicKeyBytes::from_slice(&body.retired_key)
+                        .map_err(|e| Rejection::field("retired_key", e.to_string()))?;
+                    self.revoke(&body.org_id, &retired, "retired_key", position)?;
+                }
+                self.request.keys.insert(
+                    new_key,
+                    KeyRecord { org_id: body.org_id.clone(), sequence: 0, last_event: None, revoked_at: None },
+                );
+                org.keys.push(new_key.0);
+                self.request.orgs.insert(body.org_id.clone(), org);
+            }
+            Kind::KeyRevoked(body) => {
+                self.own_org_or_ministry(author_id, role, &body.org_id, "revoke keys of")?;
+                let key = PublicKeyBytes::from_slice(&body.key).map_err(|e| Rejection::field("key", e.to_string()))?;
+                self.revoke(&body.org_id, &key, "key", position)?;
+            }
+            Kind::MunicipalityRegistered(body) => {
+                ministry_only("register municipalities")?;
+                if self.municipality(&body.pcode)?.is_some() {
+                    return Err(Rejection::AlreadyRegistered { what: "municipality", id: body.pcode.clone() }.into());
+                }
+                if !body.parent_pcode.is_empty() {
+                    self.require_municipality(&body.parent_pcode)?;
+                }
+                let name = body.name.clone().unwrap_or_default();
+                self.request.municipalities.insert(
+                    body.pcode.clone(),
+                    MunicipalityRecord {
+                        parent: body.parent_pcode.clone(),
+                        admin_level: body.admin_level,
+                        name_arabic: name.arabic,
+                        name_latin: name.latin,
+                    },
+                );
+            }
+            Kind::SectorPolicySet(_) => ministry_only("set sector coordination policies")?,
+            Kind::NeedAssessed(body) => {
+                ministry_only("record assessed needs")?;
+                self.require_municipality(&body.pcode)?;
+            }
+            Kind::OverlapReviewed(body) => {
+                ministry_only("review overlaps")?;
+                self.require_project(&body.project_a)?;
+                self.require_project(&body.project_b)?;
+            }
+            Kind::ProjectRegistered(body) => {
+                project_writer(author_id, role)?;
+                if self.project(&body.project_id)?.is_some() {
+                    return Err(Rejection::AlreadyRegistered { what: "project", id: body.project_id.clone() }.into());
+                }
+                let details = body.details.as_ref().ok_or_else(|| Rejection::field("details", "is required"))?;
+                self.require_locations(details)?;
+                self.request.projects.insert(
+                    body.project_id.clone(),
+                    ProjectRecord {
+                        owner: author_id.to_owned(),
+                        iati_identifier: details.iati_identifier.clone(),
+                        status: details.status,
+                        closed: false,
+                    },
+                );
+            }
+            Kind::ProjectUpdated(body) => {
+                let mut project = self.own_open_project(author_id, role, &body.project_id)?;
+                let details = body.details.as_ref().ok_or_else(|| Rejection::field("details", "is required"))?;
+                self.require_locations(details)?;
+                project.status = details.status;
+                project.iati_identifier = details.iati_identifier.clone();
+                self.request.projects.insert(body.project_id.clone(), project);
+            }
+            Kind::ProjectStatusChanged(body) => {
+                let mut project = self.own_open_project(author_id, role, &body.project_id)?;
+                project.status = body.status;
+                self.request.projects.insert(body.project_id.clone(), project);
+            }
+            Kind::TransactionRecorded(body) => {
+                self.own_project(author_id, role, &body.project_id)?;
+            }
+            Kind::ProjectClosed(body) => {
+                let mut project = self.own_open_project(author_id, role, &body.project_id)?;
+                project.closed = true;
+                project.status = if body.cancelled { 5 } else { 4 };
+                self.request.projects.insert(body.project_id.clone(), project);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    fn own_org_or_ministry(&self, author: &str, role: pb::OrgRole, org_id: &str, action: &str) -> Result<(), StageError> {
+        if role == pb::OrgRole::Ministry || author == org_id {
+            Ok(())
+        } else {
+            Err(not_allowed(author, role, &format!("{action} organisation {org_id}")).into())
+        }
+    }
+
+    fn ensure_key_unused(&self, key: &PublicKeyBytes, field: &str) -> Result<(), StageError> {
+        match self.key(key)? {
+            Some(record) => Err(Rejection::field(field, format!("key {key} is already registered to organisation {}", record.org_id)).into()),
+            None => Ok(()),
+        }
+    }
+
+    fn revoke(&mut self, org_id: &str, key: &PublicKeyBytes, field: &str, position: LogPosition) -> Result<(), StageError> {
+        let mut record = self.key(key)?.ok_or(Rejection::UnknownKey { key: *key })?;
+        if record.org_id != org_id {
+            return Err(Rejection::field(field, format!("key {key} belongs to organisation {}, not {org_id}", record.org_id)).into());
+        }
+        if let Some(at) = record.revoked_at {
+            return Err(Rejection::field(field, format!("key {key} was already revoked at log position {at}")).into());
+        }
+        record.revoked_at = Some(position.0);
+        self.request.keys.insert(*key, record);
+        Ok(())
+    }
+
+    fn require_municipality(&self, pcode: &str) -> Result<(), StageError> {
+        match self.municipality(pcode)? {
+            Some(_) => Ok(()),
+            None => Err(Rejection::UnknownReference { what: "municipality (P-code)", id: pcode.to_owned() }.into()),
+        }
+    }
+
+    fn require_locations(&self, details: &pb::ProjectDetails) -> Result<(), StageError> {
+        details.locations.iter().try_for_each(|location| self.require_municipality(&location.pcode))
+    }
+
+    fn require_project(&self, project_id: &str) -> Result<ProjectRecord, StageError> {
+        self.project(project_id)?
+            .ok_or_else(|| Rejection::UnknownReference { what: "project", id: project_id.to_owned() }.into())
+    }
+
+    fn own_project(&self, author: &str, role: pb::OrgRole, project_id: &str) -> Result<ProjectRecord, StageError> {
+        project_writer(author, role)?;
+        let project = self.require_project(project_id)?;
+        if project.owner != author {
+            return Err(not_allowed(author, role, &format!("write project {project_id}, which belongs to {}", project.owner)).into());
+        }
+        Ok(project)
+    }
+
+    fn own_open_project(&self, author: &str, role: pb::OrgRole, project_id: &str) -> Result<ProjectRecord, StageError> {
+        let project = self.own_project(author, role, project_id)?;
+        if project.closed {
+            return Err(Rejection::field("project_id", format!("project {project_id} is closed; it can only receive transactions")).into());
+        }
+        Ok(project)
+    }
+
+    fn into_batch(self) -> rocksdb::WriteBatch {
+        debug_assert!(self.request.appended.is_empty(), "a request was left half-staged");
+        let mut batch = self.store.batch();
+        let group = self.group;
+        let mut expected = group.appended.first().map(|(record, _)| record.position);
+        for (record, envelope) in &group.appended {
+            assert_eq!(Some(record.position), expected, "invariant: a commit group is contiguous");
+            expected = Some(record.position.next());
+            batch.put_log(record);
+            batch.put_event(&record.event_id, record.position, envelope);
+        }
+        for ((key, sequence), id) in &group.key_events {
+            batch.put_key_event(key, *sequence, id);
+        }
+        for (key, record) in &group.keys {
+            batch.put_key(key, record);
+        }
+        for (org_id, record) in &group.orgs {
+            batch.put_org(org_id, record);
+        }
+        for (project_id, record) in &group.projects {
+            batch.put_project(project_id, record);
+        }
+        for (pcode, record) in &group.municipalities {
+            batch.put_municipality(pcode, record);
+        }
+        for (key, sequence, id, envelope) in &self.evidence {
+            batch.put_evidence(key, *sequence, id, envelope);
+        }
+        batch.put_tip(&self.group_tip);
+        batch.batch
+    }
+}
+
+fn project_writer(author: &str, role: pb::OrgRole) -> Result<(), StageError> {
+    match role {
+        pb::OrgRole::Donor | pb::OrgRole::Ministry => Ok(()),
+        _ => Err(not_allowed(author, role, "write projects").into()),
+    }
+}
+
+fn not_allowed(author: &str, role: pb::OrgRole, action: &str) -> Rejection {
+    Rejection::NotAllowed { org: author.to_owned(), role: role_name(role), action: action.to_owned() }
+}
+
+/// A role's name as people read it.
+pub fn role_name(role: pb::OrgRole) -> &'static str {
+    match role {
+        pb::OrgRole::Ministry => "ministry",
+        pb::OrgRole::Donor => "donor",
+        pb::OrgRole::Observer => "observer",
+        pb::OrgRole::Unspecified => "unspecified",
+    }
+}
+
+/// Parses a role name ("ministry", "donor", "observer").
+pub fn parse_role(text: &str) -> Option<pb::OrgRole> {
+    match text {
+        "ministry" => Some(pb::OrgRole::Ministry),
+        "donor" => Some(pb::OrgRole::Donor),
+        "observer" => Some(pb::OrgRole::Observer),
+        _ => None,
+    }
+}

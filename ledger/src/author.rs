@@ -1,0 +1,133 @@
+//! The client side of signing: an organisation's key file, and an [`Author`]
+//! that numbers, chains and signs its events. Used by the CLI, the demo, tests
+//! and benchmarks; docs/PROTOCOL.md describes the same steps for other languages.
+
+use std::path::Path;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tansiq_proto::v1 as pb;
+
+use crate::event::Kind;
+use crate::ids::{EventId, OrgId, PublicKeyBytes};
+use crate::signing::{ChainId, KeyPair};
+
+/// A signing key on disk (JSON): the organisation it signs for and the ed25519 seed, hex.
+#[derive(Serialize, Deserialize)]
+pub struct KeyFile {
+    pub org_id: String,
+    pub public_key: String,
+    pub secret_key: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read key file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write key file {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("key file {path} is not a Tansiq key file: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+impl KeyFile {
+    pub fn new(org: &OrgId, key: &KeyPair, comment: &str) -> KeyFile {
+        KeyFile {
+            org_id: org.to_string(),
+            public_key: key.public().to_hex(),
+            secret_key: hex::encode(key.seed()),
+            comment: comment.to_owned(),
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<(OrgId, KeyPair), KeyFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read { path: shown.clone(), source })?;
+        let invalid = |detail: String| KeyFileError::Invalid { path: shown.clone(), detail };
+        let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let org = OrgId::parse(&file.org_id).map_err(|e| invalid(e.to_string()))?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(&file.secret_key, &mut seed).map_err(|_| invalid("secret_key must be 64 hex characters".into()))?;
+        let key = KeyPair::from_seed(seed);
+        if key.public().to_hex() != file.public_key.to_lowercase() {
+            return Err(invalid("public_key does not match secret_key".into()));
+        }
+        Ok((org, key))
+    }
+
+    /// Writes the file readable by its owner only (0600 on Unix); never overwrites.
+    pub fn write(&self, path: &Path) -> Result<(), KeyFileError> {
+        use std::io::Write;
+        let shown = path.display().to_string();
+        let text = serde_json::to_string_pretty(self).expect("invariant: a key file serialises");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(|source| KeyFileError::Write { path: shown.clone(), source })?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(|source| KeyFileError::Write { path: shown, source })
+    }
+}
+
+/// An organisation's key with its chain position: signs the key's next events.
+pub struct Author {
+    pub org: OrgId,
+    pub key: KeyPair,
+    pub chain: ChainId,
+    next_sequence: u64,
+    previous: Option<EventId>,
+}
+
+impl Author {
+    /// An author whose key has signed `sequence` events, the last being `last_event`.
+    pub fn new(chain: ChainId, org: OrgId, key: KeyPair, sequence: u64, last_event: Option<EventId>) -> Author {
+        Author { org, key, chain, next_sequence: sequence + 1, previous: last_event }
+    }
+
+    pub fn public(&self) -> PublicKeyBytes {
+        self.key.public()
+    }
+
+    /// The body of this key's next event.
+    pub fn next_body(&self, kind: Kind, created_at_ms: i64) -> pb::EventBody {
+        pb::EventBody {
+            signer_key: self.key.public().0.to_vec(),
+            author: self.org.to_string(),
+            sequence: self.next_sequence,
+            previous: self.previous.map(|id| id.0.to_vec()).unwrap_or_default(),
+            created_at_ms,
+            kind: Some(kind),
+        }
+    }
+
+    /// Signs the key's next event and advances the chain.
+    pub fn sign(&mut self, kind: Kind, created_at_ms: i64) -> (pb::SignedEvent, EventId) {
+        let body = self.next_body(kind, created_at_ms).encode_to_vec();
+        self.sign_body(body)
+    }
+
+    /// Signs encoded body bytes (which must be this key's next event) and advances the chain.
+    pub fn sign_body(&mut self, body: Vec<u8>) -> (pb::SignedEvent, EventId) {
+        let (signature, id) = self.key.sign(&self.chain, &body);
+        self.next_sequence += 1;
+        self.previous = Some(id);
+        (pb::SignedEvent { body, signature: signature.to_vec() }, id)
+    }
+
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,90 @@
+//! IATI and ISO reference lists, compiled into the binary from `ledger/codelists/*.tsv`
+//! (converted from IATI's public codelists; each file's header names its source).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// One reference list: its name (used in error messages) and its codes.
+pub struct Codelist {
+    pub name: &'static str,
+    entries: HashMap<&'static str, Entry>,
+}
+
+/// A code's English name, its category (e.g. the DAC 3-digit category of a
+/// 5-digit sector) and whether IATI withdrew it.
+pub struct Entry {
+    pub name: &'static str,
+    pub category: &'static str,
+    pub withdrawn: bool,
+}
+
+impl Codelist {
+    fn parse(name: &'static str, text: &'static str) -> Self {
+        let entries = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+            .map(|line| {
+                let mut fields = line.split('\t');
+                let code = fields.next().unwrap_or_default();
+                let entry = Entry {
+                    name: fields.next().unwrap_or_default(),
+                    category: fields.next().unwrap_or_default(),
+                    withdrawn: fields.next() == Some("withdrawn"),
+                };
+                (code, entry)
+            })
+            .collect();
+        Self { name, entries }
+    }
+
+    /// The entry of an active (not withdrawn) code.
+    pub fn active(&self, code: &str) -> Option<&Entry> {
+        self.entries.get(code).filter(|entry| !entry.withdrawn)
+    }
+
+    pub fn get(&self, code: &str) -> Option<&Entry> {
+        self.entries.get(code)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+macro_rules! codelist {
+    ($static:ident, $name:literal, $file:literal) => {
+        #[doc = concat!("The ", $name, " list (", $file, ").")]
+        pub static $static: LazyLock<Codelist> =
+            LazyLock::new(|| Codelist::parse($name, include_str!(concat!("../codelists/", $file))));
+    };
+}
+
+codelist!(SECTOR, "IATI Sector (OECD DAC 5-digit purpose codes)", "sector.tsv");
+codelist!(SECTOR_CATEGORY, "IATI SectorCategory (OECD DAC 3-digit)", "sector-category.tsv");
+codelist!(CURRENCY, "ISO 4217 currency (IATI Currency)", "currency.tsv");
+codelist!(ORGANISATION_TYPE, "IATI OrganisationType", "organisation-type.tsv");
+codelist!(ORGANISATION_ROLE, "IATI OrganisationRole", "organisation-role.tsv");
+codelist!(ACTIVITY_STATUS, "IATI ActivityStatus", "activity-status.tsv");
+codelist!(TRANSACTION_TYPE, "IATI TransactionType", "transaction-type.tsv");
+codelist!(COUNTRY, "ISO 3166-1 alpha-2 country (IATI Country)", "country.tsv");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_load_with_their_known_codes() {
+        assert_eq!(SECTOR.active("14030").map(|e| e.category), Some("140"));
+        assert!(SECTOR_CATEGORY.active("140").is_some());
+        assert!(CURRENCY.active("LYD").is_some() && CURRENCY.active("EUR").is_some());
+        assert!(CURRENCY.active("XYZ").is_none());
+        assert_eq!(ACTIVITY_STATUS.len(), 6);
+        assert!(ORGANISATION_TYPE.active("21").is_some());
+        assert!(TRANSACTION_TYPE.active("3").is_some());
+        assert!(COUNTRY.active("LY").is_some() && COUNTRY.active("SY").is_some());
+    }
+}

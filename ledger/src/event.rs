@@ -1,0 +1,135 @@
+//! Decoding a submitted `SignedEvent` into an [`Event`]: everything that can be
+//! checked without the ledger's state (size, encoding, header, fields). The
+//! signature is checked in batches by [`verify_events`]; chains and
+//! authorisation by `append`, which knows the state.
+
+use prost::Message;
+use tansiq_proto::v1 as pb;
+
+use crate::fields;
+use crate::ids::{EventId, OrgId, PublicKeyBytes};
+use crate::limits::EVENT_SIZE_MAX;
+use crate::reject::Rejection;
+use crate::signing::{self, ChainId, SignatureCheck};
+
+pub use pb::event_body::Kind;
+
+/// A structurally valid event whose signature is not yet checked.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub id: EventId,
+    pub signer: PublicKeyBytes,
+    pub author: OrgId,
+    pub sequence: u64,
+    /// `None` exactly when `sequence == 1`.
+    pub previous: Option<EventId>,
+    pub created_at_ms: i64,
+    pub kind: Kind,
+    /// The body bytes as received: what is signed, stored and served.
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl Event {
+    /// Decodes and checks one signed event for `chain` (not its signature).
+    pub fn decode(chain: &ChainId, signed: pb::SignedEvent) -> Result<Event, Rejection> {
+        let size = signed.body.len() + signed.signature.len();
+        if size > EVENT_SIZE_MAX {
+            return Err(Rejection::TooLarge { size, max: EVENT_SIZE_MAX });
+        }
+        if signed.signature.len() != 64 {
+            return Err(Rejection::Malformed {
+                detail: format!("signature must be 64 bytes, got {}", signed.signature.len()),
+            });
+        }
+        let body = pb::EventBody::decode(signed.body.as_slice()).map_err(|error| {
+            Rejection::Malformed { detail: format!("body is not a protobuf EventBody: {error}") }
+        })?;
+        let signer = PublicKeyBytes::from_slice(&body.signer_key)
+            .map_err(|error| Rejection::field("signer_key", error.to_string()))?;
+        let author =
+            OrgId::parse(&body.author).map_err(|error| Rejection::field("author", error.to_string()))?;
+        if body.sequence == 0 {
+            return Err(Rejection::field("sequence", "must start at 1"));
+        }
+        let previous = match (body.sequence, body.previous.is_empty()) {
+            (1, true) => None,
+            (1, false) => {
+                return Err(Rejection::field("previous", "must be empty for a key's first event (sequence 1)"))
+            }
+            (_, true) => {
+                return Err(Rejection::field(
+                    "previous",
+                    format!("must hold the id of the key's event {} (32 bytes)", body.sequence - 1),
+                ))
+            }
+            (_, false) => Some(
+                EventId::from_slice(&body.previous)
+                    .map_err(|error| Rejection::field("previous", error.to_string()))?,
+            ),
+        };
+        let kind = body.kind.ok_or(Rejection::UnknownBodyType)?;
+        fields::check(&kind)?;
+        let id = signing::event_id(chain, &signed.body);
+        Ok(Event {
+            id,
+            signer,
+            author,
+            sequence: body.sequence,
+            previous,
+            created_at_ms: body.created_at_ms,
+            kind,
+            body: signed.body,
+            signature: signed.signature,
+        })
+    }
+
+    /// The envelope as stored and served.
+    pub fn to_signed(&self) -> pb::SignedEvent {
+        pb::SignedEvent { body: self.body.clone(), signature: self.signature.clone() }
+    }
+
+    /// A short name of the body type, for logs and tables.
+    pub fn kind_name(&self) -> &'static str {
+        kind_name(&self.kind)
+    }
+}
+
+/// The snake_case name of a body type, as in the proto3 JSON form.
+pub fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::OrganisationRegistered(_) => "organisation_registered",
+        Kind::KeyRotated(_) => "key_rotated",
+        Kind::KeyRevoked(_) => "key_revoked",
+        Kind::MunicipalityRegistered(_) => "municipality_registered",
+        Kind::SectorPolicySet(_) => "sector_policy_set",
+        Kind::NeedAssessed(_) => "need_assessed",
+        Kind::ProjectRegistered(_) => "project_registered",
+        Kind::ProjectUpdated(_) => "project_updated",
+        Kind::ProjectStatusChanged(_) => "project_status_changed",
+        Kind::TransactionRecorded(_) => "transaction_recorded",
+        Kind::ProjectClosed(_) => "project_closed",
+        Kind::OverlapReviewed(_) => "overlap_reviewed",
+    }
+}
+
+/// Checks the signatures of `events` for `chain` in one batch; returns the
+/// verdict of each (see `signing::verify_signatures` for the rule).
+pub fn verify_events(chain: &ChainId, events: &[Event]) -> Vec<bool> {
+    let messages: Vec<Vec<u8>> = events.iter().map(|e| signing::signed_bytes(chain, &e.body)).collect();
+    let checks: Vec<SignatureCheck<'_>> = events
+        .iter()
+        .zip(&messages)
+        .map(|(event, message)| SignatureCheck {
+            key: &event.signer,
+            message,
+            signature: &event.signature,
+        })
+        .collect();
+    signing::verify_signatures(&checks)
+}
+
+/// The rejection for an event whose signature failed.
+pub fn bad_signature(chain: &ChainId, event: &Event) -> Rejection {
+    Rejection::BadSignature { event_id: event.id, key: event.signer, chain_id: chain.to_string() }
+}

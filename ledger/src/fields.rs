@@ -1,0 +1,311 @@
+//! Field rules of every body type: formats, code lists, ranges, limits.
+//! Pure functions of the body; references to other entities are `append`'s job.
+
+use tansiq_proto::v1 as pb;
+
+use crate::codes::{self, Codelist};
+use crate::date::Date;
+use crate::event::Kind;
+use crate::ids::{is_slug, OrgId, PublicKeyBytes};
+use crate::limits::{NAME_BYTES_MAX, REPEATED_FIELD_ENTRIES_MAX, TEXT_FIELD_BYTES_MAX};
+use crate::reject::Rejection;
+use crate::signing::acceptable_public_key;
+
+type Checked = Result<(), Rejection>;
+
+/// Checks the fields of one body.
+pub fn check(kind: &Kind) -> Checked {
+    match kind {
+        Kind::OrganisationRegistered(body) => {
+            org_id("org_id", &body.org_id)?;
+            if pb::OrgRole::try_from(body.role).unwrap_or_default() == pb::OrgRole::Unspecified {
+                return Err(Rejection::field("role", "must be ORG_ROLE_MINISTRY, ORG_ROLE_DONOR or ORG_ROLE_OBSERVER"));
+            }
+            names("name", body.name.as_ref())?;
+            text("iati_identifier", &body.iati_identifier, NAME_BYTES_MAX)?;
+            if body.iati_org_type != 0 {
+                code("iati_org_type", &body.iati_org_type.to_string(), &codes::ORGANISATION_TYPE)?;
+            }
+            repeated("keys", body.keys.len())?;
+            if body.keys.is_empty() {
+                return Err(Rejection::field("keys", "an organisation needs at least one signing key"));
+            }
+            body.keys.iter().try_for_each(|key| public_key("keys", key))
+        }
+        Kind::KeyRotated(body) => {
+            org_id("org_id", &body.org_id)?;
+            public_key("new_key", &body.new_key)?;
+            if !body.retired_key.is_empty() {
+                key_bytes("retired_key", &body.retired_key)?;
+            }
+            Ok(())
+        }
+        Kind::KeyRevoked(body) => {
+            org_id("org_id", &body.org_id)?;
+            key_bytes("key", &body.key)?;
+            text("reason", &body.reason, TEXT_FIELD_BYTES_MAX)
+        }
+        Kind::MunicipalityRegistered(body) => {
+            pcode("pcode", &body.pcode)?;
+            code("country", &body.country, &codes::COUNTRY)?;
+            if !body.pcode.starts_with(&body.country) {
+                return Err(Rejection::field("pcode", format!("{:?} must start with its country code {:?}", body.pcode, body.country)));
+            }
+            if !(1..=5).contains(&body.admin_level) {
+                return Err(Rejection::field("admin_level", format!("must be 1 to 5, got {}", body.admin_level)));
+            }
+            if !body.parent_pcode.is_empty() {
+                pcode("parent_pcode", &body.parent_pcode)?;
+                if !body.pcode.starts_with(&body.parent_pcode) || body.pcode == body.parent_pcode {
+                    return Err(Rejection::field("parent_pcode", format!("{:?} must be a proper prefix of pcode {:?}", body.parent_pcode, body.pcode)));
+                }
+            }
+            names("name", body.name.as_ref())
+        }
+        Kind::SectorPolicySet(body) => {
+            sector_or_category("sector", &body.sector)?;
+            if pb::CoordinationPolicy::try_from(body.policy).unwrap_or_default() == pb::CoordinationPolicy::Unspecified {
+                return Err(Rejection::field("policy", "must be COORDINATION_POLICY_WARN or COORDINATION_POLICY_HOLD"));
+            }
+            Ok(())
+        }
+        Kind::NeedAssessed(body) => {
+            pcode("pcode", &body.pcode)?;
+            code("sector", &body.sector, &codes::SECTOR)?;
+            if !(1..=5).contains(&body.severity) {
+                return Err(Rejection::field("severity", format!("must be 1 to 5, got {}", body.severity)));
+            }
+            period("period_start", &body.period_start, "period_end", &body.period_end)?;
+            text("source", &body.source, TEXT_FIELD_BYTES_MAX)
+        }
+        Kind::ProjectRegistered(body) => {
+            project_id(&body.project_id)?;
+            details(body.details.as_ref())
+        }
+        Kind::ProjectUpdated(body) => {
+            project_id(&body.project_id)?;
+            details(body.details.as_ref())
+        }
+        Kind::ProjectStatusChanged(body) => {
+            project_id(&body.project_id)?;
+            code("status", &body.status.to_string(), &codes::ACTIVITY_STATUS)?;
+            date("effective_date", &body.effective_date)
+        }
+        Kind::TransactionRecorded(body) => {
+            project_id(&body.project_id)?;
+            code("transaction_type", &body.transaction_type.to_string(), &codes::TRANSACTION_TYPE)?;
+            date("date", &body.date)?;
+            money("value", body.value.as_ref())?;
+            text("provider_activity_id", &body.provider_activity_id, NAME_BYTES_MAX)?;
+            text("description", &body.description, TEXT_FIELD_BYTES_MAX)
+        }
+        Kind::ProjectClosed(body) => {
+            project_id(&body.project_id)?;
+            date("end_date", &body.end_date)
+        }
+        Kind::OverlapReviewed(body) => {
+            project_id(&body.project_a)?;
+            project_id(&body.project_b)?;
+            if body.project_a == body.project_b {
+                return Err(Rejection::field("project_b", "an overlap review needs two different projects"));
+            }
+            if pb::OverlapVerdict::try_from(body.verdict).unwrap_or_default() == pb::OverlapVerdict::Unspecified {
+                return Err(Rejection::field("verdict", "must be COMPLEMENTARY, DUPLICATE or SAME_PROJECT"));
+            }
+            text("note", &body.note, TEXT_FIELD_BYTES_MAX)
+        }
+    }
+}
+
+fn details(details: Option<&pb::ProjectDetails>) -> Checked {
+    let details = details.ok_or_else(|| Rejection::field("details", "is required"))?;
+    if details.iati_identifier.trim().is_empty() {
+        return Err(Rejection::field("details.iati_identifier", "is required (the IATI activity identifier)"));
+    }
+    text("details.iati_identifier", &details.iati_identifier, NAME_BYTES_MAX)?;
+    names("details.title", details.title.as_ref())?;
+    if let Some(description) = &details.description {
+        text("details.description.arabic", &description.arabic, TEXT_FIELD_BYTES_MAX)?;
+        text("details.description.latin", &description.latin, TEXT_FIELD_BYTES_MAX)?;
+    }
+    repeated("details.participants", details.participants.len())?;
+    for participant in &details.participants {
+        code("details.participants.role", &participant.role.to_string(), &codes::ORGANISATION_ROLE)?;
+        if !participant.org_id.is_empty() {
+            org_id("details.participants.org_id", &participant.org_id)?;
+        }
+        if participant.org_id.is_empty() && participant.iati_identifier.is_empty() && participant.name.is_none() {
+            return Err(Rejection::field("details.participants", "each participant needs an org_id, an IATI identifier or a name"));
+        }
+    }
+    repeated("details.locations", details.locations.len())?;
+    for location in &details.locations {
+        pcode("details.locations.pcode", &location.pcode)?;
+        percentage("details.locations.percentage", location.percentage)?;
+    }
+    repeated("details.sectors", details.sectors.len())?;
+    for sector in &details.sectors {
+        code("details.sectors.code", &sector.code, &codes::SECTOR)?;
+        percentage("details.sectors.percentage", sector.percentage)?;
+    }
+    code("details.status", &details.status.to_string(), &codes::ACTIVITY_STATUS)?;
+    period("details.planned_start", &details.planned_start, "details.planned_end", &details.planned_end)?;
+    period("details.actual_start", &details.actual_start, "details.actual_end", &details.actual_end)?;
+    if let Some(budget) = &details.budget {
+        money("details.budget", Some(budget))?;
+    }
+    Ok(())
+}
+
+fn org_id(field: &str, value: &str) -> Checked {
+    OrgId::parse(value).map(drop).map_err(|error| Rejection::field(field, error.to_string()))
+}
+
+fn project_id(value: &str) -> Checked {
+    if is_slug(value, 2, 128) {
+        Ok(())
+    } else {
+        Err(Rejection::field("project_id", format!("must be 2-128 lowercase ASCII letters, digits, '-', '_' or '.', got {value:?}")))
+    }
+}
+
+fn key_bytes(field: &str, bytes: &[u8]) -> Result<PublicKeyBytes, Rejection> {
+    PublicKeyBytes::from_slice(bytes).map_err(|error| Rejection::field(field, error.to_string()))
+}
+
+fn public_key(field: &str, bytes: &[u8]) -> Checked {
+    let key = key_bytes(field, bytes)?;
+    acceptable_public_key(&key).map(drop).map_err(|error| Rejection::field(field, error.to_string()))
+}
+
+fn text(field: &str, value: &str, max: usize) -> Checked {
+    if value.len() > max {
+        return Err(Rejection::field(field, format!("is {} bytes; the limit is {max}", value.len())));
+    }
+    Ok(())
+}
+
+fn names(field: &str, names: Option<&pb::Names>) -> Checked {
+    let names = names.ok_or_else(|| Rejection::field(field, "needs a name in Arabic or in Latin script"))?;
+    if names.arabic.trim().is_empty() && names.latin.trim().is_empty() {
+        return Err(Rejection::field(field, "needs a name in Arabic or in Latin script"));
+    }
+    text(&format!("{field}.arabic"), &names.arabic, NAME_BYTES_MAX)?;
+    text(&format!("{field}.latin"), &names.latin, NAME_BYTES_MAX)
+}
+
+fn repeated(field: &str, count: usize) -> Checked {
+    if count > REPEATED_FIELD_ENTRIES_MAX {
+        return Err(Rejection::field(field, format!("has {count} entries; the limit is {REPEATED_FIELD_ENTRIES_MAX}")));
+    }
+    Ok(())
+}
+
+fn code(field: &str, value: &str, list: &Codelist) -> Checked {
+    match list.get(value) {
+        Some(entry) if !entry.withdrawn => Ok(()),
+        Some(_) => Err(Rejection::field(field, format!("code {value:?} is withdrawn from the {} list", list.name))),
+        None => Err(Rejection::field(field, format!("code {value:?} is not in the {} list", list.name))),
+    }
+}
+
+fn sector_or_category(field: &str, value: &str) -> Checked {
+    match value.len() {
+        3 => code(field, value, &codes::SECTOR_CATEGORY),
+        _ => code(field, value, &codes::SECTOR),
+    }
+}
+
+/// OCHA-style P-code: two capital letters (ISO 3166-1 country), then up to 18 capital letters or digits.
+fn pcode(field: &str, value: &str) -> Checked {
+    let bytes = value.as_bytes();
+    let ok = (2..=20).contains(&bytes.len())
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !ok {
+        return Err(Rejection::field(field, format!("{value:?} is not a P-code (two capital letters of the country, then capital letters or digits, e.g. \"LY021104\")")));
+    }
+    code(field, &value[..2], &codes::COUNTRY)
+}
+
+fn date(field: &str, value: &str) -> Checked {
+    Date::parse(value)
+        .map(drop)
+        .ok_or_else(|| Rejection::field(field, format!("{value:?} is not a date YYYY-MM-DD")))
+}
+
+fn optional_date(field: &str, value: &str) -> Result<Option<Date>, Rejection> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    date(field, value)?;
+    Ok(Date::parse(value))
+}
+
+fn period(start_field: &str, start: &str, end_field: &str, end: &str) -> Checked {
+    if let (Some(start_date), Some(end_date)) = (optional_date(start_field, start)?, optional_date(end_field, end)?) {
+        if end_date < start_date {
+            return Err(Rejection::field(end_field, format!("{end} is before {start_field} {start}")));
+        }
+    }
+    Ok(())
+}
+
+fn percentage(field: &str, value: u32) -> Checked {
+    if value > 100 {
+        return Err(Rejection::field(field, format!("must be 0-100, got {value}")));
+    }
+    Ok(())
+}
+
+/// A non-negative decimal: up to 15 integer digits, optionally '.' and 1-4 fraction digits.
+pub fn is_decimal_amount(value: &str) -> bool {
+    let (integer, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (1..=15).contains(&integer.len())
+        && digits(integer)
+        && (!value.contains('.') || (1..=4).contains(&fraction.len()))
+        && digits(fraction)
+}
+
+fn money(field: &str, money: Option<&pb::Money>) -> Checked {
+    let money = money.ok_or_else(|| Rejection::field(field, "is required"))?;
+    if money.value.trim_start().starts_with('-') {
+        return Err(Rejection::field(format!("{field}.value"), format!("negative amount {:?}; amounts must be zero or more", money.value)));
+    }
+    if !is_decimal_amount(&money.value) {
+        return Err(Rejection::field(format!("{field}.value"), format!("{:?} is not a decimal amount like \"1250000\" or \"1250000.50\"", money.value)));
+    }
+    code(&format!("{field}.currency"), &money.currency, &codes::CURRENCY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        for good in ["0", "1250000", "1250000.5", "12.3456"] {
+            assert!(is_decimal_amount(good), "{good}");
+        }
+        for bad in ["", "-1", "1.", ".5", "1.23456", "1e6", "1,000", "1234567890123456"] {
+            assert!(!is_decimal_amount(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn code_errors_name_the_list() {
+        let err = code("details.sectors.code", "99999", &codes::SECTOR).unwrap_err();
+        assert!(err.to_string().contains("IATI Sector"), "{err}");
+        let err = money("budget", Some(&pb::Money { value: "10".into(), currency: "XXQ".into() })).unwrap_err();
+        assert!(err.to_string().contains("ISO 4217"), "{err}");
+    }
+
+    #[test]
+    fn pcodes() {
+        assert!(pcode("p", "LY021104").is_ok());
+        assert!(pcode("p", "ly021104").is_err());
+        assert!(pcode("p", "QQ01").is_err(), "unknown country prefix");
+        assert!(pcode("p", "L").is_err());
+    }
+}

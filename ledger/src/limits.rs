@@ -1,0 +1,20 @@
+//! Every limit of the ledger in one place. Each is enforced with an error that names it.
+
+/// Largest accepted signed event (body + signature), in bytes.
+pub const EVENT_SIZE_MAX: usize = 64 * 1024;
+/// Most events in one `SubmitBatch` request.
+pub const SUBMIT_BATCH_EVENTS_MAX: usize = 1_000;
+/// Most events the committer puts in one RocksDB write batch (one fdatasync).
+pub const COMMIT_GROUP_EVENTS_MAX: usize = 4_096;
+/// Submissions waiting for the committer before new ones are pushed back.
+pub const COMMIT_QUEUE_REQUESTS_MAX: usize = 8_192;
+/// Log entries read from storage per page when serving a subscription.
+pub const SUBSCRIBE_PAGE_ENTRIES: usize = 512;
+/// Entries buffered per subscriber before the server waits for the client.
+pub const SUBSCRIBE_BUFFER_ENTRIES: usize = 1_024;
+/// Longest free-text field (notes, descriptions, sources), in bytes.
+pub const TEXT_FIELD_BYTES_MAX: usize = 8 * 1024;
+/// Longest name or title, in bytes.
+pub const NAME_BYTES_MAX: usize = 512;
+/// Most entries in any repeated field of a body (keys, locations, sectors, participants).
+pub const REPEATED_FIELD_ENTRIES_MAX: usize = 256;

@@ -1,0 +1,143 @@
+//! Configuration: flags, then environment variables, then an optional TOML
+//! file, then defaults. Raw arguments are parsed first, then validated into a
+//! [`Config`] that the rest of the node receives.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde::Deserialize;
+
+/// Where the node listens unless told otherwise (loopback: safe by default).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Where the node keeps its data unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./tansiq-data";
+
+/// tansiq-node: a Tansiq ledger node serving gRPC.
+#[derive(Parser, Debug, Default)]
+#[command(name = "tansiq-node", version, about)]
+pub struct Args {
+    /// Start a single development node; creates a dev genesis and a ministry key
+    /// in the data directory on first start.
+    #[arg(long)]
+    pub dev: bool,
+    /// Data directory (RocksDB, genesis, dev keys).
+    #[arg(long, env = "TANSIQ_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to serve gRPC on.
+    #[arg(long, env = "TANSIQ_LISTEN")]
+    pub listen: Option<String>,
+    /// Genesis file (JSON) for a new chain; not needed with --dev or once the data directory exists.
+    #[arg(long, env = "TANSIQ_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// Log format: human or json.
+    #[arg(long, env = "TANSIQ_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev).
+    #[arg(long, env = "TANSIQ_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Settings read from a TOML configuration file.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    dev: Option<bool>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    genesis: Option<PathBuf>,
+    log_format: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Create a development chain on first start.
+    Dev,
+    /// Use the genesis file given, or the one the data directory holds.
+    Configured,
+}
+
+/// The validated configuration of a node.
+#[derive(Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub genesis: Option<PathBuf>,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Merges flags and environment (`args`) over the file they name and the defaults.
+    pub fn from_args(args: Args) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let dev = args.dev || file.dev.unwrap_or(false);
+        let listen_text = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("--listen {listen_text:?} is not an address like 127.0.0.1:50051"))?;
+        let log_format = match args.log_format.or(file.log_format).as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("--log-format {other:?}: use human or json"),
+        };
+        let genesis = args.genesis.or(file.genesis);
+        if dev && genesis.is_some() {
+            bail!("--dev creates its own genesis; do not pass --genesis with it");
+        }
+        Ok(Config {
+            mode: if dev { Mode::Dev } else { Mode::Configured },
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            genesis,
+            log_format,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work() {
+        let config = Config::from_args(Args { dev: true, ..Args::default() }).expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.mode, Mode::Dev);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\ndata_dir = \"/from/file\"\n").expect("write");
+        let args = Args { config: Some(path), listen: Some("127.0.0.1:7000".into()), ..Args::default() };
+        let config = Config::from_args(args).expect("valid");
+        assert_eq!(config.listen.port(), 7000);
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+    }
+
+    #[test]
+    fn bad_values_say_what_to_do() {
+        let err = Config::from_args(Args { listen: Some("nowhere".into()), ..Args::default() }).unwrap_err();
+        assert!(err.to_string().contains("127.0.0.1:50051"), "{err}");
+        let err = Config::from_args(Args { log_format: Some("xml".into()), ..Args::default() }).unwrap_err();
+        assert!(err.to_string().contains("human or json"), "{err}");
+    }
+}

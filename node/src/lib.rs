@@ -1,0 +1,106 @@
+//! The Tansiq node: wiring of the ledger, the group committer and the gRPC
+//! services. `main.rs` only parses arguments and calls [`run`].
+
+pub mod committer;
+pub mod config;
+pub mod dev;
+pub mod service;
+pub mod status;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tansiq_ledger::genesis::GenesisFile;
+use tansiq_ledger::Ledger;
+use tansiq_proto::v1::ledger_server::LedgerServer;
+use tokio::sync::watch;
+
+use crate::committer::{Committer, Metrics};
+use crate::config::{Config, Mode};
+use crate::service::LedgerService;
+
+/// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Runs a node until SIGTERM or Ctrl-C, then drains in-flight commits and closes storage.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let genesis = match (&config.mode, &config.genesis) {
+        (Mode::Dev, _) => Some(dev::dev_genesis(&config.data_dir)?),
+        (Mode::Configured, Some(path)) => Some(GenesisFile::read(path)?),
+        (Mode::Configured, None) => None,
+    };
+    let db_path = config.data_dir.join("db");
+    let ledger = {
+        let genesis = genesis.clone();
+        tokio::task::spawn_blocking(move || Ledger::open(&db_path, genesis.as_ref()))
+            .await?
+            .with_context(|| format!("cannot open the ledger in {}", config.data_dir.display()))?
+    };
+    let ledger = Arc::new(ledger);
+    let tip = ledger.tip()?;
+    tracing::info!(
+        chain_id = %ledger.chain(),
+        genesis = %ledger.genesis().hash,
+        position = tip.position.0,
+        head = %tip.head,
+        data_dir = %config.data_dir.display(),
+        "ledger opened"
+    );
+    let (tip_sender, tip_receiver) = watch::channel(tip);
+    let metrics = Arc::new(Metrics::default());
+    let (committer, threads) = Committer::start(Arc::clone(&ledger), tip_sender, Arc::clone(&metrics))?;
+    let service = LedgerService::new(Arc::clone(&ledger), committer, tip_receiver, metrics);
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<LedgerServer<LedgerService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tansiq_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving gRPC (tansiq.v1.Ledger, health, reflection)");
+    // Machine-readable line for scripts and tests that start the node on port 0.
+    println!("tansiq-node listening on {address}");
+
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            LedgerServer::new(service)
+                .max_decoding_message_size(REQUEST_BYTES_MAX)
+                .max_encoding_message_size(REQUEST_BYTES_MAX),
+        )
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal())
+        .await?;
+
+    tracing::info!("shutting down: draining in-flight commits");
+    tokio::task::spawn_blocking(move || threads.join()).await?;
+    drop(ledger);
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown signal received");
+}

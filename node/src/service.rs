@@ -1,0 +1,222 @@
+//! The `tansiq.v1.Ledger` gRPC service.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tansiq_ledger::ids::{EventId, LogPosition, PublicKeyBytes};
+use tansiq_ledger::limits::{SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES};
+use tansiq_ledger::store::{LogRecord, StoreError, Tip};
+use tansiq_ledger::{Ledger, Receipt};
+use tansiq_proto::v1 as pb;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::committer::{Committer, Metrics, SubmitError};
+use crate::status::{rejection_status, store_status};
+
+/// Serves the Ledger service over one node's ledger.
+pub struct LedgerService {
+    ledger: Arc<Ledger>,
+    committer: Committer,
+    tip: watch::Receiver<Tip>,
+    metrics: Arc<Metrics>,
+    started: Instant,
+}
+
+impl LedgerService {
+    pub fn new(ledger: Arc<Ledger>, committer: Committer, tip: watch::Receiver<Tip>, metrics: Arc<Metrics>) -> Self {
+        LedgerService { ledger, committer, tip, metrics, started: Instant::now() }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Ledger) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let ledger = Arc::clone(&self.ledger);
+        tokio::task::spawn_blocking(move || read(&ledger))
+            .await
+            .map_err(|error| Status::internal(format!("read task failed: {error}")))?
+            .map_err(|error| store_status(&error))
+    }
+
+    async fn submit_events(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<pb::Receipt>, Status> {
+        match self.committer.submit(events).await {
+            Ok(receipts) => Ok(receipts.iter().map(receipt_to_proto).collect()),
+            Err(SubmitError::Rejected(rejection)) => Err(rejection_status(&rejection)),
+            Err(SubmitError::Storage(error)) => {
+                Err(Status::unavailable(format!("the node could not write to its storage ({error}); nothing was written, retry later")))
+            }
+            Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down; retry on another node or later")),
+        }
+    }
+}
+
+fn receipt_to_proto(receipt: &Receipt) -> pb::Receipt {
+    pb::Receipt {
+        event_id: receipt.event_id.0.to_vec(),
+        position: receipt.position.0,
+        head: receipt.head.0.to_vec(),
+        state: pb::ReceiptState::Committed as i32,
+        duplicate: receipt.duplicate,
+        committed_at_ms: receipt.committed_at_ms,
+        warnings: receipt.warnings.clone(),
+    }
+}
+
+fn log_entry(record: &LogRecord, event: pb::SignedEvent) -> pb::LogEntry {
+    pb::LogEntry {
+        position: record.position.0,
+        event_id: record.event_id.0.to_vec(),
+        head: record.head.0.to_vec(),
+        event: Some(event),
+        committed_at_ms: record.committed_at_ms,
+    }
+}
+
+/// Reads up to a page of log entries from `from` with their envelopes.
+fn read_entries(ledger: &Ledger, from: LogPosition, through: LogPosition) -> Result<Vec<pb::LogEntry>, StoreError> {
+    let count = (through.0 + 1).saturating_sub(from.0).min(SUBSCRIBE_PAGE_ENTRIES as u64) as usize;
+    let records = ledger.store().log_range(from, count)?;
+    let mut entries = Vec::with_capacity(records.len());
+    for record in records {
+        let (_, event) = ledger
+            .store()
+            .event(&record.event_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("log position {} names missing event {}", record.position, record.event_id)))?;
+        entries.push(log_entry(&record, event));
+    }
+    Ok(entries)
+}
+
+fn id_argument<T>(parse: Result<T, tansiq_ledger::ids::IdError>) -> Result<T, Status> {
+    parse.map_err(|error| Status::invalid_argument(error.to_string()))
+}
+
+#[tonic::async_trait]
+impl pb::ledger_server::Ledger for LedgerService {
+    async fn submit(&self, request: Request<pb::SubmitRequest>) -> Result<Response<pb::Receipt>, Status> {
+        let event = request.into_inner().event.ok_or_else(|| Status::invalid_argument("SubmitRequest.event is required"))?;
+        let mut receipts = self.submit_events(vec![event]).await?;
+        let receipt = receipts.pop().ok_or_else(|| Status::internal("committer returned no receipt"))?;
+        Ok(Response::new(receipt))
+    }
+
+    async fn submit_batch(&self, request: Request<pb::SubmitBatchRequest>) -> Result<Response<pb::SubmitBatchResponse>, Status> {
+        let receipts = self.submit_events(request.into_inner().events).await?;
+        Ok(Response::new(pb::SubmitBatchResponse { receipts }))
+    }
+
+    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::LogEntry>, Status> {
+        let id = id_argument(EventId::from_slice(&request.into_inner().event_id))?;
+        let found = self
+            .blocking(move |ledger| {
+                let Some((position, event)) = ledger.store().event(&id)? else { return Ok(None) };
+                let record = ledger
+                    .store()
+                    .log_record(position)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("event {id} has no log record")))?;
+                Ok(Some(log_entry(&record, event)))
+            })
+            .await?;
+        found
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no event {id} on this ledger")))
+    }
+
+    async fn get_key_head(&self, request: Request<pb::GetKeyHeadRequest>) -> Result<Response<pb::KeyHead>, Status> {
+        let key = id_argument(PublicKeyBytes::from_slice(&request.into_inner().public_key))?;
+        let record = self.blocking(move |ledger| ledger.store().key(&key)).await?;
+        let head = match record {
+            Some(record) => pb::KeyHead {
+                public_key: key.0.to_vec(),
+                org_id: record.org_id,
+                sequence: record.sequence,
+                last_event_id: record.last_event.map(|id| id.to_vec()).unwrap_or_default(),
+                revoked: record.revoked_at.is_some(),
+            },
+            None => pb::KeyHead { public_key: key.0.to_vec(), ..Default::default() },
+        };
+        Ok(Response::new(head))
+    }
+
+    async fn get_head(&self, _request: Request<pb::GetHeadRequest>) -> Result<Response<pb::LedgerHead>, Status> {
+        let tip = *self.tip.borrow();
+        let genesis = self.ledger.genesis();
+        Ok(Response::new(pb::LedgerHead {
+            chain_id: genesis.chain.to_string(),
+            position: tip.position.0,
+            head: tip.head.0.to_vec(),
+            genesis_hash: genesis.hash.0.to_vec(),
+        }))
+    }
+
+    async fn get_genesis(&self, _request: Request<pb::GetGenesisRequest>) -> Result<Response<pb::GenesisResponse>, Status> {
+        let genesis = self.ledger.genesis();
+        Ok(Response::new(pb::GenesisResponse { genesis: genesis.bytes.clone(), genesis_hash: genesis.hash.0.to_vec() }))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<pb::LogEntry, Status>>;
+
+    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let mut next = LogPosition(request.into_inner().from_position.max(1));
+        let (sender, receiver) = mpsc::channel(SUBSCRIBE_BUFFER_ENTRIES);
+        let ledger = Arc::clone(&self.ledger);
+        let mut tip = self.tip.clone();
+        tokio::spawn(async move {
+            loop {
+                let through = tip.borrow_and_update().position;
+                while next <= through {
+                    let ledger = Arc::clone(&ledger);
+                    let from = next;
+                    let page = tokio::task::spawn_blocking(move || read_entries(&ledger, from, through)).await;
+                    let entries = match page {
+                        Ok(Ok(entries)) if !entries.is_empty() => entries,
+                        Ok(Ok(_)) => {
+                            let _ = sender.send(Err(Status::internal(format!("log position {from} is missing")))).await;
+                            return;
+                        }
+                        Ok(Err(error)) => {
+                            let _ = sender.send(Err(store_status(&error))).await;
+                            return;
+                        }
+                        Err(error) => {
+                            let _ = sender.send(Err(Status::internal(error.to_string()))).await;
+                            return;
+                        }
+                    };
+                    for entry in entries {
+                        next = LogPosition(entry.position + 1);
+                        if sender.send(Ok(entry)).await.is_err() {
+                            return; // the subscriber went away
+                        }
+                    }
+                }
+                tokio::select! {
+                    changed = tip.changed() => if changed.is_err() { return },
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn get_status(&self, _request: Request<pb::GetStatusRequest>) -> Result<Response<pb::NodeStatus>, Status> {
+        let tip = *self.tip.borrow();
+        let (p50, p99) = self.metrics.latency_percentiles_us();
+        Ok(Response::new(pb::NodeStatus {
+            chain_id: self.ledger.chain().to_string(),
+            position: tip.position.0,
+            head: tip.head.0.to_vec(),
+            events_committed: self.metrics.events_committed.load(Ordering::Relaxed),
+            events_rejected: self.metrics.events_rejected.load(Ordering::Relaxed),
+            duplicates: self.metrics.duplicates.load(Ordering::Relaxed),
+            commit_groups: self.metrics.commit_groups.load(Ordering::Relaxed),
+            commit_latency_p50_us: p50,
+            commit_latency_p99_us: p99,
+            uptime_s: self.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+}
