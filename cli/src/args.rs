@@ -5,10 +5,19 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "tansiq", version, about = "Client of a Tansiq coordination ledger node")]
+#[command(
+    name = "tansiq",
+    version,
+    about = "Client of a Tansiq coordination ledger node"
+)]
 pub struct Cli {
     /// Node to talk to.
-    #[arg(long, global = true, env = "TANSIQ_NODE", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "TANSIQ_NODE",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub node: String,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]

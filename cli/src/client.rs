@@ -7,8 +7,9 @@ pub type Client = LedgerClient<Channel>;
 
 /// Connects to `node` (e.g. http://127.0.0.1:50051).
 pub async fn connect(node: &str) -> anyhow::Result<Client> {
-    let endpoint = tonic::transport::Endpoint::from_shared(node.to_owned())
-        .map_err(|error| anyhow::anyhow!("--node {node:?} is not a URL like http://127.0.0.1:50051 ({error})"))?;
+    let endpoint = tonic::transport::Endpoint::from_shared(node.to_owned()).map_err(|error| {
+        anyhow::anyhow!("--node {node:?} is not a URL like http://127.0.0.1:50051 ({error})")
+    })?;
     let channel = endpoint.connect().await.map_err(|error| {
         anyhow::anyhow!("cannot reach a Tansiq node at {node} ({error}); is tansiq-node running? (set --node or TANSIQ_NODE)")
     })?;

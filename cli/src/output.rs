@@ -7,7 +7,10 @@ use crate::args::Output;
 /// Prints a JSON object as `key  value` lines, or as pretty JSON.
 pub fn record(output: Output, value: &Value) {
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
         Output::Table => {
             let Value::Object(map) = value else {
                 println!("{value}");
@@ -49,7 +52,10 @@ pub fn row(output: Output, value: &Value, columns: &[(&str, usize)]) {
 /// The header line of a table of rows.
 pub fn header(output: Output, columns: &[(&str, usize)]) {
     if output == Output::Table {
-        let cells: Vec<String> = columns.iter().map(|(key, width)| format!("{key:<width$}")).collect();
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(key, width)| format!("{key:<width$}"))
+            .collect();
         println!("{}", cells.join("  ").trim_end());
     }
 }

@@ -46,7 +46,12 @@ pub enum OpenError {
     #[error("stored genesis is invalid: {0}")]
     Genesis(#[from] crate::genesis::GenesisError),
     #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
-    GenesisMismatch { stored: String, stored_hash: String, given: String, given_hash: String },
+    GenesisMismatch {
+        stored: String,
+        stored_hash: String,
+        given: String,
+        given_hash: String,
+    },
 }
 
 /// A node's ledger: its genesis and storage. One writer calls [`Ledger::commit_group`].
@@ -78,7 +83,10 @@ impl Ledger {
                 });
             }
         }
-        Ok(Ledger { store, genesis: stored })
+        Ok(Ledger {
+            store,
+            genesis: stored,
+        })
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -94,16 +102,21 @@ impl Ledger {
     }
 
     pub fn tip(&self) -> Result<Tip, StoreError> {
-        self.store.tip()?.ok_or_else(|| StoreError::Corrupt("ledger has a genesis but no tip".into()))
+        self.store
+            .tip()?
+            .ok_or_else(|| StoreError::Corrupt("ledger has a genesis but no tip".into()))
     }
 
     /// The receipt of a committed event.
     pub fn receipt(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
-        let Some(position) = self.store.event_position(id)? else { return Ok(None) };
-        let record = self
-            .store
-            .log_record(position)?
-            .ok_or_else(|| StoreError::Corrupt(format!("event {id} at position {position} has no log record")))?;
+        let Some(position) = self.store.event_position(id)? else {
+            return Ok(None);
+        };
+        let record = self.store.log_record(position)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {id} at position {position} has no log record"
+            ))
+        })?;
         Ok(Some(Receipt {
             event_id: *id,
             position,
@@ -139,18 +152,28 @@ impl Ledger {
 }
 
 /// Decodes one request's envelopes (size, encoding, fields) for `chain`.
-pub fn decode_request(chain: &ChainId, envelopes: Vec<pb::SignedEvent>) -> Result<Vec<Event>, Rejection> {
+pub fn decode_request(
+    chain: &ChainId,
+    envelopes: Vec<pb::SignedEvent>,
+) -> Result<Vec<Event>, Rejection> {
     if envelopes.len() > SUBMIT_BATCH_EVENTS_MAX {
-        return Err(Rejection::BatchTooLarge { count: envelopes.len(), max: SUBMIT_BATCH_EVENTS_MAX });
+        return Err(Rejection::BatchTooLarge {
+            count: envelopes.len(),
+            max: SUBMIT_BATCH_EVENTS_MAX,
+        });
     }
     if envelopes.is_empty() {
-        return Err(Rejection::Malformed { detail: "request holds no event".into() });
+        return Err(Rejection::Malformed {
+            detail: "request holds no event".into(),
+        });
     }
     let single = envelopes.len() == 1;
     envelopes
         .into_iter()
         .enumerate()
-        .map(|(index, envelope)| Event::decode(chain, envelope).map_err(|rejection| in_batch(single, index, rejection)))
+        .map(|(index, envelope)| {
+            Event::decode(chain, envelope).map_err(|rejection| in_batch(single, index, rejection))
+        })
         .collect()
 }
 
@@ -183,14 +206,20 @@ fn in_batch(single: bool, index: usize, rejection: Rejection) -> Rejection {
     if single {
         rejection
     } else {
-        Rejection::InBatch { index, rejection: Box::new(rejection) }
+        Rejection::InBatch {
+            index,
+            rejection: Box::new(rejection),
+        }
     }
 }
 
 fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {
     let mut batch = store.batch();
     batch.put_genesis(&genesis.bytes);
-    batch.put_tip(&Tip { position: LogPosition(0), head: genesis.hash });
+    batch.put_tip(&Tip {
+        position: LogPosition(0),
+        head: genesis.hash,
+    });
     let name = genesis.message.ministry_name.clone().unwrap_or_default();
     batch.put_org(
         genesis.ministry.as_str(),
@@ -206,7 +235,12 @@ fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {
     for key in &genesis.ministry_keys {
         batch.put_key(
             key,
-            &KeyRecord { org_id: genesis.ministry.to_string(), sequence: 0, last_event: None, revoked_at: None },
+            &KeyRecord {
+                org_id: genesis.ministry.to_string(),
+                sequence: 0,
+                last_event: None,
+                revoked_at: None,
+            },
         );
     }
     store.write_synced(batch.batch)
@@ -311,10 +345,21 @@ impl<'a> Staging<'a> {
     }
 
     fn receipt_of(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
-        if let Some(receipt) = self.request.receipts.get(id).or_else(|| self.group.receipts.get(id)) {
-            return Ok(Some(Receipt { duplicate: true, warnings: Vec::new(), ..receipt.clone() }));
+        if let Some(receipt) = self
+            .request
+            .receipts
+            .get(id)
+            .or_else(|| self.group.receipts.get(id))
+        {
+            return Ok(Some(Receipt {
+                duplicate: true,
+                warnings: Vec::new(),
+                ..receipt.clone()
+            }));
         }
-        let Some(position) = self.store.event_position(id)? else { return Ok(None) };
+        let Some(position) = self.store.event_position(id)? else {
+            return Ok(None);
+        };
         let record = self
             .store
             .log_record(position)?
@@ -333,8 +378,17 @@ impl<'a> Staging<'a> {
         layered!(self, keys, key, self.store.key(key))
     }
 
-    fn key_event_at(&self, key: &PublicKeyBytes, sequence: u64) -> Result<Option<EventId>, StoreError> {
-        layered!(self, key_events, &(*key, sequence), self.store.key_event_at(key, sequence))
+    fn key_event_at(
+        &self,
+        key: &PublicKeyBytes,
+        sequence: u64,
+    ) -> Result<Option<EventId>, StoreError> {
+        layered!(
+            self,
+            key_events,
+            &(*key, sequence),
+            self.store.key_event_at(key, sequence)
+        )
     }
 
     fn org(&self, org_id: &str) -> Result<Option<OrgRecord>, StoreError> {
@@ -353,9 +407,16 @@ impl<'a> Staging<'a> {
         if let Some(receipt) = self.receipt_of(&event.id)? {
             return Ok(receipt);
         }
-        let key = self.key(&event.signer)?.ok_or(Rejection::UnknownKey { key: event.signer })?;
+        let key = self
+            .key(&event.signer)?
+            .ok_or(Rejection::UnknownKey { key: event.signer })?;
         if let Some(revoked_at) = key.revoked_at {
-            return Err(Rejection::RevokedKey { key: event.signer, org: key.org_id, revoked_at }.into());
+            return Err(Rejection::RevokedKey {
+                key: event.signer,
+                org: key.org_id,
+                revoked_at,
+            }
+            .into());
         }
         if key.org_id != event.author.as_str() {
             return Err(Rejection::AuthorMismatch {
@@ -366,21 +427,31 @@ impl<'a> Staging<'a> {
             .into());
         }
         self.check_chain(event, &key)?;
-        let org = self
-            .org(event.author.as_str())?
-            .ok_or_else(|| StoreError::Corrupt(format!("key {} names unregistered org {}", event.signer, key.org_id)))?;
+        let org = self.org(event.author.as_str())?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "key {} names unregistered org {}",
+                event.signer, key.org_id
+            ))
+        })?;
         let position = self.request_tip.position.next();
         let warnings = self.apply_kind(event, &org, position)?;
 
         let head = self.request_tip.head.next(&event.id);
         debug_assert!(position > self.group_tip.position || self.request.appended.is_empty());
-        let record = LogRecord { position, event_id: event.id, head, committed_at_ms: self.committed_at_ms };
+        let record = LogRecord {
+            position,
+            event_id: event.id,
+            head,
+            committed_at_ms: self.committed_at_ms,
+        };
         // The key record may have been changed by the event itself (a key revoking itself).
         let mut key = self.key(&event.signer)?.unwrap_or(key);
         key.sequence = event.sequence;
         key.last_event = Some(event.id.0);
         self.request.keys.insert(event.signer, key);
-        self.request.key_events.insert((event.signer, event.sequence), event.id);
+        self.request
+            .key_events
+            .insert((event.signer, event.sequence), event.id);
         let receipt = Receipt {
             event_id: event.id,
             position,
@@ -400,8 +471,14 @@ impl<'a> Staging<'a> {
         if event.sequence < expected {
             let existing = self
                 .key_event_at(&event.signer, event.sequence)?
-                .ok_or_else(|| StoreError::Corrupt(format!("key {} has no event at {}", event.signer, event.sequence)))?;
-            self.evidence.push((event.signer, event.sequence, event.id, event.to_signed()));
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "key {} has no event at {}",
+                        event.signer, event.sequence
+                    ))
+                })?;
+            self.evidence
+                .push((event.signer, event.sequence, event.id, event.to_signed()));
             return Err(Rejection::Equivocation {
                 key: event.signer,
                 sequence: event.sequence,
@@ -434,7 +511,12 @@ impl<'a> Staging<'a> {
     }
 
     /// Authorises the event for its author's role and stages its effect on the registries.
-    fn apply_kind(&mut self, event: &Event, author: &OrgRecord, position: LogPosition) -> Result<Vec<String>, StageError> {
+    fn apply_kind(
+        &mut self,
+        event: &Event,
+        author: &OrgRecord,
+        position: LogPosition,
+    ) -> Result<Vec<String>, StageError> {
         let author_id = event.author.as_str();
         let role = pb::OrgRole::try_from(author.role).unwrap_or_default();
         let ministry_only = |action: &str| -> Result<(), StageError> {
@@ -448,15 +530,25 @@ impl<'a> Staging<'a> {
             Kind::OrganisationRegistered(body) => {
                 ministry_only("register organisations")?;
                 if self.org(&body.org_id)?.is_some() {
-                    return Err(Rejection::AlreadyRegistered { what: "organisation", id: body.org_id.clone() }.into());
+                    return Err(Rejection::AlreadyRegistered {
+                        what: "organisation",
+                        id: body.org_id.clone(),
+                    }
+                    .into());
                 }
                 let mut keys = Vec::with_capacity(body.keys.len());
                 for key in &body.keys {
-                    let key = PublicKeyBytes::from_slice(key).map_err(|e| Rejection::field("keys", e.to_string()))?;
+                    let key = PublicKeyBytes::from_slice(key)
+                        .map_err(|e| Rejection::field("keys", e.to_string()))?;
                     self.ensure_key_unused(&key, "keys")?;
                     self.request.keys.insert(
                         key,
-                        KeyRecord { org_id: body.org_id.clone(), sequence: 0, last_event: None, revoked_at: None },
+                        KeyRecord {
+                            org_id: body.org_id.clone(),
+                            sequence: 0,
+                            last_event: None,
+                            revoked_at: None,
+                        },
                     );
                     keys.push(key.0);
                 }
@@ -475,10 +567,14 @@ impl<'a> Staging<'a> {
             }
             Kind::KeyRotated(body) => {
                 self.own_org_or_ministry(author_id, role, &body.org_id, "rotate keys of")?;
-                let mut org = self
-                    .org(&body.org_id)?
-                    .ok_or_else(|| Rejection::UnknownReference { what: "organisation", id: body.org_id.clone() })?;
-                let new_key = PublicKeyBytes::from_slice(&body.new_key).map_err(|e| Rejection::field("new_key", e.to_string()))?;
+                let mut org =
+                    self.org(&body.org_id)?
+                        .ok_or_else(|| Rejection::UnknownReference {
+                            what: "organisation",
+                            id: body.org_id.clone(),
+                        })?;
+                let new_key = PublicKeyBytes::from_slice(&body.new_key)
+                    .map_err(|e| Rejection::field("new_key", e.to_string()))?;
                 self.ensure_key_unused(&new_key, "new_key")?;
                 if !body.retired_key.is_empty() {
                     let retired = PublicKeyBytes::from_slice(&body.retired_key)
@@ -487,20 +583,30 @@ impl<'a> Staging<'a> {
                 }
                 self.request.keys.insert(
                     new_key,
-                    KeyRecord { org_id: body.org_id.clone(), sequence: 0, last_event: None, revoked_at: None },
+                    KeyRecord {
+                        org_id: body.org_id.clone(),
+                        sequence: 0,
+                        last_event: None,
+                        revoked_at: None,
+                    },
                 );
                 org.keys.push(new_key.0);
                 self.request.orgs.insert(body.org_id.clone(), org);
             }
             Kind::KeyRevoked(body) => {
                 self.own_org_or_ministry(author_id, role, &body.org_id, "revoke keys of")?;
-                let key = PublicKeyBytes::from_slice(&body.key).map_err(|e| Rejection::field("key", e.to_string()))?;
+                let key = PublicKeyBytes::from_slice(&body.key)
+                    .map_err(|e| Rejection::field("key", e.to_string()))?;
                 self.revoke(&body.org_id, &key, "key", position)?;
             }
             Kind::MunicipalityRegistered(body) => {
                 ministry_only("register municipalities")?;
                 if self.municipality(&body.pcode)?.is_some() {
-                    return Err(Rejection::AlreadyRegistered { what: "municipality", id: body.pcode.clone() }.into());
+                    return Err(Rejection::AlreadyRegistered {
+                        what: "municipality",
+                        id: body.pcode.clone(),
+                    }
+                    .into());
                 }
                 if !body.parent_pcode.is_empty() {
                     self.require_municipality(&body.parent_pcode)?;
@@ -529,9 +635,16 @@ impl<'a> Staging<'a> {
             Kind::ProjectRegistered(body) => {
                 project_writer(author_id, role)?;
                 if self.project(&body.project_id)?.is_some() {
-                    return Err(Rejection::AlreadyRegistered { what: "project", id: body.project_id.clone() }.into());
+                    return Err(Rejection::AlreadyRegistered {
+                        what: "project",
+                        id: body.project_id.clone(),
+                    }
+                    .into());
                 }
-                let details = body.details.as_ref().ok_or_else(|| Rejection::field("details", "is required"))?;
+                let details = body
+                    .details
+                    .as_ref()
+                    .ok_or_else(|| Rejection::field("details", "is required"))?;
                 self.require_locations(details)?;
                 self.request.projects.insert(
                     body.project_id.clone(),
@@ -545,16 +658,23 @@ impl<'a> Staging<'a> {
             }
             Kind::ProjectUpdated(body) => {
                 let mut project = self.own_open_project(author_id, role, &body.project_id)?;
-                let details = body.details.as_ref().ok_or_else(|| Rejection::field("details", "is required"))?;
+                let details = body
+                    .details
+                    .as_ref()
+                    .ok_or_else(|| Rejection::field("details", "is required"))?;
                 self.require_locations(details)?;
                 project.status = details.status;
                 project.iati_identifier = details.iati_identifier.clone();
-                self.request.projects.insert(body.project_id.clone(), project);
+                self.request
+                    .projects
+                    .insert(body.project_id.clone(), project);
             }
             Kind::ProjectStatusChanged(body) => {
                 let mut project = self.own_open_project(author_id, role, &body.project_id)?;
                 project.status = body.status;
-                self.request.projects.insert(body.project_id.clone(), project);
+                self.request
+                    .projects
+                    .insert(body.project_id.clone(), project);
             }
             Kind::TransactionRecorded(body) => {
                 self.own_project(author_id, role, &body.project_id)?;
@@ -563,13 +683,21 @@ impl<'a> Staging<'a> {
                 let mut project = self.own_open_project(author_id, role, &body.project_id)?;
                 project.closed = true;
                 project.status = if body.cancelled { 5 } else { 4 };
-                self.request.projects.insert(body.project_id.clone(), project);
+                self.request
+                    .projects
+                    .insert(body.project_id.clone(), project);
             }
         }
         Ok(Vec::new())
     }
 
-    fn own_org_or_ministry(&self, author: &str, role: pb::OrgRole, org_id: &str, action: &str) -> Result<(), StageError> {
+    fn own_org_or_ministry(
+        &self,
+        author: &str,
+        role: pb::OrgRole,
+        org_id: &str,
+        action: &str,
+    ) -> Result<(), StageError> {
         if role == pb::OrgRole::Ministry || author == org_id {
             Ok(())
         } else {
@@ -579,18 +707,42 @@ impl<'a> Staging<'a> {
 
     fn ensure_key_unused(&self, key: &PublicKeyBytes, field: &str) -> Result<(), StageError> {
         match self.key(key)? {
-            Some(record) => Err(Rejection::field(field, format!("key {key} is already registered to organisation {}", record.org_id)).into()),
+            Some(record) => Err(Rejection::field(
+                field,
+                format!(
+                    "key {key} is already registered to organisation {}",
+                    record.org_id
+                ),
+            )
+            .into()),
             None => Ok(()),
         }
     }
 
-    fn revoke(&mut self, org_id: &str, key: &PublicKeyBytes, field: &str, position: LogPosition) -> Result<(), StageError> {
+    fn revoke(
+        &mut self,
+        org_id: &str,
+        key: &PublicKeyBytes,
+        field: &str,
+        position: LogPosition,
+    ) -> Result<(), StageError> {
         let mut record = self.key(key)?.ok_or(Rejection::UnknownKey { key: *key })?;
         if record.org_id != org_id {
-            return Err(Rejection::field(field, format!("key {key} belongs to organisation {}, not {org_id}", record.org_id)).into());
+            return Err(Rejection::field(
+                field,
+                format!(
+                    "key {key} belongs to organisation {}, not {org_id}",
+                    record.org_id
+                ),
+            )
+            .into());
         }
         if let Some(at) = record.revoked_at {
-            return Err(Rejection::field(field, format!("key {key} was already revoked at log position {at}")).into());
+            return Err(Rejection::field(
+                field,
+                format!("key {key} was already revoked at log position {at}"),
+            )
+            .into());
         }
         record.revoked_at = Some(position.0);
         self.request.keys.insert(*key, record);
@@ -600,43 +752,84 @@ impl<'a> Staging<'a> {
     fn require_municipality(&self, pcode: &str) -> Result<(), StageError> {
         match self.municipality(pcode)? {
             Some(_) => Ok(()),
-            None => Err(Rejection::UnknownReference { what: "municipality (P-code)", id: pcode.to_owned() }.into()),
+            None => Err(Rejection::UnknownReference {
+                what: "municipality (P-code)",
+                id: pcode.to_owned(),
+            }
+            .into()),
         }
     }
 
     fn require_locations(&self, details: &pb::ProjectDetails) -> Result<(), StageError> {
-        details.locations.iter().try_for_each(|location| self.require_municipality(&location.pcode))
+        details
+            .locations
+            .iter()
+            .try_for_each(|location| self.require_municipality(&location.pcode))
     }
 
     fn require_project(&self, project_id: &str) -> Result<ProjectRecord, StageError> {
-        self.project(project_id)?
-            .ok_or_else(|| Rejection::UnknownReference { what: "project", id: project_id.to_owned() }.into())
+        self.project(project_id)?.ok_or_else(|| {
+            Rejection::UnknownReference {
+                what: "project",
+                id: project_id.to_owned(),
+            }
+            .into()
+        })
     }
 
-    fn own_project(&self, author: &str, role: pb::OrgRole, project_id: &str) -> Result<ProjectRecord, StageError> {
+    fn own_project(
+        &self,
+        author: &str,
+        role: pb::OrgRole,
+        project_id: &str,
+    ) -> Result<ProjectRecord, StageError> {
         project_writer(author, role)?;
         let project = self.require_project(project_id)?;
         if project.owner != author {
-            return Err(not_allowed(author, role, &format!("write project {project_id}, which belongs to {}", project.owner)).into());
+            return Err(not_allowed(
+                author,
+                role,
+                &format!(
+                    "write project {project_id}, which belongs to {}",
+                    project.owner
+                ),
+            )
+            .into());
         }
         Ok(project)
     }
 
-    fn own_open_project(&self, author: &str, role: pb::OrgRole, project_id: &str) -> Result<ProjectRecord, StageError> {
+    fn own_open_project(
+        &self,
+        author: &str,
+        role: pb::OrgRole,
+        project_id: &str,
+    ) -> Result<ProjectRecord, StageError> {
         let project = self.own_project(author, role, project_id)?;
         if project.closed {
-            return Err(Rejection::field("project_id", format!("project {project_id} is closed; it can only receive transactions")).into());
+            return Err(Rejection::field(
+                "project_id",
+                format!("project {project_id} is closed; it can only receive transactions"),
+            )
+            .into());
         }
         Ok(project)
     }
 
     fn into_batch(self) -> rocksdb::WriteBatch {
-        debug_assert!(self.request.appended.is_empty(), "a request was left half-staged");
+        debug_assert!(
+            self.request.appended.is_empty(),
+            "a request was left half-staged"
+        );
         let mut batch = self.store.batch();
         let group = self.group;
         let mut expected = group.appended.first().map(|(record, _)| record.position);
         for (record, envelope) in &group.appended {
-            assert_eq!(Some(record.position), expected, "invariant: a commit group is contiguous");
+            assert_eq!(
+                Some(record.position),
+                expected,
+                "invariant: a commit group is contiguous"
+            );
             expected = Some(record.position.next());
             batch.put_log(record);
             batch.put_event(&record.event_id, record.position, envelope);
@@ -672,7 +865,11 @@ fn project_writer(author: &str, role: pb::OrgRole) -> Result<(), StageError> {
 }
 
 fn not_allowed(author: &str, role: pb::OrgRole, action: &str) -> Rejection {
-    Rejection::NotAllowed { org: author.to_owned(), role: role_name(role), action: action.to_owned() }
+    Rejection::NotAllowed {
+        org: author.to_owned(),
+        role: role_name(role),
+        action: action.to_owned(),
+    }
 }
 
 /// A role's name as people read it.

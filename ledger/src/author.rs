@@ -25,9 +25,15 @@ pub struct KeyFile {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("cannot read key file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write key file {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("key file {path} is not a Tansiq key file: {detail}")]
     Invalid { path: String, detail: String },
 }
@@ -44,12 +50,19 @@ impl KeyFile {
 
     pub fn read(path: &Path) -> Result<(OrgId, KeyPair), KeyFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read { path: shown.clone(), source })?;
-        let invalid = |detail: String| KeyFileError::Invalid { path: shown.clone(), detail };
+        let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let invalid = |detail: String| KeyFileError::Invalid {
+            path: shown.clone(),
+            detail,
+        };
         let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let org = OrgId::parse(&file.org_id).map_err(|e| invalid(e.to_string()))?;
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(&file.secret_key, &mut seed).map_err(|_| invalid("secret_key must be 64 hex characters".into()))?;
+        hex::decode_to_slice(&file.secret_key, &mut seed)
+            .map_err(|_| invalid("secret_key must be 64 hex characters".into()))?;
         let key = KeyPair::from_seed(seed);
         if key.public().to_hex() != file.public_key.to_lowercase() {
             return Err(invalid("public_key does not match secret_key".into()));
@@ -66,11 +79,17 @@ impl KeyFile {
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|source| KeyFileError::Write { path: shown.clone(), source })?;
+        let mut file = options.open(path).map_err(|source| KeyFileError::Write {
+            path: shown.clone(),
+            source,
+        })?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.write_all(b"\n"))
             .and_then(|()| file.sync_all())
-            .map_err(|source| KeyFileError::Write { path: shown, source })
+            .map_err(|source| KeyFileError::Write {
+                path: shown,
+                source,
+            })
     }
 }
 
@@ -85,8 +104,20 @@ pub struct Author {
 
 impl Author {
     /// An author whose key has signed `sequence` events, the last being `last_event`.
-    pub fn new(chain: ChainId, org: OrgId, key: KeyPair, sequence: u64, last_event: Option<EventId>) -> Author {
-        Author { org, key, chain, next_sequence: sequence + 1, previous: last_event }
+    pub fn new(
+        chain: ChainId,
+        org: OrgId,
+        key: KeyPair,
+        sequence: u64,
+        last_event: Option<EventId>,
+    ) -> Author {
+        Author {
+            org,
+            key,
+            chain,
+            next_sequence: sequence + 1,
+            previous: last_event,
+        }
     }
 
     pub fn public(&self) -> PublicKeyBytes {
@@ -116,7 +147,13 @@ impl Author {
         let (signature, id) = self.key.sign(&self.chain, &body);
         self.next_sequence += 1;
         self.previous = Some(id);
-        (pb::SignedEvent { body, signature: signature.to_vec() }, id)
+        (
+            pb::SignedEvent {
+                body,
+                signature: signature.to_vec(),
+            },
+            id,
+        )
     }
 
     pub fn next_sequence(&self) -> u64 {

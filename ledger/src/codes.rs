@@ -63,14 +63,46 @@ macro_rules! codelist {
     };
 }
 
-codelist!(SECTOR, "IATI Sector (OECD DAC 5-digit purpose codes)", "sector.tsv");
-codelist!(SECTOR_CATEGORY, "IATI SectorCategory (OECD DAC 3-digit)", "sector-category.tsv");
-codelist!(CURRENCY, "ISO 4217 currency (IATI Currency)", "currency.tsv");
-codelist!(ORGANISATION_TYPE, "IATI OrganisationType", "organisation-type.tsv");
-codelist!(ORGANISATION_ROLE, "IATI OrganisationRole", "organisation-role.tsv");
-codelist!(ACTIVITY_STATUS, "IATI ActivityStatus", "activity-status.tsv");
-codelist!(TRANSACTION_TYPE, "IATI TransactionType", "transaction-type.tsv");
-codelist!(COUNTRY, "ISO 3166-1 alpha-2 country (IATI Country)", "country.tsv");
+codelist!(
+    SECTOR,
+    "IATI Sector (OECD DAC 5-digit purpose codes)",
+    "sector.tsv"
+);
+codelist!(
+    SECTOR_CATEGORY,
+    "IATI SectorCategory (OECD DAC 3-digit)",
+    "sector-category.tsv"
+);
+codelist!(
+    CURRENCY,
+    "ISO 4217 currency (IATI Currency)",
+    "currency.tsv"
+);
+codelist!(
+    ORGANISATION_TYPE,
+    "IATI OrganisationType",
+    "organisation-type.tsv"
+);
+codelist!(
+    ORGANISATION_ROLE,
+    "IATI OrganisationRole",
+    "organisation-role.tsv"
+);
+codelist!(
+    ACTIVITY_STATUS,
+    "IATI ActivityStatus",
+    "activity-status.tsv"
+);
+codelist!(
+    TRANSACTION_TYPE,
+    "IATI TransactionType",
+    "transaction-type.tsv"
+);
+codelist!(
+    COUNTRY,
+    "ISO 3166-1 alpha-2 country (IATI Country)",
+    "country.tsv"
+);
 
 #[cfg(test)]
 mod tests {

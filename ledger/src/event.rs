@@ -35,7 +35,10 @@ impl Event {
     pub fn decode(chain: &ChainId, signed: pb::SignedEvent) -> Result<Event, Rejection> {
         let size = signed.body.len() + signed.signature.len();
         if size > EVENT_SIZE_MAX {
-            return Err(Rejection::TooLarge { size, max: EVENT_SIZE_MAX });
+            return Err(Rejection::TooLarge {
+                size,
+                max: EVENT_SIZE_MAX,
+            });
         }
         if signed.signature.len() != 64 {
             return Err(Rejection::Malformed {
@@ -43,24 +46,32 @@ impl Event {
             });
         }
         let body = pb::EventBody::decode(signed.body.as_slice()).map_err(|error| {
-            Rejection::Malformed { detail: format!("body is not a protobuf EventBody: {error}") }
+            Rejection::Malformed {
+                detail: format!("body is not a protobuf EventBody: {error}"),
+            }
         })?;
         let signer = PublicKeyBytes::from_slice(&body.signer_key)
             .map_err(|error| Rejection::field("signer_key", error.to_string()))?;
-        let author =
-            OrgId::parse(&body.author).map_err(|error| Rejection::field("author", error.to_string()))?;
+        let author = OrgId::parse(&body.author)
+            .map_err(|error| Rejection::field("author", error.to_string()))?;
         if body.sequence == 0 {
             return Err(Rejection::field("sequence", "must start at 1"));
         }
         let previous = match (body.sequence, body.previous.is_empty()) {
             (1, true) => None,
             (1, false) => {
-                return Err(Rejection::field("previous", "must be empty for a key's first event (sequence 1)"))
+                return Err(Rejection::field(
+                    "previous",
+                    "must be empty for a key's first event (sequence 1)",
+                ))
             }
             (_, true) => {
                 return Err(Rejection::field(
                     "previous",
-                    format!("must hold the id of the key's event {} (32 bytes)", body.sequence - 1),
+                    format!(
+                        "must hold the id of the key's event {} (32 bytes)",
+                        body.sequence - 1
+                    ),
                 ))
             }
             (_, false) => Some(
@@ -86,7 +97,10 @@ impl Event {
 
     /// The envelope as stored and served.
     pub fn to_signed(&self) -> pb::SignedEvent {
-        pb::SignedEvent { body: self.body.clone(), signature: self.signature.clone() }
+        pb::SignedEvent {
+            body: self.body.clone(),
+            signature: self.signature.clone(),
+        }
     }
 
     /// A short name of the body type, for logs and tables.
@@ -116,7 +130,10 @@ pub fn kind_name(kind: &Kind) -> &'static str {
 /// Checks the signatures of `events` for `chain` in one batch; returns the
 /// verdict of each (see `signing::verify_signatures` for the rule).
 pub fn verify_events(chain: &ChainId, events: &[Event]) -> Vec<bool> {
-    let messages: Vec<Vec<u8>> = events.iter().map(|e| signing::signed_bytes(chain, &e.body)).collect();
+    let messages: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| signing::signed_bytes(chain, &e.body))
+        .collect();
     let checks: Vec<SignatureCheck<'_>> = events
         .iter()
         .zip(&messages)
@@ -131,5 +148,9 @@ pub fn verify_events(chain: &ChainId, events: &[Event]) -> Vec<bool> {
 
 /// The rejection for an event whose signature failed.
 pub fn bad_signature(chain: &ChainId, event: &Event) -> Rejection {
-    Rejection::BadSignature { event_id: event.id, key: event.signer, chain_id: chain.to_string() }
+    Rejection::BadSignature {
+        event_id: event.id,
+        key: event.signer,
+        chain_id: chain.to_string(),
+    }
 }

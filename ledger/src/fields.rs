@@ -19,16 +19,26 @@ pub fn check(kind: &Kind) -> Checked {
         Kind::OrganisationRegistered(body) => {
             org_id("org_id", &body.org_id)?;
             if pb::OrgRole::try_from(body.role).unwrap_or_default() == pb::OrgRole::Unspecified {
-                return Err(Rejection::field("role", "must be ORG_ROLE_MINISTRY, ORG_ROLE_DONOR or ORG_ROLE_OBSERVER"));
+                return Err(Rejection::field(
+                    "role",
+                    "must be ORG_ROLE_MINISTRY, ORG_ROLE_DONOR or ORG_ROLE_OBSERVER",
+                ));
             }
             names("name", body.name.as_ref())?;
             text("iati_identifier", &body.iati_identifier, NAME_BYTES_MAX)?;
             if body.iati_org_type != 0 {
-                code("iati_org_type", &body.iati_org_type.to_string(), &codes::ORGANISATION_TYPE)?;
+                code(
+                    "iati_org_type",
+                    &body.iati_org_type.to_string(),
+                    &codes::ORGANISATION_TYPE,
+                )?;
             }
             repeated("keys", body.keys.len())?;
             if body.keys.is_empty() {
-                return Err(Rejection::field("keys", "an organisation needs at least one signing key"));
+                return Err(Rejection::field(
+                    "keys",
+                    "an organisation needs at least one signing key",
+                ));
             }
             body.keys.iter().try_for_each(|key| public_key("keys", key))
         }
@@ -49,23 +59,43 @@ pub fn check(kind: &Kind) -> Checked {
             pcode("pcode", &body.pcode)?;
             code("country", &body.country, &codes::COUNTRY)?;
             if !body.pcode.starts_with(&body.country) {
-                return Err(Rejection::field("pcode", format!("{:?} must start with its country code {:?}", body.pcode, body.country)));
+                return Err(Rejection::field(
+                    "pcode",
+                    format!(
+                        "{:?} must start with its country code {:?}",
+                        body.pcode, body.country
+                    ),
+                ));
             }
             if !(1..=5).contains(&body.admin_level) {
-                return Err(Rejection::field("admin_level", format!("must be 1 to 5, got {}", body.admin_level)));
+                return Err(Rejection::field(
+                    "admin_level",
+                    format!("must be 1 to 5, got {}", body.admin_level),
+                ));
             }
             if !body.parent_pcode.is_empty() {
                 pcode("parent_pcode", &body.parent_pcode)?;
                 if !body.pcode.starts_with(&body.parent_pcode) || body.pcode == body.parent_pcode {
-                    return Err(Rejection::field("parent_pcode", format!("{:?} must be a proper prefix of pcode {:?}", body.parent_pcode, body.pcode)));
+                    return Err(Rejection::field(
+                        "parent_pcode",
+                        format!(
+                            "{:?} must be a proper prefix of pcode {:?}",
+                            body.parent_pcode, body.pcode
+                        ),
+                    ));
                 }
             }
             names("name", body.name.as_ref())
         }
         Kind::SectorPolicySet(body) => {
             sector_or_category("sector", &body.sector)?;
-            if pb::CoordinationPolicy::try_from(body.policy).unwrap_or_default() == pb::CoordinationPolicy::Unspecified {
-                return Err(Rejection::field("policy", "must be COORDINATION_POLICY_WARN or COORDINATION_POLICY_HOLD"));
+            if pb::CoordinationPolicy::try_from(body.policy).unwrap_or_default()
+                == pb::CoordinationPolicy::Unspecified
+            {
+                return Err(Rejection::field(
+                    "policy",
+                    "must be COORDINATION_POLICY_WARN or COORDINATION_POLICY_HOLD",
+                ));
             }
             Ok(())
         }
@@ -73,9 +103,17 @@ pub fn check(kind: &Kind) -> Checked {
             pcode("pcode", &body.pcode)?;
             code("sector", &body.sector, &codes::SECTOR)?;
             if !(1..=5).contains(&body.severity) {
-                return Err(Rejection::field("severity", format!("must be 1 to 5, got {}", body.severity)));
+                return Err(Rejection::field(
+                    "severity",
+                    format!("must be 1 to 5, got {}", body.severity),
+                ));
             }
-            period("period_start", &body.period_start, "period_end", &body.period_end)?;
+            period(
+                "period_start",
+                &body.period_start,
+                "period_end",
+                &body.period_end,
+            )?;
             text("source", &body.source, TEXT_FIELD_BYTES_MAX)
         }
         Kind::ProjectRegistered(body) => {
@@ -93,10 +131,18 @@ pub fn check(kind: &Kind) -> Checked {
         }
         Kind::TransactionRecorded(body) => {
             project_id(&body.project_id)?;
-            code("transaction_type", &body.transaction_type.to_string(), &codes::TRANSACTION_TYPE)?;
+            code(
+                "transaction_type",
+                &body.transaction_type.to_string(),
+                &codes::TRANSACTION_TYPE,
+            )?;
             date("date", &body.date)?;
             money("value", body.value.as_ref())?;
-            text("provider_activity_id", &body.provider_activity_id, NAME_BYTES_MAX)?;
+            text(
+                "provider_activity_id",
+                &body.provider_activity_id,
+                NAME_BYTES_MAX,
+            )?;
             text("description", &body.description, TEXT_FIELD_BYTES_MAX)
         }
         Kind::ProjectClosed(body) => {
@@ -107,10 +153,18 @@ pub fn check(kind: &Kind) -> Checked {
             project_id(&body.project_a)?;
             project_id(&body.project_b)?;
             if body.project_a == body.project_b {
-                return Err(Rejection::field("project_b", "an overlap review needs two different projects"));
+                return Err(Rejection::field(
+                    "project_b",
+                    "an overlap review needs two different projects",
+                ));
             }
-            if pb::OverlapVerdict::try_from(body.verdict).unwrap_or_default() == pb::OverlapVerdict::Unspecified {
-                return Err(Rejection::field("verdict", "must be COMPLEMENTARY, DUPLICATE or SAME_PROJECT"));
+            if pb::OverlapVerdict::try_from(body.verdict).unwrap_or_default()
+                == pb::OverlapVerdict::Unspecified
+            {
+                return Err(Rejection::field(
+                    "verdict",
+                    "must be COMPLEMENTARY, DUPLICATE or SAME_PROJECT",
+                ));
             }
             text("note", &body.note, TEXT_FIELD_BYTES_MAX)
         }
@@ -120,22 +174,47 @@ pub fn check(kind: &Kind) -> Checked {
 fn details(details: Option<&pb::ProjectDetails>) -> Checked {
     let details = details.ok_or_else(|| Rejection::field("details", "is required"))?;
     if details.iati_identifier.trim().is_empty() {
-        return Err(Rejection::field("details.iati_identifier", "is required (the IATI activity identifier)"));
+        return Err(Rejection::field(
+            "details.iati_identifier",
+            "is required (the IATI activity identifier)",
+        ));
     }
-    text("details.iati_identifier", &details.iati_identifier, NAME_BYTES_MAX)?;
+    text(
+        "details.iati_identifier",
+        &details.iati_identifier,
+        NAME_BYTES_MAX,
+    )?;
     names("details.title", details.title.as_ref())?;
     if let Some(description) = &details.description {
-        text("details.description.arabic", &description.arabic, TEXT_FIELD_BYTES_MAX)?;
-        text("details.description.latin", &description.latin, TEXT_FIELD_BYTES_MAX)?;
+        text(
+            "details.description.arabic",
+            &description.arabic,
+            TEXT_FIELD_BYTES_MAX,
+        )?;
+        text(
+            "details.description.latin",
+            &description.latin,
+            TEXT_FIELD_BYTES_MAX,
+        )?;
     }
     repeated("details.participants", details.participants.len())?;
     for participant in &details.participants {
-        code("details.participants.role", &participant.role.to_string(), &codes::ORGANISATION_ROLE)?;
+        code(
+            "details.participants.role",
+            &participant.role.to_string(),
+            &codes::ORGANISATION_ROLE,
+        )?;
         if !participant.org_id.is_empty() {
             org_id("details.participants.org_id", &participant.org_id)?;
         }
-        if participant.org_id.is_empty() && participant.iati_identifier.is_empty() && participant.name.is_none() {
-            return Err(Rejection::field("details.participants", "each participant needs an org_id, an IATI identifier or a name"));
+        if participant.org_id.is_empty()
+            && participant.iati_identifier.is_empty()
+            && participant.name.is_none()
+        {
+            return Err(Rejection::field(
+                "details.participants",
+                "each participant needs an org_id, an IATI identifier or a name",
+            ));
         }
     }
     repeated("details.locations", details.locations.len())?;
@@ -148,9 +227,23 @@ fn details(details: Option<&pb::ProjectDetails>) -> Checked {
         code("details.sectors.code", &sector.code, &codes::SECTOR)?;
         percentage("details.sectors.percentage", sector.percentage)?;
     }
-    code("details.status", &details.status.to_string(), &codes::ACTIVITY_STATUS)?;
-    period("details.planned_start", &details.planned_start, "details.planned_end", &details.planned_end)?;
-    period("details.actual_start", &details.actual_start, "details.actual_end", &details.actual_end)?;
+    code(
+        "details.status",
+        &details.status.to_string(),
+        &codes::ACTIVITY_STATUS,
+    )?;
+    period(
+        "details.planned_start",
+        &details.planned_start,
+        "details.planned_end",
+        &details.planned_end,
+    )?;
+    period(
+        "details.actual_start",
+        &details.actual_start,
+        "details.actual_end",
+        &details.actual_end,
+    )?;
     if let Some(budget) = &details.budget {
         money("details.budget", Some(budget))?;
     }
@@ -158,14 +251,21 @@ fn details(details: Option<&pb::ProjectDetails>) -> Checked {
 }
 
 fn org_id(field: &str, value: &str) -> Checked {
-    OrgId::parse(value).map(drop).map_err(|error| Rejection::field(field, error.to_string()))
+    OrgId::parse(value)
+        .map(drop)
+        .map_err(|error| Rejection::field(field, error.to_string()))
 }
 
 fn project_id(value: &str) -> Checked {
     if is_slug(value, 2, 128) {
         Ok(())
     } else {
-        Err(Rejection::field("project_id", format!("must be 2-128 lowercase ASCII letters, digits, '-', '_' or '.', got {value:?}")))
+        Err(Rejection::field(
+            "project_id",
+            format!(
+                "must be 2-128 lowercase ASCII letters, digits, '-', '_' or '.', got {value:?}"
+            ),
+        ))
     }
 }
 
@@ -175,20 +275,29 @@ fn key_bytes(field: &str, bytes: &[u8]) -> Result<PublicKeyBytes, Rejection> {
 
 fn public_key(field: &str, bytes: &[u8]) -> Checked {
     let key = key_bytes(field, bytes)?;
-    acceptable_public_key(&key).map(drop).map_err(|error| Rejection::field(field, error.to_string()))
+    acceptable_public_key(&key)
+        .map(drop)
+        .map_err(|error| Rejection::field(field, error.to_string()))
 }
 
 fn text(field: &str, value: &str, max: usize) -> Checked {
     if value.len() > max {
-        return Err(Rejection::field(field, format!("is {} bytes; the limit is {max}", value.len())));
+        return Err(Rejection::field(
+            field,
+            format!("is {} bytes; the limit is {max}", value.len()),
+        ));
     }
     Ok(())
 }
 
 fn names(field: &str, names: Option<&pb::Names>) -> Checked {
-    let names = names.ok_or_else(|| Rejection::field(field, "needs a name in Arabic or in Latin script"))?;
+    let names = names
+        .ok_or_else(|| Rejection::field(field, "needs a name in Arabic or in Latin script"))?;
     if names.arabic.trim().is_empty() && names.latin.trim().is_empty() {
-        return Err(Rejection::field(field, "needs a name in Arabic or in Latin script"));
+        return Err(Rejection::field(
+            field,
+            "needs a name in Arabic or in Latin script",
+        ));
     }
     text(&format!("{field}.arabic"), &names.arabic, NAME_BYTES_MAX)?;
     text(&format!("{field}.latin"), &names.latin, NAME_BYTES_MAX)
@@ -196,7 +305,10 @@ fn names(field: &str, names: Option<&pb::Names>) -> Checked {
 
 fn repeated(field: &str, count: usize) -> Checked {
     if count > REPEATED_FIELD_ENTRIES_MAX {
-        return Err(Rejection::field(field, format!("has {count} entries; the limit is {REPEATED_FIELD_ENTRIES_MAX}")));
+        return Err(Rejection::field(
+            field,
+            format!("has {count} entries; the limit is {REPEATED_FIELD_ENTRIES_MAX}"),
+        ));
     }
     Ok(())
 }
@@ -204,8 +316,14 @@ fn repeated(field: &str, count: usize) -> Checked {
 fn code(field: &str, value: &str, list: &Codelist) -> Checked {
     match list.get(value) {
         Some(entry) if !entry.withdrawn => Ok(()),
-        Some(_) => Err(Rejection::field(field, format!("code {value:?} is withdrawn from the {} list", list.name))),
-        None => Err(Rejection::field(field, format!("code {value:?} is not in the {} list", list.name))),
+        Some(_) => Err(Rejection::field(
+            field,
+            format!("code {value:?} is withdrawn from the {} list", list.name),
+        )),
+        None => Err(Rejection::field(
+            field,
+            format!("code {value:?} is not in the {} list", list.name),
+        )),
     }
 }
 
@@ -221,7 +339,9 @@ fn pcode(field: &str, value: &str) -> Checked {
     let bytes = value.as_bytes();
     let ok = (2..=20).contains(&bytes.len())
         && bytes[..2].iter().all(u8::is_ascii_uppercase)
-        && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        && bytes[2..]
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if !ok {
         return Err(Rejection::field(field, format!("{value:?} is not a P-code (two capital letters of the country, then capital letters or digits, e.g. \"LY021104\")")));
     }
@@ -243,9 +363,15 @@ fn optional_date(field: &str, value: &str) -> Result<Option<Date>, Rejection> {
 }
 
 fn period(start_field: &str, start: &str, end_field: &str, end: &str) -> Checked {
-    if let (Some(start_date), Some(end_date)) = (optional_date(start_field, start)?, optional_date(end_field, end)?) {
+    if let (Some(start_date), Some(end_date)) = (
+        optional_date(start_field, start)?,
+        optional_date(end_field, end)?,
+    ) {
         if end_date < start_date {
-            return Err(Rejection::field(end_field, format!("{end} is before {start_field} {start}")));
+            return Err(Rejection::field(
+                end_field,
+                format!("{end} is before {start_field} {start}"),
+            ));
         }
     }
     Ok(())
@@ -253,7 +379,10 @@ fn period(start_field: &str, start: &str, end_field: &str, end: &str) -> Checked
 
 fn percentage(field: &str, value: u32) -> Checked {
     if value > 100 {
-        return Err(Rejection::field(field, format!("must be 0-100, got {value}")));
+        return Err(Rejection::field(
+            field,
+            format!("must be 0-100, got {value}"),
+        ));
     }
     Ok(())
 }
@@ -271,12 +400,28 @@ pub fn is_decimal_amount(value: &str) -> bool {
 fn money(field: &str, money: Option<&pb::Money>) -> Checked {
     let money = money.ok_or_else(|| Rejection::field(field, "is required"))?;
     if money.value.trim_start().starts_with('-') {
-        return Err(Rejection::field(format!("{field}.value"), format!("negative amount {:?}; amounts must be zero or more", money.value)));
+        return Err(Rejection::field(
+            format!("{field}.value"),
+            format!(
+                "negative amount {:?}; amounts must be zero or more",
+                money.value
+            ),
+        ));
     }
     if !is_decimal_amount(&money.value) {
-        return Err(Rejection::field(format!("{field}.value"), format!("{:?} is not a decimal amount like \"1250000\" or \"1250000.50\"", money.value)));
+        return Err(Rejection::field(
+            format!("{field}.value"),
+            format!(
+                "{:?} is not a decimal amount like \"1250000\" or \"1250000.50\"",
+                money.value
+            ),
+        ));
     }
-    code(&format!("{field}.currency"), &money.currency, &codes::CURRENCY)
+    code(
+        &format!("{field}.currency"),
+        &money.currency,
+        &codes::CURRENCY,
+    )
 }
 
 #[cfg(test)]
@@ -288,7 +433,16 @@ mod tests {
         for good in ["0", "1250000", "1250000.5", "12.3456"] {
             assert!(is_decimal_amount(good), "{good}");
         }
-        for bad in ["", "-1", "1.", ".5", "1.23456", "1e6", "1,000", "1234567890123456"] {
+        for bad in [
+            "",
+            "-1",
+            "1.",
+            ".5",
+            "1.23456",
+            "1e6",
+            "1,000",
+            "1234567890123456",
+        ] {
             assert!(!is_decimal_amount(bad), "{bad}");
         }
     }
@@ -297,7 +451,14 @@ mod tests {
     fn code_errors_name_the_list() {
         let err = code("details.sectors.code", "99999", &codes::SECTOR).unwrap_err();
         assert!(err.to_string().contains("IATI Sector"), "{err}");
-        let err = money("budget", Some(&pb::Money { value: "10".into(), currency: "XXQ".into() })).unwrap_err();
+        let err = money(
+            "budget",
+            Some(&pb::Money {
+                value: "10".into(),
+                currency: "XXQ".into(),
+            }),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("ISO 4217"), "{err}");
     }
 

@@ -93,7 +93,10 @@ pub struct GenesisFile {
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisFileError {
     #[error("cannot read genesis file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("genesis file {path} is not valid: {detail}")]
     Invalid { path: String, detail: String },
 }
@@ -106,7 +109,11 @@ impl GenesisFile {
             ministry_org_id: genesis.ministry.to_string(),
             ministry_name_arabic: name.arabic,
             ministry_name_latin: name.latin,
-            ministry_keys: genesis.ministry_keys.iter().map(PublicKeyBytes::to_hex).collect(),
+            ministry_keys: genesis
+                .ministry_keys
+                .iter()
+                .map(PublicKeyBytes::to_hex)
+                .collect(),
             created_at_ms: genesis.message.created_at_ms,
         }
     }
@@ -114,8 +121,14 @@ impl GenesisFile {
     /// Reads and checks a genesis file.
     pub fn read(path: &std::path::Path) -> Result<Genesis, GenesisFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| GenesisFileError::Read { path: shown.clone(), source })?;
-        let invalid = |detail: String| GenesisFileError::Invalid { path: shown.clone(), detail };
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let invalid = |detail: String| GenesisFileError::Invalid {
+            path: shown.clone(),
+            detail,
+        };
         let file: GenesisFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let chain = ChainId::parse(&file.chain_id).map_err(|e| invalid(e.to_string()))?;
         let ministry = OrgId::parse(&file.ministry_org_id).map_err(|e| invalid(e.to_string()))?;
@@ -125,8 +138,12 @@ impl GenesisFile {
             .map(|key| PublicKeyBytes::from_hex(key))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| invalid(e.to_string()))?;
-        let name = pb::Names { arabic: file.ministry_name_arabic, latin: file.ministry_name_latin };
-        Genesis::create(&chain, &ministry, name, &keys, file.created_at_ms).map_err(|e| invalid(e.to_string()))
+        let name = pb::Names {
+            arabic: file.ministry_name_arabic,
+            latin: file.ministry_name_latin,
+        };
+        Genesis::create(&chain, &ministry, name, &keys, file.created_at_ms)
+            .map_err(|e| invalid(e.to_string()))
     }
 
     pub fn to_json(&self) -> String {

@@ -16,21 +16,54 @@ pub enum Rejection {
     #[error("event body has no known type (field numbers 10-21 of EventBody); is the client newer than this node?")]
     UnknownBodyType,
     #[error("signature of event {event_id} does not verify for key {key} on chain {chain_id:?}")]
-    BadSignature { event_id: EventId, key: PublicKeyBytes, chain_id: String },
+    BadSignature {
+        event_id: EventId,
+        key: PublicKeyBytes,
+        chain_id: String,
+    },
     #[error("key {key} is not registered on this ledger; the ministry must register it (organisation registered or key rotated) first")]
     UnknownKey { key: PublicKeyBytes },
     #[error("key {key} of organisation {org} was revoked at log position {revoked_at}; it can write nothing")]
-    RevokedKey { key: PublicKeyBytes, org: String, revoked_at: u64 },
+    RevokedKey {
+        key: PublicKeyBytes,
+        org: String,
+        revoked_at: u64,
+    },
     #[error("key {key} belongs to organisation {key_org}, but the event names author {claimed:?}")]
-    AuthorMismatch { key: PublicKeyBytes, key_org: String, claimed: String },
+    AuthorMismatch {
+        key: PublicKeyBytes,
+        key_org: String,
+        claimed: String,
+    },
     #[error("sequence gap for key {key} (org {org}): expected sequence {expected}, got {got}")]
-    SequenceGap { key: PublicKeyBytes, org: String, expected: u64, got: u64 },
-    #[error("wrong previous hash for key {key} at sequence {sequence}: expected {expected}, got {got}")]
-    WrongPrevious { key: PublicKeyBytes, sequence: u64, expected: String, got: String },
+    SequenceGap {
+        key: PublicKeyBytes,
+        org: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error(
+        "wrong previous hash for key {key} at sequence {sequence}: expected {expected}, got {got}"
+    )]
+    WrongPrevious {
+        key: PublicKeyBytes,
+        sequence: u64,
+        expected: String,
+        got: String,
+    },
     #[error("equivocation: key {key} already signed event {existing} at sequence {sequence}; the different event {submitted} is refused and both are kept as evidence")]
-    Equivocation { key: PublicKeyBytes, sequence: u64, existing: EventId, submitted: EventId },
+    Equivocation {
+        key: PublicKeyBytes,
+        sequence: u64,
+        existing: EventId,
+        submitted: EventId,
+    },
     #[error("organisation {org} (role {role}) may not {action}")]
-    NotAllowed { org: String, role: &'static str, action: String },
+    NotAllowed {
+        org: String,
+        role: &'static str,
+        action: String,
+    },
     #[error("{field}: {problem}")]
     Field { field: String, problem: String },
     #[error("{what} {id:?} is not registered on this ledger")]
@@ -38,7 +71,10 @@ pub enum Rejection {
     #[error("{what} {id:?} is already registered")]
     AlreadyRegistered { what: &'static str, id: String },
     #[error("event[{index}]: {rejection}")]
-    InBatch { index: usize, rejection: Box<Rejection> },
+    InBatch {
+        index: usize,
+        rejection: Box<Rejection>,
+    },
 }
 
 impl Rejection {
@@ -73,6 +109,9 @@ impl Rejection {
     }
 
     pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Rejection::Field { field: field.into(), problem: problem.into() }
+        Rejection::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 }

@@ -72,11 +72,15 @@ pub struct KeyPair {
 impl KeyPair {
     /// A fresh key from the operating system's random source.
     pub fn generate() -> Self {
-        Self { signing: SigningKey::generate(&mut rand::rngs::OsRng) }
+        Self {
+            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
     }
     /// The key whose 32-byte RFC 8032 seed ("secret key") is `seed`.
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self { signing: SigningKey::from_bytes(&seed) }
+        Self {
+            signing: SigningKey::from_bytes(&seed),
+        }
     }
     pub fn seed(&self) -> [u8; 32] {
         self.signing.to_bytes()
@@ -152,7 +156,11 @@ pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
 
 /// Checks one signature with the same rule as [`verify_signatures`].
 pub fn verify_signature(key: &PublicKeyBytes, message: &[u8], signature: &[u8]) -> bool {
-    verify_signatures(&[SignatureCheck { key, message, signature }])[0]
+    verify_signatures(&[SignatureCheck {
+        key,
+        message,
+        signature,
+    }])[0]
 }
 
 #[cfg(test)]
@@ -182,15 +190,25 @@ mod tests {
         let keys: Vec<KeyPair> = (0..8u8).map(|i| KeyPair::from_seed([i; 32])).collect();
         let bodies: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
         let messages: Vec<Vec<u8>> = bodies.iter().map(|b| signed_bytes(&chain(), b)).collect();
-        let mut signatures: Vec<[u8; 64]> =
-            keys.iter().zip(&bodies).map(|(k, b)| k.sign(&chain(), b).0).collect();
+        let mut signatures: Vec<[u8; 64]> = keys
+            .iter()
+            .zip(&bodies)
+            .map(|(k, b)| k.sign(&chain(), b).0)
+            .collect();
         signatures[5][0] ^= 1;
         let publics: Vec<PublicKeyBytes> = keys.iter().map(KeyPair::public).collect();
         let checks: Vec<SignatureCheck<'_>> = (0..8)
-            .map(|i| SignatureCheck { key: &publics[i], message: &messages[i], signature: &signatures[i] })
+            .map(|i| SignatureCheck {
+                key: &publics[i],
+                message: &messages[i],
+                signature: &signatures[i],
+            })
             .collect();
         let verdicts = verify_signatures(&checks);
-        assert_eq!(verdicts, vec![true, true, true, true, true, false, true, true]);
+        assert_eq!(
+            verdicts,
+            vec![true, true, true, true, true, false, true, true]
+        );
     }
 
     #[test]

@@ -22,7 +22,17 @@ pub(crate) mod cf {
     pub const MUNICIPALITIES: &str = "municipalities";
     pub const PROJECTS: &str = "projects";
     pub const EVIDENCE: &str = "evidence";
-    pub const ALL: &[&str] = &[META, LOG, EVENTS, KEYS, KEY_SEQUENCE, ORGS, MUNICIPALITIES, PROJECTS, EVIDENCE];
+    pub const ALL: &[&str] = &[
+        META,
+        LOG,
+        EVENTS,
+        KEYS,
+        KEY_SEQUENCE,
+        ORGS,
+        MUNICIPALITIES,
+        PROJECTS,
+        EVIDENCE,
+    ];
 }
 
 const META_GENESIS: &[u8] = b"genesis";
@@ -106,13 +116,17 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
-        let families = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let families = cf::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Store { db })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("invariant: every column family in cf::ALL is opened")
+        self.db
+            .cf_handle(name)
+            .expect("invariant: every column family in cf::ALL is opened")
     }
 
     fn get_cf(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -124,7 +138,9 @@ impl Store {
     }
 
     pub fn tip(&self) -> Result<Option<Tip>, StoreError> {
-        self.get_cf(cf::META, META_TIP)?.map(|bytes| decode_tip(&bytes)).transpose()
+        self.get_cf(cf::META, META_TIP)?
+            .map(|bytes| decode_tip(&bytes))
+            .transpose()
     }
 
     pub fn log_record(&self, position: LogPosition) -> Result<Option<LogRecord>, StoreError> {
@@ -141,7 +157,9 @@ impl Store {
         for item in self.db.iterator_cf(self.cf(cf::LOG), mode).take(limit) {
             let (key, value) = item?;
             let position = u64::from_be_bytes(
-                key.as_ref().try_into().map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
             );
             records.push(decode_log(LogPosition(position), &value)?);
         }
@@ -149,12 +167,22 @@ impl Store {
     }
 
     /// The stored envelope of an event and its log position.
-    pub fn event(&self, id: &EventId) -> Result<Option<(LogPosition, pb::SignedEvent)>, StoreError> {
-        let Some(bytes) = self.get_cf(cf::EVENTS, id.as_bytes())? else { return Ok(None) };
+    pub fn event(
+        &self,
+        id: &EventId,
+    ) -> Result<Option<(LogPosition, pb::SignedEvent)>, StoreError> {
+        let Some(bytes) = self.get_cf(cf::EVENTS, id.as_bytes())? else {
+            return Ok(None);
+        };
         if bytes.len() < 8 {
-            return Err(StoreError::Corrupt(format!("event {id} record is {} bytes", bytes.len())));
+            return Err(StoreError::Corrupt(format!(
+                "event {id} record is {} bytes",
+                bytes.len()
+            )));
         }
-        let position = LogPosition(u64::from_be_bytes(bytes[..8].try_into().expect("invariant: sliced 8 bytes")));
+        let position = LogPosition(u64::from_be_bytes(
+            bytes[..8].try_into().expect("invariant: sliced 8 bytes"),
+        ));
         let envelope = pb::SignedEvent::decode(&bytes[8..])
             .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))?;
         Ok(Some((position, envelope)))
@@ -168,9 +196,15 @@ impl Store {
         self.get_json(cf::KEYS, key.as_bytes())
     }
 
-    pub fn key_event_at(&self, key: &PublicKeyBytes, sequence: u64) -> Result<Option<EventId>, StoreError> {
+    pub fn key_event_at(
+        &self,
+        key: &PublicKeyBytes,
+        sequence: u64,
+    ) -> Result<Option<EventId>, StoreError> {
         self.get_cf(cf::KEY_SEQUENCE, &key_sequence_key(key, sequence))?
-            .map(|bytes| EventId::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|bytes| {
+                EventId::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
             .transpose()
     }
 
@@ -187,17 +221,26 @@ impl Store {
     }
 
     /// Equivocation evidence: (key, sequence, refused event id, refused envelope).
-    pub fn evidence(&self) -> Result<Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>, StoreError> {
+    pub fn evidence(
+        &self,
+    ) -> Result<Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>, StoreError> {
         let mut found = Vec::new();
-        for item in self.db.iterator_cf(self.cf(cf::EVIDENCE), IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf::EVIDENCE), IteratorMode::Start)
+        {
             let (key, value) = item?;
             if key.len() != 72 {
                 return Err(StoreError::Corrupt("evidence key is not 72 bytes".into()));
             }
-            let public = PublicKeyBytes::from_slice(&key[..32]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let sequence = u64::from_be_bytes(key[32..40].try_into().expect("invariant: sliced 8 bytes"));
-            let id = EventId::from_slice(&key[40..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let envelope = pb::SignedEvent::decode(value.as_ref()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let public = PublicKeyBytes::from_slice(&key[..32])
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let sequence =
+                u64::from_be_bytes(key[32..40].try_into().expect("invariant: sliced 8 bytes"));
+            let id =
+                EventId::from_slice(&key[40..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let envelope = pb::SignedEvent::decode(value.as_ref())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             found.push((public, sequence, id, envelope));
         }
         Ok(found)
@@ -211,7 +254,11 @@ impl Store {
         Ok(())
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(&self, family: &str, key: &[u8]) -> Result<Option<T>, StoreError> {
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        family: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         self.get_cf(family, key)?
             .map(|bytes| {
                 serde_json::from_slice(&bytes)
@@ -222,7 +269,10 @@ impl Store {
 
     /// A batch writer bound to this store's column families.
     pub(crate) fn batch(&self) -> Batch<'_> {
-        Batch { store: self, batch: WriteBatch::default() }
+        Batch {
+            store: self,
+            batch: WriteBatch::default(),
+        }
     }
 }
 
@@ -234,7 +284,8 @@ pub(crate) struct Batch<'a> {
 
 impl Batch<'_> {
     pub(crate) fn put_genesis(&mut self, bytes: &[u8]) {
-        self.batch.put_cf(self.store.cf(cf::META), META_GENESIS, bytes);
+        self.batch
+            .put_cf(self.store.cf(cf::META), META_GENESIS, bytes);
     }
     pub(crate) fn put_tip(&mut self, tip: &Tip) {
         let mut value = tip.position.0.to_be_bytes().to_vec();
@@ -246,18 +297,34 @@ impl Batch<'_> {
         value.extend_from_slice(record.event_id.as_bytes());
         value.extend_from_slice(record.head.as_bytes());
         value.extend_from_slice(&record.committed_at_ms.to_be_bytes());
-        self.batch.put_cf(self.store.cf(cf::LOG), record.position.0.to_be_bytes(), value);
+        self.batch.put_cf(
+            self.store.cf(cf::LOG),
+            record.position.0.to_be_bytes(),
+            value,
+        );
     }
-    pub(crate) fn put_event(&mut self, id: &EventId, position: LogPosition, envelope: &pb::SignedEvent) {
+    pub(crate) fn put_event(
+        &mut self,
+        id: &EventId,
+        position: LogPosition,
+        envelope: &pb::SignedEvent,
+    ) {
         let mut value = position.0.to_be_bytes().to_vec();
-        envelope.encode(&mut value).expect("invariant: encoding into a Vec cannot fail");
-        self.batch.put_cf(self.store.cf(cf::EVENTS), id.as_bytes(), value);
+        envelope
+            .encode(&mut value)
+            .expect("invariant: encoding into a Vec cannot fail");
+        self.batch
+            .put_cf(self.store.cf(cf::EVENTS), id.as_bytes(), value);
     }
     pub(crate) fn put_key(&mut self, key: &PublicKeyBytes, record: &KeyRecord) {
         self.put_json(cf::KEYS, key.as_bytes(), record);
     }
     pub(crate) fn put_key_event(&mut self, key: &PublicKeyBytes, sequence: u64, id: &EventId) {
-        self.batch.put_cf(self.store.cf(cf::KEY_SEQUENCE), key_sequence_key(key, sequence), id.as_bytes());
+        self.batch.put_cf(
+            self.store.cf(cf::KEY_SEQUENCE),
+            key_sequence_key(key, sequence),
+            id.as_bytes(),
+        );
     }
     pub(crate) fn put_org(&mut self, org_id: &str, record: &OrgRecord) {
         self.put_json(cf::ORGS, org_id.as_bytes(), record);
@@ -268,10 +335,20 @@ impl Batch<'_> {
     pub(crate) fn put_municipality(&mut self, pcode: &str, record: &MunicipalityRecord) {
         self.put_json(cf::MUNICIPALITIES, pcode.as_bytes(), record);
     }
-    pub(crate) fn put_evidence(&mut self, key: &PublicKeyBytes, sequence: u64, id: &EventId, envelope: &pb::SignedEvent) {
+    pub(crate) fn put_evidence(
+        &mut self,
+        key: &PublicKeyBytes,
+        sequence: u64,
+        id: &EventId,
+        envelope: &pb::SignedEvent,
+    ) {
         let mut db_key = key_sequence_key(key, sequence);
         db_key.extend_from_slice(id.as_bytes());
-        self.batch.put_cf(self.store.cf(cf::EVIDENCE), db_key, envelope.encode_to_vec());
+        self.batch.put_cf(
+            self.store.cf(cf::EVIDENCE),
+            db_key,
+            envelope.encode_to_vec(),
+        );
     }
     fn put_json<T: Serialize>(&mut self, family: &str, key: &[u8], value: &T) {
         let bytes = serde_json::to_vec(value).expect("invariant: records serialise to JSON");
@@ -288,22 +365,34 @@ fn key_sequence_key(key: &PublicKeyBytes, sequence: u64) -> Vec<u8> {
 
 fn decode_tip(bytes: &[u8]) -> Result<Tip, StoreError> {
     if bytes.len() != 40 {
-        return Err(StoreError::Corrupt(format!("tip is {} bytes, expected 40", bytes.len())));
+        return Err(StoreError::Corrupt(format!(
+            "tip is {} bytes, expected 40",
+            bytes.len()
+        )));
     }
     Ok(Tip {
-        position: LogPosition(u64::from_be_bytes(bytes[..8].try_into().expect("invariant: sliced 8 bytes"))),
+        position: LogPosition(u64::from_be_bytes(
+            bytes[..8].try_into().expect("invariant: sliced 8 bytes"),
+        )),
         head: HeadHash::from_slice(&bytes[8..]).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
 fn decode_log(position: LogPosition, bytes: &[u8]) -> Result<LogRecord, StoreError> {
     if bytes.len() != 72 {
-        return Err(StoreError::Corrupt(format!("log record {position} is {} bytes, expected 72", bytes.len())));
+        return Err(StoreError::Corrupt(format!(
+            "log record {position} is {} bytes, expected 72",
+            bytes.len()
+        )));
     }
     Ok(LogRecord {
         position,
-        event_id: EventId::from_slice(&bytes[..32]).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        head: HeadHash::from_slice(&bytes[32..64]).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        committed_at_ms: i64::from_be_bytes(bytes[64..72].try_into().expect("invariant: sliced 8 bytes")),
+        event_id: EventId::from_slice(&bytes[..32])
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        head: HeadHash::from_slice(&bytes[32..64])
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        committed_at_ms: i64::from_be_bytes(
+            bytes[64..72].try_into().expect("invariant: sliced 8 bytes"),
+        ),
     })
 }

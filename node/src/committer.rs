@@ -53,7 +53,10 @@ const LATENCY_WINDOW: usize = 1024;
 
 impl Metrics {
     fn record_latency(&self, micros: u64) {
-        let mut window = self.latencies_us.lock().expect("invariant: metrics lock is never poisoned");
+        let mut window = self
+            .latencies_us
+            .lock()
+            .expect("invariant: metrics lock is never poisoned");
         if window.len() == LATENCY_WINDOW {
             window.pop_front();
         }
@@ -62,8 +65,13 @@ impl Metrics {
 
     /// (p50, p99) of the recent submit latencies, in microseconds.
     pub fn latency_percentiles_us(&self) -> (u64, u64) {
-        let mut sorted: Vec<u64> =
-            self.latencies_us.lock().expect("invariant: metrics lock is never poisoned").iter().copied().collect();
+        let mut sorted: Vec<u64> = self
+            .latencies_us
+            .lock()
+            .expect("invariant: metrics lock is never poisoned")
+            .iter()
+            .copied()
+            .collect();
         if sorted.is_empty() {
             return (0, 0);
         }
@@ -95,44 +103,64 @@ impl CommitterThreads {
 
 impl Committer {
     /// Starts both stages. They stop when every `Committer` handle is dropped.
-    pub fn start(ledger: Arc<Ledger>, tip: watch::Sender<Tip>, metrics: Arc<Metrics>) -> std::io::Result<(Committer, CommitterThreads)> {
+    pub fn start(
+        ledger: Arc<Ledger>,
+        tip: watch::Sender<Tip>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Committer, CommitterThreads)> {
         let (queue, mut incoming) = mpsc::channel::<Job>(COMMIT_QUEUE_REQUESTS_MAX);
         let (to_writer, from_verifier) = std::sync::mpsc::sync_channel::<VerifiedGroup>(2);
         let chain = ledger.chain().clone();
-        let verifier = std::thread::Builder::new().name("tansiq-verify".into()).spawn(move || {
-            while let Some(first) = incoming.blocking_recv() {
-                let mut jobs = vec![first];
-                let mut events = jobs[0].events.len();
-                while events < COMMIT_GROUP_EVENTS_MAX {
-                    match incoming.try_recv() {
-                        Ok(job) => {
-                            events += job.events.len();
-                            jobs.push(job);
+        let verifier = std::thread::Builder::new()
+            .name("tansiq-verify".into())
+            .spawn(move || {
+                while let Some(first) = incoming.blocking_recv() {
+                    let mut jobs = vec![first];
+                    let mut events = jobs[0].events.len();
+                    while events < COMMIT_GROUP_EVENTS_MAX {
+                        match incoming.try_recv() {
+                            Ok(job) => {
+                                events += job.events.len();
+                                jobs.push(job);
+                            }
+                            Err(_) => break,
                         }
-                        Err(_) => break,
+                    }
+                    let mut requests: Vec<_> = jobs
+                        .iter_mut()
+                        .map(|job| append::decode_request(&chain, std::mem::take(&mut job.events)))
+                        .collect();
+                    append::verify_requests(&chain, &mut requests);
+                    if to_writer.send(VerifiedGroup { jobs, requests }).is_err() {
+                        break;
                     }
                 }
-                let mut requests: Vec<_> =
-                    jobs.iter_mut().map(|job| append::decode_request(&chain, std::mem::take(&mut job.events))).collect();
-                append::verify_requests(&chain, &mut requests);
-                if to_writer.send(VerifiedGroup { jobs, requests }).is_err() {
-                    break;
+            })?;
+        let writer = std::thread::Builder::new()
+            .name("tansiq-write".into())
+            .spawn(move || {
+                while let Ok(group) = from_verifier.recv() {
+                    write_group(&ledger, &tip, &metrics, group);
                 }
-            }
-        })?;
-        let writer = std::thread::Builder::new().name("tansiq-write".into()).spawn(move || {
-            while let Ok(group) = from_verifier.recv() {
-                write_group(&ledger, &tip, &metrics, group);
-            }
-        })?;
+            })?;
         Ok((Committer { queue }, CommitterThreads { verifier, writer }))
     }
 
     /// Submits one request's events and waits for their receipts.
-    pub async fn submit(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<tansiq_ledger::Receipt>, SubmitError> {
+    pub async fn submit(
+        &self,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<tansiq_ledger::Receipt>, SubmitError> {
         let (reply, receipt) = oneshot::channel();
-        let job = Job { events, reply, received: Instant::now() };
-        self.queue.send(job).await.map_err(|_| SubmitError::ShuttingDown)?;
+        let job = Job {
+            events,
+            reply,
+            received: Instant::now(),
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
         receipt.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 }
@@ -145,7 +173,10 @@ fn write_group(ledger: &Ledger, tip: &watch::Sender<Tip>, metrics: &Metrics, gro
             metrics.commit_groups.fetch_add(1, Ordering::Relaxed);
             if let Ok(new_tip) = ledger.tip() {
                 tip.send_if_modified(|current| {
-                    debug_assert!(new_tip.position >= current.position, "the log position only grows");
+                    debug_assert!(
+                        new_tip.position >= current.position,
+                        "the log position only grows"
+                    );
                     let changed = *current != new_tip;
                     *current = new_tip;
                     changed

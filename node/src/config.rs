@@ -82,10 +82,13 @@ impl Config {
             None => FileSettings::default(),
         };
         let dev = args.dev || file.dev.unwrap_or(false);
-        let listen_text = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .with_context(|| format!("--listen {listen_text:?} is not an address like 127.0.0.1:50051"))?;
+        let listen_text = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("--listen {listen_text:?} is not an address like 127.0.0.1:50051")
+        })?;
         let log_format = match args.log_format.or(file.log_format).as_deref() {
             None | Some("human") => LogFormat::Human,
             Some("json") => LogFormat::Json,
@@ -97,7 +100,10 @@ impl Config {
         }
         Ok(Config {
             mode: if dev { Mode::Dev } else { Mode::Configured },
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             genesis,
             log_format,
@@ -106,7 +112,8 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
 }
 
@@ -116,7 +123,11 @@ mod tests {
 
     #[test]
     fn defaults_work() {
-        let config = Config::from_args(Args { dev: true, ..Args::default() }).expect("defaults are valid");
+        let config = Config::from_args(Args {
+            dev: true,
+            ..Args::default()
+        })
+        .expect("defaults are valid");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.mode, Mode::Dev);
@@ -126,8 +137,16 @@ mod tests {
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("node.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\ndata_dir = \"/from/file\"\n").expect("write");
-        let args = Args { config: Some(path), listen: Some("127.0.0.1:7000".into()), ..Args::default() };
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/from/file\"\n",
+        )
+        .expect("write");
+        let args = Args {
+            config: Some(path),
+            listen: Some("127.0.0.1:7000".into()),
+            ..Args::default()
+        };
         let config = Config::from_args(args).expect("valid");
         assert_eq!(config.listen.port(), 7000);
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
@@ -135,9 +154,17 @@ mod tests {
 
     #[test]
     fn bad_values_say_what_to_do() {
-        let err = Config::from_args(Args { listen: Some("nowhere".into()), ..Args::default() }).unwrap_err();
+        let err = Config::from_args(Args {
+            listen: Some("nowhere".into()),
+            ..Args::default()
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("127.0.0.1:50051"), "{err}");
-        let err = Config::from_args(Args { log_format: Some("xml".into()), ..Args::default() }).unwrap_err();
+        let err = Config::from_args(Args {
+            log_format: Some("xml".into()),
+            ..Args::default()
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("human or json"), "{err}");
     }
 }

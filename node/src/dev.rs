@@ -18,7 +18,8 @@ pub const MINISTRY_KEY_FILE: &str = "ministry.key";
 
 /// Returns the dev genesis of `data_dir`, creating it (and the ministry key) on first start.
 pub fn dev_genesis(data_dir: &Path) -> anyhow::Result<Genesis> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let genesis_path = data_dir.join(GENESIS_FILE);
     if genesis_path.exists() {
         return Ok(GenesisFile::read(&genesis_path)?);
@@ -31,8 +32,12 @@ pub fn dev_genesis(data_dir: &Path) -> anyhow::Result<Genesis> {
         key
     } else {
         let key = KeyPair::generate();
-        KeyFile::new(&ministry, &key, "DEV KEY for a local development chain only; never use it on a real ledger")
-            .write(&key_path)?;
+        KeyFile::new(
+            &ministry,
+            &key,
+            "DEV KEY for a local development chain only; never use it on a real ledger",
+        )
+        .write(&key_path)?;
         key
     };
     let chain = ChainId::parse(DEV_CHAIN_ID).expect("invariant: the dev chain id is valid");

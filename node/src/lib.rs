@@ -48,11 +48,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let (tip_sender, tip_receiver) = watch::channel(tip);
     let metrics = Arc::new(Metrics::default());
-    let (committer, threads) = Committer::start(Arc::clone(&ledger), tip_sender, Arc::clone(&metrics))?;
+    let (committer, threads) =
+        Committer::start(Arc::clone(&ledger), tip_sender, Arc::clone(&metrics))?;
     let service = LedgerService::new(Arc::clone(&ledger), committer, tip_receiver, metrics);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<LedgerServer<LedgerService>>().await;
+    health_reporter
+        .set_serving::<LedgerServer<LedgerService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tansiq_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -73,7 +76,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .max_decoding_message_size(REQUEST_BYTES_MAX)
                 .max_encoding_message_size(REQUEST_BYTES_MAX),
         )
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown_signal(),
+        )
         .await?;
 
     tracing::info!("shutting down: draining in-flight commits");
@@ -87,14 +93,15 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},

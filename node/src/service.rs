@@ -26,8 +26,19 @@ pub struct LedgerService {
 }
 
 impl LedgerService {
-    pub fn new(ledger: Arc<Ledger>, committer: Committer, tip: watch::Receiver<Tip>, metrics: Arc<Metrics>) -> Self {
-        LedgerService { ledger, committer, tip, metrics, started: Instant::now() }
+    pub fn new(
+        ledger: Arc<Ledger>,
+        committer: Committer,
+        tip: watch::Receiver<Tip>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        LedgerService {
+            ledger,
+            committer,
+            tip,
+            metrics,
+            started: Instant::now(),
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -41,7 +52,10 @@ impl LedgerService {
             .map_err(|error| store_status(&error))
     }
 
-    async fn submit_events(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<pb::Receipt>, Status> {
+    async fn submit_events(
+        &self,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
         match self.committer.submit(events).await {
             Ok(receipts) => Ok(receipts.iter().map(receipt_to_proto).collect()),
             Err(SubmitError::Rejected(rejection)) => Err(rejection_status(&rejection)),
@@ -76,15 +90,23 @@ fn log_entry(record: &LogRecord, event: pb::SignedEvent) -> pb::LogEntry {
 }
 
 /// Reads up to a page of log entries from `from` with their envelopes.
-fn read_entries(ledger: &Ledger, from: LogPosition, through: LogPosition) -> Result<Vec<pb::LogEntry>, StoreError> {
-    let count = (through.0 + 1).saturating_sub(from.0).min(SUBSCRIBE_PAGE_ENTRIES as u64) as usize;
+fn read_entries(
+    ledger: &Ledger,
+    from: LogPosition,
+    through: LogPosition,
+) -> Result<Vec<pb::LogEntry>, StoreError> {
+    let count = (through.0 + 1)
+        .saturating_sub(from.0)
+        .min(SUBSCRIBE_PAGE_ENTRIES as u64) as usize;
     let records = ledger.store().log_range(from, count)?;
     let mut entries = Vec::with_capacity(records.len());
     for record in records {
-        let (_, event) = ledger
-            .store()
-            .event(&record.event_id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("log position {} names missing event {}", record.position, record.event_id)))?;
+        let (_, event) = ledger.store().event(&record.event_id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "log position {} names missing event {}",
+                record.position, record.event_id
+            ))
+        })?;
         entries.push(log_entry(&record, event));
     }
     Ok(entries)
@@ -96,23 +118,39 @@ fn id_argument<T>(parse: Result<T, tansiq_ledger::ids::IdError>) -> Result<T, St
 
 #[tonic::async_trait]
 impl pb::ledger_server::Ledger for LedgerService {
-    async fn submit(&self, request: Request<pb::SubmitRequest>) -> Result<Response<pb::Receipt>, Status> {
-        let event = request.into_inner().event.ok_or_else(|| Status::invalid_argument("SubmitRequest.event is required"))?;
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        let event = request
+            .into_inner()
+            .event
+            .ok_or_else(|| Status::invalid_argument("SubmitRequest.event is required"))?;
         let mut receipts = self.submit_events(vec![event]).await?;
-        let receipt = receipts.pop().ok_or_else(|| Status::internal("committer returned no receipt"))?;
+        let receipt = receipts
+            .pop()
+            .ok_or_else(|| Status::internal("committer returned no receipt"))?;
         Ok(Response::new(receipt))
     }
 
-    async fn submit_batch(&self, request: Request<pb::SubmitBatchRequest>) -> Result<Response<pb::SubmitBatchResponse>, Status> {
+    async fn submit_batch(
+        &self,
+        request: Request<pb::SubmitBatchRequest>,
+    ) -> Result<Response<pb::SubmitBatchResponse>, Status> {
         let receipts = self.submit_events(request.into_inner().events).await?;
         Ok(Response::new(pb::SubmitBatchResponse { receipts }))
     }
 
-    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::LogEntry>, Status> {
+    async fn get_event(
+        &self,
+        request: Request<pb::GetEventRequest>,
+    ) -> Result<Response<pb::LogEntry>, Status> {
         let id = id_argument(EventId::from_slice(&request.into_inner().event_id))?;
         let found = self
             .blocking(move |ledger| {
-                let Some((position, event)) = ledger.store().event(&id)? else { return Ok(None) };
+                let Some((position, event)) = ledger.store().event(&id)? else {
+                    return Ok(None);
+                };
                 let record = ledger
                     .store()
                     .log_record(position)?
@@ -125,9 +163,14 @@ impl pb::ledger_server::Ledger for LedgerService {
             .ok_or_else(|| Status::not_found(format!("no event {id} on this ledger")))
     }
 
-    async fn get_key_head(&self, request: Request<pb::GetKeyHeadRequest>) -> Result<Response<pb::KeyHead>, Status> {
+    async fn get_key_head(
+        &self,
+        request: Request<pb::GetKeyHeadRequest>,
+    ) -> Result<Response<pb::KeyHead>, Status> {
         let key = id_argument(PublicKeyBytes::from_slice(&request.into_inner().public_key))?;
-        let record = self.blocking(move |ledger| ledger.store().key(&key)).await?;
+        let record = self
+            .blocking(move |ledger| ledger.store().key(&key))
+            .await?;
         let head = match record {
             Some(record) => pb::KeyHead {
                 public_key: key.0.to_vec(),
@@ -136,12 +179,18 @@ impl pb::ledger_server::Ledger for LedgerService {
                 last_event_id: record.last_event.map(|id| id.to_vec()).unwrap_or_default(),
                 revoked: record.revoked_at.is_some(),
             },
-            None => pb::KeyHead { public_key: key.0.to_vec(), ..Default::default() },
+            None => pb::KeyHead {
+                public_key: key.0.to_vec(),
+                ..Default::default()
+            },
         };
         Ok(Response::new(head))
     }
 
-    async fn get_head(&self, _request: Request<pb::GetHeadRequest>) -> Result<Response<pb::LedgerHead>, Status> {
+    async fn get_head(
+        &self,
+        _request: Request<pb::GetHeadRequest>,
+    ) -> Result<Response<pb::LedgerHead>, Status> {
         let tip = *self.tip.borrow();
         let genesis = self.ledger.genesis();
         Ok(Response::new(pb::LedgerHead {
@@ -152,14 +201,23 @@ impl pb::ledger_server::Ledger for LedgerService {
         }))
     }
 
-    async fn get_genesis(&self, _request: Request<pb::GetGenesisRequest>) -> Result<Response<pb::GenesisResponse>, Status> {
+    async fn get_genesis(
+        &self,
+        _request: Request<pb::GetGenesisRequest>,
+    ) -> Result<Response<pb::GenesisResponse>, Status> {
         let genesis = self.ledger.genesis();
-        Ok(Response::new(pb::GenesisResponse { genesis: genesis.bytes.clone(), genesis_hash: genesis.hash.0.to_vec() }))
+        Ok(Response::new(pb::GenesisResponse {
+            genesis: genesis.bytes.clone(),
+            genesis_hash: genesis.hash.0.to_vec(),
+        }))
     }
 
     type SubscribeStream = ReceiverStream<Result<pb::LogEntry, Status>>;
 
-    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         let mut next = LogPosition(request.into_inner().from_position.max(1));
         let (sender, receiver) = mpsc::channel(SUBSCRIBE_BUFFER_ENTRIES);
         let ledger = Arc::clone(&self.ledger);
@@ -170,11 +228,17 @@ impl pb::ledger_server::Ledger for LedgerService {
                 while next <= through {
                     let ledger = Arc::clone(&ledger);
                     let from = next;
-                    let page = tokio::task::spawn_blocking(move || read_entries(&ledger, from, through)).await;
+                    let page =
+                        tokio::task::spawn_blocking(move || read_entries(&ledger, from, through))
+                            .await;
                     let entries = match page {
                         Ok(Ok(entries)) if !entries.is_empty() => entries,
                         Ok(Ok(_)) => {
-                            let _ = sender.send(Err(Status::internal(format!("log position {from} is missing")))).await;
+                            let _ = sender
+                                .send(Err(Status::internal(format!(
+                                    "log position {from} is missing"
+                                ))))
+                                .await;
                             return;
                         }
                         Ok(Err(error)) => {
@@ -202,7 +266,10 @@ impl pb::ledger_server::Ledger for LedgerService {
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
 
-    async fn get_status(&self, _request: Request<pb::GetStatusRequest>) -> Result<Response<pb::NodeStatus>, Status> {
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::NodeStatus>, Status> {
         let tip = *self.tip.borrow();
         let (p50, p99) = self.metrics.latency_percentiles_us();
         Ok(Response::new(pb::NodeStatus {

@@ -16,12 +16,12 @@ pub fn rejection_code(rejection: &Rejection) -> Code {
         | Rejection::UnknownBodyType
         | Rejection::Field { .. } => Code::InvalidArgument,
         Rejection::BadSignature { .. } | Rejection::UnknownKey { .. } => Code::Unauthenticated,
-        Rejection::RevokedKey { .. } | Rejection::AuthorMismatch { .. } | Rejection::NotAllowed { .. } => {
-            Code::PermissionDenied
-        }
-        Rejection::SequenceGap { .. } | Rejection::WrongPrevious { .. } | Rejection::UnknownReference { .. } => {
-            Code::FailedPrecondition
-        }
+        Rejection::RevokedKey { .. }
+        | Rejection::AuthorMismatch { .. }
+        | Rejection::NotAllowed { .. } => Code::PermissionDenied,
+        Rejection::SequenceGap { .. }
+        | Rejection::WrongPrevious { .. }
+        | Rejection::UnknownReference { .. } => Code::FailedPrecondition,
         Rejection::Equivocation { .. } | Rejection::AlreadyRegistered { .. } => Code::AlreadyExists,
         Rejection::InBatch { .. } => unreachable!("root() strips batch indices"),
     }
@@ -39,7 +39,9 @@ pub fn rejection_status(rejection: &Rejection) -> Status {
 /// Storage failures are the node's fault: the client may retry.
 pub fn store_status(error: &StoreError) -> Status {
     tracing::error!(%error, "storage failure");
-    Status::unavailable(format!("the node could not read or write its storage ({error}); retry later"))
+    Status::unavailable(format!(
+        "the node could not read or write its storage ({error}); retry later"
+    ))
 }
 
 #[cfg(test)]
@@ -54,31 +56,144 @@ mod tests {
     #[test]
     fn every_rejection_has_its_code_and_reason() {
         let cases: Vec<(Rejection, Code, &str)> = vec![
-            (Rejection::Malformed { detail: "x".into() }, Code::InvalidArgument, "malformed"),
-            (Rejection::TooLarge { size: 2, max: 1 }, Code::InvalidArgument, "too_large"),
-            (Rejection::BatchTooLarge { count: 2, max: 1 }, Code::InvalidArgument, "batch_too_large"),
-            (Rejection::UnknownBodyType, Code::InvalidArgument, "unknown_body_type"),
-            (Rejection::Field { field: "f".into(), problem: "p".into() }, Code::InvalidArgument, "invalid_field"),
-            (Rejection::BadSignature { event_id: EventId([0; 32]), key: key(), chain_id: "c".into() }, Code::Unauthenticated, "bad_signature"),
-            (Rejection::UnknownKey { key: key() }, Code::Unauthenticated, "unknown_key"),
-            (Rejection::RevokedKey { key: key(), org: "o".into(), revoked_at: 3 }, Code::PermissionDenied, "revoked_key"),
-            (Rejection::AuthorMismatch { key: key(), key_org: "a".into(), claimed: "b".into() }, Code::PermissionDenied, "author_mismatch"),
-            (Rejection::NotAllowed { org: "o".into(), role: "donor", action: "a".into() }, Code::PermissionDenied, "not_allowed"),
-            (Rejection::SequenceGap { key: key(), org: "o".into(), expected: 2, got: 4 }, Code::FailedPrecondition, "sequence_gap"),
-            (Rejection::WrongPrevious { key: key(), sequence: 2, expected: "a".into(), got: "b".into() }, Code::FailedPrecondition, "wrong_previous"),
-            (Rejection::UnknownReference { what: "project", id: "p".into() }, Code::FailedPrecondition, "unknown_reference"),
-            (Rejection::Equivocation { key: key(), sequence: 1, existing: EventId([1; 32]), submitted: EventId([2; 32]) }, Code::AlreadyExists, "equivocation"),
-            (Rejection::AlreadyRegistered { what: "project", id: "p".into() }, Code::AlreadyExists, "already_registered"),
+            (
+                Rejection::Malformed { detail: "x".into() },
+                Code::InvalidArgument,
+                "malformed",
+            ),
+            (
+                Rejection::TooLarge { size: 2, max: 1 },
+                Code::InvalidArgument,
+                "too_large",
+            ),
+            (
+                Rejection::BatchTooLarge { count: 2, max: 1 },
+                Code::InvalidArgument,
+                "batch_too_large",
+            ),
+            (
+                Rejection::UnknownBodyType,
+                Code::InvalidArgument,
+                "unknown_body_type",
+            ),
+            (
+                Rejection::Field {
+                    field: "f".into(),
+                    problem: "p".into(),
+                },
+                Code::InvalidArgument,
+                "invalid_field",
+            ),
+            (
+                Rejection::BadSignature {
+                    event_id: EventId([0; 32]),
+                    key: key(),
+                    chain_id: "c".into(),
+                },
+                Code::Unauthenticated,
+                "bad_signature",
+            ),
+            (
+                Rejection::UnknownKey { key: key() },
+                Code::Unauthenticated,
+                "unknown_key",
+            ),
+            (
+                Rejection::RevokedKey {
+                    key: key(),
+                    org: "o".into(),
+                    revoked_at: 3,
+                },
+                Code::PermissionDenied,
+                "revoked_key",
+            ),
+            (
+                Rejection::AuthorMismatch {
+                    key: key(),
+                    key_org: "a".into(),
+                    claimed: "b".into(),
+                },
+                Code::PermissionDenied,
+                "author_mismatch",
+            ),
+            (
+                Rejection::NotAllowed {
+                    org: "o".into(),
+                    role: "donor",
+                    action: "a".into(),
+                },
+                Code::PermissionDenied,
+                "not_allowed",
+            ),
+            (
+                Rejection::SequenceGap {
+                    key: key(),
+                    org: "o".into(),
+                    expected: 2,
+                    got: 4,
+                },
+                Code::FailedPrecondition,
+                "sequence_gap",
+            ),
+            (
+                Rejection::WrongPrevious {
+                    key: key(),
+                    sequence: 2,
+                    expected: "a".into(),
+                    got: "b".into(),
+                },
+                Code::FailedPrecondition,
+                "wrong_previous",
+            ),
+            (
+                Rejection::UnknownReference {
+                    what: "project",
+                    id: "p".into(),
+                },
+                Code::FailedPrecondition,
+                "unknown_reference",
+            ),
+            (
+                Rejection::Equivocation {
+                    key: key(),
+                    sequence: 1,
+                    existing: EventId([1; 32]),
+                    submitted: EventId([2; 32]),
+                },
+                Code::AlreadyExists,
+                "equivocation",
+            ),
+            (
+                Rejection::AlreadyRegistered {
+                    what: "project",
+                    id: "p".into(),
+                },
+                Code::AlreadyExists,
+                "already_registered",
+            ),
         ];
         for (rejection, code, reason) in cases {
             let status = rejection_status(&rejection);
             assert_eq!(status.code(), code, "{rejection}");
             assert_eq!(status.message(), rejection.to_string());
-            assert_eq!(status.metadata().get(REASON_METADATA).and_then(|v| v.to_str().ok()), Some(reason));
-            let batched = Rejection::InBatch { index: 3, rejection: Box::new(rejection.clone()) };
+            assert_eq!(
+                status
+                    .metadata()
+                    .get(REASON_METADATA)
+                    .and_then(|v| v.to_str().ok()),
+                Some(reason)
+            );
+            let batched = Rejection::InBatch {
+                index: 3,
+                rejection: Box::new(rejection.clone()),
+            };
             let status = rejection_status(&batched);
             assert_eq!(status.code(), code);
-            assert!(status.message().starts_with("event[3]: "), "{}", status.message());
+            assert!(
+                status.message().starts_with("event[3]: "),
+                "{}",
+                status.message()
+            );
         }
     }
 }
