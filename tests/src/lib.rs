@@ -1,1 +1,162 @@
+//! Helpers for end-to-end tests: start real `tansiq-node` processes on free
+//! loopback ports, run the real `tansiq` CLI, and sign events as clients do.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tansiq_ledger::author::{Author, KeyFile};
+use tansiq_ledger::ids::EventId;
+use tansiq_ledger::signing::ChainId;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::ledger_client::LedgerClient;
+use tonic::transport::Channel;
+
+/// The directory holding the workspace's binaries (built by `scripts/test.sh`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh (it builds the binaries first)",
+        path.display()
+    );
+    path
+}
+
+/// A running `tansiq-node --dev`, killed when dropped.
+pub struct Node {
+    pub data_dir: PathBuf,
+    pub url: String,
+    child: Child,
+}
+
+impl Node {
+    /// Starts a dev node with its data in `data_dir`, on a free loopback port.
+    pub fn start(data_dir: &Path) -> Node {
+        let mut child = Command::new(binary("tansiq-node"))
+            .args(["--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tansiq-node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the node's first line");
+        let address = line
+            .trim()
+            .strip_prefix("tansiq-node listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from tansiq-node: {line:?}"))
+            .to_owned();
+        Node {
+            data_dir: data_dir.to_path_buf(),
+            url: format!("http://{address}"),
+            child,
+        }
+    }
+
+    pub fn ministry_key(&self) -> PathBuf {
+        self.data_dir.join("ministry.key")
+    }
+
+    pub async fn client(&self) -> LedgerClient<Channel> {
+        LedgerClient::connect(self.url.clone())
+            .await
+            .expect("connect to the node")
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited with success.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("tansiq-node did not stop within 60 s of SIGTERM");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the `tansiq` CLI against `node`.
+pub fn cli(node: &Node, args: &[&str]) -> Output {
+    Command::new(binary("tansiq"))
+        .arg("--node")
+        .arg(&node.url)
+        .args(args)
+        .output()
+        .expect("run tansiq")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// An author for a key file, positioned at the key's head on the node.
+pub async fn author(client: &mut LedgerClient<Channel>, key_file: &Path) -> Author {
+    let (org, key) = KeyFile::read(key_file).expect("key file");
+    let head = client
+        .get_head(pb::GetHeadRequest {})
+        .await
+        .expect("head")
+        .into_inner();
+    let key_head = client
+        .get_key_head(pb::GetKeyHeadRequest {
+            public_key: key.public().0.to_vec(),
+        })
+        .await
+        .expect("key head")
+        .into_inner();
+    let last = (!key_head.last_event_id.is_empty())
+        .then(|| EventId::from_slice(&key_head.last_event_id).expect("id"));
+    Author::new(
+        ChainId::parse(&head.chain_id).expect("chain"),
+        org,
+        key,
+        key_head.sequence,
+        last,
+    )
+}
+
+pub async fn head(client: &mut LedgerClient<Channel>) -> pb::LedgerHead {
+    client
+        .get_head(pb::GetHeadRequest {})
+        .await
+        .expect("head")
+        .into_inner()
+}

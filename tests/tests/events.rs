@@ -1,0 +1,68 @@
+//! Shared event builders for the end-to-end tests.
+#![allow(dead_code)]
+
+use tansiq_ledger::signing::KeyPair;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::event_body::Kind;
+
+pub fn names(latin: &str, arabic: &str) -> Option<pb::Names> {
+    Some(pb::Names {
+        latin: latin.into(),
+        arabic: arabic.into(),
+    })
+}
+
+pub fn register_donor(org_id: &str, key: &KeyPair) -> Kind {
+    Kind::OrganisationRegistered(pb::OrganisationRegistered {
+        org_id: org_id.into(),
+        role: pb::OrgRole::Donor as i32,
+        name: names(org_id, ""),
+        iati_identifier: String::new(),
+        iati_org_type: 21,
+        keys: vec![key.public().0.to_vec()],
+    })
+}
+
+pub fn municipality(pcode: &str, parent: &str, level: u32) -> Kind {
+    Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
+        pcode: pcode.into(),
+        admin_level: level,
+        parent_pcode: parent.into(),
+        country: pcode[..2].into(),
+        name: names(pcode, "غدامس"),
+        population: 0,
+    })
+}
+
+pub fn details(pcode: &str, sector: &str, currency: &str, value: &str) -> pb::ProjectDetails {
+    pb::ProjectDetails {
+        iati_identifier: format!("XM-TEST-{pcode}-{sector}"),
+        title: names("Water network rehabilitation", "إعادة تأهيل شبكة المياه"),
+        description: None,
+        participants: vec![],
+        locations: vec![pb::ProjectLocation {
+            pcode: pcode.into(),
+            percentage: 100,
+        }],
+        sectors: vec![pb::ProjectSector {
+            code: sector.into(),
+            percentage: 100,
+        }],
+        status: 2,
+        planned_start: "2026-01-01".into(),
+        planned_end: "2027-12-31".into(),
+        actual_start: String::new(),
+        actual_end: String::new(),
+        budget: Some(pb::Money {
+            value: value.into(),
+            currency: currency.into(),
+        }),
+    }
+}
+
+pub fn project(project_id: &str, details: pb::ProjectDetails) -> Kind {
+    Kind::ProjectRegistered(pb::ProjectRegistered {
+        project_id: project_id.into(),
+        details: Some(details),
+    })
+}

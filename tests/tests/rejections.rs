@@ -1,0 +1,420 @@
+//! Every way an event can be wrong is refused by a real node with its gRPC
+//! code and reason, and leaves the ledger unchanged.
+
+mod events;
+
+use prost::Message;
+use tansiq_ledger::author::{now_ms, Author, KeyFile};
+use tansiq_ledger::ids::{EventId, OrgId};
+use tansiq_ledger::signing::KeyPair;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::event_body::Kind;
+use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::{author, head, Node};
+use tonic::transport::Channel;
+use tonic::Code;
+
+type Client = LedgerClient<Channel>;
+
+async fn submit(client: &mut Client, event: pb::SignedEvent) -> Result<pb::Receipt, tonic::Status> {
+    client
+        .submit(pb::SubmitRequest { event: Some(event) })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Submits `event`, asserts it is refused with `code` and `reason`, and that the head did not move.
+async fn assert_refused(
+    client: &mut Client,
+    event: pb::SignedEvent,
+    code: Code,
+    reason: &str,
+) -> String {
+    let before = head(client).await;
+    let status = submit(client, event)
+        .await
+        .expect_err("the event must be refused");
+    assert_eq!(status.code(), code, "{}", status.message());
+    let got_reason = status
+        .metadata()
+        .get("tansiq-reason")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(got_reason.as_deref(), Some(reason), "{}", status.message());
+    assert_eq!(
+        head(client).await,
+        before,
+        "a refused event changed the ledger"
+    );
+    status.message().to_owned()
+}
+
+fn key_file(dir: &std::path::Path, org: &str) -> (std::path::PathBuf, KeyPair) {
+    let key = KeyPair::generate();
+    let path = dir.join(format!("{org}.key"));
+    KeyFile::new(&OrgId::parse(org).unwrap(), &key, "TEST KEY")
+        .write(&path)
+        .unwrap();
+    (path, KeyPair::from_seed(key.seed()))
+}
+
+async fn accept(client: &mut Client, author: &mut Author, kind: Kind) -> pb::Receipt {
+    let (event, _) = author.sign(kind, now_ms());
+    submit(client, event).await.expect("accepted")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_event_is_refused_with_its_status_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let (alpha_file, alpha_key) = key_file(dir.path(), "alpha");
+    let (beta_file, beta_key) = key_file(dir.path(), "beta");
+    let (gamma_file, gamma_key) = key_file(dir.path(), "gamma");
+    accept(
+        &mut client,
+        &mut ministry,
+        events::register_donor("alpha", &alpha_key),
+    )
+    .await;
+    accept(
+        &mut client,
+        &mut ministry,
+        events::register_donor("beta", &beta_key),
+    )
+    .await;
+    accept(
+        &mut client,
+        &mut ministry,
+        events::register_donor("gamma", &gamma_key),
+    )
+    .await;
+    accept(
+        &mut client,
+        &mut ministry,
+        events::municipality("LY01", "", 1),
+    )
+    .await;
+    accept(
+        &mut client,
+        &mut ministry,
+        events::municipality("LY0101", "LY01", 2),
+    )
+    .await;
+    let mut alpha = author(&mut client, &alpha_file).await;
+    let first = accept(
+        &mut client,
+        &mut alpha,
+        events::project(
+            "alpha-water",
+            events::details("LY0101", "14030", "USD", "100000"),
+        ),
+    )
+    .await;
+    assert_eq!(first.position, 6);
+
+    // Malformed bytes.
+    let garbage = pb::SignedEvent {
+        body: vec![0xff; 40],
+        signature: vec![0; 64],
+    };
+    assert_refused(&mut client, garbage, Code::InvalidArgument, "malformed").await;
+    let short_signature = pb::SignedEvent {
+        body: vec![],
+        signature: vec![0; 10],
+    };
+    assert_refused(
+        &mut client,
+        short_signature,
+        Code::InvalidArgument,
+        "malformed",
+    )
+    .await;
+
+    // Oversized.
+    let mut alpha = author(&mut client, &alpha_file).await;
+    let mut big = events::details("LY0101", "14030", "USD", "1");
+    big.description = events::names(&"x".repeat(8000), &"ي".repeat(4000));
+    big.participants = (0..200)
+        .map(|i| pb::ParticipatingOrg {
+            org_id: String::new(),
+            iati_identifier: format!("ID-{i}"),
+            name: events::names(&"n".repeat(500), ""),
+            role: 4,
+        })
+        .collect();
+    let (event, _) = alpha.sign(events::project("alpha-big", big), now_ms());
+    let message = assert_refused(&mut client, event, Code::InvalidArgument, "too_large").await;
+    assert!(message.contains("65536"), "{message}");
+
+    // Unknown body type: a field number this node does not know.
+    let alpha = author(&mut client, &alpha_file).await;
+    let mut body = alpha.next_body(Kind::ProjectClosed(Default::default()), now_ms());
+    body.kind = None;
+    let mut bytes = body.encode_to_vec();
+    bytes.extend_from_slice(&[0xfa, 0x06, 0x02, 0x08, 0x01]); // field 111, length-delimited, 2 bytes
+    let (event, _) = {
+        let mut a = alpha;
+        a.sign_body(bytes)
+    };
+    assert_refused(
+        &mut client,
+        event,
+        Code::InvalidArgument,
+        "unknown_body_type",
+    )
+    .await;
+
+    // Bad signature.
+    let mut alpha = author(&mut client, &alpha_file).await;
+    let (mut event, _) = alpha.sign(
+        Kind::ProjectStatusChanged(pb::ProjectStatusChanged {
+            project_id: "alpha-water".into(),
+            status: 3,
+            effective_date: "2026-05-01".into(),
+        }),
+        now_ms(),
+    );
+    event.signature[10] ^= 0x01;
+    assert_refused(&mut client, event, Code::Unauthenticated, "bad_signature").await;
+
+    // Signed for another chain: the prefix differs, so the signature does not verify.
+    let mut foreign = Author::new(
+        tansiq_ledger::signing::ChainId::parse("other-chain").unwrap(),
+        OrgId::parse("alpha").unwrap(),
+        KeyPair::from_seed(alpha_key.seed()),
+        1,
+        Some(EventId::from_slice(&first.event_id).unwrap()),
+    );
+    let (event, _) = foreign.sign(
+        Kind::ProjectStatusChanged(pb::ProjectStatusChanged {
+            project_id: "alpha-water".into(),
+            status: 3,
+            effective_date: "2026-05-01".into(),
+        }),
+        now_ms(),
+    );
+    assert_refused(&mut client, event, Code::Unauthenticated, "bad_signature").await;
+
+    // Unknown key.
+    let stranger_key = KeyPair::generate();
+    let chain = tansiq_ledger::signing::ChainId::parse(&head(&mut client).await.chain_id).unwrap();
+    let mut stranger = Author::new(
+        chain.clone(),
+        OrgId::parse("alpha").unwrap(),
+        stranger_key,
+        0,
+        None,
+    );
+    let (event, _) = stranger.sign(
+        events::project("stranger-1", events::details("LY0101", "14030", "USD", "1")),
+        now_ms(),
+    );
+    assert_refused(&mut client, event, Code::Unauthenticated, "unknown_key").await;
+
+    // Author mismatch: beta's key claiming to be alpha.
+    let mut impostor = Author::new(
+        chain.clone(),
+        OrgId::parse("alpha").unwrap(),
+        KeyPair::from_seed(beta_key.seed()),
+        0,
+        None,
+    );
+    let (event, _) = impostor.sign(
+        events::project(
+            "beta-as-alpha",
+            events::details("LY0101", "14030", "USD", "1"),
+        ),
+        now_ms(),
+    );
+    assert_refused(
+        &mut client,
+        event,
+        Code::PermissionDenied,
+        "author_mismatch",
+    )
+    .await;
+
+    // Sequence gap and wrong previous hash.
+    let alpha_head = client
+        .get_key_head(pb::GetKeyHeadRequest {
+            public_key: alpha_key.public().0.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alpha_head.sequence, 1);
+    let last = EventId::from_slice(&alpha_head.last_event_id).unwrap();
+    let mut skipping = Author::new(
+        chain.clone(),
+        OrgId::parse("alpha").unwrap(),
+        KeyPair::from_seed(alpha_key.seed()),
+        2,
+        Some(last),
+    );
+    let (event, _) = skipping.sign(
+        events::project("alpha-2", events::details("LY0101", "14030", "USD", "1")),
+        now_ms(),
+    );
+    let message =
+        assert_refused(&mut client, event, Code::FailedPrecondition, "sequence_gap").await;
+    assert!(message.contains("expected sequence 2, got 3"), "{message}");
+    let mut misled = Author::new(
+        chain.clone(),
+        OrgId::parse("alpha").unwrap(),
+        KeyPair::from_seed(alpha_key.seed()),
+        1,
+        Some(EventId([9; 32])),
+    );
+    let (event, _) = misled.sign(
+        events::project("alpha-2", events::details("LY0101", "14030", "USD", "1")),
+        now_ms(),
+    );
+    assert_refused(
+        &mut client,
+        event,
+        Code::FailedPrecondition,
+        "wrong_previous",
+    )
+    .await;
+
+    // Equivocation: two different events at one key's sequence 2.
+    let mut honest = author(&mut client, &alpha_file).await;
+    let mut twin = author(&mut client, &alpha_file).await;
+    accept(
+        &mut client,
+        &mut honest,
+        events::project("alpha-2", events::details("LY0101", "14030", "USD", "1")),
+    )
+    .await;
+    let (event, conflicting_id) = twin.sign(
+        events::project("alpha-3", events::details("LY0101", "14030", "USD", "1")),
+        now_ms(),
+    );
+    let message = assert_refused(&mut client, event, Code::AlreadyExists, "equivocation").await;
+    assert!(message.contains(&conflicting_id.to_hex()), "{message}");
+
+    // Roles: a donor may not register municipalities, nor write another donor's project.
+    let mut beta = author(&mut client, &beta_file).await;
+    let (event, _) = beta.sign(events::municipality("LY0102", "LY01", 2), now_ms());
+    assert_refused(&mut client, event, Code::PermissionDenied, "not_allowed").await;
+    let mut beta = author(&mut client, &beta_file).await;
+    let (event, _) = beta.sign(
+        Kind::ProjectUpdated(pb::ProjectUpdated {
+            project_id: "alpha-water".into(),
+            details: Some(events::details("LY0101", "14030", "USD", "5")),
+        }),
+        now_ms(),
+    );
+    let message = assert_refused(&mut client, event, Code::PermissionDenied, "not_allowed").await;
+    assert!(message.contains("belongs to alpha"), "{message}");
+
+    // Field errors: date, currency, negative amount, sector, P-code.
+    let field_cases = [
+        (events::details("LY0101", "14030", "XXQ", "1"), "ISO 4217"),
+        (
+            events::details("LY0101", "14030", "USD", "-5"),
+            "negative amount",
+        ),
+        (
+            events::details("LY0101", "99999", "USD", "1"),
+            "IATI Sector",
+        ),
+        (
+            events::details("ly-0101", "14030", "USD", "1"),
+            "not a P-code",
+        ),
+        (
+            pb::ProjectDetails {
+                planned_start: "2026-02-30".into(),
+                ..events::details("LY0101", "14030", "USD", "1")
+            },
+            "not a date",
+        ),
+    ];
+    for (details, expected) in field_cases {
+        let mut beta = author(&mut client, &beta_file).await;
+        let (event, _) = beta.sign(events::project("beta-1", details), now_ms());
+        let message =
+            assert_refused(&mut client, event, Code::InvalidArgument, "invalid_field").await;
+        assert!(
+            message.contains(expected),
+            "{message} should mention {expected}"
+        );
+    }
+    let mut beta = author(&mut client, &beta_file).await;
+    let (event, _) = beta.sign(
+        events::project("beta-1", events::details("LY9999", "14030", "USD", "1")),
+        now_ms(),
+    );
+    assert_refused(
+        &mut client,
+        event,
+        Code::FailedPrecondition,
+        "unknown_reference",
+    )
+    .await;
+
+    // Revoked key: gamma's key revoked by the ministry writes nothing after.
+    accept(
+        &mut client,
+        &mut ministry,
+        Kind::KeyRevoked(pb::KeyRevoked {
+            org_id: "gamma".into(),
+            key: gamma_key.public().0.to_vec(),
+            reason: "laptop stolen".into(),
+        }),
+    )
+    .await;
+    let mut gamma = author(&mut client, &gamma_file).await;
+    let (event, _) = gamma.sign(
+        events::project("gamma-1", events::details("LY0101", "14030", "USD", "1")),
+        now_ms(),
+    );
+    assert_refused(&mut client, event, Code::PermissionDenied, "revoked_key").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_return_the_first_receipt_and_batches_are_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let (event, id) = ministry.sign(events::municipality("LY01", "", 1), now_ms());
+    let first = submit(&mut client, event.clone()).await.unwrap();
+    assert!(!first.duplicate);
+    assert_eq!(first.event_id, id.0.to_vec());
+    let before = head(&mut client).await;
+    let again = submit(&mut client, event).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.position, &again.head, again.committed_at_ms),
+        (first.position, &first.head, first.committed_at_ms)
+    );
+    assert_eq!(head(&mut client).await, before, "a retry wrote something");
+
+    // A batch whose second event is invalid commits nothing, the first included.
+    let (good, good_id) = ministry.sign(events::municipality("LY0101", "LY01", 2), now_ms());
+    let (bad, _) = ministry.sign(events::municipality("LY0102", "LY77", 2), now_ms());
+    let status = client
+        .submit_batch(pb::SubmitBatchRequest {
+            events: vec![good, bad],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("event[1]: parent_pcode"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(head(&mut client).await, before);
+    let missing = client
+        .get_event(pb::GetEventRequest {
+            event_id: good_id.0.to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
