@@ -1,5 +1,7 @@
 //! The `tansiq` CLI against a real node: keygen, submit (single and array),
 //! get, head, tail, verify, and errors that name the node's reason.
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
 
 use tansiq_tests::{cli, stderr, stdout, Node};
 

@@ -1,8 +1,13 @@
 //! `kill -9` while clients stream submissions: after a restart every
 //! acknowledged event is there at its acknowledged position and head, and
 //! `tansiq verify` re-derives the same head over the whole log.
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
 
 mod events;
+
+/// Acknowledged receipts: event id → (log position, head hash).
+type Acknowledged = HashMap<Vec<u8>, (u64, Vec<u8>)>;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,7 +62,7 @@ async fn acknowledged_events_survive_kill_9() {
         .unwrap();
 
     // Acknowledged receipts: event id → (position, head).
-    let acknowledged: Arc<Mutex<HashMap<Vec<u8>, (u64, Vec<u8>)>>> = Arc::default();
+    let acknowledged: Arc<Mutex<Acknowledged>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (index, key_file) in key_files.iter().enumerate() {

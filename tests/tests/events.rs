@@ -1,4 +1,6 @@
 //! Shared event builders for the end-to-end tests.
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use tansiq_ledger::signing::KeyPair;

@@ -1,5 +1,7 @@
 //! Every way an event can be wrong is refused by a real node with its gRPC
 //! code and reason, and leaves the ledger unchanged.
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
 
 mod events;
 

@@ -1,0 +1,109 @@
+//! The test vectors of docs/PROTOCOL.md, read from the document itself, so
+//! the document and the code cannot drift apart.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use tansiq_ledger::genesis::Genesis;
+use tansiq_ledger::ids::{OrgId, PublicKeyBytes};
+use tansiq_ledger::signing::{self, ChainId, KeyPair};
+use tansiq_proto::v1 as pb;
+
+/// The `key: value` lines of the ```vectors block of docs/PROTOCOL.md.
+fn vectors() -> HashMap<String, String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
+    let text = std::fs::read_to_string(path).expect("docs/PROTOCOL.md");
+    let block = text
+        .split("```vectors\n")
+        .nth(1)
+        .expect("a ```vectors block")
+        .split("```")
+        .next()
+        .unwrap_or_default();
+    block
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+        .collect()
+}
+
+/// The vector's event, built from the fields the document lists.
+fn vector_body(public: &PublicKeyBytes) -> pb::EventBody {
+    pb::EventBody {
+        signer_key: public.0.to_vec(),
+        author: "ministry".into(),
+        sequence: 1,
+        previous: vec![],
+        created_at_ms: 1_767_225_600_000,
+        kind: Some(pb::event_body::Kind::MunicipalityRegistered(
+            pb::MunicipalityRegistered {
+                pcode: "LY01".into(),
+                admin_level: 1,
+                parent_pcode: String::new(),
+                country: "LY".into(),
+                name: Some(pb::Names {
+                    arabic: "نالوت".into(),
+                    latin: "Nalut".into(),
+                }),
+                population: 0,
+            },
+        )),
+    }
+}
+
+#[test]
+fn protocol_document_vectors_hold() {
+    let v = vectors();
+    let get = |key: &str| {
+        v.get(key)
+            .unwrap_or_else(|| panic!("vector {key} missing from docs/PROTOCOL.md"))
+            .clone()
+    };
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(get("seed"), &mut seed).unwrap();
+    let key = KeyPair::from_seed(seed);
+    let chain = ChainId::parse(&get("chain_id")).unwrap();
+
+    let genesis = Genesis::create(
+        &chain,
+        &OrgId::parse("ministry").unwrap(),
+        pb::Names {
+            arabic: String::new(),
+            latin: "Ministry".into(),
+        },
+        &[key.public()],
+        1_767_225_600_000,
+    )
+    .unwrap();
+    let body = vector_body(&key.public()).encode_to_vec();
+    let signed = signing::signed_bytes(&chain, &body);
+    let (signature, id) = key.sign(&chain, &body);
+    let head_1 = genesis.hash.next(&id);
+
+    let computed = [
+        ("public_key", key.public().to_hex()),
+        ("body", hex::encode(&body)),
+        ("signed_bytes", hex::encode(&signed)),
+        ("signature", hex::encode(signature)),
+        ("event_id", id.to_hex()),
+        ("genesis", hex::encode(&genesis.bytes)),
+        ("genesis_hash", genesis.hash.to_hex()),
+        ("head_1", head_1.to_hex()),
+    ];
+    let report: String = computed
+        .iter()
+        .map(|(k, value)| format!("{k}: {value}\n"))
+        .collect();
+    for (name, value) in &computed {
+        assert_eq!(
+            v.get(*name),
+            Some(value),
+            "vector {name} differs or is missing; the code computes:\n{report}"
+        );
+    }
+    assert!(signing::verify_signature(
+        &key.public(),
+        &signed,
+        &signature
+    ));
+}
