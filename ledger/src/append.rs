@@ -7,6 +7,7 @@
 //! The same function is what a replicated state machine calls when it applies
 //! a committed entry, so a node's state depends only on the log.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -180,7 +181,7 @@ pub fn decode_request(
 /// Verifies every signature of every request in one batch; a request with a
 /// bad signature becomes that rejection.
 pub fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejection>]) {
-    let all: Vec<Event> = requests.iter().flatten().flatten().cloned().collect();
+    let all: Vec<&Event> = requests.iter().flatten().flatten().collect();
     if all.is_empty() {
         return;
     }
@@ -287,7 +288,20 @@ impl From<StoreError> for StageError {
     }
 }
 
-/// Looks a value up in the request's overlay, then the group's, then the store.
+/// Records read from the store during one commit group. The store does not
+/// change while a group is staged (one writer), so what was read stays true
+/// unless the group itself changes it, and the overlays are looked at first.
+#[derive(Default)]
+struct ReadCache {
+    keys: RefCell<HashMap<PublicKeyBytes, Option<KeyRecord>>>,
+    key_events: RefCell<HashMap<(PublicKeyBytes, u64), Option<EventId>>>,
+    orgs: RefCell<HashMap<String, Option<OrgRecord>>>,
+    projects: RefCell<HashMap<String, Option<ProjectRecord>>>,
+    municipalities: RefCell<HashMap<String, Option<MunicipalityRecord>>>,
+}
+
+/// Looks a value up in the request's overlay, then the group's, then the
+/// group's read cache, then the store.
 macro_rules! layered {
     ($self:ident, $field:ident, $key:expr, $load:expr) => {{
         let key = $key;
@@ -296,7 +310,18 @@ macro_rules! layered {
         } else if let Some(value) = $self.group.$field.get(key) {
             Ok(Some(value.clone()))
         } else {
-            $load
+            let cached = $self.cache.$field.borrow().get(key).cloned();
+            match cached {
+                Some(value) => Ok(value),
+                None => $load.map(|loaded| {
+                    $self
+                        .cache
+                        .$field
+                        .borrow_mut()
+                        .insert(key.to_owned(), loaded.clone());
+                    loaded
+                }),
+            }
         }
     }};
 }
@@ -305,6 +330,7 @@ struct Staging<'a> {
     store: &'a Store,
     group: Overlay,
     request: Overlay,
+    cache: ReadCache,
     group_tip: Tip,
     request_tip: Tip,
     evidence: Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>,
@@ -317,6 +343,7 @@ impl<'a> Staging<'a> {
             store,
             group: Overlay::default(),
             request: Overlay::default(),
+            cache: ReadCache::default(),
             group_tip: tip,
             request_tip: tip,
             evidence: Vec::new(),

@@ -116,9 +116,16 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
+        // Most lookups on the append path are for keys that do not exist yet
+        // (a new event id, a new project): bloom filters answer those
+        // without reading table files.
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        let mut family = Options::default();
+        family.set_block_based_table_factory(&table);
         let families = cf::ALL
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, family.clone()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Store { db })
     }
@@ -188,8 +195,19 @@ impl Store {
         Ok(Some((position, envelope)))
     }
 
+    /// The log position of an event, without decoding its envelope.
     pub fn event_position(&self, id: &EventId) -> Result<Option<LogPosition>, StoreError> {
-        Ok(self.event(id)?.map(|(position, _)| position))
+        let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
+            return Ok(None);
+        };
+        let position: [u8; 8] =
+            bytes
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("event {id} record is {} bytes", bytes.len()))
+                })?;
+        Ok(Some(LogPosition(u64::from_be_bytes(position))))
     }
 
     pub fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {

@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: start real `tansiq-node` processes on free
 //! loopback ports, run the real `tansiq` CLI, and sign events as clients do.
 
+pub mod events;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,12 +17,14 @@ use tonic::transport::Channel;
 
 /// The directory holding the workspace's binaries (built by `scripts/test.sh`).
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("executable path");
+    // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>
+    let dir = exe.parent().expect("target/<profile>");
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 pub fn binary(name: &str) -> PathBuf {

@@ -4,7 +4,7 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-mod events;
+use tansiq_tests::events;
 
 /// Acknowledged receipts: event id → (log position, head hash).
 type Acknowledged = HashMap<Vec<u8>, (u64, Vec<u8>)>;

@@ -12,7 +12,7 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-mod events;
+use tansiq_tests::events;
 
 use std::path::Path;
 

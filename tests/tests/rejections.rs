@@ -3,7 +3,7 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-mod events;
+use tansiq_tests::events;
 
 use prost::Message;
 use tansiq_ledger::author::{now_ms, Author, KeyFile};

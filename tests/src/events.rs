@@ -1,7 +1,4 @@
-//! Shared event builders for the end-to-end tests.
-// Test code: a panic with its location is the failure report.
-#![allow(clippy::unwrap_used)]
-#![allow(dead_code)]
+//! Event builders shared by the end-to-end tests and the benchmark.
 
 use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;

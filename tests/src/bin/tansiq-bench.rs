@@ -1,0 +1,297 @@
+//! Load generator: single-node durable throughput against this machine's
+//! one-core ed25519 batch-verification rate, measured in the same run.
+//!
+//! It starts a real `tansiq-node --dev` (or uses `--node`), registers one donor
+//! per client, pre-signs every event (so signing is not measured), then:
+//!
+//! 1. verifies all those signatures on this thread, in batches, with the
+//!    ledger's own verification function: the one-core rate;
+//! 2. for each load shape, lets the clients submit concurrently, each waiting
+//!    for its receipt before sending the next request (closed loop): committed
+//!    events per second from the first send to the last receipt, and the
+//!    median and 99th percentile of request latency.
+//!
+//! Every receipt is checked: an event that is not committed fails the run.
+//! Run it with `bench/ingest.sh` (release-like dev profile, like the tests).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tansiq_ledger::author::{now_ms, Author};
+use tansiq_ledger::event::{verify_events_on_this_thread, Event};
+use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::{author, events, head, Node};
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(
+    about = "Measure tansiq-node's durable ingest rate against one core's ed25519 batch verification"
+)]
+struct Args {
+    /// Concurrent clients (each a donor with its own key).
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Events per client per load shape.
+    #[arg(long, default_value_t = 2_000)]
+    events_per_client: usize,
+    /// Events per SubmitBatch request in the batched shape.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Events per signature-verification batch in the one-core measurement.
+    #[arg(long, default_value_t = 512)]
+    verify_batch: usize,
+    /// Use a running node (its ministry key file must be given too) instead of starting one.
+    #[arg(long, requires = "ministry_key")]
+    node: Option<String>,
+    #[arg(long)]
+    ministry_key: Option<PathBuf>,
+}
+
+/// The municipality every bench project is located in.
+const BENCH_PCODE: &str = "LY0199";
+
+/// One client's pre-signed requests for one load shape.
+type Requests = Vec<Vec<pb::SignedEvent>>;
+
+struct Shape {
+    name: &'static str,
+    batch: usize,
+}
+
+struct Measured {
+    events: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let data_dir = tempfile::tempdir()?;
+    let (node, url, ministry_key) = match (&args.node, &args.ministry_key) {
+        (Some(url), Some(key)) => (None, url.clone(), key.clone()),
+        _ => {
+            let node = Node::start(data_dir.path());
+            let (url, key) = (node.url.clone(), node.ministry_key());
+            (Some(node), url, key)
+        }
+    };
+    let mut client = LedgerClient::connect(url.clone()).await?;
+    let chain = ChainId::parse(&head(&mut client).await.chain_id)?;
+    println!(
+        "tansiq-bench: node {url}, {} clients, {} events per client per shape, {} cores",
+        args.clients,
+        args.events_per_client,
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+
+    let mut donors = register_donors(&mut client, &ministry_key, &chain, args.clients).await?;
+    let shapes = [
+        Shape {
+            name: "SubmitBatch",
+            batch: args.batch,
+        },
+        Shape {
+            name: "Submit (1 event per request)",
+            batch: 1,
+        },
+    ];
+    let signing = Instant::now();
+    let workloads: Vec<Vec<Requests>> = shapes
+        .iter()
+        .map(|shape| presign(&mut donors, shape, args.events_per_client))
+        .collect();
+    println!(
+        "pre-signed {} events in {:.1} s",
+        workloads.iter().flatten().flatten().flatten().count(),
+        signing.elapsed().as_secs_f64()
+    );
+
+    let verify_rate = one_core_verify_rate(&chain, &workloads, args.verify_batch)?;
+    println!(
+        "ed25519 batch verification, 1 core ({} per batch): {:.0} signatures/s",
+        args.verify_batch, verify_rate
+    );
+
+    println!(
+        "{:<30} {:>10} {:>12} {:>10} {:>10} {:>8}",
+        "load shape", "events", "events/s", "p50 ms", "p99 ms", "ratio"
+    );
+    for (shape, workload) in shapes.iter().zip(workloads) {
+        let measured = drive(&url, workload).await?;
+        println!(
+            "{:<30} {:>10} {:>12.0} {:>10.1} {:>10.1} {:>8.2}",
+            format!(
+                "{} ({} clients x {})",
+                shape.name, args.clients, shape.batch
+            ),
+            measured.events,
+            measured.rate(),
+            measured.percentile(0.50).as_secs_f64() * 1e3,
+            measured.percentile(0.99).as_secs_f64() * 1e3,
+            measured.rate() / verify_rate
+        );
+    }
+    println!("ratio = durable committed events/s divided by one core's verification rate");
+    drop(node);
+    Ok(())
+}
+
+/// Registers the bench municipality (if new) and one donor per client,
+/// signed by the ministry; returns the donors' authors.
+async fn register_donors(
+    client: &mut LedgerClient<Channel>,
+    ministry_key: &std::path::Path,
+    chain: &ChainId,
+    count: usize,
+) -> anyhow::Result<Vec<Author>> {
+    let mut ministry = author(client, ministry_key).await;
+    let municipality = ministry
+        .sign(events::municipality(BENCH_PCODE, "", 2), now_ms())
+        .0;
+    // Refused as already registered when a running node was benchmarked before.
+    let _ = client
+        .submit(pb::SubmitRequest {
+            event: Some(municipality),
+        })
+        .await;
+    let mut ministry = author(client, ministry_key).await;
+    let run = now_ms();
+    let mut donors = Vec::with_capacity(count);
+    let mut registrations = Vec::with_capacity(count);
+    for index in 0..count {
+        let org = OrgId::parse(&format!("bench-{run}-{index}"))?;
+        let key = KeyPair::generate();
+        registrations.push(
+            ministry
+                .sign(events::register_donor(org.as_str(), &key), now_ms())
+                .0,
+        );
+        donors.push(Author::new(chain.clone(), org, key, 0, None));
+    }
+    client
+        .submit_batch(pb::SubmitBatchRequest {
+            events: registrations,
+        })
+        .await
+        .context("register the bench donors")?;
+    Ok(donors)
+}
+
+/// Signs each donor's next events for `shape`, grouped into requests.
+fn presign(donors: &mut [Author], shape: &Shape, events_per_client: usize) -> Vec<Requests> {
+    let tag = now_ms();
+    donors
+        .iter_mut()
+        .enumerate()
+        .map(|(client, donor)| {
+            let signed: Vec<pb::SignedEvent> = (0..events_per_client)
+                .map(|n| {
+                    let project = format!("bench-{tag}-{}-{client}-{n}", shape.batch);
+                    let mut details = events::details(BENCH_PCODE, "14030", "EUR", "250000");
+                    details.iati_identifier = format!("XM-BENCH-{project}");
+                    donor.sign(events::project(&project, details), now_ms()).0
+                })
+                .collect();
+            signed
+                .chunks(shape.batch)
+                .map(<[pb::SignedEvent]>::to_vec)
+                .collect()
+        })
+        .collect()
+}
+
+/// Verifies every pre-signed event on this thread, in batches of
+/// `batch`, with the ledger's verification; returns signatures per second.
+fn one_core_verify_rate(
+    chain: &ChainId,
+    workloads: &[Vec<Requests>],
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let decoded: Vec<Event> = workloads
+        .iter()
+        .flatten()
+        .flatten()
+        .flatten()
+        .map(|signed| Event::decode(chain, signed.clone()))
+        .collect::<Result<_, _>>()?;
+    let decoded: Vec<&Event> = decoded.iter().collect();
+    let started = Instant::now();
+    for chunk in decoded.chunks(batch) {
+        if !verify_events_on_this_thread(chain, chunk)
+            .iter()
+            .all(|valid| *valid)
+        {
+            bail!("a pre-signed event failed verification");
+        }
+    }
+    Ok(decoded.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Each client submits its requests one after another; all clients at once.
+async fn drive(url: &str, workload: Vec<Requests>) -> anyhow::Result<Measured> {
+    let mut clients = Vec::with_capacity(workload.len());
+    for _ in &workload {
+        clients.push(LedgerClient::connect(url.to_owned()).await?);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(workload.len());
+    for (mut client, requests) in clients.into_iter().zip(workload) {
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(requests.len());
+            let mut committed = 0;
+            for events in requests {
+                let count = events.len();
+                let sent = Instant::now();
+                let receipts = if count == 1 {
+                    let event = events.into_iter().next();
+                    vec![client
+                        .submit(pb::SubmitRequest { event })
+                        .await?
+                        .into_inner()]
+                } else {
+                    client
+                        .submit_batch(pb::SubmitBatchRequest { events })
+                        .await?
+                        .into_inner()
+                        .receipts
+                };
+                latencies.push(sent.elapsed());
+                if receipts.len() != count || receipts.iter().any(|receipt| receipt.duplicate) {
+                    bail!("expected {count} new receipts, got {receipts:?}");
+                }
+                committed += count;
+            }
+            Ok::<_, anyhow::Error>((committed, latencies))
+        }));
+    }
+    let mut measured = Measured {
+        events: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for task in tasks {
+        let (committed, latencies) = task.await??;
+        measured.events += committed;
+        measured.latencies.extend(latencies);
+    }
+    measured.elapsed = started.elapsed();
+    Ok(measured)
+}
