@@ -5,7 +5,11 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message;
 
-const PROTOS: &[&str] = &["tansiq/v1/events.proto", "tansiq/v1/ledger.proto"];
+const PROTOS: &[&str] = &[
+    "tansiq/v1/events.proto",
+    "tansiq/v1/ledger.proto",
+    "tansiq/v1/coverage.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

@@ -68,4 +68,78 @@ pub enum Command {
     },
     /// Re-check every signature, every key's chain and the log head chain of a node.
     Verify,
+    /// Which projects support a municipality, optionally in one sector.
+    WhoSupports {
+        /// The municipality's P-code.
+        pcode: String,
+        /// OECD DAC 5-digit sector or 3-digit category.
+        #[arg(long)]
+        sector: Option<String>,
+        /// Include the municipalities under this P-code.
+        #[arg(long)]
+        children: bool,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+    /// Municipalities x sector categories: projects, donors, budgets.
+    Matrix {
+        /// P-code to look under (default: everything).
+        #[arg(default_value = "")]
+        pcode: String,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+    /// Assessed needs with no support, most people in need first.
+    Gaps {
+        #[arg(default_value = "")]
+        pcode: String,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+    /// Overlapping projects and the ministry's review of each pair.
+    Overlaps {
+        #[arg(default_value = "")]
+        pcode: String,
+        #[arg(long)]
+        sector: Option<String>,
+        /// Also show pairs reviewed as complementary.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+    /// Before committing funds: the support already there and the overlaps a
+    /// proposed project would create. Writes nothing.
+    Check {
+        /// JSON file with a projectRegistered (or projectUpdated) body, as for submit.
+        file: PathBuf,
+        /// Key file of the organisation that would register it (its org id is used).
+        #[arg(long, env = "TANSIQ_KEY")]
+        key: Option<PathBuf>,
+    },
+    /// Every event about a project: author, kind, time.
+    History { project_id: String },
+    /// Coverage as CSV or HXL-tagged CSV: one row per project x municipality x sector.
+    Export {
+        #[arg(value_enum)]
+        format: ExportFormat,
+        #[arg(default_value = "")]
+        pcode: String,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+}
+
+/// Coverage queries: common arguments.
+#[derive(clap::Args, Debug)]
+pub struct AsOfArg {
+    /// Answer as the ledger stood at the end of this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Hxl,
 }

@@ -18,7 +18,7 @@ use crate::client::{connect, Client};
 use crate::output;
 
 /// The dev node's ministry key, used when no key is named.
-const DEFAULT_KEY_FILE: &str = "./tansiq-data/ministry.key";
+pub const DEFAULT_KEY_FILE: &str = "./tansiq-data/ministry.key";
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let output = cli.output;
@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tail(output, &mut connect(&cli.node).await?, from, once).await
         }
         Command::Verify => verify(output, &mut connect(&cli.node).await?).await,
+        command => crate::coverage::run(&cli.node, output, command).await,
     }
 }
 
@@ -61,7 +62,7 @@ fn base64_of(bytes: &[u8]) -> String {
 
 /// Reads event bodies from JSON: one object or an array of objects, each the
 /// proto3 JSON form of EventBody's `kind` (e.g. {"organisationRegistered": {...}}).
-fn read_bodies(file: &Path) -> anyhow::Result<Vec<Kind>> {
+pub fn read_bodies(file: &Path) -> anyhow::Result<Vec<Kind>> {
     let text = if file == Path::new("-") {
         std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
     } else {

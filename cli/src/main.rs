@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod commands;
+mod coverage;
 mod output;
 
 use clap::Parser;

@@ -41,7 +41,7 @@ pub fn row(output: Output, value: &Value, columns: &[(&str, usize)]) {
                         Value::Null => String::new(),
                         other => other.to_string(),
                     };
-                    format!("{text:<width$}")
+                    pad(&text, *width)
                 })
                 .collect();
             println!("{}", cells.join("  ").trim_end());
@@ -54,8 +54,15 @@ pub fn header(output: Output, columns: &[(&str, usize)]) {
     if output == Output::Table {
         let cells: Vec<String> = columns
             .iter()
-            .map(|(key, width)| format!("{key:<width$}"))
+            .map(|(key, width)| pad(key, *width))
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
+}
+
+/// `text` padded with spaces to `width` terminal columns: Arabic letters with
+/// their combining marks (harakat) take the columns they show in.
+pub fn pad(text: &str, width: usize) -> String {
+    let shown = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(shown)))
 }

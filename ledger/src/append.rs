@@ -8,11 +8,16 @@
 //! a committed entry, so a node's state depends only on the log.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use tansiq_proto::v1 as pb;
 
+use crate::coverage::{
+    overlap_kind, pair, NeedRecord, OverlapKind, PolicyRecord, ProjectSummary, ReviewRecord,
+    STATUS_CANCELLED, STATUS_CLOSED,
+};
+use crate::date::Date;
 use crate::event::{self, Event, Kind};
 use crate::genesis::Genesis;
 use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
@@ -20,7 +25,8 @@ use crate::limits::SUBMIT_BATCH_EVENTS_MAX;
 use crate::reject::Rejection;
 use crate::signing::ChainId;
 use crate::store::{
-    KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError, Tip,
+    cf, KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Store,
+    StoreError, Tip,
 };
 
 /// What a committed (or already present) event's author is told.
@@ -33,6 +39,9 @@ pub struct Receipt {
     /// The event was already on the ledger; this is its first receipt.
     pub duplicate: bool,
     pub warnings: Vec<String>,
+    /// The project this event registers or updates is held for the
+    /// ministry's review (a `hold` sector policy and an overlap).
+    pub pending_review: bool,
 }
 
 /// One request's outcome: a receipt per event, or the reason none was written.
@@ -125,6 +134,7 @@ impl Ledger {
             committed_at_ms: record.committed_at_ms,
             duplicate: true,
             warnings: Vec::new(),
+            pending_review: false,
         }))
     }
 
@@ -150,6 +160,66 @@ impl Ledger {
         self.store.write_synced(batch)?;
         Ok(outcomes)
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event {event_id} at position {position} no longer applies: {rejection}")]
+    Refused {
+        position: LogPosition,
+        event_id: EventId,
+        rejection: Box<Rejection>,
+    },
+}
+
+/// Replays `source`'s log, up to `cut_ms` commit time, into a new ledger at
+/// `target`: every event decoded, verified and applied again, with its
+/// original commit time. The projections of the result are those of the log
+/// alone.
+pub fn rebuild(source: &Ledger, target: &Path, cut_ms: i64) -> Result<Ledger, RebuildError> {
+    let rebuilt = Ledger::open(target, Some(source.genesis()))?;
+    let chain = source.chain().clone();
+    let mut from = LogPosition(1);
+    loop {
+        let records = source.store.log_range(from, 1024)?;
+        let Some(last) = records.last() else { break };
+        from = last.position.next();
+        let mut start = 0;
+        while start < records.len() {
+            let at = records[start].committed_at_ms;
+            if at > cut_ms {
+                return Ok(rebuilt);
+            }
+            let end = records[start..]
+                .iter()
+                .position(|r| r.committed_at_ms != at)
+                .map_or(records.len(), |n| start + n);
+            let mut requests = Vec::with_capacity(end - start);
+            for record in &records[start..end] {
+                let (_, envelope) = source.store.event(&record.event_id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("log names missing event {}", record.event_id))
+                })?;
+                requests.push(decode_request(&chain, vec![envelope]));
+            }
+            verify_requests(&chain, &mut requests);
+            let outcomes = rebuilt.commit_group(requests, at)?;
+            for (record, outcome) in records[start..end].iter().zip(outcomes) {
+                if let Err(rejection) = outcome {
+                    return Err(RebuildError::Refused {
+                        position: record.position,
+                        event_id: record.event_id,
+                        rejection: Box::new(rejection),
+                    });
+                }
+            }
+            start = end;
+        }
+    }
+    Ok(rebuilt)
 }
 
 /// Decodes one request's envelopes (size, encoding, fields) for `chain`.
@@ -257,6 +327,16 @@ struct Overlay {
     projects: HashMap<String, ProjectRecord>,
     municipalities: HashMap<String, MunicipalityRecord>,
     appended: Vec<(LogRecord, pb::SignedEvent)>,
+    // Coverage projections: versions and index entries to write, and the
+    // latest policies and reviews for reads within the group.
+    project_versions: Vec<(String, LogPosition, ProjectRecord)>,
+    project_events: Vec<(String, LogPosition, EventId)>,
+    coverage: BTreeSet<(String, String, String)>,
+    needs: Vec<(String, String, LogPosition, NeedRecord)>,
+    policies: HashMap<String, PolicyRecord>,
+    policy_writes: Vec<(String, LogPosition, PolicyRecord)>,
+    reviews: HashMap<(String, String), ReviewRecord>,
+    review_writes: Vec<(String, String, LogPosition, ReviewRecord)>,
 }
 
 impl Overlay {
@@ -268,7 +348,22 @@ impl Overlay {
         self.projects.extend(other.projects);
         self.municipalities.extend(other.municipalities);
         self.appended.extend(other.appended);
+        self.project_versions.extend(other.project_versions);
+        self.project_events.extend(other.project_events);
+        self.coverage.extend(other.coverage);
+        self.needs.extend(other.needs);
+        self.policies.extend(other.policies);
+        self.policy_writes.extend(other.policy_writes);
+        self.reviews.extend(other.reviews);
+        self.review_writes.extend(other.review_writes);
     }
+}
+
+/// What an accepted event's author is told besides its receipt.
+#[derive(Default)]
+struct Effects {
+    warnings: Vec<String>,
+    pending_review: bool,
 }
 
 enum StageError {
@@ -381,6 +476,7 @@ impl<'a> Staging<'a> {
             return Ok(Some(Receipt {
                 duplicate: true,
                 warnings: Vec::new(),
+                pending_review: false,
                 ..receipt.clone()
             }));
         }
@@ -398,6 +494,7 @@ impl<'a> Staging<'a> {
             committed_at_ms: record.committed_at_ms,
             duplicate: true,
             warnings: Vec::new(),
+            pending_review: false,
         }))
     }
 
@@ -461,7 +558,7 @@ impl<'a> Staging<'a> {
             ))
         })?;
         let position = self.request_tip.position.next();
-        let warnings = self.apply_kind(event, &org, position)?;
+        let effects = self.apply_kind(event, &org, position)?;
 
         let head = self.request_tip.head.next(&event.id);
         debug_assert!(position > self.group_tip.position || self.request.appended.is_empty());
@@ -485,7 +582,8 @@ impl<'a> Staging<'a> {
             head,
             committed_at_ms: self.committed_at_ms,
             duplicate: false,
-            warnings,
+            warnings: effects.warnings,
+            pending_review: effects.pending_review,
         };
         self.request.receipts.insert(event.id, receipt.clone());
         self.request.appended.push((record, event.to_signed()));
@@ -543,7 +641,7 @@ impl<'a> Staging<'a> {
         event: &Event,
         author: &OrgRecord,
         position: LogPosition,
-    ) -> Result<Vec<String>, StageError> {
+    ) -> Result<Effects, StageError> {
         let author_id = event.author.as_str();
         let role = pb::OrgRole::try_from(author.role).unwrap_or_default();
         let ministry_only = |action: &str| -> Result<(), StageError> {
@@ -649,15 +747,60 @@ impl<'a> Staging<'a> {
                     },
                 );
             }
-            Kind::SectorPolicySet(_) => ministry_only("set sector coordination policies")?,
+            Kind::SectorPolicySet(body) => {
+                ministry_only("set sector coordination policies")?;
+                let record = PolicyRecord {
+                    policy: body.policy,
+                    committed_at_ms: self.committed_at_ms,
+                };
+                self.request
+                    .policy_writes
+                    .push((body.sector.clone(), position, record.clone()));
+                self.request.policies.insert(body.sector.clone(), record);
+            }
             Kind::NeedAssessed(body) => {
                 ministry_only("record assessed needs")?;
                 self.require_municipality(&body.pcode)?;
+                self.request.needs.push((
+                    body.pcode.clone(),
+                    body.sector.clone(),
+                    position,
+                    NeedRecord {
+                        people_in_need: body.people_in_need,
+                        severity: body.severity,
+                        period_start: body.period_start.clone(),
+                        period_end: body.period_end.clone(),
+                        source: body.source.clone(),
+                        committed_at_ms: self.committed_at_ms,
+                    },
+                ));
             }
             Kind::OverlapReviewed(body) => {
                 ministry_only("review overlaps")?;
-                self.require_project(&body.project_a)?;
-                self.require_project(&body.project_b)?;
+                if body.project_a == body.project_b {
+                    return Err(Rejection::field("project_b", "must differ from project_a").into());
+                }
+                let review = ReviewRecord {
+                    verdict: body.verdict,
+                    note: body.note.clone(),
+                    committed_at_ms: self.committed_at_ms,
+                };
+                let (a, b) = pair(&body.project_a, &body.project_b);
+                self.request.review_writes.push((
+                    a.to_owned(),
+                    b.to_owned(),
+                    position,
+                    review.clone(),
+                ));
+                self.request
+                    .reviews
+                    .insert((a.to_owned(), b.to_owned()), review);
+                // A review releases a project held for it.
+                for project_id in [&body.project_a, &body.project_b] {
+                    let mut project = self.require_project(project_id)?;
+                    project.pending_review = false;
+                    self.stage_project(project_id, project, position, event.id);
+                }
             }
             Kind::ProjectRegistered(body) => {
                 project_writer(author_id, role)?;
@@ -673,15 +816,17 @@ impl<'a> Staging<'a> {
                     .as_ref()
                     .ok_or_else(|| Rejection::field("details", "is required"))?;
                 self.require_locations(details)?;
-                self.request.projects.insert(
-                    body.project_id.clone(),
-                    ProjectRecord {
-                        owner: author_id.to_owned(),
-                        iati_identifier: details.iati_identifier.clone(),
-                        status: details.status,
-                        closed: false,
-                    },
-                );
+                let project = ProjectRecord {
+                    owner: author_id.to_owned(),
+                    iati_identifier: details.iati_identifier.clone(),
+                    status: details.status,
+                    closed: false,
+                    closed_on: String::new(),
+                    registered_on: self.today().to_string(),
+                    pending_review: false,
+                    summary: ProjectSummary::from_details(details),
+                };
+                return self.stage_project_details(&body.project_id, project, position, event.id);
             }
             Kind::ProjectUpdated(body) => {
                 let mut project = self.own_open_project(author_id, role, &body.project_id)?;
@@ -692,30 +837,37 @@ impl<'a> Staging<'a> {
                 self.require_locations(details)?;
                 project.status = details.status;
                 project.iati_identifier = details.iati_identifier.clone();
-                self.request
-                    .projects
-                    .insert(body.project_id.clone(), project);
+                project.summary = ProjectSummary::from_details(details);
+                return self.stage_project_details(&body.project_id, project, position, event.id);
             }
             Kind::ProjectStatusChanged(body) => {
                 let mut project = self.own_open_project(author_id, role, &body.project_id)?;
                 project.status = body.status;
-                self.request
-                    .projects
-                    .insert(body.project_id.clone(), project);
+                if matches!(body.status, STATUS_CLOSED | STATUS_CANCELLED) {
+                    project.closed = true;
+                    project.closed_on = self.date_or_today(&body.effective_date);
+                }
+                self.stage_project(&body.project_id, project, position, event.id);
             }
             Kind::TransactionRecorded(body) => {
                 self.own_project(author_id, role, &body.project_id)?;
+                self.request
+                    .project_events
+                    .push((body.project_id.clone(), position, event.id));
             }
             Kind::ProjectClosed(body) => {
                 let mut project = self.own_open_project(author_id, role, &body.project_id)?;
                 project.closed = true;
-                project.status = if body.cancelled { 5 } else { 4 };
-                self.request
-                    .projects
-                    .insert(body.project_id.clone(), project);
+                project.status = if body.cancelled {
+                    STATUS_CANCELLED
+                } else {
+                    STATUS_CLOSED
+                };
+                project.closed_on = self.date_or_today(&body.end_date);
+                self.stage_project(&body.project_id, project, position, event.id);
             }
         }
-        Ok(Vec::new())
+        Ok(Effects::default())
     }
 
     fn own_org_or_ministry(
@@ -774,6 +926,175 @@ impl<'a> Staging<'a> {
         record.revoked_at = Some(position.0);
         self.request.keys.insert(*key, record);
         Ok(())
+    }
+
+    fn today(&self) -> Date {
+        Date::from_unix_ms(self.committed_at_ms)
+    }
+
+    /// `date` if given (fields were checked), else the commit date.
+    fn date_or_today(&self, date: &str) -> String {
+        if date.is_empty() {
+            self.today().to_string()
+        } else {
+            date.to_owned()
+        }
+    }
+
+    /// Stages a project's new state: its record, a version, its history and
+    /// its coverage index entries.
+    fn stage_project(
+        &mut self,
+        project_id: &str,
+        project: ProjectRecord,
+        position: LogPosition,
+        event: EventId,
+    ) {
+        for (pcode, sector) in project.places() {
+            self.request.coverage.insert((
+                pcode.to_owned(),
+                sector.to_owned(),
+                project_id.to_owned(),
+            ));
+        }
+        self.request
+            .project_events
+            .push((project_id.to_owned(), position, event));
+        self.request
+            .project_versions
+            .push((project_id.to_owned(), position, project.clone()));
+        self.request.projects.insert(project_id.to_owned(), project);
+    }
+
+    /// Stages a registration or update, with the overlaps it creates as
+    /// warnings; under a `hold` policy an overlapping project is held.
+    fn stage_project_details(
+        &mut self,
+        project_id: &str,
+        mut project: ProjectRecord,
+        position: LogPosition,
+        event: EventId,
+    ) -> Result<Effects, StageError> {
+        let mut effects = Effects::default();
+        let mut held_sectors = BTreeSet::new();
+        for (pcode, sector, other_id, other, kind) in self.overlaps_of(project_id, &project)? {
+            let title = if other.summary.title_latin.is_empty() {
+                &other.summary.title_arabic
+            } else {
+                &other.summary.title_latin
+            };
+            let why = match kind {
+                OverlapKind::DifferentDonors => {
+                    "another donor, same municipality, sector and period"
+                }
+                OverlapKind::SameDonorSimilarTitle => {
+                    "same donor, a similar title: reported twice?"
+                }
+            };
+            effects.warnings.push(format!(
+                "overlap in {pcode}, sector {sector}: project {other_id} of {} (\"{title}\") — {why}",
+                other.donor()
+            ));
+            if self.policy(&sector)? == pb::CoordinationPolicy::Hold {
+                held_sectors.insert(sector);
+            }
+        }
+        if !held_sectors.is_empty() {
+            project.pending_review = true;
+            effects.pending_review = true;
+            effects.warnings.push(format!(
+                "held pending the ministry's review: sector {} is under the hold policy",
+                held_sectors.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        self.stage_project(project_id, project, position, event);
+        Ok(effects)
+    }
+
+    /// The projects `project` would overlap with now (unreviewed or not
+    /// reviewed as complementary), one entry per other project.
+    #[allow(clippy::type_complexity)]
+    fn overlaps_of(
+        &self,
+        project_id: &str,
+        project: &ProjectRecord,
+    ) -> Result<Vec<(String, String, String, ProjectRecord, OverlapKind)>, StageError> {
+        let today = self.today();
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (pcode, sector) in project.places() {
+            let mut candidates: BTreeSet<String> = self
+                .store
+                .coverage_entries(pcode, true)?
+                .into_iter()
+                .filter(|(_, s, _)| s == sector)
+                .map(|(_, _, id)| id)
+                .collect();
+            for overlay in [&self.group.coverage, &self.request.coverage] {
+                candidates.extend(
+                    overlay
+                        .iter()
+                        .filter(|(p, s, _)| p == pcode && s == sector)
+                        .map(|(_, _, id)| id.clone()),
+                );
+            }
+            for other_id in candidates {
+                if other_id == project_id || seen.contains(&other_id) {
+                    continue;
+                }
+                let Some(other) = self.project(&other_id)? else {
+                    continue;
+                };
+                let still_there = other.places().any(|(p, s)| p == pcode && s == sector);
+                if !still_there || !other.counts_on(today) {
+                    continue;
+                }
+                let Some(kind) = overlap_kind(project, &other) else {
+                    continue;
+                };
+                if self
+                    .review(project_id, &other_id)?
+                    .is_some_and(|review| review.complementary())
+                {
+                    continue;
+                }
+                seen.insert(other_id.clone());
+                found.push((pcode.to_owned(), sector.to_owned(), other_id, other, kind));
+            }
+        }
+        Ok(found)
+    }
+
+    fn review(&self, a: &str, b: &str) -> Result<Option<ReviewRecord>, StoreError> {
+        let (a, b) = pair(a, b);
+        let key = (a.to_owned(), b.to_owned());
+        if let Some(review) = self
+            .request
+            .reviews
+            .get(&key)
+            .or_else(|| self.group.reviews.get(&key))
+        {
+            return Ok(Some(review.clone()));
+        }
+        self.store.review_at(a, b, i64::MAX)
+    }
+
+    fn policy(&self, sector: &str) -> Result<pb::CoordinationPolicy, StoreError> {
+        for code in [sector, sector.get(..3).unwrap_or(sector)] {
+            let staged = self
+                .request
+                .policies
+                .get(code)
+                .or_else(|| self.group.policies.get(code))
+                .cloned();
+            if let Some(record) =
+                staged.map_or_else(|| self.store.policy_at(code, i64::MAX), |r| Ok(Some(r)))?
+            {
+                return Ok(pb::CoordinationPolicy::try_from(record.policy)
+                    .unwrap_or(pb::CoordinationPolicy::Warn));
+            }
+        }
+        Ok(pb::CoordinationPolicy::Warn)
     }
 
     fn require_municipality(&self, pcode: &str) -> Result<(), StageError> {
@@ -875,6 +1196,31 @@ impl<'a> Staging<'a> {
         }
         for (pcode, record) in &group.municipalities {
             batch.put_municipality(pcode, record);
+        }
+        for (project_id, position, project) in &group.project_versions {
+            batch.put_project_version(
+                project_id,
+                *position,
+                &ProjectVersion {
+                    committed_at_ms: self.committed_at_ms,
+                    project: project.clone(),
+                },
+            );
+        }
+        for (project_id, position, id) in &group.project_events {
+            batch.put_project_event(project_id, *position, id);
+        }
+        for (pcode, sector, project_id) in &group.coverage {
+            batch.put_coverage(pcode, sector, project_id);
+        }
+        for (pcode, sector, position, need) in &group.needs {
+            batch.put_versioned(cf::NEEDS, &[pcode, sector], *position, need);
+        }
+        for (sector, position, policy) in &group.policy_writes {
+            batch.put_versioned(cf::POLICIES, &[sector], *position, policy);
+        }
+        for (a, b, position, review) in &group.review_writes {
+            batch.put_versioned(cf::REVIEWS, &[a, b], *position, review);
         }
         for (key, sequence, id, envelope) in &self.evidence {
             batch.put_evidence(key, *sequence, id, envelope);

@@ -9,12 +9,14 @@
 pub mod append;
 pub mod author;
 pub mod codes;
+pub mod coverage;
 pub mod date;
 pub mod event;
 pub mod fields;
 pub mod genesis;
 pub mod ids;
 pub mod limits;
+pub mod normalise;
 pub mod reject;
 pub mod signing;
 pub mod store;

@@ -12,7 +12,7 @@ use tansiq_proto::v1 as pb;
 use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
 
 /// Column families. Names are part of the on-disk format.
-pub(crate) mod cf {
+pub mod cf {
     pub const META: &str = "meta";
     pub const LOG: &str = "log";
     pub const EVENTS: &str = "events";
@@ -22,6 +22,24 @@ pub(crate) mod cf {
     pub const MUNICIPALITIES: &str = "municipalities";
     pub const PROJECTS: &str = "projects";
     pub const EVIDENCE: &str = "evidence";
+    pub const PROJECT_VERSIONS: &str = "project_versions";
+    pub const PROJECT_EVENTS: &str = "project_events";
+    pub const COVERAGE: &str = "coverage";
+    pub const NEEDS: &str = "needs";
+    pub const POLICIES: &str = "policies";
+    pub const REVIEWS: &str = "reviews";
+    /// The column families that hold projections (rebuildable from the log).
+    pub const PROJECTIONS: &[&str] = &[
+        ORGS,
+        MUNICIPALITIES,
+        PROJECTS,
+        PROJECT_VERSIONS,
+        PROJECT_EVENTS,
+        COVERAGE,
+        NEEDS,
+        POLICIES,
+        REVIEWS,
+    ];
     pub const ALL: &[&str] = &[
         META,
         LOG,
@@ -32,6 +50,12 @@ pub(crate) mod cf {
         MUNICIPALITIES,
         PROJECTS,
         EVIDENCE,
+        PROJECT_VERSIONS,
+        PROJECT_EVENTS,
+        COVERAGE,
+        NEEDS,
+        POLICIES,
+        REVIEWS,
     ];
 }
 
@@ -93,6 +117,13 @@ pub struct ProjectRecord {
     pub iati_identifier: String,
     pub status: u32,
     pub closed: bool,
+    /// The end date of the closure or cancellation (YYYY-MM-DD), when closed.
+    pub closed_on: String,
+    /// The commit date of the registration.
+    pub registered_on: String,
+    /// Held under a `hold` policy until the ministry reviews its overlaps.
+    pub pending_review: bool,
+    pub summary: crate::coverage::ProjectSummary,
 }
 
 /// A registered municipality.
@@ -103,6 +134,9 @@ pub struct MunicipalityRecord {
     pub name_arabic: String,
     pub name_latin: String,
 }
+
+/// One stored (key, value) pair.
+pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 
 /// The RocksDB database of one node.
 pub struct Store {
@@ -265,6 +299,178 @@ impl Store {
     }
 
     /// Writes a batch and syncs it to disk before returning.
+    /// Every (key, value) of `family` whose key starts with `prefix`.
+    pub fn scan_prefix(
+        &self,
+        family: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let mut found = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(family),
+            IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            found.push((key, value));
+        }
+        Ok(found)
+    }
+
+    /// The last version of a JSON record list (keyed `prefix ‖ position`)
+    /// committed at or before `cut_ms`.
+    fn last_version_at<T: serde::de::DeserializeOwned>(
+        &self,
+        family: &str,
+        prefix: &[u8],
+        cut_ms: i64,
+        committed_at: impl Fn(&T) -> i64,
+    ) -> Result<Option<T>, StoreError> {
+        let mut last = None;
+        for (_, value) in self.scan_prefix(family, prefix)? {
+            let record: T = decode_json(family, &value)?;
+            if committed_at(&record) > cut_ms {
+                break;
+            }
+            last = Some(record);
+        }
+        Ok(last)
+    }
+
+    /// A project's state as committed at or before `cut_ms`.
+    pub fn project_at(
+        &self,
+        project_id: &str,
+        cut_ms: i64,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        let version: Option<ProjectVersion> = self.last_version_at(
+            cf::PROJECT_VERSIONS,
+            &text_key(&[project_id]),
+            cut_ms,
+            |v: &ProjectVersion| v.committed_at_ms,
+        )?;
+        Ok(version.map(|v| v.project))
+    }
+
+    /// (P-code, sector, project id) of every project ever located under
+    /// `pcode` (exactly `pcode` when `exact`).
+    pub fn coverage_entries(
+        &self,
+        pcode: &str,
+        exact: bool,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let prefix = if exact {
+            text_key(&[pcode])
+        } else {
+            pcode.as_bytes().to_vec()
+        };
+        self.scan_prefix(cf::COVERAGE, &prefix)?
+            .into_iter()
+            .map(|(key, _)| match split_text_key(&key).as_slice() {
+                [pcode, sector, project] => Ok((pcode.clone(), sector.clone(), project.clone())),
+                _ => Err(StoreError::Corrupt("coverage key has not 3 parts".into())),
+            })
+            .collect()
+    }
+
+    /// The latest assessment of every need under `pcode`, as of `cut_ms`.
+    pub fn needs_at(
+        &self,
+        pcode: &str,
+        cut_ms: i64,
+    ) -> Result<Vec<(String, String, crate::coverage::NeedRecord)>, StoreError> {
+        let mut latest: std::collections::BTreeMap<(String, String), crate::coverage::NeedRecord> =
+            Default::default();
+        for (key, value) in self.scan_prefix(cf::NEEDS, pcode.as_bytes())? {
+            let need: crate::coverage::NeedRecord = decode_json(cf::NEEDS, &value)?;
+            if need.committed_at_ms > cut_ms {
+                continue;
+            }
+            if let [pcode, sector, ..] = split_text_key(&key).as_slice() {
+                latest.insert((pcode.clone(), sector.clone()), need);
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .map(|((pcode, sector), need)| (pcode, sector, need))
+            .collect())
+    }
+
+    /// A sector's (or category's) coordination policy as of `cut_ms`.
+    pub fn policy_at(
+        &self,
+        sector: &str,
+        cut_ms: i64,
+    ) -> Result<Option<crate::coverage::PolicyRecord>, StoreError> {
+        self.last_version_at(
+            cf::POLICIES,
+            &text_key(&[sector]),
+            cut_ms,
+            |p: &crate::coverage::PolicyRecord| p.committed_at_ms,
+        )
+    }
+
+    /// The ministry's latest review of a pair (ids in canonical order) as of `cut_ms`.
+    pub fn review_at(
+        &self,
+        a: &str,
+        b: &str,
+        cut_ms: i64,
+    ) -> Result<Option<crate::coverage::ReviewRecord>, StoreError> {
+        self.last_version_at(
+            cf::REVIEWS,
+            &text_key(&[a, b]),
+            cut_ms,
+            |r: &crate::coverage::ReviewRecord| r.committed_at_ms,
+        )
+    }
+
+    /// Every event about a project: (position, event id), in log order.
+    pub fn project_events(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<(LogPosition, EventId)>, StoreError> {
+        self.scan_prefix(cf::PROJECT_EVENTS, &text_key(&[project_id]))?
+            .into_iter()
+            .map(|(key, value)| {
+                let position = key
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| key[at..].try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("project event key".into()))?;
+                let id = EventId::from_slice(&value)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                Ok((LogPosition(position), id))
+            })
+            .collect()
+    }
+
+    /// Registered municipalities under `pcode` (itself included).
+    pub fn municipalities_under(
+        &self,
+        pcode: &str,
+    ) -> Result<Vec<(String, MunicipalityRecord)>, StoreError> {
+        self.scan_prefix(cf::MUNICIPALITIES, pcode.as_bytes())?
+            .into_iter()
+            .map(|(key, value)| {
+                Ok((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    decode_json(cf::MUNICIPALITIES, &value)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every (key, value) of a column family, in key order (for comparing
+    /// projections with a rebuild).
+    pub fn dump(&self, family: &str) -> Result<Vec<KeyValue>, StoreError> {
+        self.scan_prefix(family, b"")
+    }
+
     pub fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
@@ -368,6 +574,46 @@ impl Batch<'_> {
             envelope.encode_to_vec(),
         );
     }
+    pub(crate) fn put_project_version(
+        &mut self,
+        project_id: &str,
+        position: LogPosition,
+        version: &ProjectVersion,
+    ) {
+        self.put_json(
+            cf::PROJECT_VERSIONS,
+            &versioned_key(&[project_id], position),
+            version,
+        );
+    }
+    pub(crate) fn put_project_event(
+        &mut self,
+        project_id: &str,
+        position: LogPosition,
+        id: &EventId,
+    ) {
+        self.batch.put_cf(
+            self.store.cf(cf::PROJECT_EVENTS),
+            versioned_key(&[project_id], position),
+            id.as_bytes(),
+        );
+    }
+    pub(crate) fn put_coverage(&mut self, pcode: &str, sector: &str, project_id: &str) {
+        self.batch.put_cf(
+            self.store.cf(cf::COVERAGE),
+            text_key(&[pcode, sector, project_id]),
+            b"",
+        );
+    }
+    pub(crate) fn put_versioned<T: Serialize>(
+        &mut self,
+        family: &str,
+        parts: &[&str],
+        position: LogPosition,
+        value: &T,
+    ) {
+        self.put_json(family, &versioned_key(parts, position), value);
+    }
     fn put_json<T: Serialize>(&mut self, family: &str, key: &[u8], value: &T) {
         let bytes = serde_json::to_vec(value).expect("invariant: records serialise to JSON");
         self.batch.put_cf(self.store.cf(family), key, bytes);
@@ -413,4 +659,45 @@ fn decode_log(position: LogPosition, bytes: &[u8]) -> Result<LogRecord, StoreErr
             bytes[64..72].try_into().expect("invariant: sliced 8 bytes"),
         ),
     })
+}
+
+/// A project's state from one commit on.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ProjectVersion {
+    pub committed_at_ms: i64,
+    pub project: ProjectRecord,
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(
+    family: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
+}
+
+/// A key of text parts, each followed by a 0 byte (P-codes, sector codes and
+/// ids hold no 0 byte), so that a prefix of parts is a key prefix.
+pub(crate) fn text_key(parts: &[&str]) -> Vec<u8> {
+    let mut key = Vec::new();
+    for part in parts {
+        key.extend_from_slice(part.as_bytes());
+        key.push(0);
+    }
+    key
+}
+
+/// `text_key` parts followed by a big-endian log position.
+pub(crate) fn versioned_key(parts: &[&str], position: LogPosition) -> Vec<u8> {
+    let mut key = text_key(parts);
+    key.extend_from_slice(&position.0.to_be_bytes());
+    key
+}
+
+fn split_text_key(key: &[u8]) -> Vec<String> {
+    key.strip_suffix(&[0])
+        .unwrap_or(key)
+        .split(|byte| *byte == 0)
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect()
 }

@@ -22,6 +22,10 @@ pub struct Args {
     /// in the data directory on first start.
     #[arg(long)]
     pub dev: bool,
+    /// With --dev: load the demo scenario (Ghadames, Al-Muwaqqar, Aourir,
+    /// Deir ez-Zor; illustrative figures) into a new ledger.
+    #[arg(long, requires = "dev")]
+    pub demo: bool,
     /// Data directory (RocksDB, genesis, dev keys).
     #[arg(long, env = "TANSIQ_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -68,6 +72,7 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct Config {
     pub mode: Mode,
+    pub demo: bool,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub genesis: Option<PathBuf>,
@@ -100,6 +105,7 @@ impl Config {
         }
         Ok(Config {
             mode: if dev { Mode::Dev } else { Mode::Configured },
+            demo: args.demo,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)

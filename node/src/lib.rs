@@ -3,6 +3,8 @@
 
 pub mod committer;
 pub mod config;
+pub mod coverage_service;
+pub mod demo;
 pub mod dev;
 pub mod service;
 pub mod status;
@@ -12,11 +14,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tansiq_ledger::genesis::GenesisFile;
 use tansiq_ledger::Ledger;
+use tansiq_proto::v1::coverage_server::CoverageServer;
 use tansiq_proto::v1::ledger_server::LedgerServer;
 use tokio::sync::watch;
 
 use crate::committer::{Committer, Metrics};
 use crate::config::{Config, Mode};
+use crate::coverage_service::CoverageService;
 use crate::service::LedgerService;
 
 /// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
@@ -50,11 +54,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let (committer, threads) =
         Committer::start(Arc::clone(&ledger), tip_sender, Arc::clone(&metrics))?;
+    if config.demo {
+        demo::load(&config.data_dir, &ledger, &committer).await?;
+    }
     let service = LedgerService::new(Arc::clone(&ledger), committer, tip_receiver, metrics);
+    let coverage = CoverageService::new(Arc::clone(&ledger));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServer<LedgerService>>()
+        .await;
+    health_reporter
+        .set_serving::<CoverageServer<CoverageService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tansiq_proto::FILE_DESCRIPTOR_SET)
@@ -64,7 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, "serving gRPC (tansiq.v1.Ledger, health, reflection)");
+    tracing::info!(%address, "serving gRPC (tansiq.v1.Ledger, tansiq.v1.Coverage, health, reflection)");
     // Machine-readable line for scripts and tests that start the node on port 0.
     println!("tansiq-node listening on {address}");
 
@@ -76,6 +87,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .max_decoding_message_size(REQUEST_BYTES_MAX)
                 .max_encoding_message_size(REQUEST_BYTES_MAX),
         )
+        .add_service(CoverageServer::new(coverage).max_encoding_message_size(REQUEST_BYTES_MAX))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown_signal(),

@@ -76,6 +76,7 @@ fn receipt_to_proto(receipt: &Receipt) -> pb::Receipt {
         duplicate: receipt.duplicate,
         committed_at_ms: receipt.committed_at_ms,
         warnings: receipt.warnings.clone(),
+        pending_review: receipt.pending_review,
     }
 }
 

@@ -1,0 +1,394 @@
+//! Coverage commands: who-supports, matrix, gaps, overlaps, check, history,
+//! export. Tables put Arabic names in the last column, so that right-to-left
+//! text never shifts the columns after it.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tansiq_ledger::author::KeyFile;
+use tansiq_proto::v1 as pb;
+
+use crate::args::{AsOfArg, Command, ExportFormat, Output};
+use crate::client::connect_coverage;
+use crate::commands::{read_bodies, DEFAULT_KEY_FILE};
+use crate::output;
+
+pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result<()> {
+    let mut client = connect_coverage(node).await?;
+    let scope = |pcode: String, as_of: AsOfArg| {
+        Some(pb::Scope {
+            pcode,
+            as_of: as_of.as_of.unwrap_or_default(),
+        })
+    };
+    match command {
+        Command::WhoSupports {
+            pcode,
+            sector,
+            children,
+            as_of,
+        } => {
+            let answer = client
+                .who_supports(pb::WhoSupportsRequest {
+                    scope: scope(pcode, as_of),
+                    sector: sector.unwrap_or_default(),
+                    include_children: children,
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            supports_table(output, &answer.supports);
+        }
+        Command::Matrix { pcode, as_of } => {
+            let answer = client
+                .matrix(pb::MatrixRequest {
+                    scope: scope(pcode, as_of),
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            let columns = [
+                ("pcode", 8),
+                ("category", 8),
+                ("projects", 8),
+                ("donors", 24),
+                ("budget", 30),
+                ("categoryName", 40),
+                ("municipality", 0),
+            ];
+            output::header(output, &columns);
+            for cell in &answer.cells {
+                let mut row = to_json(cell)?;
+                row["donors"] = json!(cell.donors.join(","));
+                row["budget"] = json!(cell
+                    .budget
+                    .iter()
+                    .map(|b| format!("{} {}", b.value, b.currency))
+                    .collect::<Vec<_>>()
+                    .join(" + "));
+                row["municipality"] = json!(names(cell.municipality.as_ref()));
+                emit(output, cell, &row, &columns)?;
+            }
+        }
+        Command::Gaps { pcode, as_of } => {
+            let answer = client
+                .gaps(pb::GapsRequest {
+                    scope: scope(pcode, as_of),
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            let columns = [
+                ("rank", 4),
+                ("pcode", 8),
+                ("sector", 6),
+                ("peopleInNeed", 12),
+                ("severity", 8),
+                ("sectorName", 40),
+                ("municipality", 0),
+            ];
+            output::header(output, &columns);
+            for gap in &answer.gaps {
+                let mut row = to_json(gap)?;
+                row["municipality"] = json!(names(gap.municipality.as_ref()));
+                emit(output, gap, &row, &columns)?;
+            }
+        }
+        Command::Overlaps {
+            pcode,
+            sector,
+            all,
+            as_of,
+        } => {
+            let answer = client
+                .overlaps(pb::OverlapsRequest {
+                    scope: scope(pcode, as_of),
+                    sector: sector.unwrap_or_default(),
+                    include_complementary: all,
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            overlaps_table(output, &answer.overlaps)?;
+        }
+        Command::Check { file, key } => {
+            let (project_id, details) = proposed_project(&file)?;
+            let path = key.unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
+            let (org, _) = KeyFile::read(&path)
+                .with_context(|| "pass --key FILE (the organisation that would register it)")?;
+            let answer = client
+                .check(pb::CheckRequest {
+                    org_id: org.to_string(),
+                    project_id,
+                    details: Some(details),
+                })
+                .await?
+                .into_inner();
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(());
+            }
+            println!("existing support in the proposed project's municipalities and sectors:");
+            supports_table(output, &answer.existing);
+            println!();
+            if answer.overlaps.is_empty() {
+                println!("no overlap: no other donor works there in that sector in that period");
+            } else {
+                println!("overlaps it would create:");
+                overlaps_table(output, &answer.overlaps)?;
+            }
+            if answer.would_be_held {
+                println!("\nunder the ministry's hold policy it would be held pending review");
+            }
+        }
+        Command::History { project_id } => {
+            let answer = client
+                .project_history(pb::ProjectHistoryRequest { project_id })
+                .await?
+                .into_inner();
+            let columns = [
+                ("position", 8),
+                ("kind", 24),
+                ("author", 16),
+                ("committed", 24),
+                ("eventId", 0),
+            ];
+            output::header(output, &columns);
+            for entry in &answer.entries {
+                let mut row = to_json(entry)?;
+                row["eventId"] = json!(hex::encode(&entry.event_id));
+                row["committed"] = json!(tansiq_ledger::date::Date::from_unix_ms(
+                    entry.committed_at_ms
+                )
+                .to_string());
+                emit(output, entry, &row, &columns)?;
+            }
+        }
+        Command::Export {
+            format,
+            pcode,
+            as_of,
+        } => {
+            let answer = client
+                .who_supports(pb::WhoSupportsRequest {
+                    scope: scope(pcode, as_of),
+                    sector: String::new(),
+                    include_children: true,
+                })
+                .await?
+                .into_inner();
+            export(format, &answer.supports);
+        }
+        other => bail!("not a coverage command: {other:?}"),
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
+    Ok(serde_json::to_value(value)?)
+}
+
+/// A JSON line of the message itself, or a table row of `row`.
+fn emit<T: serde::Serialize>(
+    output: Output,
+    message: &T,
+    row: &Value,
+    columns: &[(&str, usize)],
+) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(message)?),
+        Output::Table => output::row(output, row, columns),
+    }
+    Ok(())
+}
+
+fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {
+    if let (Output::Table, Some(info)) = (output, info) {
+        println!(
+            "as of {} (log position {}, head {})",
+            info.as_of,
+            info.position,
+            hex::encode(&info.head).get(..16).unwrap_or_default()
+        );
+    }
+}
+
+fn names(names: Option<&pb::Names>) -> String {
+    match names {
+        Some(n) if !n.latin.is_empty() && !n.arabic.is_empty() => {
+            format!("{} · {}", n.latin, n.arabic)
+        }
+        Some(n) => format!("{}{}", n.latin, n.arabic),
+        None => String::new(),
+    }
+}
+
+fn support_row(support: &pb::ProjectSupport) -> anyhow::Result<Value> {
+    let mut row = to_json(support)?;
+    row["budget"] = json!(support
+        .budget
+        .as_ref()
+        .map(|b| format!("{} {}", b.value, b.currency))
+        .unwrap_or_default());
+    row["period"] = json!(format!("{}..{}", support.start, support.end));
+    row["status"] = json!(if support.pending_review {
+        format!("{} (held for review)", support.status_name)
+    } else {
+        support.status_name.clone()
+    });
+    row["title"] = json!(names(support.title.as_ref()));
+    Ok(row)
+}
+
+fn supports_table(output: Output, supports: &[pb::ProjectSupport]) {
+    let columns = [
+        ("pcode", 8),
+        ("sector", 6),
+        ("projectId", 32),
+        ("donor", 12),
+        ("status", 16),
+        ("period", 22),
+        ("budget", 14),
+        ("title", 0),
+    ];
+    output::header(output, &columns);
+    for support in supports {
+        if let Ok(row) = support_row(support) {
+            let _ = emit(output, support, &row, &columns);
+        }
+    }
+}
+
+fn overlaps_table(output: Output, overlaps: &[pb::Overlap]) -> anyhow::Result<()> {
+    let columns = [
+        ("pcode", 8),
+        ("sector", 6),
+        ("a", 32),
+        ("b", 32),
+        ("kind", 26),
+        ("review", 0),
+    ];
+    output::header(output, &columns);
+    for overlap in overlaps {
+        let mut row = to_json(overlap)?;
+        let side = |s: &Option<pb::ProjectSupport>| {
+            s.as_ref()
+                .map(|s| format!("{} ({})", s.project_id, s.donor))
+                .unwrap_or_default()
+        };
+        row["a"] = json!(side(&overlap.a));
+        row["b"] = json!(side(&overlap.b));
+        row["review"] = json!(match pb::OverlapVerdict::try_from(overlap.review) {
+            Ok(pb::OverlapVerdict::Complementary) =>
+                format!("complementary: {}", overlap.review_note),
+            Ok(pb::OverlapVerdict::Duplicate) => format!("duplicate: {}", overlap.review_note),
+            Ok(pb::OverlapVerdict::SameProject) => format!("same project: {}", overlap.review_note),
+            _ => "not reviewed".to_owned(),
+        });
+        emit(output, overlap, &row, &columns)?;
+    }
+    Ok(())
+}
+
+/// The project of a JSON file with a projectRegistered or projectUpdated body.
+fn proposed_project(file: &std::path::Path) -> anyhow::Result<(String, pb::ProjectDetails)> {
+    for kind in read_bodies(file)? {
+        match kind {
+            pb::event_body::Kind::ProjectRegistered(body) => {
+                return Ok((body.project_id, body.details.unwrap_or_default()))
+            }
+            pb::event_body::Kind::ProjectUpdated(body) => {
+                return Ok((body.project_id, body.details.unwrap_or_default()))
+            }
+            _ => {}
+        }
+    }
+    bail!(
+        "{} holds no projectRegistered or projectUpdated body to check",
+        file.display()
+    )
+}
+
+/// HXL hashtags of the export's columns (Humanitarian Exchange Language).
+const EXPORT_COLUMNS: &[(&str, &str)] = &[
+    ("pcode", "#adm2+code"),
+    ("municipality_latin", "#adm2+name"),
+    ("municipality_arabic", "#adm2+name+ar"),
+    ("sector", "#sector+oecd"),
+    ("sector_name", "#sector+name"),
+    ("funder", "#org+funder"),
+    ("implementers", "#org+impl"),
+    ("project_id", "#activity+code"),
+    ("iati_identifier", "#activity+id"),
+    ("title", "#activity+name"),
+    ("status", "#status"),
+    ("start", "#date+start"),
+    ("end", "#date+end"),
+    ("budget", "#value+funding"),
+    ("currency", "#currency"),
+];
+
+fn export(format: ExportFormat, supports: &[pb::ProjectSupport]) {
+    println!(
+        "{}",
+        EXPORT_COLUMNS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    if format == ExportFormat::Hxl {
+        println!(
+            "{}",
+            EXPORT_COLUMNS
+                .iter()
+                .map(|(_, tag)| *tag)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    for s in supports {
+        let municipality = s.municipality.clone().unwrap_or_default();
+        let title = s.title.clone().unwrap_or_default();
+        let budget = s.budget.clone().unwrap_or_default();
+        let cells = [
+            s.pcode.clone(),
+            municipality.latin,
+            municipality.arabic,
+            s.sector.clone(),
+            s.sector_name.clone(),
+            s.donor.clone(),
+            s.implementers.join(";"),
+            s.project_id.clone(),
+            s.iati_identifier.clone(),
+            if title.latin.is_empty() {
+                title.arabic
+            } else {
+                title.latin
+            },
+            s.status_name.clone(),
+            s.start.clone(),
+            s.end.clone(),
+            budget.value,
+            budget.currency,
+        ];
+        println!(
+            "{}",
+            cells
+                .iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+}
+
+/// RFC 4180 quoting.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}

@@ -1,0 +1,157 @@
+//! Text normalisation for matching project titles and names across spelling
+//! variants: Arabic (diacritics, tatweel, alef/hamza forms, ta marbuta/ha,
+//! alef maqsura/ya, Persian letter forms) and Latin (case, accents).
+
+use std::collections::BTreeSet;
+
+/// The matching form of `text`: Arabic variants folded, Latin lowercased
+/// without accents, punctuation turned into spaces, whitespace collapsed.
+pub fn normalise(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars() {
+        match fold(c) {
+            Fold::Drop => {}
+            Fold::Space => folded.push(' '),
+            Fold::Char(c) => folded.extend(c.to_lowercase()),
+        }
+    }
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+enum Fold {
+    Drop,
+    Space,
+    Char(char),
+}
+
+fn fold(c: char) -> Fold {
+    match c {
+        // Arabic harakat, tanwin, shadda, sukun, superscript alef, Quranic marks; tatweel.
+        '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}' | '\u{0640}' => Fold::Drop,
+        // Alef with hamza above/below, madda, wasla → bare alef.
+        'أ' | 'إ' | 'آ' | 'ٱ' => Fold::Char('ا'),
+        'ؤ' => Fold::Char('و'),
+        'ئ' | 'ى' | 'ی' | 'ې' => Fold::Char('ي'),
+        'ة' => Fold::Char('ه'),
+        'ک' => Fold::Char('ك'),
+        // Arabic comma, semicolon, question mark, full stop.
+        '،' | '؛' | '؟' | '۔' => Fold::Space,
+        c if c.is_alphanumeric() => match strip_latin_accent(c) {
+            Some(base) => Fold::Char(base),
+            None => Fold::Char(c),
+        },
+        // Combining marks left over (e.g. decomposed accents).
+        '\u{0300}'..='\u{036F}' => Fold::Drop,
+        _ => Fold::Space,
+    }
+}
+
+/// The base letter of an accented Latin letter (Latin-1 Supplement and
+/// Latin Extended-A, which cover the names in this domain).
+fn strip_latin_accent(c: char) -> Option<char> {
+    let base = match c {
+        'À'..='Å' | 'à'..='å' | 'Ā' | 'ā' | 'Ă' | 'ă' | 'Ą' | 'ą' => 'a',
+        'Ç' | 'ç' | 'Ć' | 'ć' | 'Ĉ' | 'ĉ' | 'Ċ' | 'ċ' | 'Č' | 'č' => 'c',
+        'Ď' | 'ď' | 'Đ' | 'đ' => 'd',
+        'È'..='Ë' | 'è'..='ë' | 'Ē' | 'ē' | 'Ĕ' | 'ĕ' | 'Ė' | 'ė' | 'Ę' | 'ę' | 'Ě' | 'ě' => {
+            'e'
+        }
+        'Ĝ' | 'ĝ' | 'Ğ' | 'ğ' | 'Ġ' | 'ġ' | 'Ģ' | 'ģ' => 'g',
+        'Ĥ' | 'ĥ' | 'Ħ' | 'ħ' => 'h',
+        'Ì'..='Ï' | 'ì'..='ï' | 'Ĩ' | 'ĩ' | 'Ī' | 'ī' | 'Ĭ' | 'ĭ' | 'Į' | 'į' | 'İ' | 'ı' => {
+            'i'
+        }
+        'Ĵ' | 'ĵ' => 'j',
+        'Ķ' | 'ķ' => 'k',
+        'Ĺ' | 'ĺ' | 'Ļ' | 'ļ' | 'Ľ' | 'ľ' | 'Ŀ' | 'ŀ' | 'Ł' | 'ł' => 'l',
+        'Ñ' | 'ñ' | 'Ń' | 'ń' | 'Ņ' | 'ņ' | 'Ň' | 'ň' => 'n',
+        'Ò'..='Ö' | 'Ø' | 'ò'..='ö' | 'ø' | 'Ō' | 'ō' | 'Ŏ' | 'ŏ' | 'Ő' | 'ő' => 'o',
+        'Ŕ' | 'ŕ' | 'Ŗ' | 'ŗ' | 'Ř' | 'ř' => 'r',
+        'Ś' | 'ś' | 'Ŝ' | 'ŝ' | 'Ş' | 'ş' | 'Š' | 'š' => 's',
+        'Ţ' | 'ţ' | 'Ť' | 'ť' | 'Ŧ' | 'ŧ' => 't',
+        'Ù'..='Ü'
+        | 'ù'..='ü'
+        | 'Ũ'
+        | 'ũ'
+        | 'Ū'
+        | 'ū'
+        | 'Ŭ'
+        | 'ŭ'
+        | 'Ů'
+        | 'ů'
+        | 'Ű'
+        | 'ű'
+        | 'Ų'
+        | 'ų' => 'u',
+        'Ŵ' | 'ŵ' => 'w',
+        'Ý' | 'ý' | 'ÿ' | 'Ŷ' | 'ŷ' | 'Ÿ' => 'y',
+        'Ź' | 'ź' | 'Ż' | 'ż' | 'Ž' | 'ž' => 'z',
+        _ => return None,
+    };
+    Some(base)
+}
+
+/// Words that say nothing about which project it is.
+const STOP_WORDS: &[&str] = &[
+    "the", "of", "and", "for", "in", "to", "a", "an", "de", "la", "le", "et", "des", "du", "في",
+    "من", "الى", "على", "و",
+];
+
+fn words(text: &str) -> BTreeSet<String> {
+    normalise(text)
+        .split(' ')
+        .filter(|word| !word.is_empty() && !STOP_WORDS.contains(word))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether two titles look like the same project: equal after
+/// normalisation, or sharing at least 80% of their significant words.
+pub fn similar_titles(a: &str, b: &str) -> bool {
+    let (a, b) = (words(a), words(b));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let shared = a.intersection(&b).count();
+    let all = a.union(&b).count();
+    shared * 5 >= all * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arabic_spelling_variants_fold_together() {
+        // Diacritics, tatweel, hamza forms, ta marbuta / ha, alef maqsura / ya.
+        assert_eq!(
+            normalise("إعـادةُ تأهيلِ شبكةِ المياه"),
+            normalise("اعادة تاهيل شبكه المياه")
+        );
+        assert_eq!(normalise("مستشفى"), normalise("مستشفي"));
+        assert_eq!(normalise("مؤسسة"), normalise("موسسه"));
+    }
+
+    #[test]
+    fn latin_case_and_accents_fold_together() {
+        assert_eq!(normalise("Réseau d'Eau  POTABLE"), "reseau d eau potable");
+        assert_eq!(normalise("Aourir — Festival"), "aourir festival");
+    }
+
+    #[test]
+    fn similar_titles_need_most_words_in_common() {
+        assert!(similar_titles(
+            "Rehabilitation of the water network",
+            "Water network rehabilitation"
+        ));
+        assert!(similar_titles(
+            "إعادة تأهيل شبكة المياه",
+            "اعادة تاهيل شبكه المياه"
+        ));
+        assert!(!similar_titles(
+            "Water network rehabilitation",
+            "Solid waste collection"
+        ));
+        assert!(!similar_titles("", ""));
+    }
+}
