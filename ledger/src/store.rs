@@ -300,11 +300,7 @@ impl Store {
 
     /// Writes a batch and syncs it to disk before returning.
     /// Every (key, value) of `family` whose key starts with `prefix`.
-    pub fn scan_prefix(
-        &self,
-        family: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<KeyValue>, StoreError> {
+    pub fn scan_prefix(&self, family: &str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let mut found = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(family),

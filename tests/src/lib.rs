@@ -164,3 +164,22 @@ pub async fn head(client: &mut LedgerClient<Channel>) -> pb::LedgerHead {
         .expect("head")
         .into_inner()
 }
+
+/// The node's path for a group of requests, in process: decode, batch-verify,
+/// commit with the given commit time.
+pub fn commit_group(
+    ledger: &tansiq_ledger::Ledger,
+    requests: Vec<Vec<pb::SignedEvent>>,
+    committed_at_ms: i64,
+) -> Vec<tansiq_ledger::append::RequestOutcome> {
+    use tansiq_ledger::append::{decode_request, verify_requests};
+    let chain = ledger.chain().clone();
+    let mut decoded: Vec<_> = requests
+        .into_iter()
+        .map(|envelopes| decode_request(&chain, envelopes))
+        .collect();
+    verify_requests(&chain, &mut decoded);
+    ledger
+        .commit_group(decoded, committed_at_ms)
+        .expect("storage works")
+}

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use prost::Message;
-use tansiq_ledger::append::{decode_request, verify_requests, RequestOutcome};
+use tansiq_ledger::append::RequestOutcome;
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::{EventId, LogPosition, OrgId};
@@ -82,13 +82,7 @@ fn fixture() -> Fixture {
 
 /// The node's path for a group of requests: decode, batch-verify, commit.
 fn commit(ledger: &Ledger, requests: Vec<Vec<pb::SignedEvent>>) -> Vec<RequestOutcome> {
-    let chain = ledger.chain().clone();
-    let mut decoded: Vec<_> = requests
-        .into_iter()
-        .map(|envelopes| decode_request(&chain, envelopes))
-        .collect();
-    verify_requests(&chain, &mut decoded);
-    ledger.commit_group(decoded, CREATED_AT_MS).unwrap()
+    tansiq_tests::commit_group(ledger, requests, CREATED_AT_MS)
 }
 
 /// Registers a donor organisation with a fresh key; returns its author.

@@ -1,0 +1,422 @@
+//! For random sequences of events (registrations, updates, status changes,
+//! closures, needs, policies, reviews; several donors; over several days):
+//!
+//! - the projections maintained incrementally equal, byte for byte, the
+//!   projections rebuilt from the log;
+//! - every as-of answer (who supports, overlaps, gaps, matrix) equals the
+//!   answer of a ledger rebuilt from the log cut at that date.
+
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use tansiq_ledger::append::rebuild;
+use tansiq_ledger::author::Author;
+use tansiq_ledger::coverage::{AsOf, Coverage};
+use tansiq_ledger::date::Date;
+use tansiq_ledger::genesis::Genesis;
+use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::store::cf;
+use tansiq_ledger::Ledger;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::event_body::Kind;
+use tansiq_tests::{commit_group, events};
+
+const PCODES: [&str; 3] = ["LY0101", "LY0102", "LY0201"];
+const SECTORS: [&str; 3] = ["14030", "14020", "12220"];
+const TITLES: [&str; 4] = [
+    "Water network rehabilitation",
+    "Rehabilitation of the water network",
+    "Primary health clinic",
+    "إعادة تأهيل شبكة المياه",
+];
+const DAY_MS: i64 = 86_400_000;
+/// 2026-01-01, the first day of every generated history.
+const FIRST_DAY_MS: i64 = 1_767_225_600_000;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Register {
+        donor: usize,
+        pcode: usize,
+        sector: usize,
+        title: usize,
+        start: u8,
+        length: u8,
+    },
+    Update {
+        project: usize,
+        pcode: usize,
+        sector: usize,
+    },
+    Status {
+        project: usize,
+        status: u32,
+    },
+    Close {
+        project: usize,
+        end: u8,
+        cancelled: bool,
+    },
+    Review {
+        a: usize,
+        b: usize,
+        verdict: i32,
+    },
+    Need {
+        pcode: usize,
+        sector: usize,
+        people: u64,
+    },
+    Policy {
+        sector: usize,
+        hold: bool,
+    },
+    /// The next steps are committed on a later day.
+    NextDay,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0usize..3, 0usize..3, 0usize..3, 0usize..4, 0u8..60, 1u8..90).prop_map(
+            |(donor, pcode, sector, title, start, length)| Step::Register {
+                donor, pcode, sector, title, start, length
+            }
+        ),
+        1 => (any::<usize>(), 0usize..3, 0usize..3)
+            .prop_map(|(project, pcode, sector)| Step::Update { project, pcode, sector }),
+        1 => (any::<usize>(), 1u32..4).prop_map(|(project, status)| Step::Status { project, status }),
+        1 => (any::<usize>(), 0u8..60, any::<bool>())
+            .prop_map(|(project, end, cancelled)| Step::Close { project, end, cancelled }),
+        1 => (any::<usize>(), any::<usize>(), 1i32..4).prop_map(|(a, b, verdict)| Step::Review { a, b, verdict }),
+        1 => (0usize..3, 0usize..3, 1u64..100_000).prop_map(|(pcode, sector, people)| Step::Need { pcode, sector, people }),
+        1 => (0usize..3, any::<bool>()).prop_map(|(sector, hold)| Step::Policy { sector, hold }),
+        2 => Just(Step::NextDay),
+    ]
+}
+
+fn day(offset: u8) -> String {
+    Date::from_unix_ms(FIRST_DAY_MS + i64::from(offset) * DAY_MS).to_string()
+}
+
+struct History {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    last_day: i64,
+}
+
+/// Commits `steps` into a new ledger, one commit group per step, the day
+/// advancing at each `NextDay`. Refused steps (e.g. updating a closed
+/// project) leave nothing, as on a node.
+fn play(steps: &[Step]) -> History {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::parse("tansiq-coverage-props").unwrap();
+    let ministry_key = KeyPair::from_seed([9; 32]);
+    let genesis = Genesis::create(
+        &chain,
+        &OrgId::parse("ministry").unwrap(),
+        pb::Names {
+            latin: "Ministry".into(),
+            arabic: String::new(),
+        },
+        &[ministry_key.public()],
+        FIRST_DAY_MS,
+    )
+    .unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger"), Some(&genesis)).unwrap();
+    let mut ministry = Author::new(
+        chain.clone(),
+        OrgId::parse("ministry").unwrap(),
+        ministry_key,
+        0,
+        None,
+    );
+    let mut day_index = 0i64;
+    let mut tick = 0i64;
+    let mut at = |day_index: i64| {
+        tick += 1;
+        FIRST_DAY_MS + day_index * DAY_MS + tick
+    };
+    let mut setup = vec![
+        events::municipality("LY01", "", 1),
+        events::municipality("LY02", "", 1),
+    ];
+    setup.extend(PCODES.iter().map(|p| events::municipality(p, &p[..4], 2)));
+    let mut donors = Vec::new();
+    for index in 0..3 {
+        let key = KeyPair::generate();
+        let name = format!("donor-{index}");
+        setup.push(events::register_donor(&name, &key));
+        donors.push(Author::new(
+            chain.clone(),
+            OrgId::parse(&name).unwrap(),
+            key,
+            0,
+            None,
+        ));
+    }
+    for kind in setup {
+        let event = ministry.sign(kind, FIRST_DAY_MS).0;
+        commit_group(&ledger, vec![vec![event]], at(0))
+            .remove(0)
+            .unwrap();
+    }
+
+    // (owner, project id)
+    let mut projects: Vec<(usize, String)> = Vec::new();
+    for step in steps {
+        // Signs with a copy of the author, kept only if the event is accepted.
+        let mut submit = |author: &mut Author, kind: Kind, day_index: i64| {
+            let mut attempt = Author::new(
+                author.chain.clone(),
+                author.org.clone(),
+                KeyPair::from_seed(author.key.seed()),
+                0,
+                None,
+            );
+            let body = author.next_body(kind, FIRST_DAY_MS);
+            let (event, id) = attempt.sign_body(prost::Message::encode_to_vec(&body));
+            let accepted = commit_group(&ledger, vec![vec![event]], at(day_index))
+                .remove(0)
+                .is_ok();
+            if accepted {
+                *author = Author::new(
+                    author.chain.clone(),
+                    author.org.clone(),
+                    KeyPair::from_seed(author.key.seed()),
+                    body.sequence,
+                    Some(id),
+                );
+            }
+            accepted
+        };
+        match step.clone() {
+            Step::Register {
+                donor,
+                pcode,
+                sector,
+                title,
+                start,
+                length,
+            } => {
+                let id = format!("p-{}", projects.len());
+                let mut details = events::details(PCODES[pcode], SECTORS[sector], "USD", "250000");
+                details.iati_identifier = format!("XM-TEST-{id}");
+                details.title = if TITLES[title].is_ascii() {
+                    events::names(TITLES[title], "")
+                } else {
+                    events::names("", TITLES[title])
+                };
+                details.planned_start = day(start);
+                details.planned_end = day(start.saturating_add(length));
+                if submit(&mut donors[donor], events::project(&id, details), day_index) {
+                    projects.push((donor, id));
+                }
+            }
+            Step::Update {
+                project,
+                pcode,
+                sector,
+            } if !projects.is_empty() => {
+                let (owner, id) = projects[project % projects.len()].clone();
+                let mut details = events::details(PCODES[pcode], SECTORS[sector], "EUR", "9000");
+                details.iati_identifier = format!("XM-TEST-{id}");
+                submit(
+                    &mut donors[owner],
+                    Kind::ProjectUpdated(pb::ProjectUpdated {
+                        project_id: id,
+                        details: Some(details),
+                    }),
+                    day_index,
+                );
+            }
+            Step::Status { project, status } if !projects.is_empty() => {
+                let (owner, id) = projects[project % projects.len()].clone();
+                submit(
+                    &mut donors[owner],
+                    Kind::ProjectStatusChanged(pb::ProjectStatusChanged {
+                        project_id: id,
+                        status,
+                        effective_date: day(0),
+                    }),
+                    day_index,
+                );
+            }
+            Step::Close {
+                project,
+                end,
+                cancelled,
+            } if !projects.is_empty() => {
+                let (owner, id) = projects[project % projects.len()].clone();
+                submit(
+                    &mut donors[owner],
+                    Kind::ProjectClosed(pb::ProjectClosed {
+                        project_id: id,
+                        end_date: day(end),
+                        cancelled,
+                    }),
+                    day_index,
+                );
+            }
+            Step::Review { a, b, verdict } if projects.len() > 1 => {
+                let a = projects[a % projects.len()].1.clone();
+                let b = projects[b % projects.len()].1.clone();
+                submit(
+                    &mut ministry,
+                    Kind::OverlapReviewed(pb::OverlapReviewed {
+                        project_a: a,
+                        project_b: b,
+                        verdict,
+                        note: "reviewed".into(),
+                    }),
+                    day_index,
+                );
+            }
+            Step::Need {
+                pcode,
+                sector,
+                people,
+            } => {
+                submit(
+                    &mut ministry,
+                    Kind::NeedAssessed(pb::NeedAssessed {
+                        pcode: PCODES[pcode].into(),
+                        sector: SECTORS[sector].into(),
+                        people_in_need: people,
+                        severity: 3,
+                        period_start: day(0),
+                        period_end: day(200),
+                        source: "survey".into(),
+                    }),
+                    day_index,
+                );
+            }
+            Step::Policy { sector, hold } => {
+                let policy = if hold {
+                    pb::CoordinationPolicy::Hold
+                } else {
+                    pb::CoordinationPolicy::Warn
+                };
+                submit(
+                    &mut ministry,
+                    Kind::SectorPolicySet(pb::SectorPolicySet {
+                        sector: SECTORS[sector].into(),
+                        policy: policy as i32,
+                    }),
+                    day_index,
+                );
+            }
+            Step::NextDay => day_index += 1,
+            _ => {}
+        }
+    }
+    History {
+        _dir: dir,
+        ledger,
+        last_day: day_index,
+    }
+}
+
+fn projections(ledger: &Ledger) -> Vec<(&'static str, usize, Vec<u8>)> {
+    cf::PROJECTIONS
+        .iter()
+        .flat_map(|family| {
+            ledger
+                .store()
+                .dump(family)
+                .unwrap()
+                .into_iter()
+                .enumerate()
+                .map(move |(index, (key, value))| {
+                    let mut bytes = key.to_vec();
+                    bytes.extend_from_slice(&value);
+                    (*family, index, bytes)
+                })
+        })
+        .collect()
+}
+
+/// Every answer a query can give under "LY", as comparable text.
+fn answers(ledger: &Ledger, as_of: AsOf) -> String {
+    let coverage = Coverage::new(ledger.store(), as_of);
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}",
+        coverage.who_supports("LY", None, true).unwrap(),
+        coverage.overlaps("LY", None, true).unwrap(),
+        coverage.gaps("LY").unwrap(),
+        coverage.matrix("LY").unwrap(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn incremental_projections_equal_a_rebuild_and_as_of_equals_a_cut_rebuild(
+        steps in proptest::collection::vec(step(), 1..60),
+    ) {
+        let history = play(&steps);
+        let scratch = tempfile::tempdir().unwrap();
+
+        let rebuilt = rebuild(&history.ledger, &scratch.path().join("all"), i64::MAX).unwrap();
+        prop_assert_eq!(rebuilt.tip().unwrap(), history.ledger.tip().unwrap());
+        prop_assert_eq!(projections(&rebuilt), projections(&history.ledger));
+
+        for day_index in 0..=history.last_day {
+            let as_of = AsOf::end_of(Date::from_unix_ms(FIRST_DAY_MS + day_index * DAY_MS));
+            let cut = rebuild(
+                &history.ledger,
+                &scratch.path().join(format!("cut-{day_index}")),
+                as_of.cut_ms,
+            )
+            .unwrap();
+            prop_assert_eq!(
+                answers(&history.ledger, as_of),
+                answers(&cut, as_of),
+                "as of day {}", day_index
+            );
+        }
+    }
+}
+
+#[test]
+fn as_of_sees_a_closed_project_until_its_end_and_not_before_registration() {
+    let steps = [
+        Step::NextDay,
+        Step::Register {
+            donor: 0,
+            pcode: 0,
+            sector: 0,
+            title: 0,
+            start: 0,
+            length: 30,
+        },
+        Step::NextDay,
+        Step::Close {
+            project: 0,
+            end: 3,
+            cancelled: false,
+        },
+    ];
+    let history = play(&steps);
+    let supports = |offset: i64| {
+        let as_of = AsOf::end_of(Date::from_unix_ms(FIRST_DAY_MS + offset * DAY_MS));
+        Coverage::new(history.ledger.store(), as_of)
+            .who_supports("LY0101", Some("14030"), false)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(supports(0), 0, "not yet registered on day 0");
+    assert_eq!(supports(1), 1, "registered on day 1");
+    assert_eq!(
+        supports(3),
+        1,
+        "closed with end date day 3: counts through it"
+    );
+    assert_eq!(supports(4), 0, "after its end date");
+}
