@@ -3,4 +3,4 @@
 # Extra arguments go to tansiq-node (try --help).
 source "$(dirname "$0")/env.sh"
 cd "$(dirname "$0")/.."
-exec cargo run --quiet -p tansiq-node --bin tansiq-node -- --dev "$@"
+exec cargo run --quiet -p tansiq-node --bin tansiq-node -- --dev --demo "$@"

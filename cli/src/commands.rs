@@ -163,7 +163,11 @@ async fn submit(
             "head": hex::encode(&receipt.head),
             "duplicate": receipt.duplicate,
             "committed_at_ms": receipt.committed_at_ms,
-            "warnings": receipt.warnings.join("; "),
+            "pending_review": receipt.pending_review,
+            "warnings": match output {
+                Output::Json => json!(receipt.warnings),
+                Output::Table => json!(receipt.warnings.join("; ")),
+            },
         });
         output::row(output, &row, &columns);
     }

@@ -47,9 +47,15 @@ pub struct Node {
 impl Node {
     /// Starts a dev node with its data in `data_dir`, on a free loopback port.
     pub fn start(data_dir: &Path) -> Node {
+        Node::start_with(data_dir, &[])
+    }
+
+    /// Starts a dev node with extra flags (e.g. `--demo`).
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Node {
         let mut child = Command::new(binary("tansiq-node"))
             .args(["--dev", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

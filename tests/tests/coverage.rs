@@ -1,0 +1,209 @@
+//! Coverage queries against a real `tansiq-node --dev --demo`, through the
+//! CLI: who supports, gaps, overlaps (with reviews), matrix, check (writes
+//! nothing), history, HXL export, the warn and hold policies, and refusals.
+
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use tansiq_tests::{cli, stderr, stdout, Node};
+
+fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", stderr(output));
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn ids(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|row| row["projectId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn write(dir: &std::path::Path, name: &str, json: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, json).unwrap();
+    path.display().to_string()
+}
+
+fn project_json(id: &str, pcode: &str, sector: &str, currency: &str) -> String {
+    format!(
+        r#"{{"projectRegistered": {{"projectId": "{id}", "details": {{"iatiIdentifier": "XM-TEST-{id}",
+        "title": {{"latin": "Road works {id}"}}, "locations": [{{"pcode": "{pcode}"}}],
+        "sectors": [{{"code": "{sector}"}}], "status": 1, "plannedStart": "2026-02-01",
+        "plannedEnd": "2026-12-31", "budget": {{"value": "50000", "currency": "{currency}"}}}}}}}}"#
+    )
+}
+
+#[test]
+fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    let keys = dir.path().join("demo-keys");
+
+    // Who supports Ghadames: USAID's governance project, and UNDP's held for review.
+    let ghadames = json_lines(&cli(&node, &["--output", "json", "who-supports", "LY0305"]));
+    let found = ids(&ghadames);
+    assert!(
+        found.contains(&"usaid-ghadames-governance".to_owned()),
+        "{found:?}"
+    );
+    assert!(
+        !found.contains(&"usaid-ghadames-water-2024".to_owned()),
+        "closed: {found:?}"
+    );
+    let held = ghadames
+        .iter()
+        .find(|row| row["projectId"] == "undp-ghadames-local-governance")
+        .unwrap();
+    assert_eq!(held["pendingReview"], true);
+    assert_eq!(held["municipality"]["arabic"], "غدامس");
+
+    // Gaps, ranked by people in need: Nalut's water first, Ghadames' clinic second.
+    let gaps = json_lines(&cli(&node, &["--output", "json", "gaps"]));
+    let ranked: Vec<(String, String)> = gaps
+        .iter()
+        .map(|g| {
+            (
+                g["pcode"].as_str().unwrap().into(),
+                g["sector"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranked,
+        vec![
+            ("LY0301".into(), "14030".into()),
+            ("LY0305".into(), "12220".into())
+        ]
+    );
+
+    // Overlaps: the unreviewed Ghadames pair; the complementary Aourir pair only with --all.
+    let overlaps = json_lines(&cli(&node, &["--output", "json", "overlaps"]));
+    assert_eq!(overlaps.len(), 1, "{overlaps:?}");
+    assert_eq!(overlaps[0]["pcode"], "LY0305");
+    let all = json_lines(&cli(&node, &["--output", "json", "overlaps", "--all"]));
+    assert!(all
+        .iter()
+        .any(|o| o["pcode"] == "MA0901" && o["review"] == "OVERLAP_VERDICT_COMPLEMENTARY"));
+
+    // Check writes nothing and reports what a new governance project would meet.
+    let head_before = stdout(&cli(&node, &["--output", "json", "head"]));
+    let proposal = write(
+        dir.path(),
+        "proposal.json",
+        &project_json("eu-ghadames-gov", "LY0305", "15112", "EUR"),
+    );
+    let check = cli(&node, &["--output", "json", "check", &proposal, "--key"])
+        .status
+        .success();
+    assert!(!check, "--key needs a value");
+    let eu_key = keys.join("eu.key").display().to_string();
+    let checked: Value = serde_json::from_str(&stdout(&cli(
+        &node,
+        &["--output", "json", "check", &proposal, "--key", &eu_key],
+    )))
+    .unwrap();
+    assert_eq!(
+        checked["overlaps"].as_array().unwrap().len(),
+        2,
+        "{checked}"
+    );
+    assert_eq!(checked["wouldBeHeld"], true);
+    assert_eq!(
+        stdout(&cli(&node, &["--output", "json", "head"])),
+        head_before
+    );
+
+    // Warn policy (roads, 210): accepted with overlap warnings, not held.
+    let wwf_key = keys.join("wwf.key").display().to_string();
+    let roads = write(
+        dir.path(),
+        "roads.json",
+        &project_json("wwf-aourir-trails", "MA0901", "21020", "EUR"),
+    );
+    let receipt: Value = serde_json::from_str(&stdout(&cli(
+        &node,
+        &["--output", "json", "submit", &roads, "--key", &wwf_key],
+    )))
+    .unwrap();
+    let receipt = if receipt.is_array() {
+        receipt[0].clone()
+    } else {
+        receipt
+    };
+    assert!(
+        receipt["warnings"].as_array().unwrap().len() >= 2,
+        "{receipt}"
+    );
+    assert_eq!(receipt["pending_review"], false, "{receipt}");
+
+    // Hold policy (151): the submission itself is held.
+    let governance = write(
+        dir.path(),
+        "gov.json",
+        &project_json("eu-ghadames-gov", "LY0305", "15112", "EUR"),
+    );
+    let held: Value = serde_json::from_str(&stdout(&cli(
+        &node,
+        &["--output", "json", "submit", &governance, "--key", &eu_key],
+    )))
+    .unwrap();
+    let held = if held.is_array() {
+        held[0].clone()
+    } else {
+        held
+    };
+    assert_eq!(held["pending_review"], true, "{held}");
+
+    // Refusals: unknown sector, P-code, currency; a donor writing another's project.
+    for (name, json, code) in [
+        ("sector.json", project_json("x1", "LY0305", "99999", "EUR"), "InvalidArgument"),
+        ("pcode.json", project_json("x2", "LY9999", "15112", "EUR"), "FailedPrecondition"),
+        ("currency.json", project_json("x3", "LY0305", "15112", "XYZ"), "InvalidArgument"),
+        (
+            "foreign.json",
+            r#"{"projectStatusChanged": {"projectId": "usaid-ghadames-governance", "status": 3, "effectiveDate": "2026-06-01"}}"#.to_owned(),
+            "PermissionDenied",
+        ),
+    ] {
+        let file = write(dir.path(), name, &json);
+        let before = stdout(&cli(&node, &["--output", "json", "head"]));
+        let refused = cli(&node, &["submit", &file, "--key", &eu_key]);
+        assert!(!refused.status.success(), "{name} was accepted");
+        assert!(stderr(&refused).contains(code), "{name}: {}", stderr(&refused));
+        assert_eq!(stdout(&cli(&node, &["--output", "json", "head"])), before);
+    }
+
+    // History and HXL export.
+    let history = json_lines(&cli(
+        &node,
+        &["--output", "json", "history", "usaid-ghadames-water-2024"],
+    ));
+    let kinds: Vec<&str> = history
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["project_registered", "project_closed"]);
+    let hxl = stdout(&cli(&node, &["export", "hxl", "MA"]));
+    let mut lines = hxl.lines();
+    assert!(lines.next().unwrap().starts_with("pcode,"));
+    assert!(lines.next().unwrap().starts_with("#adm2+code,"));
+    assert!(hxl.contains("MA0901,Aourir,أورير,21020"));
+
+    // As of a day before the demo was loaded, nobody supported anything.
+    let past = json_lines(&cli(
+        &node,
+        &[
+            "--output",
+            "json",
+            "who-supports",
+            "LY0305",
+            "--as-of",
+            "2020-01-01",
+        ],
+    ));
+    assert!(past.is_empty(), "{past:?}");
+}
