@@ -19,6 +19,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use tansiq_ledger::author::{now_ms, Author, KeyFile};
+use tansiq_ledger::date::Date;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
@@ -491,8 +492,9 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
                     sector: (*sector).into(),
                     people_in_need: *people,
                     severity: *severity,
-                    period_start: "2026-01-01".into(),
-                    period_end: "2027-12-31".into(),
+                    period_start: Date::from_unix_ms(now_ms()).to_string(),
+                    // Valid for two years from the day the demo is loaded, so its gaps stay open.
+                    period_end: Date::from_unix_ms(now_ms() + 730 * 86_400_000).to_string(),
                     source: (*source).into(),
                 }),
             )
