@@ -18,3 +18,7 @@ pub const TEXT_FIELD_BYTES_MAX: usize = 8 * 1024;
 pub const NAME_BYTES_MAX: usize = 512;
 /// Most entries in any repeated field of a body (keys, locations, sectors, participants).
 pub const REPEATED_FIELD_ENTRIES_MAX: usize = 256;
+/// RocksDB block cache shared by all column families, in bytes.
+pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// RocksDB memtables of all column families together, in bytes (charged to the block cache).
+pub const STORE_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;

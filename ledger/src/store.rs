@@ -153,7 +153,17 @@ impl Store {
         // Most lookups on the append path are for keys that do not exist yet
         // (a new event id, a new project): bloom filters answer those
         // without reading table files.
+        // Memory is bounded by these two budgets, shared by every column
+        // family, whatever the size of the data.
+        let cache = rocksdb::Cache::new_lru_cache(crate::limits::STORE_BLOCK_CACHE_BYTES);
+        let write_buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+            crate::limits::STORE_WRITE_BUFFER_BYTES,
+            false,
+            cache.clone(),
+        );
+        options.set_write_buffer_manager(&write_buffers);
         let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
         let mut family = Options::default();
         family.set_block_based_table_factory(&table);

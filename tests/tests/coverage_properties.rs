@@ -363,7 +363,7 @@ proptest! {
         let history = play(&steps);
         let scratch = tempfile::tempdir().unwrap();
 
-        let rebuilt = rebuild(&history.ledger, &scratch.path().join("all"), i64::MAX).unwrap();
+        let rebuilt = rebuild(&history.ledger, &scratch.path().join("all"), i64::MAX, true).unwrap();
         prop_assert_eq!(rebuilt.tip().unwrap(), history.ledger.tip().unwrap());
         prop_assert_eq!(projections(&rebuilt), projections(&history.ledger));
 
@@ -373,6 +373,7 @@ proptest! {
                 &history.ledger,
                 &scratch.path().join(format!("cut-{day_index}")),
                 as_of.cut_ms,
+                false,
             )
             .unwrap();
             prop_assert_eq!(
