@@ -177,6 +177,15 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
         assert_eq!(stdout(&cli(&node, &["--output", "json", "head"])), before);
     }
 
+    // Matrix: Aourir's roads category holds the EU's, UNDP's and WWF's projects.
+    let matrix = json_lines(&cli(&node, &["--output", "json", "matrix", "MA"]));
+    let roads = matrix
+        .iter()
+        .find(|cell| cell["pcode"] == "MA0901" && cell["category"] == "210")
+        .unwrap();
+    assert_eq!(roads["projects"], 3, "{roads}");
+    assert_eq!(roads["donors"], serde_json::json!(["eu", "undp", "wwf"]));
+
     // History and HXL export.
     let history = json_lines(&cli(
         &node,
