@@ -30,7 +30,7 @@ use crate::store::{
 };
 
 /// What a committed (or already present) event's author is told.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub event_id: EventId,
     pub position: LogPosition,
@@ -146,6 +146,18 @@ impl Ledger {
         requests: Vec<Result<Vec<Event>, Rejection>>,
         committed_at_ms: i64,
     ) -> Result<Vec<RequestOutcome>, StoreError> {
+        self.commit_group_with_meta(requests, committed_at_ms, Vec::new())
+    }
+
+    /// [`Ledger::commit_group`], writing `raft_meta` (key, value) pairs in the
+    /// same batch: a replicated state machine records the applied log id with
+    /// the effects of the entry, so an entry is never applied twice or half.
+    pub fn commit_group_with_meta(
+        &self,
+        requests: Vec<Result<Vec<Event>, Rejection>>,
+        committed_at_ms: i64,
+        raft_meta: Vec<(&'static [u8], Vec<u8>)>,
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
         let tip = self.tip()?;
         let mut staging = Staging::new(&self.store, tip, committed_at_ms);
         let mut outcomes = Vec::with_capacity(requests.len());
@@ -156,7 +168,10 @@ impl Ledger {
             };
             outcomes.push(outcome);
         }
-        let batch = staging.into_batch();
+        let mut batch = staging.into_batch();
+        for (key, value) in raft_meta {
+            batch.put_cf(self.store.cf(cf::RAFT_META), key, value);
+        }
         self.store.write_synced(batch)?;
         Ok(outcomes)
     }

@@ -3,15 +3,29 @@
 use std::fmt;
 
 /// blake3 hash of an event's signed bytes (see `signing::signed_bytes`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct EventId(pub [u8; 32]);
 
 /// A log head: `blake3(previous head ‖ event id)`, the genesis hash at position 0.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct HeadHash(pub [u8; 32]);
 
 /// A 1-based position in the committed log (0 means "before the first event").
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct LogPosition(pub u64);
 
 /// A 32-byte ed25519 public key, as bytes (validity is checked when verifying).

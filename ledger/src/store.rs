@@ -28,6 +28,30 @@ pub mod cf {
     pub const NEEDS: &str = "needs";
     pub const POLICIES: &str = "policies";
     pub const REVIEWS: &str = "reviews";
+    /// Raft's log entries (index → entry) and its vote, committed and purged
+    /// log ids, applied log id and membership (see `crate::raft`).
+    pub const RAFT_LOG: &str = "raft_log";
+    pub const RAFT_META: &str = "raft_meta";
+    /// The column families a Raft snapshot carries: the ledger's whole state.
+    pub const STATE: &[&str] = &[
+        META,
+        LOG,
+        EVENTS,
+        KEYS,
+        KEY_SEQUENCE,
+        ORGS,
+        MUNICIPALITIES,
+        PROJECTS,
+        EVIDENCE,
+        PROJECT_VERSIONS,
+        PROJECT_EVENTS,
+        COVERAGE,
+        NEEDS,
+        POLICIES,
+        REVIEWS,
+        RAFT_LOG,
+        RAFT_META,
+    ];
     /// The column families that hold projections (rebuildable from the log).
     pub const PROJECTIONS: &[&str] = &[
         ORGS,
@@ -56,6 +80,8 @@ pub mod cf {
         NEEDS,
         POLICIES,
         REVIEWS,
+        RAFT_LOG,
+        RAFT_META,
     ];
 }
 
@@ -174,13 +200,13 @@ impl Store {
         Ok(Store { db })
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("invariant: every column family in cf::ALL is opened")
     }
 
-    fn get_cf(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn get_cf(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(family), key)?)
     }
 
@@ -475,6 +501,10 @@ impl Store {
     /// projections with a rebuild).
     pub fn dump(&self, family: &str) -> Result<Vec<KeyValue>, StoreError> {
         self.scan_prefix(family, b"")
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
     }
 
     pub fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {

@@ -1,0 +1,494 @@
+//! Replication's storage: openraft's log and state machine on the ledger's
+//! own RocksDB.
+//!
+//! - The Raft log lives in the `raft_log` column family; vote, committed and
+//!   purged log ids in `raft_meta`. An append is written **and synced**
+//!   before openraft is told it is flushed.
+//! - The state machine is the ledger: applying a normal entry decodes every
+//!   request, **re-verifies every signature** (no node trusts the leader),
+//!   and commits through [`Ledger::commit_group_with_meta`], which writes the
+//!   applied log id and membership in the same synced batch as the effects —
+//!   a crash never applies an entry twice or half.
+//! - A snapshot is the ledger's whole state (every column family but the Raft
+//!   log), read from one RocksDB snapshot; installing one replaces the state
+//!   in one batch.
+
+// openraft's traits fix the error type (`StorageError`, large); helpers return it too.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+};
+use rocksdb::{Direction, IteratorMode, WriteBatch};
+use serde::{Deserialize, Serialize};
+use tansiq_proto::v1 as pb;
+
+use crate::append::{decode_request, verify_requests, Ledger, Receipt};
+use crate::reject::Rejection;
+use crate::store::{cf, StoreError};
+
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// Tansiq's Raft types: entries carry client requests of signed events.
+    pub TypeConfig:
+        D = Proposal,
+        R = Applied,
+        NodeId = NodeId,
+        Node = BasicNode,
+        Entry = Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// A Raft entry's payload: client requests (each atomic) and the commit time
+/// the leader chose, so that every node stamps the events the same.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub committed_at_ms: i64,
+    pub requests: Vec<pb::SubmitBatchRequest>,
+}
+
+/// What applying an entry produced: one outcome per request of the proposal.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Applied {
+    pub outcomes: Vec<AppliedOutcome>,
+}
+
+/// One request's outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum AppliedOutcome {
+    Committed(Vec<Receipt>),
+    Refused {
+        reason: String,
+        message: String,
+        /// The typed rejection, on the node that applied it (not serialised).
+        #[serde(skip)]
+        rejection: Option<Box<Rejection>>,
+    },
+}
+
+const META_VOTE: &[u8] = b"vote";
+const META_COMMITTED: &[u8] = b"committed";
+const META_PURGED: &[u8] = b"last_purged";
+const META_APPLIED: &[u8] = b"applied";
+const META_MEMBERSHIP: &[u8] = b"membership";
+
+fn io_read(error: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read(&error).into()
+}
+
+fn io_write(error: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write(&error).into()
+}
+
+fn meta_get<T: serde::de::DeserializeOwned>(
+    ledger: &Ledger,
+    key: &[u8],
+) -> Result<Option<T>, StorageError<NodeId>> {
+    let Some(bytes) = ledger.store().get_cf(cf::RAFT_META, key).map_err(io_read)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(io_read)
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("invariant: Raft metadata serialises to JSON")
+}
+
+/// The Raft log of one node, in its ledger's RocksDB.
+#[derive(Clone)]
+pub struct LogStore {
+    ledger: Arc<Ledger>,
+}
+
+impl LogStore {
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        LogStore { ledger }
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StorageError<NodeId>> {
+        self.ledger.store().write_synced(batch).map_err(io_write)
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError<NodeId>> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.ledger.store().cf(cf::RAFT_META), key, json(value));
+        self.write(batch)
+    }
+
+    fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, StorageError<NodeId>> {
+        let store = self.ledger.store();
+        let mut iter = store
+            .db()
+            .iterator_cf(store.cf(cf::RAFT_LOG), IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (_, value) = item.map_err(io_read)?;
+                serde_json::from_slice(&value).map(Some).map_err(io_read)
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        let start = match range.start_bound() {
+            Bound::Included(n) => *n,
+            Bound::Excluded(n) => n.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let store = self.ledger.store();
+        let iter = store.db().iterator_cf(
+            store.cf(cf::RAFT_LOG),
+            IteratorMode::From(&start.to_be_bytes(), Direction::Forward),
+        );
+        let mut entries = Vec::new();
+        for item in iter {
+            let (key, value) = item.map_err(io_read)?;
+            let index = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| io_read(StoreError::Corrupt("raft log key".into())))?,
+            );
+            if !range.contains(&index) {
+                break;
+            }
+            entries.push(serde_json::from_slice(&value).map_err(io_read)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let last_purged_log_id: Option<LogId<NodeId>> = meta_get(&self.ledger, META_PURGED)?;
+        let last_log_id = self
+            .last_entry()?
+            .map(|entry| entry.log_id)
+            .or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.put_meta(META_VOTE, vote)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        meta_get(&self.ledger, META_VOTE)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        self.put_meta(META_COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(meta_get::<Option<LogId<NodeId>>>(&self.ledger, META_COMMITTED)?.flatten())
+    }
+
+    /// Writes the entries in one batch and syncs it before reporting them flushed.
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let family = self.ledger.store().cf(cf::RAFT_LOG);
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            batch.put_cf(family, entry.log_id.index.to_be_bytes(), json(&entry));
+        }
+        let result = self.write(batch);
+        callback.log_io_completed(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|error| std::io::Error::other(error.to_string())),
+        );
+        result
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.ledger.store().cf(cf::RAFT_LOG),
+            log_id.index.to_be_bytes(),
+            u64::MAX.to_be_bytes(),
+        );
+        // delete_range's end is exclusive.
+        batch.delete_cf(self.ledger.store().cf(cf::RAFT_LOG), u64::MAX.to_be_bytes());
+        self.write(batch)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let store = self.ledger.store();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(store.cf(cf::RAFT_META), META_PURGED, json(&log_id));
+        batch.delete_range_cf(
+            store.cf(cf::RAFT_LOG),
+            0u64.to_be_bytes(),
+            (log_id.index + 1).to_be_bytes(),
+        );
+        self.write(batch)
+    }
+}
+
+/// A state dump: its bytes, the applied log id and membership it reflects.
+type StateDump = (
+    Vec<u8>,
+    Option<LogId<NodeId>>,
+    StoredMembership<NodeId, BasicNode>,
+);
+
+/// A snapshot's metadata and bytes.
+type StoredSnapshot = (SnapshotMeta<NodeId, BasicNode>, Vec<u8>);
+
+/// The ledger as openraft's state machine.
+#[derive(Clone)]
+pub struct StateMachine {
+    ledger: Arc<Ledger>,
+    /// The last snapshot built or installed (kept in memory; after a restart
+    /// openraft builds a new one when it needs one).
+    current: Arc<Mutex<Option<StoredSnapshot>>>,
+}
+
+impl StateMachine {
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        StateMachine {
+            ledger,
+            current: Arc::default(),
+        }
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    fn apply_one(&self, entry: Entry<TypeConfig>) -> Result<Applied, StorageError<NodeId>> {
+        let log_id = entry.log_id;
+        let mut meta: Vec<(&'static [u8], Vec<u8>)> = vec![(META_APPLIED, json(&Some(log_id)))];
+        match entry.payload {
+            EntryPayload::Blank => {
+                self.write_meta(meta)?;
+                Ok(Applied::default())
+            }
+            EntryPayload::Membership(membership) => {
+                meta.push((
+                    META_MEMBERSHIP,
+                    json(&StoredMembership::new(Some(log_id), membership)),
+                ));
+                self.write_meta(meta)?;
+                Ok(Applied::default())
+            }
+            EntryPayload::Normal(proposal) => {
+                let chain = self.ledger.chain().clone();
+                let mut requests: Vec<_> = proposal
+                    .requests
+                    .into_iter()
+                    .map(|request| decode_request(&chain, request.events))
+                    .collect();
+                // Every node checks every signature itself.
+                verify_requests(&chain, &mut requests);
+                let outcomes = self
+                    .ledger
+                    .commit_group_with_meta(requests, proposal.committed_at_ms, meta)
+                    .map_err(|error| StorageIOError::apply(log_id, &error))?;
+                Ok(Applied {
+                    outcomes: outcomes
+                        .into_iter()
+                        .map(|outcome| match outcome {
+                            Ok(receipts) => AppliedOutcome::Committed(receipts),
+                            Err(rejection) => AppliedOutcome::Refused {
+                                reason: rejection.reason().to_owned(),
+                                message: rejection.to_string(),
+                                rejection: Some(Box::new(rejection)),
+                            },
+                        })
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    fn write_meta(&self, meta: Vec<(&'static [u8], Vec<u8>)>) -> Result<(), StorageError<NodeId>> {
+        let mut batch = WriteBatch::default();
+        for (key, value) in meta {
+            batch.put_cf(self.ledger.store().cf(cf::RAFT_META), key, value);
+        }
+        self.ledger.store().write_synced(batch).map_err(io_write)
+    }
+
+    /// The ledger's state, every column family but the Raft log, from one
+    /// consistent RocksDB snapshot: `[family, [[key, value], ...]]` as JSON
+    /// with byte strings in hex.
+    fn dump_state(&self) -> Result<StateDump, StorageError<NodeId>> {
+        let store = self.ledger.store();
+        let snapshot = store.db().snapshot();
+        let read = |key: &[u8]| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
+            snapshot
+                .get_cf(store.cf(cf::RAFT_META), key)
+                .map_err(io_read)
+        };
+        let applied: Option<LogId<NodeId>> = match read(META_APPLIED)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(io_read)?,
+            None => None,
+        };
+        let membership: StoredMembership<NodeId, BasicNode> = match read(META_MEMBERSHIP)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(io_read)?,
+            None => StoredMembership::default(),
+        };
+        let mut families = Vec::with_capacity(cf::STATE.len());
+        for family in cf::STATE {
+            let mut pairs = Vec::new();
+            for item in snapshot.iterator_cf(store.cf(family), IteratorMode::Start) {
+                let (key, value) = item.map_err(io_read)?;
+                pairs.push((hex::encode(key), hex::encode(value)));
+            }
+            families.push((family.to_string(), pairs));
+        }
+        let bytes = serde_json::to_vec(&families).map_err(io_read)?;
+        Ok((bytes, applied, membership))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let (bytes, applied, membership) = self.dump_state()?;
+        let meta = SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id: format!(
+                "{}-{}",
+                applied.map_or(0, |id| id.leader_id.term),
+                applied.map_or(0, |id| id.index)
+            ),
+        };
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((meta.clone(), bytes.clone()));
+        }
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let applied: Option<Option<LogId<NodeId>>> = meta_get(&self.ledger, META_APPLIED)?;
+        let membership = meta_get(&self.ledger, META_MEMBERSHIP)?.unwrap_or_default();
+        Ok((applied.flatten(), membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        entries
+            .into_iter()
+            .map(|entry| self.apply_one(entry))
+            .collect()
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    /// Replaces the whole state with the snapshot's, in one synced batch.
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let families: Vec<(String, Vec<(String, String)>)> = serde_json::from_slice(&bytes)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let store = self.ledger.store();
+        let mut batch = WriteBatch::default();
+        for family in cf::STATE {
+            let handle = store.cf(family);
+            let mut iter = store.db().iterator_cf(handle, IteratorMode::End);
+            if let Some(item) = iter.next() {
+                let (last, _) = item.map_err(io_read)?;
+                batch.delete_range_cf(handle, [].as_slice(), last.as_ref());
+                batch.delete_cf(handle, last.as_ref());
+            }
+        }
+        for (family, pairs) in &families {
+            if !cf::STATE.contains(&family.as_str()) {
+                return Err(StorageIOError::read_snapshot(
+                    Some(meta.signature()),
+                    &StoreError::Corrupt(format!("snapshot names unknown column family {family}")),
+                )
+                .into());
+            }
+            let handle = store.cf(family);
+            for (key, value) in pairs {
+                let (key, value) = hex::decode(key)
+                    .and_then(|key| hex::decode(value).map(|value| (key, value)))
+                    .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+                batch.put_cf(handle, key, value);
+            }
+        }
+        let meta_family = store.cf(cf::RAFT_META);
+        batch.put_cf(meta_family, META_APPLIED, json(&meta.last_log_id));
+        batch.put_cf(meta_family, META_MEMBERSHIP, json(&meta.last_membership));
+        store.write_synced(batch).map_err(io_write)?;
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((meta.clone(), bytes));
+        }
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let current = self
+            .current
+            .lock()
+            .map_err(|_| io_read(StoreError::Corrupt("snapshot lock poisoned".into())))?
+            .clone();
+        Ok(current.map(|(meta, bytes)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}
