@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "tansiq/v1/events.proto",
     "tansiq/v1/ledger.proto",
     "tansiq/v1/coverage.proto",
+    "tansiq/v1/cluster.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

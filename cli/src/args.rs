@@ -119,6 +119,11 @@ pub enum Command {
     },
     /// Every event about a project: author, kind, time.
     History { project_id: String },
+    /// Replicated cluster administration (nodes started with --node-id).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// Coverage as CSV or HXL-tagged CSV: one row per project x municipality x sector.
     Export {
         #[arg(value_enum)]
@@ -142,4 +147,25 @@ pub struct AsOfArg {
 pub enum ExportFormat {
     Csv,
     Hxl,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterAction {
+    /// Form a new cluster whose first voters are these members (once, on one node).
+    Init {
+        /// ID=URL of each voter, e.g. --member 1=http://10.0.0.1:50051
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+    },
+    /// Add a node as a learner (a donor site): it replicates, serves reads, forwards writes.
+    AddLearner {
+        /// ID=URL of the node.
+        member: String,
+    },
+    /// Make a learner a voter (keeps the other voters).
+    Promote { node_id: u64 },
+    /// Remove a node from the voters (it stays a learner until removed from the cluster).
+    Remove { node_id: u64 },
+    /// Leader, term, each node's role, applied index, head hash and lag.
+    Status,
 }

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tail(output, &mut connect(&cli.node).await?, from, once).await
         }
         Command::Verify => verify(output, &mut connect(&cli.node).await?).await,
+        Command::Cluster { action } => crate::cluster::run(&cli.node, output, action).await,
         command => crate::coverage::run(&cli.node, output, command).await,
     }
 }

@@ -276,6 +276,9 @@ pub struct StateMachine {
     /// The last snapshot built or installed (kept in memory; after a restart
     /// openraft builds a new one when it needs one).
     current: Arc<Mutex<Option<StoredSnapshot>>>,
+    /// Called after every applied batch of entries and installed snapshot
+    /// (e.g. to wake subscribers of the log).
+    on_applied: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl StateMachine {
@@ -283,6 +286,19 @@ impl StateMachine {
         StateMachine {
             ledger,
             current: Arc::default(),
+            on_applied: None,
+        }
+    }
+
+    /// Calls `listener` after every applied batch of entries or installed snapshot.
+    pub fn on_applied(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_applied = Some(Arc::new(listener));
+        self
+    }
+
+    fn notify(&self) {
+        if let Some(listener) = &self.on_applied {
+            listener();
         }
     }
 
@@ -416,10 +432,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        entries
+        let applied = entries
             .into_iter()
             .map(|entry| self.apply_one(entry))
-            .collect()
+            .collect();
+        self.notify();
+        applied
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -475,6 +493,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if let Ok(mut current) = self.current.lock() {
             *current = Some((meta.clone(), bytes));
         }
+        self.notify();
         Ok(())
     }
 

@@ -26,6 +26,10 @@ pub enum SubmitError {
     Rejected(Rejection),
     Storage(String),
     ShuttingDown,
+    /// Cluster mode: this node is not the leader; the leader's address.
+    Forward(String),
+    /// Cluster mode: no leader is known (election under way, or no quorum).
+    NoLeader,
 }
 
 struct Job {

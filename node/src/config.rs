@@ -26,6 +26,10 @@ pub struct Args {
     /// Deir ez-Zor; illustrative figures) into a new ledger.
     #[arg(long, requires = "dev")]
     pub demo: bool,
+    /// Run as a member of a replicated cluster with this node id (1, 2, ...);
+    /// form the cluster with `tansiq cluster init`.
+    #[arg(long, env = "TANSIQ_NODE_ID")]
+    pub node_id: Option<u64>,
     /// Data directory (RocksDB, genesis, dev keys).
     #[arg(long, env = "TANSIQ_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -73,6 +77,7 @@ pub enum Mode {
 pub struct Config {
     pub mode: Mode,
     pub demo: bool,
+    pub node_id: Option<u64>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub genesis: Option<PathBuf>,
@@ -106,6 +111,7 @@ impl Config {
         Ok(Config {
             mode: if dev { Mode::Dev } else { Mode::Configured },
             demo: args.demo,
+            node_id: args.node_id,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)

@@ -1,6 +1,7 @@
 //! The Tansiq node: wiring of the ledger, the group committer and the gRPC
 //! services. `main.rs` only parses arguments and calls [`run`].
 
+pub mod cluster;
 pub mod committer;
 pub mod config;
 pub mod coverage_service;
@@ -14,10 +15,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tansiq_ledger::genesis::GenesisFile;
 use tansiq_ledger::Ledger;
+use tansiq_proto::v1::cluster_server::ClusterServer;
 use tansiq_proto::v1::coverage_server::CoverageServer;
 use tansiq_proto::v1::ledger_server::LedgerServer;
 use tokio::sync::watch;
 
+use crate::cluster::{ClusterService, Replication};
 use crate::committer::{Committer, Metrics};
 use crate::config::{Config, Mode};
 use crate::coverage_service::CoverageService;
@@ -51,13 +54,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "ledger opened"
     );
     let (tip_sender, tip_receiver) = watch::channel(tip);
+    let tip_sender_for_raft = tip_sender.clone();
     let metrics = Arc::new(Metrics::default());
     let (committer, threads) =
         Committer::start(Arc::clone(&ledger), tip_sender, Arc::clone(&metrics))?;
     if config.demo {
         demo::load(&config.data_dir, &ledger, &committer).await?;
     }
-    let service = LedgerService::new(Arc::clone(&ledger), committer, tip_receiver, metrics);
+    let replication = match config.node_id {
+        Some(node_id) => {
+            Some(Replication::start(node_id, Arc::clone(&ledger), tip_sender_for_raft).await?)
+        }
+        None => None,
+    };
+    let mut service = LedgerService::new(Arc::clone(&ledger), committer, tip_receiver, metrics);
+    if let Some(replication) = &replication {
+        service = service.replicated(Arc::clone(replication));
+    }
     let coverage = CoverageService::new(Arc::clone(&ledger));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -88,8 +101,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .max_encoding_message_size(REQUEST_BYTES_MAX),
         )
         .add_service(CoverageServer::new(coverage).max_encoding_message_size(REQUEST_BYTES_MAX))
+        .add_optional_service(replication.as_ref().map(|replication| {
+            ClusterServer::new(ClusterService::new(Arc::clone(replication)))
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX)
+        }))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Small request/response messages (submissions, Raft heartbeats,
+            // reads) must not wait for Nagle's algorithm.
+            tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |stream| {
+                    stream.inspect(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    })
+                },
+            ),
             shutdown_signal(),
         )
         .await?;

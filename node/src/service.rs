@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::cluster::Replication;
 use crate::committer::{Committer, Metrics, SubmitError};
 use crate::status::{rejection_status, store_status};
 
@@ -20,6 +21,7 @@ use crate::status::{rejection_status, store_status};
 pub struct LedgerService {
     ledger: Arc<Ledger>,
     committer: Committer,
+    replication: Option<Arc<Replication>>,
     tip: watch::Receiver<Tip>,
     metrics: Arc<Metrics>,
     started: Instant,
@@ -35,6 +37,7 @@ impl LedgerService {
         LedgerService {
             ledger,
             committer,
+            replication: None,
             tip,
             metrics,
             started: Instant::now(),
@@ -52,17 +55,37 @@ impl LedgerService {
             .map_err(|error| store_status(&error))
     }
 
+    /// Cluster mode: submissions go through Raft.
+    pub fn replicated(mut self, replication: Arc<Replication>) -> Self {
+        self.replication = Some(replication);
+        self
+    }
+
     async fn submit_events(
         &self,
         events: Vec<pb::SignedEvent>,
     ) -> Result<Vec<pb::Receipt>, Status> {
-        match self.committer.submit(events).await {
+        let outcome = match &self.replication {
+            Some(replication) => {
+                let forwarded = events.clone();
+                match replication.submit(events).await {
+                    Err(SubmitError::Forward(leader)) => {
+                        return crate::cluster::forward(&leader, forwarded).await
+                    }
+                    other => other,
+                }
+            }
+            None => self.committer.submit(events).await,
+        };
+        match outcome {
             Ok(receipts) => Ok(receipts.iter().map(receipt_to_proto).collect()),
             Err(SubmitError::Rejected(rejection)) => Err(rejection_status(&rejection)),
             Err(SubmitError::Storage(error)) => {
                 Err(Status::unavailable(format!("the node could not write to its storage ({error}); nothing was written, retry later")))
             }
             Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down; retry on another node or later")),
+            Err(SubmitError::Forward(leader)) => Err(Status::unavailable(format!("the leader moved to {leader}; retry"))),
+            Err(SubmitError::NoLeader) => Err(Status::unavailable("the cluster has no leader right now (election under way or no quorum); nothing was written, retry")),
         }
     }
 }

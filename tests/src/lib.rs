@@ -52,10 +52,17 @@ impl Node {
 
     /// Starts a dev node with extra flags (e.g. `--demo`).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Node {
+        let mut args = vec!["--dev", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Node::start_args(data_dir, &args)
+    }
+
+    /// Starts `tansiq-node --data-dir DATA_DIR ARGS...`.
+    pub fn start_args(data_dir: &Path, args: &[&str]) -> Node {
         let mut child = Command::new(binary("tansiq-node"))
-            .args(["--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

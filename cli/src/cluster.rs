@@ -1,0 +1,116 @@
+//! `tansiq cluster`: form and watch a replicated cluster.
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::cluster_client::ClusterClient;
+
+use crate::args::{ClusterAction, Output};
+use crate::output;
+
+fn member(text: &str) -> anyhow::Result<pb::Member> {
+    let (id, address) = text
+        .split_once('=')
+        .with_context(|| format!("{text:?} is not ID=URL, e.g. 2=http://10.0.0.2:50051"))?;
+    Ok(pb::Member {
+        node_id: id
+            .parse()
+            .with_context(|| format!("node id {id:?} is not a number"))?,
+        address: address.to_owned(),
+    })
+}
+
+pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::Result<()> {
+    let mut client = ClusterClient::connect(node.to_owned())
+        .await
+        .with_context(|| format!("cannot reach a Tansiq node at {node}"))?;
+    let status = match action {
+        ClusterAction::Init { members } => {
+            let members = members
+                .iter()
+                .map(|m| member(m))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            client.init(pb::InitRequest { members }).await?.into_inner()
+        }
+        ClusterAction::AddLearner { member: text } => client
+            .add_learner(pb::AddLearnerRequest {
+                member: Some(member(&text)?),
+            })
+            .await?
+            .into_inner(),
+        ClusterAction::Promote { node_id } | ClusterAction::Remove { node_id } => {
+            let promote = matches!(action, ClusterAction::Promote { .. });
+            let current = client
+                .status(pb::ClusterStatusRequest {})
+                .await?
+                .into_inner();
+            let mut voters: Vec<u64> = current
+                .nodes
+                .iter()
+                .filter(|n| n.role == "voter")
+                .map(|n| n.node_id)
+                .collect();
+            if promote {
+                if !current.nodes.iter().any(|n| n.node_id == node_id) {
+                    bail!("node {node_id} is not in the cluster; add it first with `tansiq cluster add-learner`");
+                }
+                voters.push(node_id);
+            } else {
+                voters.retain(|id| *id != node_id);
+            }
+            client
+                .change_voters(pb::ChangeVotersRequest { voters })
+                .await?
+                .into_inner()
+        }
+        ClusterAction::Status => client
+            .status(pb::ClusterStatusRequest {})
+            .await?
+            .into_inner(),
+    };
+    print_status(output, &status)
+}
+
+fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()> {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(status)?);
+        return Ok(());
+    }
+    let leader = if status.has_leader {
+        status.leader_id.to_string()
+    } else {
+        "none".into()
+    };
+    println!(
+        "node {} ({}), leader {leader}, term {}, last log {}, applied {}, ledger position {}, head {}",
+        status.node_id,
+        status.state,
+        status.term,
+        status.last_log_index,
+        status.applied_index,
+        status.position,
+        hex::encode(&status.head)
+    );
+    let columns = [
+        ("node", 6),
+        ("role", 8),
+        ("matched", 8),
+        ("lag", 6),
+        ("address", 0),
+    ];
+    output::header(output, &columns);
+    for node in &status.nodes {
+        output::row(
+            output,
+            &json!({
+                "node": node.node_id,
+                "role": node.role,
+                "matched": node.matched_index,
+                "lag": node.lag,
+                "address": node.address,
+            }),
+            &columns,
+        );
+    }
+    Ok(())
+}
