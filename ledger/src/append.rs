@@ -21,7 +21,7 @@ use crate::date::Date;
 use crate::event::{self, Event, Kind};
 use crate::genesis::Genesis;
 use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
-use crate::limits::SUBMIT_BATCH_EVENTS_MAX;
+use crate::limits::{RECEIPT_OVERLAP_WARNINGS_MAX, SUBMIT_BATCH_EVENTS_MAX};
 use crate::reject::Rejection;
 use crate::signing::ChainId;
 use crate::store::{
@@ -1000,7 +1000,21 @@ impl<'a> Staging<'a> {
     ) -> Result<Effects, StageError> {
         let mut effects = Effects::default();
         let mut held_sectors = BTreeSet::new();
-        for (pcode, sector, other_id, other, kind) in self.overlaps_of(project_id, &project)? {
+        let overlaps = self.overlaps_of(project_id, &project)?;
+        let total = overlaps.len();
+        for (shown, (pcode, sector, other_id, other, kind)) in overlaps.into_iter().enumerate() {
+            if self.policy(&sector)? == pb::CoordinationPolicy::Hold {
+                held_sectors.insert(sector.clone());
+            }
+            if shown == RECEIPT_OVERLAP_WARNINGS_MAX {
+                effects.warnings.push(format!(
+                    "and at least {} more overlaps: see `tansiq check` or `tansiq overlaps`",
+                    total - shown
+                ));
+            }
+            if shown >= RECEIPT_OVERLAP_WARNINGS_MAX {
+                continue;
+            }
             let title = if other.summary.title_latin.is_empty() {
                 &other.summary.title_arabic
             } else {
@@ -1018,9 +1032,6 @@ impl<'a> Staging<'a> {
                 "overlap in {pcode}, sector {sector}: project {other_id} of {} (\"{title}\") — {why}",
                 other.donor()
             ));
-            if self.policy(&sector)? == pb::CoordinationPolicy::Hold {
-                held_sectors.insert(sector);
-            }
         }
         if !held_sectors.is_empty() {
             project.pending_review = true;
@@ -1046,12 +1057,14 @@ impl<'a> Staging<'a> {
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
         for (pcode, sector) in project.places() {
+            // Enough to name RECEIPT_OVERLAP_WARNINGS_MAX and say there are
+            // more, and to know whether this place's sector policy holds it:
+            // a crowded sector does not make every registration slower.
+            let mut in_place = 0;
             let mut candidates: BTreeSet<String> = self
                 .store
-                .coverage_entries(pcode, true)?
+                .projects_in_place(pcode, sector)?
                 .into_iter()
-                .filter(|(_, s, _)| s == sector)
-                .map(|(_, _, id)| id)
                 .collect();
             for overlay in [&self.group.coverage, &self.request.coverage] {
                 candidates.extend(
@@ -1083,6 +1096,10 @@ impl<'a> Staging<'a> {
                 }
                 seen.insert(other_id.clone());
                 found.push((pcode.to_owned(), sector.to_owned(), other_id, other, kind));
+                in_place += 1;
+                if in_place > RECEIPT_OVERLAP_WARNINGS_MAX {
+                    break;
+                }
             }
         }
         Ok(found)

@@ -22,3 +22,5 @@ pub const REPEATED_FIELD_ENTRIES_MAX: usize = 256;
 pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// RocksDB memtables of all column families together, in bytes (charged to the block cache).
 pub const STORE_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+/// Overlaps named one by one in a receipt's warnings; the rest are counted.
+pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;

@@ -408,6 +408,20 @@ impl Store {
             .collect()
     }
 
+    /// Ids of every project ever located in `pcode` with `sector` (exactly).
+    pub fn projects_in_place(&self, pcode: &str, sector: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = text_key(&[pcode, sector]);
+        self.scan_prefix(cf::COVERAGE, &prefix)?
+            .into_iter()
+            .map(|(key, _)| {
+                let id = key[prefix.len()..]
+                    .strip_suffix(&[0])
+                    .unwrap_or(&key[prefix.len()..]);
+                Ok(String::from_utf8_lossy(id).into_owned())
+            })
+            .collect()
+    }
+
     /// The latest assessment of every need under `pcode`, as of `cut_ms`.
     pub fn needs_at(
         &self,

@@ -52,8 +52,18 @@ struct Args {
     ministry_key: Option<PathBuf>,
 }
 
-/// The municipality every bench project is located in.
-const BENCH_PCODE: &str = "LY0199";
+/// The bench's municipalities: projects are spread over them and over
+/// sectors, as real registrations are (the bench measures ingest, not the
+/// overlap count of one crowded sector).
+const BENCH_MUNICIPALITIES: usize = 200;
+
+fn bench_pcode(index: usize) -> String {
+    format!("LY99{:04}", index % BENCH_MUNICIPALITIES)
+}
+/// The sectors bench projects cycle through.
+const BENCH_SECTORS: [&str; 8] = [
+    "14030", "12220", "11220", "16010", "15112", "21020", "23230", "25030",
+];
 
 /// One client's pre-signed requests for one load shape.
 type Requests = Vec<Vec<pb::SignedEvent>>;
@@ -163,13 +173,23 @@ async fn register_donors(
     count: usize,
 ) -> anyhow::Result<Vec<Author>> {
     let mut ministry = author(client, ministry_key).await;
-    let municipality = ministry
-        .sign(events::municipality(BENCH_PCODE, "", 2), now_ms())
-        .0;
+    let mut municipalities = vec![
+        ministry
+            .sign(events::municipality("LY99", "", 1), now_ms())
+            .0,
+    ];
+    for index in 0..BENCH_MUNICIPALITIES {
+        let pcode = bench_pcode(index);
+        municipalities.push(
+            ministry
+                .sign(events::municipality(&pcode, "LY99", 2), now_ms())
+                .0,
+        );
+    }
     // Refused as already registered when a running node was benchmarked before.
     let _ = client
-        .submit(pb::SubmitRequest {
-            event: Some(municipality),
+        .submit_batch(pb::SubmitBatchRequest {
+            events: municipalities,
         })
         .await;
     let mut ministry = author(client, ministry_key).await;
@@ -205,7 +225,11 @@ fn presign(donors: &mut [Author], shape: &Shape, events_per_client: usize) -> Ve
             let signed: Vec<pb::SignedEvent> = (0..events_per_client)
                 .map(|n| {
                     let project = format!("bench-{tag}-{}-{client}-{n}", shape.batch);
-                    let mut details = events::details(BENCH_PCODE, "14030", "EUR", "250000");
+                    // Spread over sectors, as real registrations are: the
+                    // bench measures ingest, not one sector's overlap count.
+                    let sector = BENCH_SECTORS[n % BENCH_SECTORS.len()];
+                    let pcode = bench_pcode(n / BENCH_SECTORS.len());
+                    let mut details = events::details(&pcode, sector, "EUR", "250000");
                     details.iati_identifier = format!("XM-BENCH-{project}");
                     donor.sign(events::project(&project, details), now_ms()).0
                 })
