@@ -49,8 +49,6 @@ pub mod cf {
         NEEDS,
         POLICIES,
         REVIEWS,
-        RAFT_LOG,
-        RAFT_META,
     ];
     /// The column families that hold projections (rebuildable from the log).
     pub const PROJECTIONS: &[&str] = &[
@@ -64,6 +62,7 @@ pub mod cf {
         POLICIES,
         REVIEWS,
     ];
+    /// Every column family: the state, then Raft's own.
     pub const ALL: &[&str] = &[
         META,
         LOG,
@@ -750,4 +749,23 @@ fn split_text_key(key: &[u8]) -> Vec<String> {
         .split(|byte| *byte == 0)
         .map(|part| String::from_utf8_lossy(part).into_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::cf;
+
+    #[test]
+    fn a_snapshot_carries_the_state_and_never_the_raft_log_or_vote() {
+        let raft = [cf::RAFT_LOG, cf::RAFT_META];
+        assert!(cf::STATE.iter().all(|family| !raft.contains(family)));
+        let mut all: Vec<&str> = cf::STATE.iter().chain(raft.iter()).copied().collect();
+        let mut listed = cf::ALL.to_vec();
+        all.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(all, listed, "ALL is STATE plus the Raft families");
+        assert!(cf::PROJECTIONS
+            .iter()
+            .all(|family| cf::STATE.contains(family)));
+    }
 }

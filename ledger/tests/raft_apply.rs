@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::testing::log_id;
-use openraft::{Entry, EntryPayload};
+use openraft::{Entry, EntryPayload, Vote};
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::raft::{AppliedOutcome, Proposal, StateMachine, TypeConfig};
+use tansiq_ledger::raft::{AppliedOutcome, LogStore, Proposal, StateMachine, TypeConfig};
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -100,12 +100,20 @@ async fn entries_apply_once_forgeries_are_refused_and_snapshots_reproduce_the_le
         .expect("build snapshot");
     let other = Arc::new(Ledger::open(&dir.path().join("b"), Some(&genesis)).expect("open"));
     let mut follower = StateMachine::new(Arc::clone(&other));
+    // The follower's own vote must survive the install (it is not state).
+    let mut follower_log = LogStore::new(Arc::clone(&other));
+    let vote = Vote::new(7, 2);
+    follower_log.save_vote(&vote).await.expect("save vote");
     follower
         .install_snapshot(&snapshot.meta, snapshot.snapshot)
         .await
         .expect("install snapshot");
     assert_eq!(other.tip().expect("tip"), ledger.tip().expect("tip"));
     assert!(other.store().municipality("LY01").expect("read").is_some());
+    assert_eq!(
+        follower_log.read_vote().await.expect("read vote"),
+        Some(vote)
+    );
     let (installed, _) = follower.applied_state().await.expect("applied state");
     assert_eq!(installed, Some(log_id(1, 0, 2)));
 }
