@@ -14,8 +14,8 @@ use std::path::Path;
 use tansiq_proto::v1 as pb;
 
 use crate::coverage::{
-    overlap_kind, pair, NeedRecord, OverlapKind, PolicyRecord, ProjectSummary, ReviewRecord,
-    STATUS_CANCELLED, STATUS_CLOSED,
+    overlap_kind, pair, policy_for, NeedRecord, OverlapKind, PolicyRecord, ProjectSummary,
+    ReviewRecord, STATUS_CANCELLED, STATUS_CLOSED,
 };
 use crate::date::Date;
 use crate::event::{self, Event, Kind};
@@ -1119,22 +1119,19 @@ impl<'a> Staging<'a> {
         self.store.review_at(a, b, i64::MAX)
     }
 
+    /// The sector's policy, as staged in this group or else as stored.
     fn policy(&self, sector: &str) -> Result<pb::CoordinationPolicy, StoreError> {
-        for code in [sector, sector.get(..3).unwrap_or(sector)] {
+        policy_for(sector, |code| {
             let staged = self
                 .request
                 .policies
                 .get(code)
-                .or_else(|| self.group.policies.get(code))
-                .cloned();
-            if let Some(record) =
-                staged.map_or_else(|| self.store.policy_at(code, i64::MAX), |r| Ok(Some(r)))?
-            {
-                return Ok(pb::CoordinationPolicy::try_from(record.policy)
-                    .unwrap_or(pb::CoordinationPolicy::Warn));
+                .or_else(|| self.group.policies.get(code));
+            match staged {
+                Some(record) => Ok(Some(record.clone())),
+                None => self.store.policy_at(code, i64::MAX),
             }
-        }
-        Ok(pb::CoordinationPolicy::Warn)
+        })
     }
 
     fn require_municipality(&self, pcode: &str) -> Result<(), StageError> {

@@ -478,14 +478,23 @@ impl<'a> Coverage<'a> {
     }
 }
 
-/// The policy for a 5-digit sector: its own if set, else its category's, else warn.
+/// The policy for a 5-digit sector as of `cut_ms`.
 pub fn sector_policy(
     store: &Store,
     sector: &str,
     cut_ms: i64,
 ) -> Result<pb::CoordinationPolicy, StoreError> {
+    policy_for(sector, |code| store.policy_at(code, cut_ms))
+}
+
+/// The policy for a 5-digit sector: its own if set, else its 3-digit
+/// category's, else warn. `lookup` reads the policy record of one code.
+pub fn policy_for(
+    sector: &str,
+    mut lookup: impl FnMut(&str) -> Result<Option<PolicyRecord>, StoreError>,
+) -> Result<pb::CoordinationPolicy, StoreError> {
     for code in [sector, sector.get(..3).unwrap_or(sector)] {
-        if let Some(record) = store.policy_at(code, cut_ms)? {
+        if let Some(record) = lookup(code)? {
             return Ok(pb::CoordinationPolicy::try_from(record.policy)
                 .unwrap_or(pb::CoordinationPolicy::Warn));
         }

@@ -92,17 +92,14 @@ impl Replication {
     /// to the leader when this node is not the leader).
     pub async fn submit(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<Receipt>, SubmitError> {
         let chain = self.ledger.chain().clone();
-        let checked = events.clone();
-        let mut requests = vec![decode_request(&chain, checked)];
+        let mut requests = vec![decode_request(&chain, events.clone())];
         verify_requests(&chain, &mut requests);
         if let Some(Err(rejection)) = requests.pop() {
             return Err(SubmitError::Rejected(rejection));
         }
         let proposal = Proposal {
             committed_at_ms: now_ms(),
-            requests: vec![pb::SubmitBatchRequest {
-                events: events.clone(),
-            }],
+            requests: vec![pb::SubmitBatchRequest { events }],
         };
         match self.raft.client_write(proposal).await {
             Ok(response) => match response.data.outcomes.into_iter().next() {
