@@ -196,3 +196,30 @@ pub fn commit_group(
         .commit_group(decoded, committed_at_ms)
         .expect("storage works")
 }
+
+/// A new in-process ledger at `path` for chain `chain`, whose ministry
+/// ("ministry") holds the key of `seed`; returns it with the ministry's author.
+/// For property tests and benchmarks that need no node.
+pub fn open_test_ledger(
+    path: &Path,
+    chain: &str,
+    seed: u8,
+    created_at_ms: i64,
+) -> (tansiq_ledger::Ledger, Author) {
+    let chain = ChainId::parse(chain).expect("valid chain id");
+    let ministry = tansiq_ledger::ids::OrgId::parse("ministry").expect("valid org id");
+    let key = tansiq_ledger::signing::KeyPair::from_seed([seed; 32]);
+    let genesis = tansiq_ledger::genesis::Genesis::create(
+        &chain,
+        &ministry,
+        pb::Names {
+            latin: "Ministry".into(),
+            arabic: "الوزارة".into(),
+        },
+        &[key.public()],
+        created_at_ms,
+    )
+    .expect("valid genesis");
+    let ledger = tansiq_ledger::Ledger::open(path, Some(&genesis)).expect("open the ledger");
+    (ledger, Author::new(chain, ministry, key, 0, None))
+}

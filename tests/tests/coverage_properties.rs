@@ -14,9 +14,8 @@ use tansiq_ledger::append::rebuild;
 use tansiq_ledger::author::Author;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
-use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -111,27 +110,13 @@ struct History {
 /// project) leave nothing, as on a node.
 fn play(steps: &[Step]) -> History {
     let dir = tempfile::tempdir().unwrap();
-    let chain = ChainId::parse("tansiq-coverage-props").unwrap();
-    let ministry_key = KeyPair::from_seed([9; 32]);
-    let genesis = Genesis::create(
-        &chain,
-        &OrgId::parse("ministry").unwrap(),
-        pb::Names {
-            latin: "Ministry".into(),
-            arabic: String::new(),
-        },
-        &[ministry_key.public()],
+    let (ledger, mut ministry) = tansiq_tests::open_test_ledger(
+        &dir.path().join("ledger"),
+        "tansiq-coverage-props",
+        9,
         FIRST_DAY_MS,
-    )
-    .unwrap();
-    let ledger = Ledger::open(&dir.path().join("ledger"), Some(&genesis)).unwrap();
-    let mut ministry = Author::new(
-        chain.clone(),
-        OrgId::parse("ministry").unwrap(),
-        ministry_key,
-        0,
-        None,
     );
+    let chain = ministry.chain.clone();
     let mut day_index = 0i64;
     let mut tick = 0i64;
     let mut at = |day_index: i64| {

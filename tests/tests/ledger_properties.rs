@@ -22,7 +22,7 @@ use tansiq_ledger::append::RequestOutcome;
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::{EventId, LogPosition, OrgId};
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
@@ -45,22 +45,12 @@ fn open(path: &Path, genesis: Option<&Genesis>) -> Ledger {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let chain = ChainId::parse("tansiq-props").unwrap();
-    let ministry_org = OrgId::parse("ministry").unwrap();
-    let ministry_key = KeyPair::from_seed([7; 32]);
-    let genesis = Genesis::create(
-        &chain,
-        &ministry_org,
-        pb::Names {
-            latin: "Ministry".into(),
-            arabic: "الوزارة".into(),
-        },
-        &[ministry_key.public()],
+    let (ledger, mut ministry) = tansiq_tests::open_test_ledger(
+        &dir.path().join("ledger"),
+        "tansiq-props",
+        7,
         CREATED_AT_MS,
-    )
-    .unwrap();
-    let ledger = open(&dir.path().join("ledger"), Some(&genesis));
-    let mut ministry = Author::new(chain, ministry_org, ministry_key, 0, None);
+    );
     let setup: Vec<Vec<pb::SignedEvent>> = [events::municipality("LY01", "", 1)]
         .into_iter()
         .chain(

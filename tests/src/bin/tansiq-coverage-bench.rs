@@ -25,10 +25,9 @@ use tansiq_ledger::author::Author;
 use tansiq_ledger::codes::SECTOR;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
-use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::limits::{STORE_BLOCK_CACHE_BYTES, STORE_WRITE_BUFFER_BYTES};
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
@@ -79,21 +78,9 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| scratch.path().to_path_buf());
     let mut rng = StdRng::seed_from_u64(2026);
 
-    let chain = ChainId::parse("tansiq-bench")?;
-    let ministry_key = KeyPair::from_seed([1; 32]);
-    let ministry_org = OrgId::parse("ministry")?;
-    let genesis = Genesis::create(
-        &chain,
-        &ministry_org,
-        pb::Names {
-            latin: "Ministry".into(),
-            arabic: "الوزارة".into(),
-        },
-        &[ministry_key.public()],
-        FIRST_DAY_MS,
-    )?;
-    let ledger = Ledger::open(&dir.join("ledger"), Some(&genesis))?;
-    let mut ministry = Author::new(chain.clone(), ministry_org, ministry_key, 0, None);
+    let (ledger, mut ministry) =
+        tansiq_tests::open_test_ledger(&dir.join("ledger"), "tansiq-bench", 1, FIRST_DAY_MS);
+    let chain = ministry.chain.clone();
 
     // Load.
     let started = Instant::now();
