@@ -141,6 +141,11 @@ pub struct AsOfArg {
     /// Answer as the ledger stood at the end of this day (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Cluster: first wait until this node has applied everything the
+    /// leader had committed (fails if the leader cannot be reached).
+    /// Without it, the node answers from what it has applied.
+    #[arg(long)]
+    pub linearizable: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

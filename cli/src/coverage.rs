@@ -20,6 +20,11 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
         Some(pb::Scope {
             pcode,
             as_of: as_of.as_of.unwrap_or_default(),
+            consistency: if as_of.linearizable {
+                pb::ReadConsistency::Linearizable
+            } else {
+                pb::ReadConsistency::Local
+            } as i32,
         })
     };
     match command {
@@ -205,8 +210,18 @@ fn emit<T: serde::Serialize>(
 
 fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {
     if let (Output::Table, Some(info)) = (output, info) {
+        let applied = if info.applied_index > 0 {
+            format!(", raft index {}", info.applied_index)
+        } else {
+            String::new()
+        };
+        let consistency = if info.linearizable {
+            "linearizable"
+        } else {
+            "local: this node's applied state"
+        };
         println!(
-            "as of {} (log position {}, head {})",
+            "as of {} (log position {}, head {}{applied}; {consistency})",
             info.as_of,
             info.position,
             hex::encode(&info.head).get(..16).unwrap_or_default()

@@ -158,23 +158,60 @@ impl Ledger {
         committed_at_ms: i64,
         raft_meta: Vec<(&'static [u8], Vec<u8>)>,
     ) -> Result<Vec<RequestOutcome>, StoreError> {
+        let mut outcomes = self.commit_groups(
+            vec![(requests, committed_at_ms)],
+            raft_meta,
+            Durability::Synced,
+        )?;
+        Ok(outcomes.pop().unwrap_or_default())
+    }
+
+    /// Several groups, each with its own commit time, checked in order and
+    /// written in one batch with the `raft_meta` pairs.
+    ///
+    /// [`Durability::Unsynced`] is for a replicated state machine only: its input
+    /// is already durable in the synced Raft log, so a crash that loses the
+    /// write replays the same entries (the applied log id travels in the
+    /// same atomic batch). Any later synced write of the database (the next
+    /// Raft append) makes it durable too.
+    pub fn commit_groups(
+        &self,
+        groups: Vec<(Vec<Result<Vec<Event>, Rejection>>, i64)>,
+        raft_meta: Vec<(&'static [u8], Vec<u8>)>,
+        sync: Durability,
+    ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
         let tip = self.tip()?;
-        let mut staging = Staging::new(&self.store, tip, committed_at_ms);
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for request in requests {
-            let outcome = match request {
-                Ok(events) => staging.stage_request(&events)?,
-                Err(rejection) => Err(rejection),
-            };
-            outcomes.push(outcome);
+        let mut staging = Staging::new(&self.store, tip, 0);
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for (requests, committed_at_ms) in groups {
+            staging.committed_at_ms = committed_at_ms;
+            let mut group = Vec::with_capacity(requests.len());
+            for request in requests {
+                group.push(match request {
+                    Ok(events) => staging.stage_request(&events)?,
+                    Err(rejection) => Err(rejection),
+                });
+            }
+            outcomes.push(group);
         }
         let mut batch = staging.into_batch();
         for (key, value) in raft_meta {
             batch.put_cf(self.store.cf(cf::RAFT_META), key, value);
         }
-        self.store.write_synced(batch)?;
+        match sync {
+            Durability::Synced => self.store.write_synced(batch)?,
+            Durability::Unsynced => self.store.write_unsynced(batch)?,
+        }
         Ok(outcomes)
     }
+}
+
+/// Whether a write waits for the disk (fdatasync) before it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    Synced,
+    /// Only when what is written can be recomputed from a synced log.
+    Unsynced,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
@@ -30,7 +31,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 use tansiq_proto::v1 as pb;
 
-use crate::append::{decode_request, verify_requests, Ledger, Receipt};
+use crate::append::{decode_request, verify_requests, Durability, Ledger, Receipt};
 use crate::reject::Rejection;
 use crate::store::{cf, StoreError};
 
@@ -279,6 +280,8 @@ pub struct StateMachine {
     /// Called after every applied batch of entries and installed snapshot
     /// (e.g. to wake subscribers of the log).
     on_applied: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Requests refused while applying committed entries, since start.
+    refused: Arc<AtomicU64>,
 }
 
 impl StateMachine {
@@ -287,6 +290,7 @@ impl StateMachine {
             ledger,
             current: Arc::default(),
             on_applied: None,
+            refused: Arc::default(),
         }
     }
 
@@ -306,58 +310,98 @@ impl StateMachine {
         &self.ledger
     }
 
-    fn apply_one(&self, entry: Entry<TypeConfig>) -> Result<Applied, StorageError<NodeId>> {
-        let log_id = entry.log_id;
-        let mut meta: Vec<(&'static [u8], Vec<u8>)> = vec![(META_APPLIED, json(&Some(log_id)))];
-        match entry.payload {
-            EntryPayload::Blank => {
-                self.write_meta(meta)?;
-                Ok(Applied::default())
+    /// The count of requests refused at apply (shared: read it after the
+    /// state machine moved into openraft).
+    pub fn refused_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.refused)
+    }
+
+    /// Applies `entries` in one write batch: every request of every normal
+    /// entry decoded and its signatures verified here (one batch
+    /// verification for all), effects staged in log order, and the last
+    /// applied log id (and the newest membership) in the same batch. The
+    /// batch is not synced: the entries are durable in the synced Raft log,
+    /// and a crash that loses the write re-applies them from there.
+    fn apply_entries(
+        &self,
+        entries: Vec<Entry<TypeConfig>>,
+    ) -> Result<Vec<Applied>, StorageError<NodeId>> {
+        let Some(last) = entries.last().map(|entry| entry.log_id) else {
+            return Ok(Vec::new());
+        };
+        let chain = self.ledger.chain().clone();
+        let mut meta: Vec<(&'static [u8], Vec<u8>)> = vec![(META_APPLIED, json(&Some(last)))];
+        // Per entry: how many requests it carries (None: not a normal entry).
+        let mut shape: Vec<Option<usize>> = Vec::with_capacity(entries.len());
+        let mut requests = Vec::new();
+        let mut times = Vec::new();
+        for entry in entries {
+            match entry.payload {
+                EntryPayload::Blank => shape.push(None),
+                EntryPayload::Membership(membership) => {
+                    meta.retain(|(key, _)| *key != META_MEMBERSHIP);
+                    meta.push((
+                        META_MEMBERSHIP,
+                        json(&StoredMembership::new(Some(entry.log_id), membership)),
+                    ));
+                    shape.push(None);
+                }
+                EntryPayload::Normal(proposal) => {
+                    shape.push(Some(proposal.requests.len()));
+                    times.push(proposal.committed_at_ms);
+                    requests.extend(
+                        proposal
+                            .requests
+                            .into_iter()
+                            .map(|request| decode_request(&chain, request.events)),
+                    );
+                }
             }
-            EntryPayload::Membership(membership) => {
-                meta.push((
-                    META_MEMBERSHIP,
-                    json(&StoredMembership::new(Some(log_id), membership)),
-                ));
-                self.write_meta(meta)?;
-                Ok(Applied::default())
-            }
-            EntryPayload::Normal(proposal) => {
-                let chain = self.ledger.chain().clone();
-                let mut requests: Vec<_> = proposal
-                    .requests
-                    .into_iter()
-                    .map(|request| decode_request(&chain, request.events))
-                    .collect();
-                // Every node checks every signature itself.
-                verify_requests(&chain, &mut requests);
-                let outcomes = self
-                    .ledger
-                    .commit_group_with_meta(requests, proposal.committed_at_ms, meta)
-                    .map_err(|error| StorageIOError::apply(log_id, &error))?;
-                Ok(Applied {
+        }
+        // Every node checks every signature itself.
+        verify_requests(&chain, &mut requests);
+        let mut requests = requests.into_iter();
+        let groups: Vec<_> = shape
+            .iter()
+            .flatten()
+            .zip(times)
+            .map(|(count, at)| (requests.by_ref().take(*count).collect(), at))
+            .collect();
+        let mut outcomes = self
+            .ledger
+            .commit_groups(groups, meta, Durability::Unsynced)
+            .map_err(|error| StorageIOError::apply(last, &error))?
+            .into_iter();
+        Ok(shape
+            .into_iter()
+            .map(|entry| match entry {
+                None => Applied::default(),
+                Some(_) => Applied {
                     outcomes: outcomes
+                        .next()
+                        .unwrap_or_default()
                         .into_iter()
                         .map(|outcome| match outcome {
                             Ok(receipts) => AppliedOutcome::Committed(receipts),
-                            Err(rejection) => AppliedOutcome::Refused {
-                                reason: rejection.reason().to_owned(),
-                                message: rejection.to_string(),
-                                rejection: Some(Box::new(rejection)),
-                            },
+                            Err(rejection) => {
+                                self.refused.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(
+                                    applied_through = %last,
+                                    reason = rejection.reason(),
+                                    %rejection,
+                                    "a request of a committed entry was refused at apply; nothing of it was written"
+                                );
+                                AppliedOutcome::Refused {
+                                    reason: rejection.reason().to_owned(),
+                                    message: rejection.to_string(),
+                                    rejection: Some(Box::new(rejection)),
+                                }
+                            }
                         })
                         .collect(),
-                })
-            }
-        }
-    }
-
-    fn write_meta(&self, meta: Vec<(&'static [u8], Vec<u8>)>) -> Result<(), StorageError<NodeId>> {
-        let mut batch = WriteBatch::default();
-        for (key, value) in meta {
-            batch.put_cf(self.ledger.store().cf(cf::RAFT_META), key, value);
-        }
-        self.ledger.store().write_synced(batch).map_err(io_write)
+                },
+            })
+            .collect())
     }
 
     /// The ledger's state, every column family but the Raft log, from one
@@ -432,10 +476,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let applied = entries
-            .into_iter()
-            .map(|entry| self.apply_one(entry))
-            .collect();
+        let applied = self.apply_entries(entries.into_iter().collect());
         self.notify();
         applied
     }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
-    ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
-    Unreachable,
+    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError,
+    RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -23,6 +23,8 @@ use openraft::raft::{
 use openraft::{BasicNode, ChangeMembers, Raft, ServerState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use tansiq_ledger::append::{decode_request, verify_requests};
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::raft::{AppliedOutcome, LogStore, NodeId, Proposal, StateMachine, TypeConfig};
@@ -31,7 +33,8 @@ use tansiq_ledger::{Ledger, Receipt};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_proto::v1::ledger_client::LedgerClient;
-use tokio::sync::watch;
+
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -42,7 +45,41 @@ pub struct Replication {
     pub node_id: NodeId,
     pub raft: Raft<TypeConfig>,
     ledger: Arc<Ledger>,
+    peers: Peers,
+    refused_at_apply: Arc<AtomicU64>,
+    proposals: mpsc::Sender<Pending>,
+    leader_channel: Mutex<Option<(String, Channel)>>,
 }
+
+/// A submission waiting to be proposed.
+struct Pending {
+    events: Vec<pb::SignedEvent>,
+    reply: oneshot::Sender<Result<Vec<Receipt>, SubmitError>>,
+}
+
+/// How long a linearizable read waits for the leader and for its own apply.
+const READ_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Submissions waiting for the proposer beyond this make submitters wait.
+const PROPOSAL_QUEUE_MAX: usize = 8_192;
+/// Events per Raft entry at most (a batch is whatever arrived meanwhile).
+const PROPOSAL_EVENTS_MAX: usize = 4_096;
+
+/// How long a submission waits for its entry to commit before the client is
+/// told it is not committed (e.g. a leader cut off from the majority).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Addresses that override the membership's, by node id (`--peer`).
+pub type Peers = Arc<BTreeMap<NodeId, String>>;
+
+/// How this node takes part in a cluster (from the node's flags).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterSettings {
+    pub peers: BTreeMap<NodeId, String>,
+    pub snapshot_every: Option<u64>,
+}
+
+type ProposalReplies = Vec<oneshot::Sender<Result<Vec<Receipt>, SubmitError>>>;
 
 impl Replication {
     /// Starts Raft for `node_id` over `ledger`, updating `tip` as entries apply.
@@ -50,16 +87,19 @@ impl Replication {
         node_id: NodeId,
         ledger: Arc<Ledger>,
         tip: watch::Sender<Tip>,
+        settings: ClusterSettings,
     ) -> anyhow::Result<Arc<Replication>> {
+        // Keep enough log for a follower that restarts to catch up from it;
+        // beyond this, it gets a snapshot.
+        let snapshot_every = settings.snapshot_every.unwrap_or(20_000);
         let config = openraft::Config {
             cluster_name: ledger.chain().to_string(),
             heartbeat_interval: 200,
             election_timeout_min: 800,
             election_timeout_max: 1600,
-            // Keep enough log for a follower that restarts to catch up from
-            // it; beyond this, it gets a snapshot.
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
-            max_in_snapshot_log_to_keep: 5_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+            max_in_snapshot_log_to_keep: (snapshot_every / 4).min(5_000),
+            purge_batch_size: 1,
             ..Default::default()
         };
         let config = Arc::new(config.validate()?);
@@ -73,55 +113,90 @@ impl Replication {
                 });
             }
         });
+        let refused_at_apply = machine.refused_counter();
+        let peers: Peers = Arc::new(settings.peers);
         let raft = Raft::new(
             node_id,
             config,
-            Network,
+            Network {
+                peers: Arc::clone(&peers),
+            },
             LogStore::new(Arc::clone(&ledger)),
             machine,
         )
         .await?;
-        Ok(Arc::new(Replication {
+        let (proposals, queue) = mpsc::channel(PROPOSAL_QUEUE_MAX);
+        let replication = Arc::new(Replication {
             node_id,
             raft,
             ledger,
-        }))
+            peers,
+            refused_at_apply,
+            proposals,
+            leader_channel: Mutex::new(None),
+        });
+        tokio::spawn(propose_loop(Arc::clone(&replication), queue));
+        Ok(replication)
     }
 
-    /// Checks a request locally, then commits it through Raft (forwarding
-    /// to the leader when this node is not the leader).
+    /// Checks a request's signatures locally (bad input never reaches the
+    /// log), then commits it through Raft together with the requests that
+    /// arrived meanwhile, as one entry. Not the leader: `Forward`.
     pub async fn submit(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<Receipt>, SubmitError> {
-        let chain = self.ledger.chain().clone();
-        let mut requests = vec![decode_request(&chain, events.clone())];
-        verify_requests(&chain, &mut requests);
-        if let Some(Err(rejection)) = requests.pop() {
-            return Err(SubmitError::Rejected(rejection));
-        }
-        let proposal = Proposal {
-            committed_at_ms: now_ms(),
-            requests: vec![pb::SubmitBatchRequest { events }],
-        };
-        match self.raft.client_write(proposal).await {
-            Ok(response) => match response.data.outcomes.into_iter().next() {
-                Some(AppliedOutcome::Committed(receipts)) => Ok(receipts),
-                Some(AppliedOutcome::Refused {
-                    rejection: Some(rejection),
-                    ..
-                }) => Err(SubmitError::Rejected(*rejection)),
-                Some(AppliedOutcome::Refused { message, .. }) => {
-                    Err(SubmitError::Storage(format!("refused at apply: {message}")))
-                }
-                None => Err(SubmitError::Storage(
-                    "the applied entry returned no outcome".into(),
-                )),
-            },
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                match forward.leader_node {
-                    Some(leader) => Err(SubmitError::Forward(leader.addr)),
-                    None => Err(SubmitError::NoLeader),
-                }
+        let (reply, receipt) = oneshot::channel();
+        self.proposals
+            .send(Pending { events, reply })
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        receipt.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+
+    /// Where this node reaches `node`: its `--peer` override, else the
+    /// membership's address.
+    pub fn address_of(&self, node: NodeId, advertised: &str) -> String {
+        self.peers
+            .get(&node)
+            .cloned()
+            .unwrap_or_else(|| advertised.to_owned())
+    }
+
+    /// A channel to the leader's gRPC address, reused while the leader stays.
+    fn channel_to(&self, leader: &str) -> Result<Channel, Status> {
+        let mut cached = self
+            .leader_channel
+            .lock()
+            .map_err(|_| Status::internal("leader channel lock poisoned"))?;
+        if let Some((address, channel)) = cached.as_ref() {
+            if address == leader {
+                return Ok(channel.clone());
             }
-            Err(error) => Err(SubmitError::Storage(format!("replication: {error}"))),
+        }
+        let channel = tonic::transport::Endpoint::from_shared(leader.to_owned())
+            .map_err(|error| Status::internal(format!("leader address {leader}: {error}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        *cached = Some((leader.to_owned(), channel.clone()));
+        Ok(channel)
+    }
+
+    /// Forwards a submission to the leader's Ledger service.
+    pub async fn forward(
+        &self,
+        leader: &str,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
+        let mut client = LedgerClient::new(self.channel_to(leader)?)
+            .max_decoding_message_size(crate::REQUEST_BYTES_MAX)
+            .max_encoding_message_size(crate::REQUEST_BYTES_MAX);
+        match client.submit_batch(pb::SubmitBatchRequest { events }).await {
+            Ok(response) => Ok(response.into_inner().receipts),
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                Err(Status::unavailable(format!(
+                    "this node is not the leader and cannot reach the leader at {leader} ({}); nothing was written here, retry",
+                    status.message()
+                )))
+            }
+            Err(status) => Err(status),
         }
     }
 
@@ -165,6 +240,78 @@ impl Replication {
             position: tip.map(|t| t.position.0).unwrap_or_default(),
             head: tip.map(|t| t.head.0.to_vec()).unwrap_or_default(),
             nodes,
+            applied_term: metrics.last_applied.map_or(0, |l| l.leader_id.term),
+            applied_leader: metrics.last_applied.map_or(0, |l| l.leader_id.node_id),
+            purged_index: metrics.purged.map_or(0, |l| l.index),
+            snapshot_index: metrics.snapshot.map_or(0, |l| l.index),
+            refused_at_apply: self.refused_at_apply.load(Ordering::Relaxed),
+            outbox_pending: 0,
+        }
+    }
+
+    /// The Raft log index this node has applied.
+    pub fn applied_index(&self) -> u64 {
+        self.raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |log_id| log_id.index)
+    }
+
+    /// Waits until this node has applied every entry committed before the
+    /// call: the leader confirms its leadership with a quorum and names the
+    /// index (asked over `Cluster.ReadIndex` when another node leads).
+    /// Returns the applied index the read will reflect.
+    pub async fn read_barrier(&self) -> Result<u64, Status> {
+        let index = tokio::time::timeout(READ_BARRIER_TIMEOUT, self.read_index())
+            .await
+            .map_err(|_| {
+                Status::unavailable(format!(
+                    "a linearizable read needs the leader to confirm it still leads, and it did not within {} s; ask without linearizable for this node's local answer (applied index {})",
+                    READ_BARRIER_TIMEOUT.as_secs(),
+                    self.applied_index()
+                ))
+            })??;
+        self.raft
+            .wait(Some(READ_BARRIER_TIMEOUT))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map_err(|error| {
+                Status::unavailable(format!(
+                    "this node has not applied up to index {index} yet ({error}); retry, or ask without linearizable"
+                ))
+            })?;
+        Ok(self.applied_index().max(index))
+    }
+
+    async fn read_index(&self) -> Result<u64, Status> {
+        match self.raft.get_read_log_id().await {
+            Ok((read, _)) => Ok(read.map_or(0, |log_id| log_id.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                let Some(leader) = forward.leader_node else {
+                    return Err(Status::unavailable(
+                        "a linearizable read needs the leader, and this node knows of none (election under way or no quorum); retry, or ask without linearizable",
+                    ));
+                };
+                let leader_address = match forward.leader_id {
+                    Some(id) => self.address_of(id, &leader.addr),
+                    None => leader.addr.clone(),
+                };
+                let mut client = ClusterClient::new(self.channel_to(&leader_address)?);
+                let mut request = Request::new(pb::ReadIndexRequest {});
+                request.set_timeout(READ_BARRIER_TIMEOUT);
+                let reply = client.read_index(request).await.map_err(|status| {
+                    Status::unavailable(format!(
+                        "a linearizable read needs the leader at {}, which did not answer ({}); retry, or ask without linearizable",
+                        leader.addr,
+                        status.message()
+                    ))
+                })?;
+                Ok(reply.into_inner().index)
+            }
+            Err(error) => Err(Status::unavailable(format!(
+                "this node cannot confirm its leadership with a quorum ({error}); retry, or ask without linearizable"
+            ))),
         }
     }
 
@@ -173,27 +320,129 @@ impl Replication {
     }
 }
 
-/// Forwards a submission to the leader's Ledger service.
-pub async fn forward(
-    leader: &str,
-    events: Vec<pb::SignedEvent>,
-) -> Result<Vec<pb::Receipt>, Status> {
-    let mut client = LedgerClient::connect(leader.to_owned())
-        .await
-        .map_err(|error| {
-            Status::unavailable(format!(
-                "this node is not the leader and cannot reach the leader at {leader} ({error}); retry"
-            ))
-        })?;
-    Ok(client
-        .submit_batch(pb::SubmitBatchRequest { events })
-        .await?
-        .into_inner()
-        .receipts)
+/// Takes the submissions waiting, verifies them together and proposes the
+/// valid ones as one Raft entry; the next batch is gathered while this one
+/// replicates (each proposal is awaited on its own task).
+async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<Pending>) {
+    let chain = replication.ledger.chain().clone();
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        let mut events = batch[0].events.len();
+        while events < PROPOSAL_EVENTS_MAX {
+            match queue.try_recv() {
+                Ok(pending) => {
+                    events += pending.events.len();
+                    batch.push(pending);
+                }
+                Err(_) => break,
+            }
+        }
+        let chain = chain.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut requests: Vec<_> = batch
+                .iter()
+                .map(|pending| decode_request(&chain, pending.events.clone()))
+                .collect();
+            verify_requests(&chain, &mut requests);
+            (batch, requests)
+        })
+        .await;
+        let Ok((batch, requests)) = checked else {
+            tracing::error!("the verification task of a proposal failed");
+            continue;
+        };
+        let mut valid = Vec::with_capacity(batch.len());
+        let mut replies: ProposalReplies = Vec::with_capacity(batch.len());
+        for (pending, checked) in batch.into_iter().zip(requests) {
+            match checked {
+                Ok(_) => {
+                    valid.push(pb::SubmitBatchRequest {
+                        events: pending.events,
+                    });
+                    replies.push(pending.reply);
+                }
+                Err(rejection) => {
+                    let _ = pending.reply.send(Err(SubmitError::Rejected(rejection)));
+                }
+            }
+        }
+        if valid.is_empty() {
+            continue;
+        }
+        let proposal = Proposal {
+            committed_at_ms: now_ms(),
+            requests: valid,
+        };
+        let replication = Arc::clone(&replication);
+        tokio::spawn(async move {
+            match tokio::time::timeout(COMMIT_TIMEOUT, replication.raft.client_write(proposal))
+                .await
+            {
+                Ok(result) => answer(&replication, result, replies),
+                Err(_) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(SubmitError::NotCommitted(format!(
+                            "not committed within {} s: this node cannot reach a majority of the voters (partition or voters down). The entry may still commit if they come back; resubmit the same signed events (accepted exactly once by event id) or submit to a node on the majority side",
+                            COMMIT_TIMEOUT.as_secs()
+                        ))));
+                    }
+                }
+            }
+        });
+    }
+}
+
+type WriteResult = Result<
+    openraft::raft::ClientWriteResponse<TypeConfig>,
+    RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+>;
+
+/// Sends each request of a proposal its outcome.
+fn answer(replication: &Replication, result: WriteResult, replies: ProposalReplies) {
+    match result {
+        Ok(response) => {
+            let mut outcomes = response.data.outcomes.into_iter();
+            for reply in replies {
+                let outcome = match outcomes.next() {
+                    Some(AppliedOutcome::Committed(receipts)) => Ok(receipts),
+                    Some(AppliedOutcome::Refused {
+                        rejection: Some(rejection),
+                        ..
+                    }) => Err(SubmitError::Rejected(*rejection)),
+                    Some(AppliedOutcome::Refused { message, .. }) => {
+                        Err(SubmitError::Storage(format!("refused at apply: {message}")))
+                    }
+                    None => Err(SubmitError::Storage(
+                        "the applied entry returned no outcome for this request".into(),
+                    )),
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            let to_each = || match &error {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+                    match (&forward.leader_node, forward.leader_id) {
+                        (Some(leader), Some(id)) => {
+                            SubmitError::Forward(replication.address_of(id, &leader.addr))
+                        }
+                        (Some(leader), None) => SubmitError::Forward(leader.addr.clone()),
+                        (None, _) => SubmitError::NoLeader,
+                    }
+                }
+                other => SubmitError::Storage(format!("replication: {other}")),
+            };
+            for reply in replies {
+                let _ = reply.send(Err(to_each()));
+            }
+        }
+    }
 }
 
 /// Creates a connection per peer; connects lazily.
-pub struct Network;
+pub struct Network {
+    peers: Peers,
+}
 
 pub struct Connection {
     target: NodeId,
@@ -207,7 +456,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
         Connection {
             target,
-            address: node.addr.clone(),
+            address: self
+                .peers
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| node.addr.clone()),
             client: None,
         }
     }
@@ -325,13 +578,15 @@ fn admin_error(error: impl std::fmt::Display) -> Status {
 
 /// The leader's Cluster service, when `error` says another node leads.
 async fn leader_client(
+    replication: &Replication,
     error: &RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
 ) -> Option<ClusterClient<Channel>> {
     let RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) = error else {
         return None;
     };
     let leader = forward.leader_node.as_ref()?;
-    ClusterClient::connect(leader.addr.clone()).await.ok()
+    let address = replication.address_of(forward.leader_id?, &leader.addr);
+    ClusterClient::connect(address).await.ok()
 }
 
 #[tonic::async_trait]
@@ -403,7 +658,7 @@ impl pb::cluster_server::Cluster for ClusterService {
             )
             .await;
         if let Err(error) = result {
-            return match leader_client(&error).await {
+            return match leader_client(&self.replication, &error).await {
                 Some(mut leader) => {
                     leader
                         .add_learner(pb::AddLearnerRequest {
@@ -429,12 +684,27 @@ impl pb::cluster_server::Cluster for ClusterService {
             .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
             .await;
         if let Err(error) = result {
-            return match leader_client(&error).await {
+            return match leader_client(&self.replication, &error).await {
                 Some(mut leader) => leader.change_voters(request).await,
                 None => Err(admin_error(error)),
             };
         }
         Ok(Response::new(self.replication.status()))
+    }
+
+    async fn read_index(
+        &self,
+        _request: Request<pb::ReadIndexRequest>,
+    ) -> Result<Response<pb::ReadIndexResponse>, Status> {
+        match self.replication.raft.get_read_log_id().await {
+            Ok((read, _)) => Ok(Response::new(pb::ReadIndexResponse {
+                index: read.map_or(0, |log_id| log_id.index),
+                leader_id: self.replication.node_id,
+            })),
+            Err(error) => Err(Status::unavailable(format!(
+                "this node cannot serve a read index ({error})"
+            ))),
+        }
     }
 
     async fn status(

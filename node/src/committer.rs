@@ -30,6 +30,8 @@ pub enum SubmitError {
     Forward(String),
     /// Cluster mode: no leader is known (election under way, or no quorum).
     NoLeader,
+    /// Cluster mode: proposed but not committed in time; the message says why.
+    NotCommitted(String),
 }
 
 struct Job {

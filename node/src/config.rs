@@ -30,6 +30,14 @@ pub struct Args {
     /// form the cluster with `tansiq cluster init`.
     #[arg(long, env = "TANSIQ_NODE_ID")]
     pub node_id: Option<u64>,
+    /// Reach a peer at another address than the one in the cluster's
+    /// membership (NAT, VPN, a proxy): ID=URL, repeatable.
+    #[arg(long = "peer", value_name = "ID=URL")]
+    pub peers: Vec<String>,
+    /// Cluster: build a snapshot every N applied entries and purge the Raft
+    /// log behind it (a node further behind catches up from the snapshot).
+    #[arg(long, value_name = "N")]
+    pub snapshot_every: Option<u64>,
     /// Data directory (RocksDB, genesis, dev keys).
     #[arg(long, env = "TANSIQ_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -78,6 +86,9 @@ pub struct Config {
     pub mode: Mode,
     pub demo: bool,
     pub node_id: Option<u64>,
+    /// Peer addresses that override the membership's (node id → URL).
+    pub peers: std::collections::BTreeMap<u64, String>,
+    pub snapshot_every: Option<u64>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub genesis: Option<PathBuf>,
@@ -108,10 +119,28 @@ impl Config {
         if dev && genesis.is_some() {
             bail!("--dev creates its own genesis; do not pass --genesis with it");
         }
+        let mut peers = std::collections::BTreeMap::new();
+        for peer in &args.peers {
+            let parsed = peer
+                .split_once('=')
+                .and_then(|(id, url)| Some((id.parse::<u64>().ok()?, url.to_owned())));
+            let Some((id, url)) = parsed else {
+                bail!("--peer {peer:?}: use ID=URL, e.g. --peer 2=http://10.0.0.2:50051");
+            };
+            peers.insert(id, url);
+        }
+        if args.node_id.is_none() && (!peers.is_empty() || args.snapshot_every.is_some()) {
+            bail!("--peer and --snapshot-every are for cluster members: add --node-id");
+        }
+        if args.snapshot_every == Some(0) {
+            bail!("--snapshot-every must be at least 1");
+        }
         Ok(Config {
             mode: if dev { Mode::Dev } else { Mode::Configured },
             demo: args.demo,
             node_id: args.node_id,
+            peers,
+            snapshot_every: args.snapshot_every,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)

@@ -13,26 +13,50 @@ use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::cluster::Replication;
 use crate::status::{rejection_status, store_status};
 
 pub struct CoverageService {
     ledger: Arc<Ledger>,
+    replication: Option<Arc<Replication>>,
 }
 
 impl CoverageService {
-    pub fn new(ledger: Arc<Ledger>) -> Self {
-        CoverageService { ledger }
+    pub fn new(ledger: Arc<Ledger>, replication: Option<Arc<Replication>>) -> Self {
+        CoverageService {
+            ledger,
+            replication,
+        }
     }
 
-    /// Runs a query on a blocking thread with the scope's as-of point.
+    /// Runs a query on a blocking thread with the scope's as-of point; a
+    /// linearizable one first waits for this node to apply what the leader
+    /// had committed.
     async fn query<T: Send + 'static>(
         &self,
         as_of: &str,
+        consistency: i32,
         run: impl FnOnce(&Ledger, &Coverage<'_>, pb::AnswerInfo) -> Result<T, StoreError>
             + Send
             + 'static,
     ) -> Result<T, Status> {
         let as_of = parse_as_of(as_of)?;
+        let linearizable = match pb::ReadConsistency::try_from(consistency) {
+            Ok(pb::ReadConsistency::Local) => false,
+            Ok(pb::ReadConsistency::Linearizable) => true,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "scope.consistency {consistency} is unknown: 0 (LOCAL) or 1 (LINEARIZABLE)"
+                )))
+            }
+        };
+        let applied_index = match (&self.replication, linearizable) {
+            (Some(replication), true) => replication.read_barrier().await?,
+            (Some(replication), false) => replication.applied_index(),
+            (None, _) => 0,
+        };
+        // A single node is the only writer: every answer is linearizable.
+        let linearizable = linearizable || self.replication.is_none();
         let ledger = Arc::clone(&self.ledger);
         tokio::task::spawn_blocking(move || {
             let tip = ledger.tip()?;
@@ -40,6 +64,8 @@ impl CoverageService {
                 as_of: as_of.day.to_string(),
                 position: tip.position.0,
                 head: tip.head.0.to_vec(),
+                applied_index,
+                linearizable,
             };
             let coverage = Coverage::new(ledger.store(), as_of);
             run(&ledger, &coverage, info)
@@ -175,13 +201,17 @@ impl pb::coverage_server::Coverage for CoverageService {
         }
         let sector = sector_argument(&request.sector)?;
         let children = request.include_children;
-        self.query(&scope.as_of, move |ledger, coverage, info| {
-            let supports = coverage.who_supports(&scope.pcode, sector.as_deref(), children)?;
-            Ok(pb::WhoSupportsResponse {
-                info: Some(info),
-                supports: supports_to_proto(ledger.store(), &supports)?,
-            })
-        })
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                let supports = coverage.who_supports(&scope.pcode, sector.as_deref(), children)?;
+                Ok(pb::WhoSupportsResponse {
+                    info: Some(info),
+                    supports: supports_to_proto(ledger.store(), &supports)?,
+                })
+            },
+        )
         .await
         .map(Response::new)
     }
@@ -191,33 +221,37 @@ impl pb::coverage_server::Coverage for CoverageService {
         request: Request<pb::MatrixRequest>,
     ) -> Result<Response<pb::MatrixResponse>, Status> {
         let scope = scope(request.into_inner().scope);
-        self.query(&scope.as_of, move |ledger, coverage, info| {
-            let mut cells = Vec::new();
-            for ((pcode, category), cell) in coverage.matrix(&scope.pcode)? {
-                cells.push(pb::MatrixCell {
-                    municipality: names(ledger.store(), &pcode)?,
-                    pcode,
-                    category_name: SECTOR_CATEGORY
-                        .get(&category)
-                        .map_or_else(String::new, |e| e.name.to_owned()),
-                    category,
-                    projects: cell.projects.len() as u32,
-                    donors: cell.donors.into_iter().collect(),
-                    budget: cell
-                        .budget
-                        .into_iter()
-                        .map(|(currency, value)| pb::BudgetTotal {
-                            currency,
-                            value: format!("{value:.2}"),
-                        })
-                        .collect(),
-                });
-            }
-            Ok(pb::MatrixResponse {
-                info: Some(info),
-                cells,
-            })
-        })
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                let mut cells = Vec::new();
+                for ((pcode, category), cell) in coverage.matrix(&scope.pcode)? {
+                    cells.push(pb::MatrixCell {
+                        municipality: names(ledger.store(), &pcode)?,
+                        pcode,
+                        category_name: SECTOR_CATEGORY
+                            .get(&category)
+                            .map_or_else(String::new, |e| e.name.to_owned()),
+                        category,
+                        projects: cell.projects.len() as u32,
+                        donors: cell.donors.into_iter().collect(),
+                        budget: cell
+                            .budget
+                            .into_iter()
+                            .map(|(currency, value)| pb::BudgetTotal {
+                                currency,
+                                value: format!("{value:.2}"),
+                            })
+                            .collect(),
+                    });
+                }
+                Ok(pb::MatrixResponse {
+                    info: Some(info),
+                    cells,
+                })
+            },
+        )
         .await
         .map(Response::new)
     }
@@ -227,32 +261,36 @@ impl pb::coverage_server::Coverage for CoverageService {
         request: Request<pb::GapsRequest>,
     ) -> Result<Response<pb::GapsResponse>, Status> {
         let scope = scope(request.into_inner().scope);
-        self.query(&scope.as_of, move |ledger, coverage, info| {
-            let mut gaps = Vec::new();
-            for (rank, gap) in coverage.gaps(&scope.pcode)?.into_iter().enumerate() {
-                let sector_name = match gap.sector.len() {
-                    3 => SECTOR_CATEGORY.get(&gap.sector),
-                    _ => SECTOR.get(&gap.sector),
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                let mut gaps = Vec::new();
+                for (rank, gap) in coverage.gaps(&scope.pcode)?.into_iter().enumerate() {
+                    let sector_name = match gap.sector.len() {
+                        3 => SECTOR_CATEGORY.get(&gap.sector),
+                        _ => SECTOR.get(&gap.sector),
+                    }
+                    .map_or_else(String::new, |e| e.name.to_owned());
+                    gaps.push(pb::Gap {
+                        municipality: names(ledger.store(), &gap.pcode)?,
+                        pcode: gap.pcode,
+                        sector: gap.sector,
+                        sector_name,
+                        people_in_need: gap.need.people_in_need,
+                        severity: gap.need.severity,
+                        period_start: gap.need.period_start,
+                        period_end: gap.need.period_end,
+                        source: gap.need.source,
+                        rank: rank as u32 + 1,
+                    });
                 }
-                .map_or_else(String::new, |e| e.name.to_owned());
-                gaps.push(pb::Gap {
-                    municipality: names(ledger.store(), &gap.pcode)?,
-                    pcode: gap.pcode,
-                    sector: gap.sector,
-                    sector_name,
-                    people_in_need: gap.need.people_in_need,
-                    severity: gap.need.severity,
-                    period_start: gap.need.period_start,
-                    period_end: gap.need.period_end,
-                    source: gap.need.source,
-                    rank: rank as u32 + 1,
-                });
-            }
-            Ok(pb::GapsResponse {
-                info: Some(info),
-                gaps,
-            })
-        })
+                Ok(pb::GapsResponse {
+                    info: Some(info),
+                    gaps,
+                })
+            },
+        )
         .await
         .map(Response::new)
     }
@@ -265,16 +303,20 @@ impl pb::coverage_server::Coverage for CoverageService {
         let scope = scope(request.scope);
         let sector = sector_argument(&request.sector)?;
         let include = request.include_complementary;
-        self.query(&scope.as_of, move |ledger, coverage, info| {
-            let overlaps = coverage.overlaps(&scope.pcode, sector.as_deref(), include)?;
-            Ok(pb::OverlapsResponse {
-                info: Some(info),
-                overlaps: overlaps
-                    .iter()
-                    .map(|o| overlap_to_proto(ledger.store(), o))
-                    .collect::<Result<_, _>>()?,
-            })
-        })
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                let overlaps = coverage.overlaps(&scope.pcode, sector.as_deref(), include)?;
+                Ok(pb::OverlapsResponse {
+                    info: Some(info),
+                    overlaps: overlaps
+                        .iter()
+                        .map(|o| overlap_to_proto(ledger.store(), o))
+                        .collect::<Result<_, _>>()?,
+                })
+            },
+        )
         .await
         .map(Response::new)
     }
@@ -305,34 +347,38 @@ impl pb::coverage_server::Coverage for CoverageService {
             request.project_id
         };
         let owner = request.org_id;
-        self.query("", move |ledger, coverage, info| {
-            let proposed = ProjectRecord {
-                owner,
-                iati_identifier: details.iati_identifier.clone(),
-                status: details.status,
-                closed: false,
-                closed_on: String::new(),
-                registered_on: coverage.as_of().day.to_string(),
-                pending_review: false,
-                summary: ProjectSummary::from_details(&details),
-            };
-            let (existing, overlaps) = coverage.check(&project_id, &proposed)?;
-            let mut would_be_held = false;
-            for overlap in &overlaps {
-                if coverage.policy(&overlap.sector)? == pb::CoordinationPolicy::Hold {
-                    would_be_held = true;
+        self.query(
+            "",
+            pb::ReadConsistency::Local as i32,
+            move |ledger, coverage, info| {
+                let proposed = ProjectRecord {
+                    owner,
+                    iati_identifier: details.iati_identifier.clone(),
+                    status: details.status,
+                    closed: false,
+                    closed_on: String::new(),
+                    registered_on: coverage.as_of().day.to_string(),
+                    pending_review: false,
+                    summary: ProjectSummary::from_details(&details),
+                };
+                let (existing, overlaps) = coverage.check(&project_id, &proposed)?;
+                let mut would_be_held = false;
+                for overlap in &overlaps {
+                    if coverage.policy(&overlap.sector)? == pb::CoordinationPolicy::Hold {
+                        would_be_held = true;
+                    }
                 }
-            }
-            Ok(pb::CheckResponse {
-                info: Some(info),
-                existing: supports_to_proto(ledger.store(), &existing)?,
-                overlaps: overlaps
-                    .iter()
-                    .map(|o| overlap_to_proto(ledger.store(), o))
-                    .collect::<Result<_, _>>()?,
-                would_be_held,
-            })
-        })
+                Ok(pb::CheckResponse {
+                    info: Some(info),
+                    existing: supports_to_proto(ledger.store(), &existing)?,
+                    overlaps: overlaps
+                        .iter()
+                        .map(|o| overlap_to_proto(ledger.store(), o))
+                        .collect::<Result<_, _>>()?,
+                    would_be_held,
+                })
+            },
+        )
         .await
         .map(Response::new)
     }
@@ -344,34 +390,39 @@ impl pb::coverage_server::Coverage for CoverageService {
         let project_id = request.into_inner().project_id;
         let lookup = project_id.clone();
         let entries = self
-            .query("", move |ledger, _, info| {
-                let store = ledger.store();
-                if store.project(&lookup)?.is_none() {
-                    return Ok(None);
-                }
-                let mut entries = Vec::new();
-                for (position, event_id) in store.project_events(&lookup)? {
-                    let record = store.log_record(position)?;
-                    let Some((_, envelope)) = store.event(&event_id)? else {
-                        continue;
-                    };
-                    let event = Event::decode(ledger.chain(), envelope).map_err(|rejection| {
-                        StoreError::Corrupt(format!("stored event {event_id}: {rejection}"))
-                    })?;
-                    entries.push(pb::HistoryEntry {
-                        position: position.0,
-                        event_id: event_id.0.to_vec(),
-                        author: event.author.to_string(),
-                        kind: kind_name(&event.kind).to_owned(),
-                        created_at_ms: event.created_at_ms,
-                        committed_at_ms: record.map_or(0, |r| r.committed_at_ms),
-                    });
-                }
-                Ok(Some(pb::ProjectHistoryResponse {
-                    info: Some(info),
-                    entries,
-                }))
-            })
+            .query(
+                "",
+                pb::ReadConsistency::Local as i32,
+                move |ledger, _, info| {
+                    let store = ledger.store();
+                    if store.project(&lookup)?.is_none() {
+                        return Ok(None);
+                    }
+                    let mut entries = Vec::new();
+                    for (position, event_id) in store.project_events(&lookup)? {
+                        let record = store.log_record(position)?;
+                        let Some((_, envelope)) = store.event(&event_id)? else {
+                            continue;
+                        };
+                        let event =
+                            Event::decode(ledger.chain(), envelope).map_err(|rejection| {
+                                StoreError::Corrupt(format!("stored event {event_id}: {rejection}"))
+                            })?;
+                        entries.push(pb::HistoryEntry {
+                            position: position.0,
+                            event_id: event_id.0.to_vec(),
+                            author: event.author.to_string(),
+                            kind: kind_name(&event.kind).to_owned(),
+                            created_at_ms: event.created_at_ms,
+                            committed_at_ms: record.map_or(0, |r| r.committed_at_ms),
+                        });
+                    }
+                    Ok(Some(pb::ProjectHistoryResponse {
+                        info: Some(info),
+                        entries,
+                    }))
+                },
+            )
             .await?;
         entries.map(Response::new).ok_or_else(|| {
             Status::not_found(format!(

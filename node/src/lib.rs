@@ -63,7 +63,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let replication = match config.node_id {
         Some(node_id) => {
-            Some(Replication::start(node_id, Arc::clone(&ledger), tip_sender_for_raft).await?)
+            let settings = cluster::ClusterSettings {
+                peers: config.peers.clone(),
+                snapshot_every: config.snapshot_every,
+            };
+            Some(
+                Replication::start(node_id, Arc::clone(&ledger), tip_sender_for_raft, settings)
+                    .await?,
+            )
         }
         None => None,
     };
@@ -71,7 +78,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(replication) = &replication {
         service = service.replicated(Arc::clone(replication));
     }
-    let coverage = CoverageService::new(Arc::clone(&ledger));
+    let coverage = CoverageService::new(Arc::clone(&ledger), replication.clone());
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -70,7 +70,7 @@ impl LedgerService {
                 let forwarded = events.clone();
                 match replication.submit(events).await {
                     Err(SubmitError::Forward(leader)) => {
-                        return crate::cluster::forward(&leader, forwarded).await
+                        return replication.forward(&leader, forwarded).await
                     }
                     other => other,
                 }
@@ -85,6 +85,7 @@ impl LedgerService {
             }
             Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down; retry on another node or later")),
             Err(SubmitError::Forward(leader)) => Err(Status::unavailable(format!("the leader moved to {leader}; retry"))),
+            Err(SubmitError::NotCommitted(message)) => Err(Status::unavailable(message)),
             Err(SubmitError::NoLeader) => Err(Status::unavailable("the cluster has no leader right now (election under way or no quorum); nothing was written, retry")),
         }
     }

@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: start real `tansiq-node` processes on free
 //! loopback ports, run the real `tansiq` CLI, and sign events as clients do.
 
+pub mod cluster;
 pub mod events;
 
 use std::io::{BufRead, BufReader};

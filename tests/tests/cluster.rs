@@ -18,145 +18,25 @@ use tansiq_ledger::author::{now_ms, Author};
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
-use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::cluster::{self, status, submit_until_acknowledged, wait_for_leader, Member};
 use tansiq_tests::{author, cli, events, stdout, Node};
 
 fn node(members: &[Member], id: u64) -> &Node {
-    members[id as usize - 1].node.as_ref().unwrap()
-}
-
-struct Member {
-    id: u64,
-    dir: std::path::PathBuf,
-    address: String,
-    node: Option<Node>,
-}
-
-fn start_member(
-    dir: &std::path::Path,
-    id: u64,
-    genesis: Option<&std::path::Path>,
-    listen: &str,
-) -> Node {
-    let id_text = id.to_string();
-    let mut args = vec!["--node-id", id_text.as_str(), "--listen", listen];
-    let genesis_text;
-    match genesis {
-        Some(path) => {
-            genesis_text = path.display().to_string();
-            args.extend(["--genesis", genesis_text.as_str()]);
-        }
-        None => args.push("--dev"),
-    }
-    Node::start_args(dir, &args)
-}
-
-fn status(node: &Node) -> Option<Value> {
-    let output = cli(node, &["--output", "json", "cluster", "status"]);
-    output
-        .status
-        .success()
-        .then(|| serde_json::from_str(&stdout(&output)).unwrap())
-}
-
-/// Waits until `node` sees a leader; returns the leader's id.
-fn wait_for_leader(node: &Node) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(status) = status(node) {
-            // A leader that has applied at least its first entry (the initial membership).
-            let applied: u64 = status["appliedIndex"]
-                .as_str()
-                .map_or(0, |n| n.parse().unwrap());
-            if status["hasLeader"] == true && applied >= 1 {
-                return status["leaderId"].as_str().unwrap().parse().unwrap();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no leader elected within 60 s");
-}
-
-async fn submit_until_acknowledged(
-    urls: &[String],
-    start: usize,
-    event: &pb::SignedEvent,
-) -> pb::Receipt {
-    let mut attempt = start;
-    loop {
-        let url = &urls[attempt % urls.len()];
-        attempt += 1;
-        let Ok(mut client) = LedgerClient::connect(url.clone()).await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let mut request = tonic::Request::new(pb::SubmitRequest {
-            event: Some(event.clone()),
-        });
-        request.set_timeout(Duration::from_secs(10));
-        match client.submit(request).await {
-            Ok(receipt) => return receipt.into_inner(),
-            Err(status) => {
-                assert!(
-                    matches!(
-                        status.code(),
-                        tonic::Code::Unavailable
-                            | tonic::Code::DeadlineExceeded
-                            | tonic::Code::Unknown
-                            | tonic::Code::Cancelled
-                    ),
-                    "a valid event was refused: {status:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    members[id as usize - 1].node()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
     let root = tempfile::tempdir().unwrap();
-    let mut members: Vec<Member> = Vec::new();
-    let first_dir = root.path().join("node-1");
-    let first = start_member(&first_dir, 1, None, "127.0.0.1:0");
-    let genesis = first_dir.join("genesis.json");
-    members.push(Member {
-        id: 1,
-        dir: first_dir,
-        address: first.url.clone(),
-        node: Some(first),
-    });
-    for id in 2..=4 {
-        let dir = root.path().join(format!("node-{id}"));
-        let node = start_member(&dir, id, Some(&genesis), "127.0.0.1:0");
-        members.push(Member {
-            id,
-            dir,
-            address: node.url.clone(),
-            node: Some(node),
-        });
-    }
-
     // Voters 1-3; node 4 joins as a learner (a donor site).
-    let voters: Vec<String> = members[..3]
-        .iter()
-        .map(|m| format!("{}={}", m.id, m.address))
-        .collect();
-    let mut init = vec!["cluster", "init"];
-    for voter in &voters {
-        init.extend(["--member", voter.as_str()]);
-    }
-    let output = cli(node(&members, 1), &init);
-    assert!(output.status.success(), "{}", tansiq_tests::stderr(&output));
-    wait_for_leader(node(&members, 1));
-    let learner = format!("4={}", members[3].address);
-    let output = cli(node(&members, 2), &["cluster", "add-learner", &learner]);
-    assert!(output.status.success(), "{}", tansiq_tests::stderr(&output));
+    let mut members = cluster::members(root.path(), 4);
+    cluster::form(&mut members, 3);
     let roles = status(node(&members, 1)).unwrap();
     assert_eq!(roles["nodes"].as_array().unwrap().len(), 4, "{roles}");
+    let genesis = cluster::genesis_of(&members);
 
     // The ministry registers a municipality and one donor per client.
-    let urls: Vec<String> = members.iter().map(|m| m.address.clone()).collect();
+    let urls: Vec<String> = members.iter().map(Member::url).collect();
     let mut client = node(&members, 1).client().await;
     let mut ministry = author(&mut client, &node(&members, 1).ministry_key()).await;
     let chain = ministry.chain.clone();
@@ -244,15 +124,7 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
     assert_ne!(new_leader, leader, "a new leader was elected");
 
     // The old leader comes back on its address.
-    let killed = &mut members[leader as usize - 1];
-    let listen = killed.address.trim_start_matches("http://").to_owned();
-    let restarted = start_member(
-        &killed.dir,
-        killed.id,
-        if killed.id == 1 { None } else { Some(&genesis) },
-        &listen,
-    );
-    killed.node = Some(restarted);
+    members[leader as usize - 1].start(&genesis);
     let after_restart = count.load(Ordering::SeqCst);
     wait_for(after_restart + 50).await;
     eprintln!(
@@ -266,34 +138,18 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
     eprintln!("cluster: clients stopped at {:?}", started.elapsed());
 
     // Every node converges to one head.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let heads = loop {
-        let mut heads = Vec::new();
-        for member in &members {
-            let mut client = member.node.as_ref().unwrap().client().await;
-            heads.push(tansiq_tests::head(&mut client).await);
-        }
-        if heads.windows(2).all(|pair| pair[0] == pair[1]) {
-            break heads;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "heads did not converge: {heads:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-
+    let head = cluster::converged_head(&members).await;
     eprintln!("cluster: heads converged at {:?}", started.elapsed());
 
     // Every acknowledged event exactly once, at its acknowledged position.
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert_eq!(
-        heads[0].position as usize,
+        head.position as usize,
         setup.len() + acknowledged.len(),
         "the log holds the setup and each acknowledged event once, nothing else"
     );
     for member in &members {
-        let mut client = member.node.as_ref().unwrap().client().await;
+        let mut client = member.node().client().await;
         for (id, position) in &acknowledged {
             let entry = client
                 .get_event(pb::GetEventRequest {
@@ -304,10 +160,7 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
                 .into_inner();
             assert_eq!(entry.position, *position, "node {}", member.id);
         }
-        let verified = cli(
-            member.node.as_ref().unwrap(),
-            &["--output", "json", "verify"],
-        );
+        let verified = cli(member.node(), &["--output", "json", "verify"]);
         assert!(
             verified.status.success(),
             "{}",
@@ -316,7 +169,7 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
         let report: Value = serde_json::from_str(&stdout(&verified)).unwrap();
         assert_eq!(
             report["head"].as_str().unwrap(),
-            hex::encode(&heads[0].head),
+            hex::encode(&head.head),
             "node {}",
             member.id
         );
@@ -325,6 +178,6 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
         "cluster: {} events acknowledged ({} before the kill of leader {leader}), new leader {new_leader}, head at position {}",
         acknowledged.len(),
         before_kill,
-        heads[0].position
+        head.position
     );
 }

@@ -50,6 +50,9 @@ struct Args {
     node: Option<String>,
     #[arg(long)]
     ministry_key: Option<PathBuf>,
+    /// Only the one-event-per-request shape (the shape etcd's `check perf` drives).
+    #[arg(long)]
+    single_only: bool,
 }
 
 /// The bench's municipalities: projects are spread over them and over
@@ -113,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut donors = register_donors(&mut client, &ministry_key, &chain, args.clients).await?;
-    let shapes = [
+    let mut shapes = vec![
         Shape {
             name: "SubmitBatch",
             batch: args.batch,
@@ -123,15 +126,24 @@ async fn main() -> anyhow::Result<()> {
             batch: 1,
         },
     ];
+    if args.single_only {
+        shapes.remove(0);
+    }
     let signing = Instant::now();
     let workloads: Vec<Vec<Requests>> = shapes
         .iter()
         .map(|shape| presign(&mut donors, shape, args.events_per_client))
         .collect();
+    let presigned: Vec<&pb::SignedEvent> = workloads.iter().flatten().flatten().flatten().collect();
     println!(
-        "pre-signed {} events in {:.1} s",
-        workloads.iter().flatten().flatten().flatten().count(),
-        signing.elapsed().as_secs_f64()
+        "pre-signed {} events in {:.1} s; a signed event is {} bytes on the wire on average",
+        presigned.len(),
+        signing.elapsed().as_secs_f64(),
+        presigned
+            .iter()
+            .map(|event| prost::Message::encoded_len(*event))
+            .sum::<usize>()
+            / presigned.len().max(1)
     );
 
     let verify_rate = one_core_verify_rate(&chain, &workloads, args.verify_batch)?;

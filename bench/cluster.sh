@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# A 3-voter Tansiq cluster and a 3-member etcd cluster on loopback, driven in
+# the same run with the same concurrency, one write per request:
+#
+# - Tansiq: tests/src/bin/tansiq-bench.rs against the leader, CLIENTS
+#   concurrent donors each submitting one signed event per request and
+#   waiting for its receipt (every node re-verifies every signature).
+# - etcd (Debian's etcd-server and etcd-client, installed here if missing):
+#   `etcdctl check perf --load=LOAD` (xl = 1000 clients, 256-byte keys,
+#   1024-byte values, 60 s, rate-limited at 15000 writes/s).
+#
+# Prints both throughputs and their ratio. Not a test: the figures depend on
+# the machine and what else runs on it.
+# Usage: bench/cluster.sh [CLIENTS (default 1000)] [EVENTS_PER_CLIENT (default 20)] [LOAD (default xl)]
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$(dirname "$0")/.."
+CLIENTS="${1:-1000}"
+EVENTS_PER_CLIENT="${2:-20}"
+LOAD="${3:-xl}"
+
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+    echo "bench: installing etcd-server and etcd-client (Debian)" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
+fi
+cargo build --workspace --bins
+BIN="$CARGO_TARGET_DIR/debug"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- Tansiq: three voters ---------------------------------------------------
+PORTS=(57111 57112 57113)
+for id in 1 2 3; do
+    dir="$WORK/tansiq-$id"
+    mkdir -p "$dir"
+    args=(--node-id "$id" --data-dir "$dir" --listen "127.0.0.1:${PORTS[$((id - 1))]}")
+    if [ "$id" = 1 ]; then
+        args+=(--dev)
+    else
+        args+=(--genesis "$WORK/tansiq-1/genesis.json")
+    fi
+    RUST_LOG=warn "$BIN/tansiq-node" "${args[@]}" >"$dir/node.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        grep -q "listening on" "$dir/node.log" && break
+        sleep 0.1
+    done
+done
+members=()
+for id in 1 2 3; do members+=(--member "$id=http://127.0.0.1:${PORTS[$((id - 1))]}"); done
+"$BIN/tansiq" --node "http://127.0.0.1:${PORTS[0]}" cluster init "${members[@]}" >/dev/null
+leader=""
+for _ in $(seq 100); do
+    leader="$("$BIN/tansiq" --node "http://127.0.0.1:${PORTS[0]}" --output json cluster status \
+        | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["leaderId"] if s.get("hasLeader") else "")')"
+    [ -n "$leader" ] && break
+    sleep 0.2
+done
+[ -n "$leader" ] || { echo "bench: no Tansiq leader" >&2; exit 1; }
+LEADER_URL="http://127.0.0.1:${PORTS[$((leader - 1))]}"
+echo "== Tansiq: 3 voters on loopback, leader $LEADER_URL"
+"$BIN/tansiq-bench" --node "$LEADER_URL" --ministry-key "$WORK/tansiq-1/ministry.key" \
+    --clients "$CLIENTS" --events-per-client "$EVENTS_PER_CLIENT" --single-only | tee "$WORK/tansiq.out"
+tansiq_rate="$(awk '/^Submit \(1 event/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/ && $(i+1) ~ /^[0-9]+$/) { print $(i+1); exit } }' "$WORK/tansiq.out")"
+for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait 2>/dev/null || true
+PIDS=()
+
+# --- etcd: three members ----------------------------------------------------
+cluster="e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803"
+for n in 1 2 3; do
+    etcd --name "e$n" --data-dir "$WORK/etcd-$n" \
+        --listen-client-urls "http://127.0.0.1:2379$n" --advertise-client-urls "http://127.0.0.1:2379$n" \
+        --listen-peer-urls "http://127.0.0.1:2380$n" --initial-advertise-peer-urls "http://127.0.0.1:2380$n" \
+        --initial-cluster "$cluster" --initial-cluster-state new --log-level error \
+        >"$WORK/etcd-$n.log" 2>&1 &
+    PIDS+=($!)
+done
+ENDPOINTS="127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793"
+for _ in $(seq 100); do
+    ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" endpoint health >/dev/null 2>&1 && break
+    sleep 0.2
+done
+echo "== etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members on loopback, etcdctl check perf --load=$LOAD"
+ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" check perf --load="$LOAD" 2>&1 | tr '\r' '\n' | grep -E 'PASS|FAIL|Slowest|Stddev' | tee "$WORK/etcd.out" || true
+etcd_rate="$(grep -oE 'Throughput (is|too low:) [0-9]+' "$WORK/etcd.out" | grep -oE '[0-9]+$' || true)"
+
+echo "== same run, one write per request, $CLIENTS Tansiq clients"
+echo "Tansiq (3 voters, every signature verified on every node): ${tansiq_rate:-?} events/s"
+echo "etcd (3 members, check perf --load=$LOAD):                  ${etcd_rate:-?} writes/s"
+if [ -n "$tansiq_rate" ] && [ -n "$etcd_rate" ]; then
+    python3 -c "print(f'ratio Tansiq / etcd = {$tansiq_rate / $etcd_rate:.2f}')"
+fi

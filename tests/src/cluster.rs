@@ -1,0 +1,315 @@
+//! Helpers for tests of replicated clusters: real `tansiq-node` members, the
+//! CLI's view of them, and a TCP proxy that can cut a link on demand (the
+//! fault injector between nodes).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::ledger_client::LedgerClient;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::{cli, stdout, Node};
+
+/// One member of a test cluster: where it keeps its data and listens, and
+/// the running process (None while it is down).
+pub struct Member {
+    pub id: u64,
+    pub dir: PathBuf,
+    /// `host:port` it listens on (kept across restarts).
+    pub listen: String,
+    /// Extra flags it is started with (e.g. `--peer`, `--snapshot-every`).
+    pub flags: Vec<String>,
+    pub node: Option<Node>,
+}
+
+impl Member {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+
+    pub fn node(&self) -> &Node {
+        self.node.as_ref().expect("member is running")
+    }
+
+    /// Starts (or restarts) the member's process. Member 1 creates the dev
+    /// chain; the others join it with member 1's genesis file.
+    pub fn start(&mut self, genesis: &Path) {
+        let id = self.id.to_string();
+        let mut args: Vec<String> = vec!["--node-id".into(), id, "--listen".into()];
+        args.push(self.listen.clone());
+        if self.id == 1 {
+            args.push("--dev".into());
+        } else {
+            args.extend(["--genesis".into(), genesis.display().to_string()]);
+        }
+        args.extend(self.flags.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let node = Node::start_args(&self.dir, &args);
+        self.listen = node.url.trim_start_matches("http://").to_owned();
+        self.node = Some(node);
+    }
+}
+
+/// Members 1..=count, not started; each listens on a free loopback port
+/// chosen now (so that proxies and `--peer` flags can name it in advance).
+pub fn members(root: &Path, count: u64) -> Vec<Member> {
+    (1..=count)
+        .map(|id| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            Member {
+                id,
+                dir: root.join(format!("node-{id}")),
+                listen: format!("127.0.0.1:{port}"),
+                flags: Vec::new(),
+                node: None,
+            }
+        })
+        .collect()
+}
+
+/// Member 1's genesis file (the chain every member joins).
+pub fn genesis_of(members: &[Member]) -> PathBuf {
+    members[0].dir.join("genesis.json")
+}
+
+/// Starts every member (member 1 first), makes the first `voters` members
+/// the voters and adds the rest as learners; returns the leader's id.
+pub fn form(members: &mut [Member], voters: usize) -> u64 {
+    let genesis = genesis_of(members);
+    for member in members.iter_mut() {
+        member.start(&genesis);
+    }
+    let mut init = vec!["cluster".to_owned(), "init".to_owned()];
+    for member in &members[..voters] {
+        init.extend([
+            "--member".to_owned(),
+            format!("{}={}", member.id, member.url()),
+        ]);
+    }
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    let output = cli(members[0].node(), &init);
+    assert!(output.status.success(), "{}", crate::stderr(&output));
+    let leader = wait_for_leader(members[0].node());
+    for member in &members[voters..] {
+        let learner = format!("{}={}", member.id, member.url());
+        let output = cli(members[0].node(), &["cluster", "add-learner", &learner]);
+        assert!(output.status.success(), "{}", crate::stderr(&output));
+    }
+    leader
+}
+
+/// `tansiq cluster status` as JSON (None when the node does not answer).
+pub fn status(node: &Node) -> Option<Value> {
+    let output = cli(node, &["--output", "json", "cluster", "status"]);
+    output
+        .status
+        .success()
+        .then(|| serde_json::from_str(&stdout(&output)).expect("status is JSON"))
+}
+
+/// A number field of a status (proto3 JSON writes uint64 as a string, and
+/// leaves zero out).
+pub fn number(status: &Value, field: &str) -> u64 {
+    match &status[field] {
+        Value::String(text) => text.parse().expect("a number"),
+        Value::Number(n) => n.as_u64().expect("a u64"),
+        _ => 0,
+    }
+}
+
+/// Waits until `node` sees a leader that applied its first entry; returns its id.
+pub fn wait_for_leader(node: &Node) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(status) = status(node) {
+            if status["hasLeader"] == true && number(&status, "appliedIndex") >= 1 {
+                return number(&status, "leaderId");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no leader elected within 60 s");
+}
+
+/// Waits until every running member has the same ledger head; returns it.
+pub async fn converged_head(members: &[Member]) -> pb::LedgerHead {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut heads = Vec::new();
+        for member in members.iter().filter(|m| m.node.is_some()) {
+            let mut client = member.node().client().await;
+            heads.push(crate::head(&mut client).await);
+        }
+        if heads.windows(2).all(|pair| pair[0] == pair[1]) {
+            return heads.swap_remove(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "heads did not converge: {heads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Submits `event`, trying the nodes in turn from `start`, until a receipt
+/// comes back; only "try again" errors are retried.
+pub async fn submit_until_acknowledged(
+    urls: &[String],
+    start: usize,
+    event: &pb::SignedEvent,
+) -> pb::Receipt {
+    let mut attempt = start;
+    loop {
+        let url = &urls[attempt % urls.len()];
+        attempt += 1;
+        let Ok(mut client) = LedgerClient::connect(url.clone()).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut request = tonic::Request::new(pb::SubmitRequest {
+            event: Some(event.clone()),
+        });
+        request.set_timeout(Duration::from_secs(20));
+        match client.submit(request).await {
+            Ok(receipt) => return receipt.into_inner(),
+            Err(status) => {
+                assert!(
+                    matches!(
+                        status.code(),
+                        tonic::Code::Unavailable
+                            | tonic::Code::DeadlineExceeded
+                            | tonic::Code::Unknown
+                            | tonic::Code::Cancelled
+                    ),
+                    "a valid event was refused: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A TCP proxy to one target that can be cut (existing connections dropped,
+/// new ones closed at once) and healed.
+pub struct Proxy {
+    pub address: SocketAddr,
+    cut: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port and forwards to `target` (`host:port`).
+    pub async fn start(target: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let address = listener.local_addr().expect("proxy address");
+        let target = target.to_owned();
+        let cut = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let (cut, connections) = (Arc::clone(&cut), Arc::clone(&connections));
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        drop(inbound);
+                        continue;
+                    }
+                    let target = target.clone();
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                            let _ = inbound.set_nodelay(true);
+                            let _ = outbound.set_nodelay(true);
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    connections.lock().expect("proxy lock").push(task);
+                }
+            })
+        };
+        Proxy {
+            address,
+            cut,
+            connections,
+            accept,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for task in self.connections.lock().expect("proxy lock").drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        for task in self.connections.lock().expect("proxy lock").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// A proxy for every ordered pair of members: each member reaches each
+/// other member through its own proxy (`--peer` flags), so a test can cut
+/// any link in either direction. `links[(from, to)]`.
+pub struct Links {
+    pub proxies: std::collections::BTreeMap<(u64, u64), Proxy>,
+}
+
+impl Links {
+    /// Starts the proxies and adds the `--peer` flags to the members.
+    pub async fn between(members: &mut [Member]) -> Links {
+        let mut proxies = std::collections::BTreeMap::new();
+        let targets: Vec<(u64, String)> =
+            members.iter().map(|m| (m.id, m.listen.clone())).collect();
+        for member in members.iter_mut() {
+            for (to, target) in &targets {
+                if *to == member.id {
+                    continue;
+                }
+                let proxy = Proxy::start(target).await;
+                member
+                    .flags
+                    .extend(["--peer".to_owned(), format!("{to}={}", proxy.url())]);
+                proxies.insert((member.id, *to), proxy);
+            }
+        }
+        Links { proxies }
+    }
+
+    /// Cuts every link to and from `id`.
+    pub fn isolate(&self, id: u64) {
+        for ((from, to), proxy) in &self.proxies {
+            if *from == id || *to == id {
+                proxy.cut();
+            }
+        }
+    }
+
+    pub fn heal_all(&self) {
+        for proxy in self.proxies.values() {
+            proxy.heal();
+        }
+    }
+}
