@@ -91,6 +91,10 @@ fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()
         status.position,
         hex::encode(&status.head)
     );
+    println!(
+        "snapshot at {}, log purged through {}, refused at apply {}, outbox pending {}",
+        status.snapshot_index, status.purged_index, status.refused_at_apply, status.outbox_pending
+    );
     let columns = [
         ("node", 6),
         ("role", 8),

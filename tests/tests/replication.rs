@@ -1,0 +1,338 @@
+//! Replication under faults, with real `tansiq-node` processes on loopback:
+//! a follower that comes back after the leader purged its log, a forged
+//! entry from a malicious node, and a network partition made by proxies
+//! between the nodes.
+
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use openraft::raft::AppendEntriesRequest;
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
+use tansiq_ledger::author::{now_ms, Author};
+use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::raft::{Proposal, TypeConfig};
+use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::cluster_client::ClusterClient;
+use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::cluster::{
+    self, converged_head, number, status, submit_until_acknowledged, wait_for_leader, Links, Member,
+};
+use tansiq_tests::{author, cli, events, Node};
+
+/// The ministry registers a municipality and `count` donors through `urls`;
+/// returns the donors.
+async fn register_donors(members: &[Member], urls: &[String], count: usize) -> Vec<Author> {
+    let mut client = members[0].node().client().await;
+    let mut ministry = author(&mut client, &members[0].node().ministry_key()).await;
+    let chain = ministry.chain.clone();
+    let mut setup = vec![
+        ministry
+            .sign(events::municipality("LY0101", "", 2), now_ms())
+            .0,
+    ];
+    let mut donors = Vec::new();
+    for index in 0..count {
+        let key = KeyPair::generate();
+        let name = format!("donor-{index}");
+        setup.push(
+            ministry
+                .sign(events::register_donor(&name, &key), now_ms())
+                .0,
+        );
+        donors.push(Author::new(
+            ChainId::parse(chain.as_str()).unwrap(),
+            OrgId::parse(&name).unwrap(),
+            key,
+            0,
+            None,
+        ));
+    }
+    for event in &setup {
+        submit_until_acknowledged(urls, 0, event).await;
+    }
+    donors
+}
+
+fn project_event(donor: &mut Author, name: &str) -> (pb::SignedEvent, Vec<u8>) {
+    let (event, id) = donor.sign(
+        events::project(name, events::details("LY0101", "14030", "EUR", "1000")),
+        now_ms(),
+    );
+    (event, id.0.to_vec())
+}
+
+async fn position_of(node: &Node, event_id: &[u8]) -> Option<u64> {
+    let mut client = node.client().await;
+    match client
+        .get_event(pb::GetEventRequest {
+            event_id: event_id.to_vec(),
+        })
+        .await
+    {
+        Ok(entry) => Some(entry.into_inner().position),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("get_event: {status:?}"),
+    }
+}
+
+fn verify_passes(node: &Node) {
+    let verified = cli(node, &["verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        tansiq_tests::stderr(&verified)
+    );
+}
+
+fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snapshot() {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 3);
+    for member in &mut members {
+        member.flags = vec!["--snapshot-every".into(), "40".into()];
+    }
+    let leader = cluster::form(&mut members, 3);
+    let urls: Vec<String> = members.iter().map(Member::url).collect();
+    let mut donors = register_donors(&members, &urls, 1).await;
+    let follower = (1..=3u64).find(|id| *id != leader).unwrap();
+    let behind = &mut members[follower as usize - 1];
+    let last_seen = number(&status(behind.node()).unwrap(), "lastLogIndex");
+    behind.node.take().unwrap().kill_9();
+
+    // 150 entries while the follower is down: the leader snapshots every 40
+    // and purges its log behind the snapshot.
+    let leader_url = vec![members[leader as usize - 1].url()];
+    let mut acknowledged = Vec::new();
+    for n in 0..150 {
+        let (event, id) = project_event(&mut donors[0], &format!("p{n}"));
+        let receipt = submit_until_acknowledged(&leader_url, 0, &event).await;
+        acknowledged.push((id, receipt.position));
+    }
+    let purged = poll("the leader to purge its log", || {
+        let purged = number(&status(members[leader as usize - 1].node())?, "purgedIndex");
+        (purged > last_seen).then_some(purged)
+    });
+
+    // The follower returns: the entries it lacks are gone from every log,
+    // so only a snapshot can bring it up to date.
+    let genesis = cluster::genesis_of(&members);
+    members[follower as usize - 1].start(&genesis);
+    let head = converged_head(&members).await;
+    let caught_up = status(members[follower as usize - 1].node()).unwrap();
+    assert!(
+        number(&caught_up, "snapshotIndex") > last_seen,
+        "the follower installed a snapshot past what it had: {caught_up}"
+    );
+    for member in &members {
+        for (id, position) in &acknowledged {
+            assert_eq!(position_of(member.node(), id).await, Some(*position));
+        }
+        verify_passes(member.node());
+    }
+    eprintln!(
+        "snapshot catch-up: follower {follower} had log index {last_seen}, leader purged through {purged}, all at position {}",
+        head.position
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_honest_node() {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 3);
+    cluster::form(&mut members, 3);
+    let urls: Vec<String> = members.iter().map(Member::url).collect();
+    let mut donors = register_donors(&members, &urls, 1).await;
+    let (event, _) = project_event(&mut donors[0], "honest");
+    submit_until_acknowledged(&urls, 0, &event).await;
+    let before = converged_head(&members).await;
+
+    // The donor's next event, its body altered after signing.
+    let (mut forged, forged_id) = project_event(&mut donors[0], "forged");
+    let last = forged.body.len() - 1;
+    forged.body[last] ^= 1;
+
+    // A malicious node (id 9, not a member) claims a newer term and sends
+    // the honest followers an entry holding the forged event, marked committed.
+    let quiet = poll("every node to apply the same index", || {
+        let all: Vec<_> = members.iter().map(|m| status(m.node())).collect();
+        let all: Vec<_> = all.into_iter().collect::<Option<_>>()?;
+        let applied: Vec<u64> = all.iter().map(|s| number(s, "appliedIndex")).collect();
+        applied
+            .windows(2)
+            .all(|w| w[0] == w[1])
+            .then(|| all[0].clone())
+    });
+    let term = number(&quiet, "term") + 1;
+    let prev = LogId::new(
+        CommittedLeaderId::new(
+            number(&quiet, "appliedTerm"),
+            number(&quiet, "appliedLeader"),
+        ),
+        number(&quiet, "appliedIndex"),
+    );
+    let forged_log_id = LogId::new(CommittedLeaderId::new(term, 9), prev.index + 1);
+    let request = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(term, 9),
+        prev_log_id: Some(prev),
+        entries: vec![Entry {
+            log_id: forged_log_id,
+            payload: EntryPayload::Normal(Proposal {
+                committed_at_ms: now_ms(),
+                requests: vec![pb::SubmitBatchRequest {
+                    events: vec![forged.clone()],
+                }],
+            }),
+        }],
+        leader_commit: Some(forged_log_id),
+    };
+    let json = serde_json::to_vec(&request).unwrap();
+    let leader = number(&quiet, "leaderId");
+    let mut accepted = 0;
+    for member in members.iter().filter(|m| m.id != leader) {
+        let mut client = ClusterClient::connect(member.url()).await.unwrap();
+        let reply = client
+            .append_entries(pb::RaftPayload { json: json.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let reply = String::from_utf8(reply.json).unwrap();
+        if reply.contains("Success") {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 2, "both followers took the entry into their log");
+
+    // The forged entry is in the Raft log of the followers, and reaches the
+    // old leader when a follower takes over; every node refuses it at apply.
+    poll("every node to refuse the forged entry", || {
+        members
+            .iter()
+            .all(|m| status(m.node()).is_some_and(|s| number(&s, "refusedAtApply") >= 1))
+            .then_some(())
+    });
+    for member in &members {
+        assert_eq!(position_of(member.node(), &forged_id).await, None);
+    }
+    // The cluster goes on: the donor's real next event commits everywhere.
+    let new_leader = wait_for_leader(members[0].node());
+    // The forged event used the donor's next sequence number, which is
+    // still free: sign it again from the node's key head.
+    let mut client = members[0].node().client().await;
+    let mut donor = author_for(&mut client, &donors[0]).await;
+    let (event, id) = project_event(&mut donor, "after");
+    submit_until_acknowledged(&urls, 0, &event).await;
+    let after = converged_head(&members).await;
+    assert_eq!(
+        after.position,
+        before.position + 1,
+        "only the valid event was added"
+    );
+    for member in &members {
+        assert!(position_of(member.node(), &id).await.is_some());
+        verify_passes(member.node());
+    }
+    eprintln!("forged entry: refused at apply on all 3 nodes; leader {leader} then {new_leader}");
+}
+
+/// The donor's author positioned at its key head on the node (its local
+/// sequence ran ahead when it signed events that were not committed).
+async fn author_for(
+    client: &mut LedgerClient<tonic::transport::Channel>,
+    donor: &Author,
+) -> Author {
+    let key_head = client
+        .get_key_head(pb::GetKeyHeadRequest {
+            public_key: donor.key.public().0.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let last = (!key_head.last_event_id.is_empty())
+        .then(|| tansiq_ledger::ids::EventId::from_slice(&key_head.last_event_id).unwrap());
+    Author::new(
+        donor.chain.clone(),
+        donor.org.clone(),
+        KeyPair::from_seed(donor.key.seed()),
+        key_head.sequence,
+        last,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_cannot_commit_and_the_majority_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 3);
+    let links = Links::between(&mut members).await;
+    let leader = cluster::form(&mut members, 3);
+    let urls: Vec<String> = members.iter().map(Member::url).collect();
+    let mut donors = register_donors(&members, &urls, 2).await;
+    converged_head(&members).await;
+
+    links.isolate(leader);
+    let minority = &members[leader as usize - 1];
+    let (cut_off, cut_off_id) = project_event(&mut donors[0], "minority");
+    let mut client = minority.node().client().await;
+    let mut request = tonic::Request::new(pb::SubmitRequest {
+        event: Some(cut_off.clone()),
+    });
+    request.set_timeout(Duration::from_secs(60));
+    let refused = client.submit(request).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("majority"),
+        "the minority says why: {}",
+        refused.message()
+    );
+
+    // The majority elects a leader of its own and commits.
+    let majority: Vec<String> = members
+        .iter()
+        .filter(|m| m.id != leader)
+        .map(Member::url)
+        .collect();
+    let new_leader = poll("the majority to elect a new leader", || {
+        let seen = wait_for_leader(members.iter().find(|m| m.id != leader).unwrap().node());
+        (seen != leader).then_some(seen)
+    });
+    let (majority_event, majority_id) = project_event(&mut donors[1], "majority");
+    let receipt = submit_until_acknowledged(&majority, 0, &majority_event).await;
+
+    // Heal: the old leader steps down and takes the majority's log; the
+    // event it could not commit is resubmitted and lands exactly once.
+    links.heal_all();
+    converged_head(&members).await;
+    let resubmitted = submit_until_acknowledged(&urls, 0, &cut_off).await;
+    let again = submit_until_acknowledged(&urls, 1, &cut_off).await;
+    assert!(again.duplicate, "a second resubmission is a duplicate");
+    assert_eq!(again.position, resubmitted.position);
+    let head = converged_head(&members).await;
+    for member in &members {
+        assert_eq!(
+            position_of(member.node(), &majority_id).await,
+            Some(receipt.position)
+        );
+        assert_eq!(
+            position_of(member.node(), &cut_off_id).await,
+            Some(resubmitted.position)
+        );
+        verify_passes(member.node());
+    }
+    eprintln!(
+        "partition: leader {leader} isolated and refused to commit; majority leader {new_leader}; healed at position {}",
+        head.position
+    );
+}
