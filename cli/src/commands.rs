@@ -150,6 +150,7 @@ async fn submit(
     };
     let columns = [
         ("position", 8),
+        ("state", 16),
         ("type", 24),
         ("event_id", 64),
         ("duplicate", 9),
@@ -157,8 +158,14 @@ async fn submit(
     ];
     output::header(output, &columns);
     for (receipt, name) in receipts.iter().zip(names) {
+        let state = if receipt.state == pb::ReceiptState::AcceptedPending as i32 {
+            "accepted-pending"
+        } else {
+            "committed"
+        };
         let row = json!({
             "position": receipt.position,
+            "state": state,
             "type": name,
             "event_id": hex::encode(&receipt.event_id),
             "head": hex::encode(&receipt.head),

@@ -17,6 +17,7 @@ pub mod genesis;
 pub mod ids;
 pub mod limits;
 pub mod normalise;
+pub mod outbox;
 pub mod raft;
 pub mod reject;
 pub mod signing;

@@ -32,6 +32,9 @@ pub mod cf {
     /// log ids, applied log id and membership (see `crate::raft`).
     pub const RAFT_LOG: &str = "raft_log";
     pub const RAFT_META: &str = "raft_meta";
+    /// A donor site's outbox: requests accepted while the leader was out of
+    /// reach (see `crate::outbox`). Local to the node, never replicated.
+    pub const OUTBOX: &str = "outbox";
     /// The column families a Raft snapshot carries: the ledger's whole state.
     pub const STATE: &[&str] = &[
         META,
@@ -81,7 +84,10 @@ pub mod cf {
         REVIEWS,
         RAFT_LOG,
         RAFT_META,
+        OUTBOX,
     ];
+    /// The node's own families: the Raft log and metadata, the outbox.
+    pub const LOCAL: &[&str] = &[RAFT_LOG, RAFT_META, OUTBOX];
 }
 
 const META_GENESIS: &[u8] = b"genesis";
@@ -764,14 +770,13 @@ mod family_tests {
     use super::cf;
 
     #[test]
-    fn a_snapshot_carries_the_state_and_never_the_raft_log_or_vote() {
-        let raft = [cf::RAFT_LOG, cf::RAFT_META];
-        assert!(cf::STATE.iter().all(|family| !raft.contains(family)));
-        let mut all: Vec<&str> = cf::STATE.iter().chain(raft.iter()).copied().collect();
+    fn a_snapshot_carries_the_state_and_never_the_raft_log_vote_or_outbox() {
+        assert!(cf::STATE.iter().all(|family| !cf::LOCAL.contains(family)));
+        let mut all: Vec<&str> = cf::STATE.iter().chain(cf::LOCAL).copied().collect();
         let mut listed = cf::ALL.to_vec();
         all.sort_unstable();
         listed.sort_unstable();
-        assert_eq!(all, listed, "ALL is STATE plus the Raft families");
+        assert_eq!(all, listed, "ALL is STATE plus the node's local families");
         assert!(cf::PROJECTIONS
             .iter()
             .all(|family| cf::STATE.contains(family)));

@@ -34,11 +34,16 @@ use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tansiq_ledger::ids::EventId;
+use tansiq_ledger::outbox::Outbox;
+use tansiq_ledger::store::StoreError;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::committer::SubmitError;
+use crate::service::receipt_to_proto;
+use crate::status::rejection_status;
 
 /// A node's Raft instance and what it replicates.
 pub struct Replication {
@@ -49,6 +54,8 @@ pub struct Replication {
     refused_at_apply: Arc<AtomicU64>,
     proposals: mpsc::Sender<Pending>,
     leader_channel: Mutex<Option<(String, Channel)>>,
+    outbox: Outbox,
+    outbox_wake: Notify,
 }
 
 /// A submission waiting to be proposed.
@@ -134,8 +141,11 @@ impl Replication {
             refused_at_apply,
             proposals,
             leader_channel: Mutex::new(None),
+            outbox: Outbox::new(),
+            outbox_wake: Notify::new(),
         });
         tokio::spawn(propose_loop(Arc::clone(&replication), queue));
+        tokio::spawn(deliver_loop(Arc::clone(&replication)));
         Ok(replication)
     }
 
@@ -149,6 +159,101 @@ impl Replication {
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         receipt.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+
+    /// A node that is not a voter: a donor site's node.
+    pub fn is_learner(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        let is_voter = metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.node_id);
+        !is_voter
+    }
+
+    /// Where this node reaches the leader it knows of (None: no leader, or
+    /// this node leads).
+    pub fn leader_address(&self) -> Option<String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader.filter(|id| *id != self.node_id)?;
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)?
+            .clone();
+        Some(self.address_of(leader, &node.addr))
+    }
+
+    fn outbox_error(error: StoreError) -> Status {
+        Status::unavailable(format!(
+            "this node cannot use its outbox ({error}); nothing was accepted, retry"
+        ))
+    }
+
+    /// Requests waiting in this node's outbox.
+    pub fn outbox_pending(&self) -> u64 {
+        self.outbox.len(self.ledger.store()).unwrap_or_default()
+    }
+
+    pub fn outbox_is_empty(&self) -> Result<bool, Status> {
+        self.outbox
+            .is_empty(self.ledger.store())
+            .map_err(Self::outbox_error)
+    }
+
+    /// A donor site that cannot reach the leader: checks the request as the
+    /// leader would check its signatures, keeps it durably in the outbox
+    /// (once, by event id) and answers "accepted, pending".
+    pub async fn accept_pending(
+        self: &Arc<Self>,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
+        let this = Arc::clone(self);
+        let receipts = tokio::task::spawn_blocking(move || {
+            let chain = this.ledger.chain().clone();
+            let mut requests = vec![decode_request(&chain, events.clone())];
+            verify_requests(&chain, &mut requests);
+            let ids: Vec<EventId> = match requests.pop() {
+                Some(Ok(decoded)) => decoded.iter().map(|event| event.id).collect(),
+                Some(Err(rejection)) => return Err(rejection_status(&rejection)),
+                None => return Err(Status::internal("no verdict for the request")),
+            };
+            let store = this.ledger.store();
+            // Already committed here: the receipts of the log.
+            let mut committed = Vec::with_capacity(ids.len());
+            for id in &ids {
+                match this.ledger.receipt(id).map_err(Self::outbox_error)? {
+                    Some(receipt) => committed.push(receipt_to_proto(&receipt)),
+                    None => break,
+                }
+            }
+            if committed.len() == ids.len() {
+                return Ok(committed);
+            }
+            let queued = this
+                .outbox
+                .push(store, &ids, events)
+                .map_err(Self::outbox_error)?;
+            let note = format!(
+                "accepted by donor-site node {} while the cluster's leader is out of reach; {} in its outbox, delivered and committed when the leader is reachable (resubmitting is safe)",
+                this.node_id,
+                if queued { "waiting" } else { "already waiting" }
+            );
+            Ok(ids
+                .iter()
+                .map(|id| pb::Receipt {
+                    event_id: id.0.to_vec(),
+                    state: pb::ReceiptState::AcceptedPending as i32,
+                    warnings: vec![note.clone()],
+                    ..Default::default()
+                })
+                .collect())
+        })
+        .await
+        .map_err(|error| Status::internal(format!("outbox task failed: {error}")))??;
+        self.outbox_wake.notify_one();
+        Ok(receipts)
     }
 
     /// Where this node reaches `node`: its `--peer` override, else the
@@ -188,9 +293,11 @@ impl Replication {
         let mut client = LedgerClient::new(self.channel_to(leader)?)
             .max_decoding_message_size(crate::REQUEST_BYTES_MAX)
             .max_encoding_message_size(crate::REQUEST_BYTES_MAX);
-        match client.submit_batch(pb::SubmitBatchRequest { events }).await {
+        let mut request = Request::new(pb::SubmitBatchRequest { events });
+        request.set_timeout(COMMIT_TIMEOUT + Duration::from_secs(5));
+        match client.submit_batch(request).await {
             Ok(response) => Ok(response.into_inner().receipts),
-            Err(status) if status.code() == tonic::Code::Unavailable => {
+            Err(status) if retryable(status.code()) => {
                 Err(Status::unavailable(format!(
                     "this node is not the leader and cannot reach the leader at {leader} ({}); nothing was written here, retry",
                     status.message()
@@ -245,7 +352,7 @@ impl Replication {
             purged_index: metrics.purged.map_or(0, |l| l.index),
             snapshot_index: metrics.snapshot.map_or(0, |l| l.index),
             refused_at_apply: self.refused_at_apply.load(Ordering::Relaxed),
-            outbox_pending: 0,
+            outbox_pending: self.outbox_pending(),
         }
     }
 
@@ -318,6 +425,92 @@ impl Replication {
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
+}
+
+/// Delivers the outbox to the leader, oldest first, one request at a time:
+/// removed once the leader answers with receipts (new or duplicate: exactly
+/// once by event id) or refuses it; kept and retried while the leader is out
+/// of reach.
+async fn deliver_loop(replication: Arc<Replication>) {
+    const RETRY: Duration = Duration::from_millis(500);
+    loop {
+        let this = Arc::clone(&replication);
+        let first = tokio::task::spawn_blocking(move || this.outbox.first(this.ledger.store()))
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("outbox task failed: {error}")))
+            .and_then(|result| result);
+        let queued = match first {
+            Ok(Some(queued)) => queued,
+            Ok(None) => {
+                tokio::select! {
+                    _ = replication.outbox_wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot read the outbox");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let Some(leader) = replication.leader_address() else {
+            tokio::time::sleep(RETRY).await;
+            continue;
+        };
+        let chain = replication.ledger.chain();
+        let ids: Vec<EventId> = queued
+            .events
+            .iter()
+            .filter_map(|event| tansiq_ledger::event::Event::decode(chain, event.clone()).ok())
+            .map(|event| event.id)
+            .collect();
+        match replication.forward(&leader, queued.events).await {
+            Ok(receipts) => {
+                tracing::info!(
+                    events = receipts.len(),
+                    position = receipts.last().map_or(0, |r| r.position),
+                    "outbox: delivered and committed"
+                );
+            }
+            Err(status) if retryable(status.code()) => {
+                tracing::debug!(
+                    message = status.message(),
+                    "outbox: leader out of reach; will retry"
+                );
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+            Err(status) => {
+                tracing::warn!(
+                    code = ?status.code(),
+                    message = status.message(),
+                    events = ids.len(),
+                    "outbox: the leader refused a request accepted while it was out of reach; removed from the outbox"
+                );
+            }
+        }
+        if let Err(error) =
+            replication
+                .outbox
+                .remove(replication.ledger.store(), queued.sequence, &ids)
+        {
+            tracing::error!(%error, "cannot remove a delivered request from the outbox");
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// gRPC codes that mean "not reached / try again", not "refused".
+pub fn retryable(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unavailable
+            | tonic::Code::Unknown
+            | tonic::Code::Cancelled
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Aborted
+    )
 }
 
 /// Takes the submissions waiting, verifies them together and proposes the

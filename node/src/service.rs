@@ -67,10 +67,23 @@ impl LedgerService {
     ) -> Result<Vec<pb::Receipt>, Status> {
         let outcome = match &self.replication {
             Some(replication) => {
+                let learner = replication.is_learner();
+                // A donor site with a backlog keeps order: behind the backlog.
+                if learner && !replication.outbox_is_empty()? {
+                    return replication.accept_pending(events).await;
+                }
                 let forwarded = events.clone();
                 match replication.submit(events).await {
                     Err(SubmitError::Forward(leader)) => {
-                        return replication.forward(&leader, forwarded).await
+                        return match replication.forward(&leader, forwarded.clone()).await {
+                            Err(status) if learner && crate::cluster::retryable(status.code()) => {
+                                replication.accept_pending(forwarded).await
+                            }
+                            answered => answered,
+                        };
+                    }
+                    Err(SubmitError::NoLeader | SubmitError::NotCommitted(_)) if learner => {
+                        return replication.accept_pending(forwarded).await;
                     }
                     other => other,
                 }
@@ -91,7 +104,7 @@ impl LedgerService {
     }
 }
 
-fn receipt_to_proto(receipt: &Receipt) -> pb::Receipt {
+pub fn receipt_to_proto(receipt: &Receipt) -> pb::Receipt {
     pb::Receipt {
         event_id: receipt.event_id.0.to_vec(),
         position: receipt.position.0,

@@ -160,8 +160,10 @@ pub async fn converged_head(members: &[Member]) -> pb::LedgerHead {
     }
 }
 
-/// Submits `event`, trying the nodes in turn from `start`, until a receipt
-/// comes back; only "try again" errors are retried.
+/// Submits `event`, trying the nodes in turn from `start`, until it is
+/// committed; only "try again" errors are retried. An "accepted, pending"
+/// receipt (a donor site's outbox) is followed on that node until the event
+/// is on its log, as a donor system would before signing on elsewhere.
 pub async fn submit_until_acknowledged(
     urls: &[String],
     start: usize,
@@ -180,6 +182,9 @@ pub async fn submit_until_acknowledged(
         });
         request.set_timeout(Duration::from_secs(20));
         match client.submit(request).await {
+            Ok(receipt) if receipt.get_ref().state == pb::ReceiptState::AcceptedPending as i32 => {
+                return committed_receipt(&mut client, receipt.into_inner()).await;
+            }
             Ok(receipt) => return receipt.into_inner(),
             Err(status) => {
                 assert!(
@@ -195,6 +200,41 @@ pub async fn submit_until_acknowledged(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Waits until the event of a pending receipt is on the node's log; its receipt.
+async fn committed_receipt(
+    client: &mut LedgerClient<tonic::transport::Channel>,
+    pending: pb::Receipt,
+) -> pb::Receipt {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let found = client
+            .get_event(pb::GetEventRequest {
+                event_id: pending.event_id.clone(),
+            })
+            .await;
+        match found {
+            Ok(entry) => {
+                let entry = entry.into_inner();
+                return pb::Receipt {
+                    event_id: entry.event_id,
+                    position: entry.position,
+                    head: entry.head,
+                    state: pb::ReceiptState::Committed as i32,
+                    committed_at_ms: entry.committed_at_ms,
+                    ..pending
+                };
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => panic!("get_event: {status:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a pending event was not committed within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

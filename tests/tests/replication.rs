@@ -336,3 +336,107 @@ async fn a_partitioned_leader_cannot_commit_and_the_majority_goes_on() {
         head.position
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_donor_site_keeps_submissions_in_its_outbox_across_a_restart_and_delivers_each_once(
+) {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 4);
+    let links = Links::between(&mut members).await;
+    let leader = cluster::form(&mut members, 3);
+    let voters: Vec<String> = members[..3].iter().map(Member::url).collect();
+    let mut donors = register_donors(&members, &voters, 1).await;
+    let before = converged_head(&members).await;
+
+    // The donor site (learner 4) loses its links; the donor keeps submitting to it.
+    links.isolate(4);
+    let mut pending = Vec::new();
+    let submit_to_site = |event: pb::SignedEvent, url: String| async move {
+        let mut client = LedgerClient::connect(url).await.unwrap();
+        client
+            .submit(pb::SubmitRequest { event: Some(event) })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    for n in 0..3 {
+        let (event, id) = project_event(&mut donors[0], &format!("site-{n}"));
+        let receipt = submit_to_site(event.clone(), members[3].url()).await;
+        assert_eq!(
+            receipt.state,
+            pb::ReceiptState::AcceptedPending as i32,
+            "{receipt:?}"
+        );
+        assert_eq!(receipt.event_id, id);
+        assert_eq!(receipt.position, 0, "not on the log yet");
+        pending.push((event, id));
+    }
+    // A resubmission while cut off is not queued twice.
+    let again = submit_to_site(pending[0].0.clone(), members[3].url()).await;
+    assert_eq!(again.state, pb::ReceiptState::AcceptedPending as i32);
+    assert_eq!(
+        number(&status(members[3].node()).unwrap(), "outboxPending"),
+        3
+    );
+
+    // kill -9 and restart of the donor site, still cut off: the outbox survives.
+    members[3].node.take().unwrap().kill_9();
+    let genesis = cluster::genesis_of(&members);
+    members[3].start(&genesis);
+    assert_eq!(
+        number(&status(members[3].node()).unwrap(), "outboxPending"),
+        3
+    );
+    for n in 3..5 {
+        let (event, id) = project_event(&mut donors[0], &format!("site-{n}"));
+        let receipt = submit_to_site(event.clone(), members[3].url()).await;
+        assert_eq!(receipt.state, pb::ReceiptState::AcceptedPending as i32);
+        pending.push((event, id));
+    }
+    assert_eq!(
+        number(&status(members[3].node()).unwrap(), "outboxPending"),
+        5
+    );
+    for (_, id) in &pending {
+        assert_eq!(
+            position_of(members[leader as usize - 1].node(), id).await,
+            None
+        );
+    }
+
+    // Reconnected: the outbox drains, each event committed once, in order.
+    links.heal_all();
+    poll("the donor site's outbox to drain", || {
+        let site = status(members[3].node())?;
+        (number(&site, "outboxPending") == 0).then_some(())
+    });
+    let head = converged_head(&members).await;
+    assert_eq!(
+        head.position,
+        before.position + pending.len() as u64,
+        "each pending event once, nothing else"
+    );
+    let mut positions = Vec::new();
+    for member in &members {
+        let mut on_member = Vec::new();
+        for (_, id) in &pending {
+            on_member.push(position_of(member.node(), id).await.unwrap());
+        }
+        assert!(
+            on_member.windows(2).all(|w| w[0] < w[1]),
+            "in submission order"
+        );
+        positions.push(on_member);
+        verify_passes(member.node());
+    }
+    assert!(positions.windows(2).all(|w| w[0] == w[1]));
+    // A resubmission after delivery is a duplicate with the committed position.
+    let late = submit_to_site(pending[0].0.clone(), members[3].url()).await;
+    assert_eq!(late.state, pb::ReceiptState::Committed as i32);
+    assert!(late.duplicate);
+    assert_eq!(late.position, positions[0][0]);
+    eprintln!(
+        "outbox: 5 events accepted pending by the cut-off donor site (restarted in between), delivered at positions {:?}",
+        positions[0]
+    );
+}
