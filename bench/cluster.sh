@@ -41,7 +41,7 @@ PORTS=(57111 57112 57113)
 for id in 1 2 3; do
     dir="$WORK/tansiq-$id"
     mkdir -p "$dir"
-    args=(--node-id "$id" --data-dir "$dir" --listen "127.0.0.1:${PORTS[$((id - 1))]}")
+    args=(--node-id "$id" --data-dir "$dir" --listen "127.0.0.1:${PORTS[$((id - 1))]}" --plaintext)
     if [ "$id" = 1 ]; then
         args+=(--dev)
     else

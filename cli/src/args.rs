@@ -11,14 +11,26 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Client of a Tansiq coordination ledger node"
 )]
 pub struct Cli {
-    /// Node to talk to.
+    /// Node to talk to: https://... (TLS) or http://... (a node started
+    /// with --plaintext on loopback).
     #[arg(
         long,
         global = true,
         env = "TANSIQ_NODE",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "https://127.0.0.1:50051"
     )]
     pub node: String,
+    /// CA certificate (PEM) that signed the node's certificate; default
+    /// tansiq-data/tls/ca.pem when it exists (a --dev node started here).
+    #[arg(long, global = true, env = "TANSIQ_CA")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) signed by the cluster's CA: needed for
+    /// `tansiq cluster` changes on a TLS cluster (mutual TLS).
+    #[arg(long, global = true, env = "TANSIQ_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "TANSIQ_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,

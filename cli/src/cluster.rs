@@ -21,9 +21,7 @@ fn member(text: &str) -> anyhow::Result<pb::Member> {
 }
 
 pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::Result<()> {
-    let mut client = ClusterClient::connect(node.to_owned())
-        .await
-        .with_context(|| format!("cannot reach a Tansiq node at {node}"))?;
+    let mut client = ClusterClient::new(crate::client::channel(node).await?);
     let status = match action {
         ClusterAction::Init { members } => {
             let members = members

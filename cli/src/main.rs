@@ -11,6 +11,11 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = args::Cli::parse();
+    client::configure(client::TlsOptions {
+        ca: args.ca.clone(),
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+    });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -44,6 +44,7 @@ use tonic::{Request, Response, Status};
 use crate::committer::SubmitError;
 use crate::service::receipt_to_proto;
 use crate::status::rejection_status;
+use crate::tls::{self, Tls};
 
 /// A node's Raft instance and what it replicates.
 pub struct Replication {
@@ -51,6 +52,7 @@ pub struct Replication {
     pub raft: Raft<TypeConfig>,
     ledger: Arc<Ledger>,
     peers: Peers,
+    tls: Option<Tls>,
     refused_at_apply: Arc<AtomicU64>,
     proposals: mpsc::Sender<Pending>,
     leader_channel: Mutex<Option<(String, Channel)>>,
@@ -80,10 +82,12 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub type Peers = Arc<BTreeMap<NodeId, String>>;
 
 /// How this node takes part in a cluster (from the node's flags).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ClusterSettings {
     pub peers: BTreeMap<NodeId, String>,
     pub snapshot_every: Option<u64>,
+    /// The node's TLS, used as client identity towards peers (None: plaintext).
+    pub tls: Option<Tls>,
 }
 
 type ProposalReplies = Vec<oneshot::Sender<Result<Vec<Receipt>, SubmitError>>>;
@@ -127,6 +131,7 @@ impl Replication {
             config,
             Network {
                 peers: Arc::clone(&peers),
+                tls: settings.tls.clone(),
             },
             LogStore::new(Arc::clone(&ledger)),
             machine,
@@ -138,6 +143,7 @@ impl Replication {
             raft,
             ledger,
             peers,
+            tls: settings.tls,
             refused_at_apply,
             proposals,
             leader_channel: Mutex::new(None),
@@ -276,8 +282,7 @@ impl Replication {
                 return Ok(channel.clone());
             }
         }
-        let channel = tonic::transport::Endpoint::from_shared(leader.to_owned())
-            .map_err(|error| Status::internal(format!("leader address {leader}: {error}")))?
+        let channel = tls::endpoint(leader, self.tls.as_ref())?
             .connect_timeout(Duration::from_secs(2))
             .connect_lazy();
         *cached = Some((leader.to_owned(), channel.clone()));
@@ -635,11 +640,13 @@ fn answer(replication: &Replication, result: WriteResult, replies: ProposalRepli
 /// Creates a connection per peer; connects lazily.
 pub struct Network {
     peers: Peers,
+    tls: Option<Tls>,
 }
 
 pub struct Connection {
     target: NodeId,
     address: String,
+    tls: Option<Tls>,
     client: Option<ClusterClient<Channel>>,
 }
 
@@ -654,6 +661,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                 .get(&target)
                 .cloned()
                 .unwrap_or_else(|| node.addr.clone()),
+            tls: self.tls.clone(),
             client: None,
         }
     }
@@ -676,7 +684,7 @@ impl Connection {
         let json =
             serde_json::to_vec(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         if self.client.is_none() {
-            let endpoint = tonic::transport::Endpoint::from_shared(self.address.clone())
+            let endpoint = tls::endpoint(&self.address, self.tls.as_ref())
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?
                 .connect_timeout(Duration::from_millis(500));
             let channel = endpoint
@@ -752,6 +760,11 @@ impl ClusterService {
     pub fn new(replication: Arc<Replication>) -> Self {
         ClusterService { replication }
     }
+
+    /// Under TLS: only holders of a certificate from the cluster's CA.
+    fn peer_only<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        tls::require_client_certificate(self.replication.tls.is_some(), request)
+    }
 }
 
 fn decode<T: DeserializeOwned>(payload: &pb::RaftPayload) -> Result<T, Status> {
@@ -779,7 +792,12 @@ async fn leader_client(
     };
     let leader = forward.leader_node.as_ref()?;
     let address = replication.address_of(forward.leader_id?, &leader.addr);
-    ClusterClient::connect(address).await.ok()
+    let channel = tls::endpoint(&address, replication.tls.as_ref())
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    Some(ClusterClient::new(channel))
 }
 
 #[tonic::async_trait]
@@ -788,6 +806,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
+        self.peer_only(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(request.get_ref())?;
         encode(&self.replication.raft.append_entries(rpc).await)
     }
@@ -796,6 +815,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
+        self.peer_only(&request)?;
         let rpc: VoteRequest<NodeId> = decode(request.get_ref())?;
         encode(&self.replication.raft.vote(rpc).await)
     }
@@ -804,6 +824,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
+        self.peer_only(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(request.get_ref())?;
         encode(&self.replication.raft.install_snapshot(rpc).await)
     }
@@ -812,6 +833,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::InitRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
+        self.peer_only(&request)?;
         let members: BTreeMap<NodeId, BasicNode> = request
             .into_inner()
             .members
@@ -835,6 +857,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::AddLearnerRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
+        self.peer_only(&request)?;
         let member = request
             .into_inner()
             .member
@@ -869,6 +892,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::ChangeVotersRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
+        self.peer_only(&request)?;
         let request = request.into_inner();
         let voters: std::collections::BTreeSet<NodeId> = request.voters.iter().copied().collect();
         let result = self
@@ -887,8 +911,9 @@ impl pb::cluster_server::Cluster for ClusterService {
 
     async fn read_index(
         &self,
-        _request: Request<pb::ReadIndexRequest>,
+        request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexResponse>, Status> {
+        self.peer_only(&request)?;
         match self.replication.raft.get_read_log_id().await {
             Ok((read, _)) => Ok(Response::new(pb::ReadIndexResponse {
                 index: read.map_or(0, |log_id| log_id.index),

@@ -9,6 +9,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::tls::TlsFiles;
+
 /// Where the node listens unless told otherwise (loopback: safe by default).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// Where the node keeps its data unless told otherwise.
@@ -38,6 +40,23 @@ pub struct Args {
     /// log behind it (a node further behind catches up from the snapshot).
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
+    /// TLS: this node's certificate (PEM). With --tls-key and --tls-ca.
+    #[arg(long, env = "TANSIQ_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: this node's private key (PEM).
+    #[arg(long, env = "TANSIQ_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: the CA that signs the cluster's node certificates (PEM); peers
+    /// and administrators must present a certificate it signed.
+    #[arg(long, env = "TANSIQ_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Development: get this node's certificate from the dev CA in DIR
+    /// (another dev node's DATA_DIR/tls), so that dev nodes trust each other.
+    #[arg(long, value_name = "DIR")]
+    pub dev_ca: Option<PathBuf>,
+    /// Serve without TLS. Only on a loopback --listen address (local tests).
+    #[arg(long)]
+    pub plaintext: bool,
     /// Data directory (RocksDB, genesis, dev keys).
     #[arg(long, env = "TANSIQ_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -72,6 +91,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the node talks: always TLS unless plaintext was asked for on loopback.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    Plaintext,
+    Tls(TlsFiles),
+    /// Development TLS: a local CA (this node's, or the one in the directory
+    /// given) and a node certificate, created on first start.
+    DevTls {
+        ca_dir: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Create a development chain on first start.
@@ -89,6 +120,7 @@ pub struct Config {
     /// Peer addresses that override the membership's (node id → URL).
     pub peers: std::collections::BTreeMap<u64, String>,
     pub snapshot_every: Option<u64>,
+    pub transport: Transport,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub genesis: Option<PathBuf>,
@@ -132,6 +164,22 @@ impl Config {
         if args.node_id.is_none() && (!peers.is_empty() || args.snapshot_every.is_some()) {
             bail!("--peer and --snapshot-every are for cluster members: add --node-id");
         }
+        let transport = match (args.tls_cert, args.tls_key, args.tls_ca) {
+            _ if args.plaintext => {
+                if !listen.ip().is_loopback() {
+                    bail!("--plaintext is only for a loopback --listen address (127.0.0.1, ::1); on {listen} serve TLS with --tls-cert, --tls-key and --tls-ca");
+                }
+                Transport::Plaintext
+            }
+            (Some(cert), Some(key), Some(ca)) => Transport::Tls(TlsFiles { ca, cert, key }),
+            (None, None, None) if dev || args.dev_ca.is_some() => Transport::DevTls {
+                ca_dir: args.dev_ca,
+            },
+            (None, None, None) => bail!(
+                "the node serves TLS: give --tls-cert, --tls-key and --tls-ca (PEM files), or --dev / --dev-ca DIR for development certificates, or --plaintext on a loopback address"
+            ),
+            _ => bail!("TLS needs all three of --tls-cert, --tls-key and --tls-ca"),
+        };
         if args.snapshot_every == Some(0) {
             bail!("--snapshot-every must be at least 1");
         }
@@ -141,6 +189,7 @@ impl Config {
             node_id: args.node_id,
             peers,
             snapshot_every: args.snapshot_every,
+            transport,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -186,6 +235,7 @@ mod tests {
         let args = Args {
             config: Some(path),
             listen: Some("127.0.0.1:7000".into()),
+            plaintext: true,
             ..Args::default()
         };
         let config = Config::from_args(args).expect("valid");
@@ -207,5 +257,25 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("human or json"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_only_on_loopback_and_tls_otherwise() {
+        let err = Config::from_args(Args {
+            listen: Some("0.0.0.0:50051".into()),
+            plaintext: true,
+            ..Args::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let err = Config::from_args(Args::default()).unwrap_err();
+        assert!(err.to_string().contains("--tls-cert"), "{err}");
+        let config = Config::from_args(Args {
+            listen: Some("[::1]:50051".into()),
+            plaintext: true,
+            ..Args::default()
+        })
+        .expect("plaintext on loopback");
+        assert!(matches!(config.transport, Transport::Plaintext));
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod dev;
 pub mod service;
 pub mod status;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::cluster::{ClusterService, Replication};
 use crate::committer::{Committer, Metrics};
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, Transport};
 use crate::coverage_service::CoverageService;
 use crate::service::LedgerService;
 
@@ -61,11 +62,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.demo {
         demo::load(&config.data_dir, &ledger, &committer).await?;
     }
+    let tls = match &config.transport {
+        Transport::Plaintext => None,
+        Transport::Tls(files) => Some(tls::Tls::load(files)?),
+        Transport::DevTls { ca_dir } => Some(tls::Tls::load(&tls::dev_files(
+            &config.data_dir,
+            ca_dir.as_deref(),
+        )?)?),
+    };
     let replication = match config.node_id {
         Some(node_id) => {
             let settings = cluster::ClusterSettings {
                 peers: config.peers.clone(),
                 snapshot_every: config.snapshot_every,
+                tls: tls.clone(),
             };
             Some(
                 Replication::start(node_id, Arc::clone(&ledger), tip_sender_for_raft, settings)
@@ -95,11 +105,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, "serving gRPC (tansiq.v1.Ledger, tansiq.v1.Coverage, health, reflection)");
+    tracing::info!(
+        %address,
+        tls = tls.is_some(),
+        "serving gRPC (tansiq.v1.Ledger, tansiq.v1.Coverage, health, reflection)"
+    );
     // Machine-readable line for scripts and tests that start the node on port 0.
     println!("tansiq-node listening on {address}");
 
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        server = server.tls_config(tls.server_config())?;
+    }
+    server
         .add_service(health_service)
         .add_service(reflection)
         .add_service(

@@ -42,6 +42,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Node {
     pub data_dir: PathBuf,
     pub url: String,
+    /// The CA to trust when the node serves TLS (None: plaintext).
+    pub ca: Option<PathBuf>,
     child: Child,
 }
 
@@ -58,8 +60,21 @@ impl Node {
         Node::start_args(data_dir, &args)
     }
 
-    /// Starts `tansiq-node --data-dir DATA_DIR ARGS...`.
+    /// Starts `tansiq-node --data-dir DATA_DIR ARGS... --plaintext` (tests
+    /// talk to nodes on loopback without TLS, as the node allows there).
     pub fn start_args(data_dir: &Path, args: &[&str]) -> Node {
+        let mut args = args.to_vec();
+        args.push("--plaintext");
+        Node::spawn(data_dir, &args, None)
+    }
+
+    /// Starts a node that serves TLS (e.g. with --dev, or --dev-ca DIR);
+    /// clients trust `ca`.
+    pub fn start_tls(data_dir: &Path, args: &[&str], ca: &Path) -> Node {
+        Node::spawn(data_dir, args, Some(ca.to_path_buf()))
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], ca: Option<PathBuf>) -> Node {
         let mut child = Command::new(binary("tansiq-node"))
             .arg("--data-dir")
             .arg(data_dir)
@@ -79,9 +94,11 @@ impl Node {
             .strip_prefix("tansiq-node listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from tansiq-node: {line:?}"))
             .to_owned();
+        let scheme = if ca.is_some() { "https" } else { "http" };
         Node {
             data_dir: data_dir.to_path_buf(),
-            url: format!("http://{address}"),
+            url: format!("{scheme}://{address}"),
+            ca,
             child,
         }
     }
@@ -91,9 +108,23 @@ impl Node {
     }
 
     pub async fn client(&self) -> LedgerClient<Channel> {
-        LedgerClient::connect(self.url.clone())
-            .await
-            .expect("connect to the node")
+        LedgerClient::new(self.channel().await)
+    }
+
+    /// A channel to the node (TLS trusting its CA when it serves TLS).
+    pub async fn channel(&self) -> Channel {
+        let mut endpoint =
+            tonic::transport::Endpoint::from_shared(self.url.clone()).expect("node URL");
+        if let Some(ca) = &self.ca {
+            let ca = std::fs::read(ca).expect("read the CA");
+            endpoint = endpoint
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                )
+                .expect("TLS config");
+        }
+        endpoint.connect().await.expect("connect to the node")
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -129,12 +160,12 @@ impl Drop for Node {
 
 /// Runs the `tansiq` CLI against `node`.
 pub fn cli(node: &Node, args: &[&str]) -> Output {
-    Command::new(binary("tansiq"))
-        .arg("--node")
-        .arg(&node.url)
-        .args(args)
-        .output()
-        .expect("run tansiq")
+    let mut command = Command::new(binary("tansiq"));
+    command.arg("--node").arg(&node.url);
+    if let Some(ca) = &node.ca {
+        command.arg("--ca").arg(ca);
+    }
+    command.args(args).output().expect("run tansiq")
 }
 
 pub fn stdout(output: &Output) -> String {
