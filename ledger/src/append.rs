@@ -176,7 +176,7 @@ impl Ledger {
     /// Raft append) makes it durable too.
     pub fn commit_groups(
         &self,
-        groups: Vec<(Vec<Result<Vec<Event>, Rejection>>, i64)>,
+        groups: Vec<(Vec<CheckedRequest>, i64)>,
         raft_meta: Vec<(&'static [u8], Vec<u8>)>,
         sync: Durability,
     ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
@@ -205,6 +205,9 @@ impl Ledger {
         Ok(outcomes)
     }
 }
+
+/// A request's decoded, signature-checked events, or why it was refused.
+pub type CheckedRequest = Result<Vec<Event>, Rejection>;
 
 /// Whether a write waits for the disk (fdatasync) before it returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
