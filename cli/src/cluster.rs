@@ -22,6 +22,25 @@ fn member(text: &str) -> anyhow::Result<pb::Member> {
 
 pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::Result<()> {
     let mut client = ClusterClient::new(crate::client::channel(node).await?);
+    match run_action(&mut client, action).await {
+        Err(error)
+            if error
+                .downcast_ref::<tonic::Status>()
+                .is_some_and(|status| status.code() == tonic::Code::Unimplemented) =>
+        {
+            anyhow::bail!(
+                "{node} is not a cluster member: start tansiq-node with --node-id N to use `tansiq cluster`"
+            )
+        }
+        Err(error) => Err(error),
+        Ok(status) => print_status(output, &status),
+    }
+}
+
+async fn run_action(
+    client: &mut ClusterClient<tonic::transport::Channel>,
+    action: ClusterAction,
+) -> anyhow::Result<pb::ClusterStatus> {
     let status = match action {
         ClusterAction::Init { members } => {
             let members = members
@@ -66,7 +85,7 @@ pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::R
             .await?
             .into_inner(),
     };
-    print_status(output, &status)
+    Ok(status)
 }
 
 fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()> {
