@@ -430,6 +430,18 @@ async fn a_cut_off_donor_site_keeps_submissions_in_its_outbox_across_a_restart_a
         verify_passes(member.node());
     }
     assert!(positions.windows(2).all(|w| w[0] == w[1]));
+    // Linearizable again: the site's answer reflects everything committed.
+    let read = cli(
+        members[3].node(),
+        &["who-supports", "LY0101", "--linearizable"],
+    );
+    assert!(read.status.success(), "{}", tansiq_tests::stderr(&read));
+    let read = tansiq_tests::stdout(&read);
+    assert!(
+        read.contains(&format!("log position {}", head.position))
+            && read.contains("; linearizable)"),
+        "{read}"
+    );
     // A resubmission after delivery is a duplicate with the committed position.
     let late = submit_to_site(pending[0].0.clone(), members[3].url()).await;
     assert_eq!(late.state, pb::ReceiptState::Committed as i32);
