@@ -14,6 +14,7 @@ pub mod date;
 pub mod event;
 pub mod fields;
 pub mod genesis;
+pub mod iati;
 pub mod ids;
 pub mod limits;
 pub mod normalise;
