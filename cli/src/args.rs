@@ -136,6 +136,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ClusterAction,
     },
+    /// Import a donor's projects from a published file, signed with the donor's key.
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
     /// Coverage as CSV or HXL-tagged CSV: one row per project x municipality x sector.
     Export {
         #[arg(value_enum)]
@@ -144,6 +149,28 @@ pub enum Command {
         pcode: String,
         #[command(flatten)]
         as_of: AsOfArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportFormat {
+    /// An IATI activity file (iati-activities, 1.0x or 2.0x): each activity
+    /// becomes the events that bring its project up to date (new project,
+    /// changed details, transactions not yet recorded); re-importing the
+    /// same file writes nothing. Prints a report; writes nothing if the file
+    /// does not read whole.
+    Iati {
+        file: PathBuf,
+        /// The reporting organisation's key file (default: $TANSIQ_KEY).
+        #[arg(long, env = "TANSIQ_KEY")]
+        key: Option<PathBuf>,
+        /// Report what would be written, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// CSV of vocabulary,code,pcode: gazetteer codes of
+        /// location/administrative to P-codes (vocabulary may be empty: any).
+        #[arg(long)]
+        pcode_map: Option<PathBuf>,
     },
 }
 

@@ -13,7 +13,7 @@ use tansiq_ledger::signing::{self, ChainId, KeyPair, SignatureCheck};
 use tansiq_proto::v1 as pb;
 use tokio_stream::StreamExt;
 
-use crate::args::{Cli, Command, Output};
+use crate::args::{Cli, Command, ImportFormat, Output};
 use crate::client::{connect, Client};
 use crate::output;
 
@@ -35,6 +35,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify => verify(output, &mut connect(&cli.node).await?).await,
         Command::Cluster { action } => crate::cluster::run(&cli.node, output, action).await,
+        Command::Import {
+            format:
+                ImportFormat::Iati {
+                    file,
+                    key,
+                    dry_run,
+                    pcode_map,
+                },
+        } => {
+            let import = crate::import::ImportIati {
+                file,
+                key,
+                dry_run,
+                pcode_map,
+            };
+            crate::import::iati(&cli.node, output, import).await
+        }
         command => crate::coverage::run(&cli.node, output, command).await,
     }
 }
@@ -98,7 +115,7 @@ pub fn read_bodies(file: &Path) -> anyhow::Result<Vec<Kind>> {
         .collect()
 }
 
-async fn author_for(client: &mut Client, key_path: Option<PathBuf>) -> anyhow::Result<Author> {
+pub async fn author_for(client: &mut Client, key_path: Option<PathBuf>) -> anyhow::Result<Author> {
     let path = key_path.unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
     let (org, key) =
         KeyFile::read(&path).with_context(|| "pass --key FILE or set TANSIQ_KEY".to_owned())?;

@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod commands;
 mod coverage;
+mod import;
 mod output;
 
 use clap::Parser;

@@ -67,10 +67,16 @@ pub fn check(kind: &Kind) -> Checked {
                     ),
                 ));
             }
-            if !(1..=5).contains(&body.admin_level) {
+            // Level 0 is a whole country (its P-code is the ISO code), where
+            // activities known only by country are kept.
+            let country = body.pcode.len() == 2;
+            if country != (body.admin_level == 0) || body.admin_level > 5 {
                 return Err(Rejection::field(
                     "admin_level",
-                    format!("must be 1 to 5, got {}", body.admin_level),
+                    format!(
+                        "must be 0 for a country (a 2-letter P-code) and 1 to 5 below it, got {} for {:?}",
+                        body.admin_level, body.pcode
+                    ),
                 ));
             }
             if !body.parent_pcode.is_empty() {

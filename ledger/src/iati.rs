@@ -528,11 +528,24 @@ impl<R: BufRead> Reader<R> {
             (None, "location") => activity.locations.push(Location::default()),
             (Some("location"), "administrative") => {
                 if let Some(location) = activity.locations.last_mut() {
-                    location.administrative.push(AdministrativeCode {
-                        vocabulary: attribute(attrs, "vocabulary").to_owned(),
-                        level: number(attribute(attrs, "level")),
-                        code: attribute(attrs, "code").to_owned(),
-                    });
+                    // 2.0x: vocabulary, level, code; 1.0x: adm1, adm2 (the
+                    // most specific one is kept).
+                    let (code, level) = match (
+                        attribute(attrs, "code"),
+                        attribute(attrs, "adm2"),
+                        attribute(attrs, "adm1"),
+                    ) {
+                        ("", "", adm1) => (adm1, Some(1)),
+                        ("", adm2, _) => (adm2, Some(2)),
+                        (code, _, _) => (code, number(attribute(attrs, "level"))),
+                    };
+                    if !code.is_empty() {
+                        location.administrative.push(AdministrativeCode {
+                            vocabulary: attribute(attrs, "vocabulary").to_owned(),
+                            level,
+                            code: code.to_owned(),
+                        });
+                    }
                 }
             }
             (None, "budget") => activity.budgets.push(Budget {

@@ -320,7 +320,9 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
                     currency: currency.to_owned(),
                 }),
                 None => {
-                    notes.push("budget total is negative or not a number: no budget recorded".into());
+                    notes.push(
+                        "budget total is negative or not a number: no budget recorded".into(),
+                    );
                     None
                 }
             }
@@ -381,7 +383,10 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
                 value.value
             ));
         } else if codes::CURRENCY.get(&value.currency).is_none() {
-            notes.push(format!("{label}: currency {:?} unknown, left out", value.currency));
+            notes.push(format!(
+                "{label}: currency {:?} unknown, left out",
+                value.currency
+            ));
         } else {
             transactions.push(pb::TransactionRecorded {
                 project_id: project_id.clone(),
@@ -470,7 +475,11 @@ mod tests {
         assert!(!plan.country_level);
         assert_eq!(plan.details.locations.len(), 1);
         assert_eq!(plan.details.locations[0].pcode, "LY0305");
-        assert!(plan.notes.iter().any(|n| n.contains("99999")), "{:?}", plan.notes);
+        assert!(
+            plan.notes.iter().any(|n| n.contains("99999")),
+            "{:?}",
+            plan.notes
+        );
     }
 
     #[test]
@@ -493,16 +502,25 @@ mod tests {
         ];
         let plan = plan(&a, &PcodeMap::default()).expect("plan");
         let budget = plan.details.budget.expect("a budget");
-        assert_eq!((budget.value.as_str(), budget.currency.as_str()), ("1000.50", "GBP"));
+        assert_eq!(
+            (budget.value.as_str(), budget.currency.as_str()),
+            ("1000.50", "GBP")
+        );
     }
 
     #[test]
     fn what_cannot_be_imported_says_why() {
         let mut a = activity();
         a.countries.clear();
-        assert_eq!(plan(&a, &PcodeMap::default()).unwrap_err().reason, "no_location");
+        assert_eq!(
+            plan(&a, &PcodeMap::default()).unwrap_err().reason,
+            "no_location"
+        );
         let mut a = activity();
         a.title = Texts::default();
-        assert_eq!(plan(&a, &PcodeMap::default()).unwrap_err().reason, "no_title");
+        assert_eq!(
+            plan(&a, &PcodeMap::default()).unwrap_err().reason,
+            "no_title"
+        );
     }
 }

@@ -132,6 +132,11 @@ const ORGANISATIONS: &[(&str, pb::OrgRole, &str, &str, &str, u32)] = &[
 
 /// (P-code, parent, level, Latin, Arabic, population) — P-codes illustrative.
 const MUNICIPALITIES: &[(&str, &str, u32, &str, &str, u64)] = &[
+    // Countries (level 0): where projects known only by country are kept.
+    ("LY", "", 0, "Libya", "ليبيا", 0),
+    ("JO", "", 0, "Jordan", "الأردن", 0),
+    ("MA", "", 0, "Morocco", "المغرب", 0),
+    ("SY", "", 0, "Syria", "سوريا", 0),
     ("LY03", "", 1, "Nalut district", "شعبية نالوت", 0),
     ("LY0301", "LY03", 2, "Nalut", "نالوت", 66_000),
     ("LY0305", "LY03", 2, "Ghadames", "غدامس", 11_000),

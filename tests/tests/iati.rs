@@ -1,0 +1,240 @@
+//! `tansiq import iati` end to end: a real `--dev --demo` node, the real CLI,
+//! the project's own IATI fixtures (tests/fixtures/iati/, written for these
+//! tests) and, when `../shared/` is beside the clone, the public files there.
+
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tansiq_tests::{cli, stderr, stdout, Node};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/iati")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn shared_fixture(name: &str) -> Option<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/iati")
+        .join(name);
+    if path.exists() {
+        Some(path.display().to_string())
+    } else {
+        eprintln!(
+            "SKIPPED: {} is not there (no shared/ beside the clone)",
+            path.display()
+        );
+        None
+    }
+}
+
+fn key(node: &Node, org: &str) -> String {
+    node.data_dir
+        .join("demo-keys")
+        .join(format!("{org}.key"))
+        .display()
+        .to_string()
+}
+
+/// Runs an import with JSON output; returns the report.
+fn import(node: &Node, args: &[&str]) -> Value {
+    let mut all = vec!["--output", "json", "import", "iati"];
+    all.extend_from_slice(args);
+    let output = cli(node, &all);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+fn head_position(node: &Node) -> u64 {
+    let output = cli(node, &["--output", "json", "head"]);
+    let head: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    head["position"].as_u64().unwrap_or_else(|| {
+        head["position"]
+            .as_str()
+            .map(|p| p.parse().unwrap())
+            .unwrap()
+    })
+}
+
+fn table(node: &Node, args: &[&str]) -> String {
+    let output = cli(node, args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+#[test]
+fn a_donor_file_imports_once_updates_only_what_changed_and_bad_files_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    let undp = key(&node, "undp");
+    let file = fixture("undp-libya-v2.03.xml");
+    let map = fixture("pcode-map.csv");
+    let start = head_position(&node);
+
+    // A dry run reports and writes nothing.
+    let dry = import(
+        &node,
+        &[&file, "--key", &undp, "--pcode-map", &map, "--dry-run"],
+    );
+    assert_eq!(dry["activities"], 5);
+    assert_eq!(dry["imported"], 4);
+    assert_eq!(dry["wouldWrite"]["project_registered"], 4);
+    assert_eq!(dry["wouldWrite"]["transaction_recorded"], 2);
+    assert_eq!(dry["eventsWritten"], 0);
+    assert_eq!(head_position(&node), start);
+
+    // The import: four projects (one at country level), the valid
+    // transactions, the skipped activity with its reason, the overlap it made.
+    let report = import(&node, &[&file, "--key", &undp, "--pcode-map", &map]);
+    assert_eq!(report["eventsWritten"], 6, "{report:#}");
+    assert_eq!(report["countryLevel"], 1);
+    let skipped = &report["skippedByReason"]["no_location"];
+    assert_eq!(
+        skipped[0]["activity"], "XM-DAC-41114-REG-TQ-005",
+        "{report:#}"
+    );
+    assert_eq!(report["heldForReview"][0], "XM-DAC-41114-LBY-TQ-003");
+    assert!(report["overlaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["warning"]
+            .as_str()
+            .unwrap()
+            .contains("usaid-ghadames-governance")));
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("-500"),
+        "the negative expenditure is left out: {notes}"
+    );
+    assert!(
+        notes.contains("3-digit"),
+        "the vocabulary-2 sector is noted: {notes}"
+    );
+    assert_eq!(head_position(&node), start + 6);
+
+    // Coverage shows them, in both scripts; the gaps they cover are gone.
+    let ghadames = table(&node, &["who-supports", "LY0305"]);
+    assert!(ghadames.contains("xm-dac-41114-lby-tq-001"), "{ghadames}");
+    assert!(
+        ghadames.contains("الرعاية الصحية الأولية في غدامس"),
+        "{ghadames}"
+    );
+    assert!(
+        ghadames.contains("750000.50 USD"),
+        "revised budget replaces the original: {ghadames}"
+    );
+    let nalut = table(&node, &["who-supports", "LY0301"]);
+    assert!(
+        nalut.contains("xm-dac-41114-lby-tq-002"),
+        "mapped gazetteer code: {nalut}"
+    );
+    let country = table(&node, &["who-supports", "LY"]);
+    assert!(country.contains("xm-dac-41114-lby-tq-004"), "{country}");
+    let gaps = table(&node, &["gaps"]);
+    assert!(!gaps.contains("LY0305    12220"), "{gaps}");
+
+    // The same file again: nothing.
+    let again = import(&node, &[&file, "--key", &undp, "--pcode-map", &map]);
+    assert_eq!(again["eventsWritten"], 0, "{again:#}");
+    assert_eq!(again["unchanged"], 4);
+    assert_eq!(head_position(&node), start + 6);
+
+    // A later version: only the changed title and the new disbursement.
+    let later = fixture("undp-libya-v2.03-later.xml");
+    let update = import(&node, &[&later, "--key", &undp, "--pcode-map", &map]);
+    assert_eq!(update["events"]["project_updated"], 1, "{update:#}");
+    assert_eq!(update["events"]["transaction_recorded"], 1, "{update:#}");
+    assert_eq!(update["eventsWritten"], 2);
+    assert_eq!(head_position(&node), start + 8);
+
+    // An IATI 1.05 file of another donor.
+    let care = key(&node, "care");
+    let old = import(&node, &[&fixture("care-syria-v1.05.xml"), "--key", &care]);
+    assert_eq!(old["events"]["project_registered"], 1, "{old:#}");
+    let deir = table(&node, &["who-supports", "SY0901"]);
+    assert!(deir.contains("gb-chc-292506-syr-tq-1"), "{deir}");
+    assert!(deir.contains("سبل العيش في دير الزور"), "{deir}");
+    let written = head_position(&node);
+
+    // Another donor cannot update UNDP's projects through an import.
+    let theft = import(&node, &[&file, "--key", &care, "--pcode-map", &map]);
+    assert_eq!(
+        theft["skippedByReason"]["owned_by_another_organisation"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "{theft:#}"
+    );
+    assert_eq!(head_position(&node), written);
+
+    // Garbage, a web page and a truncated file: a clear error, nothing written.
+    let garbage = dir.path().join("garbage.bin");
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 0x80)
+        .collect();
+    std::fs::write(&garbage, bytes).unwrap();
+    let page = dir.path().join("page.xml");
+    std::fs::write(&page, "<html>\n<body>hello</body></html>").unwrap();
+    let truncated = dir.path().join("truncated.xml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&truncated, &text[..text.len() * 2 / 3]).unwrap();
+    for (path, expected) in [
+        (&garbage, "line 1: not an IATI activity file"),
+        (&page, "the root element is <html>"),
+        (&truncated, "line "),
+    ] {
+        let path = path.display().to_string();
+        let output = cli(&node, &["import", "iati", &path, "--key", &undp]);
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{path}: {message}");
+        assert!(message.contains("nothing was imported"), "{message}");
+    }
+    assert_eq!(head_position(&node), written);
+}
+
+#[test]
+fn the_public_fixtures_import_through_a_node() {
+    let Some(largest) = shared_fixture("example-v2.03-locations.xml") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    let undp = key(&node, "undp");
+    let report = import(&node, &[&largest, "--key", &undp]);
+    assert_eq!(report["activities"], 13, "{report:#}");
+    let accounted = report["imported"].as_u64().unwrap()
+        + report["unchanged"].as_u64().unwrap()
+        + report["skipped"].as_u64().unwrap();
+    assert_eq!(
+        accounted, 13,
+        "every activity is imported or skipped with a reason"
+    );
+    eprintln!(
+        "example-v2.03-locations.xml: {} activities in {:.3} s = {:.0} activities/s ({} imported, {} skipped)",
+        report["activities"],
+        report["seconds"].as_f64().unwrap(),
+        report["activitiesPerSecond"].as_f64().unwrap(),
+        report["imported"],
+        report["skipped"]
+    );
+    if let Some(dfid) = shared_fixture("dfid-albania-v2.01.xml") {
+        let report = import(&node, &[&dfid, "--key", &undp, "--dry-run"]);
+        assert_eq!(report["activities"], 8, "{report:#}");
+        assert_eq!(
+            report["countryLevel"], 8,
+            "Albania, by country only: {report:#}"
+        );
+    }
+    if let Some(example) = shared_fixture("standard-example-annotated-v2.03.xml") {
+        let report = import(&node, &[&example, "--key", &undp, "--dry-run"]);
+        assert_eq!(report["activities"], 1, "{report:#}");
+    }
+}
