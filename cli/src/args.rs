@@ -141,12 +141,16 @@ pub enum Command {
         #[command(subcommand)]
         format: ImportFormat,
     },
-    /// Coverage as CSV or HXL-tagged CSV: one row per project x municipality x sector.
+    /// Coverage as CSV or HXL-tagged CSV (one row per project x municipality
+    /// x sector), or the projects as an IATI 2.03 activity file (iati).
     Export {
         #[arg(value_enum)]
         format: ExportFormat,
         #[arg(default_value = "")]
         pcode: String,
+        /// iati: only the projects this organisation reports (its org id).
+        #[arg(long)]
+        org: Option<String>,
         #[command(flatten)]
         as_of: AsOfArg,
     },
@@ -191,6 +195,7 @@ pub struct AsOfArg {
 pub enum ExportFormat {
     Csv,
     Hxl,
+    Iati,
 }
 
 #[derive(Subcommand, Debug)]

@@ -171,9 +171,15 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
             }
         }
         Command::Export {
+            format: ExportFormat::Iati,
+            org,
+            ..
+        } => crate::export_iati::run(node, org.as_deref()).await?,
+        Command::Export {
             format,
             pcode,
             as_of,
+            ..
         } => {
             let answer = client
                 .who_supports(pb::WhoSupportsRequest {

@@ -35,6 +35,7 @@ struct Existing {
     owner: String,
     details: Option<pb::ProjectDetails>,
     transactions: Vec<pb::TransactionRecorded>,
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -106,11 +107,16 @@ async fn existing(
         owner: String::new(),
         details: None,
         transactions: Vec::new(),
+        closed: false,
     };
     for entry in history.entries {
         if !matches!(
             entry.kind.as_str(),
-            "project_registered" | "project_updated" | "transaction_recorded"
+            "project_registered"
+                | "project_updated"
+                | "transaction_recorded"
+                | "project_closed"
+                | "project_status_changed"
         ) {
             continue;
         }
@@ -131,15 +137,23 @@ async fn existing(
             }
             Some(Kind::ProjectUpdated(updated)) => found.details = updated.details,
             Some(Kind::TransactionRecorded(transaction)) => found.transactions.push(transaction),
+            Some(Kind::ProjectClosed(_)) => found.closed = true,
+            Some(Kind::ProjectStatusChanged(change)) => {
+                found.closed |= matches!(change.status, STATUS_CLOSED | STATUS_CANCELLED)
+            }
             _ => {}
         }
     }
     Ok(Some(found))
 }
 
+const STATUS_CLOSED: u32 = 4;
+const STATUS_CANCELLED: u32 = 5;
+
 /// The events that bring the ledger to `plan`.
 fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<Kind> {
     let mut kinds = Vec::new();
+    let closed = existing.as_ref().is_some_and(|e| e.closed);
     let mut recorded = match existing {
         None => {
             kinds.push(Kind::ProjectRegistered(pb::ProjectRegistered {
@@ -165,6 +179,20 @@ fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<Kind> {
             }
             None => kinds.push(Kind::TransactionRecorded(transaction.clone())),
         }
+    }
+    // A finished activity closes its project (it then no longer counts as support).
+    let status = plan.details.status;
+    if matches!(status, STATUS_CLOSED | STATUS_CANCELLED) && !closed {
+        let details = &plan.details;
+        kinds.push(Kind::ProjectClosed(pb::ProjectClosed {
+            project_id: plan.project_id.clone(),
+            end_date: if details.actual_end.is_empty() {
+                details.planned_end.clone()
+            } else {
+                details.actual_end.clone()
+            },
+            cancelled: status == STATUS_CANCELLED,
+        }));
     }
     kinds
 }

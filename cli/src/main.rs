@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod commands;
 mod coverage;
+mod export_iati;
 mod import;
 mod output;
 

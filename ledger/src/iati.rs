@@ -51,6 +51,8 @@ pub struct Organisation {
     /// IATI OrganisationType, 0 when not given.
     pub org_type: u32,
     pub activity_id: String,
+    /// Tansiq extension (`tansiq:org-id`): the organisation's ledger id.
+    pub ledger_org_id: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -67,6 +69,8 @@ pub struct AdministrativeCode {
     pub vocabulary: String,
     pub level: Option<u32>,
     pub code: String,
+    /// Tansiq extension (`tansiq:percentage`): the project's share here.
+    pub percentage: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,6 +111,9 @@ pub struct Transaction {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Activity {
     pub identifier: String,
+    /// Tansiq extension (`tansiq:project-id`): the project's ledger id, in
+    /// files exported from a Tansiq ledger.
+    pub ledger_project_id: String,
     /// The line where the activity starts.
     pub line: u64,
     pub default_currency: String,
@@ -523,6 +530,7 @@ impl<R: BufRead> Reader<R> {
                 role: number(attribute(attrs, "role")).unwrap_or(0),
                 org_type: number(attribute(attrs, "type")).unwrap_or(0),
                 activity_id: attribute(attrs, "activity-id").to_owned(),
+                ledger_org_id: attribute(attrs, "org-id").to_owned(),
                 ..Organisation::default()
             }),
             (None, "location") => activity.locations.push(Location::default()),
@@ -544,6 +552,7 @@ impl<R: BufRead> Reader<R> {
                             vocabulary: attribute(attrs, "vocabulary").to_owned(),
                             level,
                             code: code.to_owned(),
+                            percentage: number(attribute(attrs, "percentage")),
                         });
                     }
                 }
@@ -595,6 +604,9 @@ impl<R: BufRead> Reader<R> {
         match (owner, name.as_str()) {
             (_, "iati-identifier") if path.len() == 1 => {
                 activity.identifier = text.trim().to_owned();
+            }
+            (_, "project-id") if path.len() == 1 => {
+                activity.ledger_project_id = text.trim().to_owned();
             }
             (Some("title"), _) if at_top(1) => activity.title.add(lang, text),
             (Some("description"), _) if at_top(1) => {

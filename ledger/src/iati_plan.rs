@@ -187,7 +187,12 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
     if activity.identifier.is_empty() {
         return Err(skip("no_identifier", "the activity has no iati-identifier"));
     }
-    let project_id = project_id(&activity.identifier);
+    // A file exported from a Tansiq ledger names the project's ledger id.
+    let project_id = if crate::ids::is_slug(&activity.ledger_project_id, 2, 128) {
+        activity.ledger_project_id.clone()
+    } else {
+        project_id(&activity.identifier)
+    };
     if project_id.len() < 2 {
         return Err(skip(
             "no_identifier",
@@ -222,7 +227,7 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
     }
 
     // Locations: administrative codes that are (or map to) P-codes.
-    let mut pcodes: Vec<String> = Vec::new();
+    let mut pcodes: Vec<(String, u32)> = Vec::new();
     for location in &activity.locations {
         for admin in &location.administrative {
             let pcode = map
@@ -230,7 +235,9 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
                 .cloned()
                 .or_else(|| looks_like_pcode(&admin.code).then(|| admin.code.clone()));
             match pcode {
-                Some(pcode) if !pcodes.contains(&pcode) => pcodes.push(pcode),
+                Some(pcode) if !pcodes.iter().any(|(p, _)| *p == pcode) => {
+                    pcodes.push((pcode, admin.percentage.unwrap_or(0).min(100)))
+                }
                 Some(_) => {}
                 None => notes.push(format!(
                     "location code {} (vocabulary {}) has no P-code; pass a mapping with --pcode-map",
@@ -254,10 +261,7 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
     } else {
         pcodes
             .into_iter()
-            .map(|pcode| pb::ProjectLocation {
-                pcode,
-                percentage: 0,
-            })
+            .map(|(pcode, percentage)| pb::ProjectLocation { pcode, percentage })
             .collect()
     };
     if locations.is_empty() {
@@ -333,9 +337,11 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
         .participants
         .iter()
         .filter(|org| (1..=4).contains(&org.role))
-        .filter(|org| !org.reference.is_empty() || !org.name.is_empty())
+        .filter(|org| {
+            !org.reference.is_empty() || !org.name.is_empty() || !org.ledger_org_id.is_empty()
+        })
         .map(|org| pb::ParticipatingOrg {
-            org_id: String::new(),
+            org_id: org.ledger_org_id.clone(),
             iati_identifier: org.reference.clone(),
             name: names(&org.name),
             role: org.role,
@@ -461,11 +467,13 @@ mod tests {
                     vocabulary: "A1".into(),
                     level: Some(2),
                     code: "12345".into(),
+                    percentage: None,
                 },
                 AdministrativeCode {
                     vocabulary: "A1".into(),
                     level: Some(2),
                     code: "99999".into(),
+                    percentage: None,
                 },
             ],
             ..Location::default()

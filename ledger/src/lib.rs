@@ -15,6 +15,7 @@ pub mod event;
 pub mod fields;
 pub mod genesis;
 pub mod iati;
+pub mod iati_export;
 pub mod iati_plan;
 pub mod ids;
 pub mod limits;

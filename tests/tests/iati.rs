@@ -238,3 +238,56 @@ fn the_public_fixtures_import_through_a_node() {
         assert_eq!(report["activities"], 1, "{report:#}");
     }
 }
+
+#[test]
+fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Node::start_with(dir_a.path(), &["--demo"]);
+    let b = Node::start_with(dir_b.path(), &["--demo"]);
+    // Ledger A: the demo and UNDP's file.
+    let file = fixture("undp-libya-v2.03.xml");
+    let map = fixture("pcode-map.csv");
+    import(&a, &[&file, "--key", &key(&a, "undp"), "--pcode-map", &map]);
+
+    // UNDP's projects leave A as IATI 2.03 and enter B (which has the demo only).
+    let exported = cli(&a, &["export", "iati", "--org", "undp"]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let xml = stdout(&exported);
+    assert!(xml.contains("<iati-activities version=\"2.03\""), "{xml}");
+    let path = dir_a.path().join("undp-export.xml");
+    std::fs::write(&path, &xml).unwrap();
+    let path = path.display().to_string();
+    let report = import(&b, &[&path, "--key", &key(&b, "undp")]);
+    // The demo's UNDP projects were already in B: the export carried them
+    // exactly (details and transactions), so nothing changes for them.
+    assert_eq!(report["activities"], 8, "{report:#}");
+    assert_eq!(report["unchanged"], 4, "{report:#}");
+    assert_eq!(report["imported"], 4, "{report:#}");
+    assert_eq!(report["skipped"], 0, "{report:#}");
+
+    // Every coverage answer is the same on both ledgers.
+    for query in [
+        vec!["export", "csv"],
+        vec!["export", "hxl"],
+        vec!["--output", "json", "overlaps", "--all"],
+        vec!["--output", "json", "gaps"],
+        vec!["--output", "json", "who-supports", "LY", "--children"],
+        vec!["--output", "json", "matrix", "LY"],
+    ] {
+        let (one, two) = (table(&a, &query), table(&b, &query));
+        // The imported projects cover both of the demo's gaps: that one is empty.
+        assert!(
+            query.contains(&"gaps") || !one.trim().is_empty(),
+            "{query:?} answers something"
+        );
+        assert_eq!(strip_info(&one), strip_info(&two), "{query:?}");
+    }
+}
+
+/// An answer without the lines that name the node's own log position.
+fn strip_info(answer: &str) -> Vec<&str> {
+    answer
+        .lines()
+        .filter(|line| !line.starts_with("as of ") && !line.contains("\"info\""))
+        .collect()
+}
