@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "tansiq/v1/ledger.proto",
     "tansiq/v1/coverage.proto",
     "tansiq/v1/cluster.proto",
+    "tansiq/v1/interchange.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,46 +1,34 @@
 //! `tansiq import iati FILE --key DONOR.key`: a donor's IATI activity file
 //! onto the ledger, signed with the donor's key.
 //!
-//! The whole file is read first (streamed, activity by activity): a file
-//! that is not XML, not IATI or truncated stops the import before anything
-//! is written. Then each activity is compared with what the ledger holds
-//! for its project and only the difference is submitted, one atomic
-//! request per activity: a new project is registered, changed details are
-//! updated, transactions not yet recorded are recorded. Re-importing the
-//! same file writes nothing.
+//! The file streams to the node (`Interchange.PlanIatiImport`), which reads
+//! it whole and answers, per activity, the events that bring the ledger to
+//! it (a file that is not XML, not IATI or truncated is refused there, and
+//! nothing is written). The CLI then signs each activity's events with the
+//! donor's key and submits them, one atomic request per activity.
+//! Re-importing the same file writes nothing: the plan is empty.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use prost::Message;
 use serde_json::{json, Value};
-use tansiq_ledger::author::{now_ms, Author};
+use tansiq_ledger::author::{now_ms, Author, KeyFile};
 use tansiq_ledger::event::kind_name;
-use tansiq_ledger::iati::{Activity, Reader};
-use tansiq_ledger::iati_plan::{plan, PcodeMap, Plan};
 use tansiq_proto::v1 as pb;
-use tansiq_proto::v1::coverage_client::CoverageClient;
 use tansiq_proto::v1::event_body::Kind;
-use tonic::transport::Channel;
+use tansiq_proto::v1::interchange_client::InterchangeClient;
+use tokio::io::AsyncReadExt;
 
 use crate::args::Output;
-use crate::client::{connect, connect_coverage, Client};
-use crate::commands::author_for;
-
-/// What the ledger already holds for a project.
-struct Existing {
-    owner: String,
-    details: Option<pb::ProjectDetails>,
-    transactions: Vec<pb::TransactionRecorded>,
-    closed: bool,
-}
+use crate::client::{channel, connect, Client};
+use crate::commands::{author_for, DEFAULT_KEY_FILE};
 
 #[derive(Default)]
 struct Report {
-    activities: usize,
+    activities: u64,
     unchanged: usize,
     imported: usize,
     country_level: usize,
@@ -67,190 +55,115 @@ pub struct ImportIati {
     pub pcode_map: Option<PathBuf>,
 }
 
-fn read_file(file: &Path) -> anyhow::Result<Vec<Activity>> {
-    let handle =
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
-    let progress = std::io::stderr().is_terminal() && size > 4 * 1024 * 1024;
-    let mut activities = Vec::new();
-    for activity in Reader::new(std::io::BufReader::new(handle)) {
-        let activity =
-            activity.with_context(|| format!("{}: nothing was imported", file.display()))?;
-        activities.push(activity);
-        if progress && activities.len() % 100 == 0 {
-            eprint!("\rread {} activities", activities.len());
-        }
-    }
-    if progress {
-        eprintln!();
-    }
-    Ok(activities)
-}
+/// Bytes per streamed chunk.
+const CHUNK_BYTES: usize = 256 * 1024;
 
-/// The project's current details and transactions, from its history.
-async fn existing(
-    ledger: &mut Client,
-    coverage: &mut CoverageClient<Channel>,
-    project_id: &str,
-) -> anyhow::Result<Option<Existing>> {
-    let history = match coverage
-        .project_history(pb::ProjectHistoryRequest {
-            project_id: project_id.to_owned(),
-        })
+/// Streams the file to the node and returns its plan.
+async fn plan_on_node(
+    node: &str,
+    import: &ImportIati,
+    org_id: String,
+) -> anyhow::Result<pb::IatiImportPlan> {
+    let pcode_map = match &import.pcode_map {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => String::new(),
+    };
+    let mut file = tokio::fs::File::open(&import.file)
         .await
-    {
-        Ok(history) => history.into_inner(),
-        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
-        Err(status) => return Err(status.into()),
-    };
-    let mut found = Existing {
-        owner: String::new(),
-        details: None,
-        transactions: Vec::new(),
-        closed: false,
-    };
-    for entry in history.entries {
-        if !matches!(
-            entry.kind.as_str(),
-            "project_registered"
-                | "project_updated"
-                | "transaction_recorded"
-                | "project_closed"
-                | "project_status_changed"
-        ) {
-            continue;
-        }
-        let event = ledger
-            .get_event(pb::GetEventRequest {
-                event_id: entry.event_id,
-            })
-            .await?
-            .into_inner()
-            .event
-            .context("the node sent a log entry without its event")?;
-        let body = pb::EventBody::decode(event.body.as_slice())
-            .context("a stored event body does not decode")?;
-        match body.kind {
-            Some(Kind::ProjectRegistered(registered)) => {
-                found.owner = entry.author;
-                found.details = registered.details;
+        .with_context(|| format!("cannot open {}", import.file.display()))?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let progress = std::io::stderr().is_terminal() && size > 8 * 1024 * 1024;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<pb::IatiImportChunk>(4);
+    let reading = tokio::spawn(async move {
+        let mut first = Some((org_id, pcode_map));
+        let mut sent: u64 = 0;
+        loop {
+            let mut data = vec![0u8; CHUNK_BYTES];
+            let n = file.read(&mut data).await?;
+            if n == 0 && first.is_none() {
+                break;
             }
-            Some(Kind::ProjectUpdated(updated)) => found.details = updated.details,
-            Some(Kind::TransactionRecorded(transaction)) => found.transactions.push(transaction),
-            Some(Kind::ProjectClosed(_)) => found.closed = true,
-            Some(Kind::ProjectStatusChanged(change)) => {
-                found.closed |= matches!(change.status, STATUS_CLOSED | STATUS_CANCELLED)
+            data.truncate(n);
+            sent += n as u64;
+            let (org_id, pcode_map) = first.take().unwrap_or_default();
+            let chunk = pb::IatiImportChunk {
+                data,
+                org_id,
+                pcode_map,
+            };
+            if sender.send(chunk).await.is_err() || n == 0 {
+                break;
             }
-            _ => {}
+            if progress {
+                eprint!("\rsent {} of {} MiB", sent >> 20, size >> 20);
+            }
         }
+        if progress {
+            eprintln!();
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut client = InterchangeClient::new(channel(node).await?)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(16 * 1024 * 1024);
+    let answer = client
+        .plan_iati_import(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await;
+    reading
+        .await
+        .context("the file reader stopped")?
+        .with_context(|| format!("cannot read {}", import.file.display()))?;
+    match answer {
+        Ok(plan) => Ok(plan.into_inner()),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => anyhow::bail!(
+            "{}: nothing was imported: {}",
+            import.file.display(),
+            status.message()
+        ),
+        Err(status) => Err(status.into()),
     }
-    Ok(Some(found))
-}
-
-const STATUS_CLOSED: u32 = 4;
-const STATUS_CANCELLED: u32 = 5;
-
-/// The events that bring the ledger to `plan`.
-fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<Kind> {
-    let mut kinds = Vec::new();
-    let closed = existing.as_ref().is_some_and(|e| e.closed);
-    let mut recorded = match existing {
-        None => {
-            kinds.push(Kind::ProjectRegistered(pb::ProjectRegistered {
-                project_id: plan.project_id.clone(),
-                details: Some(plan.details.clone()),
-            }));
-            Vec::new()
-        }
-        Some(existing) => {
-            if existing.details.as_ref() != Some(&plan.details) {
-                kinds.push(Kind::ProjectUpdated(pb::ProjectUpdated {
-                    project_id: plan.project_id.clone(),
-                    details: Some(plan.details.clone()),
-                }));
-            }
-            existing.transactions
-        }
-    };
-    for transaction in &plan.transactions {
-        match recorded.iter().position(|have| have == transaction) {
-            Some(index) => {
-                recorded.swap_remove(index);
-            }
-            None => kinds.push(Kind::TransactionRecorded(transaction.clone())),
-        }
-    }
-    // A finished activity closes its project (it then no longer counts as support).
-    let status = plan.details.status;
-    if matches!(status, STATUS_CLOSED | STATUS_CANCELLED) && !closed {
-        let details = &plan.details;
-        kinds.push(Kind::ProjectClosed(pb::ProjectClosed {
-            project_id: plan.project_id.clone(),
-            end_date: if details.actual_end.is_empty() {
-                details.planned_end.clone()
-            } else {
-                details.actual_end.clone()
-            },
-            cancelled: status == STATUS_CANCELLED,
-        }));
-    }
-    kinds
 }
 
 pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Result<()> {
     let started = Instant::now();
-    let map = match &import.pcode_map {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            PcodeMap::parse(&text)
-                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
-        }
-        None => PcodeMap::default(),
-    };
-    let activities = read_file(&import.file)?;
+    let key_path = import
+        .key
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
+    let (org, _) =
+        KeyFile::read(&key_path).with_context(|| "pass --key FILE or set TANSIQ_KEY".to_owned())?;
+    let plan = plan_on_node(node, &import, org.to_string()).await?;
     let mut ledger = connect(node).await?;
-    let mut coverage = connect_coverage(node).await?;
-    let mut author = author_for(&mut ledger, import.key.clone()).await?;
+    let mut author = author_for(&mut ledger, Some(key_path.clone())).await?;
     let mut report = Report {
-        activities: activities.len(),
+        activities: plan.activities_read,
         ..Report::default()
     };
-    let progress = std::io::stderr().is_terminal() && activities.len() >= 200;
-    for (done, activity) in activities.iter().enumerate() {
+    for skipped in plan.skipped {
+        report.skip(&skipped.reason, &skipped.iati_identifier, skipped.detail);
+    }
+    let total = plan.activities.len();
+    let progress = std::io::stderr().is_terminal() && total >= 200;
+    for (done, activity) in plan.activities.into_iter().enumerate() {
         if progress && done % 50 == 0 {
-            eprint!("\r{done}/{} activities", activities.len());
+            eprint!("\r{done}/{total} activities");
         }
-        let plan = match plan(activity, &map) {
-            Ok(plan) => plan,
-            Err(skip) => {
-                report.skip(skip.reason, &activity.identifier, skip.detail);
-                continue;
-            }
-        };
-        for note in &plan.notes {
-            report.notes.push((plan.identifier.clone(), note.clone()));
+        for note in &activity.notes {
+            report
+                .notes
+                .push((activity.iati_identifier.clone(), note.clone()));
         }
-        let existing = existing(&mut ledger, &mut coverage, &plan.project_id).await?;
-        if let Some(found) = &existing {
-            if found.owner != author.org.as_str() {
-                report.skip(
-                    "owned_by_another_organisation",
-                    &plan.identifier,
-                    format!(
-                        "project {} is registered by {}; only its reporting organisation updates it",
-                        plan.project_id, found.owner
-                    ),
-                );
-                continue;
-            }
-        }
-        let kinds = difference(&plan, existing);
+        let kinds: Vec<Kind> = activity
+            .bodies
+            .into_iter()
+            .filter_map(|body| body.kind)
+            .collect();
         if kinds.is_empty() {
             report.unchanged += 1;
             continue;
         }
-        if plan.country_level {
+        if activity.country_level {
             report.country_level += 1;
         }
         if import.dry_run {
@@ -260,18 +173,19 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
             report.imported += 1;
             continue;
         }
+        let key = Some(key_path.clone());
         submit(
             &mut ledger,
             &mut author,
-            &plan,
+            &activity.iati_identifier,
             kinds,
             &mut report,
-            import.key.clone(),
+            key,
         )
         .await?;
     }
     if progress {
-        eprintln!("\r{0}/{0} activities", activities.len());
+        eprintln!("\r{total}/{total} activities");
     }
     print_report(output, &import, &report, started.elapsed().as_secs_f64())
 }
@@ -279,7 +193,7 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
 async fn submit(
     ledger: &mut Client,
     author: &mut Author,
-    plan: &Plan,
+    identifier: &str,
     kinds: Vec<Kind>,
     report: &mut Report,
     key: Option<PathBuf>,
@@ -298,22 +212,21 @@ async fn submit(
             }
             for receipt in response.into_inner().receipts {
                 if receipt.pending_review {
-                    report.held.push(plan.identifier.clone());
+                    report.held.push(identifier.to_owned());
                 }
                 for warning in receipt.warnings {
-                    report.warnings.push((plan.identifier.clone(), warning));
+                    report.warnings.push((identifier.to_owned(), warning));
                 }
             }
         }
         Err(status) if is_refusal(status.code()) => {
-            report.skip("refused_by_the_ledger", &plan.identifier, status.message().to_owned());
+            report.skip("refused_by_the_ledger", identifier, status.message().to_owned());
             // The refused events used the key's next sequence numbers: start again from the node's head.
             *author = author_for(ledger, key).await?;
         }
         Err(status) => {
             return Err(anyhow::Error::from(status).context(format!(
-                "the node did not answer for activity {} (the activities before it are imported; run the same import again to continue)",
-                plan.identifier
+                "the node did not answer for activity {identifier} (the activities before it are imported; run the same import again to continue)"
             )))
         }
     }

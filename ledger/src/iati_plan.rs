@@ -532,3 +532,102 @@ mod tests {
         );
     }
 }
+
+/// What the ledger already holds for a project.
+#[derive(Clone, Debug, Default)]
+pub struct Existing {
+    /// The organisation that registered it.
+    pub owner: String,
+    pub details: Option<pb::ProjectDetails>,
+    pub transactions: Vec<pb::TransactionRecorded>,
+    pub closed: bool,
+}
+
+const STATUS_CLOSED: u32 = 4;
+const STATUS_CANCELLED: u32 = 5;
+
+/// Reads a project's current details, transactions and closure from its
+/// events in `store` (None: no such project).
+pub fn existing(
+    store: &crate::store::Store,
+    chain: &crate::signing::ChainId,
+    project_id: &str,
+) -> Result<Option<Existing>, crate::store::StoreError> {
+    use crate::event::{Event, Kind};
+    use crate::store::StoreError;
+    if store.project(project_id)?.is_none() {
+        return Ok(None);
+    }
+    let mut found = Existing::default();
+    for (_, event_id) in store.project_events(project_id)? {
+        let Some((_, envelope)) = store.event(&event_id)? else {
+            continue;
+        };
+        let event = Event::decode(chain, envelope).map_err(|rejection| {
+            StoreError::Corrupt(format!("stored event {event_id}: {rejection}"))
+        })?;
+        match event.kind {
+            Kind::ProjectRegistered(registered) => {
+                found.owner = event.author.to_string();
+                found.details = registered.details;
+            }
+            Kind::ProjectUpdated(updated) => found.details = updated.details,
+            Kind::TransactionRecorded(transaction) => found.transactions.push(transaction),
+            Kind::ProjectClosed(_) => found.closed = true,
+            Kind::ProjectStatusChanged(change) => {
+                found.closed |= matches!(change.status, STATUS_CLOSED | STATUS_CANCELLED);
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(found))
+}
+
+/// The events that bring the ledger from `existing` to `plan`: a
+/// registration or an update when the details differ, the transactions not
+/// yet recorded (compared as a multiset), and a closure for a finished
+/// activity. Empty when the ledger is up to date.
+pub fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<pb::event_body::Kind> {
+    use pb::event_body::Kind;
+    let mut kinds = Vec::new();
+    let closed = existing.as_ref().is_some_and(|e| e.closed);
+    let mut recorded = match existing {
+        None => {
+            kinds.push(Kind::ProjectRegistered(pb::ProjectRegistered {
+                project_id: plan.project_id.clone(),
+                details: Some(plan.details.clone()),
+            }));
+            Vec::new()
+        }
+        Some(existing) => {
+            if existing.details.as_ref() != Some(&plan.details) {
+                kinds.push(Kind::ProjectUpdated(pb::ProjectUpdated {
+                    project_id: plan.project_id.clone(),
+                    details: Some(plan.details.clone()),
+                }));
+            }
+            existing.transactions
+        }
+    };
+    for transaction in &plan.transactions {
+        match recorded.iter().position(|have| have == transaction) {
+            Some(index) => {
+                recorded.swap_remove(index);
+            }
+            None => kinds.push(Kind::TransactionRecorded(transaction.clone())),
+        }
+    }
+    let details = &plan.details;
+    if matches!(details.status, STATUS_CLOSED | STATUS_CANCELLED) && !closed {
+        kinds.push(Kind::ProjectClosed(pb::ProjectClosed {
+            project_id: plan.project_id.clone(),
+            end_date: if details.actual_end.is_empty() {
+                details.planned_end.clone()
+            } else {
+                details.actual_end.clone()
+            },
+            cancelled: details.status == STATUS_CANCELLED,
+        }));
+    }
+    kinds
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod coverage_service;
 pub mod demo;
 pub mod dev;
+pub mod interchange;
 pub mod service;
 pub mod status;
 pub mod tls;
@@ -18,6 +19,7 @@ use tansiq_ledger::genesis::GenesisFile;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1::cluster_server::ClusterServer;
 use tansiq_proto::v1::coverage_server::CoverageServer;
+use tansiq_proto::v1::interchange_server::InterchangeServer;
 use tansiq_proto::v1::ledger_server::LedgerServer;
 use tokio::sync::watch;
 
@@ -108,7 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         %address,
         tls = tls.is_some(),
-        "serving gRPC (tansiq.v1.Ledger, tansiq.v1.Coverage, health, reflection)"
+        "serving gRPC (tansiq.v1.Ledger, tansiq.v1.Coverage, tansiq.v1.Interchange, health, reflection)"
     );
     // Machine-readable line for scripts and tests that start the node on port 0.
     println!("tansiq-node listening on {address}");
@@ -126,6 +128,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .max_encoding_message_size(REQUEST_BYTES_MAX),
         )
         .add_service(CoverageServer::new(coverage).max_encoding_message_size(REQUEST_BYTES_MAX))
+        .add_service(
+            InterchangeServer::new(interchange::InterchangeService::new(Arc::clone(&ledger)))
+                .max_decoding_message_size(REQUEST_BYTES_MAX)
+                .max_encoding_message_size(usize::MAX),
+        )
         .add_optional_service(replication.as_ref().map(|replication| {
             ClusterServer::new(ClusterService::new(Arc::clone(replication)))
                 .max_decoding_message_size(usize::MAX)

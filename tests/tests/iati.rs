@@ -291,3 +291,73 @@ fn strip_info(answer: &str) -> Vec<&str> {
         .filter(|line| !line.starts_with("as of ") && !line.contains("\"info\""))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn donor_systems_get_the_import_plan_over_grpc_in_chunks() {
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::interchange_client::InterchangeClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    let mut client = InterchangeClient::new(node.channel().await);
+    let bytes = std::fs::read(fixture("undp-libya-v2.03.xml")).unwrap();
+    let map = std::fs::read_to_string(fixture("pcode-map.csv")).unwrap();
+    // Small chunks: the node reads the file as it arrives.
+    let chunks: Vec<pb::IatiImportChunk> = bytes
+        .chunks(700)
+        .enumerate()
+        .map(|(index, data)| pb::IatiImportChunk {
+            data: data.to_vec(),
+            org_id: if index == 0 {
+                "undp".into()
+            } else {
+                String::new()
+            },
+            pcode_map: if index == 0 {
+                map.clone()
+            } else {
+                String::new()
+            },
+        })
+        .collect();
+    let plan = client
+        .plan_iati_import(tokio_stream::iter(chunks))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(plan.version, "2.03");
+    assert_eq!(plan.activities_read, 5);
+    assert_eq!(plan.activities.len(), 4);
+    assert_eq!(plan.skipped[0].reason, "no_location");
+    let first = &plan.activities[0];
+    assert_eq!(first.project_id, "xm-dac-41114-lby-tq-001");
+    let kinds: Vec<&str> = first
+        .bodies
+        .iter()
+        .map(|b| tansiq_ledger::event::kind_name(b.kind.as_ref().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "project_registered",
+            "transaction_recorded",
+            "transaction_recorded"
+        ]
+    );
+
+    // A bad file: INVALID_ARGUMENT naming the line.
+    let refused = client
+        .plan_iati_import(tokio_stream::iter(vec![pb::IatiImportChunk {
+            data: b"<iati-activities>\n<iati-activity>\n<title></sector>".to_vec(),
+            org_id: "undp".into(),
+            pcode_map: String::new(),
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("line 3"),
+        "{}",
+        refused.message()
+    );
+}

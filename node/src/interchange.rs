@@ -1,0 +1,157 @@
+//! The `tansiq.v1.Interchange` service: plans of bulk imports. The node
+//! reads the file as it streams in (constant memory per activity), decides
+//! what each activity becomes (`tansiq_ledger::iati_plan`) and compares it
+//! with its own state; the donor signs and submits. Nothing is written here.
+
+use std::io::{BufReader, Cursor, Read};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+
+use tansiq_ledger::iati::Reader;
+use tansiq_ledger::iati_plan::{difference, existing, plan, PcodeMap};
+use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::Ledger;
+use tansiq_proto::v1 as pb;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::status::store_status;
+
+pub struct InterchangeService {
+    ledger: Arc<Ledger>,
+}
+
+impl InterchangeService {
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        InterchangeService { ledger }
+    }
+}
+
+/// The file's bytes as they arrive, for the blocking reader.
+struct Chunks {
+    receiver: Receiver<Vec<u8>>,
+    current: Cursor<Vec<u8>>,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.current.read(out)?;
+            if n > 0 || out.is_empty() {
+                return Ok(n);
+            }
+            match self.receiver.recv() {
+                Ok(next) => self.current = Cursor::new(next),
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
+/// Chunks in flight between the gRPC stream and the reader.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+fn plan_file(
+    ledger: &Ledger,
+    chunks: Chunks,
+    org_id: &OrgId,
+    map: &PcodeMap,
+) -> Result<pb::IatiImportPlan, Status> {
+    let mut reader = Reader::new(BufReader::new(chunks));
+    let mut answer = pb::IatiImportPlan::default();
+    let mut activities = Vec::new();
+    for activity in reader.by_ref() {
+        activities.push(activity.map_err(|error| Status::invalid_argument(error.to_string()))?);
+    }
+    answer.version = reader.version.clone();
+    answer.activities_read = activities.len() as u64;
+    answer.position = ledger.tip().map_err(|e| store_status(&e))?.position.0;
+    let store = ledger.store();
+    for activity in &activities {
+        let planned = match plan(activity, map) {
+            Ok(planned) => planned,
+            Err(skip) => {
+                answer.skipped.push(pb::SkippedActivity {
+                    iati_identifier: activity.identifier.clone(),
+                    reason: skip.reason.to_owned(),
+                    detail: skip.detail,
+                });
+                continue;
+            }
+        };
+        let current =
+            existing(store, ledger.chain(), &planned.project_id).map_err(|e| store_status(&e))?;
+        if let Some(current) = &current {
+            if current.owner != org_id.as_str() {
+                answer.skipped.push(pb::SkippedActivity {
+                    iati_identifier: planned.identifier.clone(),
+                    reason: "owned_by_another_organisation".into(),
+                    detail: format!(
+                        "project {} is registered by {}; only its reporting organisation updates it",
+                        planned.project_id, current.owner
+                    ),
+                });
+                continue;
+            }
+        }
+        let bodies = difference(&planned, current)
+            .into_iter()
+            .map(|kind| pb::EventBody {
+                kind: Some(kind),
+                ..pb::EventBody::default()
+            })
+            .collect();
+        answer.activities.push(pb::PlannedActivity {
+            iati_identifier: planned.identifier,
+            project_id: planned.project_id,
+            country_level: planned.country_level,
+            bodies,
+            notes: planned.notes,
+        });
+    }
+    Ok(answer)
+}
+
+#[tonic::async_trait]
+impl pb::interchange_server::Interchange for InterchangeService {
+    async fn plan_iati_import(
+        &self,
+        request: Request<Streaming<pb::IatiImportChunk>>,
+    ) -> Result<Response<pb::IatiImportPlan>, Status> {
+        let mut stream = request.into_inner();
+        let first = stream.message().await?.ok_or_else(|| {
+            Status::invalid_argument(
+                "no chunk arrived: send the file in chunks, with org_id in the first",
+            )
+        })?;
+        let org_id = OrgId::parse(&first.org_id).map_err(|error| {
+            Status::invalid_argument(format!(
+                "org_id (first chunk) must name the organisation that will sign: {error}"
+            ))
+        })?;
+        let map = PcodeMap::parse(&first.pcode_map)
+            .map_err(|error| Status::invalid_argument(format!("pcode_map: {error}")))?;
+        let (sender, receiver) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let chunks = Chunks {
+            receiver,
+            current: Cursor::new(first.data),
+        };
+        let ledger = Arc::clone(&self.ledger);
+        let worker = tokio::task::spawn_blocking(move || plan_file(&ledger, chunks, &org_id, &map));
+        while let Some(chunk) = stream.message().await? {
+            let sender = sender.clone();
+            // A full channel blocks: hand it to a blocking thread.
+            let sent = tokio::task::spawn_blocking(move || sender.send(chunk.data).is_ok())
+                .await
+                .unwrap_or(false);
+            if !sent {
+                // The reader stopped (a bad file): its error is the answer.
+                break;
+            }
+        }
+        drop(sender);
+        let plan = worker
+            .await
+            .map_err(|error| Status::internal(format!("import planning failed: {error}")))??;
+        Ok(Response::new(plan))
+    }
+}
