@@ -293,7 +293,7 @@ mod tests {
                 description: "first".into(),
             }],
         };
-        let xml = write(&[project.clone()], "2026-11-24T00:00:00Z");
+        let xml = write(std::slice::from_ref(&project), "2026-11-24T00:00:00Z");
         let activities: Vec<_> = Reader::new(xml.as_bytes())
             .collect::<Result<_, _>>()
             .expect("reads");
