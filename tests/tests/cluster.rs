@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tansiq_ledger::author::{now_ms, Author};
-use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::author::now_ms;
 use tansiq_proto::v1 as pb;
-use tansiq_tests::cluster::{self, status, submit_until_acknowledged, wait_for_leader, Member};
-use tansiq_tests::{author, cli, events, stdout, Node};
+use tansiq_tests::cluster::{
+    self, register_donors, status, submit_until_acknowledged, wait_for_leader, Member,
+};
+use tansiq_tests::{cli, events, stdout, Node};
 
 fn node(members: &[Member], id: u64) -> &Node {
     members[id as usize - 1].node()
@@ -37,34 +37,8 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
 
     // The ministry registers a municipality and one donor per client.
     let urls: Vec<String> = members.iter().map(Member::url).collect();
-    let mut client = node(&members, 1).client().await;
-    let mut ministry = author(&mut client, &node(&members, 1).ministry_key()).await;
-    let chain = ministry.chain.clone();
-    let mut setup = vec![
-        ministry
-            .sign(events::municipality("LY0101", "", 2), now_ms())
-            .0,
-    ];
-    let mut donors = Vec::new();
-    for index in 0..4 {
-        let key = KeyPair::generate();
-        let name = format!("donor-{index}");
-        setup.push(
-            ministry
-                .sign(events::register_donor(&name, &key), now_ms())
-                .0,
-        );
-        donors.push(Author::new(
-            ChainId::parse(chain.as_str()).unwrap(),
-            OrgId::parse(&name).unwrap(),
-            key,
-            0,
-            None,
-        ));
-    }
-    for event in &setup {
-        submit_until_acknowledged(&urls, 0, event).await;
-    }
+    let donors = register_donors(&members, &urls, 4).await;
+    let setup_events = donors.len() + 1;
 
     // Clients stream submissions to every node, retrying until acknowledged.
     let acknowledged: Arc<Mutex<HashMap<Vec<u8>, u64>>> = Arc::default();
@@ -145,7 +119,7 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert_eq!(
         head.position as usize,
-        setup.len() + acknowledged.len(),
+        setup_events + acknowledged.len(),
         "the log holds the setup and each acknowledged event once, nothing else"
     );
     for member in &members {

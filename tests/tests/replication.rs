@@ -11,50 +11,16 @@ use std::time::{Duration, Instant};
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
 use tansiq_ledger::author::{now_ms, Author};
-use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::raft::{Proposal, TypeConfig};
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 use tansiq_tests::cluster::{
-    self, converged_head, number, status, submit_until_acknowledged, wait_for_leader, Links, Member,
+    self, converged_head, number, register_donors, status, submit_until_acknowledged,
+    wait_for_leader, Links, Member,
 };
-use tansiq_tests::{author, cli, events, Node};
-
-/// The ministry registers a municipality and `count` donors through `urls`;
-/// returns the donors.
-async fn register_donors(members: &[Member], urls: &[String], count: usize) -> Vec<Author> {
-    let mut client = members[0].node().client().await;
-    let mut ministry = author(&mut client, &members[0].node().ministry_key()).await;
-    let chain = ministry.chain.clone();
-    let mut setup = vec![
-        ministry
-            .sign(events::municipality("LY0101", "", 2), now_ms())
-            .0,
-    ];
-    let mut donors = Vec::new();
-    for index in 0..count {
-        let key = KeyPair::generate();
-        let name = format!("donor-{index}");
-        setup.push(
-            ministry
-                .sign(events::register_donor(&name, &key), now_ms())
-                .0,
-        );
-        donors.push(Author::new(
-            ChainId::parse(chain.as_str()).unwrap(),
-            OrgId::parse(&name).unwrap(),
-            key,
-            0,
-            None,
-        ));
-    }
-    for event in &setup {
-        submit_until_acknowledged(urls, 0, event).await;
-    }
-    donors
-}
+use tansiq_tests::{cli, events, Node};
 
 fn project_event(donor: &mut Author, name: &str) -> (pb::SignedEvent, Vec<u8>) {
     let (event, id) = donor.sign(
