@@ -245,6 +245,18 @@ fn is_refusal(code: tonic::Code) -> bool {
     )
 }
 
+/// Items a table report lists per section (JSON lists them all).
+const TABLE_LIST_MAX: usize = 20;
+
+fn more(count: usize) {
+    if count > TABLE_LIST_MAX {
+        println!(
+            "  ... and {} more (--output json lists them all)",
+            count - TABLE_LIST_MAX
+        );
+    }
+}
+
 fn print_report(
     output: Output,
     import: &ImportIati,
@@ -312,18 +324,31 @@ fn print_report(
     }
     for (reason, items) in &report.skipped {
         println!("skipped, {reason}: {}", items.len());
-        for (id, detail) in items {
+        for (id, detail) in items.iter().take(TABLE_LIST_MAX) {
             println!("  {id}: {detail}");
         }
+        more(items.len());
     }
     if !report.warnings.is_empty() {
         println!("overlaps the import created: {}", report.warnings.len());
-        for (id, warning) in &report.warnings {
+        for (id, warning) in report.warnings.iter().take(TABLE_LIST_MAX) {
             println!("  {id}: {warning}");
         }
+        more(report.warnings.len());
     }
     if !report.held.is_empty() {
-        println!("held for the ministry's review: {}", report.held.join(", "));
+        let shown: Vec<&str> = report
+            .held
+            .iter()
+            .take(TABLE_LIST_MAX)
+            .map(String::as_str)
+            .collect();
+        println!(
+            "held for the ministry's review ({}): {}",
+            report.held.len(),
+            shown.join(", ")
+        );
+        more(report.held.len());
     }
     if !report.notes.is_empty() {
         println!(
