@@ -24,6 +24,7 @@ pub async fn run(node: &str, org: Option<&str>) -> anyhow::Result<()> {
         .into_inner()
         .position;
     let mut projects: BTreeMap<String, ExportedProject> = BTreeMap::new();
+    let mut organisations: BTreeMap<String, pb::OrganisationRegistered> = BTreeMap::new();
     if head > 0 {
         let mut log = client
             .subscribe(pb::SubscribeRequest { from_position: 1 })
@@ -37,7 +38,12 @@ pub async fn run(node: &str, org: Option<&str>) -> anyhow::Result<()> {
                 .context("the node sent a log entry without its event")?;
             let body = pb::EventBody::decode(event.body.as_slice())
                 .context("a logged event body does not decode")?;
-            apply(&mut projects, &body.author, body.kind);
+            match body.kind {
+                Some(Kind::OrganisationRegistered(org)) => {
+                    organisations.insert(org.org_id.clone(), org);
+                }
+                kind => apply(&mut projects, &body.author, kind),
+            }
             if entry.position >= head {
                 break;
             }
@@ -46,6 +52,14 @@ pub async fn run(node: &str, org: Option<&str>) -> anyhow::Result<()> {
     let selected: Vec<ExportedProject> = projects
         .into_values()
         .filter(|project| org.is_none_or(|org| project.owner == org))
+        .map(|mut project| {
+            if let Some(owner) = organisations.get(&project.owner) {
+                project.owner_iati_identifier = owner.iati_identifier.clone();
+                project.owner_org_type = owner.iati_org_type;
+                project.owner_name = owner.name.clone();
+            }
+            project
+        })
         .collect();
     let generated = chrono_like_now();
     print!("{}", write(&selected, &generated));

@@ -53,6 +53,9 @@ pub struct Organisation {
     pub activity_id: String,
     /// Tansiq extension (`tansiq:org-id`): the organisation's ledger id.
     pub ledger_org_id: String,
+    /// Tansiq extension (`tansiq:implied="true"`): written only because the
+    /// schema requires a participating-org; not part of the project.
+    pub implied: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -531,6 +534,7 @@ impl<R: BufRead> Reader<R> {
                 org_type: number(attribute(attrs, "type")).unwrap_or(0),
                 activity_id: attribute(attrs, "activity-id").to_owned(),
                 ledger_org_id: attribute(attrs, "org-id").to_owned(),
+                implied: attribute(attrs, "implied") == "true",
                 ..Organisation::default()
             }),
             (None, "location") => activity.locations.push(Location::default()),

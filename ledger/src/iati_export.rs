@@ -13,12 +13,22 @@ use tansiq_proto::v1 as pb;
 /// The namespace of Tansiq's IATI extensions.
 pub const NAMESPACE: &str = "https://tansiq.org/ns/iati/1";
 
+/// IATI's GeographicVocabulary has no code for OCHA P-codes; the export
+/// names them with this (the schema takes any string; the importer reads
+/// any code shaped like a P-code, whatever its vocabulary).
+pub const PCODE_VOCABULARY: &str = "OCHA-PCODE";
+
 /// A project as the ledger holds it.
 #[derive(Clone, Debug, Default)]
 pub struct ExportedProject {
     pub project_id: String,
     /// The ledger org id of the reporting organisation (its author).
     pub owner: String,
+    /// The reporting organisation's IATI identifier (else its org id is used).
+    pub owner_iati_identifier: String,
+    /// Its IATI OrganisationType (0 when not known: written as 90, "Other").
+    pub owner_org_type: u32,
+    pub owner_name: Option<pb::Names>,
     pub details: pb::ProjectDetails,
     /// The project's status now (a status change or closure after the last
     /// details is reflected here).
@@ -89,18 +99,52 @@ fn activity(out: &mut String, project: &ExportedProject) {
         "    <iati-identifier>{}</iati-identifier>",
         escape(&details.iati_identifier)
     );
+    let reference = if project.owner_iati_identifier.is_empty() {
+        &project.owner
+    } else {
+        &project.owner_iati_identifier
+    };
+    let org_type = match project.owner_org_type {
+        0 => 90,
+        known => known,
+    };
     let _ = writeln!(
         out,
-        "    <reporting-org ref=\"{0}\" tansiq:org-id=\"{0}\">\n      <narrative>{0}</narrative>\n    </reporting-org>",
+        "    <reporting-org ref=\"{}\" type=\"{org_type}\" tansiq:org-id=\"{}\">",
+        escape(reference),
         escape(&project.owner)
     );
+    if has_text(project.owner_name.as_ref()) {
+        narratives(out, "      ", project.owner_name.as_ref());
+    } else {
+        let _ = writeln!(
+            out,
+            "      <narrative>{}</narrative>",
+            escape(&project.owner)
+        );
+    }
+    out.push_str("    </reporting-org>\n");
     out.push_str("    <title>\n");
     narratives(out, "      ", details.title.as_ref());
     out.push_str("    </title>\n");
+    // The 2.03 schema requires a description; an empty narrative stands
+    // for "none" (and reads back as none).
+    out.push_str("    <description type=\"1\">\n");
     if has_text(details.description.as_ref()) {
-        out.push_str("    <description type=\"1\">\n");
         narratives(out, "      ", details.description.as_ref());
-        out.push_str("    </description>\n");
+    } else {
+        out.push_str("      <narrative></narrative>\n");
+    }
+    out.push_str("    </description>\n");
+    // The 2.03 schema requires a participating-org: a project that names
+    // none gets its reporting organisation as accountable, marked implied
+    // (the importer leaves it out again).
+    if details.participants.is_empty() {
+        let _ = writeln!(
+            out,
+            "    <participating-org role=\"2\" ref=\"{}\" type=\"{org_type}\" tansiq:implied=\"true\"/>",
+            escape(reference)
+        );
     }
     for participant in &details.participants {
         let _ = write!(out, "    <participating-org role=\"{}\"", participant.role);
@@ -149,7 +193,7 @@ fn activity(out: &mut String, project: &ExportedProject) {
     for location in details.locations.iter().filter(|l| l.pcode.len() > 2) {
         let _ = writeln!(
             out,
-            "    <location>\n      <administrative code=\"{}\" tansiq:percentage=\"{}\"/>\n    </location>",
+            "    <location>\n      <administrative vocabulary=\"{PCODE_VOCABULARY}\" code=\"{}\" tansiq:percentage=\"{}\"/>\n    </location>",
             escape(&location.pcode),
             location.percentage
         );

@@ -336,7 +336,7 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
     let participants = activity
         .participants
         .iter()
-        .filter(|org| (1..=4).contains(&org.role))
+        .filter(|org| (1..=4).contains(&org.role) && !org.implied)
         .filter(|org| {
             !org.reference.is_empty() || !org.name.is_empty() || !org.ledger_org_id.is_empty()
         })
