@@ -322,6 +322,9 @@ mod tests {
         let project = ExportedProject {
             project_id: "undp-water".into(),
             owner: "undp".into(),
+            owner_iati_identifier: "XM-DAC-41114".into(),
+            owner_org_type: 40,
+            owner_name: None,
             details: details.clone(),
             status: 2,
             closed_on: String::new(),
