@@ -465,6 +465,8 @@ struct ReadCache {
     orgs: RefCell<HashMap<String, Option<OrgRecord>>>,
     projects: RefCell<HashMap<String, Option<ProjectRecord>>>,
     municipalities: RefCell<HashMap<String, Option<MunicipalityRecord>>>,
+    /// Sector policies: looked up on every registration, rarely changed.
+    policies: RefCell<HashMap<String, Option<PolicyRecord>>>,
 }
 
 /// Looks a value up in the request's overlay, then the group's, then the
@@ -1171,15 +1173,7 @@ impl<'a> Staging<'a> {
     /// The sector's policy, as staged in this group or else as stored.
     fn policy(&self, sector: &str) -> Result<pb::CoordinationPolicy, StoreError> {
         policy_for(sector, |code| {
-            let staged = self
-                .request
-                .policies
-                .get(code)
-                .or_else(|| self.group.policies.get(code));
-            match staged {
-                Some(record) => Ok(Some(record.clone())),
-                None => self.store.policy_at(code, i64::MAX),
-            }
+            layered!(self, policies, code, self.store.policy_at(code, i64::MAX))
         })
     }
 
