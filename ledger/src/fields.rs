@@ -230,7 +230,17 @@ fn details(details: Option<&pb::ProjectDetails>) -> Checked {
     }
     repeated("details.sectors", details.sectors.len())?;
     for sector in &details.sectors {
-        code("details.sectors.code", &sector.code, &codes::SECTOR)?;
+        // A DAC 5-digit purpose code, or a 3-digit category when that is
+        // all the donor reports (IATI sector vocabulary 2).
+        if sector.code.len() == 3 {
+            code(
+                "details.sectors.code",
+                &sector.code,
+                &codes::SECTOR_CATEGORY,
+            )?;
+        } else {
+            code("details.sectors.code", &sector.code, &codes::SECTOR)?;
+        }
         percentage("details.sectors.percentage", sector.percentage)?;
     }
     code(

@@ -201,7 +201,8 @@ fn activity(out: &mut String, project: &ExportedProject) {
     for sector in &details.sectors {
         let _ = writeln!(
             out,
-            "    <sector vocabulary=\"1\" code=\"{}\" percentage=\"{}\"/>",
+            "    <sector vocabulary=\"{}\" code=\"{}\" percentage=\"{}\"/>",
+            if sector.code.len() == 3 { 2 } else { 1 },
             escape(&sector.code),
             sector.percentage
         );

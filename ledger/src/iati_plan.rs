@@ -203,7 +203,8 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
         return Err(skip("no_title", "the activity has no title"));
     };
 
-    // Sectors: vocabulary 1 (DAC 5-digit) counts for coverage.
+    // Sectors: vocabulary 1 (DAC 5-digit) and 2 (DAC 3-digit category)
+    // count for coverage; a category counts for queries by category.
     let mut sectors = Vec::new();
     for sector in &activity.sectors {
         match sector.vocabulary.as_str() {
@@ -215,8 +216,14 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
                 "sector {} is not a DAC 5-digit purpose code",
                 sector.code
             )),
+            "2" if codes::SECTOR_CATEGORY.get(&sector.code).is_some() => {
+                sectors.push(pb::ProjectSector {
+                    code: sector.code.clone(),
+                    percentage: whole_percentage(sector.percentage),
+                })
+            }
             "2" => notes.push(format!(
-                "sector {} is a DAC 3-digit category (vocabulary 2): kept out of coverage, which needs a 5-digit code",
+                "sector {} is not a DAC 3-digit category",
                 sector.code
             )),
             other => notes.push(format!(

@@ -87,6 +87,15 @@ fn parse_as_of(text: &str) -> Result<AsOf, Status> {
     })
 }
 
+/// The name of a DAC purpose code or 3-digit category.
+fn sector_name(code: &str) -> String {
+    match code.len() {
+        3 => SECTOR_CATEGORY.get(code),
+        _ => SECTOR.get(code),
+    }
+    .map_or_else(String::new, |e| e.name.to_owned())
+}
+
 fn sector_argument(sector: &str) -> Result<Option<String>, Status> {
     if sector.is_empty() {
         return Ok(None);
@@ -129,9 +138,7 @@ fn support_to_proto(
         pcode: pcode.to_owned(),
         municipality: names(store, pcode)?,
         sector: sector.to_owned(),
-        sector_name: SECTOR
-            .get(sector)
-            .map_or_else(String::new, |e| e.name.to_owned()),
+        sector_name: sector_name(sector),
         project_id: project_id.to_owned(),
         iati_identifier: project.iati_identifier.clone(),
         title: Some(pb::Names {
@@ -267,11 +274,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             move |ledger, coverage, info| {
                 let mut gaps = Vec::new();
                 for (rank, gap) in coverage.gaps(&scope.pcode)?.into_iter().enumerate() {
-                    let sector_name = match gap.sector.len() {
-                        3 => SECTOR_CATEGORY.get(&gap.sector),
-                        _ => SECTOR.get(&gap.sector),
-                    }
-                    .map_or_else(String::new, |e| e.name.to_owned());
+                    let sector_name = sector_name(&gap.sector);
                     gaps.push(pb::Gap {
                         municipality: names(ledger.store(), &gap.pcode)?,
                         pcode: gap.pcode,

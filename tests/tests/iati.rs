@@ -113,8 +113,8 @@ fn a_donor_file_imports_once_updates_only_what_changed_and_bad_files_change_noth
         "the negative expenditure is left out: {notes}"
     );
     assert!(
-        notes.contains("3-digit"),
-        "the vocabulary-2 sector is noted: {notes}"
+        !notes.contains("151"),
+        "the vocabulary-2 category is used, not left out: {notes}"
     );
     assert_eq!(head_position(&node), start + 6);
 
@@ -136,6 +136,11 @@ fn a_donor_file_imports_once_updates_only_what_changed_and_bad_files_change_noth
     );
     let country = table(&node, &["who-supports", "LY"]);
     assert!(country.contains("xm-dac-41114-lby-tq-004"), "{country}");
+    let category = table(&node, &["who-supports", "LY", "--sector", "151"]);
+    assert!(
+        category.contains("LY        151 "),
+        "a DAC 3-digit category counts for queries by category: {category}"
+    );
     let gaps = table(&node, &["gaps"]);
     assert!(!gaps.contains("LY0305    12220"), "{gaps}");
 
