@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
-    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError,
-    RemoteError, Unreachable,
+    CheckIsLeaderError, ClientWriteError, ForwardToLeader, InstallSnapshotError, NetworkError,
+    RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, ChangeMembers, Raft, ServerState};
+use openraft::{BasicNode, ChangeMembers, Raft};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +42,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::committer::SubmitError;
-use crate::service::receipt_to_proto;
+use crate::service::{receipt_to_proto, submit_status};
 use crate::status::rejection_status;
 use crate::tls::{self, Tls};
 
@@ -88,6 +88,16 @@ pub struct ClusterSettings {
     pub snapshot_every: Option<u64>,
     /// The node's TLS, used as client identity towards peers (None: plaintext).
     pub tls: Option<Tls>,
+}
+
+/// Where a client's submission goes from this node.
+enum Route {
+    /// This node leads: propose it here.
+    Propose,
+    /// Another node leads, at this address.
+    Forward(String),
+    /// No leader known (election under way, or cut off).
+    NoLeader,
 }
 
 type ProposalReplies = Vec<oneshot::Sender<Result<Vec<Receipt>, SubmitError>>>;
@@ -155,10 +165,58 @@ impl Replication {
         Ok(replication)
     }
 
-    /// Checks a request's signatures locally (bad input never reaches the
-    /// log), then commits it through Raft together with the requests that
-    /// arrived meanwhile, as one entry. Not the leader: `Forward`.
-    pub async fn submit(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<Receipt>, SubmitError> {
+    /// A client's submission on a cluster node: proposed here when this
+    /// node leads; otherwise forwarded, unchecked, to the leader (which
+    /// checks it). A donor site (learner) that cannot reach the leader, or
+    /// that has a backlog, keeps it in its outbox instead.
+    pub async fn submit_from_client(
+        self: &Arc<Self>,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
+        let learner = self.is_learner();
+        // A donor site with a backlog keeps order: behind the backlog.
+        if learner && !self.outbox_is_empty()? {
+            return self.accept_pending(events).await;
+        }
+        match self.route() {
+            Route::Propose => self
+                .propose(events)
+                .await
+                .map(|receipts| receipts.iter().map(receipt_to_proto).collect())
+                .map_err(submit_status),
+            Route::Forward(leader) if learner => {
+                match self.forward(&leader, events.clone()).await {
+                    Err(status) if retryable(status.code()) => self.accept_pending(events).await,
+                    answered => answered,
+                }
+            }
+            Route::Forward(leader) => self.forward(&leader, events).await,
+            Route::NoLeader if learner => self.accept_pending(events).await,
+            Route::NoLeader => Err(submit_status(SubmitError::NoLeader)),
+        }
+    }
+
+    /// Where a submission goes from this node, by its view of the leader.
+    fn route(&self) -> Route {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        match metrics.current_leader {
+            Some(id) if id == self.node_id => Route::Propose,
+            Some(id) => metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map_or(Route::NoLeader, |node| {
+                    Route::Forward(self.address_of(id, &node.addr))
+                }),
+            None => Route::NoLeader,
+        }
+    }
+
+    /// Checks a request's signatures (bad input never reaches the log), then
+    /// commits it through Raft together with the requests that arrived
+    /// meanwhile, as one entry.
+    async fn propose(&self, events: Vec<pb::SignedEvent>) -> Result<Vec<Receipt>, SubmitError> {
         let (reply, receipt) = oneshot::channel();
         self.proposals
             .send(Pending { events, reply })
@@ -169,26 +227,14 @@ impl Replication {
 
     /// A node that is not a voter: a donor site's node.
     pub fn is_learner(&self) -> bool {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
         let is_voter = metrics
+            .borrow()
             .membership_config
             .membership()
             .voter_ids()
             .any(|id| id == self.node_id);
         !is_voter
-    }
-
-    /// Where this node reaches the leader it knows of (None: no leader, or
-    /// this node leads).
-    pub fn leader_address(&self) -> Option<String> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let leader = metrics.current_leader.filter(|id| *id != self.node_id)?;
-        let node = metrics
-            .membership_config
-            .membership()
-            .get_node(&leader)?
-            .clone();
-        Some(self.address_of(leader, &node.addr))
     }
 
     fn outbox_error(error: StoreError) -> Status {
@@ -269,6 +315,15 @@ impl Replication {
             .get(&node)
             .cloned()
             .unwrap_or_else(|| advertised.to_owned())
+    }
+
+    /// Where this node reaches the leader a `ForwardToLeader` names.
+    fn forward_address(&self, forward: &ForwardToLeader<NodeId, BasicNode>) -> Option<String> {
+        let node = forward.leader_node.as_ref()?;
+        Some(match forward.leader_id {
+            Some(id) => self.address_of(id, &node.addr),
+            None => node.addr.clone(),
+        })
     }
 
     /// A channel to the leader's gRPC address, reused while the leader stays.
@@ -400,22 +455,17 @@ impl Replication {
         match self.raft.get_read_log_id().await {
             Ok((read, _)) => Ok(read.map_or(0, |log_id| log_id.index)),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
-                let Some(leader) = forward.leader_node else {
+                let Some(leader) = self.forward_address(&forward) else {
                     return Err(Status::unavailable(
                         "a linearizable read needs the leader, and this node knows of none (election under way or no quorum); retry, or ask without linearizable",
                     ));
                 };
-                let leader_address = match forward.leader_id {
-                    Some(id) => self.address_of(id, &leader.addr),
-                    None => leader.addr.clone(),
-                };
-                let mut client = ClusterClient::new(self.channel_to(&leader_address)?);
+                let mut client = ClusterClient::new(self.channel_to(&leader)?);
                 let mut request = Request::new(pb::ReadIndexRequest {});
                 request.set_timeout(READ_BARRIER_TIMEOUT);
                 let reply = client.read_index(request).await.map_err(|status| {
                     Status::unavailable(format!(
-                        "a linearizable read needs the leader at {}, which did not answer ({}); retry, or ask without linearizable",
-                        leader.addr,
+                        "a linearizable read needs the leader at {leader}, which did not answer ({}); retry, or ask without linearizable",
                         status.message()
                     ))
                 })?;
@@ -425,10 +475,6 @@ impl Replication {
                 "this node cannot confirm its leadership with a quorum ({error}); retry, or ask without linearizable"
             ))),
         }
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
     }
 }
 
@@ -459,7 +505,7 @@ async fn deliver_loop(replication: Arc<Replication>) {
                 continue;
             }
         };
-        let Some(leader) = replication.leader_address() else {
+        let Route::Forward(leader) = replication.route() else {
             tokio::time::sleep(RETRY).await;
             continue;
         };
@@ -467,8 +513,7 @@ async fn deliver_loop(replication: Arc<Replication>) {
         let ids: Vec<EventId> = queued
             .events
             .iter()
-            .filter_map(|event| tansiq_ledger::event::Event::decode(chain, event.clone()).ok())
-            .map(|event| event.id)
+            .map(|event| tansiq_ledger::signing::event_id(chain, &event.body))
             .collect();
         match replication.forward(&leader, queued.events).await {
             Ok(receipts) => {
@@ -619,15 +664,9 @@ fn answer(replication: &Replication, result: WriteResult, replies: ProposalRepli
         }
         Err(error) => {
             let to_each = || match &error {
-                RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
-                    match (&forward.leader_node, forward.leader_id) {
-                        (Some(leader), Some(id)) => {
-                            SubmitError::Forward(replication.address_of(id, &leader.addr))
-                        }
-                        (Some(leader), None) => SubmitError::Forward(leader.addr.clone()),
-                        (None, _) => SubmitError::NoLeader,
-                    }
-                }
+                RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => replication
+                    .forward_address(forward)
+                    .map_or(SubmitError::NoLeader, SubmitError::Forward),
                 other => SubmitError::Storage(format!("replication: {other}")),
             };
             for reply in replies {
@@ -790,8 +829,7 @@ async fn leader_client(
     let RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) = error else {
         return None;
     };
-    let leader = forward.leader_node.as_ref()?;
-    let address = replication.address_of(forward.leader_id?, &leader.addr);
+    let address = replication.forward_address(forward)?;
     let channel = tls::endpoint(&address, replication.tls.as_ref())
         .ok()?
         .connect()

@@ -65,42 +65,35 @@ impl LedgerService {
         &self,
         events: Vec<pb::SignedEvent>,
     ) -> Result<Vec<pb::Receipt>, Status> {
-        let outcome = match &self.replication {
-            Some(replication) => {
-                let learner = replication.is_learner();
-                // A donor site with a backlog keeps order: behind the backlog.
-                if learner && !replication.outbox_is_empty()? {
-                    return replication.accept_pending(events).await;
-                }
-                let forwarded = events.clone();
-                match replication.submit(events).await {
-                    Err(SubmitError::Forward(leader)) => {
-                        return match replication.forward(&leader, forwarded.clone()).await {
-                            Err(status) if learner && crate::cluster::retryable(status.code()) => {
-                                replication.accept_pending(forwarded).await
-                            }
-                            answered => answered,
-                        };
-                    }
-                    Err(SubmitError::NoLeader | SubmitError::NotCommitted(_)) if learner => {
-                        return replication.accept_pending(forwarded).await;
-                    }
-                    other => other,
-                }
-            }
-            None => self.committer.submit(events).await,
-        };
-        match outcome {
-            Ok(receipts) => Ok(receipts.iter().map(receipt_to_proto).collect()),
-            Err(SubmitError::Rejected(rejection)) => Err(rejection_status(&rejection)),
-            Err(SubmitError::Storage(error)) => {
-                Err(Status::unavailable(format!("the node could not write to its storage ({error}); nothing was written, retry later")))
-            }
-            Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down; retry on another node or later")),
-            Err(SubmitError::Forward(leader)) => Err(Status::unavailable(format!("the leader moved to {leader}; retry"))),
-            Err(SubmitError::NotCommitted(message)) => Err(Status::unavailable(message)),
-            Err(SubmitError::NoLeader) => Err(Status::unavailable("the cluster has no leader right now (election under way or no quorum); nothing was written, retry")),
+        match &self.replication {
+            Some(replication) => replication.submit_from_client(events).await,
+            None => self
+                .committer
+                .submit(events)
+                .await
+                .map(|receipts| receipts.iter().map(receipt_to_proto).collect())
+                .map_err(submit_status),
         }
+    }
+}
+
+/// The status a client gets for a submission that got no receipt.
+pub fn submit_status(error: SubmitError) -> Status {
+    match error {
+        SubmitError::Rejected(rejection) => rejection_status(&rejection),
+        SubmitError::Storage(error) => Status::unavailable(format!(
+            "the node could not write to its storage ({error}); nothing was written, retry later"
+        )),
+        SubmitError::ShuttingDown => {
+            Status::unavailable("the node is shutting down; retry on another node or later")
+        }
+        SubmitError::Forward(leader) => {
+            Status::unavailable(format!("the leader moved to {leader}; retry"))
+        }
+        SubmitError::NotCommitted(message) => Status::unavailable(message),
+        SubmitError::NoLeader => Status::unavailable(
+            "the cluster has no leader right now (election under way or no quorum); nothing was written, retry",
+        ),
     }
 }
 

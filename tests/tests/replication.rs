@@ -131,6 +131,30 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
     let last = forged.body.len() - 1;
     forged.body[last] ^= 1;
 
+    // Through the front door, a follower forwards an event with a bad
+    // signature to the leader, which refuses it as a single node would.
+    let mut bad_signature = forged.clone();
+    bad_signature.body[last] ^= 1;
+    bad_signature.signature[0] ^= 1;
+    let follower = members
+        .iter()
+        .find(|m| m.id != number(&status(m.node()).unwrap(), "leaderId"))
+        .unwrap();
+    let refused = follower
+        .node()
+        .client()
+        .await
+        .submit(pb::SubmitRequest {
+            event: Some(bad_signature),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert_eq!(
+        refused.metadata().get("tansiq-reason").unwrap(),
+        "bad_signature"
+    );
+
     // A malicious node (id 9, not a member) claims a newer term and sends
     // the honest followers an entry holding the forged event, marked committed.
     let quiet = poll("every node to apply the same index", || {
