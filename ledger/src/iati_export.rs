@@ -263,6 +263,61 @@ fn activity(out: &mut String, project: &ExportedProject) {
     out.push_str("  </iati-activity>\n");
 }
 
+/// The projects `store` holds (those `org` registered, or all), as they
+/// stand now: latest details and status, every transaction, and the
+/// reporting organisation's registration.
+pub fn projects(
+    store: &crate::store::Store,
+    chain: &crate::signing::ChainId,
+    org: Option<&str>,
+) -> Result<Vec<ExportedProject>, crate::store::StoreError> {
+    let mut exported = Vec::new();
+    for (key, _) in store.dump(crate::store::cf::PROJECTS)? {
+        let project_id = String::from_utf8_lossy(&key).into_owned();
+        let Some(record) = store.project(&project_id)? else {
+            continue;
+        };
+        if org.is_some_and(|org| record.owner != org) {
+            continue;
+        }
+        let Some(current) = crate::iati_plan::existing(store, chain, &project_id)? else {
+            continue;
+        };
+        let owner = store.org(&record.owner)?;
+        exported.push(ExportedProject {
+            project_id,
+            owner_iati_identifier: owner
+                .as_ref()
+                .map(|o| o.iati_identifier.clone())
+                .unwrap_or_default(),
+            owner_org_type: owner.as_ref().map_or(0, |o| o.iati_org_type),
+            owner_name: owner.map(|o| pb::Names {
+                latin: o.name_latin,
+                arabic: o.name_arabic,
+            }),
+            owner: record.owner,
+            details: current.details.unwrap_or_default(),
+            status: record.status,
+            closed_on: record.closed_on,
+            transactions: current.transactions,
+        });
+    }
+    Ok(exported)
+}
+
+/// Now as an ISO 8601 UTC date-time (seconds), for `generated-datetime`.
+pub fn generated_now() -> String {
+    let now = crate::author::now_ms().div_euclid(1000);
+    let (days, seconds) = (now.div_euclid(86_400), now.rem_euclid(86_400));
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        crate::date::Date::from_unix_ms(days * 86_400_000),
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
 /// The file: `generated` is an ISO date-time for `generated-datetime`.
 pub fn write(projects: &[ExportedProject], generated: &str) -> String {
     let mut out = String::new();

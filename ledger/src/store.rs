@@ -755,7 +755,10 @@ mod family_tests {
     fn a_snapshot_carries_the_state_and_never_the_raft_log_vote_or_outbox() {
         assert!(cf::STATE.iter().all(|family| !cf::LOCAL.contains(family)));
         for family in [cf::RAFT_LOG, cf::RAFT_META, cf::OUTBOX] {
-            assert!(!cf::STATE.contains(&family), "{family} is never in a snapshot");
+            assert!(
+                !cf::STATE.contains(&family),
+                "{family} is never in a snapshot"
+            );
         }
         assert!(cf::PROJECTIONS
             .iter()

@@ -8,6 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use tansiq_ledger::iati::Reader;
+use tansiq_ledger::iati_export;
 use tansiq_ledger::iati_plan::{difference, existing, plan, PcodeMap};
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::Ledger;
@@ -111,8 +112,42 @@ fn plan_file(
     Ok(answer)
 }
 
+/// Bytes per chunk of an exported file.
+const EXPORT_CHUNK_BYTES: usize = 1024 * 1024;
+
+type FileStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::IatiFileChunk, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl pb::interchange_server::Interchange for InterchangeService {
+    type ExportIatiStream = FileStream;
+
+    async fn export_iati(
+        &self,
+        request: Request<pb::ExportIatiRequest>,
+    ) -> Result<Response<Self::ExportIatiStream>, Status> {
+        let org = request.into_inner().org_id;
+        let ledger = Arc::clone(&self.ledger);
+        let xml = tokio::task::spawn_blocking(move || {
+            let org = (!org.is_empty()).then_some(org.as_str());
+            iati_export::projects(ledger.store(), ledger.chain(), org)
+                .map(|projects| iati_export::write(&projects, &iati_export::generated_now()))
+        })
+        .await
+        .map_err(|error| Status::internal(format!("export failed: {error}")))?
+        .map_err(|e| store_status(&e))?;
+        let chunks: Vec<Result<pb::IatiFileChunk, Status>> = xml
+            .into_bytes()
+            .chunks(EXPORT_CHUNK_BYTES)
+            .map(|data| {
+                Ok(pb::IatiFileChunk {
+                    data: data.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
     async fn plan_iati_import(
         &self,
         request: Request<Streaming<pb::IatiImportChunk>>,
