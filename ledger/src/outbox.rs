@@ -172,7 +172,15 @@ impl Outbox {
         Ok(count)
     }
 
+    /// Whether nothing waits (reads one key; decodes nothing).
     pub fn is_empty(&self, store: &Store) -> Result<bool, StoreError> {
-        Ok(self.first(store)?.is_none())
+        let family = store.cf(cf::OUTBOX);
+        let mut iter = store
+            .db()
+            .iterator_cf(family, IteratorMode::From(&[QUEUE], Direction::Forward));
+        match iter.next() {
+            Some(item) => Ok(item?.0.first() != Some(&QUEUE)),
+            None => Ok(true),
+        }
     }
 }
