@@ -2,10 +2,10 @@
 //! types as JSON inside `tansiq.v1.Cluster` RPCs; the storage is
 //! `tansiq_ledger::raft` (log and state machine in the ledger's RocksDB).
 //!
-//! A submission on a cluster node is decoded and its signatures checked
-//! locally (bad input never reaches the log), then proposed as one Raft
-//! entry; a follower or learner forwards it to the leader. Every node
-//! re-verifies every signature when it applies the entry.
+//! A submission reaching a follower or learner is forwarded, unchecked, to
+//! the leader; the leader decodes it and checks its signatures (bad input
+//! never reaches the log), batched with what arrived meanwhile into one Raft
+//! entry. Every node re-verifies every signature when it applies the entry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
