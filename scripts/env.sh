@@ -3,7 +3,14 @@
 # done once per machine and shared by every clone, test and binary.
 set -euo pipefail
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libclang' && ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
+# libclang.so or libclang-NN.so; libclang-cpp.so (present on some machines
+# without libclang) does not do.
+has_libclang() {
+    ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so' && return 0
+    compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
+        || compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null
+}
+if ! has_libclang; then
     echo "tansiq: installing libclang-dev (RocksDB's Rust bindings need it)" >&2
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
