@@ -23,7 +23,7 @@ use crate::genesis::Genesis;
 use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
 use crate::limits::{RECEIPT_OVERLAP_WARNINGS_MAX, SUBMIT_BATCH_EVENTS_MAX};
 use crate::reject::Rejection;
-use crate::signing::{ChainId, Rule};
+use crate::signing::ChainId;
 use crate::store::{
     cf, KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Store,
     StoreError, Tip,
@@ -314,20 +314,11 @@ pub fn decode_request(
 /// Verifies every signature of every request in one batch; a request with a
 /// bad signature becomes that rejection.
 pub fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejection>]) {
-    verify_requests_by(chain, requests, Rule::Batch);
-}
-
-/// [`verify_requests`] with an explicit [`Rule`].
-pub fn verify_requests_by(
-    chain: &ChainId,
-    requests: &mut [Result<Vec<Event>, Rejection>],
-    rule: Rule,
-) {
     let all: Vec<&Event> = requests.iter().flatten().flatten().collect();
     if all.is_empty() {
         return;
     }
-    let verdicts = event::verify_events_by(chain, &all, rule);
+    let verdicts = event::verify_events(chain, &all);
     let mut verdicts = verdicts.into_iter();
     for request in requests.iter_mut() {
         let Ok(events) = request else { continue };

@@ -10,7 +10,7 @@ use crate::fields;
 use crate::ids::{EventId, OrgId, PublicKeyBytes};
 use crate::limits::EVENT_SIZE_MAX;
 use crate::reject::Rejection;
-use crate::signing::{self, ChainId, Rule, SignatureCheck};
+use crate::signing::{self, ChainId, SignatureCheck};
 
 pub use pb::event_body::Kind;
 
@@ -135,21 +135,15 @@ const PARALLEL_VERIFY_EVENTS_MIN: usize = 256;
 /// (see `signing::verify_signatures` for the rule). A large batch is split
 /// into one sub-batch per core, verified in parallel.
 pub fn verify_events(chain: &ChainId, events: &[&Event]) -> Vec<bool> {
-    verify_events_by(chain, events, Rule::Batch)
-}
-
-/// [`verify_events`] with an explicit [`Rule`] (a state machine applying a
-/// replicated entry uses [`Rule::Strict`]).
-pub fn verify_events_by(chain: &ChainId, events: &[&Event], rule: Rule) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores == 1 || events.len() < 2 * PARALLEL_VERIFY_EVENTS_MIN {
-        return verify_on_this_thread(chain, events, rule);
+        return verify_events_on_this_thread(chain, events);
     }
     let chunk = events.len().div_ceil(cores);
     std::thread::scope(|scope| {
         let handles: Vec<_> = events
             .chunks(chunk)
-            .map(|part| scope.spawn(move || verify_on_this_thread(chain, part, rule)))
+            .map(|part| scope.spawn(move || verify_events_on_this_thread(chain, part)))
             .collect();
         handles
             .into_iter()
@@ -164,10 +158,6 @@ pub fn verify_events_by(chain: &ChainId, events: &[&Event], rule: Rule) -> Vec<b
 
 /// [`verify_events`] as one batch on the calling thread.
 pub fn verify_events_on_this_thread(chain: &ChainId, events: &[&Event]) -> Vec<bool> {
-    verify_on_this_thread(chain, events, Rule::Batch)
-}
-
-fn verify_on_this_thread(chain: &ChainId, events: &[&Event], rule: Rule) -> Vec<bool> {
     let messages: Vec<Vec<u8>> = events
         .iter()
         .map(|e| signing::signed_bytes(chain, &e.body))
@@ -181,7 +171,7 @@ fn verify_on_this_thread(chain: &ChainId, events: &[&Event], rule: Rule) -> Vec<
             signature: &event.signature,
         })
         .collect();
-    signing::verify_signatures_by(&checks, rule)
+    signing::verify_signatures(&checks)
 }
 
 /// The rejection for an event whose signature failed.

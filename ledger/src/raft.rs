@@ -31,9 +31,8 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 use tansiq_proto::v1 as pb;
 
-use crate::append::{decode_request, verify_requests_by, Durability, Ledger, Receipt};
+use crate::append::{decode_request, verify_requests, Durability, Ledger, Receipt};
 use crate::reject::Rejection;
-use crate::signing::Rule;
 use crate::store::{cf, StoreError};
 
 pub type NodeId = u64;
@@ -359,10 +358,10 @@ impl StateMachine {
                 }
             }
         }
-        // Every node checks every signature itself, with the deterministic
-        // rule: a randomised batch equation could split honest nodes on a
-        // crafted signature.
-        verify_requests_by(&chain, &mut requests, Rule::Strict);
+        // Every node checks every signature itself. The rule is
+        // deterministic (see `signing::verify_signatures`): batch or one by
+        // one, every node reaches the same verdict.
+        verify_requests(&chain, &mut requests);
         let mut requests = requests.into_iter();
         let groups: Vec<_> = shape
             .iter()

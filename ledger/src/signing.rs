@@ -8,7 +8,13 @@
 //! The signer's public key is a field of the body, so the id names one key's
 //! event: two keys that sign otherwise equal bodies make two different ids.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand::Rng;
+use sha2::{Digest, Sha512};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -122,60 +128,104 @@ pub struct SignatureCheck<'a> {
     pub signature: &'a [u8],
 }
 
-/// How a set of signatures is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    /// One batch equation for all (fast); a failing batch is checked one by
-    /// one. The batch equation is randomised and cofactorless: for a
-    /// crafted signature with a small-order component it may pass or fail
-    /// from one run to the next. Fine for admission (the apply check
-    /// decides); never for a state machine.
-    Batch,
-    /// `verify_strict` on each signature: the same verdict on every node,
-    /// every time. What applying a replicated entry uses.
-    Strict,
-}
-
 /// Checks many signatures; returns, for each, whether it is valid.
 ///
-/// The rule is RFC 8032 verification with non-weak keys and canonical
-/// encodings (`verify_strict`); a batch that passes ed25519-dalek's batch
-/// equation is accepted as a whole, a batch that fails is checked one by one to
-/// find the culprits.
+/// The rule is deterministic, so that every node of a cluster reaches the
+/// same verdict on every signature, crafted ones included, whether it checks
+/// a signature alone or in a batch:
+///
+/// - the key is a valid, non-weak point; `s` is canonical (below the group
+///   order); `R` is a valid point and not of small order;
+/// - the **cofactored** equation `[8]([s]B - R - [k]A) = 0` holds, with
+///   `k = SHA-512(R || A || message) mod l` (RFC 8032's hash).
+///
+/// Signatures made by RFC 8032 signers always pass. The cofactored equation
+/// is the one whose batch form agrees with the one-by-one check (ZIP 215):
+/// ed25519-dalek's batch equation is cofactorless and randomised, and a
+/// signature whose `R` carries a small torsion component passes it on some
+/// runs and fails on others, which would split a replicated state machine.
+/// Here a batch is checked with one multiscalar multiplication; a failing
+/// batch is checked one by one to find the culprits.
 pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
-    verify_signatures_by(checks, Rule::Batch)
-}
-
-/// [`verify_signatures`] with an explicit [`Rule`].
-pub fn verify_signatures_by(checks: &[SignatureCheck<'_>], rule: Rule) -> Vec<bool> {
     // Decompressing a key costs about a third of a verification; a batch
     // usually holds few distinct keys.
-    let mut keys: HashMap<&PublicKeyBytes, Option<VerifyingKey>> = HashMap::new();
-    let mut parsed = Vec::with_capacity(checks.len());
-    for check in checks {
-        let key = *keys
-            .entry(check.key)
-            .or_insert_with(|| acceptable_public_key(check.key).ok());
-        let signature = Signature::from_slice(check.signature).ok();
-        parsed.push(key.zip(signature));
-    }
-    if rule == Rule::Batch && parsed.iter().all(Option::is_some) && !checks.is_empty() {
-        let (keys, signatures): (Vec<VerifyingKey>, Vec<Signature>) =
-            parsed.iter().flatten().cloned().unzip();
-        let messages: Vec<&[u8]> = checks.iter().map(|c| c.message).collect();
-        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+    let mut keys: HashMap<&PublicKeyBytes, Option<EdwardsPoint>> = HashMap::new();
+    let parsed: Vec<Option<Parsed>> = checks
+        .iter()
+        .map(|check| {
+            let key = *keys.entry(check.key).or_insert_with(|| {
+                acceptable_public_key(check.key)
+                    .ok()
+                    .map(|key| key.to_edwards())
+            });
+            Parsed::new(key?, check)
+        })
+        .collect();
+    if checks.len() > 1 && parsed.iter().all(Option::is_some) {
+        let all: Vec<&Parsed> = parsed.iter().flatten().collect();
+        if Parsed::hold_together(&all) {
             return vec![true; checks.len()];
         }
     }
-    checks
+    parsed
         .iter()
-        .zip(parsed)
-        .map(|(check, parsed)| {
-            parsed.is_some_and(|(key, signature)| {
-                key.verify_strict(check.message, &signature).is_ok()
-            })
-        })
+        .map(|parsed| parsed.as_ref().is_some_and(Parsed::holds))
         .collect()
+}
+
+/// A signature's points and scalars, decoded and hashed.
+struct Parsed {
+    a: EdwardsPoint,
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
+impl Parsed {
+    /// `None` when the signature cannot be valid (not 64 bytes, `s` not
+    /// canonical, `R` not a point or of small order).
+    fn new(a: EdwardsPoint, check: &SignatureCheck<'_>) -> Option<Parsed> {
+        let signature: &[u8; 64] = check.signature.try_into().ok()?;
+        let (r_bytes, s_bytes) = signature.split_at(32);
+        let s_bytes: [u8; 32] = s_bytes.try_into().ok()?;
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+        let r = CompressedEdwardsY::from_slice(r_bytes).ok()?.decompress()?;
+        if r.is_small_order() {
+            return None;
+        }
+        let hash = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(check.key.0)
+            .chain_update(check.message)
+            .finalize();
+        let k = Scalar::from_bytes_mod_order_wide(&hash.into());
+        Some(Parsed { a, r, s, k })
+    }
+
+    /// `[8]([s]B - R - [k]A) = 0`.
+    fn holds(&self) -> bool {
+        (EdwardsPoint::vartime_double_scalar_mul_basepoint(&-self.k, &self.a, &self.s) - self.r)
+            .mul_by_cofactor()
+            .is_identity()
+    }
+
+    /// `[8](-(Σ z·s)B + Σ z·R + Σ (z·k)A) = 0` for random 128-bit `z`: holds
+    /// for a batch of valid signatures, and fails (but for a chance of about
+    /// 2^-128) when one of them does not hold alone.
+    fn hold_together(all: &[&Parsed]) -> bool {
+        let mut rng = rand::thread_rng();
+        let zs: Vec<Scalar> = all.iter().map(|_| Scalar::from(rng.gen::<u128>())).collect();
+        let b: Scalar = all.iter().zip(&zs).map(|(p, z)| z * p.s).sum();
+        let scalars = std::iter::once(-b)
+            .chain(zs.iter().copied())
+            .chain(all.iter().zip(&zs).map(|(p, z)| z * p.k));
+        let points = std::iter::once(ED25519_BASEPOINT_POINT)
+            .chain(all.iter().map(|p| p.r))
+            .chain(all.iter().map(|p| p.a));
+        EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+            .mul_by_cofactor()
+            .is_identity()
+    }
 }
 
 /// Checks one signature with the same rule as [`verify_signatures`].
@@ -209,27 +259,96 @@ mod tests {
         }
     }
 
+    /// A signature of `message` by the secret scalar `a` whose `R` carries
+    /// a torsion component of order 8: valid under the cofactored equation,
+    /// invalid under the cofactorless one.
+    fn with_torsion_r(a: Scalar, message: &[u8]) -> (PublicKeyBytes, [u8; 64]) {
+        let public = (ED25519_BASEPOINT_POINT * a).compress().to_bytes();
+        let r = Scalar::from(0x1234_5678_9abc_u64);
+        let r_point = ED25519_BASEPOINT_POINT * r + curve25519_dalek::constants::EIGHT_TORSION[1];
+        let r_bytes = r_point.compress().to_bytes();
+        let hash = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(public)
+            .chain_update(message)
+            .finalize();
+        let k = Scalar::from_bytes_mod_order_wide(&hash.into());
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(&r_bytes);
+        signature[32..].copy_from_slice((r + k * a).as_bytes());
+        (PublicKeyBytes(public), signature)
+    }
+
     #[test]
-    fn both_rules_give_the_same_verdicts_on_valid_and_altered_signatures() {
-        let keys: Vec<KeyPair> = (0..6u8).map(|i| KeyPair::from_seed([i; 32])).collect();
-        let messages: Vec<Vec<u8>> = (0..6u8).map(|i| signed_bytes(&chain(), &[i; 12])).collect();
-        let mut signatures: Vec<[u8; 64]> = keys
-            .iter()
-            .zip(0..6u8)
-            .map(|(key, i)| key.sign(&chain(), &[i; 12]).0)
-            .collect();
-        signatures[4][0] ^= 0x40;
-        let publics: Vec<PublicKeyBytes> = keys.iter().map(KeyPair::public).collect();
-        let checks: Vec<SignatureCheck<'_>> = (0..6)
-            .map(|i| SignatureCheck {
-                key: &publics[i],
-                message: &messages[i],
-                signature: &signatures[i],
-            })
-            .collect();
-        let expected = vec![true, true, true, true, false, true];
-        assert_eq!(verify_signatures_by(&checks, Rule::Batch), expected);
-        assert_eq!(verify_signatures_by(&checks, Rule::Strict), expected);
+    fn a_torsion_crafted_signature_gets_the_same_verdict_alone_and_in_batches_every_time() {
+        let message = signed_bytes(&chain(), b"crafted");
+        let (crafted_key, crafted) = with_torsion_r(Scalar::from(987_654_321_u64), &message);
+        // The cofactorless check (ed25519-dalek's verify_strict) refuses it:
+        // the case is real, not an ordinary valid signature.
+        let dalek = VerifyingKey::from_bytes(&crafted_key.0).expect("a point");
+        assert!(dalek
+            .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&crafted))
+            .is_err());
+        let mut broken = crafted;
+        broken[40] ^= 1;
+        let honest = KeyPair::from_seed([7; 32]);
+        let (honest_signature, _) = honest.sign(&chain(), b"crafted");
+        let honest_key = honest.public();
+        for _ in 0..64 {
+            let checks = [
+                SignatureCheck {
+                    key: &honest_key,
+                    message: &message,
+                    signature: &honest_signature,
+                },
+                SignatureCheck {
+                    key: &crafted_key,
+                    message: &message,
+                    signature: &crafted,
+                },
+            ];
+            assert_eq!(verify_signatures(&checks), vec![true, true]);
+            assert_eq!(verify_signatures(&checks[1..]), vec![true]);
+            let with_broken = [
+                SignatureCheck {
+                    key: &crafted_key,
+                    message: &message,
+                    signature: &broken,
+                },
+                SignatureCheck {
+                    key: &honest_key,
+                    message: &message,
+                    signature: &honest_signature,
+                },
+            ];
+            assert_eq!(verify_signatures(&with_broken), vec![false, true]);
+        }
+    }
+
+    #[test]
+    fn a_small_order_r_or_a_non_canonical_s_is_refused() {
+        let key = KeyPair::from_seed([3; 32]);
+        let public = key.public();
+        let message = signed_bytes(&chain(), b"body");
+        let (good, _) = key.sign(&chain(), b"body");
+        let mut small_r = good;
+        small_r[..32].copy_from_slice(
+            curve25519_dalek::constants::EIGHT_TORSION[2]
+                .compress()
+                .as_bytes(),
+        );
+        let mut big_s = good;
+        big_s[63] |= 0xf0;
+        for signature in [&small_r, &big_s, &good[..63]] {
+            assert_eq!(
+                verify_signatures(&[SignatureCheck {
+                    key: &public,
+                    message: &message,
+                    signature,
+                }]),
+                vec![false]
+            );
+        }
     }
 
     #[test]
