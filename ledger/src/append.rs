@@ -1103,20 +1103,27 @@ impl<'a> Staging<'a> {
             // more, and to know whether this place's sector policy holds it:
             // a crowded sector does not make every registration slower.
             let mut in_place = 0;
-            let mut candidates: BTreeSet<String> = self
-                .store
-                .projects_in_place(pcode, sector)?
-                .into_iter()
-                .collect();
+            // Candidates: the store's and this group's, merged in id order
+            // (the same on every node) and read lazily, so the loop's early
+            // stop also stops the reading.
+            let mut staged = BTreeSet::new();
             for overlay in [&self.group.coverage, &self.request.coverage] {
-                candidates.extend(
+                // A range of the ordered set: a group of thousands of
+                // registrations must not scan itself once per registration.
+                let from = (pcode.to_owned(), sector.to_owned(), String::new());
+                staged.extend(
                     overlay
-                        .iter()
-                        .filter(|(p, s, _)| p == pcode && s == sector)
+                        .range(from..)
+                        .take_while(|(p, s, _)| p == pcode && s == sector)
                         .map(|(_, _, id)| id.clone()),
                 );
             }
+            let candidates = MergedIds {
+                stored: self.store.projects_in_place(pcode, sector).peekable(),
+                staged: staged.into_iter().peekable(),
+            };
             for other_id in candidates {
+                let other_id = other_id?;
                 if other_id == project_id || seen.contains(&other_id) {
                     continue;
                 }
@@ -1298,6 +1305,33 @@ impl<'a> Staging<'a> {
         }
         batch.put_tip(&self.group_tip);
         batch.batch
+    }
+}
+
+/// Two ascending streams of project ids merged into one, without repeats:
+/// ids read from the store and ids staged by the group.
+struct MergedIds<I: Iterator<Item = Result<String, StoreError>>> {
+    stored: std::iter::Peekable<I>,
+    staged: std::iter::Peekable<std::collections::btree_set::IntoIter<String>>,
+}
+
+impl<I: Iterator<Item = Result<String, StoreError>>> Iterator for MergedIds<I> {
+    type Item = Result<String, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let order = match (self.stored.peek(), self.staged.peek()) {
+            (Some(Ok(stored)), Some(staged)) => stored.cmp(staged),
+            (Some(_), _) => std::cmp::Ordering::Less,
+            (None, _) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => self.stored.next(),
+            std::cmp::Ordering::Greater => self.staged.next().map(Ok),
+            std::cmp::Ordering::Equal => {
+                self.staged.next();
+                self.stored.next()
+            }
+        }
     }
 }
 

@@ -395,18 +395,27 @@ impl Store {
             .collect()
     }
 
-    /// Ids of every project ever located in `pcode` with `sector` (exactly).
-    pub fn projects_in_place(&self, pcode: &str, sector: &str) -> Result<Vec<String>, StoreError> {
+    /// Ids of every project ever located in `pcode` with `sector` (exactly),
+    /// in id order, read as the caller goes (a caller may stop early).
+    pub fn projects_in_place(
+        &self,
+        pcode: &str,
+        sector: &str,
+    ) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
         let prefix = text_key(&[pcode, sector]);
-        self.scan_prefix(cf::COVERAGE, &prefix)?
-            .into_iter()
-            .map(|(key, _)| {
-                let id = key[prefix.len()..]
-                    .strip_suffix(&[0])
-                    .unwrap_or(&key[prefix.len()..]);
-                Ok(String::from_utf8_lossy(id).into_owned())
+        self.db
+            .iterator_cf(
+                self.cf(cf::COVERAGE),
+                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            )
+            .map_while(move |item| match item {
+                Err(error) => Some(Err(error.into())),
+                Ok((key, _)) => {
+                    let id = key.strip_prefix(prefix.as_slice())?;
+                    let id = id.strip_suffix(&[0]).unwrap_or(id);
+                    Some(Ok(String::from_utf8_lossy(id).into_owned()))
+                }
             })
-            .collect()
     }
 
     /// The latest assessment of every need under `pcode`, as of `cut_ms`.
