@@ -239,8 +239,11 @@ fn presign(donors: &mut [Author], shape: &Shape, events_per_client: usize) -> Ve
                     let project = format!("bench-{tag}-{}-{client}-{n}", shape.batch);
                     // Spread over sectors, as real registrations are: the
                     // bench measures ingest, not one sector's overlap count.
-                    let sector = BENCH_SECTORS[n % BENCH_SECTORS.len()];
-                    let pcode = bench_pcode(n / BENCH_SECTORS.len());
+                    // (Indexed by client and event: indexing by the event
+                    // alone had put every project in 3 municipalities.)
+                    let spread = client * events_per_client + n;
+                    let sector = BENCH_SECTORS[spread % BENCH_SECTORS.len()];
+                    let pcode = bench_pcode(spread / BENCH_SECTORS.len());
                     let mut details = events::details(&pcode, sector, "EUR", "250000");
                     details.iati_identifier = format!("XM-BENCH-{project}");
                     donor.sign(events::project(&project, details), now_ms()).0
