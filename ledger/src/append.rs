@@ -68,6 +68,40 @@ pub enum OpenError {
 pub struct Ledger {
     store: Store,
     genesis: Genesis,
+    projects: ProjectCache,
+}
+
+/// Project records as last written, kept between commit groups: the overlap
+/// check reads the records of the projects already in a place, again and
+/// again. Filled as records are read and written by the one writer;
+/// emptied when it is full and when the state is replaced (a snapshot).
+#[derive(Default)]
+struct ProjectCache {
+    records: std::sync::Mutex<HashMap<String, ProjectRecord>>,
+}
+
+impl ProjectCache {
+    fn get(&self, id: &str) -> Option<ProjectRecord> {
+        self.records.lock().ok()?.get(id).cloned()
+    }
+
+    fn remember(&self, written: impl IntoIterator<Item = (String, ProjectRecord)>) {
+        let Ok(mut records) = self.records.lock() else {
+            return;
+        };
+        for (id, record) in written {
+            if records.len() >= crate::limits::PROJECT_CACHE_RECORDS_MAX {
+                records.clear();
+            }
+            records.insert(id, record);
+        }
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut records) = self.records.lock() {
+            records.clear();
+        }
+    }
 }
 
 impl Ledger {
@@ -96,6 +130,7 @@ impl Ledger {
         Ok(Ledger {
             store,
             genesis: stored,
+            projects: ProjectCache::default(),
         })
     }
 
@@ -105,6 +140,12 @@ impl Ledger {
 
     pub fn chain(&self) -> &ChainId {
         &self.genesis.chain
+    }
+
+    /// Drops what the ledger keeps in memory of its records: after its
+    /// state was replaced underneath (a Raft snapshot installed).
+    pub fn state_replaced(&self) {
+        self.projects.forget_all();
     }
 
     pub fn store(&self) -> &Store {
@@ -181,7 +222,7 @@ impl Ledger {
         sync: Durability,
     ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
         let tip = self.tip()?;
-        let mut staging = Staging::new(&self.store, tip, 0);
+        let mut staging = Staging::new(&self.store, &self.projects, tip, 0);
         let mut outcomes = Vec::with_capacity(groups.len());
         for (requests, committed_at_ms) in groups {
             staging.committed_at_ms = committed_at_ms;
@@ -194,7 +235,7 @@ impl Ledger {
             }
             outcomes.push(group);
         }
-        let mut batch = staging.into_batch();
+        let (mut batch, written) = staging.into_batch();
         for (key, value) in raft_meta {
             batch.put_cf(self.store.cf(cf::RAFT_META), key, value);
         }
@@ -202,6 +243,7 @@ impl Ledger {
             Durability::Synced => self.store.write_synced(batch)?,
             Durability::Unsynced => self.store.write_unsynced(batch)?,
         }
+        self.projects.remember(written);
         Ok(outcomes)
     }
 }
@@ -488,6 +530,7 @@ macro_rules! layered {
 
 struct Staging<'a> {
     store: &'a Store,
+    projects: &'a ProjectCache,
     group: Overlay,
     request: Overlay,
     cache: ReadCache,
@@ -498,9 +541,10 @@ struct Staging<'a> {
 }
 
 impl<'a> Staging<'a> {
-    fn new(store: &'a Store, tip: Tip, committed_at_ms: i64) -> Self {
+    fn new(store: &'a Store, projects: &'a ProjectCache, tip: Tip, committed_at_ms: i64) -> Self {
         Staging {
             store,
+            projects,
             group: Overlay::default(),
             request: Overlay::default(),
             cache: ReadCache::default(),
@@ -585,7 +629,19 @@ impl<'a> Staging<'a> {
     }
 
     fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        layered!(self, projects, project_id, self.store.project(project_id))
+        layered!(self, projects, project_id, self.load_project(project_id))
+    }
+
+    fn load_project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        if let Some(record) = self.projects.get(project_id) {
+            return Ok(Some(record));
+        }
+        let loaded = self.store.project(project_id)?;
+        if let Some(record) = &loaded {
+            self.projects
+                .remember([(project_id.to_owned(), record.clone())]);
+        }
+        Ok(loaded)
     }
 
     fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
@@ -1242,7 +1298,8 @@ impl<'a> Staging<'a> {
         Ok(project)
     }
 
-    fn into_batch(self) -> rocksdb::WriteBatch {
+    /// The group's writes, and the project records it wrote.
+    fn into_batch(self) -> (rocksdb::WriteBatch, HashMap<String, ProjectRecord>) {
         debug_assert!(
             self.request.appended.is_empty(),
             "a request was left half-staged"
@@ -1304,7 +1361,7 @@ impl<'a> Staging<'a> {
             batch.put_evidence(key, *sequence, id, envelope);
         }
         batch.put_tip(&self.group_tip);
-        batch.batch
+        (batch.batch, group.projects)
     }
 }
 

@@ -533,6 +533,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.put_cf(meta_family, META_APPLIED, json(&meta.last_log_id));
         batch.put_cf(meta_family, META_MEMBERSHIP, json(&meta.last_membership));
         store.write_synced(batch).map_err(io_write)?;
+        self.ledger.state_replaced();
         if let Ok(mut current) = self.current.lock() {
             *current = Some((meta.clone(), bytes));
         }

@@ -214,7 +214,10 @@ impl Parsed {
     /// 2^-128) when one of them does not hold alone.
     fn hold_together(all: &[&Parsed]) -> bool {
         let mut rng = rand::thread_rng();
-        let zs: Vec<Scalar> = all.iter().map(|_| Scalar::from(rng.gen::<u128>())).collect();
+        let zs: Vec<Scalar> = all
+            .iter()
+            .map(|_| Scalar::from(rng.gen::<u128>()))
+            .collect();
         let b: Scalar = all.iter().zip(&zs).map(|(p, z)| z * p.s).sum();
         let scalars = std::iter::once(-b)
             .chain(zs.iter().copied())
