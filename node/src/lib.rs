@@ -34,6 +34,12 @@ pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Runs a node until SIGTERM or Ctrl-C, then drains in-flight commits and closes storage.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // First, before storage and Raft start threads: a node that cannot
+    // listen stops with nothing running (a process leaving while RocksDB's
+    // and Raft's threads still run could abort on exit).
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let genesis = match (&config.mode, &config.genesis) {
         (Mode::Dev, _) => Some(dev::dev_genesis(&config.data_dir)?),
         (Mode::Configured, Some(path)) => Some(GenesisFile::read(path)?),
@@ -103,9 +109,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .register_encoded_file_descriptor_set(tansiq_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(
         %address,

@@ -19,7 +19,7 @@ use tansiq_proto::v1 as pb;
 use tansiq_tests::cluster::{
     self, register_donors, status, submit_until_acknowledged, wait_for_leader, Member,
 };
-use tansiq_tests::{cli, events, stdout, Node};
+use tansiq_tests::{binary, cli, events, stdout, Node};
 
 fn node(members: &[Member], id: u64) -> &Node {
     members[id as usize - 1].node()
@@ -154,4 +154,40 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
         before_kill,
         head.position
     );
+}
+
+/// A cluster node whose address is taken stops at once, with its reason and
+/// exit code 1, and writes nothing: it listens before it opens storage and
+/// starts Raft (it used to start them first and could abort on its way out,
+/// "pthread lock: Invalid argument", exit code 134, about one time in three).
+#[test]
+fn a_cluster_node_that_cannot_listen_exits_with_its_reason_and_writes_nothing() {
+    let taken = tempfile::tempdir().unwrap();
+    let holder = Node::start_args(taken.path(), &["--dev"]);
+    let address = holder.url.strip_prefix("http://").unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    for _ in 0..6 {
+        let output = std::process::Command::new(binary("tansiq-node"))
+            .args([
+                "--node-id",
+                "1",
+                "--dev",
+                "--plaintext",
+                "--listen",
+                &address,
+            ])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot listen on {address}")),
+            "{stderr}"
+        );
+        assert!(!data_dir.exists(), "nothing is written: {stderr}");
+    }
 }
