@@ -68,32 +68,56 @@ pub enum OpenError {
 pub struct Ledger {
     store: Store,
     genesis: Genesis,
-    projects: ProjectCache,
+    memory: Memory,
 }
 
-/// Project records as last written, kept between commit groups: the overlap
-/// check reads the records of the projects already in a place, again and
-/// again. Filled as records are read and written by the one writer;
-/// emptied when it is full and when the state is replaced (a snapshot).
-#[derive(Default)]
-struct ProjectCache {
-    records: std::sync::Mutex<HashMap<String, ProjectRecord>>,
+/// Records as last written, kept between commit groups: every event reads
+/// its key and organisation, and the overlap check reads the records of the
+/// projects already in a place, again and again. Filled as records are read
+/// and written by the one writer (after its write succeeded); emptied when
+/// full and when the state is replaced (a snapshot).
+struct Remembered<K, V> {
+    records: std::sync::Mutex<HashMap<K, V>>,
 }
 
-impl ProjectCache {
-    fn get(&self, id: &str) -> Option<ProjectRecord> {
-        self.records.lock().ok()?.get(id).cloned()
+impl<K, V> Default for Remembered<K, V> {
+    fn default() -> Self {
+        Remembered {
+            records: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Remembered<K, V> {
+    /// The record of `key`: remembered, or loaded (and then remembered).
+    fn get_or_load<Q>(
+        &self,
+        key: &Q,
+        load: impl FnOnce() -> Result<Option<V>, StoreError>,
+    ) -> Result<Option<V>, StoreError>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(record) = self.records.lock().ok().and_then(|r| r.get(key).cloned()) {
+            return Ok(Some(record));
+        }
+        let loaded = load()?;
+        if let Some(record) = &loaded {
+            self.remember([(key.to_owned(), record.clone())]);
+        }
+        Ok(loaded)
     }
 
-    fn remember(&self, written: impl IntoIterator<Item = (String, ProjectRecord)>) {
+    fn remember(&self, written: impl IntoIterator<Item = (K, V)>) {
         let Ok(mut records) = self.records.lock() else {
             return;
         };
-        for (id, record) in written {
-            if records.len() >= crate::limits::PROJECT_CACHE_RECORDS_MAX {
+        for (key, record) in written {
+            if records.len() >= crate::limits::REMEMBERED_RECORDS_MAX {
                 records.clear();
             }
-            records.insert(id, record);
+            records.insert(key, record);
         }
     }
 
@@ -102,6 +126,21 @@ impl ProjectCache {
             records.clear();
         }
     }
+}
+
+/// What a ledger remembers of its registries (see [`Remembered`]).
+#[derive(Default)]
+struct Memory {
+    keys: Remembered<PublicKeyBytes, KeyRecord>,
+    orgs: Remembered<String, OrgRecord>,
+    projects: Remembered<String, ProjectRecord>,
+}
+
+/// The registry records a commit group wrote.
+struct Written {
+    keys: HashMap<PublicKeyBytes, KeyRecord>,
+    orgs: HashMap<String, OrgRecord>,
+    projects: HashMap<String, ProjectRecord>,
 }
 
 impl Ledger {
@@ -130,7 +169,7 @@ impl Ledger {
         Ok(Ledger {
             store,
             genesis: stored,
-            projects: ProjectCache::default(),
+            memory: Memory::default(),
         })
     }
 
@@ -145,7 +184,9 @@ impl Ledger {
     /// Drops what the ledger keeps in memory of its records: after its
     /// state was replaced underneath (a Raft snapshot installed).
     pub fn state_replaced(&self) {
-        self.projects.forget_all();
+        self.memory.keys.forget_all();
+        self.memory.orgs.forget_all();
+        self.memory.projects.forget_all();
     }
 
     pub fn store(&self) -> &Store {
@@ -222,7 +263,7 @@ impl Ledger {
         sync: Durability,
     ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
         let tip = self.tip()?;
-        let mut staging = Staging::new(&self.store, &self.projects, tip, 0);
+        let mut staging = Staging::new(&self.store, &self.memory, tip, 0);
         let mut outcomes = Vec::with_capacity(groups.len());
         for (requests, committed_at_ms) in groups {
             staging.committed_at_ms = committed_at_ms;
@@ -243,7 +284,9 @@ impl Ledger {
             Durability::Synced => self.store.write_synced(batch)?,
             Durability::Unsynced => self.store.write_unsynced(batch)?,
         }
-        self.projects.remember(written);
+        self.memory.keys.remember(written.keys);
+        self.memory.orgs.remember(written.orgs);
+        self.memory.projects.remember(written.projects);
         Ok(outcomes)
     }
 }
@@ -530,7 +573,7 @@ macro_rules! layered {
 
 struct Staging<'a> {
     store: &'a Store,
-    projects: &'a ProjectCache,
+    memory: &'a Memory,
     group: Overlay,
     request: Overlay,
     cache: ReadCache,
@@ -541,10 +584,10 @@ struct Staging<'a> {
 }
 
 impl<'a> Staging<'a> {
-    fn new(store: &'a Store, projects: &'a ProjectCache, tip: Tip, committed_at_ms: i64) -> Self {
+    fn new(store: &'a Store, memory: &'a Memory, tip: Tip, committed_at_ms: i64) -> Self {
         Staging {
             store,
-            projects,
+            memory,
             group: Overlay::default(),
             request: Overlay::default(),
             cache: ReadCache::default(),
@@ -608,7 +651,12 @@ impl<'a> Staging<'a> {
     }
 
     fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {
-        layered!(self, keys, key, self.store.key(key))
+        layered!(
+            self,
+            keys,
+            key,
+            self.memory.keys.get_or_load(key, || self.store.key(key))
+        )
     }
 
     fn key_event_at(
@@ -625,23 +673,25 @@ impl<'a> Staging<'a> {
     }
 
     fn org(&self, org_id: &str) -> Result<Option<OrgRecord>, StoreError> {
-        layered!(self, orgs, org_id, self.store.org(org_id))
+        layered!(
+            self,
+            orgs,
+            org_id,
+            self.memory
+                .orgs
+                .get_or_load(org_id, || self.store.org(org_id))
+        )
     }
 
     fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        layered!(self, projects, project_id, self.load_project(project_id))
-    }
-
-    fn load_project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        if let Some(record) = self.projects.get(project_id) {
-            return Ok(Some(record));
-        }
-        let loaded = self.store.project(project_id)?;
-        if let Some(record) = &loaded {
-            self.projects
-                .remember([(project_id.to_owned(), record.clone())]);
-        }
-        Ok(loaded)
+        layered!(
+            self,
+            projects,
+            project_id,
+            self.memory
+                .projects
+                .get_or_load(project_id, || self.store.project(project_id))
+        )
     }
 
     fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
@@ -1299,7 +1349,7 @@ impl<'a> Staging<'a> {
     }
 
     /// The group's writes, and the project records it wrote.
-    fn into_batch(self) -> (rocksdb::WriteBatch, HashMap<String, ProjectRecord>) {
+    fn into_batch(self) -> (rocksdb::WriteBatch, Written) {
         debug_assert!(
             self.request.appended.is_empty(),
             "a request was left half-staged"
@@ -1361,7 +1411,12 @@ impl<'a> Staging<'a> {
             batch.put_evidence(key, *sequence, id, envelope);
         }
         batch.put_tip(&self.group_tip);
-        (batch.batch, group.projects)
+        let written = Written {
+            keys: group.keys,
+            orgs: group.orgs,
+            projects: group.projects,
+        };
+        (batch.batch, written)
     }
 }
 

@@ -24,6 +24,6 @@ pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub const STORE_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Overlaps named one by one in a receipt's warnings; the rest are counted.
 pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;
-/// Project records a ledger keeps in memory between commit groups (the
-/// overlap check reads up to this many others per registration and place).
-pub const PROJECT_CACHE_RECORDS_MAX: usize = 50_000;
+/// Records of each registry (keys, organisations, projects) a ledger keeps
+/// in memory between commit groups.
+pub const REMEMBERED_RECORDS_MAX: usize = 50_000;
