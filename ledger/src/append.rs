@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
@@ -133,14 +134,14 @@ impl<K: std::hash::Hash + Eq, V: Clone> Remembered<K, V> {
 struct Memory {
     keys: Remembered<PublicKeyBytes, KeyRecord>,
     orgs: Remembered<String, OrgRecord>,
-    projects: Remembered<String, ProjectRecord>,
+    projects: Remembered<String, Arc<ProjectRecord>>,
 }
 
 /// The registry records a commit group wrote.
 struct Written {
     keys: HashMap<PublicKeyBytes, KeyRecord>,
     orgs: HashMap<String, OrgRecord>,
-    projects: HashMap<String, ProjectRecord>,
+    projects: HashMap<String, Arc<ProjectRecord>>,
 }
 
 impl Ledger {
@@ -472,12 +473,12 @@ struct Overlay {
     key_events: HashMap<(PublicKeyBytes, u64), EventId>,
     receipts: HashMap<EventId, Receipt>,
     orgs: HashMap<String, OrgRecord>,
-    projects: HashMap<String, ProjectRecord>,
+    projects: HashMap<String, Arc<ProjectRecord>>,
     municipalities: HashMap<String, MunicipalityRecord>,
     appended: Vec<(LogRecord, pb::SignedEvent)>,
     // Coverage projections: versions and index entries to write, and the
     // latest policies and reviews for reads within the group.
-    project_versions: Vec<(String, LogPosition, ProjectRecord)>,
+    project_versions: Vec<(String, LogPosition, Arc<ProjectRecord>)>,
     project_events: Vec<(String, LogPosition, EventId)>,
     coverage: BTreeSet<(String, String, String)>,
     needs: Vec<(String, String, LogPosition, NeedRecord)>,
@@ -539,7 +540,7 @@ struct ReadCache {
     keys: RefCell<HashMap<PublicKeyBytes, Option<KeyRecord>>>,
     key_events: RefCell<HashMap<(PublicKeyBytes, u64), Option<EventId>>>,
     orgs: RefCell<HashMap<String, Option<OrgRecord>>>,
-    projects: RefCell<HashMap<String, Option<ProjectRecord>>>,
+    projects: RefCell<HashMap<String, Option<Arc<ProjectRecord>>>>,
     municipalities: RefCell<HashMap<String, Option<MunicipalityRecord>>>,
     /// Sector policies: looked up on every registration, rarely changed.
     policies: RefCell<HashMap<String, Option<PolicyRecord>>>,
@@ -683,14 +684,15 @@ impl<'a> Staging<'a> {
         )
     }
 
-    fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+    fn project(&self, project_id: &str) -> Result<Option<Arc<ProjectRecord>>, StoreError> {
         layered!(
             self,
             projects,
             project_id,
-            self.memory
-                .projects
-                .get_or_load(project_id, || self.store.project(project_id))
+            self.memory.projects.get_or_load(project_id, || Ok(self
+                .store
+                .project(project_id)?
+                .map(Arc::new)))
         )
     }
 
@@ -1131,9 +1133,10 @@ impl<'a> Staging<'a> {
         self.request
             .project_events
             .push((project_id.to_owned(), position, event));
+        let project = Arc::new(project);
         self.request
             .project_versions
-            .push((project_id.to_owned(), position, project.clone()));
+            .push((project_id.to_owned(), position, Arc::clone(&project)));
         self.request.projects.insert(project_id.to_owned(), project);
     }
 
@@ -1200,7 +1203,7 @@ impl<'a> Staging<'a> {
         &self,
         project_id: &str,
         project: &ProjectRecord,
-    ) -> Result<Vec<(String, String, String, ProjectRecord, OverlapKind)>, StageError> {
+    ) -> Result<Vec<(String, String, String, Arc<ProjectRecord>, OverlapKind)>, StageError> {
         let today = self.today();
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
@@ -1299,14 +1302,17 @@ impl<'a> Staging<'a> {
             .try_for_each(|location| self.require_municipality(&location.pcode))
     }
 
+    /// The project's record, to change: a copy of the shared one.
     fn require_project(&self, project_id: &str) -> Result<ProjectRecord, StageError> {
-        self.project(project_id)?.ok_or_else(|| {
-            Rejection::UnknownReference {
-                what: "project",
-                id: project_id.to_owned(),
-            }
-            .into()
-        })
+        self.project(project_id)?
+            .map(Arc::unwrap_or_clone)
+            .ok_or_else(|| {
+                Rejection::UnknownReference {
+                    what: "project",
+                    id: project_id.to_owned(),
+                }
+                .into()
+            })
     }
 
     fn own_project(
@@ -1388,7 +1394,7 @@ impl<'a> Staging<'a> {
                 *position,
                 &ProjectVersion {
                     committed_at_ms: self.committed_at_ms,
-                    project: project.clone(),
+                    project: project.as_ref(),
                 },
             );
         }

@@ -632,7 +632,7 @@ impl Batch<'_> {
         &mut self,
         project_id: &str,
         position: LogPosition,
-        version: &ProjectVersion,
+        version: &ProjectVersion<&ProjectRecord>,
     ) {
         self.put_json(
             cf::PROJECT_VERSIONS,
@@ -715,11 +715,12 @@ fn decode_log(position: LogPosition, bytes: &[u8]) -> Result<LogRecord, StoreErr
     })
 }
 
-/// A project's state from one commit on.
+/// A project's state from one commit on (written from a borrowed record,
+/// read into an owned one).
 #[derive(Serialize, Deserialize)]
-pub(crate) struct ProjectVersion {
+pub(crate) struct ProjectVersion<P = ProjectRecord> {
     pub committed_at_ms: i64,
-    pub project: ProjectRecord,
+    pub project: P,
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(
