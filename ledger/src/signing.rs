@@ -147,19 +147,14 @@ pub struct SignatureCheck<'a> {
 /// Here a batch is checked with one multiscalar multiplication; a failing
 /// batch is checked one by one to find the culprits.
 pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
-    // Decompressing a key costs about a third of a verification; a batch
-    // usually holds few distinct keys.
-    let mut keys: HashMap<&PublicKeyBytes, Option<EdwardsPoint>> = HashMap::new();
+    let points: Vec<Option<EdwardsPoint>> = {
+        let mut keys = DECOMPRESSED_KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        checks.iter().map(|check| keys.point(check.key)).collect()
+    };
     let parsed: Vec<Option<Parsed>> = checks
         .iter()
-        .map(|check| {
-            let key = *keys.entry(check.key).or_insert_with(|| {
-                acceptable_public_key(check.key)
-                    .ok()
-                    .map(|key| key.to_edwards())
-            });
-            Parsed::new(key?, check)
-        })
+        .zip(points)
+        .map(|(check, point)| Parsed::new(point?, check))
         .collect();
     if checks.len() > 1 && parsed.iter().all(Option::is_some) {
         let all: Vec<&Parsed> = parsed.iter().flatten().collect();
@@ -171,6 +166,34 @@ pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
         .iter()
         .map(|parsed| parsed.as_ref().is_some_and(Parsed::holds))
         .collect()
+}
+
+/// Signers' keys as points, kept between batches: decompressing a key costs
+/// about as much as decompressing `R`, a third or more of a signature's
+/// share of a batch, and the same signers sign again and again. The point
+/// (or its absence) is a function of the key's bytes alone, so remembering
+/// it changes no verdict.
+static DECOMPRESSED_KEYS: std::sync::Mutex<KeyPoints> =
+    std::sync::Mutex::new(KeyPoints { points: None });
+
+struct KeyPoints {
+    points: Option<HashMap<PublicKeyBytes, Option<EdwardsPoint>>>,
+}
+
+impl KeyPoints {
+    /// The key as a point, `None` when it is not a valid, non-weak point.
+    fn point(&mut self, key: &PublicKeyBytes) -> Option<EdwardsPoint> {
+        let points = self.points.get_or_insert_with(HashMap::new);
+        if let Some(point) = points.get(key) {
+            return *point;
+        }
+        if points.len() >= crate::limits::REMEMBERED_RECORDS_MAX {
+            points.clear();
+        }
+        let point = acceptable_public_key(key).ok().map(|key| key.to_edwards());
+        points.insert(*key, point);
+        point
+    }
 }
 
 /// A signature's points and scalars, decoded and hashed.
