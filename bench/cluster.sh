@@ -37,7 +37,9 @@ cleanup() {
 trap cleanup EXIT
 
 # --- Tansiq: three voters ---------------------------------------------------
-PORTS=(57111 57112 57113)
+# Below the ephemeral range (32768-60999 on Linux): 1000 client connections
+# must not take a node's port before it listens.
+PORTS=(27111 27112 27113)
 for id in 1 2 3; do
     dir="$WORK/tansiq-$id"
     mkdir -p "$dir"
