@@ -12,6 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::remembered::Remembered;
+
 use tansiq_proto::v1 as pb;
 
 use crate::coverage::{
@@ -77,59 +79,6 @@ pub struct Ledger {
 /// projects already in a place, again and again. Filled as records are read
 /// and written by the one writer (after its write succeeded); emptied when
 /// full and when the state is replaced (a snapshot).
-struct Remembered<K, V> {
-    records: std::sync::Mutex<HashMap<K, V>>,
-}
-
-impl<K, V> Default for Remembered<K, V> {
-    fn default() -> Self {
-        Remembered {
-            records: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq, V: Clone> Remembered<K, V> {
-    /// The record of `key`: remembered, or loaded (and then remembered).
-    fn get_or_load<Q>(
-        &self,
-        key: &Q,
-        load: impl FnOnce() -> Result<Option<V>, StoreError>,
-    ) -> Result<Option<V>, StoreError>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        if let Some(record) = self.records.lock().ok().and_then(|r| r.get(key).cloned()) {
-            return Ok(Some(record));
-        }
-        let loaded = load()?;
-        if let Some(record) = &loaded {
-            self.remember([(key.to_owned(), record.clone())]);
-        }
-        Ok(loaded)
-    }
-
-    fn remember(&self, written: impl IntoIterator<Item = (K, V)>) {
-        let Ok(mut records) = self.records.lock() else {
-            return;
-        };
-        for (key, record) in written {
-            if records.len() >= crate::limits::REMEMBERED_RECORDS_MAX {
-                records.clear();
-            }
-            records.insert(key, record);
-        }
-    }
-
-    fn forget_all(&self) {
-        if let Ok(mut records) = self.records.lock() {
-            records.clear();
-        }
-    }
-}
-
-/// What a ledger remembers of its registries (see [`Remembered`]).
 #[derive(Default)]
 struct Memory {
     keys: Remembered<PublicKeyBytes, KeyRecord>,

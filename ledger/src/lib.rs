@@ -23,6 +23,7 @@ pub mod normalise;
 pub mod outbox;
 pub mod raft;
 pub mod reject;
+mod remembered;
 pub mod signing;
 pub mod store;
 

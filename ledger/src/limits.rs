@@ -24,6 +24,7 @@ pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub const STORE_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Overlaps named one by one in a receipt's warnings; the rest are counted.
 pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;
-/// Records of each registry (keys, organisations, projects) a ledger keeps
-/// in memory between commit groups.
+/// Values of each in-memory map (`remembered.rs`): records of each registry
+/// (keys, organisations, projects) a ledger keeps between commit groups, and
+/// signers' keys as curve points.
 pub const REMEMBERED_RECORDS_MAX: usize = 50_000;

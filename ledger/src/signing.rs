@@ -15,10 +15,11 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand::Rng;
 use sha2::{Digest, Sha512};
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 use crate::ids::{EventId, IdError, PublicKeyBytes};
+use crate::remembered::Remembered;
 
 /// The domain-separation tag at the start of every signed message.
 pub const EVENT_DOMAIN: &[u8] = b"tansiq/event/v1";
@@ -147,14 +148,9 @@ pub struct SignatureCheck<'a> {
 /// Here a batch is checked with one multiscalar multiplication; a failing
 /// batch is checked one by one to find the culprits.
 pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
-    let points: Vec<Option<EdwardsPoint>> = {
-        let mut keys = DECOMPRESSED_KEYS.lock().unwrap_or_else(|e| e.into_inner());
-        checks.iter().map(|check| keys.point(check.key)).collect()
-    };
     let parsed: Vec<Option<Parsed>> = checks
         .iter()
-        .zip(points)
-        .map(|(check, point)| Parsed::new(point?, check))
+        .map(|check| Parsed::new(key_point(check.key)?, check))
         .collect();
     if checks.len() > 1 && parsed.iter().all(Option::is_some) {
         let all: Vec<&Parsed> = parsed.iter().flatten().collect();
@@ -168,32 +164,18 @@ pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
         .collect()
 }
 
-/// Signers' keys as points, kept between batches: decompressing a key costs
-/// about as much as decompressing `R`, a third or more of a signature's
-/// share of a batch, and the same signers sign again and again. The point
-/// (or its absence) is a function of the key's bytes alone, so remembering
-/// it changes no verdict.
-static DECOMPRESSED_KEYS: std::sync::Mutex<KeyPoints> =
-    std::sync::Mutex::new(KeyPoints { points: None });
+/// Signers' keys as points (`None`: not a valid, non-weak point), kept
+/// between batches: decompressing a key costs about as much as decompressing
+/// `R`, a third or more of a signature's share of a batch, and the same
+/// signers sign again and again. The point is a function of the key's bytes
+/// alone, so remembering it changes no verdict.
+static KEY_POINTS: LazyLock<Remembered<PublicKeyBytes, Option<EdwardsPoint>>> =
+    LazyLock::new(Remembered::default);
 
-struct KeyPoints {
-    points: Option<HashMap<PublicKeyBytes, Option<EdwardsPoint>>>,
-}
-
-impl KeyPoints {
-    /// The key as a point, `None` when it is not a valid, non-weak point.
-    fn point(&mut self, key: &PublicKeyBytes) -> Option<EdwardsPoint> {
-        let points = self.points.get_or_insert_with(HashMap::new);
-        if let Some(point) = points.get(key) {
-            return *point;
-        }
-        if points.len() >= crate::limits::REMEMBERED_RECORDS_MAX {
-            points.clear();
-        }
-        let point = acceptable_public_key(key).ok().map(|key| key.to_edwards());
-        points.insert(*key, point);
-        point
-    }
+fn key_point(key: &PublicKeyBytes) -> Option<EdwardsPoint> {
+    KEY_POINTS.get_or_make(key, || {
+        acceptable_public_key(key).ok().map(|key| key.to_edwards())
+    })
 }
 
 /// A signature's points and scalars, decoded and hashed.
