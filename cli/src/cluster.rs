@@ -90,7 +90,7 @@ async fn run_action(
 
 fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()> {
     if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(status)?);
+        say!("{}", serde_json::to_string_pretty(status)?);
         return Ok(());
     }
     let leader = if status.has_leader {
@@ -98,7 +98,7 @@ fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()
     } else {
         "none".into()
     };
-    println!(
+    say!(
         "node {} ({}), leader {leader}, term {}, last log {}, applied {}, ledger position {}, head {}",
         status.node_id,
         status.state,
@@ -108,9 +108,12 @@ fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()
         status.position,
         hex::encode(&status.head)
     );
-    println!(
+    say!(
         "snapshot at {}, log purged through {}, refused at apply {}, outbox pending {}",
-        status.snapshot_index, status.purged_index, status.refused_at_apply, status.outbox_pending
+        status.snapshot_index,
+        status.purged_index,
+        status.refused_at_apply,
+        status.outbox_pending
     );
     let columns = [
         ("node", 6),

@@ -131,20 +131,20 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
                 .await?
                 .into_inner();
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+                say!("{}", serde_json::to_string_pretty(&answer)?);
                 return Ok(());
             }
-            println!("existing support in the proposed project's municipalities and sectors:");
+            say!("existing support in the proposed project's municipalities and sectors:");
             supports_table(output, &answer.existing);
-            println!();
+            say!();
             if answer.overlaps.is_empty() {
-                println!("no overlap: no other donor works there in that sector in that period");
+                say!("no overlap: no other donor works there in that sector in that period");
             } else {
-                println!("overlaps it would create:");
+                say!("overlaps it would create:");
                 overlaps_table(output, &answer.overlaps)?;
             }
             if answer.would_be_held {
-                println!("\nunder the ministry's hold policy it would be held pending review");
+                say!("\nunder the ministry's hold policy it would be held pending review");
             }
         }
         Command::History { project_id } => {
@@ -208,7 +208,7 @@ fn emit<T: serde::Serialize>(
     columns: &[(&str, usize)],
 ) -> anyhow::Result<()> {
     match output {
-        Output::Json => println!("{}", serde_json::to_string(message)?),
+        Output::Json => say!("{}", serde_json::to_string(message)?),
         Output::Table => output::row(output, row, columns),
     }
     Ok(())
@@ -226,7 +226,7 @@ fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {
         } else {
             "local: this node's applied state"
         };
-        println!(
+        say!(
             "as of {} (log position {}, head {}{applied}; {consistency})",
             info.as_of,
             info.position,
@@ -351,7 +351,7 @@ const EXPORT_COLUMNS: &[(&str, &str)] = &[
 ];
 
 fn export(format: ExportFormat, supports: &[pb::ProjectSupport]) {
-    println!(
+    say!(
         "{}",
         EXPORT_COLUMNS
             .iter()
@@ -360,7 +360,7 @@ fn export(format: ExportFormat, supports: &[pb::ProjectSupport]) {
             .join(",")
     );
     if format == ExportFormat::Hxl {
-        println!(
+        say!(
             "{}",
             EXPORT_COLUMNS
                 .iter()
@@ -394,7 +394,7 @@ fn export(format: ExportFormat, supports: &[pb::ProjectSupport]) {
             budget.value,
             budget.currency,
         ];
-        println!(
+        say!(
             "{}",
             cells
                 .iter()

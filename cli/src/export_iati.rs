@@ -19,8 +19,11 @@ pub async fn run(node: &str, org: Option<&str>) -> anyhow::Result<()> {
         .into_inner();
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = chunks.next().await {
-        out.write_all(&chunk?.data)?;
+        let data = chunk?.data;
+        out.write_all(&data)
+            .unwrap_or_else(|error| crate::output::stdout_failed(&error));
     }
-    out.flush()?;
+    out.flush()
+        .unwrap_or_else(|error| crate::output::stdout_failed(&error));
     Ok(())
 }

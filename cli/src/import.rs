@@ -250,7 +250,7 @@ const TABLE_LIST_MAX: usize = 20;
 
 fn more(count: usize) {
     if count > TABLE_LIST_MAX {
-        println!(
+        say!(
             "  ... and {} more (--output json lists them all)",
             count - TABLE_LIST_MAX
         );
@@ -286,7 +286,7 @@ fn print_report(
         "activitiesPerSecond": if seconds > 0.0 { report.activities as f64 / seconds } else { 0.0 },
     });
     if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     let verb = if import.dry_run {
@@ -294,7 +294,7 @@ fn print_report(
     } else {
         "wrote"
     };
-    println!(
+    say!(
         "{}: {} activities read; {} imported, {} unchanged, {} skipped{}",
         import.file.display(),
         report.activities,
@@ -307,7 +307,7 @@ fn print_report(
             ""
         }
     );
-    println!(
+    say!(
         "{verb} {written} events: {}",
         report
             .events
@@ -317,22 +317,22 @@ fn print_report(
             .join(", ")
     );
     if report.country_level > 0 {
-        println!(
+        say!(
             "{} activities located only by country (no administrative code with a P-code; see --pcode-map)",
             report.country_level
         );
     }
     for (reason, items) in &report.skipped {
-        println!("skipped, {reason}: {}", items.len());
+        say!("skipped, {reason}: {}", items.len());
         for (id, detail) in items.iter().take(TABLE_LIST_MAX) {
-            println!("  {id}: {detail}");
+            say!("  {id}: {detail}");
         }
         more(items.len());
     }
     if !report.warnings.is_empty() {
-        println!("overlaps the import created: {}", report.warnings.len());
+        say!("overlaps the import created: {}", report.warnings.len());
         for (id, warning) in report.warnings.iter().take(TABLE_LIST_MAX) {
-            println!("  {id}: {warning}");
+            say!("  {id}: {warning}");
         }
         more(report.warnings.len());
     }
@@ -343,7 +343,7 @@ fn print_report(
             .take(TABLE_LIST_MAX)
             .map(String::as_str)
             .collect();
-        println!(
+        say!(
             "held for the ministry's review ({}): {}",
             report.held.len(),
             shown.join(", ")
@@ -351,12 +351,12 @@ fn print_report(
         more(report.held.len());
     }
     if !report.notes.is_empty() {
-        println!(
+        say!(
             "{} notes on parts left out (--output json lists them)",
             report.notes.len()
         );
     }
-    println!(
+    say!(
         "{:.2} s, {:.0} activities/s",
         seconds,
         if seconds > 0.0 {

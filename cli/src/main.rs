@@ -1,5 +1,7 @@
 //! `tansiq`: the command-line client of a Tansiq node.
 
+#[macro_use]
+mod output;
 mod args;
 mod client;
 mod cluster;
@@ -7,7 +9,6 @@ mod commands;
 mod coverage;
 mod export_iati;
 mod import;
-mod output;
 
 use clap::Parser;
 

@@ -1,4 +1,28 @@
-//! Rendering results as aligned tables (for people) or JSON (for programs).
+//! Rendering results as aligned tables (for people) or JSON (for programs),
+//! and writing them to standard output.
+
+/// `println!` for results: a reader that went away (`tansiq export hxl |
+/// head`) ends the process quietly, and a standard output that cannot be
+/// written (a full disk) ends it with a message, instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::output::stdout_failed(&error)
+        }
+    }};
+}
+
+/// Ends the process after standard output failed: quietly, with success,
+/// when its reader closed the pipe (the reader has what it wanted); with an
+/// error otherwise.
+pub fn stdout_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {error}");
+    std::process::exit(1);
+}
 
 use serde_json::Value;
 
@@ -7,13 +31,13 @@ use crate::args::Output;
 /// Prints a JSON object as `key  value` lines, or as pretty JSON.
 pub fn record(output: Output, value: &Value) {
     match output {
-        Output::Json => println!(
+        Output::Json => say!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_default()
         ),
         Output::Table => {
             let Value::Object(map) = value else {
-                println!("{value}");
+                say!("{value}");
                 return;
             };
             let width = map.keys().map(|key| key.chars().count()).max().unwrap_or(0);
@@ -22,7 +46,7 @@ pub fn record(output: Output, value: &Value) {
                     Value::String(text) => text.clone(),
                     other => other.to_string(),
                 };
-                println!("{key:<width$}  {shown}");
+                say!("{key:<width$}  {shown}");
             }
         }
     }
@@ -31,7 +55,7 @@ pub fn record(output: Output, value: &Value) {
 /// Prints one row of a stream: a JSON line, or tab-free aligned columns.
 pub fn row(output: Output, value: &Value, columns: &[(&str, usize)]) {
     match output {
-        Output::Json => println!("{value}"),
+        Output::Json => say!("{value}"),
         Output::Table => {
             let cells: Vec<String> = columns
                 .iter()
@@ -44,7 +68,7 @@ pub fn row(output: Output, value: &Value, columns: &[(&str, usize)]) {
                     pad(&text, *width)
                 })
                 .collect();
-            println!("{}", cells.join("  ").trim_end());
+            say!("{}", cells.join("  ").trim_end());
         }
     }
 }
@@ -56,7 +80,7 @@ pub fn header(output: Output, columns: &[(&str, usize)]) {
             .iter()
             .map(|(key, width)| pad(key, *width))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        say!("{}", cells.join("  ").trim_end());
     }
 }
 

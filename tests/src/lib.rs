@@ -160,12 +160,18 @@ impl Drop for Node {
 
 /// Runs the `tansiq` CLI against `node`.
 pub fn cli(node: &Node, args: &[&str]) -> Output {
+    cli_command(node, args).output().expect("run tansiq")
+}
+
+/// The `tansiq` CLI against `node`, to run with other standard streams.
+pub fn cli_command(node: &Node, args: &[&str]) -> Command {
     let mut command = Command::new(binary("tansiq"));
     command.arg("--node").arg(&node.url);
     if let Some(ca) = &node.ca {
         command.arg("--ca").arg(ca);
     }
-    command.args(args).output().expect("run tansiq")
+    command.args(args);
+    command
 }
 
 pub fn stdout(output: &Output) -> String {

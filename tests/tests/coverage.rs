@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
-use tansiq_tests::{cli, stderr, stdout, Node};
+use std::process::Stdio;
+use tansiq_tests::{cli, cli_command, stderr, stdout, Node};
 
 fn json_lines(output: &std::process::Output) -> Vec<Value> {
     assert!(output.status.success(), "{}", stderr(output));
@@ -211,4 +212,42 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
         ],
     ));
     assert!(past.is_empty(), "{past:?}");
+}
+
+/// `tansiq export hxl | head` and `tansiq export hxl > file` on a full disk:
+/// a reader that went away ends the export quietly; a standard output that
+/// cannot be written ends it with an error a person can read; no panic.
+#[test]
+fn exports_to_a_closed_pipe_or_a_full_disk_end_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    for export in [&["export", "hxl"][..], &["export", "iati"][..]] {
+        // The reader closes the pipe before the CLI has the node's answer.
+        let mut child = cli_command(&node, export)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let closed = child.wait_with_output().unwrap();
+        assert!(
+            closed.status.success(),
+            "{export:?} into a closed pipe: {:?} {}",
+            closed.status,
+            stderr(&closed)
+        );
+        assert_eq!(stderr(&closed), "", "{export:?} into a closed pipe");
+
+        let full = cli_command(&node, export)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(full.status.code(), Some(1), "{export:?} to /dev/full");
+        let message = stderr(&full);
+        assert!(
+            message.starts_with("error: cannot write to standard output: ")
+                && !message.contains("panicked"),
+            "{export:?} to /dev/full: {message}"
+        );
+    }
 }
