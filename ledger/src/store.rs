@@ -470,6 +470,34 @@ impl Store {
         )
     }
 
+    /// The pairs of projects with at least one review, as `text_key([a, b])`;
+    /// None when there are more than `limit` (the caller then asks
+    /// [`Store::review_at`] each time).
+    pub fn reviewed_pairs(
+        &self,
+        limit: usize,
+    ) -> Result<Option<std::collections::HashSet<Vec<u8>>>, StoreError> {
+        let mut pairs = std::collections::HashSet::new();
+        let mut iter = self.db.raw_iterator_cf(self.cf(cf::REVIEWS));
+        iter.seek_to_first();
+        while let Some(key) = iter.key() {
+            let pair = key
+                .len()
+                .checked_sub(8)
+                .map(|at| &key[..at])
+                .ok_or_else(|| StoreError::Corrupt("review key shorter than a position".into()))?;
+            if !pairs.contains(pair) {
+                if pairs.len() == limit {
+                    return Ok(None);
+                }
+                pairs.insert(pair.to_vec());
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(Some(pairs))
+    }
+
     /// Every event about a project: (position, event id), in log order.
     pub fn project_events(
         &self,

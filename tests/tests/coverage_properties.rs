@@ -406,3 +406,98 @@ fn as_of_sees_a_closed_project_until_its_end_and_not_before_registration() {
     );
     assert_eq!(supports(4), 0, "after its end date");
 }
+
+/// The overlap check skips reviewed-complementary pairs by asking the
+/// ledger's in-memory set of reviewed pairs first: a review committed in an
+/// earlier group, or before the ledger was reopened, must still be found,
+/// and a pair without one must still warn.
+#[test]
+fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let (ledger, mut ministry) =
+        tansiq_tests::open_test_ledger(&path, "tansiq-review-memory", 7, FIRST_DAY_MS);
+    let chain = ministry.chain.clone();
+    let mut at = FIRST_DAY_MS;
+    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
+        at += 1;
+        let event = author.sign(kind, at).0;
+        commit_group(ledger, vec![vec![event]], at)
+            .remove(0)
+            .unwrap()
+    };
+    let mut donors: Vec<Author> = Vec::new();
+    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
+    commit(
+        &ledger,
+        &mut ministry,
+        events::municipality("LY0101", "LY01", 2),
+    );
+    for name in ["donor-a", "donor-b", "donor-c"] {
+        let key = KeyPair::generate();
+        commit(&ledger, &mut ministry, events::register_donor(name, &key));
+        donors.push(Author::new(
+            chain.clone(),
+            OrgId::parse(name).unwrap(),
+            key,
+            0,
+            None,
+        ));
+    }
+    let details = || events::details("LY0101", "14030", "EUR", "100000");
+    let warned_about = |receipts: &[tansiq_ledger::Receipt], project: &str| {
+        receipts
+            .iter()
+            .flat_map(|receipt| &receipt.warnings)
+            .any(|warning| warning.contains(project))
+    };
+    commit(
+        &ledger,
+        &mut donors[0],
+        events::project("water-a", details()),
+    );
+    let b = commit(
+        &ledger,
+        &mut donors[1],
+        events::project("water-b", details()),
+    );
+    assert!(warned_about(&b, "water-a"), "no overlap warning: {b:?}");
+
+    commit(
+        &ledger,
+        &mut ministry,
+        Kind::OverlapReviewed(pb::OverlapReviewed {
+            project_a: "water-b".into(),
+            project_b: "water-a".into(),
+            verdict: pb::OverlapVerdict::Complementary as i32,
+            note: "north and south networks".into(),
+        }),
+    );
+    let update = || {
+        Kind::ProjectUpdated(pb::ProjectUpdated {
+            project_id: "water-b".into(),
+            details: Some(details()),
+        })
+    };
+    let b = commit(&ledger, &mut donors[1], update());
+    assert!(!warned_about(&b, "water-a"), "reviewed pair warned: {b:?}");
+    // Not reviewed with C's project: that pair warns.
+    let c = commit(
+        &ledger,
+        &mut donors[2],
+        events::project("water-c", details()),
+    );
+    assert!(
+        warned_about(&c, "water-a") && warned_about(&c, "water-b"),
+        "{c:?}"
+    );
+
+    drop(ledger);
+    let ledger = Ledger::open(&path, None).unwrap();
+    let b = commit(&ledger, &mut donors[1], update());
+    assert!(
+        !warned_about(&b, "water-a"),
+        "reviewed pair warned after reopening: {b:?}"
+    );
+    assert!(warned_about(&b, "water-c"), "{b:?}");
+}
