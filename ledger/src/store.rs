@@ -182,6 +182,15 @@ impl Store {
         table.set_bloom_filter(10.0, false);
         let mut family = Options::default();
         family.set_block_based_table_factory(&table);
+        // The same for the memtables: without a filter, looking up a key
+        // that is not there walks the skip list (cache misses on every
+        // level), and the append path does that for every new event and
+        // project (a follower's profile showed it at 8% of its time).
+        // The filter takes this share of a memtable's size, allocated with
+        // it: 0.1 cost more than it saved (64 MiB memtables, 18 families;
+        // 1,650 events/s against 2,400 in the cluster bench), 0.01 gains.
+        family.set_memtable_prefix_bloom_ratio(0.01);
+        family.set_memtable_whole_key_filtering(true);
         let families = cf::all().map(|name| ColumnFamilyDescriptor::new(name, family.clone()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Store { db })
