@@ -88,6 +88,14 @@ pub enum StoreError {
     WrongChain { expected: String, found: String },
 }
 
+/// Whether a storage error's text says the file system is full (ENOSPC):
+/// RocksDB reports it as an IO error carrying the operating system's text.
+/// After a failed write RocksDB stays read-only until it is reopened, so a
+/// node in this state needs free space and a restart to write again.
+pub fn is_disk_full(message: &str) -> bool {
+    message.contains("No space left on device")
+}
+
 /// The last committed position and the log head there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tip {

@@ -225,6 +225,19 @@ impl Replication {
         receipt.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 
+    /// The other members, as `id=address`, for a client that must go elsewhere.
+    fn other_members(&self) -> String {
+        let metrics = self.raft.metrics().borrow().clone();
+        let others: Vec<String> = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != self.node_id)
+            .map(|(id, node)| format!("{id}={}", self.address_of(*id, &node.addr)))
+            .collect();
+        others.join(", ")
+    }
+
     /// A node that is not a voter: a donor site's node.
     pub fn is_learner(&self) -> bool {
         let metrics = self.raft.metrics();
@@ -667,6 +680,10 @@ fn answer(replication: &Replication, result: WriteResult, replies: ProposalRepli
                 RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => replication
                     .forward_address(forward)
                     .map_or(SubmitError::NoLeader, SubmitError::Forward),
+                RaftError::Fatal(fatal) => SubmitError::ReplicationStopped {
+                    failure: fatal.to_string(),
+                    others: replication.other_members(),
+                },
                 other => SubmitError::Storage(format!("replication: {other}")),
             };
             for reply in replies {

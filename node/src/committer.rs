@@ -32,6 +32,12 @@ pub enum SubmitError {
     NoLeader,
     /// Cluster mode: proposed but not committed in time; the message says why.
     NotCommitted(String),
+    /// Cluster mode: this node's Raft stopped after a storage failure; the
+    /// failure, and where the other members are.
+    ReplicationStopped {
+        failure: String,
+        others: String,
+    },
 }
 
 struct Job {
@@ -195,7 +201,11 @@ fn write_group(ledger: &Ledger, tip: &watch::Sender<Tip>, metrics: &Metrics, gro
             }
         }
         Err(error) => {
-            tracing::error!(%error, "commit group failed; nothing of it was written");
+            if tansiq_ledger::store::is_disk_full(&error.to_string()) {
+                tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space, then restart the node: it answers reads but writes nothing until then");
+            } else {
+                tracing::error!(%error, "commit group failed; nothing of it was written");
+            }
             for job in group.jobs {
                 let _ = job.reply.send(Err(SubmitError::Storage(error.to_string())));
             }

@@ -81,9 +81,25 @@ impl LedgerService {
 pub fn submit_status(error: SubmitError) -> Status {
     match error {
         SubmitError::Rejected(rejection) => rejection_status(&rejection),
+        // gRPC's code for "the entire file system is out of space".
+        SubmitError::Storage(error) if tansiq_ledger::store::is_disk_full(&error) => {
+            Status::resource_exhausted(format!(
+                "this node's disk is full ({error}); nothing was acknowledged. It still answers reads; to accept writes again it needs free disk space and a restart of tansiq-node. Resubmitting the same signed events then is safe (accepted once by event id)"
+            ))
+        }
         SubmitError::Storage(error) => Status::unavailable(format!(
             "the node could not write to its storage ({error}); nothing was written, retry later"
         )),
+        SubmitError::ReplicationStopped { failure, others } => {
+            let remedy = if tansiq_ledger::store::is_disk_full(&failure) {
+                "its disk is full: free disk space, then restart tansiq-node"
+            } else {
+                "see its log, then restart tansiq-node"
+            };
+            Status::unavailable(format!(
+                "this node stopped replicating after a storage failure ({failure}); the request was not acknowledged, and the other members may still commit it. They go on without this node: resubmit the same signed events to one of them ({others}); they are accepted once by event id. This node answers reads as of what it applied; {remedy}"
+            ))
+        }
         SubmitError::ShuttingDown => {
             Status::unavailable("the node is shutting down; retry on another node or later")
         }

@@ -2,6 +2,7 @@
 //! loopback ports, run the real `tansiq` CLI, and sign events as clients do.
 
 pub mod cluster;
+pub mod disk;
 pub mod events;
 
 use std::io::{BufRead, BufReader};

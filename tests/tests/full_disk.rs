@@ -1,0 +1,297 @@
+//! A full disk (a small tmpfs that the test fills with submissions):
+//!
+//! - one node: writes are refused with RESOURCE_EXHAUSTED and a message that
+//!   says what to do, the refusal changes nothing, reads still work; after
+//!   the disk grows and the node restarts, every acknowledged event is at its
+//!   acknowledged position and head, and the refused request goes in;
+//! - a cluster whose member 1 fills its disk: that member stops replicating
+//!   and says so, the others go on, the refused request resubmitted to them
+//!   is committed exactly once, and after member 1 restarts with space every
+//!   member has the same head and every acknowledged event.
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tansiq_ledger::author::{now_ms, Author, KeyFile};
+use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::signing::KeyPair;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::cluster::{self, Member};
+use tansiq_tests::disk::SmallDisk;
+use tansiq_tests::{author, events, head, Node};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+/// Acknowledged receipts: event id → (log position, head hash).
+type Acknowledged = HashMap<Vec<u8>, (u64, Vec<u8>)>;
+
+const DISK_MIB: u32 = 16;
+const EVENTS_PER_REQUEST: usize = 200;
+/// 100,000 events: many times what 16 MiB holds.
+const REQUESTS_MAX: usize = 500;
+
+/// The ministry registers a municipality and one donor; returns the donor's key file.
+async fn register_donor(
+    client: &mut LedgerClient<Channel>,
+    ministry_key: &Path,
+    dir: &Path,
+) -> PathBuf {
+    let mut ministry = author(client, ministry_key).await;
+    let key = KeyPair::generate();
+    let setup = vec![
+        ministry
+            .sign(events::municipality("LY01", "", 1), now_ms())
+            .0,
+        ministry
+            .sign(events::municipality("LY0101", "LY01", 2), now_ms())
+            .0,
+        ministry
+            .sign(events::register_donor("donor", &key), now_ms())
+            .0,
+    ];
+    client
+        .submit_batch(pb::SubmitBatchRequest { events: setup })
+        .await
+        .unwrap();
+    let path = dir.join("donor.key");
+    KeyFile::new(&OrgId::parse("donor").unwrap(), &key, "TEST KEY")
+        .write(&path)
+        .unwrap();
+    path
+}
+
+/// The donor's next request: projects spread over the sectors.
+fn next_request(donor: &mut Author, request: usize) -> Vec<pb::SignedEvent> {
+    const SECTORS: [&str; 4] = ["14030", "12220", "11220", "16010"];
+    (0..EVENTS_PER_REQUEST)
+        .map(|n| {
+            let details = events::details("LY0101", SECTORS[n % SECTORS.len()], "EUR", "1000");
+            let project = format!("water-{request}-{n}");
+            donor.sign(events::project(&project, details), now_ms()).0
+        })
+        .collect()
+}
+
+fn remember(acknowledged: &mut Acknowledged, receipts: Vec<pb::Receipt>) {
+    for receipt in receipts {
+        assert_eq!(receipt.state, pb::ReceiptState::Committed as i32);
+        acknowledged.insert(receipt.event_id, (receipt.position, receipt.head));
+    }
+}
+
+/// Every acknowledged event is on `node` at its acknowledged position and head.
+async fn assert_all_there(node: &Node, acknowledged: &Acknowledged) {
+    let mut client = node.client().await;
+    for (id, (position, head_hash)) in acknowledged {
+        let entry = client
+            .get_event(pb::GetEventRequest {
+                event_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|status| {
+                panic!("acknowledged event missing on {}: {status:?}", node.url)
+            })
+            .into_inner();
+        assert_eq!(entry.position, *position, "moved on {}", node.url);
+        assert_eq!(&entry.head, head_hash, "head changed on {}", node.url);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_loses_no_acknowledged_event() {
+    let Some(disk) = SmallDisk::mount(DISK_MIB) else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let data_dir = disk.join("node");
+    let node = Node::start(&data_dir);
+    let mut client = node.client().await;
+    let key_file = register_donor(&mut client, &node.ministry_key(), keys.path()).await;
+    let mut donor = author(&mut client, &key_file).await;
+
+    let mut acknowledged = Acknowledged::new();
+    let mut refused: Option<(Status, Vec<pb::SignedEvent>)> = None;
+    for request in 0..REQUESTS_MAX {
+        let events = next_request(&mut donor, request);
+        match client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.clone(),
+            })
+            .await
+        {
+            Ok(reply) => remember(&mut acknowledged, reply.into_inner().receipts),
+            Err(status) => {
+                refused = Some((status, events));
+                break;
+            }
+        }
+    }
+    let (status, refused_events) = refused.expect("the disk never filled");
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing went in before the disk filled"
+    );
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    for words in ["disk is full", "free disk space", "restart", "Resubmitting"] {
+        assert!(
+            status.message().contains(words),
+            "{words:?} not in {status:?}"
+        );
+    }
+
+    // The refusal changed nothing, a second attempt is refused the same way,
+    // and reads still answer.
+    let before = head(&mut client).await;
+    let again = client
+        .submit_batch(pb::SubmitBatchRequest {
+            events: refused_events.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::ResourceExhausted, "{again:?}");
+    assert_eq!(head(&mut client).await, before);
+    let highest = acknowledged
+        .values()
+        .map(|(position, _)| *position)
+        .max()
+        .unwrap();
+    assert_eq!(
+        before.position, highest,
+        "the head is the last acknowledged event"
+    );
+    assert_all_there(&node, &acknowledged).await;
+
+    node.kill_9();
+    disk.grow(DISK_MIB * 16);
+    let node = Node::start(&data_dir);
+    assert_all_there(&node, &acknowledged).await;
+    let mut client = node.client().await;
+    let receipts = client
+        .submit_batch(pb::SubmitBatchRequest {
+            events: refused_events,
+        })
+        .await
+        .expect("the refused request goes in once the disk has space")
+        .into_inner()
+        .receipts;
+    assert_eq!(receipts.len(), EVENTS_PER_REQUEST);
+    assert!(
+        receipts.iter().all(|receipt| !receipt.duplicate),
+        "{receipts:?}"
+    );
+}
+
+/// Waits until member 1 reports that its Raft stopped.
+fn wait_until_stopped(member: &Member) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = cluster::status(member.node()).map(|status| status["state"].clone());
+        if state.as_ref().is_some_and(|state| state == "Shutdown") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member 1 still runs Raft: {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledged_is_lost() {
+    let Some(disk) = SmallDisk::mount(DISK_MIB) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 3);
+    members[0].dir = disk.join("node-1");
+    cluster::form(&mut members, 3);
+    let mut client = members[0].node().client().await;
+    let key_file =
+        register_donor(&mut client, &members[0].node().ministry_key(), root.path()).await;
+    let mut donor = author(&mut client, &key_file).await;
+
+    // Through member 1 (the leader, or forwarding to it) until member 1
+    // refuses or stops replicating.
+    let mut acknowledged = Acknowledged::new();
+    let mut unacknowledged: Vec<pb::SignedEvent> = Vec::new();
+    for request in 0..REQUESTS_MAX {
+        let events = next_request(&mut donor, request);
+        match client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.clone(),
+            })
+            .await
+        {
+            Ok(reply) => remember(&mut acknowledged, reply.into_inner().receipts),
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                for words in [
+                    "stopped replicating",
+                    "No space left on device",
+                    "free disk space",
+                    "resubmit",
+                ] {
+                    assert!(
+                        status.message().contains(words),
+                        "{words:?} not in {status:?}"
+                    );
+                }
+                unacknowledged = events;
+                break;
+            }
+        }
+        if request % 5 == 4
+            && cluster::status(members[0].node())
+                .is_some_and(|status| status["state"] == "Shutdown")
+        {
+            break;
+        }
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing went in before the disk filled"
+    );
+    // Which way member 1 ended: with a refusal (it led) or quietly (it
+    // followed, and forwarded to the leader).
+    eprintln!(
+        "member 1 stopped after {} acknowledged events; refused request: {} events",
+        acknowledged.len(),
+        unacknowledged.len()
+    );
+    wait_until_stopped(&members[0]);
+
+    // The others go on: the unacknowledged request, resubmitted to them,
+    // is committed once (new, or a duplicate if it had been committed).
+    let others: Vec<String> = members[1..].iter().map(Member::url).collect();
+    for event in &unacknowledged {
+        let receipt = cluster::submit_until_acknowledged(&others, 0, event).await;
+        remember(&mut acknowledged, vec![receipt]);
+    }
+    for event in next_request(&mut donor, REQUESTS_MAX) {
+        let receipt = cluster::submit_until_acknowledged(&others, 0, &event).await;
+        remember(&mut acknowledged, vec![receipt]);
+    }
+
+    members[0].node.take().unwrap().kill_9();
+    disk.grow(DISK_MIB * 16);
+    let genesis = cluster::genesis_of(&members);
+    members[0].start(&genesis);
+    let converged = cluster::converged_head(&members).await;
+    let highest = acknowledged
+        .values()
+        .map(|(position, _)| *position)
+        .max()
+        .unwrap();
+    assert_eq!(
+        converged.position, highest,
+        "the head is the last acknowledged event"
+    );
+    for member in &members {
+        assert_all_there(member.node(), &acknowledged).await;
+    }
+}
