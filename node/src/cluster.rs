@@ -142,6 +142,7 @@ impl Replication {
             Network {
                 peers: Arc::clone(&peers),
                 tls: settings.tls.clone(),
+                unreachable: Arc::default(),
             },
             LogStore::new(Arc::clone(&ledger)),
             machine,
@@ -697,13 +698,20 @@ fn answer(replication: &Replication, result: WriteResult, replies: ProposalRepli
 pub struct Network {
     peers: Peers,
     tls: Option<Tls>,
+    unreachable: Unreachables,
 }
+
+/// Peers this node cannot reach, and since when: one log line when a peer
+/// goes out of reach and one when it is back, instead of openraft's lines
+/// at every retry (silenced by the default log filter, see main.rs).
+type Unreachables = Arc<Mutex<BTreeMap<NodeId, std::time::Instant>>>;
 
 pub struct Connection {
     target: NodeId,
     address: String,
     tls: Option<Tls>,
     client: Option<ClusterClient<Channel>>,
+    unreachable: Unreachables,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -719,6 +727,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                 .unwrap_or_else(|| node.addr.clone()),
             tls: self.tls.clone(),
             client: None,
+            unreachable: Arc::clone(&self.unreachable),
         }
     }
 }
@@ -727,6 +736,50 @@ type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, E>>;
 
 impl Connection {
     async fn call<Req, Resp, E>(
+        &mut self,
+        method: Method,
+        request: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let result = self.exchange(method, request, option).await;
+        let mut unreachable = self
+            .unreachable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &result {
+            Err(RPCError::Unreachable(error)) => {
+                if let std::collections::btree_map::Entry::Vacant(entry) =
+                    unreachable.entry(self.target)
+                {
+                    entry.insert(std::time::Instant::now());
+                    tracing::warn!(
+                        peer = self.target,
+                        address = %self.address,
+                        %error,
+                        "peer out of reach; retrying every 500 ms (RUST_LOG=info,openraft=debug logs every attempt)"
+                    );
+                }
+            }
+            _ => {
+                if let Some(since) = unreachable.remove(&self.target) {
+                    tracing::info!(
+                        peer = self.target,
+                        address = %self.address,
+                        out_of_reach_s = since.elapsed().as_secs(),
+                        "peer reachable again"
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    async fn exchange<Req, Resp, E>(
         &mut self,
         method: Method,
         request: &Req,
