@@ -9,8 +9,10 @@
 #   `etcdctl check perf --load=LOAD` (xl = 1000 clients, 256-byte keys,
 #   1024-byte values, 60 s, rate-limited at 15000 writes/s).
 #
-# Prints both throughputs and their ratio. Not a test: the figures depend on
-# the machine and what else runs on it.
+# Prints both throughputs and their ratio, and for both the CPU time (user +
+# system, from /proc) each node or member and the client spent per write:
+# on a CPU-bound machine that says where each system's time goes.
+# Not a test: the figures depend on the machine and what else runs on it.
 # Usage: bench/cluster.sh [CLIENTS (default 1000)] [EVENTS_PER_CLIENT (default 20)] [LOAD (default xl)]
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$(dirname "$0")/.."
@@ -29,6 +31,12 @@ cargo build --workspace --bins
 BIN="$CARGO_TARGET_DIR/debug"
 WORK="$(mktemp -d)"
 PIDS=()
+# CPU seconds (user + system) of each process in PIDS, from /proc (USER_HZ = 100).
+members_cpu() {
+    for pid in "${PIDS[@]}"; do
+        awk '{ sub(/^.*\) /, ""); printf "%.2f ", ($12 + $13) / 100 }' "/proc/$pid/stat"
+    done
+}
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -70,7 +78,8 @@ done
 LEADER_URL="http://127.0.0.1:${PORTS[$((leader - 1))]}"
 echo "== Tansiq: 3 voters on loopback, leader $LEADER_URL"
 "$BIN/tansiq-bench" --node "$LEADER_URL" --ministry-key "$WORK/tansiq-1/ministry.key" \
-    --clients "$CLIENTS" --events-per-client "$EVENTS_PER_CLIENT" --single-only | tee "$WORK/tansiq.out"
+    --clients "$CLIENTS" --events-per-client "$EVENTS_PER_CLIENT" --single-only \
+    --cpu-of "$(IFS=,; echo "${PIDS[*]}")" | tee "$WORK/tansiq.out"
 tansiq_rate="$(awk '/^Submit \(1 event/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/ && $(i+1) ~ /^[0-9]+$/) { print $(i+1); exit } }' "$WORK/tansiq.out")"
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 wait 2>/dev/null || true
@@ -92,8 +101,25 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 echo "== etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members on loopback, etcdctl check perf --load=$LOAD"
-ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" check perf --load="$LOAD" 2>&1 | tr '\r' '\n' | grep -E 'PASS|FAIL|Slowest|Stddev' | tee "$WORK/etcd.out" || true
+members_cpu_before="$(members_cpu)"
+# bash's `time` gives etcdctl's own CPU seconds (user, system).
+TIMEFORMAT='%U %S'
+{ time (ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" check perf --load="$LOAD" >"$WORK/etcd.raw" 2>&1); } 2>"$WORK/etcdctl.cpu" || true
+members_cpu_after="$(members_cpu)"
+tr '\r' '\n' <"$WORK/etcd.raw" | grep -E 'PASS|FAIL|Slowest|Stddev' | tee "$WORK/etcd.out" || true
 etcd_rate="$(grep -oE 'Throughput (is|too low:) [0-9]+' "$WORK/etcd.out" | grep -oE '[0-9]+$' || true)"
+if [ -n "$etcd_rate" ]; then
+    # check perf writes for 60 s: writes = rate x 60.
+    python3 - "$etcd_rate" "$members_cpu_before" "$members_cpu_after" $(cat "$WORK/etcdctl.cpu") <<'PY'
+import sys
+rate, before, after, user, system = sys.argv[1:6]
+writes = int(rate) * 60
+members = [(a - b) * 1e6 / writes for a, b in zip(map(float, after.split()), map(float, before.split()))]
+client = (float(user) + float(system)) * 1e6 / writes
+parts = ", ".join(f"member {n + 1} {m:.0f}" for n, m in enumerate(members))
+print(f"CPU per write, microseconds (user + system): {parts}, client {client:.0f}; total {sum(members) + client:.0f}")
+PY
+fi
 
 echo "== same run, one write per request, $CLIENTS Tansiq clients"
 echo "Tansiq (3 voters, every signature verified on every node): ${tansiq_rate:-?} events/s"

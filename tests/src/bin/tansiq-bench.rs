@@ -53,6 +53,10 @@ struct Args {
     /// Only the one-event-per-request shape (the shape etcd's `check perf` drives).
     #[arg(long)]
     single_only: bool,
+    /// Process ids of the nodes (Linux): also report the CPU time each
+    /// node and this client spent per committed event while driving.
+    #[arg(long, value_delimiter = ',')]
+    cpu_of: Vec<u32>,
 }
 
 /// The bench's municipalities: projects are spread over them and over
@@ -157,7 +161,9 @@ async fn main() -> anyhow::Result<()> {
         "load shape", "events", "events/s", "p50 ms", "p99 ms", "ratio"
     );
     for (shape, workload) in shapes.iter().zip(workloads) {
+        let cpu_before = CpuTimes::read(&args.cpu_of);
         let measured = drive(&url, workload).await?;
+        let cpu = CpuTimes::read(&args.cpu_of).and_then(|after| after.since(&cpu_before));
         println!(
             "{:<30} {:>10} {:>12.0} {:>10.1} {:>10.1} {:>8.2}",
             format!(
@@ -170,6 +176,9 @@ async fn main() -> anyhow::Result<()> {
             measured.percentile(0.99).as_secs_f64() * 1e3,
             measured.rate() / verify_rate
         );
+        if let Some(cpu) = cpu {
+            cpu.print_per_event(measured.events);
+        }
     }
     println!("ratio = durable committed events/s divided by one core's verification rate");
     drop(node);
@@ -282,6 +291,69 @@ fn one_core_verify_rate(
         }
     }
     Ok(decoded.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// CPU seconds (user + system) of the nodes named by `--cpu-of`, and of this
+/// client, from `/proc/PID/stat` (Linux; None elsewhere or without pids).
+struct CpuTimes {
+    nodes: Vec<(u32, f64)>,
+    client: f64,
+}
+
+impl CpuTimes {
+    fn read(pids: &[u32]) -> Option<CpuTimes> {
+        if pids.is_empty() {
+            return None;
+        }
+        let nodes = pids
+            .iter()
+            .map(|pid| Some((*pid, cpu_seconds(&pid.to_string())?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(CpuTimes {
+            nodes,
+            client: cpu_seconds("self")?,
+        })
+    }
+
+    fn since(self, before: &Option<CpuTimes>) -> Option<CpuTimes> {
+        let before = before.as_ref()?;
+        Some(CpuTimes {
+            nodes: self
+                .nodes
+                .iter()
+                .zip(&before.nodes)
+                .map(|((pid, after), (_, earlier))| (*pid, after - earlier))
+                .collect(),
+            client: self.client - before.client,
+        })
+    }
+
+    fn print_per_event(&self, events: usize) {
+        let micros = |seconds: f64| seconds * 1e6 / events.max(1) as f64;
+        let mut parts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(pid, seconds)| format!("node pid {pid} {:.0}", micros(*seconds)))
+            .collect();
+        parts.push(format!("client {:.0}", micros(self.client)));
+        let total: f64 = self.nodes.iter().map(|(_, s)| s).sum::<f64>() + self.client;
+        println!(
+            "CPU per committed event, microseconds (user + system): {}; total {:.0}",
+            parts.join(", "),
+            micros(total)
+        );
+    }
+}
+
+/// utime + stime of a process, in seconds. /proc counts in USER_HZ ticks,
+/// 100 per second on Linux whatever the kernel's own tick rate.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Fields 14 and 15 of the line; index 0 here is field 3.
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// Each client submits its requests one after another; all clients at once.
