@@ -10,15 +10,18 @@
 //!   applied log id and membership in the same synced batch as the effects —
 //!   a crash never applies an entry twice or half.
 //! - A snapshot is the ledger's whole state (every column family but the Raft
-//!   log), read from one RocksDB snapshot; installing one replaces the state
-//!   in one batch.
+//!   log), read from one RocksDB snapshot and streamed to a file next to the
+//!   database (`<db>.snapshots/`, format in `snapshot_file.rs`): building
+//!   and sending one does not hold the ledger in memory. Installing one
+//!   checks the file's hash, then replaces the state in one synced batch.
 
 // openraft's traits fix the error type (`StorageError`, large); helpers return it too.
 #![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
-use std::io::Cursor;
+use std::io::{BufReader, BufWriter, Seek, Write};
 use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +48,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = BasicNode,
         Entry = Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -260,22 +263,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-/// A state dump: its bytes, the applied log id and membership it reflects.
-type StateDump = (
-    Vec<u8>,
-    Option<LogId<NodeId>>,
-    StoredMembership<NodeId, BasicNode>,
-);
+/// What a state dump reflects: the applied log id and membership.
+type DumpedAt = (Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>);
 
-/// A snapshot's metadata and bytes.
-type StoredSnapshot = (SnapshotMeta<NodeId, BasicNode>, Vec<u8>);
+/// A snapshot's metadata and file.
+type StoredSnapshot = (SnapshotMeta<NodeId, BasicNode>, PathBuf);
 
 /// The ledger as openraft's state machine.
 #[derive(Clone)]
 pub struct StateMachine {
     ledger: Arc<Ledger>,
-    /// The last snapshot built or installed (kept in memory; after a restart
-    /// openraft builds a new one when it needs one).
+    /// The last snapshot built or installed (its file is on disk; after a
+    /// restart openraft builds a new one when it needs one).
     current: Arc<Mutex<Option<StoredSnapshot>>>,
     /// Called after every applied batch of entries and installed snapshot
     /// (e.g. to wake subscribers of the log).
@@ -406,10 +405,19 @@ impl StateMachine {
             .collect())
     }
 
-    /// The ledger's state, every column family but the Raft log, from one
-    /// consistent RocksDB snapshot: `[family, [[key, value], ...]]` as JSON
-    /// with byte strings in hex.
-    fn dump_state(&self) -> Result<StateDump, StorageError<NodeId>> {
+    /// Where this node keeps snapshot files: next to its database.
+    fn snapshot_dir(&self) -> Result<PathBuf, StorageError<NodeId>> {
+        let mut dir = self.ledger.store().db().path().as_os_str().to_owned();
+        dir.push(".snapshots");
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).map_err(io_write)?;
+        Ok(dir)
+    }
+
+    /// Writes the ledger's state, every column family but the Raft log, from
+    /// one consistent RocksDB snapshot, to `path` (synced); returns the
+    /// applied log id and membership it reflects.
+    fn dump_state(&self, path: &Path) -> Result<DumpedAt, StorageError<NodeId>> {
         let store = self.ledger.store();
         let snapshot = store.db().snapshot();
         let read = |key: &[u8]| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
@@ -425,38 +433,78 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(io_read)?,
             None => StoredMembership::default(),
         };
-        let mut families = Vec::with_capacity(cf::STATE.len());
-        for family in cf::STATE {
-            let mut pairs = Vec::new();
+        let file = std::fs::File::create(path).map_err(io_write)?;
+        let mut writer =
+            crate::snapshot_file::Writer::new(BufWriter::new(file)).map_err(io_write)?;
+        for (index, family) in (0u8..).zip(cf::STATE) {
             for item in snapshot.iterator_cf(store.cf(family), IteratorMode::Start) {
                 let (key, value) = item.map_err(io_read)?;
-                pairs.push((hex::encode(key), hex::encode(value)));
+                writer.put(index, &key, &value).map_err(io_write)?;
             }
-            families.push((family.to_string(), pairs));
         }
-        let bytes = serde_json::to_vec(&families).map_err(io_read)?;
-        Ok((bytes, applied, membership))
+        let file = writer
+            .finish()
+            .and_then(|mut out| out.flush().map(|()| out))
+            .and_then(|out| out.into_inner().map_err(|error| error.into_error()))
+            .map_err(io_write)?;
+        file.sync_all().map_err(io_write)?;
+        Ok((applied, membership))
     }
+
+    /// Keeps `keep` as the current snapshot; removes the other files.
+    fn keep_only(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        keep: PathBuf,
+    ) -> Result<(), StorageError<NodeId>> {
+        let dir = self.snapshot_dir()?;
+        for entry in std::fs::read_dir(&dir).map_err(io_read)?.flatten() {
+            if entry.path() != keep {
+                // An open handle (a snapshot being sent) still reads a removed file.
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((meta.clone(), keep));
+        }
+        Ok(())
+    }
+}
+
+fn snapshot_meta(
+    applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+) -> SnapshotMeta<NodeId, BasicNode> {
+    SnapshotMeta {
+        last_log_id: applied,
+        last_membership: membership,
+        snapshot_id: format!(
+            "{}-{}",
+            applied.map_or(0, |id| id.leader_id.term),
+            applied.map_or(0, |id| id.index)
+        ),
+    }
+}
+
+async fn open_snapshot(path: &Path) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+    tokio::fs::File::open(path)
+        .await
+        .map(Box::new)
+        .map_err(io_read)
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let (bytes, applied, membership) = self.dump_state()?;
-        let meta = SnapshotMeta {
-            last_log_id: applied,
-            last_membership: membership,
-            snapshot_id: format!(
-                "{}-{}",
-                applied.map_or(0, |id| id.leader_id.term),
-                applied.map_or(0, |id| id.index)
-            ),
-        };
-        if let Ok(mut current) = self.current.lock() {
-            *current = Some((meta.clone(), bytes.clone()));
-        }
+        let dir = self.snapshot_dir()?;
+        let building = dir.join(format!("building-{}.tmp", unique()));
+        let (applied, membership) = self.dump_state(&building)?;
+        let meta = snapshot_meta(applied, membership);
+        let path = dir.join(format!("{}.snapshot", meta.snapshot_id));
+        std::fs::rename(&building, &path).map_err(io_write)?;
+        self.keep_only(&meta, path.clone())?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: open_snapshot(&path).await?,
         })
     }
 }
@@ -489,19 +537,33 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    ) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+        let path = self
+            .snapshot_dir()?
+            .join(format!("receiving-{}.tmp", unique()));
+        tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map(Box::new)
+            .map_err(io_write)
     }
 
-    /// Replaces the whole state with the snapshot's, in one synced batch.
+    /// Checks the snapshot's hash while reading it into one batch that
+    /// replaces the whole state, then writes that batch synced (the batch
+    /// holds the state once; the file is streamed).
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
-        let bytes = snapshot.into_inner();
-        let families: Vec<(String, Vec<(String, String)>)> = serde_json::from_slice(&bytes)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let damaged = |error: std::io::Error| -> StorageError<NodeId> {
+            StorageIOError::read_snapshot(Some(meta.signature()), &error).into()
+        };
+        let mut file = snapshot.into_std().await;
+        file.rewind().map_err(damaged)?;
         let store = self.ledger.store();
         let mut batch = WriteBatch::default();
         for family in cf::STATE {
@@ -513,30 +575,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 batch.delete_cf(handle, last.as_ref());
             }
         }
-        for (family, pairs) in &families {
-            if !cf::STATE.contains(&family.as_str()) {
-                return Err(StorageIOError::read_snapshot(
-                    Some(meta.signature()),
-                    &StoreError::Corrupt(format!("snapshot names unknown column family {family}")),
+        // A copy of what was received becomes this node's current snapshot.
+        let dir = self.snapshot_dir()?;
+        let copying = dir.join(format!("installing-{}.tmp", unique()));
+        let mut copy = crate::snapshot_file::Writer::new(BufWriter::new(
+            std::fs::File::create(&copying).map_err(io_write)?,
+        ))
+        .map_err(io_write)?;
+        crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+            let name = cf::STATE.get(usize::from(family)).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("snapshot names unknown column family {family}"),
                 )
-                .into());
-            }
-            let handle = store.cf(family);
-            for (key, value) in pairs {
-                let (key, value) = hex::decode(key)
-                    .and_then(|key| hex::decode(value).map(|value| (key, value)))
-                    .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-                batch.put_cf(handle, key, value);
-            }
-        }
+            })?;
+            batch.put_cf(store.cf(name), key, value);
+            copy.put(family, key, value)
+        })
+        .map_err(damaged)?;
         let meta_family = store.cf(cf::RAFT_META);
         batch.put_cf(meta_family, META_APPLIED, json(&meta.last_log_id));
         batch.put_cf(meta_family, META_MEMBERSHIP, json(&meta.last_membership));
         store.write_synced(batch).map_err(io_write)?;
         self.ledger.state_replaced();
-        if let Ok(mut current) = self.current.lock() {
-            *current = Some((meta.clone(), bytes));
-        }
+        copy.finish()
+            .and_then(|mut out| out.flush())
+            .map_err(io_write)?;
+        let path = dir.join(format!("{}.snapshot", meta.snapshot_id));
+        std::fs::rename(&copying, &path).map_err(io_write)?;
+        self.keep_only(meta, path)?;
         self.notify();
         Ok(())
     }
@@ -549,9 +616,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .lock()
             .map_err(|_| io_read(StoreError::Corrupt("snapshot lock poisoned".into())))?
             .clone();
-        Ok(current.map(|(meta, bytes)| Snapshot {
+        let Some((meta, path)) = current else {
+            return Ok(None);
+        };
+        Ok(Some(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: open_snapshot(&path).await?,
         }))
     }
+}
+
+/// A name part no other file of this process or an earlier one has.
+fn unique() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!("{nanos}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
