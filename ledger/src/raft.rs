@@ -273,6 +273,8 @@ type StoredSnapshot = (SnapshotMeta<NodeId, BasicNode>, PathBuf);
 #[derive(Clone)]
 pub struct StateMachine {
     ledger: Arc<Ledger>,
+    /// Files snapshots are being received into, removed once installed.
+    receiving: Arc<Mutex<Vec<PathBuf>>>,
     /// The last snapshot built or installed (its file is on disk; after a
     /// restart openraft builds a new one when it needs one).
     current: Arc<Mutex<Option<StoredSnapshot>>>,
@@ -285,8 +287,17 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn new(ledger: Arc<Ledger>) -> Self {
+        // Files of builds and transfers a crash interrupted.
+        if let Ok(entries) = std::fs::read_dir(snapshot_dir_of(&ledger)) {
+            for path in entries.flatten().map(|entry| entry.path()) {
+                if path.extension().is_some_and(|ext| ext == "tmp") {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
         StateMachine {
             ledger,
+            receiving: Arc::default(),
             current: Arc::default(),
             on_applied: None,
             refused: Arc::default(),
@@ -407,9 +418,7 @@ impl StateMachine {
 
     /// Where this node keeps snapshot files: next to its database.
     fn snapshot_dir(&self) -> Result<PathBuf, StorageError<NodeId>> {
-        let mut dir = self.ledger.store().db().path().as_os_str().to_owned();
-        dir.push(".snapshots");
-        let dir = PathBuf::from(dir);
+        let dir = snapshot_dir_of(&self.ledger);
         std::fs::create_dir_all(&dir).map_err(io_write)?;
         Ok(dir)
     }
@@ -452,23 +461,45 @@ impl StateMachine {
     }
 
     /// Keeps `keep` as the current snapshot; removes the other files.
+    ///
+    /// Under the lock [`get_current_snapshot`] opens files with, so a file
+    /// is never removed between choosing and opening it (an open handle, a
+    /// snapshot being sent, still reads a removed file). Only finished
+    /// snapshots are removed: a build or a transfer under way keeps its
+    /// `.tmp` file (leftovers of a crash go when the node starts).
+    ///
+    /// [`get_current_snapshot`]: RaftStateMachine::get_current_snapshot
     fn keep_only(
         &self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
         keep: PathBuf,
     ) -> Result<(), StorageError<NodeId>> {
         let dir = self.snapshot_dir()?;
+        let mut current = self.current();
+        *current = Some((meta.clone(), keep.clone()));
         for entry in std::fs::read_dir(&dir).map_err(io_read)?.flatten() {
-            if entry.path() != keep {
-                // An open handle (a snapshot being sent) still reads a removed file.
-                let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            if path != keep && path.extension().is_some_and(|ext| ext == "snapshot") {
+                let _ = std::fs::remove_file(path);
             }
-        }
-        if let Ok(mut current) = self.current.lock() {
-            *current = Some((meta.clone(), keep));
         }
         Ok(())
     }
+
+    /// The current snapshot; every change is one assignment, so a poisoned
+    /// lock is whole.
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<StoredSnapshot>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `<db>.snapshots`, beside the ledger's RocksDB directory.
+fn snapshot_dir_of(ledger: &Ledger) -> PathBuf {
+    let mut dir = ledger.store().db().path().as_os_str().to_owned();
+    dir.push(".snapshots");
+    PathBuf::from(dir)
 }
 
 fn snapshot_meta(
@@ -541,14 +572,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let path = self
             .snapshot_dir()?
             .join(format!("receiving-{}.tmp", unique()));
-        tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .await
-            .map(Box::new)
-            .map_err(io_write)
+            .map_err(io_write)?;
+        if let Ok(mut receiving) = self.receiving.lock() {
+            receiving.push(path);
+        }
+        Ok(Box::new(file))
     }
 
     /// Checks the snapshot's hash while reading it into one batch that
@@ -604,6 +638,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let path = dir.join(format!("{}.snapshot", meta.snapshot_id));
         std::fs::rename(&copying, &path).map_err(io_write)?;
         self.keep_only(meta, path)?;
+        if let Ok(mut receiving) = self.receiving.lock() {
+            for received in receiving.drain(..) {
+                let _ = std::fs::remove_file(received);
+            }
+        }
         self.notify();
         Ok(())
     }
@@ -611,17 +650,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        let current = self
-            .current
-            .lock()
-            .map_err(|_| io_read(StoreError::Corrupt("snapshot lock poisoned".into())))?
-            .clone();
-        let Some((meta, path)) = current else {
-            return Ok(None);
+        // Opened under the lock: see `keep_only`.
+        let opened = {
+            let current = self.current();
+            match current.as_ref() {
+                None => None,
+                Some((meta, path)) => {
+                    Some((meta.clone(), std::fs::File::open(path).map_err(io_read)?))
+                }
+            }
         };
-        Ok(Some(Snapshot {
+        Ok(opened.map(|(meta, file)| Snapshot {
             meta,
-            snapshot: open_snapshot(&path).await?,
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         }))
     }
 }

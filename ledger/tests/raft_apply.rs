@@ -1,6 +1,7 @@
 //! Applying Raft entries to the ledger: normal entries commit their requests
 //! with the applied log id in the same batch; a forged event is refused at
-//! apply; a snapshot installed into an empty node reproduces the ledger.
+//! apply; a snapshot installed into an empty node reproduces the ledger, also
+//! from a handle opened before a newer build removed its file.
 
 use std::sync::Arc;
 
@@ -62,6 +63,7 @@ async fn entries_apply_once_forgeries_are_refused_and_snapshots_reproduce_the_le
     let key = KeyPair::from_seed([5; 32]);
     let genesis = genesis(&key);
     let dir = tempfile::tempdir().expect("temporary directory");
+    let dir_root = dir.path().to_path_buf();
     let ledger = Arc::new(Ledger::open(&dir.path().join("a"), Some(&genesis)).expect("open"));
     let mut machine = StateMachine::new(Arc::clone(&ledger));
     let mut ministry = Author::new(
@@ -116,4 +118,59 @@ async fn entries_apply_once_forgeries_are_refused_and_snapshots_reproduce_the_le
     );
     let (installed, _) = follower.applied_state().await.expect("applied state");
     assert_eq!(installed, Some(log_id(1, 0, 2)));
+
+    // A snapshot being sent (an open handle) survives a newer build, which
+    // removes the older file; the newer one is then the current snapshot.
+    let sending = machine
+        .get_current_snapshot()
+        .await
+        .expect("current snapshot")
+        .expect("one was built");
+    let third = ministry.sign(municipality("LY03"), 0).0;
+    machine
+        .apply([entry(3, vec![vec![third]])])
+        .await
+        .expect("apply");
+    let newer = machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("build snapshot");
+    let files = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(dir_root.join(dir))
+            .expect("snapshot directory")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        files("a.snapshots"),
+        vec![format!("{}.snapshot", newer.meta.snapshot_id)]
+    );
+    let late = Arc::new(Ledger::open(&dir.path().join("c"), Some(&genesis)).expect("open"));
+    StateMachine::new(Arc::clone(&late))
+        .install_snapshot(&sending.meta, sending.snapshot)
+        .await
+        .expect("install the older snapshot from its open handle");
+    assert_eq!(late.tip().expect("tip"), other.tip().expect("tip"));
+    assert_eq!(
+        machine
+            .get_current_snapshot()
+            .await
+            .expect("current snapshot")
+            .expect("one was built")
+            .meta,
+        newer.meta
+    );
+    // The follower kept a copy of what it installed, and nothing else.
+    assert_eq!(
+        files("b.snapshots"),
+        vec![format!("{}.snapshot", snapshot.meta.snapshot_id)]
+    );
 }
