@@ -261,6 +261,7 @@ fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage()
     assert!(xml.contains("<iati-activities version=\"2.03\""), "{xml}");
     let path = dir_a.path().join("undp-export.xml");
     std::fs::write(&path, &xml).unwrap();
+    assert_valid_iati_203(&path);
     let path = path.display().to_string();
     let report = import(&b, &[&path, "--key", &key(&b, "undp")]);
     // The demo's UNDP projects were already in B: the export carried them
@@ -269,6 +270,13 @@ fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage()
     assert_eq!(report["unchanged"], 4, "{report:#}");
     assert_eq!(report["imported"], 4, "{report:#}");
     assert_eq!(report["skipped"], 0, "{report:#}");
+
+    // The whole ledger's export (the demo's donors too) is valid IATI 2.03.
+    let everything = cli(&a, &["export", "iati"]);
+    assert!(everything.status.success(), "{}", stderr(&everything));
+    let all_path = dir_a.path().join("all-export.xml");
+    std::fs::write(&all_path, stdout(&everything)).unwrap();
+    assert_valid_iati_203(&all_path);
 
     // Every coverage answer is the same on both ledgers.
     for query in [
@@ -287,6 +295,25 @@ fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage()
         );
         assert_eq!(strip_info(&one), strip_info(&two), "{query:?}");
     }
+}
+
+/// `xmllint --schema` with the IATI 2.03 activity schema
+/// (tests/fixtures/iati-schema-2.03, the standard's own files).
+fn assert_valid_iati_203(path: &std::path::Path) {
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/iati-schema-2.03/iati-activities-schema.xsd");
+    let output = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg(path)
+        .output()
+        .expect("xmllint is missing: run scripts/test.sh (it installs libxml2-utils)");
+    assert!(
+        output.status.success(),
+        "{} is not valid IATI 2.03: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// An answer without the lines that name the node's own log position.
