@@ -57,7 +57,75 @@ openraft::declare_raft_types!(
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub committed_at_ms: i64,
+    #[serde(with = "requests_as_protobuf")]
     pub requests: Vec<pb::SubmitBatchRequest>,
+}
+
+/// The requests of a proposal: in binary forms (the Raft log, node-to-node
+/// messages) each is its protobuf bytes, as the client sent them; in JSON
+/// (Raft log entries written before the binary form) the proto3 JSON
+/// mapping, as before.
+mod requests_as_protobuf {
+    use prost::Message;
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use tansiq_proto::v1 as pb;
+
+    pub fn serialize<S: Serializer>(
+        requests: &[pb::SubmitBatchRequest],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            return requests.serialize(serializer);
+        }
+        serializer.collect_seq(
+            requests
+                .iter()
+                .map(|request| serde_bytes::ByteBuf::from(request.encode_to_vec())),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<pb::SubmitBatchRequest>, D::Error> {
+        if deserializer.is_human_readable() {
+            return Vec::<pb::SubmitBatchRequest>::deserialize(deserializer);
+        }
+        Vec::<serde_bytes::ByteBuf>::deserialize(deserializer)?
+            .iter()
+            .map(|bytes| pb::SubmitBatchRequest::decode(bytes.as_slice()).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
+/// Raft log entries and node-to-node Raft messages in binary: postcard (a
+/// compact serde form). Messages are openraft's own request and result types.
+pub fn encode_message<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(value)
+}
+
+pub fn decode_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+/// The first byte of a Raft log entry stored in binary; entries written
+/// before (JSON) start with `{` and are still read.
+const ENTRY_BINARY: u8 = 0x01;
+
+fn encode_entry(entry: &Entry<TypeConfig>) -> Result<Vec<u8>, StorageError<NodeId>> {
+    let mut bytes = vec![ENTRY_BINARY];
+    bytes.extend(encode_message(entry).map_err(io_write)?);
+    Ok(bytes)
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
+    match bytes.split_first() {
+        Some((&ENTRY_BINARY, rest)) => decode_message(rest).map_err(io_read),
+        Some((b'{', _)) => serde_json::from_slice(bytes).map_err(io_read),
+        _ => Err(io_read(StoreError::Corrupt(
+            "a Raft log entry in no known encoding".into(),
+        ))),
+    }
 }
 
 /// What applying an entry produced: one outcome per request of the proposal.
@@ -136,7 +204,7 @@ impl LogStore {
         match iter.next() {
             Some(item) => {
                 let (_, value) = item.map_err(io_read)?;
-                serde_json::from_slice(&value).map(Some).map_err(io_read)
+                decode_entry(&value).map(Some)
             }
             None => Ok(None),
         }
@@ -169,7 +237,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            entries.push(serde_json::from_slice(&value).map_err(io_read)?);
+            entries.push(decode_entry(&value)?);
         }
         Ok(entries)
     }
@@ -226,7 +294,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let family = self.ledger.store().cf(cf::RAFT_LOG);
         let mut batch = WriteBatch::default();
         for entry in entries {
-            batch.put_cf(family, entry.log_id.index.to_be_bytes(), json(&entry));
+            batch.put_cf(
+                family,
+                entry.log_id.index.to_be_bytes(),
+                encode_entry(&entry)?,
+            );
         }
         let result = self.write(batch);
         callback.log_io_completed(
@@ -674,4 +746,78 @@ fn unique() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
     format!("{nanos}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::testing::log_id;
+    use prost::Message;
+
+    fn request() -> pb::SubmitBatchRequest {
+        pb::SubmitBatchRequest {
+            events: vec![pb::SignedEvent {
+                body: vec![1, 2, 3, 250, 0, 7],
+                signature: vec![9; 64],
+            }],
+        }
+    }
+
+    fn normal_entry(index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: log_id(1, 1, index),
+            payload: EntryPayload::Normal(Proposal {
+                committed_at_ms: 1_767_225_600_000,
+                requests: vec![request(), pb::SubmitBatchRequest::default()],
+            }),
+        }
+    }
+
+    fn ledger(dir: &Path) -> Arc<Ledger> {
+        let genesis = crate::genesis::Genesis::create(
+            &crate::signing::ChainId::parse("tansiq-raft-encoding").expect("chain id"),
+            &crate::ids::OrgId::parse("ministry").expect("org id"),
+            pb::Names {
+                latin: "Ministry".into(),
+                arabic: String::new(),
+            },
+            &[crate::signing::KeyPair::from_seed([4; 32]).public()],
+            0,
+        )
+        .expect("genesis");
+        Arc::new(Ledger::open(dir, Some(&genesis)).expect("open ledger"))
+    }
+
+    #[tokio::test]
+    async fn log_entries_written_as_json_before_the_binary_form_are_still_read() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let ledger = ledger(dir.path());
+        let (old, new) = (normal_entry(1), normal_entry(2));
+        let store = ledger.store();
+        let mut batch = WriteBatch::default();
+        let family = store.cf(cf::RAFT_LOG);
+        let old_json = serde_json::to_vec(&old).expect("JSON");
+        assert!(old_json.starts_with(b"{\"log_id\""), "the old form is JSON");
+        batch.put_cf(family, 1u64.to_be_bytes(), old_json);
+        batch.put_cf(
+            family,
+            2u64.to_be_bytes(),
+            encode_entry(&new).expect("encode"),
+        );
+        store.write_synced(batch).expect("write");
+        let read = LogStore::new(Arc::clone(&ledger))
+            .try_get_log_entries(1..3)
+            .await
+            .expect("read both forms");
+        assert_eq!(read, vec![old, new.clone()]);
+
+        // The binary form carries each request as its protobuf bytes.
+        let binary = encode_entry(&new).expect("encode");
+        let protobuf = request().encode_to_vec();
+        assert!(binary.windows(protobuf.len()).any(|w| w == protobuf));
+        assert!(binary.len() < serde_json::to_vec(&new).expect("JSON").len() / 2);
+        // Neither form: refused, not misread.
+        assert!(decode_entry(b"\x07garbage").is_err());
+        assert!(decode_entry(&binary[..binary.len() - 3]).is_err());
+    }
 }

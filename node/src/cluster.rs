@@ -1,5 +1,6 @@
 //! Replication: openraft over tonic. Node-to-node messages are openraft's own
-//! types as JSON inside `tansiq.v1.Cluster` RPCs; the storage is
+//! types in postcard (`tansiq_ledger::raft::encode_message`) inside
+//! `tansiq.v1.Cluster` RPCs, a snapshot chunk's bytes beside; the storage is
 //! `tansiq_ledger::raft` (log and state machine in the ledger's RocksDB).
 //!
 //! A submission reaching a follower or learner is forwarded, unchecked, to
@@ -27,7 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tansiq_ledger::append::{decode_request, verify_requests};
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::raft::{AppliedOutcome, LogStore, NodeId, Proposal, StateMachine, TypeConfig};
+use tansiq_ledger::raft::{
+    decode_message, encode_message, AppliedOutcome, LogStore, NodeId, Proposal, StateMachine,
+    TypeConfig,
+};
 use tansiq_ledger::store::Tip;
 use tansiq_ledger::{Ledger, Receipt};
 use tansiq_proto::v1 as pb;
@@ -781,7 +785,7 @@ impl Connection {
 
     async fn exchange<Req, Resp, E>(
         &mut self,
-        method: Method,
+        mut method: Method,
         request: &Req,
         option: &RPCOption,
     ) -> RpcResult<Resp, E>
@@ -790,8 +794,8 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let json =
-            serde_json::to_vec(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let message =
+            encode_message(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         if self.client.is_none() {
             let endpoint = tls::endpoint(&self.address, self.tls.as_ref())
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?
@@ -807,12 +811,19 @@ impl Connection {
             );
         }
         let client = self.client.as_mut().expect("invariant: connected above");
-        let mut request = Request::new(pb::RaftPayload { json });
+        let mut payload = pb::RaftPayload {
+            message,
+            ..Default::default()
+        };
+        if let Method::InstallSnapshot(chunk) = &mut method {
+            payload.snapshot_chunk = std::mem::take(chunk);
+        }
+        let mut request = Request::new(payload);
         request.set_timeout(option.hard_ttl());
         let reply = match method {
             Method::AppendEntries => client.append_entries(request).await,
             Method::Vote => client.vote(request).await,
-            Method::InstallSnapshot => client.install_snapshot(request).await,
+            Method::InstallSnapshot(_) => client.install_snapshot(request).await,
         };
         let reply = match reply {
             Ok(reply) => reply.into_inner(),
@@ -821,17 +832,17 @@ impl Connection {
                 return Err(RPCError::Unreachable(Unreachable::new(&status)));
             }
         };
-        let result: Result<Resp, E> = serde_json::from_slice(&reply.json)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let result: Result<Resp, E> =
+            decode_message(&reply.message).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
-#[derive(Clone, Copy)]
 enum Method {
     AppendEntries,
     Vote,
-    InstallSnapshot,
+    /// With the snapshot chunk's bytes.
+    InstallSnapshot(Vec<u8>),
 }
 
 impl RaftNetwork<TypeConfig> for Connection {
@@ -845,10 +856,13 @@ impl RaftNetwork<TypeConfig> for Connection {
 
     async fn install_snapshot(
         &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
+        mut rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        self.call(Method::InstallSnapshot, &rpc, &option).await
+        // The chunk travels as it is, beside the message.
+        let chunk = std::mem::take(&mut rpc.data);
+        self.call(Method::InstallSnapshot(chunk), &rpc, &option)
+            .await
     }
 
     async fn vote(
@@ -877,13 +891,23 @@ impl ClusterService {
 }
 
 fn decode<T: DeserializeOwned>(payload: &pb::RaftPayload) -> Result<T, Status> {
-    serde_json::from_slice(&payload.json)
+    if !payload.json.is_empty() {
+        return Err(Status::failed_precondition(
+            "this peer sends Raft messages as JSON: it runs an older tansiq-node; every node of a cluster needs the same version",
+        ));
+    }
+    decode_message(&payload.message)
         .map_err(|error| Status::invalid_argument(format!("not a Raft message: {error}")))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Response<pb::RaftPayload>, Status> {
-    serde_json::to_vec(value)
-        .map(|json| Response::new(pb::RaftPayload { json }))
+    encode_message(value)
+        .map(|message| {
+            Response::new(pb::RaftPayload {
+                message,
+                ..Default::default()
+            })
+        })
         .map_err(|error| Status::internal(format!("cannot encode a Raft reply: {error}")))
 }
 
@@ -933,7 +957,9 @@ impl pb::cluster_server::Cluster for ClusterService {
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
         self.peer_only(&request)?;
-        let rpc: InstallSnapshotRequest<TypeConfig> = decode(request.get_ref())?;
+        let payload = request.into_inner();
+        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&payload)?;
+        rpc.data = payload.snapshot_chunk;
         encode(&self.replication.raft.install_snapshot(rpc).await)
     }
 

@@ -189,18 +189,24 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
         }],
         leader_commit: Some(forged_log_id),
     };
-    let json = serde_json::to_vec(&request).unwrap();
+    let message = tansiq_ledger::raft::encode_message(&request).unwrap();
     let leader = number(&quiet, "leaderId");
     let mut accepted = 0;
     for member in members.iter().filter(|m| m.id != leader) {
         let mut client = ClusterClient::connect(member.url()).await.unwrap();
         let reply = client
-            .append_entries(pb::RaftPayload { json: json.clone() })
+            .append_entries(pb::RaftPayload {
+                message: message.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
-        let reply = String::from_utf8(reply.json).unwrap();
-        if reply.contains("Success") {
+        let reply: Result<
+            openraft::raft::AppendEntriesResponse<u64>,
+            openraft::error::RaftError<u64>,
+        > = tansiq_ledger::raft::decode_message(&reply.message).unwrap();
+        if matches!(reply, Ok(openraft::raft::AppendEntriesResponse::Success)) {
             accepted += 1;
         }
     }

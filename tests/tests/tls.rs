@@ -88,9 +88,7 @@ async fn nodes_serve_tls_and_talk_to_each_other_with_mutual_tls() {
     // Raft messages from a caller without a certificate are refused.
     let mut anonymous = ClusterClient::new(first.channel().await);
     let denied = anonymous
-        .vote(pb::RaftPayload {
-            json: b"{}".to_vec(),
-        })
+        .vote(pb::RaftPayload::default())
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
