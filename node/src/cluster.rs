@@ -90,6 +90,8 @@ pub type Peers = Arc<BTreeMap<NodeId, String>>;
 pub struct ClusterSettings {
     pub peers: BTreeMap<NodeId, String>,
     pub snapshot_every: Option<u64>,
+    /// Largest snapshot chunk sent (openraft's default when None).
+    pub snapshot_chunk_bytes: Option<u64>,
     /// The node's TLS, used as client identity towards peers (None: plaintext).
     pub tls: Option<Tls>,
 }
@@ -126,6 +128,13 @@ impl Replication {
             max_in_snapshot_log_to_keep: (snapshot_every / 4).min(5_000),
             purge_batch_size: 1,
             ..Default::default()
+        };
+        let config = match settings.snapshot_chunk_bytes {
+            Some(bytes) => openraft::Config {
+                snapshot_max_chunk_size: bytes,
+                ..config
+            },
+            None => config,
         };
         let config = Arc::new(config.validate()?);
         let watched = Arc::clone(&ledger);

@@ -40,6 +40,10 @@ pub struct Args {
     /// log behind it (a node further behind catches up from the snapshot).
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
+    /// Cluster: send snapshots in chunks of at most N bytes (default 3 MiB);
+    /// on a poor link a cut costs at most one chunk.
+    #[arg(long, value_name = "N")]
+    pub snapshot_chunk_bytes: Option<u64>,
     /// TLS: this node's certificate (PEM). With --tls-key and --tls-ca.
     #[arg(long, env = "TANSIQ_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -120,6 +124,7 @@ pub struct Config {
     /// Peer addresses that override the membership's (node id → URL).
     pub peers: std::collections::BTreeMap<u64, String>,
     pub snapshot_every: Option<u64>,
+    pub snapshot_chunk_bytes: Option<u64>,
     pub transport: Transport,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
@@ -161,8 +166,12 @@ impl Config {
             };
             peers.insert(id, url);
         }
-        if args.node_id.is_none() && (!peers.is_empty() || args.snapshot_every.is_some()) {
-            bail!("--peer and --snapshot-every are for cluster members: add --node-id");
+        if args.node_id.is_none()
+            && (!peers.is_empty()
+                || args.snapshot_every.is_some()
+                || args.snapshot_chunk_bytes.is_some())
+        {
+            bail!("--peer, --snapshot-every and --snapshot-chunk-bytes are for cluster members: add --node-id");
         }
         let transport = match (args.tls_cert, args.tls_key, args.tls_ca) {
             _ if args.plaintext => {
@@ -183,12 +192,16 @@ impl Config {
         if args.snapshot_every == Some(0) {
             bail!("--snapshot-every must be at least 1");
         }
+        if args.snapshot_chunk_bytes == Some(0) {
+            bail!("--snapshot-chunk-bytes must be at least 1");
+        }
         Ok(Config {
             mode: if dev { Mode::Dev } else { Mode::Configured },
             demo: args.demo,
             node_id: args.node_id,
             peers,
             snapshot_every: args.snapshot_every,
+            snapshot_chunk_bytes: args.snapshot_chunk_bytes,
             transport,
             data_dir: args
                 .data_dir

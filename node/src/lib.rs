@@ -83,6 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let settings = cluster::ClusterSettings {
                 peers: config.peers.clone(),
                 snapshot_every: config.snapshot_every,
+                snapshot_chunk_bytes: config.snapshot_chunk_bytes,
                 tls: tls.clone(),
             };
             Some(

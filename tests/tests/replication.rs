@@ -69,7 +69,13 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
     let root = tempfile::tempdir().unwrap();
     let mut members = cluster::members(root.path(), 3);
     for member in &mut members {
-        member.flags = vec!["--snapshot-every".into(), "40".into()];
+        // Chunks of 4 KiB: the snapshot travels in many (checked below).
+        member.flags = vec![
+            "--snapshot-every".into(),
+            "40".into(),
+            "--snapshot-chunk-bytes".into(),
+            "4096".into(),
+        ];
     }
     let leader = cluster::form(&mut members, 3);
     let urls: Vec<String> = members.iter().map(Member::url).collect();
@@ -103,6 +109,16 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
         number(&caught_up, "snapshotIndex") > last_seen,
         "the follower installed a snapshot past what it had: {caught_up}"
     );
+    // The follower keeps a copy of the snapshot it installed: it came in
+    // many 4 KiB chunks.
+    let snapshots = members[follower as usize - 1].dir.join("db.snapshots");
+    let installed: u64 = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "snapshot"))
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    assert!(installed > 8 * 4096, "snapshot of {installed} bytes");
     for member in &members {
         for (id, position) in &acknowledged {
             assert_eq!(position_of(member.node(), id).await, Some(*position));
@@ -110,7 +126,7 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
         verify_passes(member.node());
     }
     eprintln!(
-        "snapshot catch-up: follower {follower} had log index {last_seen}, leader purged through {purged}, all at position {}",
+        "snapshot catch-up: follower {follower} had log index {last_seen}, leader purged through {purged}, all at position {}; snapshot {installed} bytes in chunks of 4096",
         head.position
     );
 }
