@@ -532,30 +532,35 @@ impl StateMachine {
         Ok((applied, membership))
     }
 
-    /// Keeps `keep` as the current snapshot; removes the other files.
+    /// Makes the finished file `written` the current snapshot: renamed to
+    /// `<id>.snapshot`, opened, and every other finished snapshot removed.
+    /// Returns it opened.
     ///
-    /// Under the lock [`get_current_snapshot`] opens files with, so a file
-    /// is never removed between choosing and opening it (an open handle, a
-    /// snapshot being sent, still reads a removed file). Only finished
-    /// snapshots are removed: a build or a transfer under way keeps its
-    /// `.tmp` file (leftovers of a crash go when the node starts).
+    /// All under the lock [`get_current_snapshot`] opens files with, so a
+    /// file is never removed between choosing and opening it (an open
+    /// handle, a snapshot being sent, still reads a removed file). Only
+    /// finished snapshots are removed: a build or a transfer under way keeps
+    /// its `.tmp` file (leftovers of a crash go when the node starts).
     ///
     /// [`get_current_snapshot`]: RaftStateMachine::get_current_snapshot
-    fn keep_only(
+    fn publish(
         &self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
-        keep: PathBuf,
-    ) -> Result<(), StorageError<NodeId>> {
+        written: &Path,
+    ) -> Result<std::fs::File, StorageError<NodeId>> {
         let dir = self.snapshot_dir()?;
+        let keep = dir.join(format!("{}.snapshot", meta.snapshot_id));
         let mut current = self.current();
-        *current = Some((meta.clone(), keep.clone()));
+        std::fs::rename(written, &keep).map_err(io_write)?;
+        let file = std::fs::File::open(&keep).map_err(io_read)?;
         for entry in std::fs::read_dir(&dir).map_err(io_read)?.flatten() {
             let path = entry.path();
             if path != keep && path.extension().is_some_and(|ext| ext == "snapshot") {
                 let _ = std::fs::remove_file(path);
             }
         }
-        Ok(())
+        *current = Some((meta.clone(), keep));
+        Ok(file)
     }
 
     /// The current snapshot; every change is one assignment, so a poisoned
@@ -589,25 +594,16 @@ fn snapshot_meta(
     }
 }
 
-async fn open_snapshot(path: &Path) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
-    tokio::fs::File::open(path)
-        .await
-        .map(Box::new)
-        .map_err(io_read)
-}
-
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let dir = self.snapshot_dir()?;
         let building = dir.join(format!("building-{}.tmp", unique()));
         let (applied, membership) = self.dump_state(&building)?;
         let meta = snapshot_meta(applied, membership);
-        let path = dir.join(format!("{}.snapshot", meta.snapshot_id));
-        std::fs::rename(&building, &path).map_err(io_write)?;
-        self.keep_only(&meta, path.clone())?;
+        let file = self.publish(&meta, &building)?;
         Ok(Snapshot {
             meta,
-            snapshot: open_snapshot(&path).await?,
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
 }
@@ -707,9 +703,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         copy.finish()
             .and_then(|mut out| out.flush())
             .map_err(io_write)?;
-        let path = dir.join(format!("{}.snapshot", meta.snapshot_id));
-        std::fs::rename(&copying, &path).map_err(io_write)?;
-        self.keep_only(meta, path)?;
+        self.publish(meta, &copying)?;
         if let Ok(mut receiving) = self.receiving.lock() {
             for received in receiving.drain(..) {
                 let _ = std::fs::remove_file(received);
@@ -722,7 +716,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        // Opened under the lock: see `keep_only`.
+        // Opened under the lock: see `publish`.
         let opened = {
             let current = self.current();
             match current.as_ref() {
