@@ -694,7 +694,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.put_cf(store.cf(name), key, value);
             copy.put(family, key, value)
         })
-        .map_err(damaged)?;
+        .map_err(|error| {
+            // Nothing was written; the partial copy goes.
+            let _ = std::fs::remove_file(&copying);
+            damaged(error)
+        })?;
         let meta_family = store.cf(cf::RAFT_META);
         batch.put_cf(meta_family, META_APPLIED, json(&meta.last_log_id));
         batch.put_cf(meta_family, META_MEMBERSHIP, json(&meta.last_membership));

@@ -1,7 +1,8 @@
 //! Applying Raft entries to the ledger: normal entries commit their requests
 //! with the applied log id in the same batch; a forged event is refused at
 //! apply; a snapshot installed into an empty node reproduces the ledger, also
-//! from a handle opened before a newer build removed its file.
+//! from a handle opened before a newer build removed its file; a damaged
+//! snapshot is refused and changes nothing.
 
 use std::sync::Arc;
 
@@ -168,6 +169,30 @@ async fn entries_apply_once_forgeries_are_refused_and_snapshots_reproduce_the_le
             .meta,
         newer.meta
     );
+    // A damaged snapshot (one byte flipped in its file) is refused and
+    // changes nothing: the follower keeps its state and its snapshot.
+    let damaged_path = dir_root
+        .join("a.snapshots")
+        .join(format!("{}.snapshot", newer.meta.snapshot_id));
+    let mut bytes = std::fs::read(&damaged_path).expect("read the snapshot file");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let copy = dir_root.join("damaged.snapshot");
+    std::fs::write(&copy, &bytes).expect("write the damaged copy");
+    let before = other.tip().expect("tip");
+    let refused = follower
+        .install_snapshot(
+            &newer.meta,
+            Box::new(tokio::fs::File::open(&copy).await.expect("open")),
+        )
+        .await;
+    assert!(refused.is_err(), "a damaged snapshot was installed");
+    assert_eq!(other.tip().expect("tip"), before);
+    assert_eq!(
+        follower.applied_state().await.expect("applied state").0,
+        Some(log_id(1, 0, 2))
+    );
+
     // The follower kept a copy of what it installed, and nothing else.
     assert_eq!(
         files("b.snapshots"),
