@@ -1,7 +1,7 @@
 //! A small file system to fill on purpose: a tmpfs of a few MiB mounted on a
 //! fresh directory, grown on demand, unmounted when dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub struct SmallDisk {
@@ -26,10 +26,6 @@ impl SmallDisk {
             return None;
         }
         Some(SmallDisk { dir })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Resizes the file system to `mebibytes` MiB (the data stays).

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod disk;
 pub mod events;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -261,4 +262,34 @@ pub fn open_test_ledger(
     .expect("valid genesis");
     let ledger = tansiq_ledger::Ledger::open(path, Some(&genesis)).expect("open the ledger");
     (ledger, Author::new(chain, ministry, key, 0, None))
+}
+
+/// Acknowledged receipts: event id → (log position, head hash).
+pub type Acknowledged = HashMap<Vec<u8>, (u64, Vec<u8>)>;
+
+/// The highest acknowledged log position.
+pub fn highest_position(acknowledged: &Acknowledged) -> u64 {
+    acknowledged
+        .values()
+        .map(|(position, _)| *position)
+        .max()
+        .expect("something was acknowledged")
+}
+
+/// Every acknowledged event is on `node` at its acknowledged position and head.
+pub async fn assert_acknowledged_on(node: &Node, acknowledged: &Acknowledged) {
+    let mut client = node.client().await;
+    for (id, (position, head_hash)) in acknowledged {
+        let entry = client
+            .get_event(pb::GetEventRequest {
+                event_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|status| {
+                panic!("acknowledged event missing on {}: {status:?}", node.url)
+            })
+            .into_inner();
+        assert_eq!(entry.position, *position, "moved on {}", node.url);
+        assert_eq!(&entry.head, head_hash, "head changed on {}", node.url);
+    }
 }

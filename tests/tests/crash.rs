@@ -4,12 +4,8 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use tansiq_tests::events;
+use tansiq_tests::{assert_acknowledged_on, events, highest_position, Acknowledged};
 
-/// Acknowledged receipts: event id → (log position, head hash).
-type Acknowledged = HashMap<Vec<u8>, (u64, Vec<u8>)>;
-
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,30 +105,13 @@ async fn acknowledged_events_survive_kill_9() {
     let node = Node::start(&data_dir);
     let mut client = node.client().await;
     let after = head(&mut client).await;
-    let highest = acknowledged
-        .values()
-        .map(|(position, _)| *position)
-        .max()
-        .unwrap();
+    let highest = highest_position(&acknowledged);
     assert!(
         after.position >= highest,
         "lost acknowledged positions: head {} < {highest}",
         after.position
     );
-    for (id, (position, head_hash)) in &acknowledged {
-        let entry = client
-            .get_event(pb::GetEventRequest {
-                event_id: id.clone(),
-            })
-            .await
-            .expect("acknowledged event is present")
-            .into_inner();
-        assert_eq!(entry.position, *position);
-        assert_eq!(
-            &entry.head, head_hash,
-            "head at an acknowledged position changed"
-        );
-    }
+    assert_acknowledged_on(&node, &acknowledged).await;
     // Every key chain on the node is at least as long as what its client saw acknowledged.
     let output = cli(&node, &["verify", "--output", "json"]);
     assert!(

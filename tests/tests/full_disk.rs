@@ -11,7 +11,6 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,12 +21,11 @@ use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 use tansiq_tests::cluster::{self, Member};
 use tansiq_tests::disk::SmallDisk;
-use tansiq_tests::{author, events, head, Node};
+use tansiq_tests::{
+    assert_acknowledged_on, author, events, head, highest_position, Acknowledged, Node,
+};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
-
-/// Acknowledged receipts: event id → (log position, head hash).
-type Acknowledged = HashMap<Vec<u8>, (u64, Vec<u8>)>;
 
 const DISK_MIB: u32 = 16;
 const EVENTS_PER_REQUEST: usize = 200;
@@ -83,22 +81,31 @@ fn remember(acknowledged: &mut Acknowledged, receipts: Vec<pb::Receipt>) {
     }
 }
 
-/// Every acknowledged event is on `node` at its acknowledged position and head.
-async fn assert_all_there(node: &Node, acknowledged: &Acknowledged) {
-    let mut client = node.client().await;
-    for (id, (position, head_hash)) in acknowledged {
-        let entry = client
-            .get_event(pb::GetEventRequest {
-                event_id: id.clone(),
+/// Submits the donor's next requests through `client`, remembering what is
+/// acknowledged, until one is refused (returned with its events) or
+/// `stopped()` says to stop (checked every 5 requests).
+async fn submit_until_refused(
+    client: &mut LedgerClient<Channel>,
+    donor: &mut Author,
+    acknowledged: &mut Acknowledged,
+    mut stopped: impl FnMut() -> bool,
+) -> Option<(Status, Vec<pb::SignedEvent>)> {
+    for request in 0..REQUESTS_MAX {
+        let events = next_request(donor, request);
+        match client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.clone(),
             })
             .await
-            .unwrap_or_else(|status| {
-                panic!("acknowledged event missing on {}: {status:?}", node.url)
-            })
-            .into_inner();
-        assert_eq!(entry.position, *position, "moved on {}", node.url);
-        assert_eq!(&entry.head, head_hash, "head changed on {}", node.url);
+        {
+            Ok(reply) => remember(acknowledged, reply.into_inner().receipts),
+            Err(status) => return Some((status, events)),
+        }
+        if request % 5 == 4 && stopped() {
+            return None;
+        }
     }
+    panic!("the disk never filled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,23 +121,10 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_loses_no_acknowledge
     let mut donor = author(&mut client, &key_file).await;
 
     let mut acknowledged = Acknowledged::new();
-    let mut refused: Option<(Status, Vec<pb::SignedEvent>)> = None;
-    for request in 0..REQUESTS_MAX {
-        let events = next_request(&mut donor, request);
-        match client
-            .submit_batch(pb::SubmitBatchRequest {
-                events: events.clone(),
-            })
+    let (status, refused_events) =
+        submit_until_refused(&mut client, &mut donor, &mut acknowledged, || false)
             .await
-        {
-            Ok(reply) => remember(&mut acknowledged, reply.into_inner().receipts),
-            Err(status) => {
-                refused = Some((status, events));
-                break;
-            }
-        }
-    }
-    let (status, refused_events) = refused.expect("the disk never filled");
+            .expect("only a refusal stops it");
     assert!(
         !acknowledged.is_empty(),
         "nothing went in before the disk filled"
@@ -154,21 +148,17 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_loses_no_acknowledge
         .unwrap_err();
     assert_eq!(again.code(), Code::ResourceExhausted, "{again:?}");
     assert_eq!(head(&mut client).await, before);
-    let highest = acknowledged
-        .values()
-        .map(|(position, _)| *position)
-        .max()
-        .unwrap();
     assert_eq!(
-        before.position, highest,
+        before.position,
+        highest_position(&acknowledged),
         "the head is the last acknowledged event"
     );
-    assert_all_there(&node, &acknowledged).await;
+    assert_acknowledged_on(&node, &acknowledged).await;
 
     node.kill_9();
     disk.grow(DISK_MIB * 16);
     let node = Node::start(&data_dir);
-    assert_all_there(&node, &acknowledged).await;
+    assert_acknowledged_on(&node, &acknowledged).await;
     let mut client = node.client().await;
     let receipts = client
         .submit_batch(pb::SubmitBatchRequest {
@@ -218,39 +208,25 @@ async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledg
     // Through member 1 (the leader, or forwarding to it) until member 1
     // refuses or stops replicating.
     let mut acknowledged = Acknowledged::new();
+    let refused = submit_until_refused(&mut client, &mut donor, &mut acknowledged, || {
+        cluster::status(members[0].node()).is_some_and(|status| status["state"] == "Shutdown")
+    })
+    .await;
     let mut unacknowledged: Vec<pb::SignedEvent> = Vec::new();
-    for request in 0..REQUESTS_MAX {
-        let events = next_request(&mut donor, request);
-        match client
-            .submit_batch(pb::SubmitBatchRequest {
-                events: events.clone(),
-            })
-            .await
-        {
-            Ok(reply) => remember(&mut acknowledged, reply.into_inner().receipts),
-            Err(status) => {
-                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-                for words in [
-                    "stopped replicating",
-                    "No space left on device",
-                    "free disk space",
-                    "resubmit",
-                ] {
-                    assert!(
-                        status.message().contains(words),
-                        "{words:?} not in {status:?}"
-                    );
-                }
-                unacknowledged = events;
-                break;
-            }
+    if let Some((status, events)) = refused {
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        for words in [
+            "stopped replicating",
+            "No space left on device",
+            "free disk space",
+            "resubmit",
+        ] {
+            assert!(
+                status.message().contains(words),
+                "{words:?} not in {status:?}"
+            );
         }
-        if request % 5 == 4
-            && cluster::status(members[0].node())
-                .is_some_and(|status| status["state"] == "Shutdown")
-        {
-            break;
-        }
+        unacknowledged = events;
     }
     assert!(
         !acknowledged.is_empty(),
@@ -264,6 +240,9 @@ async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledg
         unacknowledged.len()
     );
     wait_until_stopped(&members[0]);
+    // Its reads still answer, as of what it applied.
+    let stopped_head = head(&mut members[0].node().client().await).await;
+    assert!(stopped_head.position <= highest_position(&acknowledged));
 
     // The others go on: the unacknowledged request, resubmitted to them,
     // is committed once (new, or a duplicate if it had been committed).
@@ -282,16 +261,12 @@ async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledg
     let genesis = cluster::genesis_of(&members);
     members[0].start(&genesis);
     let converged = cluster::converged_head(&members).await;
-    let highest = acknowledged
-        .values()
-        .map(|(position, _)| *position)
-        .max()
-        .unwrap();
     assert_eq!(
-        converged.position, highest,
+        converged.position,
+        highest_position(&acknowledged),
         "the head is the last acknowledged event"
     );
     for member in &members {
-        assert_all_there(member.node(), &acknowledged).await;
+        assert_acknowledged_on(member.node(), &acknowledged).await;
     }
 }
