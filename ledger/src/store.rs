@@ -96,6 +96,13 @@ pub fn is_disk_full(message: &str) -> bool {
     message.contains("No space left on device")
 }
 
+impl StoreError {
+    /// The file system is full (see [`is_disk_full`]).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Rocks(_)) && is_disk_full(&self.to_string())
+    }
+}
+
 /// The last committed position and the log head there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tip {

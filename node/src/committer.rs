@@ -32,6 +32,8 @@ pub enum SubmitError {
     NoLeader,
     /// Cluster mode: proposed but not committed in time; the message says why.
     NotCommitted(String),
+    /// The disk is full: storage stays read-only until the node restarts.
+    DiskFull(String),
     /// Cluster mode: this node's Raft stopped after a storage failure; the
     /// failure, and where the other members are.
     ReplicationStopped {
@@ -201,13 +203,19 @@ fn write_group(ledger: &Ledger, tip: &watch::Sender<Tip>, metrics: &Metrics, gro
             }
         }
         Err(error) => {
-            if tansiq_ledger::store::is_disk_full(&error.to_string()) {
+            let disk_full = error.is_disk_full();
+            if disk_full {
                 tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space, then restart the node: it answers reads but writes nothing until then");
             } else {
                 tracing::error!(%error, "commit group failed; nothing of it was written");
             }
             for job in group.jobs {
-                let _ = job.reply.send(Err(SubmitError::Storage(error.to_string())));
+                let failure = if disk_full {
+                    SubmitError::DiskFull(error.to_string())
+                } else {
+                    SubmitError::Storage(error.to_string())
+                };
+                let _ = job.reply.send(Err(failure));
             }
         }
     }

@@ -82,7 +82,7 @@ pub fn submit_status(error: SubmitError) -> Status {
     match error {
         SubmitError::Rejected(rejection) => rejection_status(&rejection),
         // gRPC's code for "the entire file system is out of space".
-        SubmitError::Storage(error) if tansiq_ledger::store::is_disk_full(&error) => {
+        SubmitError::DiskFull(error) => {
             Status::resource_exhausted(format!(
                 "this node's disk is full ({error}); nothing was acknowledged. It still answers reads; to accept writes again it needs free disk space and a restart of tansiq-node. Resubmitting the same signed events then is safe (accepted once by event id)"
             ))
