@@ -21,11 +21,7 @@ EVENTS_PER_CLIENT="${2:-20}"
 LOAD="${3:-xl}"
 
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-    echo "bench: installing etcd-server and etcd-client (Debian)" >&2
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
+    apt_install "the bench's etcd cluster" etcd-server etcd-client
 fi
 cargo build --workspace --bins
 BIN="$CARGO_TARGET_DIR/debug"

@@ -10,12 +10,18 @@ has_libclang() {
     compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
         || compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null
 }
+# apt_install WHY PACKAGE...: installs Debian packages (with sudo unless root).
+apt_install() {
+    local why="$1"
+    shift
+    echo "tansiq: installing $* ($why)" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 if ! has_libclang; then
-    echo "tansiq: installing libclang-dev (RocksDB's Rust bindings need it)" >&2
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+    apt_install "RocksDB's Rust bindings need it" libclang-dev
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tansiq-target}"

@@ -5,11 +5,7 @@ source "$(dirname "$0")/env.sh"
 cd "$(dirname "$0")/.."
 # The IATI export is checked against the IATI 2.03 schema with xmllint.
 if ! command -v xmllint >/dev/null; then
-    echo "tansiq: installing libxml2-utils (xmllint, for the IATI schema check)" >&2
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxml2-utils >/dev/null
+    apt_install "xmllint, for the IATI schema check" libxml2-utils
 fi
 cargo build --workspace --bins
 cargo test --workspace "$@"
