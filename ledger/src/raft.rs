@@ -113,9 +113,7 @@ pub fn decode_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T,
 const ENTRY_BINARY: u8 = 0x01;
 
 fn encode_entry(entry: &Entry<TypeConfig>) -> Result<Vec<u8>, StorageError<NodeId>> {
-    let mut bytes = vec![ENTRY_BINARY];
-    bytes.extend(encode_message(entry).map_err(io_write)?);
-    Ok(bytes)
+    postcard::to_extend(entry, vec![ENTRY_BINARY]).map_err(io_write)
 }
 
 fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
