@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     for (shape, workload) in shapes.iter().zip(workloads) {
         let cpu_before = CpuTimes::read(&args.cpu_of);
         let measured = drive(&url, workload).await?;
-        let cpu = CpuTimes::read(&args.cpu_of).and_then(|after| after.since(&cpu_before));
+        let cpu = cpu_before.and_then(|before| Some(CpuTimes::read(&args.cpu_of)?.since(&before)));
         println!(
             "{:<30} {:>10} {:>12.0} {:>10.1} {:>10.1} {:>8.2}",
             format!(
@@ -315,9 +315,8 @@ impl CpuTimes {
         })
     }
 
-    fn since(self, before: &Option<CpuTimes>) -> Option<CpuTimes> {
-        let before = before.as_ref()?;
-        Some(CpuTimes {
+    fn since(self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
             nodes: self
                 .nodes
                 .iter()
@@ -325,7 +324,7 @@ impl CpuTimes {
                 .map(|((pid, after), (_, earlier))| (*pid, after - earlier))
                 .collect(),
             client: self.client - before.client,
-        })
+        }
     }
 
     fn print_per_event(&self, events: usize) {
