@@ -28,6 +28,9 @@ pub struct Member {
     pub listen: String,
     /// Extra flags it is started with (e.g. `--peer`, `--snapshot-every`).
     pub flags: Vec<String>,
+    /// Where its log goes, at its default level (None: warnings to the
+    /// test's stderr).
+    pub log: Option<PathBuf>,
     pub node: Option<Node>,
 }
 
@@ -53,7 +56,10 @@ impl Member {
         }
         args.extend(self.flags.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let node = Node::start_args(&self.dir, &args);
+        let node = match &self.log {
+            Some(log) => Node::start_args_logged(&self.dir, &args, log),
+            None => Node::start_args(&self.dir, &args),
+        };
         self.listen = node.url.trim_start_matches("http://").to_owned();
         self.node = Some(node);
     }
@@ -73,6 +79,7 @@ pub fn members(root: &Path, count: u64) -> Vec<Member> {
                 dir: root.join(format!("node-{id}")),
                 listen: format!("127.0.0.1:{port}"),
                 flags: Vec::new(),
+                log: None,
                 node: None,
             }
         })
@@ -129,18 +136,25 @@ pub fn number(status: &Value, field: &str) -> u64 {
     }
 }
 
-/// Waits until `node` sees a leader that applied its first entry; returns its id.
-pub fn wait_for_leader(node: &Node) -> u64 {
+/// Asks `probe` every 100 ms until it answers; fails after 60 s naming `what`.
+pub fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(status) = status(node) {
-            if status["hasLeader"] == true && number(&status, "appliedIndex") >= 1 {
-                return number(&status, "leaderId");
-            }
+    loop {
+        if let Some(value) = probe() {
+            return value;
         }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("no leader elected within 60 s");
+}
+
+/// Waits until `node` sees a leader that applied its first entry; returns its id.
+pub fn wait_for_leader(node: &Node) -> u64 {
+    poll("a leader", || {
+        let status = status(node)?;
+        (status["hasLeader"] == true && number(&status, "appliedIndex") >= 1)
+            .then(|| number(&status, "leaderId"))
+    })
 }
 
 /// Waits until every running member has the same ledger head; returns it.

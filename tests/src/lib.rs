@@ -65,27 +65,47 @@ impl Node {
     /// Starts `tansiq-node --data-dir DATA_DIR ARGS... --plaintext` (tests
     /// talk to nodes on loopback without TLS, as the node allows there).
     pub fn start_args(data_dir: &Path, args: &[&str]) -> Node {
+        Node::start_plaintext(data_dir, args, None)
+    }
+
+    /// [`Node::start_args`], with the node's own default log filter (no
+    /// RUST_LOG) and its log appended to `log`, for tests of what it logs.
+    pub fn start_args_logged(data_dir: &Path, args: &[&str], log: &Path) -> Node {
+        Node::start_plaintext(data_dir, args, Some(log))
+    }
+
+    fn start_plaintext(data_dir: &Path, args: &[&str], log: Option<&Path>) -> Node {
         let mut args = args.to_vec();
         args.push("--plaintext");
-        Node::spawn(data_dir, &args, None)
+        Node::spawn(data_dir, &args, None, log)
     }
 
     /// Starts a node that serves TLS (e.g. with --dev, or --dev-ca DIR);
     /// clients trust `ca`.
     pub fn start_tls(data_dir: &Path, args: &[&str], ca: &Path) -> Node {
-        Node::spawn(data_dir, args, Some(ca.to_path_buf()))
+        Node::spawn(data_dir, args, Some(ca.to_path_buf()), None)
     }
 
-    fn spawn(data_dir: &Path, args: &[&str], ca: Option<PathBuf>) -> Node {
-        let mut child = Command::new(binary("tansiq-node"))
+    /// Without `log`: warnings and errors to the test's stderr.
+    fn spawn(data_dir: &Path, args: &[&str], ca: Option<PathBuf>, log: Option<&Path>) -> Node {
+        let mut command = Command::new(binary("tansiq-node"));
+        command
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tansiq-node");
+            .stdout(Stdio::piped());
+        match log {
+            None => command.env("RUST_LOG", "warn").stderr(Stdio::inherit()),
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the node's log file");
+                command.env_remove("RUST_LOG").stderr(file)
+            }
+        };
+        let mut child = command.spawn().expect("start tansiq-node");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         BufReader::new(stdout)

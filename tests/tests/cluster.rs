@@ -191,3 +191,39 @@ fn a_cluster_node_that_cannot_listen_exits_with_its_reason_and_writes_nothing() 
         assert!(!data_dir.exists(), "nothing is written: {stderr}");
     }
 }
+
+/// At the node's default log level, a voter out of reach is logged once by
+/// the leader, not at every retry (openraft retries every 500 ms), and once
+/// more when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_out_of_reach_is_logged_once_and_once_more_when_back() {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 3);
+    for member in &mut members {
+        member.log = Some(root.path().join(format!("node-{}.log", member.id)));
+    }
+    let leader = cluster::form(&mut members, 3);
+    let follower = (1..=3u64).find(|id| *id != leader).unwrap();
+    let leader_log = members[leader as usize - 1].log.clone().unwrap();
+    let read_log = || std::fs::read_to_string(&leader_log).unwrap();
+    members[follower as usize - 1].node.take().unwrap().kill_9();
+
+    cluster::poll("the leader to log the peer out of reach", || {
+        read_log().contains("peer out of reach").then_some(())
+    });
+    // Ten of openraft's retry intervals.
+    std::thread::sleep(Duration::from_secs(5));
+    let down = read_log();
+    assert_eq!(down.matches("peer out of reach").count(), 1, "{down}");
+    assert!(!down.contains("openraft::replication"), "{down}");
+    assert!(!down.contains("ERROR"), "{down}");
+
+    let genesis = cluster::genesis_of(&members);
+    members[follower as usize - 1].start(&genesis);
+    let back = cluster::poll("the leader to log the peer back", || {
+        let log = read_log();
+        log.contains("peer reachable again").then_some(log)
+    });
+    assert_eq!(back.matches("peer reachable again").count(), 1, "{back}");
+    assert!(back.contains(&format!("peer={follower}")), "{back}");
+}

@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use tansiq_ledger::author::{now_ms, Author, KeyFile};
 use tansiq_ledger::ids::OrgId;
@@ -175,22 +174,6 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_loses_no_acknowledge
     );
 }
 
-/// Waits until member 1 reports that its Raft stopped.
-fn wait_until_stopped(member: &Member) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let state = cluster::status(member.node()).map(|status| status["state"].clone());
-        if state.as_ref().is_some_and(|state| state == "Shutdown") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "member 1 still runs Raft: {state:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledged_is_lost() {
     let Some(disk) = SmallDisk::mount(DISK_MIB) else {
@@ -239,7 +222,11 @@ async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledg
         acknowledged.len(),
         unacknowledged.len()
     );
-    wait_until_stopped(&members[0]);
+    cluster::poll("member 1 to report its Raft stopped", || {
+        cluster::status(members[0].node())
+            .is_some_and(|status| status["state"] == "Shutdown")
+            .then_some(())
+    });
     // Its reads still answer, as of what it applied.
     let stopped_head = head(&mut members[0].node().client().await).await;
     assert!(stopped_head.position <= highest_position(&acknowledged));

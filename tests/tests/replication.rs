@@ -6,7 +6,7 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
@@ -17,7 +17,7 @@ use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 use tansiq_tests::cluster::{
-    self, converged_head, number, register_donors, status, submit_until_acknowledged,
+    self, converged_head, number, poll, register_donors, status, submit_until_acknowledged,
     wait_for_leader, Links, Member,
 };
 use tansiq_tests::{cli, events, Node};
@@ -51,17 +51,6 @@ fn verify_passes(node: &Node) {
         "{}",
         tansiq_tests::stderr(&verified)
     );
-}
-
-fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,8 +98,9 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
         number(&caught_up, "snapshotIndex") > last_seen,
         "the follower installed a snapshot past what it had: {caught_up}"
     );
-    // The follower keeps a copy of the snapshot it installed: it came in
-    // many 4 KiB chunks.
+    // The follower's current snapshot (the one it installed, or its own of
+    // the same state) spans more than 8 chunks of 4 KiB: the one it
+    // installed came in many.
     let snapshots = members[follower as usize - 1].dir.join("db.snapshots");
     let installed: u64 = std::fs::read_dir(&snapshots)
         .unwrap()
@@ -207,6 +197,26 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
     };
     let message = tansiq_ledger::raft::encode_message(&request).unwrap();
     let leader = number(&quiet, "leaderId");
+    // A peer that sends JSON (a tansiq-node before the binary form) is
+    // refused, saying why.
+    let old_peer = ClusterClient::connect(members[0].url())
+        .await
+        .unwrap()
+        .append_entries(pb::RaftPayload {
+            json: serde_json::to_vec(&request).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        old_peer.code(),
+        tonic::Code::FailedPrecondition,
+        "{old_peer:?}"
+    );
+    assert!(
+        old_peer.message().contains("older tansiq-node"),
+        "{old_peer:?}"
+    );
     let mut accepted = 0;
     for member in members.iter().filter(|m| m.id != leader) {
         let mut client = ClusterClient::connect(member.url()).await.unwrap();
