@@ -19,7 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
-use std::io::{BufReader, BufWriter, Seek, Write};
+use std::io::{BufReader, Seek};
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -512,21 +512,14 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(io_read)?,
             None => StoredMembership::default(),
         };
-        let file = std::fs::File::create(path).map_err(io_write)?;
-        let mut writer =
-            crate::snapshot_file::Writer::new(BufWriter::new(file)).map_err(io_write)?;
+        let mut writer = crate::snapshot_file::Writer::create(path).map_err(io_write)?;
         for (index, family) in (0u8..).zip(cf::STATE) {
             for item in snapshot.iterator_cf(store.cf(family), IteratorMode::Start) {
                 let (key, value) = item.map_err(io_read)?;
                 writer.put(index, &key, &value).map_err(io_write)?;
             }
         }
-        let file = writer
-            .finish()
-            .and_then(|mut out| out.flush().map(|()| out))
-            .and_then(|out| out.into_inner().map_err(|error| error.into_error()))
-            .map_err(io_write)?;
-        file.sync_all().map_err(io_write)?;
+        writer.finish_file().map_err(io_write)?;
         Ok((applied, membership))
     }
 
@@ -678,10 +671,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // A copy of what was received becomes this node's current snapshot.
         let dir = self.snapshot_dir()?;
         let copying = dir.join(format!("installing-{}.tmp", unique()));
-        let mut copy = crate::snapshot_file::Writer::new(BufWriter::new(
-            std::fs::File::create(&copying).map_err(io_write)?,
-        ))
-        .map_err(io_write)?;
+        let mut copy = crate::snapshot_file::Writer::create(&copying).map_err(io_write)?;
         crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
             let name = cf::STATE.get(usize::from(family)).ok_or_else(|| {
                 std::io::Error::new(
@@ -702,9 +692,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.put_cf(meta_family, META_MEMBERSHIP, json(&meta.last_membership));
         store.write_synced(batch).map_err(io_write)?;
         self.ledger.state_replaced();
-        copy.finish()
-            .and_then(|mut out| out.flush())
-            .map_err(io_write)?;
+        copy.finish_file().map_err(io_write)?;
         self.publish(meta, &copying)?;
         if let Ok(mut receiving) = self.receiving.lock() {
             for received in receiving.drain(..) {

@@ -7,7 +7,9 @@
 //! length (u32, big-endian), the value; then `0xFF`, the number of pairs
 //! (u64, big-endian) and the BLAKE3 hash of every byte before the hash.
 
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
 
 const MAGIC: &[u8] = b"TANSIQ-SNAPSHOT-1\n";
 const END: u8 = 0xFF;
@@ -57,6 +59,22 @@ impl<W: Write> Writer<W> {
         let hash = self.hasher.finalize();
         self.out.write_all(hash.as_bytes())?;
         Ok(self.out)
+    }
+}
+
+impl Writer<BufWriter<File>> {
+    /// A new snapshot file at `path`.
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
+        Writer::new(BufWriter::new(File::create(path)?))
+    }
+
+    /// Writes the end record, then flushes and syncs the file.
+    pub(crate) fn finish_file(self) -> io::Result<()> {
+        let file = self
+            .finish()?
+            .into_inner()
+            .map_err(|error| error.into_error())?;
+        file.sync_all()
     }
 }
 
