@@ -748,6 +748,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, E>>;
 
 impl Connection {
+    /// Sends one Raft message and decodes the reply.
     async fn call<Req, Resp, E>(
         &mut self,
         method: Method,
@@ -759,60 +760,28 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let result = self.exchange(method, request, option).await;
-        let mut unreachable = self
-            .unreachable
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match &result {
-            Err(RPCError::Unreachable(error)) => {
-                if let std::collections::btree_map::Entry::Vacant(entry) =
-                    unreachable.entry(self.target)
-                {
-                    entry.insert(std::time::Instant::now());
-                    tracing::warn!(
-                        peer = self.target,
-                        address = %self.address,
-                        %error,
-                        "peer out of reach; retrying every 500 ms (RUST_LOG=info,openraft=debug logs every attempt)"
-                    );
-                }
-            }
-            _ => {
-                if let Some(since) = unreachable.remove(&self.target) {
-                    tracing::info!(
-                        peer = self.target,
-                        address = %self.address,
-                        out_of_reach_s = since.elapsed().as_secs(),
-                        "peer reachable again"
-                    );
-                }
-            }
-        }
-        result
-    }
-
-    async fn exchange<Req, Resp, E>(
-        &mut self,
-        mut method: Method,
-        request: &Req,
-        option: &RPCOption,
-    ) -> RpcResult<Resp, E>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
-    {
         let message =
             encode_message(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let reply = self.exchange(method, message, option).await;
+        self.note_reachability(reply.as_ref().err());
+        let reply = reply.map_err(RPCError::Unreachable)?;
+        let result: Result<Resp, E> =
+            decode_message(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    /// The reply's message bytes, or why the peer was not reached.
+    async fn exchange(
+        &mut self,
+        mut method: Method,
+        message: Vec<u8>,
+        option: &RPCOption,
+    ) -> Result<Vec<u8>, Unreachable> {
         if self.client.is_none() {
             let endpoint = tls::endpoint(&self.address, self.tls.as_ref())
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?
+                .map_err(|e| Unreachable::new(&e))?
                 .connect_timeout(Duration::from_millis(500));
-            let channel = endpoint
-                .connect()
-                .await
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+            let channel = endpoint.connect().await.map_err(|e| Unreachable::new(&e))?;
             self.client = Some(
                 ClusterClient::new(channel)
                     .max_decoding_message_size(usize::MAX)
@@ -834,16 +803,45 @@ impl Connection {
             Method::Vote => client.vote(request).await,
             Method::InstallSnapshot(_) => client.install_snapshot(request).await,
         };
-        let reply = match reply {
-            Ok(reply) => reply.into_inner(),
+        match reply {
+            Ok(reply) => Ok(reply.into_inner().message),
             Err(status) => {
                 self.client = None;
-                return Err(RPCError::Unreachable(Unreachable::new(&status)));
+                Err(Unreachable::new(&status))
             }
-        };
-        let result: Result<Resp, E> =
-            decode_message(&reply.message).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        }
+    }
+
+    /// Logs the peer going out of reach, and coming back, once each.
+    fn note_reachability(&self, unreachable: Option<&Unreachable>) {
+        let mut since = self
+            .unreachable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match unreachable {
+            Some(error) => {
+                if let std::collections::btree_map::Entry::Vacant(entry) = since.entry(self.target)
+                {
+                    entry.insert(std::time::Instant::now());
+                    tracing::warn!(
+                        peer = self.target,
+                        address = %self.address,
+                        %error,
+                        "peer out of reach; retrying every 500 ms (RUST_LOG=info,openraft=debug logs every attempt)"
+                    );
+                }
+            }
+            None => {
+                if let Some(down_since) = since.remove(&self.target) {
+                    tracing::info!(
+                        peer = self.target,
+                        address = %self.address,
+                        out_of_reach_s = down_since.elapsed().as_secs(),
+                        "peer reachable again"
+                    );
+                }
+            }
+        }
     }
 }
 
