@@ -72,6 +72,17 @@ pub struct Ledger {
     store: Store,
     genesis: Genesis,
     memory: Memory,
+    replacing: StateReplacement,
+}
+
+/// A snapshot replacing the state is written in several batches (see
+/// `Store::replace_state`): nobody may read the state half replaced.
+#[derive(Default)]
+struct StateReplacement {
+    /// Held while a replacement is under way.
+    lock: std::sync::Mutex<()>,
+    /// Replacements begun plus replacements ended: odd while one is under way.
+    count: std::sync::atomic::AtomicU64,
 }
 
 /// Records as last written, kept between commit groups: every event reads
@@ -181,6 +192,7 @@ impl Ledger {
             store,
             genesis: stored,
             memory: Memory::default(),
+            replacing: StateReplacement::default(),
         })
     }
 
@@ -192,13 +204,56 @@ impl Ledger {
         &self.genesis.chain
     }
 
-    /// Drops what the ledger keeps in memory of its records: after its
-    /// state was replaced underneath (a Raft snapshot installed).
-    pub fn state_replaced(&self) {
+    /// Replaces the whole state with the snapshot file `file` (already
+    /// checked) and writes `finish` into the Raft metadata with its last
+    /// pairs (see `Store::replace_state`). Reads through [`Ledger::read`]
+    /// are refused meanwhile, and [`Ledger::hold_state`] waits it out.
+    pub(crate) fn replace_state(
+        &self,
+        file: &Path,
+        finish: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let _only = self.hold_state();
+        self.replacing.count.fetch_add(1, SeqCst);
+        let replaced = self.store.replace_state(file, finish);
+        // What the ledger keeps in memory of its records is stale now.
         self.memory.keys.forget_all();
         self.memory.orgs.forget_all();
         self.memory.projects.forget_all();
         self.memory.reviewed.forget();
+        self.replacing.count.fetch_add(1, SeqCst);
+        replaced
+    }
+
+    /// Runs `read` against the state, unless a snapshot is replacing it
+    /// when the read starts or before it ends: then the answer could mix
+    /// the old state and the new, and the error is
+    /// [`StoreError::StateBeingReplaced`] (retry).
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&Ledger) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let before = self.replacing.count.load(SeqCst);
+        if before % 2 == 1 {
+            return Err(StoreError::StateBeingReplaced);
+        }
+        let answer = read(self)?;
+        if self.replacing.count.load(SeqCst) != before {
+            return Err(StoreError::StateBeingReplaced);
+        }
+        Ok(answer)
+    }
+
+    /// Waits for a state replacement under way to end; none begins until
+    /// the guard is dropped (e.g. while a RocksDB snapshot of the state is taken).
+    pub fn hold_state(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded value is (): a poisoned lock is whole.
+        self.replacing
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn store(&self) -> &Store {

@@ -498,7 +498,11 @@ impl StateMachine {
     /// applied log id and membership it reflects.
     fn dump_state(&self, path: &Path) -> Result<DumpedAt, StorageError<NodeId>> {
         let store = self.ledger.store();
-        let snapshot = store.db().snapshot();
+        // Never in the middle of a snapshot being installed.
+        let snapshot = {
+            let _whole = self.ledger.hold_state();
+            store.db().snapshot()
+        };
         let read = |key: &[u8]| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
             snapshot
                 .get_cf(store.cf(cf::RAFT_META), key)
@@ -644,9 +648,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(file))
     }
 
-    /// Checks the snapshot's hash while reading it into one batch that
-    /// replaces the whole state, then writes that batch synced (the batch
-    /// holds the state once; the file is streamed).
+    /// Copies the received snapshot into this node's snapshot directory,
+    /// checking its hash, before anything is written; then replaces the
+    /// state from that copy in batches of a few MiB (crash-safe: see
+    /// `Store::replace_state`), so that memory does not grow with the
+    /// ledger. The copy becomes this node's current snapshot.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
@@ -657,29 +663,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let mut file = snapshot.into_std().await;
         file.rewind().map_err(damaged)?;
-        let store = self.ledger.store();
-        let mut batch = WriteBatch::default();
-        for family in cf::STATE {
-            let handle = store.cf(family);
-            let mut iter = store.db().iterator_cf(handle, IteratorMode::End);
-            if let Some(item) = iter.next() {
-                let (last, _) = item.map_err(io_read)?;
-                batch.delete_range_cf(handle, [].as_slice(), last.as_ref());
-                batch.delete_cf(handle, last.as_ref());
-            }
-        }
-        // A copy of what was received becomes this node's current snapshot.
         let dir = self.snapshot_dir()?;
         let copying = dir.join(format!("installing-{}.tmp", unique()));
         let mut copy = crate::snapshot_file::Writer::create(&copying).map_err(io_write)?;
         crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
-            let name = cf::STATE.get(usize::from(family)).ok_or_else(|| {
-                std::io::Error::new(
+            if usize::from(family) >= cf::STATE.len() {
+                return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!("snapshot names unknown column family {family}"),
-                )
-            })?;
-            batch.put_cf(store.cf(name), key, value);
+                ));
+            }
             copy.put(family, key, value)
         })
         .map_err(|error| {
@@ -687,12 +680,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let _ = std::fs::remove_file(&copying);
             damaged(error)
         })?;
-        let meta_family = store.cf(cf::RAFT_META);
-        batch.put_cf(meta_family, META_APPLIED, json(&meta.last_log_id));
-        batch.put_cf(meta_family, META_MEMBERSHIP, json(&meta.last_membership));
-        store.write_synced(batch).map_err(io_write)?;
-        self.ledger.state_replaced();
         copy.finish_file().map_err(io_write)?;
+        // The replacement names the copy: it must outlive a power cut.
+        std::fs::File::open(&dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_write)?;
+        let finish = vec![
+            (META_APPLIED.to_vec(), json(&meta.last_log_id)),
+            (META_MEMBERSHIP.to_vec(), json(&meta.last_membership)),
+        ];
+        self.ledger
+            .replace_state(&copying, finish)
+            .map_err(io_write)?;
         self.publish(meta, &copying)?;
         if let Ok(mut receiving) = self.receiving.lock() {
             for received in receiving.drain(..) {
@@ -770,6 +769,28 @@ mod tests {
         )
         .expect("genesis");
         Arc::new(Ledger::open(dir, Some(&genesis)).expect("open ledger"))
+    }
+
+    #[test]
+    fn a_read_that_overlaps_a_state_replacement_is_refused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let ledger = ledger(&dir.path().join("db"));
+        let file = dir.path().join("own-state.snapshot");
+        StateMachine::new(Arc::clone(&ledger))
+            .dump_state(&file)
+            .expect("dump the state");
+        let before = ledger.read(Ledger::tip).expect("a read alone is answered");
+
+        let overlapped = ledger.read(|ledger| {
+            ledger.replace_state(&file, Vec::new())?;
+            ledger.tip()
+        });
+
+        assert!(
+            matches!(overlapped, Err(StoreError::StateBeingReplaced)),
+            "{overlapped:?}"
+        );
+        assert_eq!(ledger.read(Ledger::tip).expect("answered again"), before);
     }
 
     #[tokio::test]

@@ -59,16 +59,18 @@ impl CoverageService {
         let linearizable = linearizable || self.replication.is_none();
         let ledger = Arc::clone(&self.ledger);
         tokio::task::spawn_blocking(move || {
-            let tip = ledger.tip()?;
-            let info = pb::AnswerInfo {
-                as_of: as_of.day.to_string(),
-                position: tip.position.0,
-                head: tip.head.0.to_vec(),
-                applied_index,
-                linearizable,
-            };
-            let coverage = Coverage::new(ledger.store(), as_of);
-            run(&ledger, &coverage, info)
+            ledger.read(|ledger| {
+                let tip = ledger.tip()?;
+                let info = pb::AnswerInfo {
+                    as_of: as_of.day.to_string(),
+                    position: tip.position.0,
+                    head: tip.head.0.to_vec(),
+                    applied_index,
+                    linearizable,
+                };
+                let coverage = Coverage::new(ledger.store(), as_of);
+                run(ledger, &coverage, info)
+            })
         })
         .await
         .map_err(|error| Status::internal(format!("query task failed: {error}")))?

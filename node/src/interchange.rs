@@ -7,10 +7,11 @@ use std::io::{BufReader, Cursor, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
-use tansiq_ledger::iati::Reader;
+use tansiq_ledger::iati::{Activity, Reader};
 use tansiq_ledger::iati_export;
 use tansiq_ledger::iati_plan::{difference, existing, plan, PcodeMap};
 use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::store::StoreError;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status, Streaming};
@@ -65,9 +66,22 @@ fn plan_file(
     }
     answer.version = reader.version.clone();
     answer.activities_read = activities.len() as u64;
-    answer.position = ledger.tip().map_err(|e| store_status(&e))?.position.0;
+    ledger
+        .read(|ledger| plan_activities(ledger, &activities, org_id, map, answer))
+        .map_err(|e| store_status(&e))
+}
+
+/// What importing `activities` would change, against the ledger as it is.
+fn plan_activities(
+    ledger: &Ledger,
+    activities: &[Activity],
+    org_id: &OrgId,
+    map: &PcodeMap,
+    mut answer: pb::IatiImportPlan,
+) -> Result<pb::IatiImportPlan, StoreError> {
+    answer.position = ledger.tip()?.position.0;
     let store = ledger.store();
-    for activity in &activities {
+    for activity in activities {
         let planned = match plan(activity, map) {
             Ok(planned) => planned,
             Err(skip) => {
@@ -79,8 +93,7 @@ fn plan_file(
                 continue;
             }
         };
-        let current =
-            existing(store, ledger.chain(), &planned.project_id).map_err(|e| store_status(&e))?;
+        let current = existing(store, ledger.chain(), &planned.project_id)?;
         if let Some(current) = &current {
             if current.owner != org_id.as_str() {
                 answer.skipped.push(pb::SkippedActivity {
@@ -130,7 +143,8 @@ impl pb::interchange_server::Interchange for InterchangeService {
         let ledger = Arc::clone(&self.ledger);
         let xml = tokio::task::spawn_blocking(move || {
             let org = (!org.is_empty()).then_some(org.as_str());
-            iati_export::projects(ledger.store(), ledger.chain(), org)
+            ledger
+                .read(|ledger| iati_export::projects(ledger.store(), ledger.chain(), org))
                 .map(|projects| iati_export::write(&projects, &iati_export::generated_now()))
         })
         .await

@@ -49,7 +49,7 @@ impl LedgerService {
         read: impl FnOnce(&Ledger) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Status> {
         let ledger = Arc::clone(&self.ledger);
-        tokio::task::spawn_blocking(move || read(&ledger))
+        tokio::task::spawn_blocking(move || ledger.read(read))
             .await
             .map_err(|error| Status::internal(format!("read task failed: {error}")))?
             .map_err(|error| store_status(&error))
@@ -275,9 +275,10 @@ impl pb::ledger_server::Ledger for LedgerService {
                 while next <= through {
                     let ledger = Arc::clone(&ledger);
                     let from = next;
-                    let page =
-                        tokio::task::spawn_blocking(move || read_entries(&ledger, from, through))
-                            .await;
+                    let page = tokio::task::spawn_blocking(move || {
+                        ledger.read(|ledger| read_entries(ledger, from, through))
+                    })
+                    .await;
                     let entries = match page {
                         Ok(Ok(entries)) if !entries.is_empty() => entries,
                         Ok(Ok(_)) => {

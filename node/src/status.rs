@@ -38,6 +38,12 @@ pub fn rejection_status(rejection: &Rejection) -> Status {
 
 /// Storage failures are the node's fault: the client may retry.
 pub fn store_status(error: &StoreError) -> Status {
+    if matches!(error, StoreError::StateBeingReplaced) {
+        return Status::unavailable(
+            "this node is installing a snapshot of the ledger from the leader; \
+             retry in a moment, or ask another node",
+        );
+    }
     tracing::error!(%error, "storage failure");
     Status::unavailable(format!(
         "the node could not read or write its storage ({error}); retry later"
