@@ -77,6 +77,16 @@ const READ_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 const PROPOSAL_QUEUE_MAX: usize = 8_192;
 /// Events per Raft entry at most (a batch is whatever arrived meanwhile).
 const PROPOSAL_EVENTS_MAX: usize = 4_096;
+/// How long the leader waits for each segment of a snapshot it sends, the
+/// last one included, which the receiver answers only once it installed the
+/// whole snapshot. openraft's default, 200 ms, is far shorter than
+/// installing a large ledger takes (a 350 MB snapshot: about two seconds
+/// here): the leader gave up, logged an ERROR and sent the snapshot again,
+/// up to three times over. The cost of a long one: a peer whose network
+/// silently drops packets in the middle of a transfer holds up that peer's
+/// replication for up to this long before the leader retries (a peer that
+/// is down refuses the connection at once).
+const SNAPSHOT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a submission waits for its entry to commit before the client is
 /// told it is not committed (e.g. a leader cut off from the majority).
@@ -127,6 +137,7 @@ impl Replication {
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
             max_in_snapshot_log_to_keep: (snapshot_every / 4).min(5_000),
             purge_batch_size: 1,
+            install_snapshot_timeout: SNAPSHOT_SEGMENT_TIMEOUT.as_millis() as u64,
             ..Default::default()
         };
         let config = match settings.snapshot_chunk_bytes {
