@@ -1007,17 +1007,17 @@ mod replace_tests {
         vec![(b"applied".to_vec(), b"{\"index\":42}".to_vec())]
     }
 
-    #[test]
-    fn a_snapshot_replaces_the_whole_state_in_batches() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let source = store_with(&dir.path().join("source"), &new_state());
-        let file = dir.path().join("state.snapshot");
+    /// A store holding [`new_state`] and its snapshot file, in `dir`.
+    fn source_and_snapshot(dir: &Path) -> (Store, PathBuf) {
+        let source = store_with(&dir.join("source"), &new_state());
+        let file = dir.join("state.snapshot");
         snapshot_of(&source, &file);
-        let target = store_with(&dir.path().join("target"), &old_state());
+        (source, file)
+    }
 
-        target.replace_state(&file, finish()).expect("replace");
-
-        assert_eq!(state(&target), state(&source));
+    /// `target` holds `source`'s state, the pairs of [`finish`] and no marker.
+    fn assert_replaced(target: &Store, source: &Store) {
+        assert_eq!(state(target), state(source));
         assert_eq!(
             target.get_cf(cf::RAFT_META, b"applied").expect("read"),
             Some(b"{\"index\":42}".to_vec())
@@ -1030,11 +1030,20 @@ mod replace_tests {
     }
 
     #[test]
+    fn a_snapshot_replaces_the_whole_state_in_batches() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (source, file) = source_and_snapshot(dir.path());
+        let target = store_with(&dir.path().join("target"), &old_state());
+
+        target.replace_state(&file, finish()).expect("replace");
+
+        assert_replaced(&target, &source);
+    }
+
+    #[test]
     fn a_replacement_a_crash_interrupted_is_finished_when_the_store_opens() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let source = store_with(&dir.path().join("source"), &new_state());
-        let file = dir.path().join("state.snapshot");
-        snapshot_of(&source, &file);
+        let (source, file) = source_and_snapshot(dir.path());
         let target_path = dir.path().join("target");
         {
             // What a crash after the first batches leaves: the marker, the
@@ -1060,25 +1069,13 @@ mod replace_tests {
 
         let reopened = Store::open(&target_path).expect("reopen and finish");
 
-        assert_eq!(state(&reopened), state(&source));
-        assert_eq!(
-            reopened.get_cf(cf::RAFT_META, b"applied").expect("read"),
-            Some(b"{\"index\":42}".to_vec())
-        );
-        assert_eq!(
-            reopened
-                .get_cf(cf::RAFT_META, STATE_REPLACING)
-                .expect("read"),
-            None
-        );
+        assert_replaced(&reopened, &source);
     }
 
     #[test]
     fn a_damaged_file_is_an_error_and_the_marker_stays_for_the_next_open() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let source = store_with(&dir.path().join("source"), &new_state());
-        let file = dir.path().join("state.snapshot");
-        snapshot_of(&source, &file);
+        let (_source, file) = source_and_snapshot(dir.path());
         let mut bytes = std::fs::read(&file).expect("read");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
