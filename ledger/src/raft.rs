@@ -13,7 +13,8 @@
 //!   log), read from one RocksDB snapshot and streamed to a file next to the
 //!   database (`<db>.snapshots/`, format in `snapshot_file.rs`): building
 //!   and sending one does not hold the ledger in memory. Installing one
-//!   checks the file's hash, then replaces the state in one synced batch.
+//!   checks the file's hash while copying it, then replaces the state from
+//!   the copy in batches of a few MiB, crash-safe (`Store::replace_state`).
 
 // openraft's traits fix the error type (`StorageError`, large); helpers return it too.
 #![allow(clippy::result_large_err)]
@@ -516,14 +517,7 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(io_read)?,
             None => StoredMembership::default(),
         };
-        let mut writer = crate::snapshot_file::Writer::create(path).map_err(io_write)?;
-        for (index, family) in (0u8..).zip(cf::STATE) {
-            for item in snapshot.iterator_cf(store.cf(family), IteratorMode::Start) {
-                let (key, value) = item.map_err(io_read)?;
-                writer.put(index, &key, &value).map_err(io_write)?;
-            }
-        }
-        writer.finish_file().map_err(io_write)?;
+        store.write_state(&snapshot, path).map_err(io_write)?;
         Ok((applied, membership))
     }
 
@@ -667,12 +661,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let copying = dir.join(format!("installing-{}.tmp", unique()));
         let mut copy = crate::snapshot_file::Writer::create(&copying).map_err(io_write)?;
         crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
-            if usize::from(family) >= cf::STATE.len() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("snapshot names unknown column family {family}"),
-                ));
-            }
+            crate::store::state_family(family)?;
             copy.put(family, key, value)
         })
         .map_err(|error| {

@@ -95,6 +95,16 @@ struct Replacing {
     finish: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// The state column family a snapshot file's family index names.
+pub(crate) fn state_family(index: u8) -> std::io::Result<&'static str> {
+    cf::STATE.get(usize::from(index)).copied().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("snapshot names unknown column family {index}"),
+        )
+    })
+}
+
 /// Storage failures. These are the node's problem, not the client's.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -278,13 +288,7 @@ impl Store {
         let input = std::fs::File::open(&marker.file).map_err(damaged)?;
         let mut failed = None;
         crate::snapshot_file::read_pairs(BufReader::new(input), |family, key, value| {
-            let name = cf::STATE.get(usize::from(family)).ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("snapshot names unknown column family {family}"),
-                )
-            })?;
-            batch.put_cf(self.cf(name), key, value);
+            batch.put_cf(self.cf(state_family(family)?), key, value);
             if batch.size_in_bytes() >= REPLACE_BATCH_BYTES {
                 if let Err(error) = self.write_unsynced(std::mem::take(&mut batch)) {
                     let stop = std::io::Error::other(error.to_string());
@@ -301,6 +305,23 @@ impl Store {
         batch.delete_cf(meta, STATE_REPLACING);
         // Synced: and with it every batch before it in the write-ahead log.
         self.write_synced(batch)
+    }
+
+    /// Writes every state column family (`cf::STATE`), as `view` (a RocksDB
+    /// snapshot) sees it, to the snapshot file `path`, synced.
+    pub(crate) fn write_state(
+        &self,
+        view: &rocksdb::SnapshotWithThreadMode<'_, DB>,
+        path: &Path,
+    ) -> std::io::Result<()> {
+        let mut writer = crate::snapshot_file::Writer::create(path)?;
+        for (index, family) in (0u8..).zip(cf::STATE) {
+            for item in view.iterator_cf(self.cf(family), IteratorMode::Start) {
+                let (key, value) = item.map_err(std::io::Error::other)?;
+                writer.put(index, &key, &value)?;
+            }
+        }
+        writer.finish_file()
     }
 
     /// Finishes a state replacement a crash interrupted (see [`Store::replace_state`]).
@@ -966,17 +987,6 @@ mod replace_tests {
         store
     }
 
-    /// The snapshot file of `store`'s state, as a snapshot build writes it.
-    fn snapshot_of(store: &Store, path: &Path) {
-        let mut writer = crate::snapshot_file::Writer::create(path).expect("create");
-        for (index, (_, pairs)) in (0u8..).zip(state(store)) {
-            for (key, value) in pairs {
-                writer.put(index, &key, &value).expect("write");
-            }
-        }
-        writer.finish_file().expect("finish");
-    }
-
     /// A state larger than one replacement batch: 600 events of 20 KB
     /// (12 MB, three batches), a tip and a coverage entry.
     fn new_state() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
@@ -1011,7 +1021,9 @@ mod replace_tests {
     fn source_and_snapshot(dir: &Path) -> (Store, PathBuf) {
         let source = store_with(&dir.join("source"), &new_state());
         let file = dir.join("state.snapshot");
-        snapshot_of(&source, &file);
+        source
+            .write_state(&source.db().snapshot(), &file)
+            .expect("write the snapshot file");
         (source, file)
     }
 
