@@ -202,4 +202,16 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_read_during_a_snapshot_install_is_unavailable_and_says_to_retry() {
+        let status = store_status(&StoreError::StateBeingReplaced);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("installing a snapshot")
+                && status.message().contains("retry"),
+            "{}",
+            status.message()
+        );
+    }
 }
