@@ -248,7 +248,7 @@ impl Ledger {
 
     /// Waits for a state replacement under way to end; none begins until
     /// the guard is dropped (e.g. while a RocksDB snapshot of the state is taken).
-    pub fn hold_state(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn hold_state(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded value is (): a poisoned lock is whole.
         self.replacing
             .lock

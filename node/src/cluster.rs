@@ -129,7 +129,7 @@ impl Replication {
         // Keep enough log for a follower that restarts to catch up from it;
         // beyond this, it gets a snapshot.
         let snapshot_every = settings.snapshot_every.unwrap_or(20_000);
-        let config = openraft::Config {
+        let mut config = openraft::Config {
             cluster_name: ledger.chain().to_string(),
             heartbeat_interval: 200,
             election_timeout_min: 800,
@@ -140,13 +140,9 @@ impl Replication {
             install_snapshot_timeout: SNAPSHOT_SEGMENT_TIMEOUT.as_millis() as u64,
             ..Default::default()
         };
-        let config = match settings.snapshot_chunk_bytes {
-            Some(bytes) => openraft::Config {
-                snapshot_max_chunk_size: bytes,
-                ..config
-            },
-            None => config,
-        };
+        if let Some(bytes) = settings.snapshot_chunk_bytes {
+            config.snapshot_max_chunk_size = bytes;
+        }
         let config = Arc::new(config.validate()?);
         let watched = Arc::clone(&ledger);
         let machine = StateMachine::new(Arc::clone(&ledger)).on_applied(move || {

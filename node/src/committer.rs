@@ -203,19 +203,15 @@ fn write_group(ledger: &Ledger, tip: &watch::Sender<Tip>, metrics: &Metrics, gro
             }
         }
         Err(error) => {
-            let disk_full = error.is_disk_full();
-            if disk_full {
+            let failure: fn(String) -> SubmitError = if error.is_disk_full() {
                 tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space, then restart the node: it answers reads but writes nothing until then");
+                SubmitError::DiskFull
             } else {
                 tracing::error!(%error, "commit group failed; nothing of it was written");
-            }
+                SubmitError::Storage
+            };
             for job in group.jobs {
-                let failure = if disk_full {
-                    SubmitError::DiskFull(error.to_string())
-                } else {
-                    SubmitError::Storage(error.to_string())
-                };
-                let _ = job.reply.send(Err(failure));
+                let _ = job.reply.send(Err(failure(error.to_string())));
             }
         }
     }
