@@ -58,7 +58,9 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
     let root = tempfile::tempdir().unwrap();
     let mut members = cluster::members(root.path(), 3);
     for member in &mut members {
-        // Chunks of 4 KiB: the snapshot travels in many (checked below).
+        // Chunks of 4 KiB: the snapshot travels in many (checked below, in
+        // the follower's log).
+        member.log = Some(root.path().join(format!("node-{}.log", member.id)));
         member.flags = vec![
             "--snapshot-every".into(),
             "40".into(),
@@ -98,9 +100,15 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
         number(&caught_up, "snapshotIndex") > last_seen,
         "the follower installed a snapshot past what it had: {caught_up}"
     );
+    // The snapshot came in chunks of at most 4 KiB: openraft logs each
+    // chunk it received (at info, the node's default level). With the
+    // default chunk size (3 MiB) this snapshot would come in one.
+    let follower_log =
+        std::fs::read_to_string(members[follower as usize - 1].log.as_ref().unwrap()).unwrap();
+    let chunks = follower_log.matches("Done received snapshot chunk").count();
+    assert!(chunks > 8, "{chunks} snapshot chunks received");
     // The follower's current snapshot (the one it installed, or its own of
-    // the same state) spans more than 8 chunks of 4 KiB: the one it
-    // installed came in many.
+    // the same state) is larger than 8 chunks.
     let snapshots = members[follower as usize - 1].dir.join("db.snapshots");
     let installed: u64 = std::fs::read_dir(&snapshots)
         .unwrap()
@@ -116,7 +124,7 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
         verify_passes(member.node());
     }
     eprintln!(
-        "snapshot catch-up: follower {follower} had log index {last_seen}, leader purged through {purged}, all at position {}; snapshot {installed} bytes in chunks of 4096",
+        "snapshot catch-up: follower {follower} had log index {last_seen}, leader purged through {purged}, all at position {}; snapshot {installed} bytes, {chunks} chunks of at most 4096 received",
         head.position
     );
 }
