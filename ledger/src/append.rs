@@ -207,7 +207,9 @@ impl Ledger {
     /// Replaces the whole state with the snapshot file `file` (already
     /// checked) and writes `finish` into the Raft metadata with its last
     /// pairs (see `Store::replace_state`). Reads through [`Ledger::read`]
-    /// are refused meanwhile, and [`Ledger::hold_state`] waits it out.
+    /// are refused meanwhile, and [`Ledger::hold_state`] waits it out. If
+    /// the replacement fails, the state may be half replaced until the node
+    /// restarts and finishes it: reads stay refused.
     pub(crate) fn replace_state(
         &self,
         file: &Path,
@@ -222,7 +224,9 @@ impl Ledger {
         self.memory.orgs.forget_all();
         self.memory.projects.forget_all();
         self.memory.reviewed.forget();
-        self.replacing.count.fetch_add(1, SeqCst);
+        if replaced.is_ok() {
+            self.replacing.count.fetch_add(1, SeqCst);
+        }
         replaced
     }
 

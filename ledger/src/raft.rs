@@ -780,6 +780,18 @@ mod tests {
             "{overlapped:?}"
         );
         assert_eq!(ledger.read(Ledger::tip).expect("answered again"), before);
+
+        // A replacement that fails part way (the file damaged since it was
+        // checked) leaves the state half replaced: reads stay refused.
+        let mut bytes = std::fs::read(&file).expect("read the file");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&file, bytes).expect("damage the file");
+        assert!(ledger.replace_state(&file, Vec::new()).is_err());
+        assert!(matches!(
+            ledger.read(Ledger::tip),
+            Err(StoreError::StateBeingReplaced)
+        ));
     }
 
     #[tokio::test]
