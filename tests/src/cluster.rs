@@ -39,6 +39,11 @@ impl Member {
         format!("http://{}", self.listen)
     }
 
+    /// Logs this member at the node's default level to `dir/node-ID.log`.
+    pub fn log_into(&mut self, dir: &Path) {
+        self.log = Some(dir.join(format!("node-{}.log", self.id)));
+    }
+
     pub fn node(&self) -> &Node {
         self.node.as_ref().expect("member is running")
     }

@@ -200,7 +200,7 @@ async fn a_peer_out_of_reach_is_logged_once_and_once_more_when_back() {
     let root = tempfile::tempdir().unwrap();
     let mut members = cluster::members(root.path(), 3);
     for member in &mut members {
-        member.log = Some(root.path().join(format!("node-{}.log", member.id)));
+        member.log_into(root.path());
     }
     let leader = cluster::form(&mut members, 3);
     let follower = (1..=3u64).find(|id| *id != leader).unwrap();

@@ -60,7 +60,7 @@ async fn a_follower_back_after_the_leader_purged_its_log_catches_up_from_a_snaps
     for member in &mut members {
         // Chunks of 4 KiB: the snapshot travels in many (checked below, in
         // the follower's log).
-        member.log = Some(root.path().join(format!("node-{}.log", member.id)));
+        member.log_into(root.path());
         member.flags = vec![
             "--snapshot-every".into(),
             "40".into(),
