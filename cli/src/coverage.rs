@@ -259,6 +259,10 @@ fn support_row(support: &pb::ProjectSupport) -> anyhow::Result<Value> {
         support.status_name.clone()
     });
     row["title"] = json!(names(support.title.as_ref()));
+    if support.donor_claimed {
+        // Named by the owner, not signed by the donor itself.
+        row["donor"] = json!(format!("{} (claimed by {})", support.donor, support.owner));
+    }
     Ok(row)
 }
 

@@ -291,6 +291,63 @@ impl Ledger {
         }))
     }
 
+    /// Whether every event of a request may be signed by its key, judged
+    /// on the applied state before the request goes to the log: the key is
+    /// registered to the event's author and not revoked, or an earlier event
+    /// of the request, or a request still on its way to the log
+    /// (`introduced`), registers it. Nothing unauthorised enters a Raft log
+    /// this way; writes nothing; applying the entry checks everything again
+    /// (that is the rule every node follows). The first refusal.
+    pub fn check_signers(
+        &self,
+        events: &[Event],
+        introduced: &HashSet<PublicKeyBytes>,
+    ) -> Result<(), Rejection> {
+        let single = events.len() == 1;
+        let mut registered_here: HashSet<PublicKeyBytes> = HashSet::new();
+        for (index, event) in events.iter().enumerate() {
+            let known =
+                registered_here.contains(&event.signer) || introduced.contains(&event.signer);
+            if !known {
+                let record = self
+                    .read(|ledger| ledger.store.key(&event.signer))
+                    .map_err(|error| Rejection::Malformed {
+                        detail: format!("cannot read the signer's key: {error}; retry"),
+                    })?;
+                let refusal = match record {
+                    None => Some(Rejection::UnknownKey { key: event.signer }),
+                    Some(record) => match record.revoked_at {
+                        Some(revoked_at) => Some(Rejection::RevokedKey {
+                            key: event.signer,
+                            org: record.org_id,
+                            revoked_at,
+                        }),
+                        None if record.org_id != event.author.as_str() => {
+                            Some(Rejection::AuthorMismatch {
+                                key: event.signer,
+                                key_org: record.org_id,
+                                claimed: event.author.to_string(),
+                            })
+                        }
+                        None => None,
+                    },
+                };
+                let already_on_the_ledger = || {
+                    self.receipt(&event.id)
+                        .map(|receipt| receipt.is_some())
+                        .unwrap_or(false)
+                };
+                // A retry of an event already on the ledger gets its receipt
+                // at apply, even when its key was revoked since.
+                if let Some(rejection) = refusal.filter(|_| !already_on_the_ledger()) {
+                    return Err(in_batch(single, index, rejection));
+                }
+            }
+            registered_here.extend(keys_introduced(&event.kind));
+        }
+        Ok(())
+    }
+
     /// Checks each request against the state and commits the accepted ones in
     /// one synced write batch. `requests` hold decoded events whose signatures
     /// were verified (see [`decode_request`] and [`verify_requests`]).
@@ -363,6 +420,20 @@ impl Ledger {
     }
 }
 
+/// The keys an event registers (an organisation's first keys, a rotation's
+/// new key): they may sign from the next event on.
+pub fn keys_introduced(kind: &Kind) -> Vec<PublicKeyBytes> {
+    let bytes: Vec<&Vec<u8>> = match kind {
+        Kind::OrganisationRegistered(body) => body.keys.iter().collect(),
+        Kind::KeyRotated(body) => vec![&body.new_key],
+        _ => Vec::new(),
+    };
+    bytes
+        .into_iter()
+        .filter_map(|key| PublicKeyBytes::from_slice(key).ok())
+        .collect()
+}
+
 /// A request's decoded, signature-checked events, or why it was refused.
 pub type CheckedRequest = Result<Vec<Event>, Rejection>;
 
@@ -386,6 +457,66 @@ pub enum RebuildError {
         event_id: EventId,
         rejection: Box<Rejection>,
     },
+}
+
+/// Why a received snapshot was not installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotCheckError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Rebuild(#[from] RebuildError),
+    #[error("the snapshot's log ends at position {claimed_position} with head {claimed_head}, but its own signed events give position {rebuilt_position} and head {rebuilt_head}")]
+    HeadMismatch {
+        claimed_position: u64,
+        claimed_head: HeadHash,
+        rebuilt_position: u64,
+        rebuilt_head: HeadHash,
+    },
+    #[error("cannot write the checked state: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Ledger {
+    /// A node never installs state it cannot check: from a received state
+    /// file (a Raft snapshot), keeps only its signed events, replays them
+    /// with every signature, key chain and rule checked again into a new
+    /// ledger under `scratch`, checks that the head chain comes out as the
+    /// file claims, and writes the state so rebuilt to `out`. Projections,
+    /// registries and heads in the file are never trusted: what is
+    /// installed is a function of signed events alone (equivocation
+    /// evidence, which is not, is not carried over). `scratch` is removed.
+    pub fn check_snapshot(
+        &self,
+        received: &Path,
+        scratch: &Path,
+        out: &Path,
+    ) -> Result<Tip, SnapshotCheckError> {
+        let checked = (|| {
+            let claimed = Ledger::open(&scratch.join("claimed"), Some(&self.genesis))
+                .map_err(RebuildError::from)?;
+            claimed.replace_state(received, Vec::new())?;
+            let claimed_tip = claimed.tip()?;
+            let rebuilt = rebuild(&claimed, &scratch.join("rebuilt"), i64::MAX, true)?;
+            let rebuilt_tip = rebuilt.tip()?;
+            if claimed_tip != rebuilt_tip {
+                return Err(SnapshotCheckError::HeadMismatch {
+                    claimed_position: claimed_tip.position.0,
+                    claimed_head: claimed_tip.head,
+                    rebuilt_position: rebuilt_tip.position.0,
+                    rebuilt_head: rebuilt_tip.head,
+                });
+            }
+            let store = rebuilt.store();
+            store.write_state(&store.db().snapshot(), out)?;
+            Ok(rebuilt_tip)
+        })();
+        let _ = std::fs::remove_dir_all(scratch);
+        if checked.is_err() {
+            let _ = std::fs::remove_file(out);
+        }
+        checked
+    }
 }
 
 /// Replays `source`'s log, up to `cut_ms` commit time, into a new ledger at
@@ -846,8 +977,16 @@ impl<'a> Staging<'a> {
                         event.signer, event.sequence
                     ))
                 })?;
-            self.evidence
-                .push((event.signer, event.sequence, event.id, event.to_signed()));
+            // The first conflicting event per key and sequence is proof
+            // enough; more would let one key fill the disk with "evidence".
+            let kept =
+                self.evidence.iter().any(|(key, sequence, _, _)| {
+                    *key == event.signer && *sequence == event.sequence
+                }) || self.store.has_evidence(&event.signer, event.sequence)?;
+            if !kept {
+                self.evidence
+                    .push((event.signer, event.sequence, event.id, event.to_signed()));
+            }
             return Err(Rejection::Equivocation {
                 key: event.signer,
                 sequence: event.sequence,
@@ -967,6 +1106,7 @@ impl<'a> Staging<'a> {
                 let key = PublicKeyBytes::from_slice(&body.key)
                     .map_err(|e| Rejection::field("key", e.to_string()))?;
                 self.revoke(&body.org_id, &key, "key", position)?;
+                self.keep_an_active_ministry_key(&body.org_id)?;
             }
             Kind::MunicipalityRegistered(body) => {
                 ministry_only("register municipalities")?;
@@ -1170,6 +1310,30 @@ impl<'a> Staging<'a> {
         record.revoked_at = Some(position.0);
         self.request.keys.insert(*key, record);
         Ok(())
+    }
+
+    /// A ministry that revoked its last active key could never register,
+    /// rotate or review anything again: refused (rotate first).
+    fn keep_an_active_ministry_key(&self, org_id: &str) -> Result<(), StageError> {
+        let Some(org) = self.org(org_id)? else {
+            return Ok(());
+        };
+        if org.role != pb::OrgRole::Ministry as i32 {
+            return Ok(());
+        }
+        for key in &org.keys {
+            let record = self.key(&PublicKeyBytes(*key))?;
+            if record.is_some_and(|record| record.revoked_at.is_none()) {
+                return Ok(());
+            }
+        }
+        Err(Rejection::field(
+            "key",
+            format!(
+                "this is the last active key of ministry organisation {org_id}: without one nobody could administer the ledger again; add a key first (KeyRotated with a new_key), then revoke this one"
+            ),
+        )
+        .into())
     }
 
     fn today(&self) -> Date {

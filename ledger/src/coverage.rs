@@ -97,11 +97,19 @@ impl ProjectSummary {
 
 impl ProjectRecord {
     /// The donor: the first funding organisation, else the reporting one.
+    /// A funder other than the reporting organisation is only *claimed*
+    /// ([`ProjectRecord::donor_is_claimed`]): it signed nothing.
     pub fn donor(&self) -> &str {
         self.summary
             .funders
             .first()
             .map_or(self.owner.as_str(), String::as_str)
+    }
+
+    /// Whether the donor shown is named by another organisation than
+    /// itself (the reporting one) and has not confirmed it.
+    pub fn donor_is_claimed(&self) -> bool {
+        self.donor() != self.owner
     }
 
     /// The period the project occupies: from its start (or registration)
@@ -165,7 +173,10 @@ pub fn overlap_kind(a: &ProjectRecord, b: &ProjectRecord) -> Option<OverlapKind>
     if !periods_intersect(a, b) {
         return None;
     }
-    if a.donor() != b.donor() {
+    // Keyed on who signed the registrations, never on the funder they
+    // name: naming another donor as funder must not avoid an overlap (and
+    // with it a sector's hold policy).
+    if a.owner != b.owner {
         return Some(OverlapKind::DifferentDonors);
     }
     let alike = |x: &str, y: &str| similar_titles(x, y);
@@ -278,7 +289,39 @@ pub struct Cell {
     pub projects: BTreeSet<String>,
     pub donors: BTreeSet<String>,
     /// Budgets of the cell's projects, summed per currency (whole budgets, not apportioned).
-    pub budget: BTreeMap<String, f64>,
+    pub budget: BTreeMap<String, DecimalSum>,
+}
+
+/// An exact sum of ledger amounts (decimals with at most 4 fraction
+/// digits, see `fields::is_decimal_amount`), in ten-thousandths: summing
+/// in floating point would drop cents from large budgets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecimalSum(i128);
+
+impl DecimalSum {
+    /// Adds `amount`; false (nothing added) when it is not a ledger amount.
+    pub fn add(&mut self, amount: &str) -> bool {
+        if !crate::fields::is_decimal_amount(amount) {
+            return false;
+        }
+        let (integer, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+        let parse = |digits: &str| digits.parse::<i128>().unwrap_or(0);
+        let fraction = format!("{fraction:0<4}");
+        self.0 += parse(integer) * 10_000 + parse(&fraction);
+        true
+    }
+}
+
+impl std::fmt::Display for DecimalSum {
+    /// At least two fraction digits, more only when the sum has them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (integer, fraction) = (self.0 / 10_000, self.0 % 10_000);
+        let mut fraction = format!("{fraction:04}");
+        while fraction.len() > 2 && fraction.ends_with('0') {
+            fraction.pop();
+        }
+        write!(f, "{integer}.{fraction}")
+    }
 }
 
 /// Queries over a store's committed projections, as of a point in time.
@@ -422,11 +465,12 @@ impl<'a> Coverage<'a> {
             let cell = cells.entry((support.pcode, category)).or_default();
             if cell.projects.insert(support.project_id) {
                 cell.donors.insert(support.project.donor().to_owned());
-                if let Ok(value) = support.project.summary.budget_value.parse::<f64>() {
-                    *cell
-                        .budget
-                        .entry(support.project.summary.budget_currency.clone())
-                        .or_default() += value;
+                let summary = &support.project.summary;
+                if crate::fields::is_decimal_amount(&summary.budget_value) {
+                    cell.budget
+                        .entry(summary.budget_currency.clone())
+                        .or_default()
+                        .add(&summary.budget_value);
                 }
             }
         }
@@ -505,6 +549,19 @@ pub fn policy_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budgets_sum_exactly() {
+        let mut sum = DecimalSum::default();
+        for amount in ["0.1", "0.2", "999999999999999.9999", "1"] {
+            assert!(sum.add(amount), "{amount}");
+        }
+        assert_eq!(sum.to_string(), "1000000000000001.2999");
+        assert!(!sum.add("1e3"));
+        let mut whole = DecimalSum::default();
+        whole.add("100000");
+        assert_eq!(whole.to_string(), "100000.00");
+    }
 
     fn project(donor: &str, title: &str, start: &str, end: &str) -> ProjectRecord {
         ProjectRecord {

@@ -50,6 +50,18 @@ impl Event {
                 detail: format!("body is not a protobuf EventBody: {error}"),
             }
         })?;
+        // One event, one id: the same content in another encoding (unknown
+        // fields, a longer varint, fields out of order, repeated fields
+        // unpacked) would be another event with another id, and unknown
+        // fields would be stored unchecked.
+        // (A body whose kind this node does not know says so first.)
+        let canonical = body.kind.is_none()
+            || (body.encoded_len() == signed.body.len() && body.encode_to_vec() == signed.body);
+        if !canonical {
+            return Err(Rejection::Malformed {
+                detail: "body is not in canonical protobuf form: encode the EventBody with fields in field-number order, packed repeated numbers, shortest varints, no default values and no fields the schema does not define (docs/PROTOCOL.md, \"Canonical bodies\")".into(),
+            });
+        }
         let signer = PublicKeyBytes::from_slice(&body.signer_key)
             .map_err(|error| Rejection::field("signer_key", error.to_string()))?;
         let author = OrgId::parse(&body.author)

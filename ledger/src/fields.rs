@@ -25,7 +25,12 @@ pub fn check(kind: &Kind) -> Checked {
                 ));
             }
             names("name", body.name.as_ref())?;
-            text("iati_identifier", &body.iati_identifier, NAME_BYTES_MAX)?;
+            text(
+                "iati_identifier",
+                &body.iati_identifier,
+                NAME_BYTES_MAX,
+                Lines::One,
+            )?;
             if body.iati_org_type != 0 {
                 code(
                     "iati_org_type",
@@ -53,7 +58,7 @@ pub fn check(kind: &Kind) -> Checked {
         Kind::KeyRevoked(body) => {
             org_id("org_id", &body.org_id)?;
             key_bytes("key", &body.key)?;
-            text("reason", &body.reason, TEXT_FIELD_BYTES_MAX)
+            text("reason", &body.reason, TEXT_FIELD_BYTES_MAX, Lines::Several)
         }
         Kind::MunicipalityRegistered(body) => {
             pcode("pcode", &body.pcode)?;
@@ -120,7 +125,7 @@ pub fn check(kind: &Kind) -> Checked {
                 "period_end",
                 &body.period_end,
             )?;
-            text("source", &body.source, TEXT_FIELD_BYTES_MAX)
+            text("source", &body.source, TEXT_FIELD_BYTES_MAX, Lines::Several)
         }
         Kind::ProjectRegistered(body) => {
             project_id(&body.project_id)?;
@@ -148,8 +153,14 @@ pub fn check(kind: &Kind) -> Checked {
                 "provider_activity_id",
                 &body.provider_activity_id,
                 NAME_BYTES_MAX,
+                Lines::One,
             )?;
-            text("description", &body.description, TEXT_FIELD_BYTES_MAX)
+            text(
+                "description",
+                &body.description,
+                TEXT_FIELD_BYTES_MAX,
+                Lines::Several,
+            )
         }
         Kind::ProjectClosed(body) => {
             project_id(&body.project_id)?;
@@ -172,7 +183,7 @@ pub fn check(kind: &Kind) -> Checked {
                     "must be COMPLEMENTARY, DUPLICATE or SAME_PROJECT",
                 ));
             }
-            text("note", &body.note, TEXT_FIELD_BYTES_MAX)
+            text("note", &body.note, TEXT_FIELD_BYTES_MAX, Lines::Several)
         }
     }
 }
@@ -189,6 +200,7 @@ fn details(details: Option<&pb::ProjectDetails>) -> Checked {
         "details.iati_identifier",
         &details.iati_identifier,
         NAME_BYTES_MAX,
+        Lines::One,
     )?;
     names("details.title", details.title.as_ref())?;
     if let Some(description) = &details.description {
@@ -196,11 +208,13 @@ fn details(details: Option<&pb::ProjectDetails>) -> Checked {
             "details.description.arabic",
             &description.arabic,
             TEXT_FIELD_BYTES_MAX,
+            Lines::Several,
         )?;
         text(
             "details.description.latin",
             &description.latin,
             TEXT_FIELD_BYTES_MAX,
+            Lines::Several,
         )?;
     }
     repeated("details.participants", details.participants.len())?;
@@ -212,6 +226,26 @@ fn details(details: Option<&pb::ProjectDetails>) -> Checked {
         )?;
         if !participant.org_id.is_empty() {
             org_id("details.participants.org_id", &participant.org_id)?;
+        }
+        text(
+            "details.participants.iati_identifier",
+            &participant.iati_identifier,
+            NAME_BYTES_MAX,
+            Lines::One,
+        )?;
+        if let Some(name) = &participant.name {
+            text(
+                "details.participants.name.arabic",
+                &name.arabic,
+                NAME_BYTES_MAX,
+                Lines::One,
+            )?;
+            text(
+                "details.participants.name.latin",
+                &name.latin,
+                NAME_BYTES_MAX,
+                Lines::One,
+            )?;
         }
         if participant.org_id.is_empty()
             && participant.iati_identifier.is_empty()
@@ -296,14 +330,62 @@ fn public_key(field: &str, bytes: &[u8]) -> Checked {
         .map_err(|error| Rejection::field(field, error.to_string()))
 }
 
-fn text(field: &str, value: &str, max: usize) -> Checked {
+/// Whether a text field may hold line breaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// Names, titles, identifiers: one line.
+    One,
+    /// Descriptions, notes, reasons: line feeds and tabs allowed.
+    Several,
+}
+
+fn text(field: &str, value: &str, max: usize, lines: Lines) -> Checked {
     if value.len() > max {
         return Err(Rejection::field(
             field,
             format!("is {} bytes; the limit is {max}", value.len()),
         ));
     }
-    Ok(())
+    match value.chars().find(|c| !allowed_in_text(*c, lines)) {
+        None => Ok(()),
+        Some(c) => Err(Rejection::field(
+            field,
+            format!(
+                "holds U+{:04X} ({}), which text on the ledger may not hold: it would change how other organisations' screens and files show the text",
+                c as u32,
+                unwanted_kind(c)
+            ),
+        )),
+    }
+}
+
+/// Text that another organisation wrote is shown on ministry and donor
+/// screens, in CSV and XML: no control characters (terminal escapes, NUL,
+/// line breaks in a one-line field), no bidirectional overrides, embeddings
+/// or isolates (they reorder what a reader sees, e.g. "U+202E" turns
+/// "fdp.exe" around), no noncharacters. Arabic's own marks (U+200E, U+200F,
+/// U+061C) are allowed.
+fn allowed_in_text(c: char, lines: Lines) -> bool {
+    let code = c as u32;
+    let control = c.is_control();
+    let line_break = c == '\n' || c == '\t';
+    let bidi_control = matches!(code, 0x202A..=0x202E | 0x2066..=0x2069);
+    let separator = matches!(code, 0x2028 | 0x2029);
+    let noncharacter = matches!(code, 0xFDD0..=0xFDEF) || (code & 0xFFFE) == 0xFFFE;
+    if control {
+        return line_break && lines == Lines::Several;
+    }
+    !(bidi_control || noncharacter || (separator && lines == Lines::One))
+}
+
+fn unwanted_kind(c: char) -> &'static str {
+    match c as u32 {
+        0x202A..=0x202E | 0x2066..=0x2069 => "a bidirectional override, embedding or isolate",
+        0x2028 | 0x2029 | 0x0A | 0x0D => "a line break, in a one-line field",
+        0xFDD0..=0xFDEF => "a noncharacter",
+        code if code & 0xFFFE == 0xFFFE => "a noncharacter",
+        _ => "a control character",
+    }
 }
 
 fn names(field: &str, names: Option<&pb::Names>) -> Checked {
@@ -315,8 +397,18 @@ fn names(field: &str, names: Option<&pb::Names>) -> Checked {
             "needs a name in Arabic or in Latin script",
         ));
     }
-    text(&format!("{field}.arabic"), &names.arabic, NAME_BYTES_MAX)?;
-    text(&format!("{field}.latin"), &names.latin, NAME_BYTES_MAX)
+    text(
+        &format!("{field}.arabic"),
+        &names.arabic,
+        NAME_BYTES_MAX,
+        Lines::One,
+    )?;
+    text(
+        &format!("{field}.latin"),
+        &names.latin,
+        NAME_BYTES_MAX,
+        Lines::One,
+    )
 }
 
 fn repeated(field: &str, count: usize) -> Checked {
@@ -443,6 +535,34 @@ fn money(field: &str, money: Option<&pb::Money>) -> Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_refuses_what_would_change_how_it_is_shown() {
+        for bad in [
+            "title\u{1b}[2J",
+            "nul\u{0}here",
+            "two\nlines",
+            "c1\u{85}",
+            "exe.\u{202e}fdp",
+            "isolate\u{2067}x",
+            "sep\u{2028}x",
+            "nonchar\u{fdd0}",
+            "nonchar\u{1fffe}",
+        ] {
+            assert!(text("title", bad, 512, Lines::One).is_err(), "{bad:?}");
+        }
+        for good in [
+            "مشروع المياه في غدامس",
+            "Water \u{200f}غدامس\u{200e} project",
+            "Café – Ghadames (phase 2)",
+        ] {
+            assert!(text("title", good, 512, Lines::One).is_ok(), "{good:?}");
+        }
+        assert!(text("note", "line one\n\tline two", 512, Lines::Several).is_ok());
+        assert!(text("note", "bell\u{7}", 512, Lines::Several).is_err());
+        let error = text("title", "a\u{202e}b", 512, Lines::One).expect_err("refused");
+        assert!(error.to_string().contains("U+202E"), "{error}");
+    }
 
     #[test]
     fn amounts() {

@@ -108,14 +108,19 @@ pub fn project_id(identifier: &str) -> String {
 }
 
 /// A name (title, organisation): cut to the ledger's name limit.
+/// A name is one line: the line breaks and indentation of the XML that
+/// held it become single spaces.
 fn names(texts: &Texts) -> Option<pb::Names> {
+    let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     (!texts.is_empty()).then(|| pb::Names {
-        latin: clip_to(&texts.latin, NAME_BYTES_MAX),
-        arabic: clip_to(&texts.arabic, NAME_BYTES_MAX),
+        latin: clip_to(&one_line(&texts.latin), NAME_BYTES_MAX),
+        arabic: clip_to(&one_line(&texts.arabic), NAME_BYTES_MAX),
     })
 }
 
-/// A longer text (description): cut to the ledger's text limit.
+/// A longer text (description): cut to the ledger's text limit, its line
+/// breaks as line feeds (a carriage return is a control character the
+/// ledger refuses).
 fn texts(texts: &Texts) -> Option<pb::Names> {
     (!texts.is_empty()).then(|| pb::Names {
         latin: clip(&texts.latin),
@@ -123,8 +128,13 @@ fn texts(texts: &Texts) -> Option<pb::Names> {
     })
 }
 
+fn line_feeds(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// A longer text cut to the ledger's text limit, line breaks as line feeds.
 fn clip(text: &str) -> String {
-    clip_to(text, TEXT_FIELD_BYTES_MAX)
+    clip_to(&line_feeds(text), TEXT_FIELD_BYTES_MAX)
 }
 
 /// Cuts a text to `max` bytes, at a character boundary.

@@ -363,6 +363,12 @@ impl StateMachine {
             for path in entries.flatten().map(|entry| entry.path()) {
                 if path.extension().is_some_and(|ext| ext == "tmp") {
                     let _ = std::fs::remove_file(path);
+                } else if path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with("checking-"))
+                {
+                    // The scratch ledgers of a snapshot check.
+                    let _ = std::fs::remove_dir_all(path);
                 }
             }
         }
@@ -670,7 +676,30 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             damaged(error)
         })?;
         copy.finish_file().map_err(io_write)?;
-        // The replacement names the copy: it must outlive a power cut.
+        // What is installed is rebuilt from the snapshot's signed events,
+        // every signature and rule checked again: a leader cannot make this
+        // node hold records its events do not give (a forged title, owner,
+        // head). Off the async workers: a large ledger takes a while.
+        let checked = dir.join(format!("checked-{}.tmp", unique()));
+        let scratch = dir.join(format!("checking-{}", unique()));
+        let (ledger, received, out) = (Arc::clone(&self.ledger), copying.clone(), checked.clone());
+        let verdict =
+            tokio::task::spawn_blocking(move || ledger.check_snapshot(&received, &scratch, &out))
+                .await
+                .map_err(|error| io_write(std::io::Error::other(error)))?;
+        let _ = std::fs::remove_file(&copying);
+        match verdict {
+            Ok(tip) => tracing::info!(
+                position = tip.position.0,
+                head = %tip.head,
+                "a received snapshot was rebuilt from its signed events and checked"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "refused a snapshot: its events do not give the state it claims; nothing was installed");
+                return Err(damaged(std::io::Error::other(error.to_string())));
+            }
+        }
+        // The replacement names the checked file: it must outlive a power cut.
         std::fs::File::open(&dir)
             .and_then(|dir| dir.sync_all())
             .map_err(io_write)?;
@@ -679,9 +708,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             (META_MEMBERSHIP.to_vec(), json(&meta.last_membership)),
         ];
         self.ledger
-            .replace_state(&copying, finish)
+            .replace_state(&checked, finish)
             .map_err(io_write)?;
-        self.publish(meta, &copying)?;
+        self.publish(meta, &checked)?;
         if let Ok(mut receiving) = self.receiving.lock() {
             for received in receiving.drain(..) {
                 let _ = std::fs::remove_file(received);
@@ -792,6 +821,111 @@ mod tests {
             ledger.read(Ledger::tip),
             Err(StoreError::StateBeingReplaced)
         ));
+    }
+
+    /// Rewrites snapshot `from` into `to`, changing each pair `edit` changes.
+    fn forge(from: &Path, to: &Path, mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>)) {
+        let mut writer = crate::snapshot_file::Writer::create(to).expect("create");
+        let file = std::fs::File::open(from).expect("open the snapshot");
+        crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+            let mut value = value.to_vec();
+            edit(cf::STATE[family as usize], key, &mut value);
+            writer.put(family, key, &value)
+        })
+        .expect("read the snapshot");
+        writer.finish_file().expect("finish");
+    }
+
+    /// A leader (or anyone who can reach InstallSnapshot) sends a snapshot
+    /// whose file is whole (its BLAKE3 trailer recomputed) but forged: a
+    /// registry record changed, or an event's bytes changed. The node
+    /// installs only what the snapshot's signed events give: the forged
+    /// record never appears, and forged events are refused, changing nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = crate::signing::KeyPair::from_seed([4; 32]);
+        let source = ledger(&dir.path().join("source"));
+        let mut ministry = crate::author::Author::new(
+            source.chain().clone(),
+            crate::ids::OrgId::parse("ministry").expect("org id"),
+            key,
+            0,
+            None,
+        );
+        let (event, _) = ministry.sign(
+            pb::event_body::Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
+                pcode: "LY01".into(),
+                admin_level: 1,
+                country: "LY".into(),
+                name: Some(pb::Names {
+                    latin: "Tripoli".into(),
+                    arabic: String::new(),
+                }),
+                ..Default::default()
+            }),
+            0,
+        );
+        let mut requests = vec![crate::append::decode_request(source.chain(), vec![event])];
+        crate::append::verify_requests(source.chain(), &mut requests);
+        source
+            .commit_group(requests, 1_767_225_600_000)
+            .expect("commit");
+        let honest = dir.path().join("honest.snapshot");
+        StateMachine::new(Arc::clone(&source))
+            .dump_state(&honest)
+            .expect("dump the state");
+        let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+
+        // A forged registry record: installed as the events give it.
+        let forged_record = dir.path().join("forged-record.snapshot");
+        forge(&honest, &forged_record, |family, key, value| {
+            if family == cf::MUNICIPALITIES && key == b"LY01" {
+                let text = String::from_utf8(value.clone()).expect("JSON");
+                *value = text.replace("Tripoli", "FORGED").into_bytes();
+                assert_ne!(&text.into_bytes(), value, "the test forged the record");
+            }
+        });
+        let follower = ledger(&dir.path().join("follower"));
+        let mut machine = StateMachine::new(Arc::clone(&follower));
+        machine
+            .install_snapshot(
+                &meta,
+                Box::new(tokio::fs::File::open(&forged_record).await.expect("open")),
+            )
+            .await
+            .expect("the events are honest");
+        let installed = follower
+            .store()
+            .municipality("LY01")
+            .expect("read")
+            .expect("registered");
+        assert_eq!(installed.name_latin, "Tripoli");
+        assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
+
+        // A forged event (its body changed, the signature kept): refused,
+        // the follower's state as it was.
+        let forged_event = dir.path().join("forged-event.snapshot");
+        forge(&honest, &forged_event, |family, _, value| {
+            if family == cf::EVENTS {
+                let at = value
+                    .windows(7)
+                    .position(|window| window == b"Tripoli")
+                    .expect("the event holds the name");
+                value[at..at + 7].copy_from_slice(b"Tripolx");
+            }
+        });
+        let other = ledger(&dir.path().join("other"));
+        let before = other.tip().expect("tip");
+        let refused = StateMachine::new(Arc::clone(&other))
+            .install_snapshot(
+                &meta,
+                Box::new(tokio::fs::File::open(&forged_event).await.expect("open")),
+            )
+            .await;
+        assert!(refused.is_err(), "a forged event was installed");
+        assert_eq!(other.tip().expect("tip"), before);
+        assert!(other.store().municipality("LY01").expect("read").is_none());
     }
 
     #[tokio::test]

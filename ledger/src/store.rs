@@ -211,6 +211,7 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
+        options.set_max_open_files(crate::limits::STORE_OPEN_FILES_MAX);
         // Most lookups on the append path are for keys that do not exist yet
         // (a new event id, a new project): bloom filters answer those
         // without reading table files.
@@ -453,6 +454,19 @@ impl Store {
 
     pub fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
         self.get_json(cf::MUNICIPALITIES, pcode.as_bytes())
+    }
+
+    /// Whether evidence of an equivocation by `key` at `sequence` is kept.
+    pub fn has_evidence(&self, key: &PublicKeyBytes, sequence: u64) -> Result<bool, StoreError> {
+        let prefix = key_sequence_key(key, sequence);
+        let mut iter = self.db.iterator_cf(
+            self.cf(cf::EVIDENCE),
+            IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        );
+        match iter.next() {
+            Some(item) => Ok(item?.0.starts_with(&prefix)),
+            None => Ok(false),
+        }
     }
 
     /// Equivocation evidence: (key, sequence, refused event id, refused envelope).

@@ -149,6 +149,7 @@ fn support_to_proto(
         }),
         owner: project.owner.clone(),
         donor: project.donor().to_owned(),
+        donor_claimed: project.donor_is_claimed(),
         implementers: summary.implementers.clone(),
         status: project.status,
         status_name: ACTIVITY_STATUS
@@ -250,7 +251,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                             .into_iter()
                             .map(|(currency, value)| pb::BudgetTotal {
                                 currency,
-                                value: format!("{value:.2}"),
+                                value: value.to_string(),
                             })
                             .collect(),
                     });

@@ -11,7 +11,10 @@ use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 
-pub const DEV_CHAIN_ID: &str = "tansiq-dev";
+/// Dev chain ids are `tansiq-dev-` and the first 12 hex digits of the dev
+/// ministry key: two dev ledgers never share a chain id, so neither accepts
+/// the other's events (the chain id is in every signed byte string).
+pub const DEV_CHAIN_PREFIX: &str = "tansiq-dev-";
 pub const DEV_MINISTRY_ORG: &str = "ministry";
 pub const GENESIS_FILE: &str = "genesis.json";
 pub const MINISTRY_KEY_FILE: &str = "ministry.key";
@@ -40,7 +43,11 @@ pub fn dev_genesis(data_dir: &Path) -> anyhow::Result<Genesis> {
         .write(&key_path)?;
         key
     };
-    let chain = ChainId::parse(DEV_CHAIN_ID).expect("invariant: the dev chain id is valid");
+    let chain = ChainId::parse(&format!(
+        "{DEV_CHAIN_PREFIX}{}",
+        &key.public().to_hex()[..12]
+    ))
+    .expect("invariant: the dev chain id is valid");
     let name = pb::Names {
         arabic: "وزارة الحكم المحلي (تطوير)".to_owned(),
         latin: "Ministry of Local Government (development)".to_owned(),

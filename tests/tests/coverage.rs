@@ -155,6 +155,39 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
     };
     assert_eq!(held["pending_review"], true, "{held}");
 
+    // Naming another donor as funder does not avoid the overlap nor the
+    // hold: the EU registers in the held sector next to USAID's governance
+    // project, naming USAID as its funder (USAID signed nothing of it).
+    let claimed = write(
+        dir.path(),
+        "claimed.json",
+        &project_json("eu-ghadames-gov-2", "LY0305", "15112", "EUR").replace(
+            r#""locations""#,
+            r#""participants": [{"role": 1, "orgId": "usaid"}], "locations""#,
+        ),
+    );
+    let held: Value = serde_json::from_str(&stdout(&cli(
+        &node,
+        &["--output", "json", "submit", &claimed, "--key", &eu_key],
+    )))
+    .unwrap();
+    let held = if held.is_array() {
+        held[0].clone()
+    } else {
+        held
+    };
+    assert_eq!(held["pending_review"], true, "{held}");
+    let supports = json_lines(&cli(&node, &["--output", "json", "who-supports", "LY0305"]));
+    let claimed_row = supports
+        .iter()
+        .find(|s| s["projectId"] == "eu-ghadames-gov-2")
+        .unwrap_or_else(|| panic!("{supports:?}"))
+        .clone();
+    assert_eq!(claimed_row["donor"], "usaid");
+    assert_eq!(claimed_row["donorClaimed"], true, "{claimed_row}");
+    let table = stdout(&cli(&node, &["who-supports", "LY0305"]));
+    assert!(table.contains("usaid (claimed by eu)"), "{table}");
+
     // Refusals: unknown sector, P-code, currency; a donor writing another's project.
     for (name, json, code) in [
         ("sector.json", project_json("x1", "LY0305", "99999", "EUR"), "InvalidArgument"),

@@ -420,3 +420,104 @@ async fn retries_return_the_first_receipt_and_batches_are_atomic() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }
+
+/// The ministry cannot lock itself out: its last active key cannot be
+/// revoked; after adding a key it can revoke the old one, and signs on with
+/// the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ministry_cannot_revoke_its_last_active_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let (_, ministry_key) = KeyFile::read(&node.ministry_key()).unwrap();
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let before = head(&mut client).await;
+    let (event, _) = ministry.sign(
+        Kind::KeyRevoked(pb::KeyRevoked {
+            org_id: "ministry".into(),
+            key: ministry_key.public().0.to_vec(),
+            reason: "mistake".into(),
+        }),
+        now_ms(),
+    );
+    let message = assert_refused(&mut client, event, Code::InvalidArgument, "invalid_field").await;
+    assert!(message.contains("last active key"), "{message}");
+    assert_eq!(
+        head(&mut client).await,
+        before,
+        "a refused revocation wrote something"
+    );
+
+    // With a second key registered first, the old one can go.
+    let second = KeyPair::generate();
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    accept(
+        &mut client,
+        &mut ministry,
+        Kind::KeyRotated(pb::KeyRotated {
+            org_id: "ministry".into(),
+            new_key: second.public().0.to_vec(),
+            retired_key: Vec::new(),
+        }),
+    )
+    .await;
+    accept(
+        &mut client,
+        &mut ministry,
+        Kind::KeyRevoked(pb::KeyRevoked {
+            org_id: "ministry".into(),
+            key: ministry_key.public().0.to_vec(),
+            reason: "moved to a hardware key".into(),
+        }),
+    )
+    .await;
+    let second_file = dir.path().join("second.key");
+    KeyFile::new(&OrgId::parse("ministry").unwrap(), &second, "test key")
+        .write(&second_file)
+        .unwrap();
+    let mut second_author = author(&mut client, &second_file).await;
+    accept(
+        &mut client,
+        &mut second_author,
+        events::municipality("LY01", "", 1),
+    )
+    .await;
+}
+
+/// Two dev ledgers never share a chain id, so an event one of them accepts
+/// is refused by the other, even when the same organisation holds the same
+/// key on both (the chain id is part of what every signature covers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_of_one_ledger_is_refused_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (
+        Node::start(&dir.path().join("a")),
+        Node::start(&dir.path().join("b")),
+    );
+    let (mut client_a, mut client_b) = (first.client().await, second.client().await);
+    let (chain_a, chain_b) = (
+        head(&mut client_a).await.chain_id,
+        head(&mut client_b).await.chain_id,
+    );
+    assert_ne!(chain_a, chain_b, "two dev ledgers share a chain id");
+    let (donor_file, donor_key) = key_file(dir.path(), "alpha");
+    for (node, client) in [(&first, &mut client_a), (&second, &mut client_b)] {
+        let mut ministry = author(client, &node.ministry_key()).await;
+        accept(
+            client,
+            &mut ministry,
+            events::register_donor("alpha", &donor_key),
+        )
+        .await;
+        accept(client, &mut ministry, events::municipality("LY01", "", 1)).await;
+    }
+    let mut alpha = author(&mut client_a, &donor_file).await;
+    let (event, _) = alpha.sign(
+        events::project("alpha-1", events::details("LY01", "14030", "USD", "1")),
+        now_ms(),
+    );
+    submit(&mut client_a, event.clone())
+        .await
+        .expect("accepted on its own ledger");
+    assert_refused(&mut client_b, event, Code::Unauthenticated, "bad_signature").await;
+}

@@ -1,0 +1,210 @@
+//! What the ledger admits, checked on a real store: one encoding per event
+//! (a non-canonical body is refused), bounded equivocation evidence, and
+//! the signer check a leader (or a donor site's outbox) makes before a
+//! request may enter a Raft log.
+
+use std::collections::HashSet;
+
+use prost::Message;
+use tansiq_ledger::append::{decode_request, verify_requests};
+use tansiq_ledger::author::Author;
+use tansiq_ledger::event::Event;
+use tansiq_ledger::genesis::Genesis;
+use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::{Ledger, Rejection};
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::event_body::Kind;
+
+fn chain() -> ChainId {
+    ChainId::parse("tansiq-admission").expect("chain id")
+}
+
+fn ledger(dir: &std::path::Path, ministry: &KeyPair) -> Ledger {
+    let genesis = Genesis::create(
+        &chain(),
+        &OrgId::parse("ministry").expect("org id"),
+        pb::Names {
+            latin: "Ministry".into(),
+            arabic: String::new(),
+        },
+        &[ministry.public()],
+        0,
+    )
+    .expect("genesis");
+    Ledger::open(&dir.join("db"), Some(&genesis)).expect("open")
+}
+
+fn author(org: &str, seed: u8) -> Author {
+    Author::new(
+        chain(),
+        OrgId::parse(org).expect("org id"),
+        KeyPair::from_seed([seed; 32]),
+        0,
+        None,
+    )
+}
+
+fn municipality(pcode: &str) -> Kind {
+    Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
+        pcode: pcode.into(),
+        admin_level: 1,
+        parent_pcode: String::new(),
+        country: "LY".into(),
+        name: Some(pb::Names {
+            latin: pcode.into(),
+            arabic: String::new(),
+        }),
+        population: 0,
+    })
+}
+
+fn organisation(org: &str, key: &KeyPair) -> Kind {
+    Kind::OrganisationRegistered(pb::OrganisationRegistered {
+        org_id: org.into(),
+        role: pb::OrgRole::Donor as i32,
+        name: Some(pb::Names {
+            latin: org.into(),
+            arabic: String::new(),
+        }),
+        keys: vec![key.public().0.to_vec()],
+        ..Default::default()
+    })
+}
+
+fn decoded(events: Vec<pb::SignedEvent>) -> Result<Vec<Event>, Rejection> {
+    let mut requests = vec![decode_request(&chain(), events)];
+    verify_requests(&chain(), &mut requests);
+    requests.pop().expect("one verdict")
+}
+
+fn commit(ledger: &Ledger, events: Vec<pb::SignedEvent>) -> Result<(), Rejection> {
+    let mut outcomes = ledger
+        .commit_group(vec![decoded(events)], 1_767_225_600_000)
+        .expect("commit");
+    match outcomes.pop().expect("one outcome") {
+        Ok(_) => Ok(()),
+        Err(rejection) => Err(rejection),
+    }
+}
+
+#[test]
+fn a_body_in_another_encoding_of_the_same_content_is_refused() {
+    let ministry = author("ministry", 1);
+    let body = ministry.next_body(municipality("LY01"), 0);
+    let canonical = body.encode_to_vec();
+    // The same body with a field the schema does not define appended
+    // (field 99, varint 1), and with `sequence` (field 3) as a 2-byte varint.
+    let mut unknown_field = canonical.clone();
+    unknown_field.extend_from_slice(&[0xf8, 0x06, 0x01]);
+    let mut long_varint = Vec::new();
+    let mut rest = canonical.as_slice();
+    while !rest.is_empty() {
+        // Copy field by field, widening the one-byte varint of field 3.
+        let tag = rest[0];
+        if tag == 0x18 {
+            long_varint.extend_from_slice(&[0x18, rest[1] | 0x80, 0x00]);
+            rest = &rest[2..];
+            long_varint.extend_from_slice(rest);
+            break;
+        }
+        long_varint.push(tag);
+        rest = &rest[1..];
+    }
+    assert_ne!(long_varint, canonical, "the test widened the sequence");
+    for body in [unknown_field, long_varint] {
+        let (signed, _) = author("ministry", 1).sign_body(body);
+        match decode_request(&chain(), vec![signed]) {
+            Err(Rejection::Malformed { detail }) => {
+                assert!(detail.contains("canonical"), "{detail}")
+            }
+            other => panic!("a non-canonical body was admitted: {other:?}"),
+        }
+    }
+    let (signed, _) = author("ministry", 1).sign_body(canonical);
+    decode_request(&chain(), vec![signed]).expect("the canonical body decodes");
+}
+
+#[test]
+fn one_key_leaves_one_piece_of_evidence_per_sequence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ministry_key = KeyPair::from_seed([1; 32]);
+    let ledger = ledger(dir.path(), &ministry_key);
+    let mut ministry = author("ministry", 1);
+    let (first, _) = ministry.sign(municipality("LY01"), 0);
+    commit(&ledger, vec![first]).expect("first event");
+    for index in 0..5 {
+        // Five different events at sequence 1 of the same key.
+        let mut twin = author("ministry", 1);
+        let (conflicting, _) = twin.sign(municipality(&format!("LY0{}", index + 2)), 0);
+        match commit(&ledger, vec![conflicting]) {
+            Err(Rejection::Equivocation { sequence, .. }) => assert_eq!(sequence, 1),
+            other => panic!("expected an equivocation: {other:?}"),
+        }
+    }
+    let evidence = ledger.store().evidence().expect("evidence");
+    assert_eq!(
+        evidence.len(),
+        1,
+        "the first conflicting event is kept, once"
+    );
+}
+
+#[test]
+fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ministry_key = KeyPair::from_seed([1; 32]);
+    let ledger = ledger(dir.path(), &ministry_key);
+    let mut ministry = author("ministry", 1);
+    let none = HashSet::new();
+
+    // A throw-away key: refused, nothing written.
+    let mut stranger = author("stranger", 9);
+    let (junk, _) = stranger.sign(municipality("LY09"), 0);
+    let events = decoded(vec![junk]).expect("signature is valid");
+    assert!(matches!(
+        ledger.check_signers(&events, &none),
+        Err(Rejection::UnknownKey { .. })
+    ));
+
+    // A key registered by an earlier event of the same request, or by a
+    // request still on its way to the log, may sign.
+    let donor_key = KeyPair::from_seed([2; 32]);
+    let (register, _) = ministry.sign(organisation("donor", &donor_key), 0);
+    let mut donor = author("donor", 2);
+    let (donor_first, _) = donor.sign(municipality("LY05"), 0);
+    let together = decoded(vec![register.clone(), donor_first.clone()]).expect("valid");
+    ledger
+        .check_signers(&together, &none)
+        .expect("registered earlier in the request");
+    let alone = decoded(vec![donor_first.clone()]).expect("valid");
+    assert!(ledger.check_signers(&alone, &none).is_err());
+    let in_flight: HashSet<_> = [donor_key.public()].into_iter().collect();
+    ledger
+        .check_signers(&alone, &in_flight)
+        .expect("registered by a request on its way to the log");
+
+    // A key that claims another organisation, and a revoked key.
+    commit(&ledger, vec![register]).expect("registered");
+    let mut impostor = author("ministry", 2);
+    let (claim, _) = impostor.sign(municipality("LY06"), 0);
+    let claim = decoded(vec![claim]).expect("valid");
+    assert!(matches!(
+        ledger.check_signers(&claim, &none),
+        Err(Rejection::AuthorMismatch { .. })
+    ));
+    ledger.check_signers(&alone, &none).expect("now registered");
+    let (revoke, _) = ministry.sign(
+        Kind::KeyRevoked(pb::KeyRevoked {
+            org_id: "donor".into(),
+            key: donor_key.public().0.to_vec(),
+            reason: "test".into(),
+        }),
+        0,
+    );
+    commit(&ledger, vec![revoke]).expect("revoked");
+    assert!(matches!(
+        ledger.check_signers(&alone, &none),
+        Err(Rejection::RevokedKey { .. })
+    ));
+}
