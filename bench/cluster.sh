@@ -47,7 +47,10 @@ PORTS=(27111 27112 27113)
 for id in 1 2 3; do
     dir="$WORK/tansiq-$id"
     mkdir -p "$dir"
-    args=(--node-id "$id" --data-dir "$dir" --listen "127.0.0.1:${PORTS[$((id - 1))]}" --plaintext)
+    # All clients come from 127.0.0.1: an address may hold an eighth of
+    # --max-connections, so room for CLIENTS connections from one address.
+    args=(--node-id "$id" --data-dir "$dir" --listen "127.0.0.1:${PORTS[$((id - 1))]}" --plaintext
+          --max-connections $(( (CLIENTS + 64) * 8 )))
     if [ "$id" = 1 ]; then
         args+=(--dev)
     else

@@ -198,7 +198,7 @@ pub enum ExportFormat {
     Iati,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum ClusterAction {
     /// Form a new cluster whose first voters are these members (once, on one node).
     Init {

@@ -20,9 +20,24 @@ fn member(text: &str) -> anyhow::Result<pb::Member> {
     })
 }
 
+/// Metadata with which a follower names the leader's address when it
+/// refuses an administration call (the node does not pass such calls on).
+const LEADER_METADATA: &str = "tansiq-leader";
+
 pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::Result<()> {
     let mut client = ClusterClient::new(crate::client::channel(node).await?);
-    match run_action(&mut client, action).await {
+    let mut result = run_action(&mut client, action.clone()).await;
+    // Administration goes to the leader: follow a follower's pointer once.
+    let leader = result.as_ref().err().and_then(|error| {
+        let status = error.downcast_ref::<tonic::Status>()?;
+        let leader = status.metadata().get(LEADER_METADATA)?.to_str().ok()?;
+        Some(leader.to_owned())
+    });
+    if let Some(leader) = leader {
+        let mut client = ClusterClient::new(crate::client::channel(&leader).await?);
+        result = run_action(&mut client, action).await;
+    }
+    match result {
         Err(error)
             if error
                 .downcast_ref::<tonic::Status>()

@@ -26,8 +26,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tansiq_ledger::append::{decode_request, verify_requests};
+use tansiq_ledger::append::{decode_request, keys_introduced, verify_requests};
 use tansiq_ledger::author::now_ms;
+use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::raft::{
     decode_message, encode_message, AppliedOutcome, LogStore, NodeId, Proposal, StateMachine,
     TypeConfig,
@@ -39,13 +40,14 @@ use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 
 use tansiq_ledger::ids::EventId;
-use tansiq_ledger::outbox::Outbox;
+use tansiq_ledger::outbox::{Outbox, PushOutcome};
 use tansiq_ledger::store::StoreError;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::committer::SubmitError;
+use crate::peer_identity::{caller, claimed_node_matches, PeerIdentity};
 use crate::service::{receipt_to_proto, submit_status};
 use crate::status::rejection_status;
 use crate::tls::{self, Tls};
@@ -62,6 +64,7 @@ pub struct Replication {
     leader_channel: Mutex<Option<(String, Channel)>>,
     outbox: Outbox,
     outbox_wake: Notify,
+    in_flight: InFlightKeys,
 }
 
 /// A submission waiting to be proposed.
@@ -77,6 +80,22 @@ const READ_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 const PROPOSAL_QUEUE_MAX: usize = 8_192;
 /// Events per Raft entry at most (a batch is whatever arrived meanwhile).
 const PROPOSAL_EVENTS_MAX: usize = 4_096;
+/// Bytes of signed events per Raft entry at most: a batch stops growing
+/// before it would pass this (one request, at most
+/// [`crate::REQUEST_BYTES_MAX`], always fits).
+const PROPOSAL_BYTES_MAX: usize = crate::REQUEST_BYTES_MAX;
+/// Entries per AppendEntries message at most (openraft's default is 300).
+/// With [`PROPOSAL_BYTES_MAX`] this bounds every Raft message a node sends,
+/// so that [`CLUSTER_MESSAGE_BYTES_MAX`] never refuses an honest leader.
+const APPEND_ENTRIES_MAX: u64 = 16;
+/// Largest snapshot chunk a node sends (`--snapshot-chunk-bytes` at most).
+pub const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Largest Cluster message a node decodes or sends: a full AppendEntries
+/// (entries of at most [`PROPOSAL_BYTES_MAX`] plus their framing), or a
+/// snapshot chunk. Only a voter's certificate may send messages this large
+/// (the gate refuses everyone else before reading a byte).
+pub const CLUSTER_MESSAGE_BYTES_MAX: usize =
+    (APPEND_ENTRIES_MAX as usize + 1) * (PROPOSAL_BYTES_MAX + 64 * 1024);
 /// How long the leader waits for each segment of a snapshot it sends, the
 /// last one included, which the receiver answers only once it installed the
 /// whole snapshot. openraft's default, 200 ms, is far shorter than
@@ -138,10 +157,11 @@ impl Replication {
             max_in_snapshot_log_to_keep: (snapshot_every / 4).min(5_000),
             purge_batch_size: 1,
             install_snapshot_timeout: SNAPSHOT_SEGMENT_TIMEOUT.as_millis() as u64,
+            max_payload_entries: APPEND_ENTRIES_MAX,
             ..Default::default()
         };
         if let Some(bytes) = settings.snapshot_chunk_bytes {
-            config.snapshot_max_chunk_size = bytes;
+            config.snapshot_max_chunk_size = bytes.min(SNAPSHOT_CHUNK_BYTES_MAX);
         }
         let config = Arc::new(config.validate()?);
         let watched = Arc::clone(&ledger);
@@ -180,6 +200,7 @@ impl Replication {
             leader_channel: Mutex::new(None),
             outbox: Outbox::new(),
             outbox_wake: Notify::new(),
+            in_flight: InFlightKeys::default(),
         });
         tokio::spawn(propose_loop(Arc::clone(&replication), queue));
         tokio::spawn(deliver_loop(Arc::clone(&replication)));
@@ -289,8 +310,9 @@ impl Replication {
     }
 
     /// A donor site that cannot reach the leader: checks the request as the
-    /// leader would check its signatures, keeps it durably in the outbox
-    /// (once, by event id) and answers "accepted, pending".
+    /// leader would before proposing it (signatures; signers registered and
+    /// not revoked on this node's replica), keeps it durably in the bounded
+    /// outbox (once, by event id) and answers "accepted, pending".
     pub async fn accept_pending(
         self: &Arc<Self>,
         events: Vec<pb::SignedEvent>,
@@ -300,11 +322,25 @@ impl Replication {
             let chain = this.ledger.chain().clone();
             let mut requests = vec![decode_request(&chain, events.clone())];
             verify_requests(&chain, &mut requests);
-            let ids: Vec<EventId> = match requests.pop() {
-                Some(Ok(decoded)) => decoded.iter().map(|event| event.id).collect(),
+            let decoded = match requests.pop() {
+                Some(Ok(decoded)) => decoded,
                 Some(Err(rejection)) => return Err(rejection_status(&rejection)),
                 None => return Err(Status::internal("no verdict for the request")),
             };
+            if let Err(rejection) = this.ledger.check_signers(&decoded, &Default::default()) {
+                let mut status = rejection_status(&rejection);
+                let position = this.ledger.tip().map_or(0, |tip| tip.position.0);
+                status = Status::with_metadata(
+                    status.code(),
+                    format!(
+                        "{} (as this donor-site node's replica stands, at log position {position}; it cannot reach the leader now: if the key was registered very recently, retry when it has caught up)",
+                        status.message()
+                    ),
+                    status.metadata().clone(),
+                );
+                return Err(status);
+            }
+            let ids: Vec<EventId> = decoded.iter().map(|event| event.id).collect();
             let store = this.ledger.store();
             // Already committed here: the receipts of the log.
             let mut committed = Vec::with_capacity(ids.len());
@@ -317,14 +353,22 @@ impl Replication {
             if committed.len() == ids.len() {
                 return Ok(committed);
             }
-            let queued = this
+            let waiting = match this
                 .outbox
                 .push(store, &ids, events)
-                .map_err(Self::outbox_error)?;
+                .map_err(Self::outbox_error)?
+            {
+                PushOutcome::Queued => "waiting",
+                PushOutcome::AlreadyWaiting => "already waiting",
+                PushOutcome::Full { reason } => {
+                    return Err(Status::resource_exhausted(format!(
+                        "{reason}; nothing was accepted: retry when the leader is reachable again, or submit to a ministry node"
+                    )))
+                }
+            };
             let note = format!(
-                "accepted by donor-site node {} while the cluster's leader is out of reach; {} in its outbox, delivered and committed when the leader is reachable (resubmitting is safe)",
+                "accepted by donor-site node {} while the cluster's leader is out of reach; {waiting} in its outbox, delivered and committed when the leader is reachable (resubmitting is safe)",
                 this.node_id,
-                if queued { "waiting" } else { "already waiting" }
             );
             Ok(ids
                 .iter()
@@ -450,6 +494,14 @@ impl Replication {
         }
     }
 
+    /// Whether this node's Raft log holds entries it has not applied yet.
+    fn log_ahead_of_apply(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.last_log_index.unwrap_or_default()
+            > metrics.last_applied.map_or(0, |log_id| log_id.index)
+    }
+
     /// The Raft log index this node has applied.
     pub fn applied_index(&self) -> u64 {
         self.raft
@@ -549,7 +601,7 @@ async fn deliver_loop(replication: Arc<Replication>) {
             .iter()
             .map(|event| tansiq_ledger::signing::event_id(chain, &event.body))
             .collect();
-        match replication.forward(&leader, queued.events).await {
+        match replication.forward(&leader, queued.events.clone()).await {
             Ok(receipts) => {
                 tracing::info!(
                     events = receipts.len(),
@@ -574,10 +626,9 @@ async fn deliver_loop(replication: Arc<Replication>) {
                 );
             }
         }
-        if let Err(error) =
-            replication
-                .outbox
-                .remove(replication.ledger.store(), queued.sequence, &ids)
+        if let Err(error) = replication
+            .outbox
+            .remove(replication.ledger.store(), &queued, &ids)
         {
             tracing::error!(%error, "cannot remove a delivered request from the outbox");
             tokio::time::sleep(RETRY).await;
@@ -602,25 +653,50 @@ pub fn retryable(code: tonic::Code) -> bool {
 /// replicates (each proposal is awaited on its own task).
 async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<Pending>) {
     let chain = replication.ledger.chain().clone();
-    while let Some(first) = queue.recv().await {
+    let mut held_back: Option<Pending> = None;
+    loop {
+        let first = match held_back.take() {
+            Some(pending) => pending,
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => break,
+            },
+        };
         let mut batch = vec![first];
         let mut events = batch[0].events.len();
+        let mut bytes = request_bytes(&batch[0].events);
         while events < PROPOSAL_EVENTS_MAX {
             match queue.try_recv() {
+                Ok(pending) if bytes + request_bytes(&pending.events) > PROPOSAL_BYTES_MAX => {
+                    held_back = Some(pending);
+                    break;
+                }
                 Ok(pending) => {
                     events += pending.events.len();
+                    bytes += request_bytes(&pending.events);
                     batch.push(pending);
                 }
                 Err(_) => break,
             }
         }
         let chain = chain.clone();
+        let ledger = Arc::clone(&replication.ledger);
+        let introduced = replication.in_flight.keys();
+        let log_ahead_of_apply = replication.log_ahead_of_apply();
         let checked = tokio::task::spawn_blocking(move || {
             let mut requests: Vec<_> = batch
                 .iter()
                 .map(|pending| decode_request(&chain, pending.events.clone()))
                 .collect();
             verify_requests(&chain, &mut requests);
+            for request in requests.iter_mut() {
+                let Ok(events) = request else { continue };
+                if let Err(rejection) = ledger.check_signers(events, &introduced) {
+                    if refuse_before_proposing(&rejection, log_ahead_of_apply) {
+                        *request = Err(rejection);
+                    }
+                }
+            }
             (batch, requests)
         })
         .await;
@@ -650,11 +726,14 @@ async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<P
             committed_at_ms: now_ms(),
             requests: valid,
         };
+        let introducing = replication.in_flight.add(&proposal);
         let replication = Arc::clone(&replication);
         tokio::spawn(async move {
-            match tokio::time::timeout(COMMIT_TIMEOUT, replication.raft.client_write(proposal))
-                .await
-            {
+            let written =
+                tokio::time::timeout(COMMIT_TIMEOUT, replication.raft.client_write(proposal)).await;
+            // Applied here, or not committed: the applied state decides from now on.
+            replication.in_flight.remove(&introducing);
+            match written {
                 Ok(result) => answer(&replication, result, replies),
                 Err(_) => {
                     for reply in replies {
@@ -667,6 +746,74 @@ async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<P
             }
         });
     }
+}
+
+/// Whether the leader refuses a request before proposing it, for a refusal
+/// of [`Ledger::check_signers`] on its applied state. A revoked key is
+/// refused always (a revocation is for good). An unknown key, or a key of
+/// another organisation, could be registered by an entry this node has in
+/// its log but not applied yet (a new leader catching up): then the entry's
+/// apply decides, as before.
+fn refuse_before_proposing(rejection: &tansiq_ledger::Rejection, log_ahead_of_apply: bool) -> bool {
+    match rejection.root() {
+        tansiq_ledger::Rejection::RevokedKey { .. } => true,
+        tansiq_ledger::Rejection::UnknownKey { .. }
+        | tansiq_ledger::Rejection::AuthorMismatch { .. } => !log_ahead_of_apply,
+        _ => true,
+    }
+}
+
+/// Keys registered by proposals on their way to the log (proposed, not yet
+/// answered): a request they sign may follow them before they apply.
+#[derive(Default)]
+struct InFlightKeys {
+    counts: Mutex<std::collections::HashMap<PublicKeyBytes, usize>>,
+}
+
+impl InFlightKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PublicKeyBytes, usize>> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn keys(&self) -> std::collections::HashSet<PublicKeyBytes> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Counts the keys `proposal` registers; returns them, for [`Self::remove`].
+    fn add(&self, proposal: &Proposal) -> Vec<PublicKeyBytes> {
+        let introduced: Vec<PublicKeyBytes> = proposal
+            .requests
+            .iter()
+            .flat_map(|request| &request.events)
+            .filter_map(|event| prost::Message::decode(event.body.as_slice()).ok())
+            .filter_map(|body: pb::EventBody| body.kind)
+            .flat_map(|kind| keys_introduced(&kind))
+            .collect();
+        let mut counts = self.lock();
+        for key in &introduced {
+            *counts.entry(*key).or_default() += 1;
+        }
+        introduced
+    }
+
+    fn remove(&self, introduced: &[PublicKeyBytes]) {
+        let mut counts = self.lock();
+        for key in introduced {
+            if let Some(count) = counts.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// The bytes a request's signed events take in a Raft entry (about).
+fn request_bytes(events: &[pb::SignedEvent]) -> usize {
+    events.iter().map(prost::Message::encoded_len).sum()
 }
 
 type WriteResult = Result<
@@ -791,8 +938,8 @@ impl Connection {
             let channel = endpoint.connect().await.map_err(|e| Unreachable::new(&e))?;
             self.client = Some(
                 ClusterClient::new(channel)
-                    .max_decoding_message_size(usize::MAX)
-                    .max_encoding_message_size(usize::MAX),
+                    .max_decoding_message_size(CLUSTER_MESSAGE_BYTES_MAX)
+                    .max_encoding_message_size(CLUSTER_MESSAGE_BYTES_MAX),
             );
         }
         let client = self.client.as_mut().expect("invariant: connected above");
@@ -898,10 +1045,44 @@ impl ClusterService {
         ClusterService { replication }
     }
 
-    /// Under TLS: only holders of a certificate from the cluster's CA.
-    fn peer_only<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        tls::require_client_certificate(self.replication.tls.is_some(), request)
+    /// An administration call sent to a node that does not lead: the
+    /// caller is told where the leader is (in the message and in the
+    /// `tansiq-leader` metadata, which the CLI follows). The node does not
+    /// pass it on: its own certificate may not administer the cluster.
+    fn not_the_leader(
+        &self,
+        error: &RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+    ) -> Status {
+        let leader = match error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+                self.replication.forward_address(forward)
+            }
+            _ => None,
+        };
+        let Some(leader) = leader else {
+            return admin_error(error);
+        };
+        let mut status = Status::failed_precondition(format!(
+            "node {} is not the leader; send this to the leader at {leader}",
+            self.replication.node_id
+        ));
+        if let Ok(value) = leader.parse() {
+            status.metadata_mut().insert(LEADER_METADATA, value);
+        }
+        status
     }
+}
+
+/// Metadata naming the leader's address, on an administration call that a
+/// follower refused.
+pub const LEADER_METADATA: &str = "tansiq-leader";
+
+/// Who asked, for the log line of a membership change.
+fn asked_by<T>(request: &Request<T>) -> String {
+    caller(request).map_or_else(
+        || "a plaintext caller (loopback)".to_owned(),
+        PeerIdentity::to_string,
+    )
 }
 
 fn decode<T: DeserializeOwned>(payload: &pb::RaftPayload) -> Result<T, Status> {
@@ -929,31 +1110,18 @@ fn admin_error(error: impl std::fmt::Display) -> Status {
     Status::failed_precondition(error.to_string())
 }
 
-/// The leader's Cluster service, when `error` says another node leads.
-async fn leader_client(
-    replication: &Replication,
-    error: &RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
-) -> Option<ClusterClient<Channel>> {
-    let RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) = error else {
-        return None;
-    };
-    let address = replication.forward_address(forward)?;
-    let channel = tls::endpoint(&address, replication.tls.as_ref())
-        .ok()?
-        .connect()
-        .await
-        .ok()?;
-    Some(ClusterClient::new(channel))
-}
-
 #[tonic::async_trait]
 impl pb::cluster_server::Cluster for ClusterService {
     async fn append_entries(
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        self.peer_only(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(request.get_ref())?;
+        claimed_node_matches(
+            caller(&request),
+            rpc.vote.leader_id.voted_for(),
+            "an AppendEntries",
+        )?;
         encode(&self.replication.raft.append_entries(rpc).await)
     }
 
@@ -961,8 +1129,8 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        self.peer_only(&request)?;
         let rpc: VoteRequest<NodeId> = decode(request.get_ref())?;
+        claimed_node_matches(caller(&request), rpc.vote.leader_id.voted_for(), "a Vote")?;
         encode(&self.replication.raft.vote(rpc).await)
     }
 
@@ -970,9 +1138,14 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        self.peer_only(&request)?;
+        let identity = caller(&request).cloned();
         let payload = request.into_inner();
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&payload)?;
+        claimed_node_matches(
+            identity.as_ref(),
+            rpc.vote.leader_id.voted_for(),
+            "an InstallSnapshot",
+        )?;
         rpc.data = payload.snapshot_chunk;
         encode(&self.replication.raft.install_snapshot(rpc).await)
     }
@@ -981,7 +1154,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::InitRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
-        self.peer_only(&request)?;
+        let asked_by = asked_by(&request);
         let members: BTreeMap<NodeId, BasicNode> = request
             .into_inner()
             .members
@@ -993,11 +1166,16 @@ impl pb::cluster_server::Cluster for ClusterService {
                 "init needs at least one member: --member ID=URL",
             ));
         }
+        let listed: Vec<String> = members
+            .iter()
+            .map(|(id, node)| format!("{id}={}", node.addr))
+            .collect();
         self.replication
             .raft
             .initialize(members)
             .await
             .map_err(admin_error)?;
+        tracing::info!(%asked_by, voters = %listed.join(", "), "cluster initialised");
         Ok(Response::new(self.replication.status()))
     }
 
@@ -1005,7 +1183,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::AddLearnerRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
-        self.peer_only(&request)?;
+        let asked_by = asked_by(&request);
         let member = request
             .into_inner()
             .member
@@ -1022,17 +1200,9 @@ impl pb::cluster_server::Cluster for ClusterService {
             )
             .await;
         if let Err(error) = result {
-            return match leader_client(&self.replication, &error).await {
-                Some(mut leader) => {
-                    leader
-                        .add_learner(pb::AddLearnerRequest {
-                            member: Some(member),
-                        })
-                        .await
-                }
-                None => Err(admin_error(error)),
-            };
+            return Err(self.not_the_leader(&error));
         }
+        tracing::info!(%asked_by, learner = member.node_id, address = %member.address, "learner added");
         Ok(Response::new(self.replication.status()))
     }
 
@@ -1040,28 +1210,30 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::ChangeVotersRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
-        self.peer_only(&request)?;
+        let asked_by = asked_by(&request);
         let request = request.into_inner();
         let voters: std::collections::BTreeSet<NodeId> = request.voters.iter().copied().collect();
+        if voters.is_empty() {
+            return Err(Status::invalid_argument(
+                "a cluster needs at least one voter; name the ministry nodes that vote",
+            ));
+        }
         let result = self
             .replication
             .raft
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), true)
             .await;
         if let Err(error) = result {
-            return match leader_client(&self.replication, &error).await {
-                Some(mut leader) => leader.change_voters(request).await,
-                None => Err(admin_error(error)),
-            };
+            return Err(self.not_the_leader(&error));
         }
+        tracing::info!(%asked_by, voters = ?voters, "voters changed");
         Ok(Response::new(self.replication.status()))
     }
 
     async fn read_index(
         &self,
-        request: Request<pb::ReadIndexRequest>,
+        _request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexResponse>, Status> {
-        self.peer_only(&request)?;
         match self.replication.raft.get_read_log_id().await {
             Ok((read, _)) => Ok(Response::new(pb::ReadIndexResponse {
                 index: read.map_or(0, |log_id| log_id.index),

@@ -9,6 +9,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::limits::Limits;
+use crate::peer_identity::Role;
 use crate::tls::TlsFiles;
 
 /// Where the node listens unless told otherwise (loopback: safe by default).
@@ -58,9 +60,18 @@ pub struct Args {
     /// (another dev node's DATA_DIR/tls), so that dev nodes trust each other.
     #[arg(long, value_name = "DIR")]
     pub dev_ca: Option<PathBuf>,
+    /// Development: the role the node's dev certificate names, voter (a
+    /// ministry node, the default) or learner (a donor site's node, which
+    /// peers never accept as a leader or candidate).
+    #[arg(long, value_name = "ROLE")]
+    pub dev_role: Option<String>,
     /// Serve without TLS. Only on a loopback --listen address (local tests).
     #[arg(long)]
     pub plaintext: bool,
+    /// Connections the node keeps open at most (default 1024); one address
+    /// may hold at most an eighth of them.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Data directory (RocksDB, genesis, dev keys).
     #[arg(long, env = "TANSIQ_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -104,6 +115,7 @@ pub enum Transport {
     /// given) and a node certificate, created on first start.
     DevTls {
         ca_dir: Option<PathBuf>,
+        role: Role,
     },
 }
 
@@ -130,6 +142,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub genesis: Option<PathBuf>,
     pub log_format: LogFormat,
+    pub limits: Limits,
 }
 
 impl Config {
@@ -183,19 +196,45 @@ impl Config {
             (Some(cert), Some(key), Some(ca)) => Transport::Tls(TlsFiles { ca, cert, key }),
             (None, None, None) if dev || args.dev_ca.is_some() => Transport::DevTls {
                 ca_dir: args.dev_ca,
+                role: match args.dev_role.as_deref() {
+                    None | Some("voter") => Role::Voter,
+                    Some("learner") => Role::Learner,
+                    Some(other) => bail!("--dev-role {other:?}: use voter or learner"),
+                },
             },
             (None, None, None) => bail!(
                 "the node serves TLS: give --tls-cert, --tls-key and --tls-ca (PEM files), or --dev / --dev-ca DIR for development certificates, or --plaintext on a loopback address"
             ),
             _ => bail!("TLS needs all three of --tls-cert, --tls-key and --tls-ca"),
         };
+        if args.dev_role.is_some() && !matches!(transport, Transport::DevTls { .. }) {
+            bail!("--dev-role names the role in a development certificate: use it with --dev or --dev-ca");
+        }
         if args.snapshot_every == Some(0) {
             bail!("--snapshot-every must be at least 1");
         }
         if args.snapshot_chunk_bytes == Some(0) {
             bail!("--snapshot-chunk-bytes must be at least 1");
         }
+        if args
+            .snapshot_chunk_bytes
+            .is_some_and(|bytes| bytes > crate::cluster::SNAPSHOT_CHUNK_BYTES_MAX)
+        {
+            bail!(
+                "--snapshot-chunk-bytes may be at most {} (64 MiB): peers refuse larger messages",
+                crate::cluster::SNAPSHOT_CHUNK_BYTES_MAX
+            );
+        }
+        let mut limits = Limits::default();
+        if let Some(connections) = args.max_connections {
+            if connections < 16 {
+                bail!("--max-connections must be at least 16");
+            }
+            limits.connections_max = connections;
+            limits.connections_per_ip_max = (connections / 8).max(8);
+        }
         Ok(Config {
+            limits,
             mode: if dev { Mode::Dev } else { Mode::Configured },
             demo: args.demo,
             node_id: args.node_id,

@@ -1,13 +1,17 @@
 //! The Tansiq node: wiring of the ledger, the group committer and the gRPC
 //! services. `main.rs` only parses arguments and calls [`run`].
 
+pub mod budget;
 pub mod cluster;
 pub mod committer;
 pub mod config;
+pub mod connections;
 pub mod coverage_service;
 pub mod demo;
 pub mod dev;
 pub mod interchange;
+pub mod limits;
+pub mod peer_identity;
 pub mod service;
 pub mod status;
 pub mod tls;
@@ -27,6 +31,7 @@ use crate::cluster::{ClusterService, Replication};
 use crate::committer::{Committer, Metrics};
 use crate::config::{Config, Mode, Transport};
 use crate::coverage_service::CoverageService;
+use crate::peer_identity::{ClusterGate, PeerIdentity};
 use crate::service::LedgerService;
 
 /// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
@@ -37,6 +42,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // First, before storage and Raft start threads: a node that cannot
     // listen stops with nothing running (a process leaving while RocksDB's
     // and Raft's threads still run could abort on exit).
+    let open_files = connections::raise_open_file_limit(&config.limits)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -60,8 +66,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         position = tip.position.0,
         head = %tip.head,
         data_dir = %config.data_dir.display(),
+        open_files,
         "ledger opened"
     );
+    let tls = load_tls(&config, ledger.chain())?;
     let (tip_sender, tip_receiver) = watch::channel(tip);
     let tip_sender_for_raft = tip_sender.clone();
     let metrics = Arc::new(Metrics::default());
@@ -70,14 +78,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.demo {
         demo::load(&config.data_dir, &ledger, &committer).await?;
     }
-    let tls = match &config.transport {
-        Transport::Plaintext => None,
-        Transport::Tls(files) => Some(tls::Tls::load(files)?),
-        Transport::DevTls { ca_dir } => Some(tls::Tls::load(&tls::dev_files(
-            &config.data_dir,
-            ca_dir.as_deref(),
-        )?)?),
-    };
     let replication = match config.node_id {
         Some(node_id) => {
             let settings = cluster::ClusterSettings {
@@ -93,7 +93,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut service = LedgerService::new(Arc::clone(&ledger), committer, tip_receiver, metrics);
+    let mut service = LedgerService::new(
+        Arc::clone(&ledger),
+        committer,
+        tip_receiver,
+        metrics,
+        config.limits.subscribers_max,
+    );
     if let Some(replication) = &replication {
         service = service.replicated(Arc::clone(replication));
     }
@@ -106,6 +112,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     health_reporter
         .set_serving::<CoverageServer<CoverageService>>()
         .await;
+    if let Some(replication) = &replication {
+        tokio::spawn(report_a_stopped_raft_core(
+            Arc::clone(replication),
+            health_reporter.clone(),
+        ));
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tansiq_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -119,11 +131,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Machine-readable line for scripts and tests that start the node on port 0.
     println!("tansiq-node listening on {address}");
 
-    let mut server = tonic::transport::Server::builder();
+    let limits = &config.limits;
+    let mut server = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.streams_per_connection_max)
+        .concurrency_limit_per_connection(limits.streams_per_connection_max as usize)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .tcp_keepalive(Some(limits.keepalive_interval))
+        .http2_max_header_list_size(64 * 1024);
     if let Some(tls) = &tls {
-        server = server.tls_config(tls.server_config())?;
+        server = server.tls_config(tls.server_config().timeout(limits.tls_handshake_timeout))?;
     }
+    let budget = Arc::new(budget::Budget::new(limits));
     server
+        .layer(budget::BudgetLayer::new(budget))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -138,23 +160,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .max_encoding_message_size(usize::MAX),
         )
         .add_optional_service(replication.as_ref().map(|replication| {
-            ClusterServer::new(ClusterService::new(Arc::clone(replication)))
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX)
+            // The gate refuses a caller whose certificate does not allow the
+            // call before anything of its message is read.
+            ClusterGate::new(
+                ClusterServer::new(ClusterService::new(Arc::clone(replication)))
+                    .max_decoding_message_size(cluster::CLUSTER_MESSAGE_BYTES_MAX)
+                    .max_encoding_message_size(cluster::CLUSTER_MESSAGE_BYTES_MAX),
+                tls.is_some().then(|| ledger.chain()),
+            )
         }))
-        .serve_with_incoming_shutdown(
-            // Small request/response messages (submissions, Raft heartbeats,
-            // reads) must not wait for Nagle's algorithm.
-            tokio_stream::StreamExt::map(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                |stream| {
-                    stream.inspect(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    })
-                },
-            ),
-            shutdown_signal(),
-        )
+        .serve_with_incoming_shutdown(connections::accept(listener, limits), shutdown_signal())
         .await?;
 
     tracing::info!("shutting down: draining in-flight commits");
@@ -162,6 +177,68 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(ledger);
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// A member whose Raft core stopped (a storage failure, or an invariant
+/// openraft refuses to break) replicates nothing any more: it says so in
+/// its log and reports NOT_SERVING on gRPC health for every service, so that
+/// a load balancer or supervisor stops sending it clients. Its reads still
+/// answer, each naming the applied index it reflects.
+async fn report_a_stopped_raft_core(
+    replication: Arc<Replication>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let mut metrics = replication.raft.metrics();
+    loop {
+        let stopped = metrics.borrow_and_update().running_state.clone().err();
+        if let Some(fatal) = stopped {
+            tracing::error!(
+                %fatal,
+                applied_index = replication.applied_index(),
+                "this member's Raft core stopped: it replicates nothing more and reports NOT_SERVING; its answers are as of the applied index; restart it (after fixing the cause) to catch up"
+            );
+            health
+                .set_not_serving::<LedgerServer<LedgerService>>()
+                .await;
+            health
+                .set_not_serving::<CoverageServer<CoverageService>>()
+                .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            return;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The node's TLS material; a cluster member's certificate must name it.
+fn load_tls(
+    config: &Config,
+    chain: &tansiq_ledger::signing::ChainId,
+) -> anyhow::Result<Option<tls::Tls>> {
+    let tls = match &config.transport {
+        Transport::Plaintext => return Ok(None),
+        Transport::Tls(files) => tls::Tls::load(files)?,
+        Transport::DevTls { ca_dir, role } => {
+            let identity = config
+                .node_id
+                .map(|node_id| PeerIdentity::node(chain, *role, node_id));
+            tls::Tls::load(&tls::dev_files(
+                &config.data_dir,
+                ca_dir.as_deref(),
+                identity.as_ref(),
+                chain,
+            )?)?
+        }
+    };
+    if let Some(node_id) = config.node_id {
+        let identity = tls.check_names_node(chain, node_id)?;
+        tracing::info!(%identity, "the node certificate names this node");
+    }
+    Ok(Some(tls))
 }
 
 async fn shutdown_signal() {

@@ -9,7 +9,7 @@ use tansiq_ledger::limits::{SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES};
 use tansiq_ledger::store::{LogRecord, StoreError, Tip};
 use tansiq_ledger::{Ledger, Receipt};
 use tansiq_proto::v1 as pb;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -25,6 +25,9 @@ pub struct LedgerService {
     tip: watch::Receiver<Tip>,
     metrics: Arc<Metrics>,
     started: Instant,
+    /// Log subscriptions that may run at once.
+    subscribers: Arc<Semaphore>,
+    subscribers_max: usize,
 }
 
 impl LedgerService {
@@ -33,6 +36,7 @@ impl LedgerService {
         committer: Committer,
         tip: watch::Receiver<Tip>,
         metrics: Arc<Metrics>,
+        subscribers_max: usize,
     ) -> Self {
         LedgerService {
             ledger,
@@ -41,6 +45,8 @@ impl LedgerService {
             tip,
             metrics,
             started: Instant::now(),
+            subscribers: Arc::new(Semaphore::new(subscribers_max)),
+            subscribers_max,
         }
     }
 
@@ -265,11 +271,21 @@ impl pb::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let permit = Arc::clone(&self.subscribers)
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "{} log subscriptions are open on this node (its limit); close one, or retry later",
+                    self.subscribers_max
+                ))
+            })?;
         let mut next = LogPosition(request.into_inner().from_position.max(1));
         let (sender, receiver) = mpsc::channel(SUBSCRIBE_BUFFER_ENTRIES);
         let ledger = Arc::clone(&self.ledger);
         let mut tip = self.tip.clone();
         tokio::spawn(async move {
+            // Held while the subscription runs.
+            let _permit = permit;
             loop {
                 let through = tip.borrow_and_update().position;
                 while next <= through {

@@ -124,7 +124,7 @@ pub fn form(members: &mut [Member], voters: usize) -> u64 {
 
 /// `tansiq cluster status` as JSON (None when the node does not answer).
 pub fn status(node: &Node) -> Option<Value> {
-    let output = cli(node, &["--output", "json", "cluster", "status"]);
+    let output = crate::cli_as_admin(node, &["--output", "json", "cluster", "status"]);
     output
         .status
         .success()

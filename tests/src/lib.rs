@@ -125,6 +125,14 @@ impl Node {
         }
     }
 
+    /// The dev administrator's certificate and key, beside the dev CA the
+    /// node's clients trust (None: plaintext, or a CA without one).
+    pub fn admin_credential(&self) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.ca.as_ref()?.parent()?;
+        let (cert, key) = (dir.join("admin.pem"), dir.join("admin.key"));
+        (cert.exists() && key.exists()).then_some((cert, key))
+    }
+
     pub fn ministry_key(&self) -> PathBuf {
         self.data_dir.join("ministry.key")
     }
@@ -178,6 +186,20 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs the `tansiq` CLI against `node` as the cluster's administrator
+/// (its dev administrator certificate, when it serves TLS).
+pub fn cli_as_admin(node: &Node, args: &[&str]) -> Output {
+    let mut command = cli_command(node, &[]);
+    if let Some((cert, key)) = node.admin_credential() {
+        command
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key);
+    }
+    command.args(args).output().expect("run tansiq")
 }
 
 /// Runs the `tansiq` CLI against `node`.

@@ -12,7 +12,7 @@ use tansiq_ledger::author::now_ms;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_tests::cluster::{number, status, wait_for_leader};
-use tansiq_tests::{author, binary, cli, events, stderr, stdout, Node};
+use tansiq_tests::{author, binary, cli, cli_as_admin, events, stderr, stdout, Node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_serve_tls_and_talk_to_each_other_with_mutual_tls() {
@@ -60,7 +60,8 @@ async fn nodes_serve_tls_and_talk_to_each_other_with_mutual_tls() {
         .unwrap();
     assert!(!plaintext.status.success(), "{}", stdout(&plaintext));
 
-    // Cluster administration needs a certificate of the cluster's CA.
+    // Cluster administration needs the administrator's certificate: none,
+    // or a node's, is refused.
     let members = [format!("1={}", first.url), format!("2={}", second.url)];
     let init = [
         "cluster",
@@ -73,15 +74,21 @@ async fn nodes_serve_tls_and_talk_to_each_other_with_mutual_tls() {
     let refused = cli(&first, &init);
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("PermissionDenied"),
+        stderr(&refused).contains("Unauthenticated"),
         "{}",
         stderr(&refused)
     );
     let node_cert = dir_1.join("tls").join("node.pem").display().to_string();
     let node_key = dir_1.join("tls").join("node.key").display().to_string();
-    let mut with_identity = vec!["--tls-cert", &node_cert, "--tls-key", &node_key];
-    with_identity.extend(init);
-    let formed = cli(&first, &with_identity);
+    let mut as_node = vec!["--tls-cert", &node_cert, "--tls-key", &node_key];
+    as_node.extend(init);
+    let refused = cli(&first, &as_node);
+    assert!(
+        stderr(&refused).contains("PermissionDenied"),
+        "{}",
+        stderr(&refused)
+    );
+    let formed = cli_as_admin(&first, &init);
     assert!(formed.status.success(), "{}", stderr(&formed));
     wait_for_leader(&first);
 
@@ -91,7 +98,7 @@ async fn nodes_serve_tls_and_talk_to_each_other_with_mutual_tls() {
         .vote(pb::RaftPayload::default())
         .await
         .unwrap_err();
-    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
 
     // A submission to either node is replicated between them over mutual TLS.
     let mut client = second.client().await;

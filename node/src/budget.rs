@@ -1,0 +1,254 @@
+//! A memory budget for request messages being received.
+//!
+//! gRPC decodes a request only once its whole message has arrived, so a
+//! client that sends most of a large message and then stalls makes the node
+//! hold what it sent. Every frame of a request body takes its size from a
+//! budget shared by all requests ([`Limits::receiving_bytes_max`]) and from
+//! its sender's address's share ([`Limits::receiving_bytes_per_ip_max`]),
+//! and gives it back when the body is dropped (decoded, or the request
+//! ended). A frame that does not fit ends its request with
+//! RESOURCE_EXHAUSTED at once: the node never waits for memory, so one
+//! client holding its share cannot stall the others. The Cluster service is
+//! outside the budget: its gate refuses every caller but the cluster's own
+//! nodes before a byte is read, and a voter's AppendEntries may be larger
+//! than an address's share.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use http_body::Frame;
+use tonic::body::Body;
+use tonic::codegen::{http, Bytes, Service};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::Status;
+
+use crate::limits::Limits;
+
+/// Bytes held by requests being received, in all and by address.
+pub struct Budget {
+    total_max: usize,
+    per_ip_max: usize,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+impl Budget {
+    pub fn new(limits: &Limits) -> Budget {
+        Budget {
+            total_max: limits.receiving_bytes_max,
+            per_ip_max: limits.receiving_bytes_per_ip_max,
+            held: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes `bytes` for `ip`, or says why not.
+    fn take(&self, ip: Option<IpAddr>, bytes: usize) -> Result<(), Status> {
+        let mut held = self.lock();
+        if held.total + bytes > self.total_max {
+            return Err(Status::resource_exhausted(format!(
+                "this node is receiving {} MiB of requests already (its limit); retry in a moment",
+                self.total_max / (1024 * 1024)
+            )));
+        }
+        if let Some(ip) = ip {
+            let from_ip = held.by_ip.get(&ip).copied().unwrap_or_default();
+            if from_ip + bytes > self.per_ip_max {
+                return Err(Status::resource_exhausted(format!(
+                    "requests from {ip} being received hold {} MiB of this node's memory (the limit per address); send fewer or smaller requests at once",
+                    self.per_ip_max / (1024 * 1024)
+                )));
+            }
+            *held.by_ip.entry(ip).or_default() += bytes;
+        }
+        held.total += bytes;
+        Ok(())
+    }
+
+    fn give(&self, ip: Option<IpAddr>, bytes: usize) {
+        let mut held = self.lock();
+        held.total = held.total.saturating_sub(bytes);
+        if let Some(ip) = ip {
+            if let Some(from_ip) = held.by_ip.get_mut(&ip) {
+                *from_ip = from_ip.saturating_sub(bytes);
+                if *from_ip == 0 {
+                    held.by_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// Bytes held now (for tests and status).
+    pub fn held_bytes(&self) -> usize {
+        self.lock().total
+    }
+}
+
+/// A request body that takes each frame's size from the budget.
+struct Budgeted {
+    inner: Body,
+    budget: Arc<Budget>,
+    ip: Option<IpAddr>,
+    held: usize,
+}
+
+impl http_body::Body for Budgeted {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(context) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let size = frame.data_ref().map_or(0, Bytes::len);
+                if let Err(status) = this.budget.take(this.ip, size) {
+                    return Poll::Ready(Some(Err(status)));
+                }
+                this.held += size;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(status))) => Poll::Ready(Some(Err(status))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Budgeted {
+    fn drop(&mut self) {
+        self.budget.give(self.ip, self.held);
+    }
+}
+
+/// The server layer that puts request bodies on the budget.
+#[derive(Clone)]
+pub struct BudgetLayer {
+    budget: Arc<Budget>,
+}
+
+impl BudgetLayer {
+    pub fn new(budget: Arc<Budget>) -> BudgetLayer {
+        BudgetLayer { budget }
+    }
+}
+
+impl<S> tower::Layer<S> for BudgetLayer {
+    type Service = Budgeting<S>;
+
+    fn layer(&self, inner: S) -> Budgeting<S> {
+        Budgeting {
+            inner,
+            budget: Arc::clone(&self.budget),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Budgeting<S> {
+    inner: S,
+    budget: Arc<Budget>,
+}
+
+/// The address a request came from.
+fn peer_ip(request: &http::Request<Body>) -> Option<IpAddr> {
+    let extensions = request.extensions();
+    extensions
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(|info| info.get_ref().remote_addr())
+        .or_else(|| {
+            extensions
+                .get::<TcpConnectInfo>()
+                .and_then(TcpConnectInfo::remote_addr)
+        })
+        .map(|address| address.ip())
+}
+
+impl<S> Service<http::Request<Body>> for Budgeting<S>
+where
+    S: Service<http::Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> S::Future {
+        if request.uri().path().starts_with("/tansiq.v1.Cluster/") {
+            return self.inner.call(request);
+        }
+        let ip = peer_ip(&request);
+        let budget = Arc::clone(&self.budget);
+        let request = request.map(|inner| {
+            Body::new(Budgeted {
+                inner,
+                budget,
+                ip,
+                held: 0,
+            })
+        });
+        self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_cannot_take_more_than_its_share_nor_all_of_the_budget() {
+        let limits = Limits {
+            receiving_bytes_max: 100,
+            receiving_bytes_per_ip_max: 60,
+            ..Limits::default()
+        };
+        let budget = Budget::new(&limits);
+        let (one, two, three): (IpAddr, IpAddr, IpAddr) = (
+            "127.0.0.2".parse().expect("ip"),
+            "127.0.0.3".parse().expect("ip"),
+            "127.0.0.4".parse().expect("ip"),
+        );
+        budget.take(Some(one), 60).expect("its share");
+        assert_eq!(
+            budget
+                .take(Some(one), 1)
+                .expect_err("past its share")
+                .code(),
+            tonic::Code::ResourceExhausted
+        );
+        budget.take(Some(two), 40).expect("another address");
+        assert!(
+            budget.take(Some(three), 1).is_err(),
+            "the whole budget is held"
+        );
+        budget.give(Some(one), 60);
+        budget.take(Some(three), 50).expect("given back");
+        assert_eq!(budget.held_bytes(), 90);
+    }
+}
