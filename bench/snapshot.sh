@@ -87,3 +87,6 @@ python3 -c "print(f'caught up to position $target in {$caught_up - $started:.1f}
 echo "learner peak resident memory: $(awk '/VmHWM/ {print $2, $3}' "/proc/$learner_pid/status")"
 echo "snapshot transfers begun: $(grep -c 'begin_receiving_snapshot()' "$WORK/n2/node.log"), installed: $(grep -c 'install_full_snapshot()' "$WORK/n2/node.log")"
 echo "leader log: $(grep -c ' WARN ' "$WORK/n1/node.log") warnings, $(grep -c ' ERROR ' "$WORK/n1/node.log") errors"
+echo "leader's warnings and errors, most frequent first:"
+grep -E ' (WARN|ERROR) ' "$WORK/n1/node.log" | sed -E 's/^[^ ]+ +//; s/[0-9]+/N/g' | cut -c1-200 \
+    | sort | uniq -c | sort -rn | head -5

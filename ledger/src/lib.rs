@@ -25,7 +25,7 @@ pub mod raft;
 pub mod reject;
 mod remembered;
 pub mod signing;
-mod snapshot_file;
+pub mod snapshot_file;
 pub mod store;
 
 pub use append::{Ledger, Receipt};

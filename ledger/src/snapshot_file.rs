@@ -86,7 +86,7 @@ fn invalid(message: String) -> io::Error {
 /// end record (count and hash) and returns the number of pairs. A snapshot
 /// cut short or altered is an error, found only at its end: callers apply
 /// what they were given only after this returns Ok.
-pub(crate) fn read_pairs<R: Read>(
+pub fn read_pairs<R: Read>(
     input: R,
     mut each: impl FnMut(u8, &[u8], &[u8]) -> io::Result<()>,
 ) -> io::Result<u64> {

@@ -1,4 +1,5 @@
-//! A memory budget for request messages being received.
+//! A memory budget for request messages being received, and the time a
+//! client request may take.
 //!
 //! gRPC decodes a request only once its whole message has arrived, so a
 //! client that sends most of a large message and then stalls makes the node
@@ -11,17 +12,21 @@
 //! client holding its share cannot stall the others. The Cluster service is
 //! outside the budget: its gate refuses every caller but the cluster's own
 //! nodes before a byte is read, and a voter's AppendEntries may be larger
-//! than an address's share.
+//! than an address's share. The same layer ends a client's request that is
+//! not received and answered within [`Limits::request_timeout`] (Cluster
+//! calls have Raft's own timeouts: a large snapshot's installation, all its
+//! events checked again, may take longer).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http_body::Frame;
 use tonic::body::Body;
-use tonic::codegen::{http, Bytes, Service};
+use tonic::codegen::{http, BoxFuture, Bytes, Service};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::Status;
 
@@ -144,15 +149,22 @@ impl Drop for Budgeted {
     }
 }
 
+/// The one client-streaming call: a file of any size, in chunks.
+const STREAMED_FILE_PATH: &str = "/tansiq.v1.Interchange/PlanIatiImport";
+
 /// The server layer that puts request bodies on the budget.
 #[derive(Clone)]
 pub struct BudgetLayer {
     budget: Arc<Budget>,
+    request_timeout: Duration,
 }
 
 impl BudgetLayer {
-    pub fn new(budget: Arc<Budget>) -> BudgetLayer {
-        BudgetLayer { budget }
+    pub fn new(limits: &Limits) -> BudgetLayer {
+        BudgetLayer {
+            budget: Arc::new(Budget::new(limits)),
+            request_timeout: limits.request_timeout,
+        }
     }
 }
 
@@ -163,6 +175,7 @@ impl<S> tower::Layer<S> for BudgetLayer {
         Budgeting {
             inner,
             budget: Arc::clone(&self.budget),
+            request_timeout: self.request_timeout,
         }
     }
 }
@@ -171,6 +184,7 @@ impl<S> tower::Layer<S> for BudgetLayer {
 pub struct Budgeting<S> {
     inner: S,
     budget: Arc<Budget>,
+    request_timeout: Duration,
 }
 
 /// The address a request came from.
@@ -189,19 +203,28 @@ fn peer_ip(request: &http::Request<Body>) -> Option<IpAddr> {
 
 impl<S> Service<http::Request<Body>> for Budgeting<S>
 where
-    S: Service<http::Request<Body>>,
+    S: Service<http::Request<Body>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = BoxFuture<http::Response<Body>, S::Error>;
 
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(context)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> S::Future {
-        if request.uri().path().starts_with("/tansiq.v1.Cluster/") {
-            return self.inner.call(request);
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path();
+        if path.starts_with("/tansiq.v1.Cluster/") || path == STREAMED_FILE_PATH {
+            // Raft's own timeouts apply (a snapshot's last segment is
+            // answered once the whole snapshot was checked and installed).
+            // A streamed IATI file is consumed message by message (the
+            // bytes of a body are not held until it ends, as this budget
+            // assumes), waits at most 30 s per chunk and is planned two at
+            // a time (node/src/interchange.rs).
+            return Box::pin(self.inner.call(request));
         }
         let ip = peer_ip(&request);
         let budget = Arc::clone(&self.budget);
@@ -213,7 +236,18 @@ where
                 held: 0,
             })
         });
-        self.inner.call(request)
+        let answer = self.inner.call(request);
+        let limit = self.request_timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, answer).await {
+                Ok(answered) => answered,
+                Err(_) => Ok(Status::deadline_exceeded(format!(
+                    "the request was not received and answered within {} s (this node's limit per request)",
+                    limit.as_secs()
+                ))
+                .into_http()),
+            }
+        })
     }
 }
 

@@ -97,15 +97,15 @@ pub const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub const CLUSTER_MESSAGE_BYTES_MAX: usize =
     (APPEND_ENTRIES_MAX as usize + 1) * (PROPOSAL_BYTES_MAX + 64 * 1024);
 /// How long the leader waits for each segment of a snapshot it sends, the
-/// last one included, which the receiver answers only once it installed the
-/// whole snapshot. openraft's default, 200 ms, is far shorter than
-/// installing a large ledger takes (a 350 MB snapshot: about two seconds
-/// here): the leader gave up, logged an ERROR and sent the snapshot again,
-/// up to three times over. The cost of a long one: a peer whose network
-/// silently drops packets in the middle of a transfer holds up that peer's
-/// replication for up to this long before the leader retries (a peer that
-/// is down refuses the connection at once).
-const SNAPSHOT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// last one included, which the receiver answers only once it checked and
+/// installed the whole snapshot: it replays every event of the snapshot,
+/// every signature checked again (Ledger::check_snapshot; tens of seconds
+/// per million events on two cores). openraft's default, 200 ms, made the
+/// leader give up and send the snapshot again, over and over. The cost of a
+/// long one: a peer whose network silently drops packets in the middle of
+/// a transfer holds up that peer's replication for up to this long before
+/// the leader retries (a peer that is down refuses the connection at once).
+const SNAPSHOT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long a submission waits for its entry to commit before the client is
 /// told it is not committed (e.g. a leader cut off from the majority).

@@ -135,7 +135,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut server = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.streams_per_connection_max)
         .concurrency_limit_per_connection(limits.streams_per_connection_max as usize)
-        .timeout(limits.request_timeout)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .tcp_keepalive(Some(limits.keepalive_interval))
@@ -143,9 +142,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         server = server.tls_config(tls.server_config().timeout(limits.tls_handshake_timeout))?;
     }
-    let budget = Arc::new(budget::Budget::new(limits));
     server
-        .layer(budget::BudgetLayer::new(budget))
+        .layer(budget::BudgetLayer::new(limits))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(

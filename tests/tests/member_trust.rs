@@ -116,6 +116,16 @@ async fn converged(nodes: &[&Node], admin: &Credential, position: u64) -> Vec<u8
     }
 }
 
+async fn seen_chain(node: &Node) -> String {
+    node.client()
+        .await
+        .get_head(pb::GetHeadRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .chain_id
+}
+
 fn payload<T: serde::Serialize>(message: &T) -> pb::RaftPayload {
     pb::RaftPayload {
         message: encode_message(message).unwrap(),
@@ -344,6 +354,38 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
     assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied:?}");
     let status_denied = anonymous.status(pb::ClusterStatusRequest {}).await;
     assert_eq!(code_of(status_denied), tonic::Code::Unauthenticated);
+
+    // A request signed by a key nobody registered never enters the Raft
+    // log: the leader refuses it before proposing (finding 6).
+    let leader_node = &nodes[leader as usize - 1];
+    let before = status(leader_node, &admin).await;
+    let chain = tansiq_ledger::signing::ChainId::parse(&seen_chain(leader_node).await).unwrap();
+    let mut stranger = tansiq_ledger::author::Author::new(
+        chain,
+        tansiq_ledger::ids::OrgId::parse("stranger").unwrap(),
+        tansiq_ledger::signing::KeyPair::generate(),
+        0,
+        None,
+    );
+    let junk: Vec<pb::SignedEvent> = (0..200)
+        .map(|i| {
+            stranger
+                .sign(events::municipality(&format!("LY9{i:03}"), "", 2), now_ms())
+                .0
+        })
+        .collect();
+    let refused = leader_node
+        .client()
+        .await
+        .submit_batch(pb::SubmitBatchRequest { events: junk })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let after = status(leader_node, &admin).await;
+    assert_eq!(
+        after.last_log_index, before.last_log_index,
+        "an unregistered key's request reached the Raft log"
+    );
 
     // The cluster goes on: a new event commits and all four heads agree.
     let (event, _) = ministry.sign(events::municipality("LY0102", "", 2), now_ms());

@@ -401,6 +401,23 @@ async fn a_cut_off_donor_site_keeps_submissions_in_its_outbox_across_a_restart_a
         assert_eq!(receipt.position, 0, "not on the log yet");
         pending.push((event, id));
     }
+    // A key nobody registered is refused by the cut-off site, as the leader
+    // would refuse it: nothing of it waits in the outbox.
+    let mut stranger = Author::new(
+        donors[0].chain.clone(),
+        tansiq_ledger::ids::OrgId::parse("stranger").unwrap(),
+        KeyPair::generate(),
+        0,
+        None,
+    );
+    let (junk, _) = project_event(&mut stranger, "junk");
+    let refused = LedgerClient::connect(members[3].url())
+        .await
+        .unwrap()
+        .submit(pb::SubmitRequest { event: Some(junk) })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
     // A resubmission while cut off is not queued twice.
     let again = submit_to_site(pending[0].0.clone(), members[3].url()).await;
     assert_eq!(again.state, pb::ReceiptState::AcceptedPending as i32);
