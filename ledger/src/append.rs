@@ -96,6 +96,36 @@ struct Memory {
     orgs: Remembered<String, OrgRecord>,
     projects: Remembered<String, Arc<ProjectRecord>>,
     reviewed: ReviewedPairs,
+    /// IATI organisation identifier → the organisation that registered it;
+    /// loaded on first use, dropped when an organisation is written.
+    iati_owners: std::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
+}
+
+impl Memory {
+    fn iati_owners(&self, store: &Store) -> Result<Arc<HashMap<String, String>>, StoreError> {
+        let mut owners = self
+            .iati_owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = owners.as_ref() {
+            return Ok(Arc::clone(known));
+        }
+        let loaded: HashMap<String, String> = store
+            .org_iati_identifiers()?
+            .into_iter()
+            .map(|(org, identifier)| (identifier, org))
+            .collect();
+        let loaded = Arc::new(loaded);
+        *owners = Some(Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    fn forget_iati_owners(&self) {
+        *self
+            .iati_owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
 }
 
 /// Which pairs of projects have a review. Nearly every pair the overlap
@@ -222,6 +252,7 @@ impl Ledger {
         // What the ledger keeps in memory of its records is stale now.
         self.memory.keys.forget_all();
         self.memory.orgs.forget_all();
+        self.memory.forget_iati_owners();
         self.memory.projects.forget_all();
         self.memory.reviewed.forget();
         if replaced.is_ok() {
@@ -413,10 +444,52 @@ impl Ledger {
             Durability::Unsynced => self.store.write_unsynced(batch)?,
         }
         self.memory.keys.remember(written.keys);
+        if !written.orgs.is_empty() {
+            self.memory.forget_iati_owners();
+        }
         self.memory.orgs.remember(written.orgs);
         self.memory.projects.remember(written.projects);
         self.memory.reviewed.add(written.reviewed);
         Ok(outcomes)
+    }
+}
+
+/// IATI's rule for activity identifiers, the ledger's too: an identifier
+/// begins with its reporting organisation's IATI identifier and a hyphen.
+/// `author` (whose own IATI identifier is `own`, empty if none) may report
+/// `identifier` unless it begins with another organisation's identifier
+/// (`owner_of` names the organisation that registered a prefix), or with
+/// none of `author`'s own when `author` has one. The reason, if not.
+pub fn activity_reporter(
+    identifier: &str,
+    author: &str,
+    own: &str,
+    owner_of: impl Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    let under = |prefix: &str| {
+        identifier.len() > prefix.len() + 1
+            && identifier.starts_with(prefix)
+            && identifier.as_bytes()[prefix.len()] == b'-'
+    };
+    if !own.is_empty() {
+        if under(own) {
+            return Ok(());
+        }
+        return Err(format!(
+            "its IATI identifier must begin with {author}'s own, {own}- (an activity another organisation publishes is registered by that organisation)"
+        ));
+    }
+    let taken = identifier.match_indices('-').find_map(|(at, _)| {
+        let prefix = &identifier[..at];
+        owner_of(prefix)
+            .filter(|owner| owner != author)
+            .map(|owner| (owner, prefix))
+    });
+    match taken {
+        Some((owner, prefix)) => Err(format!(
+            "{prefix} is the IATI identifier of organisation {owner}, whose activities only it registers"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -1200,6 +1273,7 @@ impl<'a> Staging<'a> {
                     .as_ref()
                     .ok_or_else(|| Rejection::field("details", "is required"))?;
                 self.require_locations(details)?;
+                self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
                 let project = ProjectRecord {
                     owner: author_id.to_owned(),
                     iati_identifier: details.iati_identifier.clone(),
@@ -1219,6 +1293,7 @@ impl<'a> Staging<'a> {
                     .as_ref()
                     .ok_or_else(|| Rejection::field("details", "is required"))?;
                 self.require_locations(details)?;
+                self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
                 project.status = details.status;
                 project.iati_identifier = details.iati_identifier.clone();
                 project.summary = ProjectSummary::from_details(details);
@@ -1310,6 +1385,43 @@ impl<'a> Staging<'a> {
         record.revoked_at = Some(position.0);
         self.request.keys.insert(*key, record);
         Ok(())
+    }
+
+    /// IATI's own rule: an activity identifier begins with its reporting
+    /// organisation's identifier and a hyphen. An organisation that
+    /// registered an IATI organisation identifier reports only activities
+    /// under it; one without reports none under another's. So no
+    /// organisation can take another's activities (and with them the
+    /// right to report them).
+    fn own_activity_identifier(
+        &self,
+        author_id: &str,
+        role: pb::OrgRole,
+        identifier: &str,
+    ) -> Result<(), StageError> {
+        let own = self
+            .org(author_id)?
+            .map(|org| org.iati_identifier)
+            .unwrap_or_default();
+        let owners = self.memory.iati_owners(self.store)?;
+        let owner_of = |prefix: &str| {
+            owners.get(prefix).cloned().or_else(|| {
+                // An organisation registered earlier in this request.
+                self.request
+                    .orgs
+                    .iter()
+                    .find(|(_, org)| org.iati_identifier == prefix)
+                    .map(|(org_id, _)| org_id.clone())
+            })
+        };
+        activity_reporter(identifier, author_id, &own, owner_of).map_err(|reason| {
+            not_allowed(
+                author_id,
+                role,
+                &format!("report activity {identifier:?}: {reason}"),
+            )
+            .into()
+        })
     }
 
     /// A ministry that revoked its last active key could never register,

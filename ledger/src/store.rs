@@ -448,6 +448,24 @@ impl Store {
         self.get_json(cf::ORGS, org_id.as_bytes())
     }
 
+    /// Every organisation that registered an IATI organisation identifier:
+    /// (org id, IATI identifier).
+    pub fn org_iati_identifiers(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.db.iterator_cf(self.cf(cf::ORGS), IteratorMode::Start) {
+            let (key, value) = item?;
+            let record: OrgRecord = serde_json::from_slice(&value)
+                .map_err(|error| StoreError::Corrupt(format!("orgs record: {error}")))?;
+            if !record.iati_identifier.is_empty() {
+                found.push((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    record.iati_identifier,
+                ));
+            }
+        }
+        Ok(found)
+    }
+
     pub fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
         self.get_json(cf::PROJECTS, project_id.as_bytes())
     }

@@ -208,3 +208,25 @@ fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() 
         Err(Rejection::RevokedKey { .. })
     ));
 }
+
+#[test]
+fn an_activity_identifier_belongs_to_its_reporting_organisation() {
+    use tansiq_ledger::append::activity_reporter;
+    let owners = |prefix: &str| match prefix {
+        "XM-DAC-41114" => Some("undp".to_owned()),
+        "ES-DIR3-E04585801" => Some("aecid".to_owned()),
+        _ => None,
+    };
+    // An organisation with an IATI identifier reports only under it.
+    activity_reporter("XM-DAC-41114-LY-1", "undp", "XM-DAC-41114", owners).expect("its own");
+    let refused = activity_reporter("ES-DIR3-E04585801-LY-1", "undp", "XM-DAC-41114", owners)
+        .expect_err("AECID's activity");
+    assert!(refused.contains("XM-DAC-41114-"), "{refused}");
+    // A longer identifier that merely starts with the same characters is not under it.
+    assert!(activity_reporter("XM-DAC-411140-1", "undp", "XM-DAC-41114", owners).is_err());
+    // One without reports none under another's.
+    activity_reporter("TWIN-GHADAMES-1", "tinley-park", "", owners).expect("nobody's prefix");
+    let refused = activity_reporter("XM-DAC-41114-LY-1", "tinley-park", "", owners)
+        .expect_err("UNDP's activity");
+    assert!(refused.contains("undp"), "{refused}");
+}

@@ -559,7 +559,15 @@ fn project_registered(project: &Project) -> Kind {
     Kind::ProjectRegistered(pb::ProjectRegistered {
         project_id: project.id.into(),
         details: Some(pb::ProjectDetails {
-            iati_identifier: format!("XM-DEMO-{}", project.id),
+            // IATI's rule: the reporting organisation's identifier first.
+            iati_identifier: match ORGANISATIONS
+                .iter()
+                .find(|organisation| organisation.0 == project.owner)
+                .map(|organisation| organisation.4)
+            {
+                Some(own) if !own.is_empty() => format!("{own}-{}", project.id),
+                _ => format!("XM-DEMO-{}", project.id),
+            },
             title: names(project.title.0, project.title.1),
             description: None,
             participants: vec![

@@ -7,6 +7,7 @@ use std::io::{BufReader, Cursor, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use tansiq_ledger::append::activity_reporter;
 use tansiq_ledger::iati::{Activity, Reader};
 use tansiq_ledger::iati_export;
 use tansiq_ledger::iati_plan::{difference, existing, plan, PcodeMap};
@@ -122,7 +123,30 @@ fn plan_activities(
 ) -> Result<pb::IatiImportPlan, StoreError> {
     answer.position = ledger.tip()?.position.0;
     let store = ledger.store();
+    // The ledger's rule, asked here so that a dry run says what the real
+    // run would be refused.
+    let owners: std::collections::HashMap<String, String> = store
+        .org_iati_identifiers()?
+        .into_iter()
+        .map(|(org, prefix)| (prefix, org))
+        .collect();
+    let own = store
+        .org(org_id.as_str())?
+        .map(|org| org.iati_identifier)
+        .unwrap_or_default();
     for activity in activities {
+        if let Err(detail) =
+            activity_reporter(&activity.identifier, org_id.as_str(), &own, |prefix| {
+                owners.get(prefix).cloned()
+            })
+        {
+            answer.skipped.push(pb::SkippedActivity {
+                iati_identifier: activity.identifier.clone(),
+                reason: "reported_by_another_organisation".into(),
+                detail,
+            });
+            continue;
+        }
         let planned = match plan(activity, map) {
             Ok(planned) => planned,
             Err(skip) => {

@@ -29,9 +29,18 @@ fn write(dir: &std::path::Path, name: &str, json: &str) -> String {
     path.display().to_string()
 }
 
+/// A project of the demo's EU (or, for ids beginning with "wwf", of WWF):
+/// an activity identifier begins with its reporting organisation's IATI
+/// identifier, as IATI requires (the EU's is XI-IATI-EC_NEAR; WWF has none
+/// registered in the demo).
 fn project_json(id: &str, pcode: &str, sector: &str, currency: &str) -> String {
+    let prefix = if id.starts_with("wwf") {
+        "XM-TEST"
+    } else {
+        "XI-IATI-EC_NEAR"
+    };
     format!(
-        r#"{{"projectRegistered": {{"projectId": "{id}", "details": {{"iatiIdentifier": "XM-TEST-{id}",
+        r#"{{"projectRegistered": {{"projectId": "{id}", "details": {{"iatiIdentifier": "{prefix}-{id}",
         "title": {{"latin": "Road works {id}"}}, "locations": [{{"pcode": "{pcode}"}}],
         "sectors": [{{"code": "{sector}"}}], "status": 1, "plannedStart": "2026-02-01",
         "plannedEnd": "2026-12-31", "budget": {{"value": "50000", "currency": "{currency}"}}}}}}}}"#

@@ -167,14 +167,15 @@ fn a_donor_file_imports_once_updates_only_what_changed_and_bad_files_change_noth
     assert!(deir.contains("سبل العيش في دير الزور"), "{deir}");
     let written = head_position(&node);
 
-    // Another donor cannot update UNDP's projects through an import.
+    // Another donor cannot report UNDP's activities through an import:
+    // their identifiers begin with UNDP's IATI identifier, XM-DAC-41114.
     let theft = import(&node, &[&file, "--key", &care, "--pcode-map", &map]);
     assert_eq!(
-        theft["skippedByReason"]["owned_by_another_organisation"]
+        theft["skippedByReason"]["reported_by_another_organisation"]
             .as_array()
             .unwrap()
             .len(),
-        4,
+        5,
         "{theft:#}"
     );
     assert_eq!(head_position(&node), written);
@@ -212,8 +213,23 @@ fn the_public_fixtures_import_through_a_node() {
     };
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_with(dir.path(), &["--demo"]);
+    // The file is the Netherlands' (reporting-org XM-DAC-7): UNDP, whose
+    // own IATI identifier is XM-DAC-41114, may register none of it.
     let undp = key(&node, "undp");
-    let report = import(&node, &[&largest, "--key", &undp]);
+    let before = head_position(&node);
+    let refused = import(&node, &[&largest, "--key", &undp]);
+    assert_eq!(
+        refused["skippedByReason"]["reported_by_another_organisation"]
+            .as_array()
+            .map(Vec::len),
+        Some(13),
+        "{refused:#}"
+    );
+    assert_eq!(head_position(&node), before, "nothing of it was written");
+    // CARE has no IATI identifier on this ledger and XM-DAC-7 is nobody's
+    // here: the file imports under CARE's key.
+    let care = key(&node, "care");
+    let report = import(&node, &[&largest, "--key", &care]);
     assert_eq!(report["activities"], 13, "{report:#}");
     let accounted = report["imported"].as_u64().unwrap()
         + report["unchanged"].as_u64().unwrap()
@@ -231,7 +247,7 @@ fn the_public_fixtures_import_through_a_node() {
         report["skipped"]
     );
     if let Some(dfid) = shared_fixture("dfid-albania-v2.01.xml") {
-        let report = import(&node, &[&dfid, "--key", &undp, "--dry-run"]);
+        let report = import(&node, &[&dfid, "--key", &care, "--dry-run"]);
         assert_eq!(report["activities"], 8, "{report:#}");
         assert_eq!(
             report["countryLevel"], 8,
@@ -239,7 +255,7 @@ fn the_public_fixtures_import_through_a_node() {
         );
     }
     if let Some(example) = shared_fixture("standard-example-annotated-v2.03.xml") {
-        let report = import(&node, &[&example, "--key", &undp, "--dry-run"]);
+        let report = import(&node, &[&example, "--key", &care, "--dry-run"]);
         assert_eq!(report["activities"], 1, "{report:#}");
     }
 }
