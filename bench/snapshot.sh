@@ -13,12 +13,17 @@
 # memory (VmHWM), the transfers begun and installs done (from its log), and
 # the warnings and errors in the leader's log.
 # Not a test: the figures depend on the machine and what else runs on it.
-# Usage: bench/snapshot.sh [CLIENTS (default 50)] [EVENTS_PER_CLIENT (default 2000)] [SNAPSHOT_EVERY (default 5000)]
+# Usage: bench/snapshot.sh [CLIENTS (default 50)] [EVENTS_PER_CLIENT (default 2000)] [SNAPSHOT_EVERY (default 5000)] [batched]
+# ("batched": load only in SubmitBatch requests, e.g. `bench/snapshot.sh 100 10000 500 batched`
+# for a ledger of a million events in a few minutes; a Raft entry then holds
+# many requests, so SNAPSHOT_EVERY, which counts entries, must be small.)
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$(dirname "$0")/.."
 CLIENTS="${1:-50}"
 EVENTS_PER_CLIENT="${2:-2000}"
 SNAPSHOT_EVERY="${3:-5000}"
+SHAPES=()
+[ "${4:-}" = "batched" ] && SHAPES=(--batched-only)
 
 cargo build --workspace --bins
 BIN="$CARGO_TARGET_DIR/debug"
@@ -62,8 +67,8 @@ for _ in $(seq 100); do
 done
 echo "== loading one voter: $CLIENTS donors x $EVENTS_PER_CLIENT events per load shape, --snapshot-every $SNAPSHOT_EVERY"
 "$BIN/tansiq-bench" --node "$LEADER" --ministry-key "$WORK/n1/ministry.key" \
-    --clients "$CLIENTS" --events-per-client "$EVENTS_PER_CLIENT" | grep -E "^(load shape|Submit)"
-snapshot_bytes="$(stat -c %s "$WORK"/n1/db.snapshots/*.snapshot 2>/dev/null | tail -1)"
+    --clients "$CLIENTS" --events-per-client "$EVENTS_PER_CLIENT" "${SHAPES[@]}" | grep -E "^(load shape|Submit)"
+snapshot_bytes="$(stat -c %s "$WORK"/n1/db.snapshots/*.snapshot 2>/dev/null | tail -1 || true)"
 echo "leader: ledger position $(position "$LEADER"), latest snapshot ${snapshot_bytes:-?} bytes"
 
 start_node 2 info --genesis "$WORK/n1/genesis.json"

@@ -16,7 +16,8 @@
 //! than an address's share. The same layer ends a client's request that is
 //! not received and answered within [`Limits::request_timeout`] (Cluster
 //! calls have Raft's own timeouts: a large snapshot's installation, all its
-//! events checked again, may take longer).
+//! events checked again, may take longer), and answers a request message
+//! that does not decode with INVALID_ARGUMENT rather than tonic's INTERNAL.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -292,7 +293,7 @@ where
         let limit = self.request_timeout;
         Box::pin(async move {
             match tokio::time::timeout(limit, answer).await {
-                Ok(answered) => answered,
+                Ok(answered) => answered.map(undecodable_is_invalid_argument),
                 Err(_) => Ok(Status::deadline_exceeded(format!(
                     "the request was not received and answered within {} s (this node's limit per request)",
                     limit.as_secs()
@@ -301,6 +302,27 @@ where
             }
         })
     }
+}
+
+/// A request message that does not decode is the caller's error: tonic
+/// answers INTERNAL ("failed to decode Protobuf message"), which tells a
+/// client to retry; it becomes INVALID_ARGUMENT with the same message.
+fn undecodable_is_invalid_argument(mut response: http::Response<Body>) -> http::Response<Body> {
+    let headers = response.headers();
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() == b"13");
+    let undecodable = headers.get("grpc-message").is_some_and(|message| {
+        let message = message.as_bytes();
+        message.starts_with(b"failed to decode") || message.starts_with(b"failed%20to%20decode")
+    });
+    if internal && undecodable {
+        response.headers_mut().insert(
+            "grpc-status",
+            http::HeaderValue::from_static("3"), // INVALID_ARGUMENT
+        );
+    }
+    response
 }
 
 #[cfg(test)]

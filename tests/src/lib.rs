@@ -228,28 +228,35 @@ pub fn stderr(output: &Output) -> String {
 
 /// An author for a key file, positioned at the key's head on the node.
 pub async fn author(client: &mut LedgerClient<Channel>, key_file: &Path) -> Author {
-    let (org, key) = KeyFile::read(key_file).expect("key file");
-    let head = client
-        .get_head(pb::GetHeadRequest {})
+    try_author(client, key_file)
         .await
-        .expect("head")
-        .into_inner();
+        .expect("an author at the key's head on the node")
+}
+
+/// [`author`], or why not (for load generators that must keep going while
+/// a node under attack does not answer).
+pub async fn try_author(
+    client: &mut LedgerClient<Channel>,
+    key_file: &Path,
+) -> anyhow::Result<Author> {
+    let (org, key) = KeyFile::read(key_file)?;
+    let head = client.get_head(pb::GetHeadRequest {}).await?.into_inner();
     let key_head = client
         .get_key_head(pb::GetKeyHeadRequest {
             public_key: key.public().0.to_vec(),
         })
-        .await
-        .expect("key head")
+        .await?
         .into_inner();
     let last = (!key_head.last_event_id.is_empty())
-        .then(|| EventId::from_slice(&key_head.last_event_id).expect("id"));
-    Author::new(
-        ChainId::parse(&head.chain_id).expect("chain"),
+        .then(|| EventId::from_slice(&key_head.last_event_id))
+        .transpose()?;
+    Ok(Author::new(
+        ChainId::parse(&head.chain_id)?,
         org,
         key,
         key_head.sequence,
         last,
-    )
+    ))
 }
 
 pub async fn head(client: &mut LedgerClient<Channel>) -> pb::LedgerHead {

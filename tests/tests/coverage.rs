@@ -29,6 +29,20 @@ fn write(dir: &std::path::Path, name: &str, json: &str) -> String {
     path.display().to_string()
 }
 
+/// `tansiq submit FILE --key KEY` as JSON: the (first) receipt.
+fn submitted(node: &Node, file: &str, key: &str) -> Value {
+    let receipt: Value = serde_json::from_str(&stdout(&cli(
+        node,
+        &["--output", "json", "submit", file, "--key", key],
+    )))
+    .unwrap();
+    if receipt.is_array() {
+        receipt[0].clone()
+    } else {
+        receipt
+    }
+}
+
 /// A project of the demo's EU (or, for ids beginning with "wwf", of WWF):
 /// an activity identifier begins with its reporting organisation's IATI
 /// identifier, as IATI requires (the EU's is XI-IATI-EC_NEAR; WWF has none
@@ -130,16 +144,7 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
         "roads.json",
         &project_json("wwf-aourir-trails", "MA0901", "21020", "EUR"),
     );
-    let receipt: Value = serde_json::from_str(&stdout(&cli(
-        &node,
-        &["--output", "json", "submit", &roads, "--key", &wwf_key],
-    )))
-    .unwrap();
-    let receipt = if receipt.is_array() {
-        receipt[0].clone()
-    } else {
-        receipt
-    };
+    let receipt = submitted(&node, &roads, &wwf_key);
     assert!(
         receipt["warnings"].as_array().unwrap().len() >= 2,
         "{receipt}"
@@ -152,16 +157,7 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
         "gov.json",
         &project_json("eu-ghadames-gov", "LY0305", "15112", "EUR"),
     );
-    let held: Value = serde_json::from_str(&stdout(&cli(
-        &node,
-        &["--output", "json", "submit", &governance, "--key", &eu_key],
-    )))
-    .unwrap();
-    let held = if held.is_array() {
-        held[0].clone()
-    } else {
-        held
-    };
+    let held = submitted(&node, &governance, &eu_key);
     assert_eq!(held["pending_review"], true, "{held}");
 
     // Naming another donor as funder does not avoid the overlap nor the
@@ -175,16 +171,7 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
             r#""participants": [{"role": 1, "orgId": "usaid"}], "locations""#,
         ),
     );
-    let held: Value = serde_json::from_str(&stdout(&cli(
-        &node,
-        &["--output", "json", "submit", &claimed, "--key", &eu_key],
-    )))
-    .unwrap();
-    let held = if held.is_array() {
-        held[0].clone()
-    } else {
-        held
-    };
+    let held = submitted(&node, &claimed, &eu_key);
     assert_eq!(held["pending_review"], true, "{held}");
     let supports = json_lines(&cli(&node, &["--output", "json", "who-supports", "LY0305"]));
     let claimed_row = supports

@@ -521,3 +521,67 @@ async fn an_event_of_one_ledger_is_refused_by_another() {
         .expect("accepted on its own ledger");
     assert_refused(&mut client_b, event, Code::Unauthenticated, "bad_signature").await;
 }
+
+/// Bytes sent as-is, for a request that is not a protobuf message at all.
+#[derive(Clone, Copy, Default)]
+struct RawBytes;
+
+impl tonic::codec::Codec for RawBytes {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        destination: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(destination, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        source: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let remaining = bytes::Buf::remaining(source);
+        Ok(Some(bytes::Buf::copy_to_bytes(source, remaining).to_vec()))
+    }
+}
+
+/// A request that does not decode is the caller's error (INVALID_ARGUMENT,
+/// saying why), not the node's (INTERNAL), and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_request_is_invalid_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let before = head(&mut node.client().await).await;
+    let mut grpc = tonic::client::Grpc::new(node.channel().await);
+    grpc.ready().await.unwrap();
+    let refused = grpc
+        .unary::<Vec<u8>, Vec<u8>, _>(
+            tonic::Request::new(vec![0xff; 16]),
+            "/tansiq.v1.Ledger/Submit".parse().unwrap(),
+            RawBytes,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("decode"), "{refused:?}");
+    assert_eq!(head(&mut node.client().await).await, before);
+}

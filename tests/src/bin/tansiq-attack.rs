@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Parser;
-use tansiq_ledger::author::{now_ms, Author, KeyFile};
-use tansiq_ledger::ids::{EventId, OrgId};
+use tansiq_ledger::author::{now_ms, Author};
+use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
@@ -276,7 +276,7 @@ async fn subscribe_no_read(bin_dir: &Path) -> anyhow::Result<Row> {
     let loading = Instant::now();
     {
         let mut client = LedgerClient::new(node.channel(None).await?);
-        let mut ministry = key_author(&mut client, &node.ministry_key()).await?;
+        let mut ministry = tansiq_tests::try_author(&mut client, &node.ministry_key()).await?;
         for batch in 0..EVENTS / BATCH {
             let signed = (0..BATCH)
                 .map(|n| {
@@ -799,30 +799,6 @@ fn endpoint(url: &str, ca_pem: &[u8], from: Option<IpAddr>) -> anyhow::Result<En
         .timeout(Duration::from_secs(10)))
 }
 
-/// An author for a key file, at the key's head on the node.
-async fn key_author(client: &mut LedgerClient<Channel>, key_file: &Path) -> anyhow::Result<Author> {
-    let (org, key) = KeyFile::read(key_file)?;
-    let head = client.get_head(pb::GetHeadRequest {}).await?.into_inner();
-    let key_head = client
-        .get_key_head(pb::GetKeyHeadRequest {
-            public_key: key.public().0.to_vec(),
-        })
-        .await?
-        .into_inner();
-    let last = if key_head.last_event_id.is_empty() {
-        None
-    } else {
-        Some(EventId::from_slice(&key_head.last_event_id)?)
-    };
-    Ok(Author::new(
-        ChainId::parse(&head.chain_id)?,
-        org,
-        key,
-        key_head.sequence,
-        last,
-    ))
-}
-
 // --- Watching the node ---------------------------------------------------------------
 
 /// Samples the node's VmRSS and open files every 100 ms until stopped.
@@ -1011,7 +987,9 @@ async fn bystander_round(
     // Submit: the ministry's next event (its chain position is read again
     // after a failure, which may or may not have committed).
     if author.is_none() {
-        *author = key_author(&mut client, ministry_key).await.ok();
+        *author = tansiq_tests::try_author(&mut client, ministry_key)
+            .await
+            .ok();
     }
     let started = Instant::now();
     let Some(signer) = author.as_mut() else {

@@ -51,8 +51,11 @@ struct Args {
     #[arg(long)]
     ministry_key: Option<PathBuf>,
     /// Only the one-event-per-request shape (the shape etcd's `check perf` drives).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batched_only")]
     single_only: bool,
+    /// Only the SubmitBatch shape (to load a large ledger quickly).
+    #[arg(long)]
+    batched_only: bool,
     /// Process ids of the nodes (Linux): also report the CPU time each
     /// node and this client spent per committed event while driving.
     #[arg(long, value_delimiter = ',')]
@@ -132,6 +135,9 @@ async fn main() -> anyhow::Result<()> {
     ];
     if args.single_only {
         shapes.remove(0);
+    }
+    if args.batched_only {
+        shapes.truncate(1);
     }
     let signing = Instant::now();
     let workloads: Vec<Vec<Requests>> = shapes
