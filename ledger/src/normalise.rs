@@ -97,8 +97,14 @@ const STOP_WORDS: &[&str] = &[
     "من", "الى", "على", "و",
 ];
 
+/// The significant words of a title, compared by how they look: lowercased,
+/// then reduced to their UTS #39 skeleton (a Cyrillic "а" is a Latin "a";
+/// zero-width and other default-ignorable characters are gone), then
+/// normalised. A title that only looks like another still matches it.
 fn words(text: &str) -> BTreeSet<String> {
-    normalise(text)
+    let lowercase = text.to_lowercase();
+    let looks: String = unicode_security::confusable_detection::skeleton(&lowercase).collect();
+    normalise(&looks)
         .split(' ')
         .filter(|word| !word.is_empty() && !STOP_WORDS.contains(word))
         .map(str::to_owned)
@@ -120,6 +126,23 @@ pub fn similar_titles(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_titles_are_similar() {
+        let title = "Water network rehabilitation";
+        for disguised in [
+            "W\u{0430}ter n\u{0435}twork rehabilitation", // Cyrillic a and e
+            "Wa\u{200B}ter net\u{200D}work rehabili\u{2060}tation", // zero-width
+            "WATER NETWORK REHABILITATION",
+        ] {
+            assert!(similar_titles(title, disguised), "{disguised:?}");
+        }
+        assert!(!similar_titles(title, "Primary school construction"));
+        assert!(similar_titles(
+            "إعادة تأهيل شبكة المياه",
+            "اعادة تاهيل شبكه\u{200C} المياه"
+        ));
+    }
 
     #[test]
     fn arabic_spelling_variants_fold_together() {
