@@ -227,6 +227,26 @@ async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledg
             .is_some_and(|status| status["state"] == "Shutdown")
             .then_some(())
     });
+    // It tells load balancers and supervisors: gRPC health NOT_SERVING.
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(members[0].node().channel().await);
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "tansiq.v1.Ledger".into(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        if status == not_serving {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "health still {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // Its reads still answer, as of what it applied.
     let stopped_head = head(&mut members[0].node().client().await).await;
     assert!(stopped_head.position <= highest_position(&acknowledged));
