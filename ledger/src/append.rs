@@ -333,7 +333,7 @@ impl Ledger {
         &self,
         events: &[Event],
         introduced: &HashSet<PublicKeyBytes>,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), SignerCheckError> {
         let single = events.len() == 1;
         let mut registered_here: HashSet<PublicKeyBytes> = HashSet::new();
         for (index, event) in events.iter().enumerate() {
@@ -342,9 +342,7 @@ impl Ledger {
             if !known {
                 let record = self
                     .read(|ledger| ledger.store.key(&event.signer))
-                    .map_err(|error| Rejection::Malformed {
-                        detail: format!("cannot read the signer's key: {error}; retry"),
-                    })?;
+                    .map_err(SignerCheckError::Unreadable)?;
                 let refusal = match record {
                     None => Some(Rejection::UnknownKey { key: event.signer }),
                     Some(record) => match record.revoked_at {
@@ -371,7 +369,9 @@ impl Ledger {
                 // A retry of an event already on the ledger gets its receipt
                 // at apply, even when its key was revoked since.
                 if let Some(rejection) = refusal.filter(|_| !already_on_the_ledger()) {
-                    return Err(in_batch(single, index, rejection));
+                    return Err(SignerCheckError::Refused(in_batch(
+                        single, index, rejection,
+                    )));
                 }
             }
             registered_here.extend(keys_introduced(&event.kind));
@@ -422,9 +422,23 @@ impl Ledger {
         sync: Durability,
     ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
         let tip = self.tip()?;
+        // Commit times never go back along the log (as-of queries and the
+        // rebuild cut by them): a group is committed no earlier than the
+        // last position. Deterministic: a function of the log, so every
+        // node of a cluster gets the same times whatever the clocks did.
+        let mut floor = match tip.position.0 {
+            0 => i64::MIN,
+            _ => self
+                .store
+                .log_range(tip.position, 1)?
+                .first()
+                .map_or(i64::MIN, |record| record.committed_at_ms),
+        };
         let mut staging = Staging::new(&self.store, &self.memory, tip, 0);
         let mut outcomes = Vec::with_capacity(groups.len());
         for (requests, committed_at_ms) in groups {
+            let committed_at_ms = committed_at_ms.max(floor);
+            floor = committed_at_ms;
             staging.committed_at_ms = committed_at_ms;
             let mut group = Vec::with_capacity(requests.len());
             for request in requests {
@@ -530,6 +544,18 @@ pub enum RebuildError {
         event_id: EventId,
         rejection: Box<Rejection>,
     },
+}
+
+/// Why [`Ledger::check_signers`] did not pass a request.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerCheckError {
+    /// A signer may not sign (unknown, revoked, another organisation's key).
+    #[error(transparent)]
+    Refused(Rejection),
+    /// The state could not be read (e.g. a snapshot is being installed):
+    /// nothing is known of the request; retry.
+    #[error("cannot read the signer's key: {0}")]
+    Unreadable(StoreError),
 }
 
 /// Why a received snapshot was not installed.

@@ -149,6 +149,9 @@ pub enum AppliedOutcome {
 const META_VOTE: &[u8] = b"vote";
 const META_COMMITTED: &[u8] = b"committed";
 const META_PURGED: &[u8] = b"last_purged";
+/// The last log id of a snapshot whose installation began, until it ends
+/// (JSON `null` then).
+const META_INSTALLING: &[u8] = b"installing_snapshot";
 const META_APPLIED: &[u8] = b"applied";
 const META_MEMBERSHIP: &[u8] = b"membership";
 
@@ -193,6 +196,67 @@ impl LogStore {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.ledger.store().cf(cf::RAFT_META), key, json(value));
         self.write(batch)
+    }
+
+    /// The state machine's durably applied log id.
+    fn applied(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(meta_get::<Option<LogId<NodeId>>>(&self.ledger, META_APPLIED)?.flatten())
+    }
+
+    /// Whether a snapshot installation began and did not finish (the
+    /// marker `install_snapshot` writes first and its last batch clears),
+    /// leaving the log purged past the applied state.
+    fn unfinished_install(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        let installing: Option<LogId<NodeId>> =
+            meta_get::<Option<LogId<NodeId>>>(&self.ledger, META_INSTALLING)?.flatten();
+        let purged: Option<LogId<NodeId>> = meta_get(&self.ledger, META_PURGED)?;
+        let applied = self.applied()?;
+        let past =
+            purged.is_some_and(|purged| applied.is_none_or(|applied| purged.index > applied.index));
+        Ok(installing.filter(|_| past))
+    }
+
+    /// The log as a restarting node must present it to openraft.
+    ///
+    /// openraft purges the log up to a received snapshot as soon as it
+    /// starts installing it, before the state machine holds it. When the
+    /// installation then fails (a snapshot refused by its check, a full
+    /// disk), the node restarted with its log purged past its state, and
+    /// openraft stopped it at every start (`purge_upto <=
+    /// snapshot_last_log_id`; found by bench/soak.sh). Then the log is
+    /// taken back to the applied state: purged there, without the entries
+    /// after it (the leader sends the snapshot, and what follows, again).
+    fn settled_log_state(
+        &self,
+    ) -> Result<(Option<LogId<NodeId>>, Option<LogId<NodeId>>), StorageError<NodeId>> {
+        let mut purged: Option<LogId<NodeId>> = meta_get(&self.ledger, META_PURGED)?;
+        if let Some(installing) = self.unfinished_install()? {
+            let applied = self.applied()?;
+            tracing::warn!(
+                snapshot = %installing,
+                purged = ?purged,
+                applied = ?applied,
+                "a snapshot installation did not finish: the Raft log goes back to the applied state (the leader sends the snapshot again)"
+            );
+            let store = self.ledger.store();
+            let family = store.cf(cf::RAFT_META);
+            let mut batch = WriteBatch::default();
+            batch.delete_range_cf(
+                store.cf(cf::RAFT_LOG),
+                0u64.to_be_bytes(),
+                u64::MAX.to_be_bytes(),
+            );
+            match applied {
+                Some(applied) => batch.put_cf(family, META_PURGED, json(&applied)),
+                None => batch.delete_cf(family, META_PURGED),
+            }
+            batch.put_cf(family, META_COMMITTED, json(&applied));
+            batch.put_cf(family, META_INSTALLING, json(&None::<LogId<NodeId>>));
+            self.write(batch)?;
+            purged = applied;
+        }
+        let last = self.last_entry()?.map(|entry| entry.log_id).or(purged);
+        Ok((purged, last))
     }
 
     fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, StorageError<NodeId>> {
@@ -246,11 +310,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
-        let last_purged_log_id: Option<LogId<NodeId>> = meta_get(&self.ledger, META_PURGED)?;
-        let last_log_id = self
-            .last_entry()?
-            .map(|entry| entry.log_id)
-            .or(last_purged_log_id);
+        let (last_purged_log_id, last_log_id) = self.settled_log_state()?;
         Ok(LogState {
             last_purged_log_id,
             last_log_id,
@@ -277,6 +337,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        // An unfinished snapshot installation is settled first (it resets
+        // committed to the applied state).
+        self.settled_log_state()?;
         Ok(meta_get::<Option<LogId<NodeId>>>(&self.ledger, META_COMMITTED)?.flatten())
     }
 
@@ -661,6 +724,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let damaged = |error: std::io::Error| -> StorageError<NodeId> {
             StorageIOError::read_snapshot(Some(meta.signature()), &error).into()
         };
+        // openraft may purge the log up to this snapshot before it is
+        // installed: a restart after a failed installation must know (see
+        // LogStore::settled_log_state).
+        {
+            let store = self.ledger.store();
+            let mut batch = WriteBatch::default();
+            batch.put_cf(
+                store.cf(cf::RAFT_META),
+                META_INSTALLING,
+                json(&meta.last_log_id),
+            );
+            store.write_synced(batch).map_err(io_write)?;
+        }
         let mut file = snapshot.into_std().await;
         file.rewind().map_err(damaged)?;
         let dir = self.snapshot_dir()?;
@@ -706,6 +782,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let finish = vec![
             (META_APPLIED.to_vec(), json(&meta.last_log_id)),
             (META_MEMBERSHIP.to_vec(), json(&meta.last_membership)),
+            (META_INSTALLING.to_vec(), json(&None::<LogId<NodeId>>)),
         ];
         self.ledger
             .replace_state(&checked, finish)
@@ -926,6 +1003,72 @@ mod tests {
         assert!(refused.is_err(), "a forged event was installed");
         assert_eq!(other.tip().expect("tip"), before);
         assert!(other.store().municipality("LY01").expect("read").is_none());
+    }
+
+    /// What a node restarting after a snapshot installation that failed
+    /// (refused, or a full disk) presents to openraft: openraft had purged
+    /// the log up to the snapshot, and the leader had sent entries after
+    /// it. The log goes back to the applied state, committed too; a
+    /// finished installation, or a purge behind the applied state, is left
+    /// as it is.
+    #[tokio::test]
+    async fn a_failed_snapshot_installation_leaves_a_log_openraft_can_start_from() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let ledger = ledger(dir.path());
+        let store = ledger.store();
+        let mut log = LogStore::new(Arc::clone(&ledger));
+        let blank = |index: u64| Entry::<TypeConfig> {
+            log_id: log_id(1, 1, index),
+            payload: EntryPayload::Blank,
+        };
+        let write_entries = |indexes: std::ops::RangeInclusive<u64>| {
+            let mut batch = WriteBatch::default();
+            for index in indexes {
+                batch.put_cf(
+                    store.cf(cf::RAFT_LOG),
+                    index.to_be_bytes(),
+                    encode_entry(&blank(index)).expect("encode"),
+                );
+            }
+            store.write_synced(batch).expect("write");
+        };
+        let set_meta = |key: &[u8], value: Vec<u8>| {
+            let mut batch = WriteBatch::default();
+            batch.put_cf(store.cf(cf::RAFT_META), key, value);
+            store.write_synced(batch).expect("write");
+        };
+        write_entries(1..=3);
+        set_meta(META_APPLIED, json(&Some(log_id(1, 1, 3))));
+        // A snapshot through index 10 arrives: its installation begins,
+        // openraft purges, the leader sends what follows.
+        set_meta(META_INSTALLING, json(&Some(log_id(1, 1, 10))));
+        log.purge(log_id(1, 1, 10)).await.expect("purge");
+        write_entries(11..=12);
+        set_meta(META_COMMITTED, json(&Some(log_id(1, 1, 12))));
+        // The installation failed; the node restarts.
+        assert_eq!(
+            log.read_committed().await.expect("committed"),
+            Some(log_id(1, 1, 3))
+        );
+        let state = log.get_log_state().await.expect("log state");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 3)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 1, 3)));
+
+        // Installed this time (its last batch applies it and clears the
+        // marker): the log goes on after the snapshot.
+        set_meta(META_INSTALLING, json(&Some(log_id(1, 1, 10))));
+        log.purge(log_id(1, 1, 10)).await.expect("purge");
+        set_meta(META_APPLIED, json(&Some(log_id(1, 1, 10))));
+        set_meta(META_INSTALLING, json(&None::<LogId<NodeId>>));
+        write_entries(11..=12);
+        set_meta(META_COMMITTED, json(&Some(log_id(1, 1, 12))));
+        assert_eq!(
+            log.read_committed().await.expect("committed"),
+            Some(log_id(1, 1, 12))
+        );
+        let state = log.get_log_state().await.expect("log state");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 10)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 1, 12)));
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use prost::Message;
-use tansiq_ledger::append::{decode_request, verify_requests};
+use tansiq_ledger::append::{decode_request, verify_requests, SignerCheckError};
 use tansiq_ledger::author::Author;
 use tansiq_ledger::event::Event;
 use tansiq_ledger::genesis::Genesis;
@@ -164,7 +164,7 @@ fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() 
     let events = decoded(vec![junk]).expect("signature is valid");
     assert!(matches!(
         ledger.check_signers(&events, &none),
-        Err(Rejection::UnknownKey { .. })
+        Err(SignerCheckError::Refused(Rejection::UnknownKey { .. }))
     ));
 
     // A key registered by an earlier event of the same request, or by a
@@ -191,7 +191,7 @@ fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() 
     let claim = decoded(vec![claim]).expect("valid");
     assert!(matches!(
         ledger.check_signers(&claim, &none),
-        Err(Rejection::AuthorMismatch { .. })
+        Err(SignerCheckError::Refused(Rejection::AuthorMismatch { .. }))
     ));
     ledger.check_signers(&alone, &none).expect("now registered");
     let (revoke, _) = ministry.sign(
@@ -205,7 +205,7 @@ fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() 
     commit(&ledger, vec![revoke]).expect("revoked");
     assert!(matches!(
         ledger.check_signers(&alone, &none),
-        Err(Rejection::RevokedKey { .. })
+        Err(SignerCheckError::Refused(Rejection::RevokedKey { .. }))
     ));
 }
 
@@ -229,4 +229,22 @@ fn an_activity_identifier_belongs_to_its_reporting_organisation() {
     let refused = activity_reporter("XM-DAC-41114-LY-1", "tinley-park", "", owners)
         .expect_err("UNDP's activity");
     assert!(refused.contains("undp"), "{refused}");
+}
+
+#[test]
+fn commit_times_never_go_back_along_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = ledger(dir.path(), &KeyPair::from_seed([1; 32]));
+    let mut ministry = author("ministry", 1);
+    let mut committed_at = Vec::new();
+    // A leader whose clock is five minutes behind the previous one's.
+    for (pcode, clock_ms) in [("LY01", 1_767_225_600_000), ("LY02", 1_767_225_300_000)] {
+        let (event, _) = ministry.sign(municipality(pcode), 0);
+        let mut outcomes = ledger
+            .commit_group(vec![decoded(vec![event])], clock_ms)
+            .expect("commit");
+        let receipts = outcomes.pop().expect("one outcome").expect("accepted");
+        committed_at.push(receipts[0].committed_at_ms);
+    }
+    assert_eq!(committed_at, vec![1_767_225_600_000, 1_767_225_600_000]);
 }

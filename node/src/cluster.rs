@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tansiq_ledger::append::{decode_request, keys_introduced, verify_requests};
+use tansiq_ledger::append::{decode_request, keys_introduced, verify_requests, SignerCheckError};
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::raft::{
@@ -327,7 +327,13 @@ impl Replication {
                 Some(Err(rejection)) => return Err(rejection_status(&rejection)),
                 None => return Err(Status::internal("no verdict for the request")),
             };
-            if let Err(rejection) = this.ledger.check_signers(&decoded, &Default::default()) {
+            let checked = this.ledger.check_signers(&decoded, &Default::default());
+            if let Err(SignerCheckError::Unreadable(error)) = &checked {
+                return Err(Status::unavailable(format!(
+                    "this donor-site node cannot read its replica now ({error}); nothing was accepted, retry"
+                )));
+            }
+            if let Err(SignerCheckError::Refused(rejection)) = checked {
                 let mut status = rejection_status(&rejection);
                 let position = this.ledger.tip().map_or(0, |tip| tip.position.0);
                 status = Status::with_metadata(
@@ -691,7 +697,11 @@ async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<P
             verify_requests(&chain, &mut requests);
             for request in requests.iter_mut() {
                 let Ok(events) = request else { continue };
-                if let Err(rejection) = ledger.check_signers(events, &introduced) {
+                // A state that cannot be read now (a snapshot being
+                // installed) decides nothing: the apply checks again.
+                if let Err(SignerCheckError::Refused(rejection)) =
+                    ledger.check_signers(events, &introduced)
+                {
                     if refuse_before_proposing(&rejection, log_ahead_of_apply) {
                         *request = Err(rejection);
                     }

@@ -244,7 +244,10 @@ async fn a_member_whose_disk_fills_stops_the_others_go_on_and_nothing_acknowledg
         if status == not_serving {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "health still {status}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health still {status}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // Its reads still answer, as of what it applied.
