@@ -177,6 +177,9 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("invariant: Raft metadata serialises to JSON")
 }
 
+/// The last purged log id and the last log id.
+type PurgedAndLast = (Option<LogId<NodeId>>, Option<LogId<NodeId>>);
+
 /// The Raft log of one node, in its ledger's RocksDB.
 #[derive(Clone)]
 pub struct LogStore {
@@ -226,9 +229,7 @@ impl LogStore {
     /// snapshot_last_log_id`; found by bench/soak.sh). Then the log is
     /// taken back to the applied state: purged there, without the entries
     /// after it (the leader sends the snapshot, and what follows, again).
-    fn settled_log_state(
-        &self,
-    ) -> Result<(Option<LogId<NodeId>>, Option<LogId<NodeId>>), StorageError<NodeId>> {
+    fn settled_log_state(&self) -> Result<PurgedAndLast, StorageError<NodeId>> {
         let mut purged: Option<LogId<NodeId>> = meta_get(&self.ledger, META_PURGED)?;
         if let Some(installing) = self.unfinished_install()? {
             let applied = self.applied()?;
