@@ -62,8 +62,19 @@ const CHUNK_BYTES: usize = 256 * 1024;
 async fn plan_on_node(
     node: &str,
     import: &ImportIati,
-    org_id: String,
+    author: &tansiq_ledger::author::Author,
 ) -> anyhow::Result<pb::IatiImportPlan> {
+    // The node plans only for an organisation that asks itself.
+    let org_id = author.org.to_string();
+    let signed_at_ms = tansiq_ledger::author::now_ms();
+    let signature = author
+        .key
+        .sign_bytes(&tansiq_ledger::signing::plan_request_bytes(
+            &author.chain,
+            &org_id,
+            signed_at_ms,
+        ));
+    let signer_key = author.public().0.to_vec();
     let pcode_map = match &import.pcode_map {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?,
@@ -86,11 +97,19 @@ async fn plan_on_node(
             }
             data.truncate(n);
             sent += n as u64;
-            let (org_id, pcode_map) = first.take().unwrap_or_default();
-            let chunk = pb::IatiImportChunk {
-                data,
-                org_id,
-                pcode_map,
+            let chunk = match first.take() {
+                Some((org_id, pcode_map)) => pb::IatiImportChunk {
+                    data,
+                    org_id,
+                    pcode_map,
+                    signer_key: signer_key.clone(),
+                    signed_at_ms,
+                    signature: signature.to_vec(),
+                },
+                None => pb::IatiImportChunk {
+                    data,
+                    ..Default::default()
+                },
             };
             if sender.send(chunk).await.is_err() || n == 0 {
                 break;
@@ -131,11 +150,10 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
         .key
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
-    let (org, _) =
-        KeyFile::read(&key_path).with_context(|| "pass --key FILE or set TANSIQ_KEY".to_owned())?;
-    let plan = plan_on_node(node, &import, org.to_string()).await?;
+    KeyFile::read(&key_path).with_context(|| "pass --key FILE or set TANSIQ_KEY".to_owned())?;
     let mut ledger = connect(node).await?;
     let mut author = author_for(&mut ledger, Some(key_path.clone())).await?;
+    let plan = plan_on_node(node, &import, &author).await?;
     let mut report = Report {
         activities: plan.activities_read,
         ..Report::default()

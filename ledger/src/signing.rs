@@ -56,6 +56,25 @@ impl fmt::Display for ChainId {
     }
 }
 
+/// Domain of the signed request that asks a node for an IATI import plan.
+pub const PLAN_DOMAIN: &[u8] = b"tansiq/plan-iati/v1";
+
+/// The bytes an organisation's key signs to ask a node for an IATI import
+/// plan (`Interchange.PlanIatiImport`): the domain, 0x00, the chain id,
+/// 0x00, the organisation id, 0x00, the signing time (ms since the Unix
+/// epoch, 8 bytes big-endian).
+pub fn plan_request_bytes(chain: &ChainId, org_id: &str, signed_at_ms: i64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(PLAN_DOMAIN.len() + chain.0.len() + org_id.len() + 11);
+    bytes.extend_from_slice(PLAN_DOMAIN);
+    bytes.push(0);
+    bytes.extend_from_slice(chain.0.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(org_id.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&signed_at_ms.to_be_bytes());
+    bytes
+}
+
 /// The exact bytes an event's signature covers and its id hashes.
 pub fn signed_bytes(chain: &ChainId, body: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(EVENT_DOMAIN.len() + chain.0.len() + 2 + body.len());
@@ -95,6 +114,10 @@ impl KeyPair {
     }
     pub fn public(&self) -> PublicKeyBytes {
         PublicKeyBytes(self.signing.verifying_key().to_bytes())
+    }
+    /// Signs `message` as it is (for requests such as [`plan_request_bytes`]).
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
     }
     /// Signs `body` for `chain`: returns the 64-byte signature and the event id.
     pub fn sign(&self, chain: &ChainId, body: &[u8]) -> ([u8; 64], EventId) {

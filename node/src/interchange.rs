@@ -8,10 +8,12 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use tansiq_ledger::append::activity_reporter;
+use tansiq_ledger::author::now_ms;
 use tansiq_ledger::iati::{Activity, Reader};
 use tansiq_ledger::iati_export;
 use tansiq_ledger::iati_plan::{difference, existing, plan, PcodeMap};
-use tansiq_ledger::ids::OrgId;
+use tansiq_ledger::ids::{OrgId, PublicKeyBytes};
+use tansiq_ledger::signing::{plan_request_bytes, verify_signature};
 use tansiq_ledger::store::StoreError;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -190,6 +192,55 @@ fn plan_activities(
     Ok(answer)
 }
 
+/// How far a plan request's signing time may be from the node's clock.
+const PLAN_SIGNATURE_AGE_MAX_MS: i64 = 10 * 60 * 1000;
+
+/// A plan is computed only for an organisation that asks for it itself: the
+/// first chunk is signed by one of its registered, unrevoked keys, recently
+/// (planning a large file costs the node a reader and minutes of work; an
+/// anonymous client must not be able to take the two plan slots).
+fn authenticate_plan(
+    ledger: &Ledger,
+    org_id: &OrgId,
+    first: &pb::IatiImportChunk,
+) -> Result<(), Status> {
+    let how = "sign \"tansiq/plan-iati/v1\" 0x00 chain_id 0x00 org_id 0x00 signed_at_ms (8 bytes, big-endian) with one of the organisation's keys (docs/PROTOCOL.md); the tansiq CLI does it with --key";
+    let key = PublicKeyBytes::from_slice(&first.signer_key).map_err(|_| {
+        Status::unauthenticated(format!(
+            "the first chunk must carry signer_key, signed_at_ms and signature: {how}"
+        ))
+    })?;
+    let age = (now_ms() - first.signed_at_ms).abs();
+    if age > PLAN_SIGNATURE_AGE_MAX_MS {
+        return Err(Status::unauthenticated(format!(
+            "signed_at_ms is {} s from this node's clock (at most {} s): sign the request again",
+            age / 1000,
+            PLAN_SIGNATURE_AGE_MAX_MS / 1000
+        )));
+    }
+    let message = plan_request_bytes(ledger.chain(), org_id.as_str(), first.signed_at_ms);
+    if !verify_signature(&key, &message, &first.signature) {
+        return Err(Status::unauthenticated(format!(
+            "the plan request's signature does not verify: {how}"
+        )));
+    }
+    let record = ledger
+        .read(|ledger| ledger.store().key(&key))
+        .map_err(|error| store_status(&error))?;
+    match record {
+        None => Err(Status::unauthenticated(format!(
+            "key {key} is not registered on this ledger"
+        ))),
+        Some(record) if record.revoked_at.is_some() => {
+            Err(Status::permission_denied(format!("key {key} was revoked")))
+        }
+        Some(record) if record.org_id != org_id.as_str() => Err(Status::permission_denied(
+            format!("key {key} belongs to {}, not {org_id}", record.org_id),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The next chunk of a streamed file; an error when it does not come within
 /// [`CHUNK_WAIT`] (a stalled upload must not hold a plan slot).
 async fn next_chunk(
@@ -261,6 +312,7 @@ impl pb::interchange_server::Interchange for InterchangeService {
                 "org_id (first chunk) must name the organisation that will sign: {error}"
             ))
         })?;
+        authenticate_plan(&self.ledger, &org_id, &first)?;
         let map = PcodeMap::parse(&first.pcode_map)
             .map_err(|error| Status::invalid_argument(format!("pcode_map: {error}")))?;
         let (sender, receiver) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);

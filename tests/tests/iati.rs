@@ -350,26 +350,63 @@ async fn donor_systems_get_the_import_plan_over_grpc_in_chunks() {
     let mut client = InterchangeClient::new(node.channel().await);
     let bytes = std::fs::read(fixture("undp-libya-v2.03.xml")).unwrap();
     let map = std::fs::read_to_string(fixture("pcode-map.csv")).unwrap();
-    // Small chunks: the node reads the file as it arrives.
-    let chunks: Vec<pb::IatiImportChunk> = bytes
-        .chunks(700)
-        .enumerate()
-        .map(|(index, data)| pb::IatiImportChunk {
-            data: data.to_vec(),
-            org_id: if index == 0 {
-                "undp".into()
-            } else {
-                String::new()
-            },
-            pcode_map: if index == 0 {
-                map.clone()
-            } else {
-                String::new()
-            },
-        })
-        .collect();
+    let chain = tansiq_ledger::signing::ChainId::parse(
+        &node
+            .client()
+            .await
+            .get_head(pb::GetHeadRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .chain_id,
+    )
+    .unwrap();
+    // Small chunks: the node reads the file as it arrives. The first one
+    // says who asks, signed with one of that organisation's keys.
+    let chunks = |key_file: &str, signed_at_ms: i64| -> Vec<pb::IatiImportChunk> {
+        let (_, key) =
+            tansiq_ledger::author::KeyFile::read(std::path::Path::new(&key(&node, key_file)))
+                .unwrap();
+        let message = tansiq_ledger::signing::plan_request_bytes(&chain, "undp", signed_at_ms);
+        bytes
+            .chunks(700)
+            .enumerate()
+            .map(|(index, data)| match index {
+                0 => pb::IatiImportChunk {
+                    data: data.to_vec(),
+                    org_id: "undp".into(),
+                    pcode_map: map.clone(),
+                    signer_key: key.public().0.to_vec(),
+                    signed_at_ms,
+                    signature: key.sign_bytes(&message).to_vec(),
+                },
+                _ => pb::IatiImportChunk {
+                    data: data.to_vec(),
+                    ..Default::default()
+                },
+            })
+            .collect()
+    };
+    let now = tansiq_ledger::author::now_ms();
+    // Nobody, CARE's key for UNDP, an old signature: refused.
+    let mut unsigned = chunks("undp", now);
+    unsigned[0].signature.clear();
+    for (attempt, code) in [
+        (unsigned, tonic::Code::Unauthenticated),
+        (chunks("care", now), tonic::Code::PermissionDenied),
+        (
+            chunks("undp", now - 3_600_000),
+            tonic::Code::Unauthenticated,
+        ),
+    ] {
+        let refused = client
+            .plan_iati_import(tokio_stream::iter(attempt))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), code, "{refused:?}");
+    }
     let plan = client
-        .plan_iati_import(tokio_stream::iter(chunks))
+        .plan_iati_import(tokio_stream::iter(chunks("undp", now)))
         .await
         .unwrap()
         .into_inner();
@@ -394,12 +431,11 @@ async fn donor_systems_get_the_import_plan_over_grpc_in_chunks() {
     );
 
     // A bad file: INVALID_ARGUMENT naming the line.
+    let mut bad = chunks("undp", now);
+    bad.truncate(1);
+    bad[0].data = b"<iati-activities>\n<iati-activity>\n<title></sector>".to_vec();
     let refused = client
-        .plan_iati_import(tokio_stream::iter(vec![pb::IatiImportChunk {
-            data: b"<iati-activities>\n<iati-activity>\n<title></sector>".to_vec(),
-            org_id: "undp".into(),
-            pcode_map: String::new(),
-        }]))
+        .plan_iati_import(tokio_stream::iter(bad))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
