@@ -93,6 +93,12 @@ pub fn submit_status(error: SubmitError) -> Status {
                 "this node's disk is full ({error}); nothing was acknowledged. It still answers reads; to accept writes again it needs free disk space and a restart of tansiq-node. Resubmitting the same signed events then is safe (accepted once by event id)"
             ))
         }
+        // After an I/O error (no file descriptor left, a permission, a
+        // failing device) RocksDB refuses every later write until it is
+        // reopened: "retry later" would never come true.
+        SubmitError::Storage(error) if error.contains("IO error") => Status::unavailable(format!(
+            "the node could not write to its storage ({error}); nothing was written. Its storage refuses writes until tansiq-node is restarted (after fixing the cause: open-file limit, permissions, the device): resubmit the same signed events to another node, or here after the restart; they are accepted once by event id"
+        )),
         SubmitError::Storage(error) => Status::unavailable(format!(
             "the node could not write to its storage ({error}); nothing was written, retry later"
         )),
@@ -349,5 +355,26 @@ impl pb::ledger_server::Ledger for LedgerService {
             uptime_s: self.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_error_a_restart_clears_says_restart() {
+        let io = submit_status(SubmitError::Storage(
+            "RocksDB: IO error: While open a file for appending: 000123.log: Too many open files"
+                .into(),
+        ));
+        assert_eq!(io.code(), tonic::Code::Unavailable);
+        assert!(io.message().contains("restarted"), "{}", io.message());
+        let other = submit_status(SubmitError::Storage("busy".into()));
+        assert!(
+            other.message().contains("retry later"),
+            "{}",
+            other.message()
+        );
     }
 }
