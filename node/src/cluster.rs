@@ -716,9 +716,12 @@ async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<P
         };
         let mut valid = Vec::with_capacity(batch.len());
         let mut replies: ProposalReplies = Vec::with_capacity(batch.len());
+        let mut introducing = Vec::new();
         for (pending, checked) in batch.into_iter().zip(requests) {
             match checked {
-                Ok(_) => {
+                Ok(events) => {
+                    introducing
+                        .extend(events.iter().flat_map(|event| keys_introduced(&event.kind)));
                     valid.push(pb::SubmitBatchRequest {
                         events: pending.events,
                     });
@@ -736,7 +739,7 @@ async fn propose_loop(replication: Arc<Replication>, mut queue: mpsc::Receiver<P
             committed_at_ms: now_ms(),
             requests: valid,
         };
-        let introducing = replication.in_flight.add(&proposal);
+        replication.in_flight.add(&introducing);
         let replication = Arc::clone(&replication);
         tokio::spawn(async move {
             let written =
@@ -791,21 +794,13 @@ impl InFlightKeys {
         self.lock().keys().copied().collect()
     }
 
-    /// Counts the keys `proposal` registers; returns them, for [`Self::remove`].
-    fn add(&self, proposal: &Proposal) -> Vec<PublicKeyBytes> {
-        let introduced: Vec<PublicKeyBytes> = proposal
-            .requests
-            .iter()
-            .flat_map(|request| &request.events)
-            .filter_map(|event| prost::Message::decode(event.body.as_slice()).ok())
-            .filter_map(|body: pb::EventBody| body.kind)
-            .flat_map(|kind| keys_introduced(&kind))
-            .collect();
+    /// Counts the keys a proposal registers (taken from its events as they
+    /// were decoded for verification); [`Self::remove`] them when answered.
+    fn add(&self, introduced: &[PublicKeyBytes]) {
         let mut counts = self.lock();
-        for key in &introduced {
+        for key in introduced {
             *counts.entry(*key).or_default() += 1;
         }
-        introduced
     }
 
     fn remove(&self, introduced: &[PublicKeyBytes]) {
