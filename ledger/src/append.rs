@@ -322,6 +322,27 @@ impl Ledger {
         }))
     }
 
+    /// Whether `author` may report the IATI activity `identifier` as the
+    /// ledger stands ([`activity_reporter`], the rule a registration is
+    /// checked by): the reason if not. For import plans and dry runs.
+    pub fn may_report(
+        &self,
+        author: &str,
+        identifier: &str,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.read(|ledger| {
+            let own = ledger
+                .store
+                .org(author)?
+                .map(|org| org.iati_identifier)
+                .unwrap_or_default();
+            let owners = ledger.memory.iati_owners(&ledger.store)?;
+            Ok(activity_reporter(identifier, author, &own, |prefix| {
+                owners.get(prefix).cloned()
+            }))
+        })
+    }
+
     /// Whether every event of a request may be signed by its key, judged
     /// on the applied state before the request goes to the log: the key is
     /// registered to the event's author and not revoked, or an earlier event

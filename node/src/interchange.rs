@@ -7,7 +7,6 @@ use std::io::{BufReader, Cursor, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
-use tansiq_ledger::append::activity_reporter;
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::iati::{Activity, Reader};
 use tansiq_ledger::iati_export;
@@ -125,23 +124,10 @@ fn plan_activities(
 ) -> Result<pb::IatiImportPlan, StoreError> {
     answer.position = ledger.tip()?.position.0;
     let store = ledger.store();
-    // The ledger's rule, asked here so that a dry run says what the real
-    // run would be refused.
-    let owners: std::collections::HashMap<String, String> = store
-        .org_iati_identifiers()?
-        .into_iter()
-        .map(|(org, prefix)| (prefix, org))
-        .collect();
-    let own = store
-        .org(org_id.as_str())?
-        .map(|org| org.iati_identifier)
-        .unwrap_or_default();
     for activity in activities {
-        if let Err(detail) =
-            activity_reporter(&activity.identifier, org_id.as_str(), &own, |prefix| {
-                owners.get(prefix).cloned()
-            })
-        {
+        // The ledger's rule, asked here so that a dry run says what the
+        // real run would be refused.
+        if let Err(detail) = ledger.may_report(org_id.as_str(), &activity.identifier)? {
             answer.skipped.push(pb::SkippedActivity {
                 iati_identifier: activity.identifier.clone(),
                 reason: "reported_by_another_organisation".into(),
