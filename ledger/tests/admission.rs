@@ -3,6 +3,10 @@
 //! the signer check a leader (or a donor site's outbox) makes before a
 //! request may enter a Raft log.
 
+mod common;
+
+use common::municipality;
+
 use std::collections::HashSet;
 
 use prost::Message;
@@ -43,20 +47,6 @@ fn author(org: &str, seed: u8) -> Author {
         0,
         None,
     )
-}
-
-fn municipality(pcode: &str) -> Kind {
-    Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
-        pcode: pcode.into(),
-        admin_level: 1,
-        parent_pcode: String::new(),
-        country: "LY".into(),
-        name: Some(pb::Names {
-            latin: pcode.into(),
-            arabic: String::new(),
-        }),
-        population: 0,
-    })
 }
 
 fn organisation(org: &str, key: &KeyPair) -> Kind {

@@ -4,6 +4,10 @@
 //! from a handle opened before a newer build removed its file; a damaged
 //! snapshot is refused and changes nothing.
 
+mod common;
+
+use common::municipality;
+
 use std::sync::Arc;
 
 use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
@@ -16,7 +20,6 @@ use tansiq_ledger::raft::{AppliedOutcome, LogStore, Proposal, StateMachine, Type
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
-use tansiq_proto::v1::event_body::Kind;
 
 fn genesis(key: &KeyPair) -> Genesis {
     Genesis::create(
@@ -30,20 +33,6 @@ fn genesis(key: &KeyPair) -> Genesis {
         0,
     )
     .expect("genesis")
-}
-
-fn municipality(pcode: &str) -> Kind {
-    Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
-        pcode: pcode.into(),
-        admin_level: 1,
-        parent_pcode: String::new(),
-        country: "LY".into(),
-        name: Some(pb::Names {
-            latin: pcode.into(),
-            arabic: String::new(),
-        }),
-        population: 0,
-    })
 }
 
 fn entry(index: u64, requests: Vec<Vec<pb::SignedEvent>>) -> Entry<TypeConfig> {
