@@ -627,6 +627,8 @@ impl Ledger {
                     rebuilt_head: rebuilt_tip.head,
                 });
             }
+            // Its caches and memtables are not needed for the write.
+            drop(claimed);
             let store = rebuilt.store();
             store.write_state(&store.db().snapshot(), out)?;
             Ok(rebuilt_tip)

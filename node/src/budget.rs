@@ -98,8 +98,9 @@ impl Budget {
         }
     }
 
-    /// Bytes held now (for tests and status).
-    pub fn held_bytes(&self) -> usize {
+    /// Bytes held now.
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
         self.lock().total
     }
 }

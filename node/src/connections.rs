@@ -138,7 +138,7 @@ impl AsyncWrite for Limited {
 }
 
 /// Connections refused because every slot was taken, since start.
-pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The stream of accepted connections the gRPC server serves.
 pub fn accept(
