@@ -185,10 +185,27 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
             report.country_level += 1;
         }
         if import.dry_run {
+            // The node tried the activity as the real run would submit it.
+            if !activity.refusal.is_empty() {
+                report.skip(
+                    "refused_by_the_ledger",
+                    &activity.iati_identifier,
+                    activity.refusal,
+                );
+                continue;
+            }
             for kind in &kinds {
                 *report.events.entry(kind_name(kind)).or_default() += 1;
             }
             report.imported += 1;
+            if activity.pending_review {
+                report.held.push(activity.iati_identifier.clone());
+            }
+            for warning in activity.warnings {
+                report
+                    .warnings
+                    .push((activity.iati_identifier.clone(), warning));
+            }
             continue;
         }
         let key = Some(key_path.clone());

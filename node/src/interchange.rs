@@ -7,6 +7,7 @@ use std::io::{BufReader, Cursor, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use tansiq_ledger::append::Trial;
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::iati::{Activity, Reader};
 use tansiq_ledger::iati_export;
@@ -63,6 +64,7 @@ fn plan_file(
     ledger: &Ledger,
     chunks: Chunks,
     org_id: &OrgId,
+    signer: PublicKeyBytes,
     map: &PcodeMap,
 ) -> Result<pb::IatiImportPlan, Status> {
     // Each activity is planned soon after it is read, a few hundred at a
@@ -74,6 +76,14 @@ fn plan_file(
     let mut answer = pb::IatiImportPlan::default();
     let mut batch = Vec::with_capacity(PLAN_BATCH_ACTIVITIES);
     let mut read = 0u64;
+    // The activities are tried in file order, each after those before it,
+    // as the real run submits them: the dry run's answer is the ledger's.
+    let mut trial = ledger.trial().map_err(|e| store_status(&e))?;
+    let planner = Planner {
+        org_id,
+        signer,
+        map,
+    };
     loop {
         let next = reader
             .next()
@@ -92,7 +102,7 @@ fn plan_file(
         if batch.len() == PLAN_BATCH_ACTIVITIES || (end && !batch.is_empty()) {
             let so_far = std::mem::take(&mut answer);
             answer = ledger
-                .read(|ledger| plan_activities(ledger, &batch, org_id, map, so_far))
+                .read(|ledger| planner.plan(ledger, &mut trial, &batch, so_far))
                 .map_err(|e| store_status(&e))?;
             batch.clear();
         }
@@ -114,68 +124,94 @@ const PLANS_AT_ONCE: usize = 2;
 /// A plan whose next chunk does not arrive within this is ended.
 const CHUNK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What importing `activities` would change, against the ledger as it is.
-fn plan_activities(
-    ledger: &Ledger,
-    activities: &[Activity],
-    org_id: &OrgId,
-    map: &PcodeMap,
-    mut answer: pb::IatiImportPlan,
-) -> Result<pb::IatiImportPlan, StoreError> {
-    answer.position = ledger.tip()?.position.0;
-    let store = ledger.store();
-    for activity in activities {
-        // The ledger's rule, asked here so that a dry run says what the
-        // real run would be refused.
-        if let Err(detail) = ledger.may_report(org_id.as_str(), &activity.identifier)? {
-            answer.skipped.push(pb::SkippedActivity {
-                iati_identifier: activity.identifier.clone(),
-                reason: "reported_by_another_organisation".into(),
-                detail,
-            });
-            continue;
-        }
-        let planned = match plan(activity, map) {
-            Ok(planned) => planned,
-            Err(skip) => {
+/// Who asks for a plan, and how its places are read.
+struct Planner<'a> {
+    org_id: &'a OrgId,
+    signer: PublicKeyBytes,
+    map: &'a PcodeMap,
+}
+
+impl Planner<'_> {
+    /// What importing `activities` would change, against the ledger as it
+    /// is after the activities `trial` accepted before them, and what the
+    /// ledger would answer to each.
+    fn plan(
+        &self,
+        ledger: &Ledger,
+        trial: &mut Trial,
+        activities: &[Activity],
+        mut answer: pb::IatiImportPlan,
+    ) -> Result<pb::IatiImportPlan, StoreError> {
+        answer.position = ledger.tip()?.position.0;
+        let org_id = self.org_id;
+        let store = ledger.store();
+        for activity in activities {
+            // The ledger's rule, asked here so that a dry run says what the
+            // real run would be refused.
+            if let Err(detail) = ledger.may_report(org_id.as_str(), &activity.identifier)? {
                 answer.skipped.push(pb::SkippedActivity {
                     iati_identifier: activity.identifier.clone(),
-                    reason: skip.reason.to_owned(),
-                    detail: skip.detail,
+                    reason: "reported_by_another_organisation".into(),
+                    detail,
                 });
                 continue;
             }
-        };
-        let current = existing(store, ledger.chain(), &planned.project_id)?;
-        if let Some(current) = &current {
-            if current.owner != org_id.as_str() {
-                answer.skipped.push(pb::SkippedActivity {
-                    iati_identifier: planned.identifier.clone(),
-                    reason: "owned_by_another_organisation".into(),
-                    detail: format!(
-                        "project {} is registered by {}; only its reporting organisation updates it",
-                        planned.project_id, current.owner
-                    ),
-                });
-                continue;
+            let planned = match plan(activity, self.map) {
+                Ok(planned) => planned,
+                Err(skip) => {
+                    answer.skipped.push(pb::SkippedActivity {
+                        iati_identifier: activity.identifier.clone(),
+                        reason: skip.reason.to_owned(),
+                        detail: skip.detail,
+                    });
+                    continue;
+                }
+            };
+            let current = existing(store, ledger.chain(), &planned.project_id)?;
+            if let Some(current) = &current {
+                if current.owner != org_id.as_str() {
+                    answer.skipped.push(pb::SkippedActivity {
+                        iati_identifier: planned.identifier.clone(),
+                        reason: "owned_by_another_organisation".into(),
+                        detail: format!(
+                            "project {} is registered by {}; only its reporting organisation updates it",
+                            planned.project_id, current.owner
+                        ),
+                    });
+                    continue;
+                }
             }
+            let kinds = difference(&planned, current);
+            let mut tried = pb::PlannedActivity::default();
+            if !kinds.is_empty() {
+                match ledger.try_kinds(trial, self.signer, org_id, kinds.clone(), now_ms())? {
+                    Ok(receipts) => {
+                        tried.pending_review = receipts.iter().any(|r| r.pending_review);
+                        tried.warnings = receipts.into_iter().flat_map(|r| r.warnings).collect();
+                    }
+                    Err(rejection) => {
+                        tried.refusal = rejection.to_string();
+                        tried.refusal_reason = rejection.reason().to_owned();
+                    }
+                }
+            }
+            answer.activities.push(pb::PlannedActivity {
+                iati_identifier: planned.identifier,
+                project_id: planned.project_id,
+                country_level: planned.country_level,
+                bodies: kinds
+                    .into_iter()
+                    .map(|kind| pb::EventBody {
+                        kind: Some(kind),
+                        ..pb::EventBody::default()
+                    })
+                    .collect(),
+                notes: planned.notes,
+                ..tried
+            });
         }
-        let bodies = difference(&planned, current)
-            .into_iter()
-            .map(|kind| pb::EventBody {
-                kind: Some(kind),
-                ..pb::EventBody::default()
-            })
-            .collect();
-        answer.activities.push(pb::PlannedActivity {
-            iati_identifier: planned.identifier,
-            project_id: planned.project_id,
-            country_level: planned.country_level,
-            bodies,
-            notes: planned.notes,
-        });
+        Ok(answer)
     }
-    Ok(answer)
 }
 
 /// How far a plan request's signing time may be from the node's clock.
@@ -189,7 +225,7 @@ fn authenticate_plan(
     ledger: &Ledger,
     org_id: &OrgId,
     first: &pb::IatiImportChunk,
-) -> Result<(), Status> {
+) -> Result<PublicKeyBytes, Status> {
     let how = "sign \"tansiq/plan-iati/v1\" 0x00 chain_id 0x00 org_id 0x00 signed_at_ms (8 bytes, big-endian) with one of the organisation's keys (docs/PROTOCOL.md); the tansiq CLI does it with --key";
     let key = PublicKeyBytes::from_slice(&first.signer_key).map_err(|_| {
         Status::unauthenticated(format!(
@@ -223,7 +259,7 @@ fn authenticate_plan(
         Some(record) if record.org_id != org_id.as_str() => Err(Status::permission_denied(
             format!("key {key} belongs to {}, not {org_id}", record.org_id),
         )),
-        Some(_) => Ok(()),
+        Some(_) => Ok(key),
     }
 }
 
@@ -298,7 +334,7 @@ impl pb::interchange_server::Interchange for InterchangeService {
                 "org_id (first chunk) must name the organisation that will sign: {error}"
             ))
         })?;
-        authenticate_plan(&self.ledger, &org_id, &first)?;
+        let signer = authenticate_plan(&self.ledger, &org_id, &first)?;
         let map = PcodeMap::parse(&first.pcode_map)
             .map_err(|error| Status::invalid_argument(format!("pcode_map: {error}")))?;
         let (sender, receiver) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
@@ -307,7 +343,8 @@ impl pb::interchange_server::Interchange for InterchangeService {
             current: Cursor::new(first.data),
         };
         let ledger = Arc::clone(&self.ledger);
-        let worker = tokio::task::spawn_blocking(move || plan_file(&ledger, chunks, &org_id, &map));
+        let worker =
+            tokio::task::spawn_blocking(move || plan_file(&ledger, chunks, &org_id, signer, &map));
         while let Some(chunk) = next_chunk(&mut stream).await? {
             let sender = sender.clone();
             // A full channel blocks: hand it to a blocking thread.

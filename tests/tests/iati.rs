@@ -260,6 +260,67 @@ fn the_public_fixtures_import_through_a_node() {
     }
 }
 
+/// What a report says the ledger answered, without timings and counts of
+/// what was (or would be) written.
+fn answers(report: &Value) -> Value {
+    serde_json::json!({
+        "activities": report["activities"],
+        "imported": report["imported"],
+        "unchanged": report["unchanged"],
+        "skippedByReason": report["skippedByReason"],
+        "overlaps": report["overlaps"],
+        "heldForReview": report["heldForReview"],
+    })
+}
+
+#[test]
+fn a_dry_run_gets_the_answers_the_real_run_gets_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    let care = key(&node, "care");
+    let undp = key(&node, "undp");
+    let map = fixture("pcode-map.csv");
+    let undp_file = fixture("undp-libya-v2.03.xml");
+    let mut runs: Vec<(String, Vec<&str>)> =
+        vec![(undp_file.clone(), vec!["--key", &undp, "--pcode-map", &map])];
+    // Albania is not a country of this ledger: the real run is refused for
+    // every activity, and the dry run must say so (it once said "8 imported").
+    let dfid = shared_fixture("dfid-albania-v2.01.xml");
+    if let Some(dfid) = &dfid {
+        runs.push((dfid.clone(), vec!["--key", &care]));
+    }
+    runs.push((
+        fixture("undp-libya-v2.03.xml"),
+        vec!["--key", &undp, "--pcode-map", &map],
+    ));
+    for (file, args) in runs {
+        let mut dry_args = vec![file.as_str()];
+        dry_args.extend(&args);
+        dry_args.push("--dry-run");
+        let before = head_position(&node);
+        let dry = import(&node, &dry_args);
+        assert_eq!(head_position(&node), before, "a dry run writes nothing");
+        let mut real_args = vec![file.as_str()];
+        real_args.extend(&args);
+        let real = import(&node, &real_args);
+        assert_eq!(
+            answers(&dry),
+            answers(&real),
+            "{file}: dry run {dry:#}\nreal run {real:#}"
+        );
+        if Some(&file) == dfid.as_ref() {
+            let refused = real["skippedByReason"]["refused_by_the_ledger"]
+                .as_array()
+                .map(Vec::len);
+            assert_eq!(refused, Some(8), "{real:#}");
+            assert!(
+                real["skippedByReason"].to_string().contains("AL"),
+                "the refusal names the unknown country: {real:#}"
+            );
+        }
+    }
+}
+
 #[test]
 fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
