@@ -55,6 +55,29 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the genesis file of a new chain (for `tansiq-node --genesis`):
+    /// its id is the name and a hash of the genesis, so that no two ledgers
+    /// share one (docs/PROTOCOL.md, section 5).
+    Genesis {
+        /// The chain's name, 1-39 of a-z 0-9 '-' (e.g. ly-mlg).
+        #[arg(long)]
+        name: String,
+        /// The ministry's organisation id on the ledger.
+        #[arg(long, default_value = "ministry")]
+        ministry: String,
+        /// A ministry public key, hex (`tansiq keygen` prints it); repeat for several.
+        #[arg(long = "ministry-key", required = true)]
+        ministry_keys: Vec<String>,
+        /// The ministry's name in Latin script.
+        #[arg(long)]
+        name_latin: String,
+        /// The ministry's name in Arabic script.
+        #[arg(long, default_value = "")]
+        name_arabic: String,
+        /// Where to write the genesis (JSON; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Sign and submit events described in JSON (one body, or an array of bodies).
     Submit {
         /// JSON file ("-" for standard input); see docs/PROTOCOL.md for the form.

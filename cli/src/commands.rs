@@ -7,7 +7,7 @@ use prost::Message;
 use serde_json::{json, Value};
 use tansiq_ledger::author::{now_ms, Author, KeyFile};
 use tansiq_ledger::event::{kind_name, Kind};
-use tansiq_ledger::genesis::Genesis;
+use tansiq_ledger::genesis::{Genesis, GenesisFile};
 use tansiq_ledger::ids::{EventId, HeadHash, OrgId, PublicKeyBytes};
 use tansiq_ledger::signing::{self, ChainId, KeyPair, SignatureCheck};
 use tansiq_proto::v1 as pb;
@@ -24,6 +24,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let output = cli.output;
     match cli.command {
         Command::Keygen { org, out } => keygen(output, &org, &out),
+        Command::Genesis {
+            name,
+            ministry,
+            ministry_keys,
+            name_latin,
+            name_arabic,
+            out,
+        } => {
+            let names = pb::Names {
+                arabic: name_arabic,
+                latin: name_latin,
+            };
+            genesis(output, &name, &ministry, &ministry_keys, names, &out)
+        }
         Command::Submit { file, key } => {
             submit(output, &mut connect(&cli.node).await?, &file, key).await
         }
@@ -68,6 +82,51 @@ fn keygen(output: Output, org: &str, out: &Path) -> anyhow::Result<()> {
             "key_file": out.display().to_string(),
             "public_key_hex": public.to_hex(),
             "public_key_base64": base64_of(&public.0),
+        }),
+    );
+    Ok(())
+}
+
+fn genesis(
+    output: Output,
+    name: &str,
+    ministry: &str,
+    keys: &[String],
+    names: pb::Names,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let ministry = OrgId::parse(ministry)?;
+    let keys = keys
+        .iter()
+        .map(|key| {
+            PublicKeyBytes::from_hex(key).with_context(|| {
+                format!("--ministry-key {key:?}: give the public key's 64 hex digits")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let genesis = Genesis::new_chain(name, &ministry, names, &keys, now_ms())?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing file is never overwritten)",
+                out.display()
+            )
+        })?;
+    std::io::Write::write_all(
+        &mut file,
+        GenesisFile::from_genesis(&genesis).to_json().as_bytes(),
+    )
+    .and_then(|()| file.sync_all())
+    .with_context(|| format!("cannot write {}", out.display()))?;
+    output::record(
+        output,
+        &json!({
+            "chain_id": genesis.chain.to_string(),
+            "genesis_hash": genesis.hash.to_hex(),
+            "genesis_file": out.display().to_string(),
         }),
     );
     Ok(())

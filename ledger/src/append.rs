@@ -56,6 +56,8 @@ pub enum OpenError {
     Store(#[from] StoreError),
     #[error("data directory has no genesis and none was given to create the chain")]
     NoGenesis,
+    #[error("a new chain's id is its name and a hash of its genesis, so that no two ledgers share one and accept each other's events; {chain:?} is not (derived: {expected}). Make the genesis with `tansiq genesis` (docs/PROTOCOL.md, section 5)")]
+    UnderivedChainId { chain: String, expected: String },
     #[error("stored genesis is invalid: {0}")]
     Genesis(#[from] crate::genesis::GenesisError),
     #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
@@ -204,6 +206,12 @@ impl Ledger {
             Some(bytes) => Genesis::decode(&bytes)?,
             None => {
                 let genesis = genesis.ok_or(OpenError::NoGenesis)?;
+                if let Some(expected) = genesis.underived_chain_id() {
+                    return Err(OpenError::UnderivedChainId {
+                        chain: genesis.chain.to_string(),
+                        expected,
+                    });
+                }
                 initialise(&store, genesis)?;
                 genesis.clone()
             }

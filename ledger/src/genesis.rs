@@ -30,6 +30,45 @@ pub enum GenesisError {
     Key(#[from] crate::signing::KeyError),
     #[error("genesis names no ministry key")]
     NoMinistryKey,
+    #[error("chain name {0:?}: use 1-{CHAIN_NAME_MAX} lowercase ASCII letters, digits or '-' (e.g. ly-mlg)")]
+    ChainName(String),
+}
+
+/// Domain of the hash a new chain's id ends with.
+pub const CHAIN_ID_DOMAIN: &[u8] = b"tansiq/chain-id/v1";
+/// Hex digits of that hash in the chain id (96 bits: no one finds a second
+/// genesis with the same id by trying).
+pub const CHAIN_SUFFIX_HEX: usize = 24;
+/// Longest chain name: name, '-' and the suffix fit the 64 characters of a chain id.
+pub const CHAIN_NAME_MAX: usize = 64 - 1 - CHAIN_SUFFIX_HEX;
+
+/// The id of a new chain named `name` whose genesis is `genesis` (its
+/// `chain_id` is ignored): `name`, '-', and the first [`CHAIN_SUFFIX_HEX`]
+/// hex digits of BLAKE3-256(`CHAIN_ID_DOMAIN` 0x00 name 0x00 G), where G is
+/// the genesis' protobuf encoding with `chain_id` empty. Two ledgers whose
+/// geneses differ (another ministry key, another creation time) never share
+/// a chain id, so neither accepts the other's events: the chain id is in
+/// every signed byte string (docs/PROTOCOL.md, section 5).
+pub fn derive_chain_id(name: &str, genesis: &pb::Genesis) -> Result<ChainId, GenesisError> {
+    let valid = (1..=CHAIN_NAME_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(GenesisError::ChainName(name.to_owned()));
+    }
+    let unnamed = pb::Genesis {
+        chain_id: String::new(),
+        ..genesis.clone()
+    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(CHAIN_ID_DOMAIN);
+    hasher.update(&[0]);
+    hasher.update(name.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(&unnamed.encode_to_vec());
+    let suffix = &hasher.finalize().to_hex()[..CHAIN_SUFFIX_HEX];
+    Ok(ChainId::parse(&format!("{name}-{suffix}"))?)
 }
 
 impl Genesis {
@@ -49,6 +88,50 @@ impl Genesis {
             created_at_ms,
         };
         Genesis::decode(&message.encode_to_vec())
+    }
+
+    /// The genesis of a new chain named `name`, its id derived from the rest
+    /// ([`derive_chain_id`]).
+    pub fn new_chain(
+        name: &str,
+        ministry: &OrgId,
+        ministry_name: pb::Names,
+        keys: &[PublicKeyBytes],
+        created_at_ms: i64,
+    ) -> Result<Genesis, GenesisError> {
+        let message = pb::Genesis {
+            chain_id: String::new(),
+            ministry_org_id: ministry.to_string(),
+            ministry_name: Some(ministry_name),
+            ministry_keys: keys.iter().map(|key| key.0.to_vec()).collect(),
+            created_at_ms,
+        };
+        let chain = derive_chain_id(name, &message)?;
+        Genesis::decode(
+            &pb::Genesis {
+                chain_id: chain.to_string(),
+                ..message
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    /// The chain id this genesis should have by [`derive_chain_id`] (with
+    /// the name its own id begins with), if its id is not that: a new
+    /// ledger is created only from a genesis whose id is derived.
+    pub fn underived_chain_id(&self) -> Option<String> {
+        let id = self.chain.as_str();
+        let name = id
+            .len()
+            .checked_sub(CHAIN_SUFFIX_HEX + 1)
+            .filter(|&end| end > 0 && id.as_bytes()[end] == b'-')
+            .map_or(id, |end| &id[..end]);
+        let name = &name[..name.len().min(CHAIN_NAME_MAX)];
+        match derive_chain_id(name, &self.message) {
+            Ok(derived) if derived == self.chain => None,
+            Ok(derived) => Some(derived.to_string()),
+            Err(error) => Some(error.to_string()),
+        }
     }
 
     /// Decodes and checks genesis bytes.
@@ -148,5 +231,58 @@ impl GenesisFile {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("invariant: a genesis file serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesis(name: &str, created_at_ms: i64) -> Genesis {
+        Genesis::new_chain(
+            name,
+            &OrgId::parse("ministry").expect("org id"),
+            pb::Names::default(),
+            &[crate::signing::KeyPair::from_seed([1; 32]).public()],
+            created_at_ms,
+        )
+        .expect("genesis")
+    }
+
+    #[test]
+    fn a_chain_id_is_its_name_and_a_hash_of_the_rest_of_its_genesis() {
+        let one = genesis("ly-mlg", 1);
+        assert!(one.chain.as_str().starts_with("ly-mlg-"));
+        assert_eq!(one.chain.as_str().len(), "ly-mlg-".len() + CHAIN_SUFFIX_HEX);
+        assert_eq!(one.underived_chain_id(), None);
+        // Anything else in the genesis gives another id.
+        assert_ne!(genesis("ly-mlg", 2).chain, one.chain);
+        assert_ne!(genesis("ly-mlh", 1).chain, one.chain);
+        // The same genesis under another id is not derived; the derived id is named.
+        for other in ["ly-mlg", "tansiq-test", "ly-mlg-000000000000000000000000"] {
+            let renamed = Genesis::create(
+                &ChainId::parse(other).expect("chain id"),
+                &one.ministry,
+                one.message.ministry_name.clone().unwrap_or_default(),
+                &one.ministry_keys,
+                1,
+            )
+            .expect("genesis");
+            let expected = renamed.underived_chain_id().expect("not derived");
+            assert!(
+                expected.ends_with(&one.chain.as_str()[7..]) || other == "tansiq-test",
+                "{other}: {expected}"
+            );
+        }
+        let longest = "a".repeat(CHAIN_NAME_MAX);
+        assert_eq!(genesis(&longest, 1).chain.as_str().len(), 64);
+        assert!(Genesis::new_chain(
+            &format!("{longest}a"),
+            &one.ministry,
+            pb::Names::default(),
+            &one.ministry_keys,
+            1
+        )
+        .is_err());
     }
 }

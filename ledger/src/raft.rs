@@ -853,8 +853,8 @@ mod tests {
     }
 
     fn ledger(dir: &Path) -> Arc<Ledger> {
-        let genesis = crate::genesis::Genesis::create(
-            &crate::signing::ChainId::parse("tansiq-raft-encoding").expect("chain id"),
+        let genesis = crate::genesis::Genesis::new_chain(
+            "tansiq-raft-encoding",
             &crate::ids::OrgId::parse("ministry").expect("org id"),
             pb::Names {
                 latin: "Ministry".into(),

@@ -20,23 +20,27 @@ use tansiq_ledger::{Ledger, Rejection};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
 
-fn chain() -> ChainId {
-    ChainId::parse("tansiq-admission").expect("chain id")
-}
-
-fn ledger(dir: &std::path::Path, ministry: &KeyPair) -> Ledger {
-    let genesis = Genesis::create(
-        &chain(),
+/// The chain's genesis: the ministry holds the key of seed 1.
+fn genesis() -> Genesis {
+    Genesis::new_chain(
+        "tansiq-admission",
         &OrgId::parse("ministry").expect("org id"),
         pb::Names {
             latin: "Ministry".into(),
             arabic: String::new(),
         },
-        &[ministry.public()],
+        &[KeyPair::from_seed([1; 32]).public()],
         0,
     )
-    .expect("genesis");
-    Ledger::open(&dir.join("db"), Some(&genesis)).expect("open")
+    .expect("genesis")
+}
+
+fn chain() -> ChainId {
+    genesis().chain
+}
+
+fn ledger(dir: &std::path::Path) -> Ledger {
+    Ledger::open(&dir.join("db"), Some(&genesis())).expect("open")
 }
 
 fn author(org: &str, seed: u8) -> Author {
@@ -118,8 +122,7 @@ fn a_body_in_another_encoding_of_the_same_content_is_refused() {
 #[test]
 fn one_key_leaves_one_piece_of_evidence_per_sequence() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ministry_key = KeyPair::from_seed([1; 32]);
-    let ledger = ledger(dir.path(), &ministry_key);
+    let ledger = ledger(dir.path());
     let mut ministry = author("ministry", 1);
     let (first, _) = ministry.sign(municipality("LY01"), 0);
     commit(&ledger, vec![first]).expect("first event");
@@ -143,8 +146,7 @@ fn one_key_leaves_one_piece_of_evidence_per_sequence() {
 #[test]
 fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ministry_key = KeyPair::from_seed([1; 32]);
-    let ledger = ledger(dir.path(), &ministry_key);
+    let ledger = ledger(dir.path());
     let mut ministry = author("ministry", 1);
     let none = HashSet::new();
 
@@ -224,7 +226,7 @@ fn an_activity_identifier_belongs_to_its_reporting_organisation() {
 #[test]
 fn commit_times_never_go_back_along_the_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ledger = ledger(dir.path(), &KeyPair::from_seed([1; 32]));
+    let ledger = ledger(dir.path());
     let mut ministry = author("ministry", 1);
     let mut committed_at = Vec::new();
     // A leader whose clock is five minutes behind the previous one's.

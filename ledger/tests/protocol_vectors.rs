@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use prost::Message;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::{OrgId, PublicKeyBytes};
-use tansiq_ledger::signing::{self, ChainId, KeyPair};
+use tansiq_ledger::signing::{self, KeyPair};
 use tansiq_proto::v1 as pb;
 
 /// The `key: value` lines of the ```vectors block of docs/PROTOCOL.md.
@@ -62,10 +62,8 @@ fn protocol_document_vectors_hold() {
     let mut seed = [0u8; 32];
     hex::decode_to_slice(get("seed"), &mut seed).unwrap();
     let key = KeyPair::from_seed(seed);
-    let chain = ChainId::parse(&get("chain_id")).unwrap();
-
-    let genesis = Genesis::create(
-        &chain,
+    let genesis = Genesis::new_chain(
+        &get("chain_name"),
         &OrgId::parse("ministry").unwrap(),
         pb::Names {
             arabic: String::new(),
@@ -75,12 +73,32 @@ fn protocol_document_vectors_hold() {
         1_767_225_600_000,
     )
     .unwrap();
+    let chain = genesis.chain.clone();
+    // What the chain id's suffix hashes: domain, name, and the genesis
+    // without its chain id (docs/PROTOCOL.md, section 5).
+    let mut chain_id_hashed = b"tansiq/chain-id/v1\0".to_vec();
+    chain_id_hashed.extend(get("chain_name").as_bytes());
+    chain_id_hashed.push(0);
+    chain_id_hashed.extend(
+        pb::Genesis {
+            chain_id: String::new(),
+            ..genesis.message.clone()
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(
+        &blake3::hash(&chain_id_hashed).to_hex()[..24],
+        &chain.as_str()[get("chain_name").len() + 1..],
+        "the chain id ends with the hash of what the protocol says"
+    );
     let body = vector_body(&key.public()).encode_to_vec();
     let signed = signing::signed_bytes(&chain, &body);
     let (signature, id) = key.sign(&chain, &body);
     let head_1 = genesis.hash.next(&id);
 
     let computed = [
+        ("chain_id_hashed", hex::encode(&chain_id_hashed)),
+        ("chain_id", chain.to_string()),
         ("public_key", key.public().to_hex()),
         ("body", hex::encode(&body)),
         ("signed_bytes", hex::encode(&signed)),

@@ -17,13 +17,13 @@ use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::raft::{AppliedOutcome, LogStore, Proposal, StateMachine, TypeConfig};
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 
 fn genesis(key: &KeyPair) -> Genesis {
-    Genesis::create(
-        &ChainId::parse("tansiq-raft-apply").expect("chain id"),
+    Genesis::new_chain(
+        "tansiq-raft-apply",
         &OrgId::parse("ministry").expect("org id"),
         pb::Names {
             latin: "Ministry".into(),

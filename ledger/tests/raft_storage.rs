@@ -9,7 +9,7 @@ use openraft::StorageError;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::raft::{LogStore, NodeId, StateMachine, TypeConfig};
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 
@@ -20,8 +20,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         &self,
     ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<NodeId>> {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let genesis = Genesis::create(
-            &ChainId::parse("tansiq-raft-suite").expect("chain id"),
+        let genesis = Genesis::new_chain(
+            "tansiq-raft-suite",
             &OrgId::parse("ministry").expect("org id"),
             pb::Names {
                 latin: "Ministry".into(),

@@ -8,13 +8,13 @@ use anyhow::Context;
 use tansiq_ledger::author::{now_ms, KeyFile};
 use tansiq_ledger::genesis::{Genesis, GenesisFile};
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 
-/// Dev chain ids are `tansiq-dev-` and the first 12 hex digits of the dev
-/// ministry key: two dev ledgers never share a chain id, so neither accepts
-/// the other's events (the chain id is in every signed byte string).
-pub const DEV_CHAIN_PREFIX: &str = "tansiq-dev-";
+/// Dev chains are named `tansiq-dev`; their ids end with a hash of their
+/// genesis, as every new chain's (`Genesis::new_chain`): two dev ledgers
+/// never share a chain id, so neither accepts the other's events.
+pub const DEV_CHAIN_NAME: &str = "tansiq-dev";
 pub const DEV_MINISTRY_ORG: &str = "ministry";
 pub const GENESIS_FILE: &str = "genesis.json";
 pub const MINISTRY_KEY_FILE: &str = "ministry.key";
@@ -43,16 +43,11 @@ pub fn dev_genesis(data_dir: &Path) -> anyhow::Result<Genesis> {
         .write(&key_path)?;
         key
     };
-    let chain = ChainId::parse(&format!(
-        "{DEV_CHAIN_PREFIX}{}",
-        &key.public().to_hex()[..12]
-    ))
-    .expect("invariant: the dev chain id is valid");
     let name = pb::Names {
         arabic: "وزارة الحكم المحلي (تطوير)".to_owned(),
         latin: "Ministry of Local Government (development)".to_owned(),
     };
-    let genesis = Genesis::create(&chain, &ministry, name, &[key.public()], now_ms())?;
+    let genesis = Genesis::new_chain(DEV_CHAIN_NAME, &ministry, name, &[key.public()], now_ms())?;
     let temporary = data_dir.join(format!("{GENESIS_FILE}.tmp"));
     std::fs::write(&temporary, GenesisFile::from_genesis(&genesis).to_json())
         .and_then(|()| std::fs::rename(&temporary, &genesis_path))

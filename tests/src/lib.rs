@@ -286,7 +286,7 @@ pub fn commit_group(
         .expect("storage works")
 }
 
-/// A new in-process ledger at `path` for chain `chain`, whose ministry
+/// A new in-process ledger at `path` for a chain named `chain`, whose ministry
 /// ("ministry") holds the key of `seed`; returns it with the ministry's author.
 /// For property tests and benchmarks that need no node.
 pub fn open_test_ledger(
@@ -295,11 +295,10 @@ pub fn open_test_ledger(
     seed: u8,
     created_at_ms: i64,
 ) -> (tansiq_ledger::Ledger, Author) {
-    let chain = ChainId::parse(chain).expect("valid chain id");
     let ministry = tansiq_ledger::ids::OrgId::parse("ministry").expect("valid org id");
     let key = tansiq_ledger::signing::KeyPair::from_seed([seed; 32]);
-    let genesis = tansiq_ledger::genesis::Genesis::create(
-        &chain,
+    let genesis = tansiq_ledger::genesis::Genesis::new_chain(
+        chain,
         &ministry,
         pb::Names {
             latin: "Ministry".into(),
@@ -310,7 +309,7 @@ pub fn open_test_ledger(
     )
     .expect("valid genesis");
     let ledger = tansiq_ledger::Ledger::open(path, Some(&genesis)).expect("open the ledger");
-    (ledger, Author::new(chain, ministry, key, 0, None))
+    (ledger, Author::new(genesis.chain, ministry, key, 0, None))
 }
 
 /// Acknowledged receipts: event id → (log position, head hash).

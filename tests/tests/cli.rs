@@ -159,3 +159,106 @@ fn sigterm_stops_the_node_cleanly_and_it_restarts_with_its_data() {
     );
     assert_eq!(stdout(&cli(&node, &["head", "--output", "json"])), before);
 }
+
+/// `tansiq ARGS... --output json`, without a node; its JSON answer.
+fn offline(args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(tansiq_tests::binary("tansiq"))
+        .args(args)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+#[test]
+fn a_new_chain_gets_an_id_no_other_ledger_has_and_a_node_refuses_one_that_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let key = offline(&[
+        "keygen",
+        "--org",
+        "ministry",
+        "--out",
+        &path("ministry.key"),
+    ]);
+    let public = key["public_key_hex"].as_str().unwrap();
+    let genesis = |out: &str| {
+        offline(&[
+            "genesis",
+            "--name",
+            "ly-mlg",
+            "--ministry-key",
+            public,
+            "--name-latin",
+            "Ministry of Local Government",
+            "--out",
+            &path(out),
+        ])
+    };
+    let first = genesis("genesis.json");
+    let chain = first["chain_id"].as_str().unwrap().to_owned();
+    assert!(
+        chain.starts_with("ly-mlg-") && chain.len() == "ly-mlg-".len() + 24,
+        "{first}"
+    );
+    // The same ministry key and name a moment later: another genesis, another id.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = genesis("genesis-2.json");
+    assert_ne!(second["chain_id"], first["chain_id"], "{first} {second}");
+    // A genesis file is never overwritten.
+    let again = std::process::Command::new(tansiq_tests::binary("tansiq"))
+        .args(["genesis", "--name", "ly-mlg", "--ministry-key", public])
+        .args(["--name-latin", "M", "--out", &path("genesis.json")])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("never overwritten"),
+        "{}",
+        stderr(&again)
+    );
+
+    // A node creates its ledger from it and serves that chain id.
+    let node = tansiq_tests::Node::start_args(
+        &dir.path().join("node"),
+        &[
+            "--genesis",
+            &path("genesis.json"),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let output = cli(&node, &["--output", "json", "head"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let head: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(head["chain_id"], chain.as_str());
+    drop(node);
+
+    // A hand-made genesis whose id is not derived (every ledger made that
+    // way could share it) creates no ledger, and says how to make one.
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("genesis-2.json")).unwrap()).unwrap();
+    file["chain_id"] = "ly-mlg".into();
+    std::fs::write(path("hand-made.json"), file.to_string()).unwrap();
+    let refused = std::process::Command::new(tansiq_tests::binary("tansiq-node"))
+        .arg("--data-dir")
+        .arg(path("other-node"))
+        .args([
+            "--genesis",
+            &path("hand-made.json"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--plaintext")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("\"ly-mlg\" is not")
+            && message.contains(second["chain_id"].as_str().unwrap())
+            && message.contains("tansiq genesis"),
+        "{message}"
+    );
+}

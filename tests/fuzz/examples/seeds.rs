@@ -94,8 +94,8 @@ fn main() {
     let ministry_key = KeyPair::from_seed([1; 32]);
     let donor = OrgId::parse("undp-libya").expect("org id");
     let donor_key = KeyPair::from_seed([2; 32]);
-    let genesis = Genesis::create(
-        &chain,
+    let genesis = Genesis::new_chain(
+        "tansiq-fuzz",
         &ministry,
         pb::Names {
             latin: "Ministry of Planning".into(),
@@ -105,6 +105,7 @@ fn main() {
         CREATED_AT_MS,
     )
     .expect("genesis");
+    assert_eq!(genesis.chain, chain, "tansiq_fuzz::CHAIN is this genesis' chain id");
 
     // The events: the ministry registers the municipalities of
     // examples/municipalities.json and the donor; the donor registers the

@@ -23,8 +23,10 @@ use tansiq_ledger::raft::{decode_message, TypeConfig};
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 
-/// The chain every target decodes for (the seeds are signed for it).
-pub const CHAIN: &str = "tansiq-fuzz";
+/// The chain every target decodes for (the seeds are signed for it): the
+/// id `Genesis::new_chain` derives for examples/seeds.rs's genesis (which
+/// checks it).
+pub const CHAIN: &str = "tansiq-fuzz-7d734d48afee5cedc8541cf4";
 
 /// The IATI activities read from one input, at most (a bound, not a limit
 /// the reader has: a fuzz input holds a few thousand activities at most).
