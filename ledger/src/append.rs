@@ -69,6 +69,15 @@ pub enum OpenError {
     },
 }
 
+/// Whether a new ledger's chain id must be derived from its genesis: yes
+/// for a chain begun here, no for a copy of a chain that exists (it may
+/// predate the rule).
+#[derive(Clone, Copy)]
+enum NewChain {
+    MustBeDerived,
+    Copy,
+}
+
 /// A node's ledger: its genesis and storage. One writer calls [`Ledger::commit_group`].
 pub struct Ledger {
     store: Store,
@@ -201,12 +210,30 @@ impl Ledger {
     /// Opens the ledger at `path`. A new directory is initialised from `genesis`;
     /// an existing one must hold the same genesis when one is given.
     pub fn open(path: &Path, genesis: Option<&Genesis>) -> Result<Ledger, OpenError> {
+        Ledger::open_as(path, genesis, NewChain::MustBeDerived)
+    }
+
+    /// A new ledger at `path` for the chain of `genesis`, whatever its id:
+    /// a copy of a ledger that exists (a rebuild, a snapshot being checked).
+    fn open_copy(path: &Path, genesis: &Genesis) -> Result<Ledger, OpenError> {
+        Ledger::open_as(path, Some(genesis), NewChain::Copy)
+    }
+
+    fn open_as(
+        path: &Path,
+        genesis: Option<&Genesis>,
+        new_chain: NewChain,
+    ) -> Result<Ledger, OpenError> {
         let store = Store::open(path)?;
         let stored = match store.genesis_bytes()? {
             Some(bytes) => Genesis::decode(&bytes)?,
             None => {
                 let genesis = genesis.ok_or(OpenError::NoGenesis)?;
-                if let Some(expected) = genesis.underived_chain_id() {
+                let underived = match new_chain {
+                    NewChain::MustBeDerived => genesis.underived_chain_id(),
+                    NewChain::Copy => None,
+                };
+                if let Some(expected) = underived {
                     return Err(OpenError::UnderivedChainId {
                         chain: genesis.chain.to_string(),
                         expected,
@@ -696,7 +723,7 @@ impl Ledger {
         out: &Path,
     ) -> Result<Tip, SnapshotCheckError> {
         let checked = (|| {
-            let claimed = Ledger::open(&scratch.join("claimed"), Some(&self.genesis))
+            let claimed = Ledger::open_copy(&scratch.join("claimed"), &self.genesis)
                 .map_err(RebuildError::from)?;
             claimed.replace_state(received, Vec::new())?;
             let claimed_tip = claimed.tip()?;
@@ -735,7 +762,7 @@ pub fn rebuild(
     cut_ms: i64,
     verify: bool,
 ) -> Result<Ledger, RebuildError> {
-    let rebuilt = Ledger::open(target, Some(source.genesis()))?;
+    let rebuilt = Ledger::open_copy(target, source.genesis())?;
     let chain = source.chain().clone();
     let mut from = LogPosition(1);
     loop {
@@ -1976,5 +2003,37 @@ pub fn parse_role(text: &str) -> Option<pb::OrgRole> {
         "donor" => Some(pb::OrgRole::Donor),
         "observer" => Some(pb::OrgRole::Observer),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_made_before_derived_ids_still_rebuilds_but_no_new_one_begins() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let legacy = Genesis::create(
+            &ChainId::parse("tansiq-legacy").expect("chain id"),
+            &crate::ids::OrgId::parse("ministry").expect("org id"),
+            pb::Names::default(),
+            &[crate::signing::KeyPair::from_seed([5; 32]).public()],
+            0,
+        )
+        .expect("genesis");
+        let refused = Ledger::open(&dir.path().join("new"), Some(&legacy));
+        assert!(
+            matches!(refused, Err(OpenError::UnderivedChainId { .. })),
+            "a new chain needs a derived id"
+        );
+        // A ledger that exists with such an id (made before the rule) is
+        // copied by a rebuild and a snapshot check all the same.
+        let existing = Ledger::open_copy(&dir.path().join("old"), &legacy).expect("open");
+        let rebuilt = rebuild(&existing, &dir.path().join("rebuilt"), i64::MAX, true)
+            .expect("a rebuild of an existing chain");
+        assert_eq!(rebuilt.tip().expect("tip"), existing.tip().expect("tip"));
+        drop(existing);
+        let reopened = Ledger::open(&dir.path().join("old"), Some(&legacy));
+        assert!(reopened.is_ok(), "an existing ledger keeps its id");
     }
 }
