@@ -301,7 +301,7 @@ pub struct DecimalSum(i128);
 impl DecimalSum {
     /// Adds `amount`; false (nothing added) when it is not a ledger amount.
     pub fn add(&mut self, amount: &str) -> bool {
-        if !crate::fields::is_decimal_amount(amount) {
+        if !crate::event::fields::is_decimal_amount(amount) {
             return false;
         }
         let (integer, fraction) = amount.split_once('.').unwrap_or((amount, ""));
@@ -466,7 +466,7 @@ impl<'a> Coverage<'a> {
             if cell.projects.insert(support.project_id) {
                 cell.donors.insert(support.project.donor().to_owned());
                 let summary = &support.project.summary;
-                if crate::fields::is_decimal_amount(&summary.budget_value) {
+                if crate::event::fields::is_decimal_amount(&summary.budget_value) {
                     cell.budget
                         .entry(summary.budget_currency.clone())
                         .or_default()

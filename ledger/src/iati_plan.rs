@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tansiq_proto::v1 as pb;
 
-use crate::codes;
+use crate::event::codes;
 use crate::iati::{Activity, Texts};
 use crate::limits::{NAME_BYTES_MAX, TEXT_FIELD_BYTES_MAX};
 

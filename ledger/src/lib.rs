@@ -8,11 +8,9 @@
 
 pub mod append;
 pub mod author;
-pub mod codes;
 pub mod coverage;
 pub mod date;
 pub mod event;
-pub mod fields;
 pub mod genesis;
 pub mod iati;
 pub mod iati_export;

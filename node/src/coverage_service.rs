@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
+use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectSummary, Support};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::{kind_name, Event};
@@ -336,7 +336,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             .details
             .ok_or_else(|| Status::invalid_argument("details is required: the proposed project"))?;
         // The same field rules as a registration.
-        tansiq_ledger::fields::check(&pb::event_body::Kind::ProjectRegistered(
+        tansiq_ledger::event::fields::check(&pb::event_body::Kind::ProjectRegistered(
             pb::ProjectRegistered {
                 project_id: if request.project_id.is_empty() {
                     "proposed".into()

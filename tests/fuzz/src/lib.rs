@@ -151,7 +151,7 @@ pub fn iati_reader(data: &[u8]) {
                 let _ = iati_plan::project_id(&activity.identifier);
                 if let Ok(plan) = iati_plan::plan(&activity, map) {
                     for kind in iati_plan::difference(&plan, None) {
-                        let _ = tansiq_ledger::fields::check(&kind);
+                        let _ = tansiq_ledger::event::fields::check(&kind);
                     }
                 }
             }

@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tansiq_ledger::append::rebuild;
 use tansiq_ledger::author::Author;
-use tansiq_ledger::codes::SECTOR;
+use tansiq_ledger::event::codes::SECTOR;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::ids::OrgId;

@@ -3,13 +3,13 @@
 
 use tansiq_proto::v1 as pb;
 
-use crate::codes::{self, Codelist};
+use super::codes::{self, Codelist};
 use crate::date::Date;
-use crate::event::Kind;
 use crate::ids::{is_slug, OrgId, PublicKeyBytes};
 use crate::limits::{NAME_BYTES_MAX, REPEATED_FIELD_ENTRIES_MAX, TEXT_FIELD_BYTES_MAX};
 use crate::reject::Rejection;
 use crate::signing::acceptable_public_key;
+use tansiq_proto::v1::event_body::Kind;
 
 type Checked = Result<(), Rejection>;
 

@@ -58,8 +58,9 @@ impl Codelist {
 macro_rules! codelist {
     ($static:ident, $name:literal, $file:literal) => {
         #[doc = concat!("The ", $name, " list (", $file, ").")]
-        pub static $static: LazyLock<Codelist> =
-            LazyLock::new(|| Codelist::parse($name, include_str!(concat!("../codelists/", $file))));
+        pub static $static: LazyLock<Codelist> = LazyLock::new(|| {
+            Codelist::parse($name, include_str!(concat!("../../codelists/", $file)))
+        });
     };
 }
 
