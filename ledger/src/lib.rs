@@ -18,10 +18,10 @@ pub mod iati_plan;
 pub mod ids;
 pub mod limits;
 pub mod normalise;
-pub mod outbox;
-pub mod raft;
+
 pub mod reject;
 mod remembered;
+pub mod replication;
 pub mod signing;
 pub mod snapshot_file;
 pub mod store;

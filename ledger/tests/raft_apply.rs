@@ -16,7 +16,7 @@ use openraft::{Entry, EntryPayload, Vote};
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::raft::{AppliedOutcome, LogStore, Proposal, StateMachine, TypeConfig};
+use tansiq_ledger::replication::{AppliedOutcome, LogStore, Proposal, StateMachine, TypeConfig};
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;

@@ -8,7 +8,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::raft::{LogStore, NodeId, StateMachine, TypeConfig};
+use tansiq_ledger::replication::{LogStore, NodeId, StateMachine, TypeConfig};
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;

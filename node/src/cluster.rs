@@ -1,7 +1,7 @@
 //! Replication: openraft over tonic. Node-to-node messages are openraft's own
-//! types in postcard (`tansiq_ledger::raft::encode_message`) inside
+//! types in postcard (`tansiq_ledger::replication::encode_message`) inside
 //! `tansiq.v1.Cluster` RPCs, a snapshot chunk's bytes beside; the storage is
-//! `tansiq_ledger::raft` (log and state machine in the ledger's RocksDB).
+//! `tansiq_ledger::replication` (log and state machine in the ledger's RocksDB).
 //!
 //! A submission reaching a follower or learner is forwarded, unchecked, to
 //! the leader; the leader decodes it and checks its signatures (bad input
@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use tansiq_ledger::append::{decode_request, keys_introduced, verify_requests, SignerCheckError};
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::ids::PublicKeyBytes;
-use tansiq_ledger::raft::{
+use tansiq_ledger::replication::{
     decode_message, encode_message, AppliedOutcome, LogStore, NodeId, Proposal, StateMachine,
     TypeConfig,
 };
@@ -40,7 +40,7 @@ use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 
 use tansiq_ledger::ids::EventId;
-use tansiq_ledger::outbox::{Outbox, PushOutcome};
+use tansiq_ledger::replication::{Outbox, PushOutcome};
 use tansiq_ledger::store::StoreError;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tonic::transport::Channel;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
 use tansiq_ledger::author::{now_ms, Author};
-use tansiq_ledger::raft::{Proposal, TypeConfig};
+use tansiq_ledger::replication::{Proposal, TypeConfig};
 use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
@@ -203,7 +203,7 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
         }],
         leader_commit: Some(forged_log_id),
     };
-    let message = tansiq_ledger::raft::encode_message(&request).unwrap();
+    let message = tansiq_ledger::replication::encode_message(&request).unwrap();
     let leader = number(&quiet, "leaderId");
     // A peer that sends JSON (a tansiq-node before the binary form) is
     // refused, saying why.
@@ -239,7 +239,7 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
         let reply: Result<
             openraft::raft::AppendEntriesResponse<u64>,
             openraft::error::RaftError<u64>,
-        > = tansiq_ledger::raft::decode_message(&reply.message).unwrap();
+        > = tansiq_ledger::replication::decode_message(&reply.message).unwrap();
         if matches!(reply, Ok(openraft::raft::AppendEntriesResponse::Success)) {
             accepted += 1;
         }

@@ -22,7 +22,7 @@ use tansiq_ledger::append::{decode_request, verify_requests};
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::raft::{encode_message, Proposal, TypeConfig};
+use tansiq_ledger::replication::{encode_message, Proposal, TypeConfig};
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
 use tansiq_ledger::Ledger;

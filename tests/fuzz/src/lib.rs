@@ -19,7 +19,7 @@ use tansiq_ledger::event::{verify_events_on_this_thread, Event};
 use tansiq_ledger::iati::Reader;
 use tansiq_ledger::iati_plan::{self, PcodeMap};
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::raft::{decode_message, TypeConfig};
+use tansiq_ledger::replication::{decode_message, TypeConfig};
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 

@@ -1,0 +1,41 @@
+//! The Raft metadata kept beside the log (`raft_meta`): keys, and the
+//! helpers that read and write it as openraft's storage errors.
+
+use openraft::{StorageError, StorageIOError};
+use serde::Serialize;
+
+use crate::append::Ledger;
+use crate::store::cf;
+
+use super::types::NodeId;
+
+pub(super) const META_VOTE: &[u8] = b"vote";
+pub(super) const META_COMMITTED: &[u8] = b"committed";
+pub(super) const META_PURGED: &[u8] = b"last_purged";
+/// The last log id of a snapshot whose installation began, until it ends
+/// (JSON `null` then).
+pub(super) const META_INSTALLING: &[u8] = b"installing_snapshot";
+pub(super) const META_APPLIED: &[u8] = b"applied";
+pub(super) const META_MEMBERSHIP: &[u8] = b"membership";
+
+pub(super) fn io_read(error: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read(&error).into()
+}
+
+pub(super) fn io_write(error: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write(&error).into()
+}
+
+pub(super) fn meta_get<T: serde::de::DeserializeOwned>(
+    ledger: &Ledger,
+    key: &[u8],
+) -> Result<Option<T>, StorageError<NodeId>> {
+    let Some(bytes) = ledger.store().get_cf(cf::RAFT_META, key).map_err(io_read)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(io_read)
+}
+
+pub(super) fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("invariant: Raft metadata serialises to JSON")
+}

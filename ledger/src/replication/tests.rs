@@ -1,0 +1,294 @@
+//! Storage tests: state replacement, forged and failed snapshots, old log encodings.
+
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::{Entry, EntryPayload, LogId, RaftLogReader, StoredMembership};
+use rocksdb::WriteBatch;
+use tansiq_proto::v1 as pb;
+
+use crate::append::Ledger;
+use crate::store::{cf, StoreError};
+
+use super::log_store::{decode_entry, encode_entry};
+use super::meta::{json, META_APPLIED, META_COMMITTED, META_INSTALLING};
+use super::state_machine::snapshot_meta;
+use super::types::{NodeId, Proposal, TypeConfig};
+use super::*;
+
+use openraft::testing::log_id;
+use prost::Message;
+
+fn request() -> pb::SubmitBatchRequest {
+    pb::SubmitBatchRequest {
+        events: vec![pb::SignedEvent {
+            body: vec![1, 2, 3, 250, 0, 7],
+            signature: vec![9; 64],
+        }],
+    }
+}
+
+fn normal_entry(index: u64) -> Entry<TypeConfig> {
+    Entry {
+        log_id: log_id(1, 1, index),
+        payload: EntryPayload::Normal(Proposal {
+            committed_at_ms: 1_767_225_600_000,
+            requests: vec![request(), pb::SubmitBatchRequest::default()],
+        }),
+    }
+}
+
+fn ledger(dir: &Path) -> Arc<Ledger> {
+    let genesis = crate::genesis::Genesis::new_chain(
+        "tansiq-raft-encoding",
+        &crate::ids::OrgId::parse("ministry").expect("org id"),
+        pb::Names {
+            latin: "Ministry".into(),
+            arabic: String::new(),
+        },
+        &[crate::signing::KeyPair::from_seed([4; 32]).public()],
+        0,
+    )
+    .expect("genesis");
+    Arc::new(Ledger::open(dir, Some(&genesis)).expect("open ledger"))
+}
+
+#[test]
+fn a_read_that_overlaps_a_state_replacement_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = ledger(&dir.path().join("db"));
+    let file = dir.path().join("own-state.snapshot");
+    StateMachine::new(Arc::clone(&ledger))
+        .dump_state(&file)
+        .expect("dump the state");
+    let before = ledger.read(Ledger::tip).expect("a read alone is answered");
+
+    let overlapped = ledger.read(|ledger| {
+        ledger.replace_state(&file, Vec::new())?;
+        ledger.tip()
+    });
+
+    assert!(
+        matches!(overlapped, Err(StoreError::StateBeingReplaced)),
+        "{overlapped:?}"
+    );
+    assert_eq!(ledger.read(Ledger::tip).expect("answered again"), before);
+
+    // A replacement that fails part way (the file damaged since it was
+    // checked) leaves the state half replaced: reads stay refused.
+    let mut bytes = std::fs::read(&file).expect("read the file");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, bytes).expect("damage the file");
+    assert!(ledger.replace_state(&file, Vec::new()).is_err());
+    assert!(matches!(
+        ledger.read(Ledger::tip),
+        Err(StoreError::StateBeingReplaced)
+    ));
+}
+
+/// Rewrites snapshot `from` into `to`, changing each pair `edit` changes.
+fn forge(from: &Path, to: &Path, mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>)) {
+    let mut writer = crate::snapshot_file::Writer::create(to).expect("create");
+    let file = std::fs::File::open(from).expect("open the snapshot");
+    crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+        let mut value = value.to_vec();
+        edit(cf::STATE[family as usize], key, &mut value);
+        writer.put(family, key, &value)
+    })
+    .expect("read the snapshot");
+    writer.finish_file().expect("finish");
+}
+
+/// A leader (or anyone who can reach InstallSnapshot) sends a snapshot
+/// whose file is whole (its BLAKE3 trailer recomputed) but forged: a
+/// registry record changed, or an event's bytes changed. The node
+/// installs only what the snapshot's signed events give: the forged
+/// record never appears, and forged events are refused, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let key = crate::signing::KeyPair::from_seed([4; 32]);
+    let source = ledger(&dir.path().join("source"));
+    let mut ministry = crate::author::Author::new(
+        source.chain().clone(),
+        crate::ids::OrgId::parse("ministry").expect("org id"),
+        key,
+        0,
+        None,
+    );
+    let (event, _) = ministry.sign(
+        pb::event_body::Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
+            pcode: "LY01".into(),
+            admin_level: 1,
+            country: "LY".into(),
+            name: Some(pb::Names {
+                latin: "Tripoli".into(),
+                arabic: String::new(),
+            }),
+            ..Default::default()
+        }),
+        0,
+    );
+    let mut requests = vec![crate::append::decode_request(source.chain(), vec![event])];
+    crate::append::verify_requests(source.chain(), &mut requests);
+    source
+        .commit_group(requests, 1_767_225_600_000)
+        .expect("commit");
+    let honest = dir.path().join("honest.snapshot");
+    StateMachine::new(Arc::clone(&source))
+        .dump_state(&honest)
+        .expect("dump the state");
+    let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+
+    // A forged registry record: installed as the events give it.
+    let forged_record = dir.path().join("forged-record.snapshot");
+    forge(&honest, &forged_record, |family, key, value| {
+        if family == cf::MUNICIPALITIES && key == b"LY01" {
+            let text = String::from_utf8(value.clone()).expect("JSON");
+            *value = text.replace("Tripoli", "FORGED").into_bytes();
+            assert_ne!(&text.into_bytes(), value, "the test forged the record");
+        }
+    });
+    let follower = ledger(&dir.path().join("follower"));
+    let mut machine = StateMachine::new(Arc::clone(&follower));
+    machine
+        .install_snapshot(
+            &meta,
+            Box::new(tokio::fs::File::open(&forged_record).await.expect("open")),
+        )
+        .await
+        .expect("the events are honest");
+    let installed = follower
+        .store()
+        .municipality("LY01")
+        .expect("read")
+        .expect("registered");
+    assert_eq!(installed.name_latin, "Tripoli");
+    assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
+
+    // A forged event (its body changed, the signature kept): refused,
+    // the follower's state as it was.
+    let forged_event = dir.path().join("forged-event.snapshot");
+    forge(&honest, &forged_event, |family, _, value| {
+        if family == cf::EVENTS {
+            let at = value
+                .windows(7)
+                .position(|window| window == b"Tripoli")
+                .expect("the event holds the name");
+            value[at..at + 7].copy_from_slice(b"Tripolx");
+        }
+    });
+    let other = ledger(&dir.path().join("other"));
+    let before = other.tip().expect("tip");
+    let refused = StateMachine::new(Arc::clone(&other))
+        .install_snapshot(
+            &meta,
+            Box::new(tokio::fs::File::open(&forged_event).await.expect("open")),
+        )
+        .await;
+    assert!(refused.is_err(), "a forged event was installed");
+    assert_eq!(other.tip().expect("tip"), before);
+    assert!(other.store().municipality("LY01").expect("read").is_none());
+}
+
+/// What a node restarting after a snapshot installation that failed
+/// (refused, or a full disk) presents to openraft: openraft had purged
+/// the log up to the snapshot, and the leader had sent entries after
+/// it. The log goes back to the applied state, committed too; a
+/// finished installation, or a purge behind the applied state, is left
+/// as it is.
+#[tokio::test]
+async fn a_failed_snapshot_installation_leaves_a_log_openraft_can_start_from() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = ledger(dir.path());
+    let store = ledger.store();
+    let mut log = LogStore::new(Arc::clone(&ledger));
+    let blank = |index: u64| Entry::<TypeConfig> {
+        log_id: log_id(1, 1, index),
+        payload: EntryPayload::Blank,
+    };
+    let write_entries = |indexes: std::ops::RangeInclusive<u64>| {
+        let mut batch = WriteBatch::default();
+        for index in indexes {
+            batch.put_cf(
+                store.cf(cf::RAFT_LOG),
+                index.to_be_bytes(),
+                encode_entry(&blank(index)).expect("encode"),
+            );
+        }
+        store.write_synced(batch).expect("write");
+    };
+    let set_meta = |key: &[u8], value: Vec<u8>| {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(store.cf(cf::RAFT_META), key, value);
+        store.write_synced(batch).expect("write");
+    };
+    write_entries(1..=3);
+    set_meta(META_APPLIED, json(&Some(log_id(1, 1, 3))));
+    // A snapshot through index 10 arrives: its installation begins,
+    // openraft purges, the leader sends what follows.
+    set_meta(META_INSTALLING, json(&Some(log_id(1, 1, 10))));
+    log.purge(log_id(1, 1, 10)).await.expect("purge");
+    write_entries(11..=12);
+    set_meta(META_COMMITTED, json(&Some(log_id(1, 1, 12))));
+    // The installation failed; the node restarts.
+    assert_eq!(
+        log.read_committed().await.expect("committed"),
+        Some(log_id(1, 1, 3))
+    );
+    let state = log.get_log_state().await.expect("log state");
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 3)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 1, 3)));
+
+    // Installed this time (its last batch applies it and clears the
+    // marker): the log goes on after the snapshot.
+    set_meta(META_INSTALLING, json(&Some(log_id(1, 1, 10))));
+    log.purge(log_id(1, 1, 10)).await.expect("purge");
+    set_meta(META_APPLIED, json(&Some(log_id(1, 1, 10))));
+    set_meta(META_INSTALLING, json(&None::<LogId<NodeId>>));
+    write_entries(11..=12);
+    set_meta(META_COMMITTED, json(&Some(log_id(1, 1, 12))));
+    assert_eq!(
+        log.read_committed().await.expect("committed"),
+        Some(log_id(1, 1, 12))
+    );
+    let state = log.get_log_state().await.expect("log state");
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 10)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 1, 12)));
+}
+
+#[tokio::test]
+async fn log_entries_written_as_json_before_the_binary_form_are_still_read() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = ledger(dir.path());
+    let (old, new) = (normal_entry(1), normal_entry(2));
+    let store = ledger.store();
+    let mut batch = WriteBatch::default();
+    let family = store.cf(cf::RAFT_LOG);
+    let old_json = serde_json::to_vec(&old).expect("JSON");
+    assert!(old_json.starts_with(b"{\"log_id\""), "the old form is JSON");
+    batch.put_cf(family, 1u64.to_be_bytes(), old_json);
+    batch.put_cf(
+        family,
+        2u64.to_be_bytes(),
+        encode_entry(&new).expect("encode"),
+    );
+    store.write_synced(batch).expect("write");
+    let read = LogStore::new(Arc::clone(&ledger))
+        .try_get_log_entries(1..3)
+        .await
+        .expect("read both forms");
+    assert_eq!(read, vec![old, new.clone()]);
+
+    // The binary form carries each request as its protobuf bytes.
+    let binary = encode_entry(&new).expect("encode");
+    let protobuf = request().encode_to_vec();
+    assert!(binary.windows(protobuf.len()).any(|w| w == protobuf));
+    assert!(binary.len() < serde_json::to_vec(&new).expect("JSON").len() / 2);
+    // Neither form: refused, not misread.
+    assert!(decode_entry(b"\x07garbage").is_err());
+    assert!(decode_entry(&binary[..binary.len() - 3]).is_err());
+}
