@@ -115,3 +115,16 @@ impl Rejection {
         }
     }
 }
+
+/// `rejection` of the event at `index` of a request: named by its index
+/// unless the request has one event.
+pub(crate) fn in_batch(single: bool, index: usize, rejection: Rejection) -> Rejection {
+    if single {
+        rejection
+    } else {
+        Rejection::InBatch {
+            index,
+            rejection: Box::new(rejection),
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The `Ledger`: a node's genesis and storage, the reads it hands out (never
+//! across a state replacement), and commit groups: requests checked by the
+//! staging and written in one RocksDB batch.
+
+use std::path::Path;
+
+use tansiq_proto::v1 as pb;
+
+use crate::event::Event;
+use crate::genesis::Genesis;
+use crate::ids::{EventId, LogPosition};
+use crate::reject::Rejection;
+use crate::signing::ChainId;
+use crate::store::{
+    cf, KeyRecord, OrgRecord, Store,
+    StoreError, Tip,
+};
+
+use super::staging::{Staging};
+use super::admit::CheckedRequest;
+use super::memory::{Memory};
+use super::receipt::{Receipt, RequestOutcome};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("data directory has no genesis and none was given to create the chain")]
+    NoGenesis,
+    #[error("a new chain's id is its name and a hash of its genesis, so that no two ledgers share one and accept each other's events; {chain:?} is not (derived: {expected}). Make the genesis with `tansiq genesis` (docs/PROTOCOL.md, section 5)")]
+    UnderivedChainId { chain: String, expected: String },
+    #[error("stored genesis is invalid: {0}")]
+    Genesis(#[from] crate::genesis::GenesisError),
+    #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
+    GenesisMismatch {
+        stored: String,
+        stored_hash: String,
+        given: String,
+        given_hash: String,
+    },
+}
+
+/// Whether a new ledger's chain id must be derived from its genesis: yes
+/// for a chain begun here, no for a copy of a chain that exists (it may
+/// predate the rule).
+#[derive(Clone, Copy)]
+pub(super) enum NewChain {
+    MustBeDerived,
+    Copy,
+}
+
+/// A node's ledger: its genesis and storage. One writer calls [`Ledger::commit_group`].
+pub struct Ledger {
+    pub(super) store: Store,
+    pub(super) genesis: Genesis,
+    pub(super) memory: Memory,
+    pub(super) replacing: StateReplacement,
+}
+
+/// A snapshot replacing the state is written in several batches (see
+/// `Store::replace_state`): nobody may read the state half replaced.
+#[derive(Default)]
+pub(super) struct StateReplacement {
+    /// Held while a replacement is under way.
+    pub(super) lock: std::sync::Mutex<()>,
+    /// Replacements begun plus replacements ended: odd while one is under way.
+    pub(super) count: std::sync::atomic::AtomicU64,
+}
+
+impl Ledger {
+    /// Opens the ledger at `path`. A new directory is initialised from `genesis`;
+    /// an existing one must hold the same genesis when one is given.
+    pub fn open(path: &Path, genesis: Option<&Genesis>) -> Result<Ledger, OpenError> {
+        Ledger::open_as(path, genesis, NewChain::MustBeDerived)
+    }
+
+    /// A new ledger at `path` for the chain of `genesis`, whatever its id:
+    /// a copy of a ledger that exists (a rebuild, a snapshot being checked).
+    pub(super) fn open_copy(path: &Path, genesis: &Genesis) -> Result<Ledger, OpenError> {
+        Ledger::open_as(path, Some(genesis), NewChain::Copy)
+    }
+
+    pub(super) fn open_as(
+        path: &Path,
+        genesis: Option<&Genesis>,
+        new_chain: NewChain,
+    ) -> Result<Ledger, OpenError> {
+        let store = Store::open(path)?;
+        let stored = match store.genesis_bytes()? {
+            Some(bytes) => Genesis::decode(&bytes)?,
+            None => {
+                let genesis = genesis.ok_or(OpenError::NoGenesis)?;
+                let underived = match new_chain {
+                    NewChain::MustBeDerived => genesis.underived_chain_id(),
+                    NewChain::Copy => None,
+                };
+                if let Some(expected) = underived {
+                    return Err(OpenError::UnderivedChainId {
+                        chain: genesis.chain.to_string(),
+                        expected,
+                    });
+                }
+                initialise(&store, genesis)?;
+                genesis.clone()
+            }
+        };
+        if let Some(given) = genesis {
+            if given.hash != stored.hash {
+                return Err(OpenError::GenesisMismatch {
+                    stored: stored.chain.to_string(),
+                    stored_hash: stored.hash.to_hex(),
+                    given: given.chain.to_string(),
+                    given_hash: given.hash.to_hex(),
+                });
+            }
+        }
+        Ok(Ledger {
+            store,
+            genesis: stored,
+            memory: Memory::default(),
+            replacing: StateReplacement::default(),
+        })
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn chain(&self) -> &ChainId {
+        &self.genesis.chain
+    }
+
+    /// Replaces the whole state with the snapshot file `file` (already
+    /// checked) and writes `finish` into the Raft metadata with its last
+    /// pairs (see `Store::replace_state`). Reads through [`Ledger::read`]
+    /// are refused meanwhile, and [`Ledger::hold_state`] waits it out. If
+    /// the replacement fails, the state may be half replaced until the node
+    /// restarts and finishes it: reads stay refused.
+    pub(crate) fn replace_state(
+        &self,
+        file: &Path,
+        finish: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let _only = self.hold_state();
+        self.replacing.count.fetch_add(1, SeqCst);
+        let replaced = self.store.replace_state(file, finish);
+        // What the ledger keeps in memory of its records is stale now.
+        self.memory.keys.forget_all();
+        self.memory.orgs.forget_all();
+        self.memory.forget_iati_owners();
+        self.memory.projects.forget_all();
+        self.memory.reviewed.forget();
+        if replaced.is_ok() {
+            self.replacing.count.fetch_add(1, SeqCst);
+        }
+        replaced
+    }
+
+    /// Runs `read` against the state, unless a snapshot is replacing it
+    /// when the read starts or before it ends: then the answer could mix
+    /// the old state and the new, and the error is
+    /// [`StoreError::StateBeingReplaced`] (retry).
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&Ledger) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let before = self.replacing.count.load(SeqCst);
+        if before % 2 == 1 {
+            return Err(StoreError::StateBeingReplaced);
+        }
+        let answer = read(self)?;
+        if self.replacing.count.load(SeqCst) != before {
+            return Err(StoreError::StateBeingReplaced);
+        }
+        Ok(answer)
+    }
+
+    /// Waits for a state replacement under way to end; none begins until
+    /// the guard is dropped (e.g. while a RocksDB snapshot of the state is taken).
+    pub(crate) fn hold_state(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded value is (): a poisoned lock is whole.
+        self.replacing
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn tip(&self) -> Result<Tip, StoreError> {
+        self.store
+            .tip()?
+            .ok_or_else(|| StoreError::Corrupt("ledger has a genesis but no tip".into()))
+    }
+
+    /// The receipt of a committed event.
+    pub fn receipt(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
+        let Some(position) = self.store.event_position(id)? else {
+            return Ok(None);
+        };
+        let record = self.store.log_record(position)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {id} at position {position} has no log record"
+            ))
+        })?;
+        Ok(Some(Receipt {
+            event_id: *id,
+            position,
+            head: record.head,
+            committed_at_ms: record.committed_at_ms,
+            duplicate: true,
+            warnings: Vec::new(),
+            pending_review: false,
+        }))
+    }
+}
+
+impl Ledger {
+    /// Checks each request against the state and commits the accepted ones in
+    /// one synced write batch. `requests` hold decoded events whose signatures
+    /// were verified (see [`decode_request`] and [`verify_requests`]).
+    pub fn commit_group(
+        &self,
+        requests: Vec<Result<Vec<Event>, Rejection>>,
+        committed_at_ms: i64,
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
+        self.commit_group_with_meta(requests, committed_at_ms, Vec::new())
+    }
+
+    /// [`Ledger::commit_group`], writing `raft_meta` (key, value) pairs in the
+    /// same batch: a replicated state machine records the applied log id with
+    /// the effects of the entry, so an entry is never applied twice or half.
+    pub fn commit_group_with_meta(
+        &self,
+        requests: Vec<Result<Vec<Event>, Rejection>>,
+        committed_at_ms: i64,
+        raft_meta: Vec<(&'static [u8], Vec<u8>)>,
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
+        let mut outcomes = self.commit_groups(
+            vec![(requests, committed_at_ms)],
+            raft_meta,
+            Durability::Synced,
+        )?;
+        Ok(outcomes.pop().unwrap_or_default())
+    }
+
+    /// Several groups, each with its own commit time, checked in order and
+    /// written in one batch with the `raft_meta` pairs.
+    ///
+    /// [`Durability::Unsynced`] is for a replicated state machine only: its input
+    /// is already durable in the synced Raft log, so a crash that loses the
+    /// write replays the same entries (the applied log id travels in the
+    /// same atomic batch). Any later synced write of the database (the next
+    /// Raft append) makes it durable too.
+    pub fn commit_groups(
+        &self,
+        groups: Vec<(Vec<CheckedRequest>, i64)>,
+        raft_meta: Vec<(&'static [u8], Vec<u8>)>,
+        sync: Durability,
+    ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
+        let tip = self.tip()?;
+        // Commit times never go back along the log (as-of queries and the
+        // rebuild cut by them): a group is committed no earlier than the
+        // last position. Deterministic: a function of the log, so every
+        // node of a cluster gets the same times whatever the clocks did.
+        let mut floor = match tip.position.0 {
+            0 => i64::MIN,
+            _ => self
+                .store
+                .log_range(tip.position, 1)?
+                .first()
+                .map_or(i64::MIN, |record| record.committed_at_ms),
+        };
+        let mut staging = Staging::new(&self.store, &self.memory, tip, 0);
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for (requests, committed_at_ms) in groups {
+            let committed_at_ms = committed_at_ms.max(floor);
+            floor = committed_at_ms;
+            staging.committed_at_ms = committed_at_ms;
+            let mut group = Vec::with_capacity(requests.len());
+            for request in requests {
+                group.push(match request {
+                    Ok(events) => staging.stage_request(&events)?,
+                    Err(rejection) => Err(rejection),
+                });
+            }
+            outcomes.push(group);
+        }
+        let (mut batch, written) = staging.into_batch();
+        for (key, value) in raft_meta {
+            batch.put_cf(self.store.cf(cf::RAFT_META), key, value);
+        }
+        match sync {
+            Durability::Synced => self.store.write_synced(batch)?,
+            Durability::Unsynced => self.store.write_unsynced(batch)?,
+        }
+        self.memory.keys.remember(written.keys);
+        if !written.orgs.is_empty() {
+            self.memory.forget_iati_owners();
+        }
+        self.memory.orgs.remember(written.orgs);
+        self.memory.projects.remember(written.projects);
+        self.memory.reviewed.add(written.reviewed);
+        Ok(outcomes)
+    }
+}
+
+/// Whether a write waits for the disk (fdatasync) before it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    Synced,
+    /// Only when what is written can be recomputed from a synced log.
+    Unsynced,
+}
+
+pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {
+    let mut batch = store.batch();
+    batch.put_genesis(&genesis.bytes);
+    batch.put_tip(&Tip {
+        position: LogPosition(0),
+        head: genesis.hash,
+    });
+    let name = genesis.message.ministry_name.clone().unwrap_or_default();
+    batch.put_org(
+        genesis.ministry.as_str(),
+        &OrgRecord {
+            role: pb::OrgRole::Ministry as i32,
+            name_arabic: name.arabic,
+            name_latin: name.latin,
+            iati_identifier: String::new(),
+            iati_org_type: 10,
+            keys: genesis.ministry_keys.iter().map(|key| key.0).collect(),
+        },
+    );
+    for key in &genesis.ministry_keys {
+        batch.put_key(
+            key,
+            &KeyRecord {
+                org_id: genesis.ministry.to_string(),
+                sequence: 0,
+                last_event: None,
+                revoked_at: None,
+            },
+        );
+    }
+    store.write_synced(batch.batch)
+}

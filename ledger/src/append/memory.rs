@@ -1,0 +1,125 @@
+//! What the one writer keeps in memory between commit groups: records read
+//! again and again, the IATI identifiers' owners, the reviewed pairs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+
+use crate::ids::PublicKeyBytes;
+use crate::remembered::Remembered;
+use crate::store::{
+    KeyRecord, OrgRecord, ProjectRecord, Store,
+    StoreError,
+};
+
+
+
+/// Records as last written, kept between commit groups: every event reads
+/// its key and organisation, and the overlap check reads the records of the
+/// projects already in a place, again and again. Filled as records are read
+/// and written by the one writer (after its write succeeded); emptied when
+/// full and when the state is replaced (a snapshot).
+#[derive(Default)]
+pub(super) struct Memory {
+    pub(super) keys: Remembered<PublicKeyBytes, KeyRecord>,
+    pub(super) orgs: Remembered<String, OrgRecord>,
+    pub(super) projects: Remembered<String, Arc<ProjectRecord>>,
+    pub(super) reviewed: ReviewedPairs,
+    /// IATI organisation identifier → the organisation that registered it;
+    /// loaded on first use, dropped when an organisation is written.
+    pub(super) iati_owners: std::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
+}
+
+impl Memory {
+    pub(super) fn iati_owners(&self, store: &Store) -> Result<Arc<HashMap<String, String>>, StoreError> {
+        let mut owners = self
+            .iati_owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = owners.as_ref() {
+            return Ok(Arc::clone(known));
+        }
+        let loaded: HashMap<String, String> = store
+            .org_iati_identifiers()?
+            .into_iter()
+            .map(|(org, identifier)| (identifier, org))
+            .collect();
+        let loaded = Arc::new(loaded);
+        *owners = Some(Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    pub(super) fn forget_iati_owners(&self) {
+        *self
+            .iati_owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+}
+
+/// Which pairs of projects have a review. Nearly every pair the overlap
+/// check meets has none, and asking the store costs an iterator each time
+/// (~8% of a follower's time in a profile under the cluster bench). Loaded by one scan of
+/// the reviews on first use, kept up to date by the one writer; beyond
+/// `limits::REMEMBERED_RECORDS_MAX` pairs the store is asked every time.
+#[derive(Default)]
+pub(super) struct ReviewedPairs {
+    pub(super) known: std::sync::Mutex<KnownPairs>,
+}
+
+#[derive(Default)]
+pub(super) enum KnownPairs {
+    #[default]
+    NotLoaded,
+    /// Every reviewed pair, as `text_key([a, b])`.
+    Pairs(HashSet<Vec<u8>>),
+    TooMany,
+}
+
+impl ReviewedPairs {
+    /// Whether the pair `text_key([a, b])` may have a review: false only
+    /// when it surely has none.
+    pub(super) fn may_have(&self, store: &Store, pair: &[u8]) -> Result<bool, StoreError> {
+        let mut known = self.known();
+        if matches!(*known, KnownPairs::NotLoaded) {
+            *known = match store.reviewed_pairs(crate::limits::REMEMBERED_RECORDS_MAX)? {
+                Some(pairs) => KnownPairs::Pairs(pairs),
+                None => KnownPairs::TooMany,
+            };
+        }
+        Ok(match &*known {
+            KnownPairs::Pairs(pairs) => pairs.contains(pair),
+            KnownPairs::NotLoaded | KnownPairs::TooMany => true,
+        })
+    }
+
+    /// Pairs a commit group wrote reviews for (after its write succeeded).
+    pub(super) fn add(&self, written: Vec<Vec<u8>>) {
+        let mut known = self.known();
+        if let KnownPairs::Pairs(pairs) = &mut *known {
+            pairs.extend(written);
+            if pairs.len() > crate::limits::REMEMBERED_RECORDS_MAX {
+                *known = KnownPairs::TooMany;
+            }
+        }
+    }
+
+    pub(super) fn forget(&self) {
+        *self.known() = KnownPairs::NotLoaded;
+    }
+
+    /// Every change is one assignment or insert: a poisoned lock is whole.
+    pub(super) fn known(&self) -> std::sync::MutexGuard<'_, KnownPairs> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The registry records a commit group wrote, and the pairs it reviewed.
+pub(super) struct Written {
+    pub(super) keys: HashMap<PublicKeyBytes, KeyRecord>,
+    pub(super) orgs: HashMap<String, OrgRecord>,
+    pub(super) projects: HashMap<String, Arc<ProjectRecord>>,
+    pub(super) reviewed: Vec<Vec<u8>>,
+}

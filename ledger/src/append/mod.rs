@@ -1,0 +1,38 @@
+//! APPEND: the one writer. A [`Ledger`] hands out reads and commits groups
+//! of requests: decoded, signature-checked events (`admit`) are checked
+//! against the state — duplicates, key chains (`staging`), authorisation
+//! (`authorise`, `signers`), what each body does (`apply`, with the
+//! registry's rules in `registry` and the coverage projection's writer in
+//! `projection`) — read through overlays and caches (`overlay`, `memory`),
+//! and every change of a group goes into one RocksDB write batch.
+//!
+//! A commit group holds several requests; each request is atomic (all of its
+//! events or none), and a refused request leaves no trace but its evidence.
+//! The same function is what a replicated state machine calls when it
+//! applies a committed entry, so a node's state depends only on the log. A
+//! rebuild (`rebuild`) and a snapshot check replay a log through the same
+//! path; a dry run (`trial`) stages without writing.
+
+mod admit;
+mod apply;
+mod authorise;
+mod ledger;
+mod memory;
+mod overlay;
+mod projection;
+mod rebuild;
+mod receipt;
+mod registry;
+mod signers;
+mod staging;
+#[cfg(test)]
+mod tests;
+mod trial;
+
+pub use admit::{decode_request, verify_requests, CheckedRequest};
+pub use authorise::{activity_reporter, parse_role, role_name};
+pub use ledger::{Durability, Ledger, OpenError};
+pub use rebuild::{rebuild, RebuildError, SnapshotCheckError};
+pub use receipt::{Receipt, RequestOutcome};
+pub use signers::{keys_introduced, SignerCheckError};
+pub use trial::Trial;

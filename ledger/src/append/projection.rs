@@ -1,0 +1,241 @@
+//! The coverage projection's writer: project records, versions, places,
+//! and the overlap check a registration gets.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tansiq_proto::v1 as pb;
+
+use crate::coverage::{
+    overlap_kind, OverlapKind,
+};
+use crate::ids::{EventId, LogPosition};
+use crate::limits::RECEIPT_OVERLAP_WARNINGS_MAX;
+use crate::reject::Rejection;
+use crate::store::{
+    ProjectRecord,
+    StoreError,
+};
+
+use super::staging::{Staging};
+use super::overlay::{Effects, StageError};
+use super::authorise::{not_allowed, project_writer};
+
+impl Staging<'_> {
+    /// Stages a project's new state: its record, a version, its history and
+    /// its coverage index entries.
+    pub(super) fn stage_project(
+        &mut self,
+        project_id: &str,
+        project: ProjectRecord,
+        position: LogPosition,
+        event: EventId,
+    ) {
+        for (pcode, sector) in project.places() {
+            self.request.coverage.insert((
+                pcode.to_owned(),
+                sector.to_owned(),
+                project_id.to_owned(),
+            ));
+        }
+        self.request
+            .project_events
+            .push((project_id.to_owned(), position, event));
+        let project = Arc::new(project);
+        self.request
+            .project_versions
+            .push((project_id.to_owned(), position, Arc::clone(&project)));
+        self.request.projects.insert(project_id.to_owned(), project);
+    }
+
+    /// Stages a registration or update, with the overlaps it creates as
+    /// warnings; under a `hold` policy an overlapping project is held.
+    pub(super) fn stage_project_details(
+        &mut self,
+        project_id: &str,
+        mut project: ProjectRecord,
+        position: LogPosition,
+        event: EventId,
+    ) -> Result<Effects, StageError> {
+        let mut effects = Effects::default();
+        let mut held_sectors = BTreeSet::new();
+        let overlaps = self.overlaps_of(project_id, &project)?;
+        let total = overlaps.len();
+        for (shown, (pcode, sector, other_id, other, kind)) in overlaps.into_iter().enumerate() {
+            if self.policy(&sector)? == pb::CoordinationPolicy::Hold {
+                held_sectors.insert(sector.clone());
+            }
+            if shown == RECEIPT_OVERLAP_WARNINGS_MAX {
+                effects.warnings.push(format!(
+                    "and at least {} more overlaps: see `tansiq check` or `tansiq overlaps`",
+                    total - shown
+                ));
+            }
+            if shown >= RECEIPT_OVERLAP_WARNINGS_MAX {
+                continue;
+            }
+            let title = if other.summary.title_latin.is_empty() {
+                &other.summary.title_arabic
+            } else {
+                &other.summary.title_latin
+            };
+            let why = match kind {
+                OverlapKind::DifferentDonors => {
+                    "another donor, same municipality, sector and period"
+                }
+                OverlapKind::SameDonorSimilarTitle => {
+                    "same donor, a similar title: reported twice?"
+                }
+            };
+            effects.warnings.push(format!(
+                "overlap in {pcode}, sector {sector}: project {other_id} of {} (\"{title}\") — {why}",
+                other.donor()
+            ));
+        }
+        if !held_sectors.is_empty() {
+            project.pending_review = true;
+            effects.pending_review = true;
+            effects.warnings.push(format!(
+                "held pending the ministry's review: sector {} is under the hold policy",
+                held_sectors.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        self.stage_project(project_id, project, position, event);
+        Ok(effects)
+    }
+
+    /// The projects `project` would overlap with now (unreviewed or not
+    /// reviewed as complementary), one entry per other project.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn overlaps_of(
+        &self,
+        project_id: &str,
+        project: &ProjectRecord,
+    ) -> Result<Vec<(String, String, String, Arc<ProjectRecord>, OverlapKind)>, StageError> {
+        let today = self.today();
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (pcode, sector) in project.places() {
+            // Enough to name RECEIPT_OVERLAP_WARNINGS_MAX and say there are
+            // more, and to know whether this place's sector policy holds it:
+            // a crowded sector does not make every registration slower.
+            let mut in_place = 0;
+            // Candidates: the store's and this group's, merged in id order
+            // (the same on every node) and read lazily, so the loop's early
+            // stop also stops the reading.
+            let mut staged = BTreeSet::new();
+            for overlay in [&self.group.coverage, &self.request.coverage] {
+                // A range of the ordered set: a group of thousands of
+                // registrations must not scan itself once per registration.
+                let from = (pcode.to_owned(), sector.to_owned(), String::new());
+                staged.extend(
+                    overlay
+                        .range(from..)
+                        .take_while(|(p, s, _)| p == pcode && s == sector)
+                        .map(|(_, _, id)| id.clone()),
+                );
+            }
+            let candidates = MergedIds {
+                stored: self.store.projects_in_place(pcode, sector).peekable(),
+                staged: staged.into_iter().peekable(),
+            };
+            for other_id in candidates {
+                let other_id = other_id?;
+                if other_id == project_id || seen.contains(&other_id) {
+                    continue;
+                }
+                let Some(other) = self.project(&other_id)? else {
+                    continue;
+                };
+                let still_there = other.places().any(|(p, s)| p == pcode && s == sector);
+                if !still_there || !other.counts_on(today) {
+                    continue;
+                }
+                let Some(kind) = overlap_kind(project, &other) else {
+                    continue;
+                };
+                if self
+                    .review(project_id, &other_id)?
+                    .is_some_and(|review| review.complementary())
+                {
+                    continue;
+                }
+                seen.insert(other_id.clone());
+                found.push((pcode.to_owned(), sector.to_owned(), other_id, other, kind));
+                in_place += 1;
+                if in_place > RECEIPT_OVERLAP_WARNINGS_MAX {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Staging<'_> {
+    pub(super) fn own_project(
+        &self,
+        author: &str,
+        role: pb::OrgRole,
+        project_id: &str,
+    ) -> Result<ProjectRecord, StageError> {
+        project_writer(author, role)?;
+        let project = self.require_project(project_id)?;
+        if project.owner != author {
+            return Err(not_allowed(
+                author,
+                role,
+                &format!(
+                    "write project {project_id}, which belongs to {}",
+                    project.owner
+                ),
+            )
+            .into());
+        }
+        Ok(project)
+    }
+
+    pub(super) fn own_open_project(
+        &self,
+        author: &str,
+        role: pb::OrgRole,
+        project_id: &str,
+    ) -> Result<ProjectRecord, StageError> {
+        let project = self.own_project(author, role, project_id)?;
+        if project.closed {
+            return Err(Rejection::field(
+                "project_id",
+                format!("project {project_id} is closed; it can only receive transactions"),
+            )
+            .into());
+        }
+        Ok(project)
+    }
+}
+
+/// Two ascending streams of project ids merged into one, without repeats:
+/// ids read from the store and ids staged by the group.
+pub(super) struct MergedIds<I: Iterator<Item = Result<String, StoreError>>> {
+    pub(super) stored: std::iter::Peekable<I>,
+    pub(super) staged: std::iter::Peekable<std::collections::btree_set::IntoIter<String>>,
+}
+
+impl<I: Iterator<Item = Result<String, StoreError>>> Iterator for MergedIds<I> {
+    type Item = Result<String, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let order = match (self.stored.peek(), self.staged.peek()) {
+            (Some(Ok(stored)), Some(staged)) => stored.cmp(staged),
+            (Some(_), _) => std::cmp::Ordering::Less,
+            (None, _) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => self.stored.next(),
+            std::cmp::Ordering::Greater => self.staged.next().map(Ok),
+            std::cmp::Ordering::Equal => {
+                self.staged.next();
+                self.stored.next()
+            }
+        }
+    }
+}

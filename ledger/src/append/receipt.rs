@@ -1,0 +1,26 @@
+//! What an event's author is told: its receipt, or why its request was refused.
+
+
+
+use crate::ids::{EventId, HeadHash, LogPosition};
+use crate::reject::Rejection;
+
+
+
+/// What a committed (or already present) event's author is told.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Receipt {
+    pub event_id: EventId,
+    pub position: LogPosition,
+    pub head: HeadHash,
+    pub committed_at_ms: i64,
+    /// The event was already on the ledger; this is its first receipt.
+    pub duplicate: bool,
+    pub warnings: Vec<String>,
+    /// The project this event registers or updates is held for the
+    /// ministry's review (a `hold` sector policy and an overlap).
+    pub pending_review: bool,
+}
+
+/// One request's outcome: a receipt per event, or the reason none was written.
+pub type RequestOutcome = Result<Vec<Receipt>, Rejection>;

@@ -1,0 +1,133 @@
+//! The registry's rules: organisations, keys (rotation, revocation, the
+//! ministry's last key) and IATI identifiers.
+
+
+use tansiq_proto::v1 as pb;
+
+use crate::ids::{LogPosition, PublicKeyBytes};
+use crate::reject::Rejection;
+
+use super::staging::{Staging};
+use super::overlay::{StageError};
+use super::authorise::{activity_reporter, not_allowed};
+
+impl Staging<'_> {
+    pub(super) fn own_org_or_ministry(
+        &self,
+        author: &str,
+        role: pb::OrgRole,
+        org_id: &str,
+        action: &str,
+    ) -> Result<(), StageError> {
+        if role == pb::OrgRole::Ministry || author == org_id {
+            Ok(())
+        } else {
+            Err(not_allowed(author, role, &format!("{action} organisation {org_id}")).into())
+        }
+    }
+
+    pub(super) fn ensure_key_unused(&self, key: &PublicKeyBytes, field: &str) -> Result<(), StageError> {
+        match self.key(key)? {
+            Some(record) => Err(Rejection::field(
+                field,
+                format!(
+                    "key {key} is already registered to organisation {}",
+                    record.org_id
+                ),
+            )
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn revoke(
+        &mut self,
+        org_id: &str,
+        key: &PublicKeyBytes,
+        field: &str,
+        position: LogPosition,
+    ) -> Result<(), StageError> {
+        let mut record = self.key(key)?.ok_or(Rejection::UnknownKey { key: *key })?;
+        if record.org_id != org_id {
+            return Err(Rejection::field(
+                field,
+                format!(
+                    "key {key} belongs to organisation {}, not {org_id}",
+                    record.org_id
+                ),
+            )
+            .into());
+        }
+        if let Some(at) = record.revoked_at {
+            return Err(Rejection::field(
+                field,
+                format!("key {key} was already revoked at log position {at}"),
+            )
+            .into());
+        }
+        record.revoked_at = Some(position.0);
+        self.request.keys.insert(*key, record);
+        Ok(())
+    }
+
+    /// IATI's own rule: an activity identifier begins with its reporting
+    /// organisation's identifier and a hyphen. An organisation that
+    /// registered an IATI organisation identifier reports only activities
+    /// under it; one without reports none under another's. So no
+    /// organisation can take another's activities (and with them the
+    /// right to report them).
+    pub(super) fn own_activity_identifier(
+        &self,
+        author_id: &str,
+        role: pb::OrgRole,
+        identifier: &str,
+    ) -> Result<(), StageError> {
+        let own = self
+            .org(author_id)?
+            .map(|org| org.iati_identifier)
+            .unwrap_or_default();
+        let owners = self.memory.iati_owners(self.store)?;
+        let owner_of = |prefix: &str| {
+            owners.get(prefix).cloned().or_else(|| {
+                // An organisation registered earlier in this request.
+                self.request
+                    .orgs
+                    .iter()
+                    .find(|(_, org)| org.iati_identifier == prefix)
+                    .map(|(org_id, _)| org_id.clone())
+            })
+        };
+        activity_reporter(identifier, author_id, &own, owner_of).map_err(|reason| {
+            not_allowed(
+                author_id,
+                role,
+                &format!("report activity {identifier:?}: {reason}"),
+            )
+            .into()
+        })
+    }
+
+    /// A ministry that revoked its last active key could never register,
+    /// rotate or review anything again: refused (rotate first).
+    pub(super) fn keep_an_active_ministry_key(&self, org_id: &str) -> Result<(), StageError> {
+        let Some(org) = self.org(org_id)? else {
+            return Ok(());
+        };
+        if org.role != pb::OrgRole::Ministry as i32 {
+            return Ok(());
+        }
+        for key in &org.keys {
+            let record = self.key(&PublicKeyBytes(*key))?;
+            if record.is_some_and(|record| record.revoked_at.is_none()) {
+                return Ok(());
+            }
+        }
+        Err(Rejection::field(
+            "key",
+            format!(
+                "this is the last active key of ministry organisation {org_id}: without one nobody could administer the ledger again; add a key first (KeyRotated with a new_key), then revoke this one"
+            ),
+        )
+        .into())
+    }
+}
