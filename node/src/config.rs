@@ -186,6 +186,9 @@ impl Config {
         {
             bail!("--peer, --snapshot-every and --snapshot-chunk-bytes are for cluster members: add --node-id");
         }
+        if args.demo && args.node_id.is_some() {
+            bail!("--demo loads the demo through this node's own committer, outside the Raft log, and a cluster member's state must come from the log alone: load the demo on a single node (--dev --demo without --node-id), or submit the scenario's events to the cluster with `tansiq submit`");
+        }
         let transport = match (args.tls_cert, args.tls_key, args.tls_ca) {
             _ if args.plaintext => {
                 if !listen.ip().is_loopback() {
@@ -273,6 +276,21 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.mode, Mode::Dev);
+    }
+
+    #[test]
+    fn a_cluster_member_refuses_the_demo() {
+        let error = Config::from_args(Args {
+            dev: true,
+            demo: true,
+            node_id: Some(1),
+            ..Args::default()
+        })
+        .expect_err("the demo would bypass the Raft log");
+        assert!(
+            error.to_string().contains("outside the Raft log"),
+            "{error}"
+        );
     }
 
     #[test]

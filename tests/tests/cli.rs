@@ -262,3 +262,32 @@ fn a_new_chain_gets_an_id_no_other_ledger_has_and_a_node_refuses_one_that_does_n
         "{message}"
     );
 }
+
+#[test]
+fn a_cluster_member_does_not_load_the_demo_outside_its_raft_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(tansiq_tests::binary("tansiq-node"))
+        .arg("--data-dir")
+        .arg(dir.path().join("node-1"))
+        .args([
+            "--dev",
+            "--demo",
+            "--node-id",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("outside the Raft log")
+            && message.contains("--dev --demo without --node-id"),
+        "{message}"
+    );
+    assert!(
+        !dir.path().join("node-1").join("db").exists(),
+        "nothing was created"
+    );
+}
