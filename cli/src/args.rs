@@ -103,6 +103,39 @@ pub enum Command {
     },
     /// Re-check every signature, every key's chain and the log head chain of a node.
     Verify,
+    // who-supports, matrix, gaps, overlaps, check, history: here, so that
+    // they keep this place in the syntax and in --help.
+    #[command(flatten)]
+    Coverage(CoverageCommand),
+    /// Replicated cluster administration (nodes started with --node-id).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+    /// Import a donor's projects from a published file, signed with the donor's key.
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
+    /// Coverage as CSV or HXL-tagged CSV (one row per project x municipality
+    /// x sector), or the projects as an IATI 2.03 activity file (iati).
+    Export {
+        #[arg(value_enum)]
+        format: ExportFormat,
+        #[arg(default_value = "")]
+        pcode: String,
+        /// iati: only the projects this organisation reports (its org id).
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+}
+
+/// The coverage queries (`coverage.rs`), one request each to the node's
+/// Coverage service.
+#[derive(Subcommand, Debug)]
+pub enum CoverageCommand {
     /// Which projects support a municipality, optionally in one sector.
     WhoSupports {
         /// The municipality's P-code.
@@ -154,29 +187,6 @@ pub enum Command {
     },
     /// Every event about a project: author, kind, time.
     History { project_id: String },
-    /// Replicated cluster administration (nodes started with --node-id).
-    Cluster {
-        #[command(subcommand)]
-        action: ClusterAction,
-    },
-    /// Import a donor's projects from a published file, signed with the donor's key.
-    Import {
-        #[command(subcommand)]
-        format: ImportFormat,
-    },
-    /// Coverage as CSV or HXL-tagged CSV (one row per project x municipality
-    /// x sector), or the projects as an IATI 2.03 activity file (iati).
-    Export {
-        #[arg(value_enum)]
-        format: ExportFormat,
-        #[arg(default_value = "")]
-        pcode: String,
-        /// iati: only the projects this organisation reports (its org id).
-        #[arg(long)]
-        org: Option<String>,
-        #[command(flatten)]
-        as_of: AsOfArg,
-    },
 }
 
 #[derive(Subcommand, Debug)]

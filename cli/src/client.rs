@@ -11,6 +11,16 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 /// Where a `tansiq-node --dev` started in this directory keeps its CA.
 pub const DEV_CA: &str = "tansiq-data/tls/ca.pem";
 
+/// The largest message this client sends: what a node accepts (its
+/// `REQUEST_BYTES_MAX`).
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The largest Ledger answer this client reads: what a node sends at most
+/// (also its `REQUEST_BYTES_MAX`).
+pub const LEDGER_ANSWER_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The largest Coverage answer this client reads: a matrix, a gap list or
+/// an export's rows come as one message.
+pub const COVERAGE_ANSWER_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// How to reach nodes over TLS (from --ca, --tls-cert, --tls-key).
 #[derive(Debug, Default)]
 pub struct TlsOptions {
@@ -58,12 +68,13 @@ pub type Client = LedgerClient<Channel>;
 
 /// Connects to `node` (e.g. http://127.0.0.1:50051).
 pub async fn connect(node: &str) -> anyhow::Result<Client> {
-    Ok(LedgerClient::new(channel(node).await?).max_decoding_message_size(16 * 1024 * 1024))
+    Ok(LedgerClient::new(channel(node).await?).max_decoding_message_size(LEDGER_ANSWER_BYTES_MAX))
 }
 
 /// A client of the node's Coverage service.
 pub async fn connect_coverage(node: &str) -> anyhow::Result<CoverageClient<Channel>> {
-    Ok(CoverageClient::new(channel(node).await?).max_decoding_message_size(64 * 1024 * 1024))
+    Ok(CoverageClient::new(channel(node).await?)
+        .max_decoding_message_size(COVERAGE_ANSWER_BYTES_MAX))
 }
 
 /// A channel to `node`: TLS for https:// URLs, plaintext for http://.

@@ -1,25 +1,28 @@
-//! The commands: each talks to the node the way any client would.
+//! Every command's dispatch, and the ledger's own commands: keygen,
+//! genesis, submit, get, head, status, tail. Each talks to the node the way
+//! any client would; coverage, export, import, verify and cluster have their
+//! own files.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use prost::Message;
 use serde_json::{json, Value};
-use tansiq_ledger::author::{now_ms, Author, KeyFile};
-use tansiq_ledger::event::{kind_name, Kind};
+use tansiq_ledger::author::{now_ms, KeyFile};
+use tansiq_ledger::event::kind_name;
 use tansiq_ledger::genesis::{Genesis, GenesisFile};
-use tansiq_ledger::ids::{EventId, HeadHash, OrgId, PublicKeyBytes};
-use tansiq_ledger::signing::{self, ChainId, KeyPair, SignatureCheck};
+use tansiq_ledger::ids::{EventId, OrgId, PublicKeyBytes};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 use tokio_stream::StreamExt;
 
 use crate::args::{Cli, Command, ImportFormat, Output};
 use crate::client::{connect, Client};
 use crate::output;
+use crate::signer::{author_for, read_bodies};
 
-/// The dev node's ministry key, used when no key is named.
-pub const DEFAULT_KEY_FILE: &str = "./tansiq-data/ministry.key";
-
+/// Runs the command of a parsed command line: every `Command` is matched
+/// here, so a new one cannot be left without a handler.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let output = cli.output;
     match cli.command {
@@ -47,7 +50,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tail { from, once } => {
             tail(output, &mut connect(&cli.node).await?, from, once).await
         }
-        Command::Verify => verify(output, &mut connect(&cli.node).await?).await,
+        Command::Verify => crate::verify::run(output, &mut connect(&cli.node).await?).await,
+        Command::Coverage(command) => crate::coverage::run(&cli.node, output, command).await,
         Command::Cluster { action } => crate::cluster::run(&cli.node, output, action).await,
         Command::Import {
             format:
@@ -66,7 +70,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::import::iati(&cli.node, output, import).await
         }
-        command => crate::coverage::run(&cli.node, output, command).await,
+        Command::Export {
+            format,
+            pcode,
+            org,
+            as_of,
+        } => crate::export::run(&cli.node, format, pcode, org, as_of).await,
     }
 }
 
@@ -135,63 +144,6 @@ fn genesis(
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Reads event bodies from JSON: one object or an array of objects, each the
-/// proto3 JSON form of EventBody's `kind` (e.g. {"organisationRegistered": {...}}).
-pub fn read_bodies(file: &Path) -> anyhow::Result<Vec<Kind>> {
-    let text = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
-    };
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let items = match value {
-        Value::Array(items) => items,
-        other => vec![other],
-    };
-    if items.is_empty() {
-        bail!("{} holds no event", file.display());
-    }
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| {
-            let body: pb::EventBody = serde_json::from_value(item).with_context(|| {
-                format!(
-                    "event[{index}] in {} is not an event body (see docs/PROTOCOL.md)",
-                    file.display()
-                )
-            })?;
-            body.kind.with_context(|| {
-                format!(
-                    "event[{index}] in {} names no event type such as \"organisationRegistered\"",
-                    file.display()
-                )
-            })
-        })
-        .collect()
-}
-
-pub async fn author_for(client: &mut Client, key_path: Option<PathBuf>) -> anyhow::Result<Author> {
-    let path = key_path.unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
-    let (org, key) =
-        KeyFile::read(&path).with_context(|| "pass --key FILE or set TANSIQ_KEY".to_owned())?;
-    let head = client.get_head(pb::GetHeadRequest {}).await?.into_inner();
-    let chain = ChainId::parse(&head.chain_id)?;
-    let key_head = client
-        .get_key_head(pb::GetKeyHeadRequest {
-            public_key: key.public().0.to_vec(),
-        })
-        .await?
-        .into_inner();
-    let last = if key_head.last_event_id.is_empty() {
-        None
-    } else {
-        Some(EventId::from_slice(&key_head.last_event_id)?)
-    };
-    Ok(Author::new(chain, org, key, key_head.sequence, last))
 }
 
 async fn submit(
@@ -365,162 +317,4 @@ async fn tail(output: Output, client: &mut Client, from: u64, once: bool) -> any
         }
     }
     Ok(())
-}
-
-/// Re-derives everything from the node's genesis and log: signatures, key
-/// chains and the head chain, and compares the result with the node's head.
-async fn verify(output: Output, client: &mut Client) -> anyhow::Result<()> {
-    let genesis_response = client
-        .get_genesis(pb::GetGenesisRequest {})
-        .await?
-        .into_inner();
-    let genesis = Genesis::decode(&genesis_response.genesis)?;
-    if genesis.hash.0.as_slice() != genesis_response.genesis_hash.as_slice() {
-        bail!("node's genesis hash does not match its genesis bytes");
-    }
-    let head = client.get_head(pb::GetHeadRequest {}).await?.into_inner();
-    let mut verifier = ChainVerifier::new(genesis);
-    if head.position > 0 {
-        let mut stream = client
-            .subscribe(pb::SubscribeRequest { from_position: 1 })
-            .await?
-            .into_inner();
-        while let Some(entry) = stream.next().await {
-            let entry = entry?;
-            let position = entry.position;
-            verifier.push(entry)?;
-            if position >= head.position {
-                break;
-            }
-        }
-    }
-    let computed = verifier.finish()?;
-    if computed.0 != head.position {
-        bail!(
-            "node reports position {} but served {} entries",
-            head.position,
-            computed.0
-        );
-    }
-    if computed.1 .0.as_slice() != head.head.as_slice() {
-        bail!(
-            "head chain mismatch: computed {} but the node reports {}",
-            computed.1,
-            hex::encode(&head.head)
-        );
-    }
-    output::record(
-        output,
-        &json!({
-            "result": "ok",
-            "chain_id": head.chain_id,
-            "events_verified": computed.0,
-            "head": computed.1.to_hex(),
-            "signatures": "all valid",
-            "key_chains": "all contiguous",
-        }),
-    );
-    Ok(())
-}
-
-/// Checks log entries in order; signatures are verified in batches.
-struct ChainVerifier {
-    chain: ChainId,
-    position: u64,
-    head: HeadHash,
-    keys: std::collections::HashMap<PublicKeyBytes, (u64, Option<EventId>)>,
-    pending: Vec<(u64, PublicKeyBytes, Vec<u8>, Vec<u8>)>,
-}
-
-const VERIFY_BATCH: usize = 1024;
-
-impl ChainVerifier {
-    fn new(genesis: Genesis) -> Self {
-        ChainVerifier {
-            chain: genesis.chain.clone(),
-            position: 0,
-            head: genesis.hash,
-            keys: Default::default(),
-            pending: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, entry: pb::LogEntry) -> anyhow::Result<()> {
-        let position = entry.position;
-        if position != self.position + 1 {
-            bail!("log skips from position {} to {position}", self.position);
-        }
-        let event = entry.event.context("log entry without event")?;
-        let id = signing::event_id(&self.chain, &event.body);
-        if id.0.as_slice() != entry.event_id.as_slice() {
-            bail!(
-                "position {position}: event id {} does not hash from its body ({id})",
-                hex::encode(&entry.event_id)
-            );
-        }
-        self.head = self.head.next(&id);
-        if self.head.0.as_slice() != entry.head.as_slice() {
-            bail!(
-                "position {position}: head {} but blake3(previous head || id) is {}",
-                hex::encode(&entry.head),
-                self.head
-            );
-        }
-        let body = pb::EventBody::decode(event.body.as_slice())
-            .with_context(|| format!("position {position}: body"))?;
-        let signer = PublicKeyBytes::from_slice(&body.signer_key)?;
-        let (sequence, previous) = self.keys.get(&signer).cloned().unwrap_or((0, None));
-        if body.sequence != sequence + 1 {
-            bail!(
-                "position {position}: key {signer} jumps from sequence {sequence} to {}",
-                body.sequence
-            );
-        }
-        let claimed_previous = if body.previous.is_empty() {
-            None
-        } else {
-            Some(EventId::from_slice(&body.previous)?)
-        };
-        if claimed_previous != previous {
-            bail!("position {position}: key {signer} sequence {} does not chain to its previous event", body.sequence);
-        }
-        self.keys.insert(signer, (body.sequence, Some(id)));
-        self.pending.push((
-            position,
-            signer,
-            signing::signed_bytes(&self.chain, &event.body),
-            event.signature,
-        ));
-        self.position = position;
-        if self.pending.len() >= VERIFY_BATCH {
-            self.check_signatures()?;
-        }
-        Ok(())
-    }
-
-    fn check_signatures(&mut self) -> anyhow::Result<()> {
-        let checks: Vec<SignatureCheck<'_>> = self
-            .pending
-            .iter()
-            .map(|(_, key, message, signature)| SignatureCheck {
-                key,
-                message,
-                signature,
-            })
-            .collect();
-        let verdicts = signing::verify_signatures(&checks);
-        if let Some(index) = verdicts.iter().position(|valid| !valid) {
-            bail!(
-                "position {}: signature does not verify",
-                self.pending[index].0
-            );
-        }
-        self.pending.clear();
-        Ok(())
-    }
-
-    fn finish(mut self) -> anyhow::Result<(u64, HeadHash)> {
-        self.check_signatures()?;
-        Ok((self.position, self.head))
-    }
 }

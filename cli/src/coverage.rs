@@ -1,6 +1,7 @@
-//! Coverage commands: who-supports, matrix, gaps, overlaps, check, history,
-//! export. Tables put Arabic names in the last column, so that right-to-left
-//! text never shifts the columns after it.
+//! The coverage queries: who-supports, matrix, gaps, overlaps, check,
+//! history, each one request to the node's Coverage service, shown as a
+//! table or JSON. Tables put Arabic names in the last column, so that
+//! right-to-left text never shifts the columns after it.
 
 use std::path::PathBuf;
 
@@ -9,26 +10,16 @@ use serde_json::{json, Value};
 use tansiq_ledger::author::KeyFile;
 use tansiq_proto::v1 as pb;
 
-use crate::args::{AsOfArg, Command, ExportFormat, Output};
+use crate::args::{AsOfArg, CoverageCommand, Output};
 use crate::client::connect_coverage;
-use crate::commands::{read_bodies, DEFAULT_KEY_FILE};
 use crate::output;
+use crate::signer::{read_bodies, DEFAULT_KEY_FILE};
 
-pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result<()> {
+/// Asks `node` the query and prints its answer.
+pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow::Result<()> {
     let mut client = connect_coverage(node).await?;
-    let scope = |pcode: String, as_of: AsOfArg| {
-        Some(pb::Scope {
-            pcode,
-            as_of: as_of.as_of.unwrap_or_default(),
-            consistency: if as_of.linearizable {
-                pb::ReadConsistency::Linearizable
-            } else {
-                pb::ReadConsistency::Local
-            } as i32,
-        })
-    };
     match command {
-        Command::WhoSupports {
+        CoverageCommand::WhoSupports {
             pcode,
             sector,
             children,
@@ -45,7 +36,7 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
             print_info(output, answer.info.as_ref());
             supports_table(output, &answer.supports);
         }
-        Command::Matrix { pcode, as_of } => {
+        CoverageCommand::Matrix { pcode, as_of } => {
             let answer = client
                 .matrix(pb::MatrixRequest {
                     scope: scope(pcode, as_of),
@@ -76,7 +67,7 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
                 emit(output, cell, &row, &columns)?;
             }
         }
-        Command::Gaps { pcode, as_of } => {
+        CoverageCommand::Gaps { pcode, as_of } => {
             let answer = client
                 .gaps(pb::GapsRequest {
                     scope: scope(pcode, as_of),
@@ -100,7 +91,7 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
                 emit(output, gap, &row, &columns)?;
             }
         }
-        Command::Overlaps {
+        CoverageCommand::Overlaps {
             pcode,
             sector,
             all,
@@ -117,7 +108,7 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
             print_info(output, answer.info.as_ref());
             overlaps_table(output, &answer.overlaps)?;
         }
-        Command::Check { file, key } => {
+        CoverageCommand::Check { file, key } => {
             let (project_id, details) = proposed_project(&file)?;
             let path = key.unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE));
             let (org, _) = KeyFile::read(&path)
@@ -147,7 +138,7 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
                 say!("\nunder the ministry's hold policy it would be held pending review");
             }
         }
-        Command::History { project_id } => {
+        CoverageCommand::History { project_id } => {
             let answer = client
                 .project_history(pb::ProjectHistoryRequest { project_id })
                 .await?
@@ -170,30 +161,22 @@ pub async fn run(node: &str, output: Output, command: Command) -> anyhow::Result
                 emit(output, entry, &row, &columns)?;
             }
         }
-        Command::Export {
-            format: ExportFormat::Iati,
-            org,
-            ..
-        } => crate::export_iati::run(node, org.as_deref()).await?,
-        Command::Export {
-            format,
-            pcode,
-            as_of,
-            ..
-        } => {
-            let answer = client
-                .who_supports(pb::WhoSupportsRequest {
-                    scope: scope(pcode, as_of),
-                    sector: String::new(),
-                    include_children: true,
-                })
-                .await?
-                .into_inner();
-            export(format, &answer.supports);
-        }
-        other => bail!("not a coverage command: {other:?}"),
     }
     Ok(())
+}
+
+/// The part of the ledger a coverage query asks about: under `pcode`, as of
+/// a day, read locally or linearizably.
+pub fn scope(pcode: String, as_of: AsOfArg) -> Option<pb::Scope> {
+    Some(pb::Scope {
+        pcode,
+        as_of: as_of.as_of.unwrap_or_default(),
+        consistency: if as_of.linearizable {
+            pb::ReadConsistency::Linearizable
+        } else {
+            pb::ReadConsistency::Local
+        } as i32,
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
@@ -333,87 +316,4 @@ fn proposed_project(file: &std::path::Path) -> anyhow::Result<(String, pb::Proje
         "{} holds no projectRegistered or projectUpdated body to check",
         file.display()
     )
-}
-
-/// HXL hashtags of the export's columns (Humanitarian Exchange Language).
-const EXPORT_COLUMNS: &[(&str, &str)] = &[
-    ("pcode", "#adm2+code"),
-    ("municipality_latin", "#adm2+name"),
-    ("municipality_arabic", "#adm2+name+ar"),
-    ("sector", "#sector+oecd"),
-    ("sector_name", "#sector+name"),
-    ("funder", "#org+funder"),
-    ("implementers", "#org+impl"),
-    ("project_id", "#activity+code"),
-    ("iati_identifier", "#activity+id"),
-    ("title", "#activity+name"),
-    ("status", "#status"),
-    ("start", "#date+start"),
-    ("end", "#date+end"),
-    ("budget", "#value+funding"),
-    ("currency", "#currency"),
-];
-
-fn export(format: ExportFormat, supports: &[pb::ProjectSupport]) {
-    say!(
-        "{}",
-        EXPORT_COLUMNS
-            .iter()
-            .map(|(name, _)| *name)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    if format == ExportFormat::Hxl {
-        say!(
-            "{}",
-            EXPORT_COLUMNS
-                .iter()
-                .map(|(_, tag)| *tag)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-    }
-    for s in supports {
-        let municipality = s.municipality.clone().unwrap_or_default();
-        let title = s.title.clone().unwrap_or_default();
-        let budget = s.budget.clone().unwrap_or_default();
-        let cells = [
-            s.pcode.clone(),
-            municipality.latin,
-            municipality.arabic,
-            s.sector.clone(),
-            s.sector_name.clone(),
-            s.donor.clone(),
-            s.implementers.join(";"),
-            s.project_id.clone(),
-            s.iati_identifier.clone(),
-            if title.latin.is_empty() {
-                title.arabic
-            } else {
-                title.latin
-            },
-            s.status_name.clone(),
-            s.start.clone(),
-            s.end.clone(),
-            budget.value,
-            budget.currency,
-        ];
-        say!(
-            "{}",
-            cells
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-    }
-}
-
-/// RFC 4180 quoting.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }

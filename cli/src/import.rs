@@ -23,8 +23,8 @@ use tansiq_proto::v1::interchange_client::InterchangeClient;
 use tokio::io::AsyncReadExt;
 
 use crate::args::Output;
-use crate::client::{channel, connect, Client};
-use crate::commands::{author_for, DEFAULT_KEY_FILE};
+use crate::client::{channel, connect, Client, REQUEST_BYTES_MAX};
+use crate::signer::{author_for, DEFAULT_KEY_FILE};
 
 #[derive(Default)]
 struct Report {
@@ -125,7 +125,7 @@ async fn plan_on_node(
     });
     let mut client = InterchangeClient::new(channel(node).await?)
         .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(16 * 1024 * 1024);
+        .max_encoding_message_size(REQUEST_BYTES_MAX);
     let answer = client
         .plan_iati_import(tokio_stream::wrappers::ReceiverStream::new(receiver))
         .await;

@@ -7,8 +7,10 @@ mod client;
 mod cluster;
 mod commands;
 mod coverage;
-mod export_iati;
+mod export;
 mod import;
+mod signer;
+mod verify;
 
 use clap::Parser;
 

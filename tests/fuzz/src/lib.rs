@@ -94,7 +94,7 @@ fn cli_author() -> Author {
     )
 }
 
-/// Target `cli_json`: the CLI's reading of an events file (cli/src/commands.rs,
+/// Target `cli_json`: the CLI's reading of an events file (cli/src/signer.rs,
 /// `read_bodies`): text → serde_json::Value → one object or an array →
 /// `pb::EventBody` through its pbjson serde form. A body that parses is
 /// encoded with prost and decoded as the node would (as parsed, then as the
