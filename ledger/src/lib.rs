@@ -13,8 +13,6 @@ pub mod date;
 pub mod event;
 pub mod genesis;
 pub mod iati;
-pub mod iati_export;
-pub mod iati_plan;
 pub mod ids;
 pub mod limits;
 pub mod normalise;

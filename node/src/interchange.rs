@@ -1,6 +1,6 @@
 //! The `tansiq.v1.Interchange` service: plans of bulk imports. The node
 //! reads the file as it streams in (constant memory per activity), decides
-//! what each activity becomes (`tansiq_ledger::iati_plan`) and compares it
+//! what each activity becomes (`tansiq_ledger::iati::plan`) and compares it
 //! with its own state; the donor signs and submits. Nothing is written here.
 
 use std::io::{BufReader, Cursor, Read};
@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use tansiq_ledger::append::Trial;
 use tansiq_ledger::author::now_ms;
+use tansiq_ledger::iati::export as iati_export;
+use tansiq_ledger::iati::plan::{difference, existing, plan, PcodeMap};
 use tansiq_ledger::iati::{Activity, Reader};
-use tansiq_ledger::iati_export;
-use tansiq_ledger::iati_plan::{difference, existing, plan, PcodeMap};
 use tansiq_ledger::ids::{OrgId, PublicKeyBytes};
 use tansiq_ledger::signing::{plan_request_bytes, verify_signature};
 use tansiq_ledger::store::StoreError;

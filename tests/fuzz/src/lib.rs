@@ -17,7 +17,7 @@ use tansiq_ledger::append::decode_request;
 use tansiq_ledger::author::Author;
 use tansiq_ledger::event::{verify_events_on_this_thread, Event};
 use tansiq_ledger::iati::Reader;
-use tansiq_ledger::iati_plan::{self, PcodeMap};
+use tansiq_ledger::iati::plan::{self as iati_plan, PcodeMap};
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::replication::{decode_message, TypeConfig};
 use tansiq_ledger::signing::{ChainId, KeyPair};

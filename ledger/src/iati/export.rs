@@ -3,7 +3,7 @@
 //! What IATI has no place for travels in elements and attributes of the
 //! Tansiq namespace ([`NAMESPACE`], allowed by the IATI schema as
 //! extensions): the ledger's project id, participants' ledger org ids and
-//! location percentages. [`crate::iati`] reads them back, so that exporting
+//! location percentages. [`super::read`] reads them back, so that exporting
 //! and importing again gives the same projects.
 
 use std::fmt::Write as _;
@@ -280,7 +280,7 @@ pub fn projects(
         if org.is_some_and(|org| record.owner != org) {
             continue;
         }
-        let Some(current) = crate::iati_plan::existing(store, chain, &project_id)? else {
+        let Some(current) = super::plan::existing(store, chain, &project_id)? else {
             continue;
         };
         let owner = store.org(&record.owner)?;
@@ -336,8 +336,8 @@ pub fn write(projects: &[ExportedProject], generated: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iati::Reader;
-    use crate::iati_plan::{plan, PcodeMap};
+    use crate::iati::plan::{plan, PcodeMap};
+    use crate::iati::read::Reader;
 
     #[test]
     fn an_exported_project_reads_back_the_same() {

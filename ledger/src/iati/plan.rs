@@ -1,14 +1,15 @@
 //! What an IATI activity becomes on the ledger: the project's details and
-//! its transactions, or the reason it cannot be imported. Pure: the
-//! importer compares the plan with what the ledger already holds and writes
-//! only the difference.
+//! its transactions, or the reason it cannot be imported ([`plan`], a pure
+//! function of the activity), and what the ledger holds of a project
+//! ([`existing`], read from the store) so that an import writes only the
+//! [`difference`].
 
 use std::collections::BTreeMap;
 
 use tansiq_proto::v1 as pb;
 
+use super::read::{Activity, Texts};
 use crate::event::codes;
-use crate::iati::{Activity, Texts};
 use crate::limits::{NAME_BYTES_MAX, TEXT_FIELD_BYTES_MAX};
 
 /// Gazetteer codes to P-codes: (vocabulary, code) → P-code; a vocabulary of
@@ -442,7 +443,7 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iati::{AdministrativeCode, Amount, Budget, Location, Sector};
+    use crate::iati::read::{AdministrativeCode, Amount, Budget, Location, Sector};
 
     fn activity() -> Activity {
         Activity {

@@ -5,7 +5,7 @@
 //!
 //! [`Reader`] yields one [`Activity`] at a time; an error names the line and
 //! the element. What an activity becomes on the ledger is decided by
-//! [`crate::iati_plan`]; this module only reads.
+//! [`super::plan`]; this module only reads.
 
 use std::io::BufRead;
 
