@@ -1,15 +1,12 @@
 //! Requests decoded and their signatures verified in batches: what every
 //! writer hands the staging.
 
-
 use tansiq_proto::v1 as pb;
 
 use crate::event::{self, Event};
 use crate::limits::SUBMIT_BATCH_EVENTS_MAX;
 use crate::reject::{in_batch, Rejection};
 use crate::signing::ChainId;
-
-
 
 /// A request's decoded, signature-checked events, or why it was refused.
 pub type CheckedRequest = Result<Vec<Event>, Rejection>;

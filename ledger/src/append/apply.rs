@@ -1,23 +1,19 @@
 //! What each body type does to the state: the checks and changes of one
 //! event, by kind.
 
-
 use tansiq_proto::v1 as pb;
 
 use crate::coverage::{
-    pair, NeedRecord, PolicyRecord, ProjectSummary,
-    ReviewRecord, STATUS_CANCELLED, STATUS_CLOSED,
+    pair, NeedRecord, PolicyRecord, ProjectSummary, ReviewRecord, STATUS_CANCELLED, STATUS_CLOSED,
 };
 use crate::event::{Event, Kind};
 use crate::ids::{LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
-use crate::store::{
-    KeyRecord, MunicipalityRecord, OrgRecord, ProjectRecord,
-};
+use crate::store::{KeyRecord, MunicipalityRecord, OrgRecord, ProjectRecord};
 
-use super::staging::{Staging};
-use super::overlay::{Effects, StageError};
 use super::authorise::{not_allowed, project_writer};
+use super::overlay::{Effects, StageError};
+use super::staging::Staging;
 
 impl Staging<'_> {
     /// Authorises the event for its author's role and stages its effect on the registries.

@@ -1,12 +1,11 @@
 //! Authorisation rules that need no state: roles, and IATI's rule that an
 //! activity identifier begins with its reporting organisation's.
 
-
 use tansiq_proto::v1 as pb;
 
 use crate::reject::Rejection;
 
-use super::overlay::{StageError};
+use super::overlay::StageError;
 
 /// IATI's rule for activity identifiers, the ledger's too: an identifier
 /// begins with its reporting organisation's IATI identifier and a hyphen.

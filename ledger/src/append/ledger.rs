@@ -11,15 +11,12 @@ use crate::genesis::Genesis;
 use crate::ids::{EventId, LogPosition};
 use crate::reject::Rejection;
 use crate::signing::ChainId;
-use crate::store::{
-    cf, KeyRecord, OrgRecord, Store,
-    StoreError, Tip,
-};
+use crate::store::{cf, KeyRecord, OrgRecord, Store, StoreError, Tip};
 
-use super::staging::{Staging};
 use super::admit::CheckedRequest;
-use super::memory::{Memory};
+use super::memory::Memory;
 use super::receipt::{Receipt, RequestOutcome};
+use super::staging::Staging;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -4,15 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-
 use crate::ids::PublicKeyBytes;
 use crate::remembered::Remembered;
-use crate::store::{
-    KeyRecord, OrgRecord, ProjectRecord, Store,
-    StoreError,
-};
-
-
+use crate::store::{KeyRecord, OrgRecord, ProjectRecord, Store, StoreError};
 
 /// Records as last written, kept between commit groups: every event reads
 /// its key and organisation, and the overlap check reads the records of the
@@ -31,7 +25,10 @@ pub(super) struct Memory {
 }
 
 impl Memory {
-    pub(super) fn iati_owners(&self, store: &Store) -> Result<Arc<HashMap<String, String>>, StoreError> {
+    pub(super) fn iati_owners(
+        &self,
+        store: &Store,
+    ) -> Result<Arc<HashMap<String, String>>, StoreError> {
         let mut owners = self
             .iati_owners
             .lock()

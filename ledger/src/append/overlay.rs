@@ -7,18 +7,14 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{
-    NeedRecord, PolicyRecord,
-    ReviewRecord,
-};
+use crate::coverage::{NeedRecord, PolicyRecord, ReviewRecord};
 use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
 use crate::store::{
-    KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord,
-    StoreError,
+    KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, StoreError,
 };
 
-use super::receipt::{Receipt};
+use super::receipt::Receipt;
 
 /// Changes staged by a request or a group, not yet written.
 #[derive(Default)]

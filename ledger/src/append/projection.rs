@@ -6,20 +6,15 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{
-    overlap_kind, OverlapKind,
-};
+use crate::coverage::{overlap_kind, OverlapKind};
 use crate::ids::{EventId, LogPosition};
 use crate::limits::RECEIPT_OVERLAP_WARNINGS_MAX;
 use crate::reject::Rejection;
-use crate::store::{
-    ProjectRecord,
-    StoreError,
-};
+use crate::store::{ProjectRecord, StoreError};
 
-use super::staging::{Staging};
-use super::overlay::{Effects, StageError};
 use super::authorise::{not_allowed, project_writer};
+use super::overlay::{Effects, StageError};
+use super::staging::Staging;
 
 impl Staging<'_> {
     /// Stages a project's new state: its record, a version, its history and

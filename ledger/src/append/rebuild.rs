@@ -3,15 +3,12 @@
 
 use std::path::Path;
 
-
 use crate::ids::{EventId, HeadHash, LogPosition};
 use crate::reject::Rejection;
-use crate::store::{
-    StoreError, Tip,
-};
+use crate::store::{StoreError, Tip};
 
-use super::ledger::{Ledger, OpenError};
 use super::admit::{decode_request, verify_requests};
+use super::ledger::{Ledger, OpenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {

@@ -1,11 +1,7 @@
 //! What an event's author is told: its receipt, or why its request was refused.
 
-
-
 use crate::ids::{EventId, HeadHash, LogPosition};
 use crate::reject::Rejection;
-
-
 
 /// What a committed (or already present) event's author is told.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,15 +1,14 @@
 //! The registry's rules: organisations, keys (rotation, revocation, the
 //! ministry's last key) and IATI identifiers.
 
-
 use tansiq_proto::v1 as pb;
 
 use crate::ids::{LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
 
-use super::staging::{Staging};
-use super::overlay::{StageError};
 use super::authorise::{activity_reporter, not_allowed};
+use super::overlay::StageError;
+use super::staging::Staging;
 
 impl Staging<'_> {
     pub(super) fn own_org_or_ministry(
@@ -26,7 +25,11 @@ impl Staging<'_> {
         }
     }
 
-    pub(super) fn ensure_key_unused(&self, key: &PublicKeyBytes, field: &str) -> Result<(), StageError> {
+    pub(super) fn ensure_key_unused(
+        &self,
+        key: &PublicKeyBytes,
+        field: &str,
+    ) -> Result<(), StageError> {
         match self.key(key)? {
             Some(record) => Err(Rejection::field(
                 field,

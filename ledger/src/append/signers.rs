@@ -3,14 +3,13 @@
 
 use std::collections::HashSet;
 
-
 use crate::event::{Event, Kind};
 use crate::ids::PublicKeyBytes;
 use crate::reject::{in_batch, Rejection};
 use crate::store::StoreError;
 
-use super::ledger::{Ledger};
-use super::authorise::{activity_reporter};
+use super::authorise::activity_reporter;
+use super::ledger::Ledger;
 
 impl Ledger {
     /// Whether `author` may report the IATI activity `identifier` as the

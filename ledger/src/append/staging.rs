@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{
-    pair, policy_for,
-    ReviewRecord,
-};
+use crate::coverage::{pair, policy_for, ReviewRecord};
 use crate::date::Date;
 use crate::event::Event;
 use crate::ids::{EventId, PublicKeyBytes};
@@ -18,8 +15,8 @@ use crate::store::{
     StoreError, Tip,
 };
 
-use super::overlay::{Overlay, ReadCache, StageError};
 use super::memory::{Memory, Written};
+use super::overlay::{Overlay, ReadCache, StageError};
 use super::receipt::{Receipt, RequestOutcome};
 
 /// Looks a value up in the request's overlay, then the group's, then the
@@ -61,7 +58,12 @@ pub(super) struct Staging<'a> {
 }
 
 impl<'a> Staging<'a> {
-    pub(super) fn new(store: &'a Store, memory: &'a Memory, tip: Tip, committed_at_ms: i64) -> Self {
+    pub(super) fn new(
+        store: &'a Store,
+        memory: &'a Memory,
+        tip: Tip,
+        committed_at_ms: i64,
+    ) -> Self {
         Staging {
             store,
             memory,
@@ -160,7 +162,10 @@ impl<'a> Staging<'a> {
         )
     }
 
-    pub(super) fn project(&self, project_id: &str) -> Result<Option<Arc<ProjectRecord>>, StoreError> {
+    pub(super) fn project(
+        &self,
+        project_id: &str,
+    ) -> Result<Option<Arc<ProjectRecord>>, StoreError> {
         layered!(
             self,
             projects,
@@ -172,7 +177,10 @@ impl<'a> Staging<'a> {
         )
     }
 
-    pub(super) fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
+    pub(super) fn municipality(
+        &self,
+        pcode: &str,
+    ) -> Result<Option<MunicipalityRecord>, StoreError> {
         layered!(self, municipalities, pcode, self.store.municipality(pcode))
     }
 

@@ -1,20 +1,17 @@
 //! Dry runs: requests checked by the staging a commit uses, nothing written.
 
-
 use tansiq_proto::v1 as pb;
 
 use crate::event::{Event, Kind};
 use crate::ids::{EventId, PublicKeyBytes};
 use crate::reject::in_batch;
-use crate::store::{
-    StoreError, Tip,
-};
+use crate::store::{StoreError, Tip};
 
-use super::staging::{Staging};
-use super::ledger::{Ledger};
-use super::overlay::{Overlay};
-use super::memory::{Memory};
-use super::receipt::{RequestOutcome};
+use super::ledger::Ledger;
+use super::memory::Memory;
+use super::overlay::Overlay;
+use super::receipt::RequestOutcome;
+use super::staging::Staging;
 
 /// A dry run: requests checked in order, each on top of the ones accepted
 /// before it, by the same staging a commit uses, with nothing written. What
