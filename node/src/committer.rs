@@ -20,6 +20,8 @@ use tansiq_ledger::{Ledger, Rejection};
 use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::recovery::{Recovery, Stopped};
+
 /// Why a submission got no receipt.
 #[derive(Debug)]
 pub enum SubmitError {
@@ -32,7 +34,9 @@ pub enum SubmitError {
     NoLeader,
     /// Cluster mode: proposed but not committed in time; the message says why.
     NotCommitted(String),
-    /// The disk is full: storage stays read-only until the node restarts.
+    /// The disk is full: storage stays read-only until there is space again
+    /// (RocksDB then recovers, or the node restarts itself in place, see
+    /// `crate::recovery`).
     DiskFull(String),
     /// Cluster mode: this node's Raft stopped after a storage failure; the
     /// failure, and where the other members are.
@@ -117,10 +121,13 @@ impl CommitterThreads {
 
 impl Committer {
     /// Starts both stages. They stop when every `Committer` handle is dropped.
+    /// A write that fails with an error reopening the store clears goes to
+    /// `recovery`.
     pub fn start(
         ledger: Arc<Ledger>,
         tip: watch::Sender<Tip>,
         metrics: Arc<Metrics>,
+        recovery: Arc<Recovery>,
     ) -> std::io::Result<(Committer, CommitterThreads)> {
         let (queue, mut incoming) = mpsc::channel::<Job>(COMMIT_QUEUE_REQUESTS_MAX);
         let (to_writer, from_verifier) = std::sync::mpsc::sync_channel::<VerifiedGroup>(2);
@@ -154,7 +161,7 @@ impl Committer {
             .name("tansiq-write".into())
             .spawn(move || {
                 while let Ok(group) = from_verifier.recv() {
-                    write_group(&ledger, &tip, &metrics, group);
+                    write_group(&ledger, &tip, &metrics, &recovery, group);
                 }
             })?;
         Ok((Committer { queue }, CommitterThreads { verifier, writer }))
@@ -179,7 +186,13 @@ impl Committer {
     }
 }
 
-fn write_group(ledger: &Ledger, tip: &watch::Sender<Tip>, metrics: &Metrics, group: VerifiedGroup) {
+fn write_group(
+    ledger: &Ledger,
+    tip: &watch::Sender<Tip>,
+    metrics: &Metrics,
+    recovery: &Arc<Recovery>,
+    group: VerifiedGroup,
+) {
     let span = tracing::debug_span!("commit_group", requests = group.jobs.len());
     let _entered = span.enter();
     match ledger.commit_group(group.requests, now_ms()) {
@@ -204,12 +217,18 @@ fn write_group(ledger: &Ledger, tip: &watch::Sender<Tip>, metrics: &Metrics, gro
         }
         Err(error) => {
             let failure: fn(String) -> SubmitError = if error.is_disk_full() {
-                tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space, then restart the node: it answers reads but writes nothing until then");
+                tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space: the node answers reads meanwhile, and takes writes again by itself once it can write (RocksDB recovers, or the node restarts in place)");
                 SubmitError::DiskFull
+            } else if error.reopen_clears() {
+                tracing::error!(%error, "commit group failed; nothing of it was written. The store refuses writes until it is reopened: the node answers reads meanwhile, and restarts itself in place once its storage is usable again");
+                SubmitError::Storage
             } else {
                 tracing::error!(%error, "commit group failed; nothing of it was written");
                 SubmitError::Storage
             };
+            if error.reopen_clears() {
+                recovery.write_failed(&error.to_string(), Stopped::Store);
+            }
             for job in group.jobs {
                 let _ = job.reply.send(Err(failure(error.to_string())));
             }

@@ -12,10 +12,12 @@ pub mod dev;
 pub mod interchange;
 pub mod limits;
 pub mod peer_identity;
+pub mod recovery;
 pub mod service;
 pub mod status;
 pub mod tls;
 
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -32,6 +34,7 @@ use crate::committer::{Committer, Metrics};
 use crate::config::{Config, Mode, Transport};
 use crate::coverage_service::CoverageService;
 use crate::peer_identity::{ClusterGate, PeerIdentity};
+use crate::recovery::{Recovery, Stopped};
 use crate::service::LedgerService;
 
 /// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
@@ -43,15 +46,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // listen stops with nothing running (a process leaving while RocksDB's
     // and Raft's threads still run could abort on exit).
     let open_files = connections::raise_open_file_limit(&config.limits)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = recovery::listen_address(config.listen);
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let genesis = match (&config.mode, &config.genesis) {
         (Mode::Dev, _) => Some(dev::dev_genesis(&config.data_dir)?),
         (Mode::Configured, Some(path)) => Some(GenesisFile::read(path)?),
         (Mode::Configured, None) => None,
     };
     let db_path = config.data_dir.join("db");
+    let store_dir = db_path.clone();
     let ledger = {
         let genesis = genesis.clone();
         tokio::task::spawn_blocking(move || Ledger::open(&db_path, genesis.as_ref()))
@@ -59,6 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the ledger in {}", config.data_dir.display()))?
     };
     let ledger = Arc::new(ledger);
+    let recovery = Arc::new(Recovery::new(&ledger, store_dir, listener.local_addr()?));
     let tip = ledger.tip()?;
     tracing::info!(
         chain_id = %ledger.chain(),
@@ -73,8 +79,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (tip_sender, tip_receiver) = watch::channel(tip);
     let tip_sender_for_raft = tip_sender.clone();
     let metrics = Arc::new(Metrics::default());
-    let (committer, threads) =
-        Committer::start(Arc::clone(&ledger), tip_sender, Arc::clone(&metrics))?;
+    let (committer, threads) = Committer::start(
+        Arc::clone(&ledger),
+        tip_sender,
+        Arc::clone(&metrics),
+        Arc::clone(&recovery),
+    )?;
     if config.demo {
         demo::load(&config.data_dir, &ledger, &committer).await?;
     }
@@ -116,6 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(report_a_stopped_raft_core(
             Arc::clone(replication),
             health_reporter.clone(),
+            Arc::clone(&recovery),
         ));
     }
     let reflection = tonic_reflection::server::Builder::configure()
@@ -128,8 +139,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tls = tls.is_some(),
         "serving gRPC (tansiq.v1.Ledger, tansiq.v1.Coverage, tansiq.v1.Interchange, health, reflection)"
     );
-    // Machine-readable line for scripts and tests that start the node on port 0.
-    println!("tansiq-node listening on {address}");
+    // Machine-readable line for scripts and tests that start the node on
+    // port 0. A node restarted in place (crate::recovery) prints it again,
+    // and a reader gone since must not stop it: a failed write is ignored.
+    let _ = writeln!(std::io::stdout(), "tansiq-node listening on {address}");
 
     let limits = &config.limits;
     let mut server = tonic::transport::Server::builder()
@@ -181,20 +194,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// openraft refuses to break) replicates nothing any more: it says so in
 /// its log and reports NOT_SERVING on gRPC health for every service, so that
 /// a load balancer or supervisor stops sending it clients. Its reads still
-/// answer, each naming the applied index it reflects.
+/// answer, each naming the applied index it reflects. After a storage
+/// failure that reopening the store clears, it restarts itself in place
+/// once its storage is usable again (see [`recovery`]), and catches up.
 async fn report_a_stopped_raft_core(
     replication: Arc<Replication>,
     health: tonic_health::server::HealthReporter,
+    recovery: Arc<Recovery>,
 ) {
     let mut metrics = replication.raft.metrics();
     loop {
         let stopped = metrics.borrow_and_update().running_state.clone().err();
         if let Some(fatal) = stopped {
-            tracing::error!(
-                %fatal,
-                applied_index = replication.applied_index(),
-                "this member's Raft core stopped: it replicates nothing more and reports NOT_SERVING; its answers are as of the applied index; restart it (after fixing the cause) to catch up"
-            );
+            let applied_index = replication.applied_index();
+            if recovery.write_failed(&fatal.to_string(), Stopped::RaftCore) {
+                tracing::error!(
+                    %fatal,
+                    applied_index,
+                    "this member's Raft core stopped after a storage failure: it replicates nothing more and reports NOT_SERVING; its answers are as of the applied index. It restarts itself in place once its storage is usable again, then catches up"
+                );
+            } else {
+                tracing::error!(
+                    %fatal,
+                    applied_index,
+                    "this member's Raft core stopped: it replicates nothing more and reports NOT_SERVING; its answers are as of the applied index; restart it (after fixing the cause) to catch up"
+                );
+            }
             health
                 .set_not_serving::<LedgerServer<LedgerService>>()
                 .await;

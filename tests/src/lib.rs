@@ -157,6 +157,16 @@ impl Node {
         endpoint.connect().await.expect("connect to the node")
     }
 
+    /// The node's process id (kept across a restart in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How the node's process ended, or None while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait")
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill -9");
