@@ -15,13 +15,12 @@ pub mod genesis;
 pub mod iati;
 pub mod ids;
 pub mod limits;
-pub mod normalise;
 
 pub mod reject;
 mod remembered;
 pub mod replication;
 pub mod signing;
-pub mod snapshot_file;
+
 pub mod store;
 
 pub use append::{Ledger, Receipt};

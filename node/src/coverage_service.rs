@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectSummary, Support};
+use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, Support};
+use tansiq_ledger::store::ProjectSummary;
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};

@@ -3,13 +3,12 @@
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{
-    pair, NeedRecord, PolicyRecord, ProjectSummary, ReviewRecord, STATUS_CANCELLED, STATUS_CLOSED,
-};
+use crate::coverage::{pair, STATUS_CANCELLED, STATUS_CLOSED};
 use crate::event::{Event, Kind};
 use crate::ids::{LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
 use crate::store::{KeyRecord, MunicipalityRecord, OrgRecord, ProjectRecord};
+use crate::store::{NeedRecord, PolicyRecord, ProjectSummary, ReviewRecord};
 
 use super::authorise::{not_allowed, project_writer};
 use super::overlay::{Effects, StageError};

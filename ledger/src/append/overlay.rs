@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{NeedRecord, PolicyRecord, ReviewRecord};
 use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
 use crate::store::{
     KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, StoreError,
 };
+use crate::store::{NeedRecord, PolicyRecord, ReviewRecord};
 
 use super::receipt::Receipt;
 

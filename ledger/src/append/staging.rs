@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{pair, policy_for, ReviewRecord};
+use crate::coverage::{pair, policy_for};
 use crate::date::Date;
 use crate::event::Event;
 use crate::ids::{EventId, PublicKeyBytes};
 use crate::reject::{in_batch, Rejection};
+use crate::store::ReviewRecord;
 use crate::store::{
     cf, KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Store,
     StoreError, Tip,

@@ -366,8 +366,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         file.rewind().map_err(damaged)?;
         let dir = self.snapshot_dir()?;
         let copying = dir.join(format!("installing-{}.tmp", unique()));
-        let mut copy = crate::snapshot_file::Writer::create(&copying).map_err(io_write)?;
-        crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+        let mut copy = crate::store::snapshot_file::Writer::create(&copying).map_err(io_write)?;
+        crate::store::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
             crate::store::state_family(family)?;
             copy.put(family, key, value)
         })

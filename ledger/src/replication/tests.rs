@@ -91,9 +91,9 @@ fn a_read_that_overlaps_a_state_replacement_is_refused() {
 
 /// Rewrites snapshot `from` into `to`, changing each pair `edit` changes.
 fn forge(from: &Path, to: &Path, mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>)) {
-    let mut writer = crate::snapshot_file::Writer::create(to).expect("create");
+    let mut writer = crate::store::snapshot_file::Writer::create(to).expect("create");
     let file = std::fs::File::open(from).expect("open the snapshot");
-    crate::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+    crate::store::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
         let mut value = value.to_vec();
         edit(cf::STATE[family as usize], key, &mut value);
         writer.put(family, key, &value)

@@ -163,7 +163,7 @@ pub fn iati_reader(data: &[u8]) {
 /// Target `snapshot_reader`: a Raft snapshot file as a follower receives it.
 pub fn snapshot_reader(data: &[u8]) {
     let mut seen = 0u64;
-    let result = tansiq_ledger::snapshot_file::read_pairs(data, |_family, _key, _value| {
+    let result = tansiq_ledger::store::snapshot_file::read_pairs(data, |_family, _key, _value| {
         seen += 1;
         Ok(())
     });

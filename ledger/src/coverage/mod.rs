@@ -1,0 +1,37 @@
+//! Coverage: who supports which municipality in which sector, the overlaps
+//! between efforts and the assessed needs nobody covers — as the ledger stood
+//! at any date.
+//!
+//! The projections are written by the append path in the same write batch as
+//! the events (see `append`), and only ever grow: a project's every state is
+//! kept as a version stamped with its commit time, so an as-of query picks
+//! the last version committed by then. Rebuilding from the log (see
+//! [`crate::append::rebuild`]) yields the same bytes.
+//!
+//! Counting rules:
+//! - a project supports each (municipality, sector) of its locations and
+//!   sectors from its registration — pipeline included, that is when
+//!   duplication can still be prevented — until the end date of its closure
+//!   or cancellation;
+//! - two projects overlap when they share a municipality and a 5-digit
+//!   sector, their periods intersect, and they have different donors, or one
+//!   donor registered two projects whose titles look alike
+//!   ([`normalise::similar_titles`]); pairs the ministry reviewed as
+//!   complementary are left out;
+//! - a gap is an assessed need (latest assessment, period not over) with no
+//!   supporting project in its municipality and sector (a 3-digit need is
+//!   covered by any project in its category).
+
+pub mod normalise;
+mod overlap;
+mod policy;
+mod project;
+mod query;
+mod read;
+#[cfg(test)]
+mod tests;
+
+pub use overlap::{overlap_kind, pair, OverlapKind};
+pub use policy::{policy_for, sector_policy};
+pub use project::{STATUS_CANCELLED, STATUS_CLOSED};
+pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};

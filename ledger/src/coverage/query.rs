@@ -1,0 +1,305 @@
+//! Coverage queries as of a date: who supports a place, overlaps, gaps,
+//! the matrix, and what a proposal would meet.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tansiq_proto::v1 as pb;
+
+use crate::date::Date;
+use crate::store::{NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
+
+use super::{overlap::*, policy::*};
+
+/// The point in time a query answers for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsOf {
+    /// Events committed at or before this time (ms since the epoch) count.
+    pub cut_ms: i64,
+    /// The day closures are compared with.
+    pub day: Date,
+}
+
+impl AsOf {
+    /// The end of `day` (UTC).
+    pub fn end_of(day: Date) -> AsOf {
+        AsOf {
+            cut_ms: (i64::from(day.days_since_epoch()) + 1) * 86_400_000 - 1,
+            day,
+        }
+    }
+
+    /// Now: everything committed, closures compared with today.
+    pub fn now(now_ms: i64) -> AsOf {
+        AsOf {
+            cut_ms: i64::MAX,
+            day: Date::from_unix_ms(now_ms),
+        }
+    }
+}
+
+/// A project supporting a (municipality, sector).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Support {
+    pub pcode: String,
+    pub sector: String,
+    pub project_id: String,
+    pub project: ProjectRecord,
+}
+
+/// Two overlapping projects in one municipality and sector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overlap {
+    pub pcode: String,
+    pub sector: String,
+    pub a: Support,
+    pub b: Support,
+    pub kind: OverlapKind,
+    pub review: Option<ReviewRecord>,
+}
+
+/// An assessed need with no support.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub pcode: String,
+    pub sector: String,
+    pub need: NeedRecord,
+}
+
+/// One cell of the coverage matrix: a municipality and a 3-digit sector category.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cell {
+    pub projects: BTreeSet<String>,
+    pub donors: BTreeSet<String>,
+    /// Budgets of the cell's projects, summed per currency (whole budgets, not apportioned).
+    pub budget: BTreeMap<String, DecimalSum>,
+}
+
+/// An exact sum of ledger amounts (decimals with at most 4 fraction
+/// digits, see `fields::is_decimal_amount`), in ten-thousandths: summing
+/// in floating point would drop cents from large budgets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecimalSum(i128);
+
+impl DecimalSum {
+    /// Adds `amount`; false (nothing added) when it is not a ledger amount.
+    pub fn add(&mut self, amount: &str) -> bool {
+        if !crate::event::fields::is_decimal_amount(amount) {
+            return false;
+        }
+        let (integer, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+        let parse = |digits: &str| digits.parse::<i128>().unwrap_or(0);
+        let fraction = format!("{fraction:0<4}");
+        self.0 += parse(integer) * 10_000 + parse(&fraction);
+        true
+    }
+}
+
+impl std::fmt::Display for DecimalSum {
+    /// At least two fraction digits, more only when the sum has them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (integer, fraction) = (self.0 / 10_000, self.0 % 10_000);
+        let mut fraction = format!("{fraction:04}");
+        while fraction.len() > 2 && fraction.ends_with('0') {
+            fraction.pop();
+        }
+        write!(f, "{integer}.{fraction}")
+    }
+}
+
+/// Queries over a store's committed projections, as of a point in time.
+pub struct Coverage<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) as_of: AsOf,
+}
+
+impl<'a> Coverage<'a> {
+    pub fn new(store: &'a Store, as_of: AsOf) -> Self {
+        Coverage { store, as_of }
+    }
+
+    pub fn as_of(&self) -> AsOf {
+        self.as_of
+    }
+
+    /// Projects counting as support in `pcode` (and, with `children`, every
+    /// P-code under it), optionally in one sector (5-digit) or category (3-digit).
+    pub fn who_supports(
+        &self,
+        pcode: &str,
+        sector: Option<&str>,
+        children: bool,
+    ) -> Result<Vec<Support>, StoreError> {
+        let mut found = Vec::new();
+        for (place, place_sector, project_id) in self.store.coverage_entries(pcode, !children)? {
+            if sector.is_some_and(|wanted| !place_sector.starts_with(wanted)) {
+                continue;
+            }
+            let Some(project) = self.project(&project_id)? else {
+                continue;
+            };
+            // The index keeps every place a project ever had; its version
+            // as of this query decides.
+            if project
+                .places()
+                .any(|(p, s)| p == place && s == place_sector)
+            {
+                found.push(Support {
+                    pcode: place,
+                    sector: place_sector,
+                    project_id,
+                    project,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// The project's state as of this query, if it counts as support then.
+    pub(crate) fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        Ok(self
+            .store
+            .project_at(project_id, self.as_of.cut_ms)?
+            .filter(|project| project.counts_on(self.as_of.day)))
+    }
+
+    /// Overlapping pairs under `pcode` (and its children), optionally in one
+    /// sector; with `include_complementary`, also the pairs reviewed as such.
+    pub fn overlaps(
+        &self,
+        pcode: &str,
+        sector: Option<&str>,
+        include_complementary: bool,
+    ) -> Result<Vec<Overlap>, StoreError> {
+        let mut places: BTreeMap<(String, String), Vec<Support>> = BTreeMap::new();
+        for support in self.who_supports(pcode, sector, true)? {
+            places
+                .entry((support.pcode.clone(), support.sector.clone()))
+                .or_default()
+                .push(support);
+        }
+        let mut overlaps = Vec::new();
+        for ((pcode, sector), supports) in places {
+            for (i, a) in supports.iter().enumerate() {
+                for b in &supports[i + 1..] {
+                    let Some(kind) = overlap_kind(&a.project, &b.project) else {
+                        continue;
+                    };
+                    let review = self.review(&a.project_id, &b.project_id)?;
+                    if !include_complementary
+                        && review.as_ref().is_some_and(ReviewRecord::complementary)
+                    {
+                        continue;
+                    }
+                    overlaps.push(Overlap {
+                        pcode: pcode.clone(),
+                        sector: sector.clone(),
+                        a: a.clone(),
+                        b: b.clone(),
+                        kind,
+                        review,
+                    });
+                }
+            }
+        }
+        Ok(overlaps)
+    }
+
+    pub(crate) fn review(&self, a: &str, b: &str) -> Result<Option<ReviewRecord>, StoreError> {
+        let (a, b) = pair(a, b);
+        self.store.review_at(a, b, self.as_of.cut_ms)
+    }
+
+    /// Assessed needs under `pcode` with no support, most people in need first.
+    pub fn gaps(&self, pcode: &str) -> Result<Vec<Gap>, StoreError> {
+        let mut gaps = Vec::new();
+        for (place, sector, need) in self.store.needs_at(pcode, self.as_of.cut_ms)? {
+            if Date::parse(&need.period_end).is_some_and(|end| end < self.as_of.day) {
+                continue;
+            }
+            if self.who_supports(&place, Some(&sector), false)?.is_empty() {
+                gaps.push(Gap {
+                    pcode: place,
+                    sector,
+                    need,
+                });
+            }
+        }
+        gaps.sort_by(|x, y| {
+            (y.need.people_in_need, y.need.severity, &x.pcode, &x.sector).cmp(&(
+                x.need.people_in_need,
+                x.need.severity,
+                &y.pcode,
+                &y.sector,
+            ))
+        });
+        Ok(gaps)
+    }
+
+    /// Municipalities under `pcode` × 3-digit sector categories.
+    pub fn matrix(&self, pcode: &str) -> Result<BTreeMap<(String, String), Cell>, StoreError> {
+        let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
+        for support in self.who_supports(pcode, None, true)? {
+            let category = support
+                .sector
+                .get(..3)
+                .unwrap_or(&support.sector)
+                .to_owned();
+            let cell = cells.entry((support.pcode, category)).or_default();
+            if cell.projects.insert(support.project_id) {
+                cell.donors.insert(support.project.donor().to_owned());
+                let summary = &support.project.summary;
+                if crate::event::fields::is_decimal_amount(&summary.budget_value) {
+                    cell.budget
+                        .entry(summary.budget_currency.clone())
+                        .or_default()
+                        .add(&summary.budget_value);
+                }
+            }
+        }
+        Ok(cells)
+    }
+
+    /// What a proposed project would meet: the support already in its places
+    /// and the overlaps it would create. Writes nothing.
+    pub fn check(
+        &self,
+        project_id: &str,
+        proposed: &ProjectRecord,
+    ) -> Result<(Vec<Support>, Vec<Overlap>), StoreError> {
+        let mut existing = Vec::new();
+        let mut overlaps = Vec::new();
+        let candidate = |pcode: &str, sector: &str| Support {
+            pcode: pcode.to_owned(),
+            sector: sector.to_owned(),
+            project_id: project_id.to_owned(),
+            project: proposed.clone(),
+        };
+        for (pcode, sector) in proposed.places() {
+            for support in self.who_supports(pcode, Some(sector), false)? {
+                if support.project_id == project_id || support.sector != sector {
+                    continue;
+                }
+                if let Some(kind) = overlap_kind(proposed, &support.project) {
+                    let review = self.review(project_id, &support.project_id)?;
+                    if !review.as_ref().is_some_and(ReviewRecord::complementary) {
+                        overlaps.push(Overlap {
+                            pcode: pcode.to_owned(),
+                            sector: sector.to_owned(),
+                            a: candidate(pcode, sector),
+                            b: support.clone(),
+                            kind,
+                            review,
+                        });
+                    }
+                }
+                existing.push(support);
+            }
+        }
+        Ok((existing, overlaps))
+    }
+
+    /// The coordination policy that applies to `sector` (5-digit, else its category).
+    pub fn policy(&self, sector: &str) -> Result<pb::CoordinationPolicy, StoreError> {
+        sector_policy(self.store, sector, self.as_of.cut_ms)
+    }
+}

@@ -1,0 +1,169 @@
+//! The as-of reads of the coverage projections (versions, coverage index,
+//! needs, policies, reviews), as reads of the store.
+
+use rocksdb::IteratorMode;
+
+use crate::store::{
+    cf, decode_json, split_text_key, text_key, ProjectRecord, ProjectVersion, Store, StoreError,
+};
+
+impl Store {
+    /// The last version of a JSON record list (keyed `prefix ‖ position`)
+    /// committed at or before `cut_ms`.
+    pub(crate) fn last_version_at<T: serde::de::DeserializeOwned>(
+        &self,
+        family: &str,
+        prefix: &[u8],
+        cut_ms: i64,
+        committed_at: impl Fn(&T) -> i64,
+    ) -> Result<Option<T>, StoreError> {
+        let mut last = None;
+        for (_, value) in self.scan_prefix(family, prefix)? {
+            let record: T = decode_json(family, &value)?;
+            if committed_at(&record) > cut_ms {
+                break;
+            }
+            last = Some(record);
+        }
+        Ok(last)
+    }
+
+    /// A project's state as committed at or before `cut_ms`.
+    pub fn project_at(
+        &self,
+        project_id: &str,
+        cut_ms: i64,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        let version: Option<ProjectVersion> = self.last_version_at(
+            cf::PROJECT_VERSIONS,
+            &text_key(&[project_id]),
+            cut_ms,
+            |v: &ProjectVersion| v.committed_at_ms,
+        )?;
+        Ok(version.map(|v| v.project))
+    }
+
+    /// (P-code, sector, project id) of every project ever located under
+    /// `pcode` (exactly `pcode` when `exact`).
+    pub fn coverage_entries(
+        &self,
+        pcode: &str,
+        exact: bool,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let prefix = if exact {
+            text_key(&[pcode])
+        } else {
+            pcode.as_bytes().to_vec()
+        };
+        self.scan_prefix(cf::COVERAGE, &prefix)?
+            .into_iter()
+            .map(|(key, _)| match split_text_key(&key).as_slice() {
+                [pcode, sector, project] => Ok((pcode.clone(), sector.clone(), project.clone())),
+                _ => Err(StoreError::Corrupt("coverage key has not 3 parts".into())),
+            })
+            .collect()
+    }
+
+    /// Ids of every project ever located in `pcode` with `sector` (exactly),
+    /// in id order, read as the caller goes (a caller may stop early).
+    pub fn projects_in_place(
+        &self,
+        pcode: &str,
+        sector: &str,
+    ) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
+        let prefix = text_key(&[pcode, sector]);
+        self.db
+            .iterator_cf(
+                self.cf(cf::COVERAGE),
+                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            )
+            .map_while(move |item| match item {
+                Err(error) => Some(Err(error.into())),
+                Ok((key, _)) => {
+                    let id = key.strip_prefix(prefix.as_slice())?;
+                    let id = id.strip_suffix(&[0]).unwrap_or(id);
+                    Some(Ok(String::from_utf8_lossy(id).into_owned()))
+                }
+            })
+    }
+
+    /// The latest assessment of every need under `pcode`, as of `cut_ms`.
+    pub fn needs_at(
+        &self,
+        pcode: &str,
+        cut_ms: i64,
+    ) -> Result<Vec<(String, String, crate::store::NeedRecord)>, StoreError> {
+        let mut latest: std::collections::BTreeMap<(String, String), crate::store::NeedRecord> =
+            Default::default();
+        for (key, value) in self.scan_prefix(cf::NEEDS, pcode.as_bytes())? {
+            let need: crate::store::NeedRecord = decode_json(cf::NEEDS, &value)?;
+            if need.committed_at_ms > cut_ms {
+                continue;
+            }
+            if let [pcode, sector, ..] = split_text_key(&key).as_slice() {
+                latest.insert((pcode.clone(), sector.clone()), need);
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .map(|((pcode, sector), need)| (pcode, sector, need))
+            .collect())
+    }
+
+    /// A sector's (or category's) coordination policy as of `cut_ms`.
+    pub fn policy_at(
+        &self,
+        sector: &str,
+        cut_ms: i64,
+    ) -> Result<Option<crate::store::PolicyRecord>, StoreError> {
+        self.last_version_at(
+            cf::POLICIES,
+            &text_key(&[sector]),
+            cut_ms,
+            |p: &crate::store::PolicyRecord| p.committed_at_ms,
+        )
+    }
+
+    /// The ministry's latest review of a pair (ids in canonical order) as of `cut_ms`.
+    pub fn review_at(
+        &self,
+        a: &str,
+        b: &str,
+        cut_ms: i64,
+    ) -> Result<Option<crate::store::ReviewRecord>, StoreError> {
+        self.last_version_at(
+            cf::REVIEWS,
+            &text_key(&[a, b]),
+            cut_ms,
+            |r: &crate::store::ReviewRecord| r.committed_at_ms,
+        )
+    }
+
+    /// The pairs of projects with at least one review, as `text_key([a, b])`;
+    /// None when there are more than `limit` (the caller then asks
+    /// [`Store::review_at`] each time).
+    pub fn reviewed_pairs(
+        &self,
+        limit: usize,
+    ) -> Result<Option<std::collections::HashSet<Vec<u8>>>, StoreError> {
+        let mut pairs = std::collections::HashSet::new();
+        let mut iter = self.db.raw_iterator_cf(self.cf(cf::REVIEWS));
+        iter.seek_to_first();
+        while let Some(key) = iter.key() {
+            let pair = key
+                .len()
+                .checked_sub(8)
+                .map(|at| &key[..at])
+                .ok_or_else(|| StoreError::Corrupt("review key shorter than a position".into()))?;
+            if !pairs.contains(pair) {
+                if pairs.len() == limit {
+                    return Ok(None);
+                }
+                pairs.insert(pair.to_vec());
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(Some(pairs))
+    }
+}

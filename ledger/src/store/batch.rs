@@ -1,0 +1,146 @@
+//! Typed puts of a write batch: what a commit group writes, one method per
+//! record.
+
+use prost::Message;
+use rocksdb::WriteBatch;
+use serde::Serialize;
+use tansiq_proto::v1 as pb;
+
+use crate::ids::{EventId, LogPosition, PublicKeyBytes};
+
+use super::cf;
+use super::db::Store;
+use super::keys::{key_sequence_key, text_key, versioned_key, META_GENESIS, META_TIP};
+use super::records::{
+    KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Tip,
+};
+
+impl Store {
+    /// A batch writer bound to this store's column families.
+    pub(crate) fn batch(&self) -> Batch<'_> {
+        Batch {
+            store: self,
+            batch: WriteBatch::default(),
+        }
+    }
+}
+
+/// A write batch with typed puts.
+pub(crate) struct Batch<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) batch: WriteBatch,
+}
+
+impl Batch<'_> {
+    pub(crate) fn put_genesis(&mut self, bytes: &[u8]) {
+        self.batch
+            .put_cf(self.store.cf(cf::META), META_GENESIS, bytes);
+    }
+    pub(crate) fn put_tip(&mut self, tip: &Tip) {
+        let mut value = tip.position.0.to_be_bytes().to_vec();
+        value.extend_from_slice(tip.head.as_bytes());
+        self.batch.put_cf(self.store.cf(cf::META), META_TIP, value);
+    }
+    pub(crate) fn put_log(&mut self, record: &LogRecord) {
+        let mut value = Vec::with_capacity(72);
+        value.extend_from_slice(record.event_id.as_bytes());
+        value.extend_from_slice(record.head.as_bytes());
+        value.extend_from_slice(&record.committed_at_ms.to_be_bytes());
+        self.batch.put_cf(
+            self.store.cf(cf::LOG),
+            record.position.0.to_be_bytes(),
+            value,
+        );
+    }
+    pub(crate) fn put_event(
+        &mut self,
+        id: &EventId,
+        position: LogPosition,
+        envelope: &pb::SignedEvent,
+    ) {
+        let mut value = position.0.to_be_bytes().to_vec();
+        envelope
+            .encode(&mut value)
+            .expect("invariant: encoding into a Vec cannot fail");
+        self.batch
+            .put_cf(self.store.cf(cf::EVENTS), id.as_bytes(), value);
+    }
+    pub(crate) fn put_key(&mut self, key: &PublicKeyBytes, record: &KeyRecord) {
+        self.put_json(cf::KEYS, key.as_bytes(), record);
+    }
+    pub(crate) fn put_key_event(&mut self, key: &PublicKeyBytes, sequence: u64, id: &EventId) {
+        self.batch.put_cf(
+            self.store.cf(cf::KEY_SEQUENCE),
+            key_sequence_key(key, sequence),
+            id.as_bytes(),
+        );
+    }
+    pub(crate) fn put_org(&mut self, org_id: &str, record: &OrgRecord) {
+        self.put_json(cf::ORGS, org_id.as_bytes(), record);
+    }
+    pub(crate) fn put_project(&mut self, project_id: &str, record: &ProjectRecord) {
+        self.put_json(cf::PROJECTS, project_id.as_bytes(), record);
+    }
+    pub(crate) fn put_municipality(&mut self, pcode: &str, record: &MunicipalityRecord) {
+        self.put_json(cf::MUNICIPALITIES, pcode.as_bytes(), record);
+    }
+    pub(crate) fn put_evidence(
+        &mut self,
+        key: &PublicKeyBytes,
+        sequence: u64,
+        id: &EventId,
+        envelope: &pb::SignedEvent,
+    ) {
+        let mut db_key = key_sequence_key(key, sequence);
+        db_key.extend_from_slice(id.as_bytes());
+        self.batch.put_cf(
+            self.store.cf(cf::EVIDENCE),
+            db_key,
+            envelope.encode_to_vec(),
+        );
+    }
+    pub(crate) fn put_project_version(
+        &mut self,
+        project_id: &str,
+        position: LogPosition,
+        version: &ProjectVersion<&ProjectRecord>,
+    ) {
+        self.put_json(
+            cf::PROJECT_VERSIONS,
+            &versioned_key(&[project_id], position),
+            version,
+        );
+    }
+    pub(crate) fn put_project_event(
+        &mut self,
+        project_id: &str,
+        position: LogPosition,
+        id: &EventId,
+    ) {
+        self.batch.put_cf(
+            self.store.cf(cf::PROJECT_EVENTS),
+            versioned_key(&[project_id], position),
+            id.as_bytes(),
+        );
+    }
+    pub(crate) fn put_coverage(&mut self, pcode: &str, sector: &str, project_id: &str) {
+        self.batch.put_cf(
+            self.store.cf(cf::COVERAGE),
+            text_key(&[pcode, sector, project_id]),
+            b"",
+        );
+    }
+    pub(crate) fn put_versioned<T: Serialize>(
+        &mut self,
+        family: &str,
+        parts: &[&str],
+        position: LogPosition,
+        value: &T,
+    ) {
+        self.put_json(family, &versioned_key(parts, position), value);
+    }
+    pub(crate) fn put_json<T: Serialize>(&mut self, family: &str, key: &[u8], value: &T) {
+        let bytes = serde_json::to_vec(value).expect("invariant: records serialise to JSON");
+        self.batch.put_cf(self.store.cf(family), key, bytes);
+    }
+}

@@ -1,0 +1,80 @@
+//! Column families. Names are part of the on-disk format.
+
+pub const META: &str = "meta";
+pub const LOG: &str = "log";
+pub const EVENTS: &str = "events";
+pub const KEYS: &str = "keys";
+pub const KEY_SEQUENCE: &str = "key_sequence";
+pub const ORGS: &str = "orgs";
+pub const MUNICIPALITIES: &str = "municipalities";
+pub const PROJECTS: &str = "projects";
+pub const EVIDENCE: &str = "evidence";
+pub const PROJECT_VERSIONS: &str = "project_versions";
+pub const PROJECT_EVENTS: &str = "project_events";
+pub const COVERAGE: &str = "coverage";
+pub const NEEDS: &str = "needs";
+pub const POLICIES: &str = "policies";
+pub const REVIEWS: &str = "reviews";
+/// Raft's log entries (index → entry) and its vote, committed and purged
+/// log ids, applied log id and membership (see `crate::raft`).
+pub const RAFT_LOG: &str = "raft_log";
+pub const RAFT_META: &str = "raft_meta";
+/// A donor site's outbox: requests accepted while the leader was out of
+/// reach (see `crate::outbox`). Local to the node, never replicated.
+pub const OUTBOX: &str = "outbox";
+/// The column families a Raft snapshot carries: the ledger's whole state.
+pub const STATE: &[&str] = &[
+    META,
+    LOG,
+    EVENTS,
+    KEYS,
+    KEY_SEQUENCE,
+    ORGS,
+    MUNICIPALITIES,
+    PROJECTS,
+    EVIDENCE,
+    PROJECT_VERSIONS,
+    PROJECT_EVENTS,
+    COVERAGE,
+    NEEDS,
+    POLICIES,
+    REVIEWS,
+];
+/// The column families that hold projections (rebuildable from the log).
+pub const PROJECTIONS: &[&str] = &[
+    ORGS,
+    MUNICIPALITIES,
+    PROJECTS,
+    PROJECT_VERSIONS,
+    PROJECT_EVENTS,
+    COVERAGE,
+    NEEDS,
+    POLICIES,
+    REVIEWS,
+];
+/// The node's own families: the Raft log and metadata, the outbox.
+pub const LOCAL: &[&str] = &[RAFT_LOG, RAFT_META, OUTBOX];
+
+/// Every column family: the state, then the node's own.
+pub fn all() -> impl Iterator<Item = &'static str> {
+    STATE.iter().chain(LOCAL).copied()
+}
+
+#[cfg(test)]
+mod family_tests {
+    use crate::store::cf;
+
+    #[test]
+    fn a_snapshot_carries_the_state_and_never_the_raft_log_vote_or_outbox() {
+        assert!(cf::STATE.iter().all(|family| !cf::LOCAL.contains(family)));
+        for family in [cf::RAFT_LOG, cf::RAFT_META, cf::OUTBOX] {
+            assert!(
+                !cf::STATE.contains(&family),
+                "{family} is never in a snapshot"
+            );
+        }
+        assert!(cf::PROJECTIONS
+            .iter()
+            .all(|family| cf::STATE.contains(family)));
+    }
+}

@@ -1,0 +1,337 @@
+//! The RocksDB database: opening it, the reads every part of the ledger
+//! makes, and synced or unsynced writes of a batch.
+
+use std::path::Path;
+
+use prost::Message;
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use tansiq_proto::v1 as pb;
+
+use crate::ids::{EventId, LogPosition, PublicKeyBytes};
+
+use super::cf;
+use super::error::StoreError;
+use super::keys::{
+    decode_json, decode_log, decode_tip, key_sequence_key, text_key, META_GENESIS, META_TIP,
+};
+use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
+
+/// One stored (key, value) pair.
+pub type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+/// The RocksDB database of one node.
+pub struct Store {
+    pub(crate) db: DB,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_max_background_jobs(2);
+        options.set_max_open_files(crate::limits::STORE_OPEN_FILES_MAX);
+        // Most lookups on the append path are for keys that do not exist yet
+        // (a new event id, a new project): bloom filters answer those
+        // without reading table files.
+        // Memory is bounded by these two budgets, shared by every column
+        // family, whatever the size of the data.
+        let cache = rocksdb::Cache::new_lru_cache(crate::limits::STORE_BLOCK_CACHE_BYTES);
+        let write_buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+            crate::limits::STORE_WRITE_BUFFER_BYTES,
+            false,
+            cache.clone(),
+        );
+        options.set_write_buffer_manager(&write_buffers);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        let mut family = Options::default();
+        family.set_block_based_table_factory(&table);
+        // The same for the memtables: without a filter, looking up a key
+        // that is not there walks the skip list (cache misses on every
+        // level), and the append path does that for every new event and
+        // project (a follower's profile showed it at 8% of its time).
+        // The filter takes this share of a memtable's size, allocated with
+        // it: 0.1 cost more than it saved (64 MiB memtables, 18 families;
+        // 1,650 events/s against 2,400 in the cluster bench), 0.01 gains.
+        family.set_memtable_prefix_bloom_ratio(0.01);
+        family.set_memtable_whole_key_filtering(true);
+        let families = cf::all().map(|name| ColumnFamilyDescriptor::new(name, family.clone()));
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let store = Store { db };
+        store.finish_interrupted_replacement()?;
+        Ok(store)
+    }
+}
+
+impl Store {
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("invariant: every column family of cf::all() is opened")
+    }
+
+    pub(crate) fn get_cf(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(family), key)?)
+    }
+
+    pub fn genesis_bytes(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_cf(cf::META, META_GENESIS)
+    }
+
+    pub fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        self.get_cf(cf::META, META_TIP)?
+            .map(|bytes| decode_tip(&bytes))
+            .transpose()
+    }
+
+    pub fn log_record(&self, position: LogPosition) -> Result<Option<LogRecord>, StoreError> {
+        self.get_cf(cf::LOG, &position.0.to_be_bytes())?
+            .map(|bytes| decode_log(position, &bytes))
+            .transpose()
+    }
+
+    /// Log records from `from` (inclusive), at most `limit`.
+    pub fn log_range(&self, from: LogPosition, limit: usize) -> Result<Vec<LogRecord>, StoreError> {
+        let start = from.0.to_be_bytes();
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut records = Vec::with_capacity(limit.min(1024));
+        for item in self.db.iterator_cf(self.cf(cf::LOG), mode).take(limit) {
+            let (key, value) = item?;
+            let position = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
+            );
+            records.push(decode_log(LogPosition(position), &value)?);
+        }
+        Ok(records)
+    }
+
+    /// The stored envelope of an event and its log position.
+    pub fn event(
+        &self,
+        id: &EventId,
+    ) -> Result<Option<(LogPosition, pb::SignedEvent)>, StoreError> {
+        let Some(bytes) = self.get_cf(cf::EVENTS, id.as_bytes())? else {
+            return Ok(None);
+        };
+        if bytes.len() < 8 {
+            return Err(StoreError::Corrupt(format!(
+                "event {id} record is {} bytes",
+                bytes.len()
+            )));
+        }
+        let position = LogPosition(u64::from_be_bytes(
+            bytes[..8].try_into().expect("invariant: sliced 8 bytes"),
+        ));
+        let envelope = pb::SignedEvent::decode(&bytes[8..])
+            .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))?;
+        Ok(Some((position, envelope)))
+    }
+
+    /// The log position of an event, without decoding its envelope.
+    pub fn event_position(&self, id: &EventId) -> Result<Option<LogPosition>, StoreError> {
+        let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
+            return Ok(None);
+        };
+        let position: [u8; 8] =
+            bytes
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("event {id} record is {} bytes", bytes.len()))
+                })?;
+        Ok(Some(LogPosition(u64::from_be_bytes(position))))
+    }
+
+    pub fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {
+        self.get_json(cf::KEYS, key.as_bytes())
+    }
+
+    pub fn key_event_at(
+        &self,
+        key: &PublicKeyBytes,
+        sequence: u64,
+    ) -> Result<Option<EventId>, StoreError> {
+        self.get_cf(cf::KEY_SEQUENCE, &key_sequence_key(key, sequence))?
+            .map(|bytes| {
+                EventId::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+
+    pub fn org(&self, org_id: &str) -> Result<Option<OrgRecord>, StoreError> {
+        self.get_json(cf::ORGS, org_id.as_bytes())
+    }
+
+    /// Every organisation that registered an IATI organisation identifier:
+    /// (org id, IATI identifier).
+    pub fn org_iati_identifiers(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.db.iterator_cf(self.cf(cf::ORGS), IteratorMode::Start) {
+            let (key, value) = item?;
+            let record: OrgRecord = serde_json::from_slice(&value)
+                .map_err(|error| StoreError::Corrupt(format!("orgs record: {error}")))?;
+            if !record.iati_identifier.is_empty() {
+                found.push((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    record.iati_identifier,
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        self.get_json(cf::PROJECTS, project_id.as_bytes())
+    }
+
+    pub fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
+        self.get_json(cf::MUNICIPALITIES, pcode.as_bytes())
+    }
+
+    /// Whether evidence of an equivocation by `key` at `sequence` is kept.
+    pub fn has_evidence(&self, key: &PublicKeyBytes, sequence: u64) -> Result<bool, StoreError> {
+        let prefix = key_sequence_key(key, sequence);
+        let mut iter = self.db.iterator_cf(
+            self.cf(cf::EVIDENCE),
+            IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        );
+        match iter.next() {
+            Some(item) => Ok(item?.0.starts_with(&prefix)),
+            None => Ok(false),
+        }
+    }
+
+    /// Equivocation evidence: (key, sequence, refused event id, refused envelope).
+    pub fn evidence(
+        &self,
+    ) -> Result<Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf::EVIDENCE), IteratorMode::Start)
+        {
+            let (key, value) = item?;
+            if key.len() != 72 {
+                return Err(StoreError::Corrupt("evidence key is not 72 bytes".into()));
+            }
+            let public = PublicKeyBytes::from_slice(&key[..32])
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let sequence =
+                u64::from_be_bytes(key[32..40].try_into().expect("invariant: sliced 8 bytes"));
+            let id =
+                EventId::from_slice(&key[40..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let envelope = pb::SignedEvent::decode(value.as_ref())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            found.push((public, sequence, id, envelope));
+        }
+        Ok(found)
+    }
+
+    /// Writes a batch and syncs it to disk before returning.
+    /// Every (key, value) of `family` whose key starts with `prefix`.
+    pub fn scan_prefix(&self, family: &str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let mut found = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(family),
+            IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            found.push((key, value));
+        }
+        Ok(found)
+    }
+}
+
+impl Store {
+    /// Every event about a project: (position, event id), in log order.
+    pub fn project_events(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<(LogPosition, EventId)>, StoreError> {
+        self.scan_prefix(cf::PROJECT_EVENTS, &text_key(&[project_id]))?
+            .into_iter()
+            .map(|(key, value)| {
+                let position = key
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| key[at..].try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("project event key".into()))?;
+                let id = EventId::from_slice(&value)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                Ok((LogPosition(position), id))
+            })
+            .collect()
+    }
+
+    /// Registered municipalities under `pcode` (itself included).
+    pub fn municipalities_under(
+        &self,
+        pcode: &str,
+    ) -> Result<Vec<(String, MunicipalityRecord)>, StoreError> {
+        self.scan_prefix(cf::MUNICIPALITIES, pcode.as_bytes())?
+            .into_iter()
+            .map(|(key, value)| {
+                Ok((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    decode_json(cf::MUNICIPALITIES, &value)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every (key, value) of a column family, in key order (for comparing
+    /// projections with a rebuild).
+    pub fn dump(&self, family: &str) -> Result<Vec<KeyValue>, StoreError> {
+        self.scan_prefix(family, b"")
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    /// Written to RocksDB's write-ahead log without waiting for the disk;
+    /// survives a crash of the process, not of the machine, until the next
+    /// synced write (which syncs the whole write-ahead log before it).
+    pub fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// Whether the store accepts writes: an empty synced write. After a
+    /// failed write RocksDB refuses every write until it recovers by itself
+    /// (it does from a full disk, once there is space) or is reopened (see
+    /// [`reopen_clears`]).
+    pub fn accepts_writes(&self) -> Result<(), StoreError> {
+        self.write_synced(WriteBatch::default())
+    }
+
+    pub fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        family: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        self.get_cf(family, key)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes)
+                    .map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
+            })
+            .transpose()
+    }
+}

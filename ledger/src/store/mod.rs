@@ -1,0 +1,24 @@
+//! STORE: RocksDB and nothing of the domain. Column families (their names
+//! are the on-disk format), the record types, key encodings, typed batch
+//! puts, state replacement from a snapshot file, and the file format. The
+//! store imports nothing from `coverage`, `append` or `replication`: the
+//! rules live there, and only `append` and `replication` write.
+
+mod batch;
+pub mod cf;
+mod db;
+mod error;
+mod keys;
+mod records;
+mod replace;
+pub mod snapshot_file;
+
+pub use db::{KeyValue, Store};
+pub use error::{is_disk_full, reopen_clears, StoreError};
+pub(crate) use keys::{decode_json, split_text_key, text_key};
+pub(crate) use records::ProjectVersion;
+pub use records::{
+    KeyRecord, LogRecord, MunicipalityRecord, NeedRecord, OrgRecord, PolicyRecord, ProjectRecord,
+    ProjectSummary, ReviewRecord, Tip,
+};
+pub(crate) use replace::state_family;
