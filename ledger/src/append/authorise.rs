@@ -70,13 +70,3 @@ pub fn role_name(role: pb::OrgRole) -> &'static str {
         pb::OrgRole::Unspecified => "unspecified",
     }
 }
-
-/// Parses a role name ("ministry", "donor", "observer").
-pub fn parse_role(text: &str) -> Option<pb::OrgRole> {
-    match text {
-        "ministry" => Some(pb::OrgRole::Ministry),
-        "donor" => Some(pb::OrgRole::Donor),
-        "observer" => Some(pb::OrgRole::Observer),
-        _ => None,
-    }
-}

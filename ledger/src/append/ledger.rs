@@ -225,21 +225,9 @@ impl Ledger {
         requests: Vec<Result<Vec<Event>, Rejection>>,
         committed_at_ms: i64,
     ) -> Result<Vec<RequestOutcome>, StoreError> {
-        self.commit_group_with_meta(requests, committed_at_ms, Vec::new())
-    }
-
-    /// [`Ledger::commit_group`], writing `raft_meta` (key, value) pairs in the
-    /// same batch: a replicated state machine records the applied log id with
-    /// the effects of the entry, so an entry is never applied twice or half.
-    pub fn commit_group_with_meta(
-        &self,
-        requests: Vec<Result<Vec<Event>, Rejection>>,
-        committed_at_ms: i64,
-        raft_meta: Vec<(&'static [u8], Vec<u8>)>,
-    ) -> Result<Vec<RequestOutcome>, StoreError> {
         let mut outcomes = self.commit_groups(
             vec![(requests, committed_at_ms)],
-            raft_meta,
+            Vec::new(),
             Durability::Synced,
         )?;
         Ok(outcomes.pop().unwrap_or_default())

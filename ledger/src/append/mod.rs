@@ -30,7 +30,7 @@ mod tests;
 mod trial;
 
 pub use admit::{decode_request, verify_requests, CheckedRequest};
-pub use authorise::{activity_reporter, parse_role, role_name};
+pub use authorise::{activity_reporter, role_name};
 pub use ledger::{Durability, Ledger, OpenError};
 pub use rebuild::{rebuild, RebuildError, SnapshotCheckError};
 pub use receipt::{Receipt, RequestOutcome};

@@ -294,11 +294,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// Whether `id` waits in the outbox.
-    pub fn contains(&self, store: &Store, id: &EventId) -> Result<bool, StoreError> {
-        Ok(store.get_cf(cf::OUTBOX, &index_key(id))?.is_some())
-    }
-
     /// Requests waiting.
     pub fn len(&self, store: &Store) -> Result<u64, StoreError> {
         let family = store.cf(cf::OUTBOX);

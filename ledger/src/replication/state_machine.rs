@@ -81,10 +81,6 @@ impl StateMachine {
         }
     }
 
-    pub fn ledger(&self) -> &Arc<Ledger> {
-        &self.ledger
-    }
-
     /// The count of requests refused at apply (shared: read it after the
     /// state machine moved into openraft).
     pub fn refused_counter(&self) -> Arc<AtomicU64> {

@@ -11,9 +11,7 @@ use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
 use super::error::StoreError;
-use super::keys::{
-    decode_json, decode_log, decode_tip, key_sequence_key, text_key, META_GENESIS, META_TIP,
-};
+use super::keys::{decode_log, decode_tip, key_sequence_key, text_key, META_GENESIS, META_TIP};
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
 
 /// One stored (key, value) pair.
@@ -269,22 +267,6 @@ impl Store {
                 let id = EventId::from_slice(&value)
                     .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 Ok((LogPosition(position), id))
-            })
-            .collect()
-    }
-
-    /// Registered municipalities under `pcode` (itself included).
-    pub fn municipalities_under(
-        &self,
-        pcode: &str,
-    ) -> Result<Vec<(String, MunicipalityRecord)>, StoreError> {
-        self.scan_prefix(cf::MUNICIPALITIES, pcode.as_bytes())?
-            .into_iter()
-            .map(|(key, value)| {
-                Ok((
-                    String::from_utf8_lossy(&key).into_owned(),
-                    decode_json(cf::MUNICIPALITIES, &value)?,
-                ))
             })
             .collect()
     }

@@ -7,8 +7,6 @@ pub enum StoreError {
     Rocks(#[from] rocksdb::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("data directory holds chain {found:?}, not {expected:?}")]
-    WrongChain { expected: String, found: String },
     /// A read overlapped the installation of a snapshot (see `Ledger::read`).
     #[error("this node is installing a snapshot of the ledger from the leader")]
     StateBeingReplaced,
