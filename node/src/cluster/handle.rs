@@ -1,0 +1,187 @@
+//! The node's [`Replication`] handle: `start` makes the Raft instance over
+//! the ledger and composes the parts the other files own (who leads, the
+//! way to the leader, the proposer, a donor site's outbox), spawns the
+//! proposal and outbox-delivery loops, and routes a client's submission to
+//! one of them. The parts never name the handle, so no file of the folder
+//! imports a file that imports it back.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::Raft;
+use tansiq_ledger::replication::{LogStore, NodeId, StateMachine, TypeConfig};
+use tansiq_ledger::store::Tip;
+use tansiq_ledger::Ledger;
+use tansiq_proto::v1 as pb;
+use tokio::sync::watch;
+use tonic::Status;
+
+use super::convert::cluster_status;
+use super::forward::{retryable, Forwarder};
+use super::members::{Members, Peers, Route};
+use super::network::{Network, APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
+use super::outbox::{deliver_loop, DonorOutbox};
+use super::propose::{propose_loop, Proposer};
+use super::reads::read_barrier;
+use crate::committer::SubmitError;
+use crate::service::{receipt_to_proto, submit_status};
+use crate::tls::Tls;
+
+/// A node's Raft instance and what it replicates.
+pub struct Replication {
+    pub(crate) raft: Raft<TypeConfig>,
+    pub(super) members: Arc<Members>,
+    ledger: Arc<Ledger>,
+    refused_at_apply: Arc<AtomicU64>,
+    proposer: Proposer,
+    forwarder: Arc<Forwarder>,
+    outbox: Arc<DonorOutbox>,
+}
+
+/// How this node takes part in a cluster (from the node's flags).
+#[derive(Clone, Default)]
+pub(crate) struct ClusterSettings {
+    pub(crate) peers: BTreeMap<NodeId, String>,
+    pub(crate) snapshot_every: Option<u64>,
+    /// Largest snapshot chunk sent (openraft's default when None).
+    pub(crate) snapshot_chunk_bytes: Option<u64>,
+    /// The node's TLS, used as client identity towards peers (None: plaintext).
+    pub(crate) tls: Option<Tls>,
+}
+
+/// How long the leader waits for each segment of a snapshot it sends, the
+/// last one included, which the receiver answers only once it checked and
+/// installed the whole snapshot: it replays every event of the snapshot,
+/// every signature checked again (Ledger::check_snapshot; tens of seconds
+/// per million events on two cores). openraft's default, 200 ms, made the
+/// leader give up and send the snapshot again, over and over. The cost of a
+/// long one: a peer whose network silently drops packets in the middle of
+/// a transfer holds up that peer's replication for up to this long before
+/// the leader retries (a peer that is down refuses the connection at once).
+const SNAPSHOT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Replication {
+    /// Starts Raft for `node_id` over `ledger`, updating `tip` as entries apply.
+    pub(crate) async fn start(
+        node_id: NodeId,
+        ledger: Arc<Ledger>,
+        tip: watch::Sender<Tip>,
+        settings: ClusterSettings,
+    ) -> anyhow::Result<Arc<Replication>> {
+        // Keep enough log for a follower that restarts to catch up from it;
+        // beyond this, it gets a snapshot.
+        let snapshot_every = settings.snapshot_every.unwrap_or(20_000);
+        let mut config = openraft::Config {
+            cluster_name: ledger.chain().to_string(),
+            heartbeat_interval: 200,
+            election_timeout_min: 800,
+            election_timeout_max: 1600,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+            max_in_snapshot_log_to_keep: (snapshot_every / 4).min(5_000),
+            purge_batch_size: 1,
+            install_snapshot_timeout: SNAPSHOT_SEGMENT_TIMEOUT.as_millis() as u64,
+            max_payload_entries: APPEND_ENTRIES_MAX,
+            ..Default::default()
+        };
+        if let Some(bytes) = settings.snapshot_chunk_bytes {
+            config.snapshot_max_chunk_size = bytes.min(SNAPSHOT_CHUNK_BYTES_MAX);
+        }
+        let config = Arc::new(config.validate()?);
+        let watched = Arc::clone(&ledger);
+        let machine = StateMachine::new(Arc::clone(&ledger)).on_applied(move || {
+            if let Ok(new_tip) = watched.tip() {
+                tip.send_if_modified(|current| {
+                    let changed = *current != new_tip;
+                    *current = new_tip;
+                    changed
+                });
+            }
+        });
+        let refused_at_apply = machine.refused_counter();
+        let peers: Peers = Arc::new(settings.peers);
+        let raft = Raft::new(
+            node_id,
+            config,
+            Network::new(Arc::clone(&peers), settings.tls.clone()),
+            LogStore::new(Arc::clone(&ledger)),
+            machine,
+        )
+        .await?;
+        let (proposer, proposal_queue) = Proposer::new();
+        let members = Arc::new(Members::new(node_id, raft.clone(), peers));
+        let forwarder = Arc::new(Forwarder::new(settings.tls));
+        let outbox = Arc::new(DonorOutbox::new(node_id, Arc::clone(&ledger)));
+        let replication = Arc::new(Replication {
+            raft,
+            members: Arc::clone(&members),
+            ledger: Arc::clone(&ledger),
+            refused_at_apply,
+            proposer,
+            forwarder: Arc::clone(&forwarder),
+            outbox: Arc::clone(&outbox),
+        });
+        tokio::spawn(propose_loop(Arc::clone(&members), ledger, proposal_queue));
+        tokio::spawn(deliver_loop(outbox, members, forwarder));
+        Ok(replication)
+    }
+
+    /// A client's submission on a cluster node: proposed here when this
+    /// node leads; otherwise forwarded, unchecked, to the leader (which
+    /// checks it). A donor site (learner) that cannot reach the leader, or
+    /// that has a backlog, keeps it in its outbox instead.
+    pub(crate) async fn submit_from_client(
+        &self,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
+        let learner = self.members.is_learner();
+        // A donor site with a backlog keeps order: behind the backlog.
+        if learner && !self.outbox.is_empty()? {
+            return self.outbox.accept_pending(events).await;
+        }
+        match self.members.route() {
+            Route::Propose => self
+                .proposer
+                .propose(events)
+                .await
+                .map(|receipts| receipts.iter().map(receipt_to_proto).collect())
+                .map_err(submit_status),
+            Route::Forward(leader) if learner => {
+                match self.forwarder.forward(&leader, events.clone()).await {
+                    Err(status) if retryable(status.code()) => {
+                        self.outbox.accept_pending(events).await
+                    }
+                    answered => answered,
+                }
+            }
+            Route::Forward(leader) => self.forwarder.forward(&leader, events).await,
+            Route::NoLeader if learner => self.outbox.accept_pending(events).await,
+            Route::NoLeader => Err(submit_status(SubmitError::NoLeader)),
+        }
+    }
+
+    /// The Raft log index this node has applied.
+    pub(crate) fn applied_index(&self) -> u64 {
+        self.members.applied_index()
+    }
+
+    /// Waits until this node has applied every entry committed before the
+    /// call (see [`read_barrier`]); returns the applied index the read will
+    /// reflect.
+    pub(crate) async fn read_barrier(&self) -> Result<u64, Status> {
+        read_barrier(&self.members, &self.forwarder).await
+    }
+
+    /// This node's view of the cluster.
+    pub(super) fn status(&self) -> pb::ClusterStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let tip = self.ledger.tip().ok();
+        cluster_status(
+            &metrics,
+            tip,
+            self.refused_at_apply.load(Ordering::Relaxed),
+            self.outbox.pending(),
+        )
+    }
+}
