@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, Support};
-use tansiq_ledger::store::ProjectSummary;
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
+use tansiq_ledger::store::ProjectSummary;
 use tansiq_ledger::store::{ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod committer;
 pub mod config;
 pub mod connections;
+pub mod convert;
 pub mod coverage_service;
 pub mod demo;
 pub mod dev;

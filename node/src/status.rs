@@ -4,6 +4,8 @@ use tansiq_ledger::store::StoreError;
 use tansiq_ledger::Rejection;
 use tonic::{Code, Status};
 
+use crate::committer::SubmitError;
+
 /// Metadata key carrying the machine-readable reason of a rejection.
 pub const REASON_METADATA: &str = "tansiq-reason";
 
@@ -48,6 +50,52 @@ pub fn store_status(error: &StoreError) -> Status {
     Status::unavailable(format!(
         "the node could not read or write its storage ({error}); retry later"
     ))
+}
+
+/// The status a client gets for a submission that got no receipt.
+pub fn submit_status(error: SubmitError) -> Status {
+    match error {
+        SubmitError::Rejected(rejection) => rejection_status(&rejection),
+        // gRPC's code for "the entire file system is out of space".
+        SubmitError::DiskFull(error) => {
+            Status::resource_exhausted(format!(
+                "this node's disk is full ({error}); nothing was acknowledged. It still answers reads; to accept writes again it needs free disk space: once it can write again it reopens its storage by itself (restarting in place if need be); if it does not, restart tansiq-node. Resubmitting the same signed events then is safe (accepted once by event id)"
+            ))
+        }
+        // After an I/O error (no file descriptor left, a permission, a
+        // failing device) RocksDB refuses every later write until it is
+        // reopened: "retry later" alone would not be true, the node reopens
+        // its storage by itself only once the cause is gone
+        // (crate::recovery).
+        SubmitError::Storage(error) if tansiq_ledger::store::reopen_clears(&error) => Status::unavailable(format!(
+            "the node could not write to its storage ({error}); nothing was written. Its storage refuses writes until it is reopened: the node does that by itself (a restart in place) once its storage is usable again, after the cause is fixed (open-file limit, permissions, free space, the device); if it does not, restart tansiq-node. Resubmit the same signed events to another node, or here after the restart; they are accepted once by event id"
+        )),
+        SubmitError::Storage(error) => Status::unavailable(format!(
+            "the node could not write to its storage ({error}); nothing was written, retry later"
+        )),
+        SubmitError::ReplicationStopped { failure, others } => {
+            let remedy = if tansiq_ledger::store::is_disk_full(&failure) {
+                "its disk is full: free disk space; it restarts itself in place once it can write again (or restart tansiq-node), then catches up"
+            } else if tansiq_ledger::store::reopen_clears(&failure) {
+                "it restarts itself in place once its storage is usable again (after the cause is fixed: open-file limit, permissions, the device; or restart tansiq-node), then catches up"
+            } else {
+                "see its log, then restart tansiq-node"
+            };
+            Status::unavailable(format!(
+                "this node stopped replicating after a storage failure ({failure}); the request was not acknowledged, and the other members may still commit it. They go on without this node: resubmit the same signed events to one of them ({others}); they are accepted once by event id. This node answers reads as of what it applied; {remedy}"
+            ))
+        }
+        SubmitError::ShuttingDown => {
+            Status::unavailable("the node is shutting down; retry on another node or later")
+        }
+        SubmitError::Forward(leader) => {
+            Status::unavailable(format!("the leader moved to {leader}; retry"))
+        }
+        SubmitError::NotCommitted(message) => Status::unavailable(message),
+        SubmitError::NoLeader => Status::unavailable(
+            "the cluster has no leader right now (election under way or no quorum); nothing was written, retry",
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +260,67 @@ mod tests {
                 && status.message().contains("retry"),
             "{}",
             status.message()
+        );
+    }
+
+    #[test]
+    fn a_storage_error_a_restart_clears_says_the_node_restarts_itself() {
+        let io = submit_status(SubmitError::Storage(
+            "RocksDB: IO error: While open a file for appending: 000123.log: Too many open files"
+                .into(),
+        ));
+        assert_eq!(io.code(), tonic::Code::Unavailable);
+        for words in ["restart in place", "restart tansiq-node", "Resubmit"] {
+            assert!(io.message().contains(words), "{words:?}: {}", io.message());
+        }
+        let other = submit_status(SubmitError::Storage("busy".into()));
+        assert!(
+            other.message().contains("retry later"),
+            "{}",
+            other.message()
+        );
+    }
+
+    #[test]
+    fn a_full_disk_says_what_to_free_and_that_the_node_reopens_its_storage() {
+        let full = submit_status(SubmitError::DiskFull(
+            "RocksDB: IO error: No space left on device".into(),
+        ));
+        assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+        for words in [
+            "disk is full",
+            "free disk space",
+            "reopens its storage by itself",
+            "restart",
+            "Resubmitting",
+        ] {
+            assert!(
+                full.message().contains(words),
+                "{words:?}: {}",
+                full.message()
+            );
+        }
+    }
+
+    #[test]
+    fn a_stopped_member_says_whether_it_restarts_itself() {
+        let stopped = |failure: &str| {
+            submit_status(SubmitError::ReplicationStopped {
+                failure: failure.into(),
+                others: "2=http://127.0.0.1:2".into(),
+            })
+            .message()
+            .to_owned()
+        };
+        let full = stopped("storage error: RocksDB: IO error: No space left on device");
+        assert!(
+            full.contains("free disk space") && full.contains("restarts itself"),
+            "{full}"
+        );
+        let corrupt = stopped("storage error: stored data is corrupt: raft log key");
+        assert!(
+            !corrupt.contains("restarts itself") && corrupt.contains("restart tansiq-node"),
+            "{corrupt}"
         );
     }
 }

@@ -18,7 +18,6 @@ use tansiq_proto::v1 as pb;
 use tokio::sync::watch;
 use tonic::Status;
 
-use super::convert::cluster_status;
 use super::forward::{retryable, Forwarder};
 use super::members::{Members, Peers, Route};
 use super::network::{Network, APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
@@ -26,7 +25,9 @@ use super::outbox::{deliver_loop, DonorOutbox};
 use super::propose::{propose_loop, Proposer};
 use super::reads::read_barrier;
 use crate::committer::SubmitError;
-use crate::service::{receipt_to_proto, submit_status};
+use crate::convert::cluster_status;
+use crate::convert::receipt_to_proto;
+use crate::status::submit_status;
 use crate::tls::Tls;
 
 /// A node's Raft instance and what it replicates.

@@ -18,12 +18,13 @@
 //! - `reads`: the read barrier behind linearizable reads;
 //! - `network`: openraft's network client, and the bounds on its messages;
 //! - `service`: the gated `tansiq.v1.Cluster` service (`ClusterService`);
-//! - `convert`: the conversions of the above to and from protobuf.
+//!
+//! Conversions to and from protobuf are in `node/src/convert.rs`, gRPC
+//! statuses in `node/src/status.rs`.
 //!
 //! The parts sit below `handle` and never name it; `mod.rs` only declares
 //! and re-exports.
 
-mod convert;
 mod forward;
 mod handle;
 mod members;

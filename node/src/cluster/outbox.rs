@@ -16,10 +16,10 @@ use tansiq_proto::v1 as pb;
 use tokio::sync::Notify;
 use tonic::Status;
 
-use super::convert::pending_receipt;
 use super::forward::{retryable, Forwarder};
 use super::members::{Members, Route};
-use crate::service::receipt_to_proto;
+use crate::convert::pending_receipt;
+use crate::convert::receipt_to_proto;
 use crate::status::rejection_status;
 
 /// This node's outbox, in its ledger's store, and the delivery loop's wake-up.

@@ -17,8 +17,8 @@ use tansiq_ledger::replication::{decode_message, encode_message, NodeId, TypeCon
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::convert::members_from_proto;
 use super::handle::Replication;
+use crate::convert::members_from_proto;
 use crate::peer_identity::{caller, claimed_node_matches, PeerIdentity};
 
 /// The `tansiq.v1.Cluster` service: Raft messages in, administration.

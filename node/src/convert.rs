@@ -1,23 +1,21 @@
-//! The cluster code's conversions between openraft's and the ledger's types
-//! and `tansiq.v1` protobuf: a node's view of the cluster
-//! (`ClusterStatus`), the receipt of a request accepted into a donor
-//! site's outbox, and the members named to `Cluster.Init`. Pure: they read
-//! nothing.
-//!
-//! Meant for the node's one conversion boundary, `node/src/convert.rs`,
-//! once that exists (it needs `mod convert;` in `lib.rs`).
+//! Conversions between the ledger's and openraft's types and `tansiq.v1`
+//! protobuf, in one place: receipts, log entries, a node's view of the
+//! cluster (`ClusterStatus`), the receipt of a request accepted into a
+//! donor site's outbox, and the members named to `Cluster.Init`. Pure: they
+//! read nothing.
 
 use std::collections::BTreeMap;
 
 use openraft::{BasicNode, RaftMetrics};
 use tansiq_ledger::ids::EventId;
 use tansiq_ledger::replication::NodeId;
-use tansiq_ledger::store::Tip;
+use tansiq_ledger::store::{LogRecord, Tip};
+use tansiq_ledger::Receipt;
 use tansiq_proto::v1 as pb;
 
 /// A node's view of the cluster, from its Raft metrics, the ledger's tip
 /// (None when it cannot be read) and the node's counters.
-pub(super) fn cluster_status(
+pub(crate) fn cluster_status(
     metrics: &RaftMetrics<NodeId, BasicNode>,
     tip: Option<Tip>,
     refused_at_apply: u64,
@@ -70,7 +68,7 @@ pub(super) fn cluster_status(
 
 /// The receipt of an event accepted into a donor site's outbox: pending,
 /// with `note` saying why and what happens next.
-pub(super) fn pending_receipt(id: &EventId, note: &str) -> pb::Receipt {
+pub(crate) fn pending_receipt(id: &EventId, note: &str) -> pb::Receipt {
     pb::Receipt {
         event_id: id.0.to_vec(),
         state: pb::ReceiptState::AcceptedPending as i32,
@@ -81,9 +79,34 @@ pub(super) fn pending_receipt(id: &EventId, note: &str) -> pb::Receipt {
 
 /// The members `Cluster.Init` names, by node id (a node named twice keeps
 /// its last address).
-pub(super) fn members_from_proto(members: Vec<pb::Member>) -> BTreeMap<NodeId, BasicNode> {
+pub(crate) fn members_from_proto(members: Vec<pb::Member>) -> BTreeMap<NodeId, BasicNode> {
     members
         .into_iter()
         .map(|m| (m.node_id, BasicNode { addr: m.address }))
         .collect()
+}
+
+/// A committed event's receipt.
+pub fn receipt_to_proto(receipt: &Receipt) -> pb::Receipt {
+    pb::Receipt {
+        event_id: receipt.event_id.0.to_vec(),
+        position: receipt.position.0,
+        head: receipt.head.0.to_vec(),
+        state: pb::ReceiptState::Committed as i32,
+        duplicate: receipt.duplicate,
+        committed_at_ms: receipt.committed_at_ms,
+        warnings: receipt.warnings.clone(),
+        pending_review: receipt.pending_review,
+    }
+}
+
+/// A log record with its event, as Subscribe and ReadLog serve it.
+pub fn log_entry(record: &LogRecord, event: pb::SignedEvent) -> pb::LogEntry {
+    pb::LogEntry {
+        position: record.position.0,
+        event_id: record.event_id.0.to_vec(),
+        head: record.head.0.to_vec(),
+        event: Some(event),
+        committed_at_ms: record.committed_at_ms,
+    }
 }
