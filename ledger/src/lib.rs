@@ -1,10 +1,17 @@
-//! Tansiq's core library: signed events, their validation, RocksDB storage and
-//! the append path. It knows nothing of gRPC transport.
+//! Tansiq's core library: signed events, their validation, RocksDB storage,
+//! the append path, replication's storage and IATI interchange. It has no
+//! transport: the node serves it over gRPC and carries Raft's messages
+//! (whose postcard form is defined here, beside the types it encodes).
 //!
-//! The path of an event: [`event::Event::decode`] (size, encoding, fields) →
-//! [`append::verify_requests`] (signatures, in batches) →
-//! [`append::Ledger::commit_group`] (duplicates, key chains, authorisation,
-//! registries, one synced write batch).
+//! The path of an event, folder by folder: [`event`] (validate without
+//! state: [`event::admit`] decodes requests and verifies their signatures in
+//! batches) → [`append`] (the one writer: [`Ledger::commit_group`] checks
+//! duplicates, key chains, authorisation, what each body does, and writes
+//! one RocksDB batch) → [`store`] (RocksDB and the records, no domain rule);
+//! [`coverage`] reads the projections the append step wrote; [`replication`]
+//! is openraft's storage over the same path (a committed entry is applied
+//! through `Ledger::commit_groups`); [`iati`] reads, plans and writes IATI
+//! files with the public API.
 
 pub mod append;
 pub mod author;
@@ -15,12 +22,10 @@ pub mod genesis;
 pub mod iati;
 pub mod ids;
 pub mod limits;
-
 pub mod reject;
 mod remembered;
 pub mod replication;
 pub mod signing;
-
 pub mod store;
 
 pub use append::{Ledger, Receipt};

@@ -10,9 +10,9 @@ use common::municipality;
 use std::collections::HashSet;
 
 use prost::Message;
-use tansiq_ledger::append::{decode_request, verify_requests, SignerCheckError};
+use tansiq_ledger::append::SignerCheckError;
 use tansiq_ledger::author::Author;
-use tansiq_ledger::event::Event;
+use tansiq_ledger::event::{admit, Event, Signatures};
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
@@ -67,9 +67,9 @@ fn organisation(org: &str, key: &KeyPair) -> Kind {
 }
 
 fn decoded(events: Vec<pb::SignedEvent>) -> Result<Vec<Event>, Rejection> {
-    let mut requests = vec![decode_request(&chain(), events)];
-    verify_requests(&chain(), &mut requests);
-    requests.pop().expect("one verdict")
+    admit(&chain(), [events], Signatures::Verify)
+        .pop()
+        .expect("one verdict")
 }
 
 fn commit(ledger: &Ledger, events: Vec<pb::SignedEvent>) -> Result<(), Rejection> {
@@ -108,7 +108,7 @@ fn a_body_in_another_encoding_of_the_same_content_is_refused() {
     assert_ne!(long_varint, canonical, "the test widened the sequence");
     for body in [unknown_field, long_varint] {
         let (signed, _) = author("ministry", 1).sign_body(body);
-        match decode_request(&chain(), vec![signed]) {
+        match decoded(vec![signed]) {
             Err(Rejection::Malformed { detail }) => {
                 assert!(detail.contains("canonical"), "{detail}")
             }
@@ -116,7 +116,7 @@ fn a_body_in_another_encoding_of_the_same_content_is_refused() {
         }
     }
     let (signed, _) = author("ministry", 1).sign_body(canonical);
-    decode_request(&chain(), vec![signed]).expect("the canonical body decodes");
+    decoded(vec![signed]).expect("the canonical body decodes");
 }
 
 #[test]

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use tansiq_ledger::append::{self, RequestOutcome};
+use tansiq_ledger::append::RequestOutcome;
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::event::Event;
+use tansiq_ledger::event::{admit, Event, Signatures};
 use tansiq_ledger::limits::{COMMIT_GROUP_EVENTS_MAX, COMMIT_QUEUE_REQUESTS_MAX};
 use tansiq_ledger::store::Tip;
 use tansiq_ledger::{Ledger, Rejection};
@@ -147,11 +147,11 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    let mut requests: Vec<_> = jobs
-                        .iter_mut()
-                        .map(|job| append::decode_request(&chain, std::mem::take(&mut job.events)))
-                        .collect();
-                    append::verify_requests(&chain, &mut requests);
+                    let requests = admit(
+                        &chain,
+                        jobs.iter_mut().map(|job| std::mem::take(&mut job.events)),
+                        Signatures::Verify,
+                    );
                     if to_writer.send(VerifiedGroup { jobs, requests }).is_err() {
                         break;
                     }

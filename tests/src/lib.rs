@@ -284,13 +284,8 @@ pub fn commit_group(
     requests: Vec<Vec<pb::SignedEvent>>,
     committed_at_ms: i64,
 ) -> Vec<tansiq_ledger::append::RequestOutcome> {
-    use tansiq_ledger::append::{decode_request, verify_requests};
-    let chain = ledger.chain().clone();
-    let mut decoded: Vec<_> = requests
-        .into_iter()
-        .map(|envelopes| decode_request(&chain, envelopes))
-        .collect();
-    verify_requests(&chain, &mut decoded);
+    use tansiq_ledger::event::{admit, Signatures};
+    let decoded = admit(ledger.chain(), requests, Signatures::Verify);
     ledger
         .commit_group(decoded, committed_at_ms)
         .expect("storage works")

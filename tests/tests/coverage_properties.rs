@@ -14,6 +14,7 @@ use tansiq_ledger::append::rebuild;
 use tansiq_ledger::author::Author;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
+use tansiq_ledger::event::Signatures;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
@@ -348,7 +349,7 @@ proptest! {
         let history = play(&steps);
         let scratch = tempfile::tempdir().unwrap();
 
-        let rebuilt = rebuild(&history.ledger, &scratch.path().join("all"), i64::MAX, true).unwrap();
+        let rebuilt = rebuild(&history.ledger, &scratch.path().join("all"), i64::MAX, Signatures::Verify).unwrap();
         prop_assert_eq!(rebuilt.tip().unwrap(), history.ledger.tip().unwrap());
         prop_assert_eq!(projections(&rebuilt), projections(&history.ledger));
 
@@ -358,7 +359,7 @@ proptest! {
                 &history.ledger,
                 &scratch.path().join(format!("cut-{day_index}")),
                 as_of.cut_ms,
-                false,
+                Signatures::Unchecked,
             )
             .unwrap();
             prop_assert_eq!(

@@ -13,10 +13,10 @@ use crate::reject::Rejection;
 use crate::signing::ChainId;
 use crate::store::{cf, KeyRecord, OrgRecord, Store, StoreError, Tip};
 
-use super::admit::CheckedRequest;
 use super::memory::Memory;
 use super::receipt::{Receipt, RequestOutcome};
 use super::staging::Staging;
+use crate::event::CheckedRequest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -219,7 +219,7 @@ impl Ledger {
 impl Ledger {
     /// Checks each request against the state and commits the accepted ones in
     /// one synced write batch. `requests` hold decoded events whose signatures
-    /// were verified (see [`decode_request`] and [`verify_requests`]).
+    /// were verified (see [`crate::event::admit`]).
     pub fn commit_group(
         &self,
         requests: Vec<Result<Vec<Event>, Rejection>>,

@@ -13,7 +13,6 @@
 //! rebuild (`rebuild`) and a snapshot check replay a log through the same
 //! path; a dry run (`trial`) stages without writing.
 
-mod admit;
 mod apply;
 mod authorise;
 mod ledger;
@@ -29,7 +28,6 @@ mod staging;
 mod tests;
 mod trial;
 
-pub use admit::{decode_request, verify_requests, CheckedRequest};
 pub use authorise::{activity_reporter, role_name};
 pub use ledger::{Durability, Ledger, OpenError};
 pub use rebuild::{rebuild, RebuildError, SnapshotCheckError};

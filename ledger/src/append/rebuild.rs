@@ -7,8 +7,8 @@ use crate::ids::{EventId, HeadHash, LogPosition};
 use crate::reject::Rejection;
 use crate::store::{StoreError, Tip};
 
-use super::admit::{decode_request, verify_requests};
 use super::ledger::{Ledger, OpenError};
+use crate::event::{admit, Signatures};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -62,7 +62,12 @@ impl Ledger {
                 .map_err(RebuildError::from)?;
             claimed.replace_state(received, Vec::new())?;
             let claimed_tip = claimed.tip()?;
-            let rebuilt = rebuild(&claimed, &scratch.join("rebuilt"), i64::MAX, true)?;
+            let rebuilt = rebuild(
+                &claimed,
+                &scratch.join("rebuilt"),
+                i64::MAX,
+                Signatures::Verify,
+            )?;
             let rebuilt_tip = rebuilt.tip()?;
             if claimed_tip != rebuilt_tip {
                 return Err(SnapshotCheckError::HeadMismatch {
@@ -89,13 +94,14 @@ impl Ledger {
 /// Replays `source`'s log, up to `cut_ms` commit time, into a new ledger at
 /// `target`: every event decoded and applied again, with its original commit
 /// time. The projections of the result are those of the log alone.
-/// `verify` re-checks every signature too; a node rebuilding from its own
-/// store (whose events were verified when appended) may skip that.
+/// With [`Signatures::Verify`] every signature is checked again too; a node
+/// rebuilding from its own store (whose events were verified when appended)
+/// may skip that.
 pub fn rebuild(
     source: &Ledger,
     target: &Path,
     cut_ms: i64,
-    verify: bool,
+    signatures: Signatures,
 ) -> Result<Ledger, RebuildError> {
     let rebuilt = Ledger::open_copy(target, source.genesis())?;
     let chain = source.chain().clone();
@@ -114,16 +120,14 @@ pub fn rebuild(
                 .iter()
                 .position(|r| r.committed_at_ms != at)
                 .map_or(records.len(), |n| start + n);
-            let mut requests = Vec::with_capacity(end - start);
+            let mut envelopes = Vec::with_capacity(end - start);
             for record in &records[start..end] {
                 let (_, envelope) = source.store.event(&record.event_id)?.ok_or_else(|| {
                     StoreError::Corrupt(format!("log names missing event {}", record.event_id))
                 })?;
-                requests.push(decode_request(&chain, vec![envelope]));
+                envelopes.push(vec![envelope]);
             }
-            if verify {
-                verify_requests(&chain, &mut requests);
-            }
+            let requests = admit(&chain, envelopes, signatures);
             let outcomes = rebuilt.commit_group(requests, at)?;
             for (record, outcome) in records[start..end].iter().zip(outcomes) {
                 if let Err(rejection) = outcome {

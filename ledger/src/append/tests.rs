@@ -4,6 +4,7 @@ use tansiq_proto::v1 as pb;
 
 use super::ledger::{Ledger, OpenError};
 use super::rebuild::rebuild;
+use crate::event::Signatures;
 use crate::genesis::Genesis;
 use crate::signing::ChainId;
 
@@ -26,8 +27,13 @@ fn a_chain_made_before_derived_ids_still_rebuilds_but_no_new_one_begins() {
     // A ledger that exists with such an id (made before the rule) is
     // copied by a rebuild and a snapshot check all the same.
     let existing = Ledger::open_copy(&dir.path().join("old"), &legacy).expect("open");
-    let rebuilt = rebuild(&existing, &dir.path().join("rebuilt"), i64::MAX, true)
-        .expect("a rebuild of an existing chain");
+    let rebuilt = rebuild(
+        &existing,
+        &dir.path().join("rebuilt"),
+        i64::MAX,
+        Signatures::Verify,
+    )
+    .expect("a rebuild of an existing chain");
     assert_eq!(rebuilt.tip().expect("tip"), existing.tip().expect("tip"));
     drop(existing);
     let reopened = Ledger::open(&dir.path().join("old"), Some(&legacy));

@@ -4,11 +4,13 @@
 //! verified in batches ([`verify_events`]). Reads no storage: the checks
 //! against the state (key chains, authorisation, references) are `append`'s.
 
+mod admit;
 pub mod codes;
 mod decode;
 pub mod fields;
 mod verify;
 
+pub use admit::{admit, CheckedRequest, Signatures};
 pub use decode::{kind_name, Event};
 pub use tansiq_proto::v1::event_body::Kind;
 pub use verify::{bad_signature, verify_events, verify_events_on_this_thread};

@@ -15,7 +15,8 @@ use openraft::{
 };
 use rocksdb::WriteBatch;
 
-use crate::append::{decode_request, verify_requests, Durability, Ledger};
+use crate::append::{Durability, Ledger};
+use crate::event::{admit, Signatures};
 use crate::store::cf;
 
 use super::meta::{
@@ -104,7 +105,7 @@ impl StateMachine {
         let mut meta: Vec<(&'static [u8], Vec<u8>)> = vec![(META_APPLIED, json(&Some(last)))];
         // Per entry: how many requests it carries (None: not a normal entry).
         let mut shape: Vec<Option<usize>> = Vec::with_capacity(entries.len());
-        let mut requests = Vec::new();
+        let mut envelopes = Vec::new();
         let mut times = Vec::new();
         for entry in entries {
             match entry.payload {
@@ -120,20 +121,14 @@ impl StateMachine {
                 EntryPayload::Normal(proposal) => {
                     shape.push(Some(proposal.requests.len()));
                     times.push(proposal.committed_at_ms);
-                    requests.extend(
-                        proposal
-                            .requests
-                            .into_iter()
-                            .map(|request| decode_request(&chain, request.events)),
-                    );
+                    envelopes.extend(proposal.requests.into_iter().map(|request| request.events));
                 }
             }
         }
         // Every node checks every signature itself. The rule is
         // deterministic (see `signing::verify_signatures`): batch or one by
         // one, every node reaches the same verdict.
-        verify_requests(&chain, &mut requests);
-        let mut requests = requests.into_iter();
+        let mut requests = admit(&chain, envelopes, Signatures::Verify).into_iter();
         let groups: Vec<_> = shape
             .iter()
             .flatten()

@@ -132,8 +132,11 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
         }),
         0,
     );
-    let mut requests = vec![crate::append::decode_request(source.chain(), vec![event])];
-    crate::append::verify_requests(source.chain(), &mut requests);
+    let requests = crate::event::admit(
+        source.chain(),
+        [vec![event]],
+        crate::event::Signatures::Verify,
+    );
     source
         .commit_group(requests, 1_767_225_600_000)
         .expect("commit");

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tansiq_ledger::append::{decode_request, verify_requests, SignerCheckError};
+use tansiq_ledger::append::SignerCheckError;
+use tansiq_ledger::event::{admit, Signatures};
 use tansiq_ledger::ids::EventId;
 use tansiq_ledger::replication::{NodeId, Outbox, PushOutcome};
 use tansiq_ledger::store::StoreError;
@@ -66,13 +67,9 @@ impl DonorOutbox {
         let this = Arc::clone(self);
         let receipts = tokio::task::spawn_blocking(move || {
             let chain = this.ledger.chain().clone();
-            let mut requests = vec![decode_request(&chain, events.clone())];
-            verify_requests(&chain, &mut requests);
-            let decoded = match requests.pop() {
-                Some(Ok(decoded)) => decoded,
-                Some(Err(rejection)) => return Err(rejection_status(&rejection)),
-                None => return Err(Status::internal("no verdict for the request")),
-            };
+            let [admitted] = <[_; 1]>::try_from(admit(&chain, [events.clone()], Signatures::Verify))
+                .expect("invariant: admit answers once per request");
+            let decoded = admitted.map_err(|rejection| rejection_status(&rejection))?;
             let checked = this.ledger.check_signers(&decoded, &Default::default());
             if let Err(SignerCheckError::Unreadable(error)) = &checked {
                 return Err(Status::unavailable(format!(

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
-use tansiq_ledger::append::{decode_request, keys_introduced, verify_requests, SignerCheckError};
+use tansiq_ledger::append::{keys_introduced, SignerCheckError};
 use tansiq_ledger::author::now_ms;
+use tansiq_ledger::event::{admit, Signatures};
 use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::replication::{AppliedOutcome, NodeId, Proposal, TypeConfig};
 use tansiq_ledger::{Ledger, Receipt};
@@ -115,11 +116,11 @@ pub(super) async fn propose_loop(
         let introduced = in_flight.keys();
         let log_ahead_of_apply = members.log_ahead_of_apply();
         let checked = tokio::task::spawn_blocking(move || {
-            let mut requests: Vec<_> = batch
-                .iter()
-                .map(|pending| decode_request(&chain, pending.events.clone()))
-                .collect();
-            verify_requests(&chain, &mut requests);
+            let mut requests = admit(
+                &chain,
+                batch.iter().map(|pending| pending.events.clone()),
+                Signatures::Verify,
+            );
             for request in requests.iter_mut() {
                 let Ok(events) = request else { continue };
                 // A state that cannot be read now (a snapshot being

@@ -18,7 +18,7 @@ use openraft::{
     StoredMembership, Vote,
 };
 use prost::Message;
-use tansiq_ledger::append::{decode_request, verify_requests};
+use tansiq_ledger::event::{admit, Signatures};
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
@@ -186,8 +186,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let ledger = Ledger::open(&dir.path().join("db"), Some(&genesis)).expect("open a ledger");
     for (index, envelope) in signed.iter().enumerate() {
-        let mut requests = vec![decode_request(&chain, vec![envelope.clone()])];
-        verify_requests(&chain, &mut requests);
+        let requests = admit(&chain, [vec![envelope.clone()]], Signatures::Verify);
         let outcome = ledger
             .commit_group(requests, CREATED_AT_MS + 1000 + index as i64)
             .expect("commit");

@@ -13,9 +13,8 @@ use std::sync::OnceLock;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{Entry, EntryPayload};
 use prost::Message;
-use tansiq_ledger::append::decode_request;
 use tansiq_ledger::author::Author;
-use tansiq_ledger::event::{verify_events_on_this_thread, Event};
+use tansiq_ledger::event::{admit, verify_events_on_this_thread, Event, Signatures};
 use tansiq_ledger::iati::Reader;
 use tansiq_ledger::iati::plan::{self as iati_plan, PcodeMap};
 use tansiq_ledger::ids::OrgId;
@@ -50,7 +49,7 @@ fn pcode_map() -> &'static PcodeMap {
 /// decodes) verifies its signature and checks decoding is deterministic.
 fn decode_envelopes(envelopes: Vec<pb::SignedEvent>) {
     let chain = chain();
-    let Ok(events) = decode_request(chain, envelopes) else {
+    let Some(Ok(events)) = admit(chain, [envelopes], Signatures::Unchecked).pop() else {
         return;
     };
     let refs: Vec<&Event> = events.iter().collect();
@@ -126,7 +125,7 @@ pub fn cli_json(data: &[u8]) {
         };
         let mut author = cli_author();
         let (signed, _) = author.sign(kind, 1_780_000_000_000);
-        if let Err(rejection) = decode_request(chain(), vec![signed.clone()]) {
+        if let Some(Err(rejection)) = admit(chain(), [vec![signed.clone()]], Signatures::Unchecked).pop() {
             // What the CLI builds (prost's encoding of a body) is canonical:
             // the node must never refuse it as non-canonical.
             let text = rejection.to_string();

@@ -25,6 +25,7 @@ use tansiq_ledger::author::Author;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::SECTOR;
+use tansiq_ledger::event::Signatures;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::limits::{STORE_BLOCK_CACHE_BYTES, STORE_WRITE_BUFFER_BYTES};
 use tansiq_ledger::signing::KeyPair;
@@ -266,7 +267,12 @@ fn main() -> anyhow::Result<()> {
     for verify in [false, true] {
         let target = dir.join(format!("rebuild-{verify}"));
         let started = Instant::now();
-        let rebuilt = rebuild(&ledger, &target, i64::MAX, verify)?;
+        let signatures = if verify {
+            Signatures::Verify
+        } else {
+            Signatures::Unchecked
+        };
+        let rebuilt = rebuild(&ledger, &target, i64::MAX, signatures)?;
         let elapsed = started.elapsed();
         if rebuilt.tip()? != ledger.tip()? {
             bail!("the rebuild ended at another head");

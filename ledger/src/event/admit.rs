@@ -1,9 +1,11 @@
-//! Requests decoded and their signatures verified in batches: what every
-//! writer hands the staging.
+//! Admission: requests decoded and their signatures verified in batches,
+//! the one way into the staging. Every place that takes requests in calls
+//! [`admit`]: the committer, the leader before it proposes, a donor site's
+//! outbox, every node applying a Raft entry, and a rebuild.
 
 use tansiq_proto::v1 as pb;
 
-use crate::event::{self, Event};
+use super::{bad_signature, verify_events, Event};
 use crate::limits::SUBMIT_BATCH_EVENTS_MAX;
 use crate::reject::{in_batch, Rejection};
 use crate::signing::ChainId;
@@ -11,8 +13,38 @@ use crate::signing::ChainId;
 /// A request's decoded, signature-checked events, or why it was refused.
 pub type CheckedRequest = Result<Vec<Event>, Rejection>;
 
+/// Whether [`admit`] verifies the signatures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signatures {
+    /// Every signature, in one batch across the requests.
+    Verify,
+    /// None: the caller has them checked already (a rebuild of the node's
+    /// own store, whose events were verified when they were appended) or
+    /// checks them itself.
+    Unchecked,
+}
+
+/// Decodes each request's envelopes (size, encoding, fields) for `chain`
+/// and, with [`Signatures::Verify`], checks every signature of every request
+/// in one batch (split across cores when large): one outcome per request,
+/// in order. A request is refused whole, at its first bad event.
+pub fn admit(
+    chain: &ChainId,
+    requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
+    signatures: Signatures,
+) -> Vec<CheckedRequest> {
+    let mut checked: Vec<CheckedRequest> = requests
+        .into_iter()
+        .map(|envelopes| decode_request(chain, envelopes))
+        .collect();
+    if signatures == Signatures::Verify {
+        verify_requests(chain, &mut checked);
+    }
+    checked
+}
+
 /// Decodes one request's envelopes (size, encoding, fields) for `chain`.
-pub fn decode_request(
+fn decode_request(
     chain: &ChainId,
     envelopes: Vec<pb::SignedEvent>,
 ) -> Result<Vec<Event>, Rejection> {
@@ -39,12 +71,12 @@ pub fn decode_request(
 
 /// Verifies every signature of every request in one batch; a request with a
 /// bad signature becomes that rejection.
-pub fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejection>]) {
+fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejection>]) {
     let all: Vec<&Event> = requests.iter().flatten().flatten().collect();
     if all.is_empty() {
         return;
     }
-    let verdicts = event::verify_events(chain, &all);
+    let verdicts = verify_events(chain, &all);
     let mut verdicts = verdicts.into_iter();
     for request in requests.iter_mut() {
         let Ok(events) = request else { continue };
@@ -53,7 +85,7 @@ pub fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejec
         for (index, event) in events.iter().enumerate() {
             let valid = verdicts.next().expect("invariant: one verdict per event");
             if !valid && failure.is_none() {
-                failure = Some(in_batch(single, index, event::bad_signature(chain, event)));
+                failure = Some(in_batch(single, index, bad_signature(chain, event)));
             }
         }
         if let Some(rejection) = failure {
