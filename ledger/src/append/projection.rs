@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{overlap_kind, OverlapKind};
+use crate::coverage::{judge, Complementary, Judged, OverlapKind};
 use crate::ids::{EventId, LogPosition};
 use crate::limits::RECEIPT_OVERLAP_WARNINGS_MAX;
 use crate::reject::Rejection;
@@ -146,15 +146,12 @@ impl Staging<'_> {
                 if !still_there || !other.counts_on(today) {
                     continue;
                 }
-                let Some(kind) = overlap_kind(project, &other) else {
+                let judged = judge(project, &other, Complementary::LeftOut, || {
+                    self.review(project_id, &other_id)
+                })?;
+                let Some(Judged { kind, .. }) = judged else {
                     continue;
                 };
-                if self
-                    .review(project_id, &other_id)?
-                    .is_some_and(|review| review.complementary())
-                {
-                    continue;
-                }
                 seen.insert(other_id.clone());
                 found.push((pcode.to_owned(), sector.to_owned(), other_id, other, kind));
                 in_place += 1;

@@ -31,7 +31,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use overlap::{overlap_kind, pair, OverlapKind};
+pub use overlap::{judge, overlap_kind, pair, Complementary, Judged, OverlapKind};
 pub use policy::{policy_for, sector_policy};
 pub use project::{STATUS_CANCELLED, STATUS_CLOSED};
 pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
-use crate::store::ProjectRecord;
+use crate::store::{ProjectRecord, ReviewRecord};
 
 use super::normalise::similar_titles;
 
@@ -52,6 +52,45 @@ pub fn overlap_kind(a: &ProjectRecord, b: &ProjectRecord) -> Option<OverlapKind>
     (alike(&a.summary.title_latin, &b.summary.title_latin)
         || alike(&a.summary.title_arabic, &b.summary.title_arabic))
     .then_some(OverlapKind::SameDonorSimilarTitle)
+}
+
+/// Whether a pair the ministry reviewed as complementary still counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Complementary {
+    /// No: it is not an overlap (warnings, holds, the default listing).
+    LeftOut,
+    /// Yes, with its review (`tansiq overlaps --all`).
+    Kept,
+}
+
+/// Two projects that overlap, and the ministry's review of the pair if any.
+#[derive(Clone, Debug)]
+pub struct Judged {
+    pub kind: OverlapKind,
+    pub review: Option<ReviewRecord>,
+}
+
+/// The overlap rule, whole, for two projects found in one place and
+/// sector: [`overlap_kind`], then the pair's review (read only when they
+/// overlap), which leaves a complementary pair out unless `complementary`
+/// keeps it. The one rule the staging (warnings and holds at registration),
+/// `Coverage::overlaps` and `Coverage::check` apply.
+pub fn judge<E>(
+    a: &ProjectRecord,
+    b: &ProjectRecord,
+    complementary: Complementary,
+    review: impl FnOnce() -> Result<Option<ReviewRecord>, E>,
+) -> Result<Option<Judged>, E> {
+    let Some(kind) = overlap_kind(a, b) else {
+        return Ok(None);
+    };
+    let review = review()?;
+    if complementary == Complementary::LeftOut
+        && review.as_ref().is_some_and(ReviewRecord::complementary)
+    {
+        return Ok(None);
+    }
+    Ok(Some(Judged { kind, review }))
 }
 
 /// A pair of project ids in canonical order.

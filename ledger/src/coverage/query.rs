@@ -8,7 +8,8 @@ use tansiq_proto::v1 as pb;
 use crate::date::Date;
 use crate::store::{NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
-use super::{overlap::*, policy::*};
+use super::overlap::{judge, pair, Complementary, Judged, OverlapKind};
+use super::policy::sector_policy;
 
 /// The point in time a query answers for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,15 +182,17 @@ impl<'a> Coverage<'a> {
         for ((pcode, sector), supports) in places {
             for (i, a) in supports.iter().enumerate() {
                 for b in &supports[i + 1..] {
-                    let Some(kind) = overlap_kind(&a.project, &b.project) else {
+                    let complementary = if include_complementary {
+                        Complementary::Kept
+                    } else {
+                        Complementary::LeftOut
+                    };
+                    let judged = judge(&a.project, &b.project, complementary, || {
+                        self.review(&a.project_id, &b.project_id)
+                    })?;
+                    let Some(Judged { kind, review }) = judged else {
                         continue;
                     };
-                    let review = self.review(&a.project_id, &b.project_id)?;
-                    if !include_complementary
-                        && review.as_ref().is_some_and(ReviewRecord::complementary)
-                    {
-                        continue;
-                    }
                     overlaps.push(Overlap {
                         pcode: pcode.clone(),
                         sector: sector.clone(),
@@ -279,18 +282,18 @@ impl<'a> Coverage<'a> {
                 if support.project_id == project_id || support.sector != sector {
                     continue;
                 }
-                if let Some(kind) = overlap_kind(proposed, &support.project) {
-                    let review = self.review(project_id, &support.project_id)?;
-                    if !review.as_ref().is_some_and(ReviewRecord::complementary) {
-                        overlaps.push(Overlap {
-                            pcode: pcode.to_owned(),
-                            sector: sector.to_owned(),
-                            a: candidate(pcode, sector),
-                            b: support.clone(),
-                            kind,
-                            review,
-                        });
-                    }
+                let judged = judge(proposed, &support.project, Complementary::LeftOut, || {
+                    self.review(project_id, &support.project_id)
+                })?;
+                if let Some(Judged { kind, review }) = judged {
+                    overlaps.push(Overlap {
+                        pcode: pcode.to_owned(),
+                        sector: sector.to_owned(),
+                        a: candidate(pcode, sector),
+                        b: support.clone(),
+                        kind,
+                        review,
+                    });
                 }
                 existing.push(support);
             }
