@@ -284,7 +284,7 @@ impl Store {
     /// Written to RocksDB's write-ahead log without waiting for the disk;
     /// survives a crash of the process, not of the machine, until the next
     /// synced write (which syncs the whole write-ahead log before it).
-    pub fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    pub(crate) fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.db.write(batch)?;
         Ok(())
     }
@@ -297,7 +297,7 @@ impl Store {
         self.write_synced(WriteBatch::default())
     }
 
-    pub fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    pub(crate) fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options)?;
