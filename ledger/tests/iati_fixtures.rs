@@ -1,7 +1,7 @@
 //! The IATI reader on public files as publishers wrote them
 //! (`../shared/fixtures/iati/`, see its SOURCES.md). A clone without
 //! `shared/` skips these (and says so); the reader's own fixtures are tested
-//! in `ledger/src/iati.rs` and end to end in `tests/tests/iati.rs`.
+//! in `ledger/src/iati/read.rs` and end to end in `tests/tests/iati.rs`.
 
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]

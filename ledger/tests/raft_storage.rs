@@ -1,5 +1,5 @@
 //! openraft's own storage test suite run against Tansiq's Raft log and state
-//! machine on RocksDB (ledger/src/raft.rs): vote, log reading, appending,
+//! machine on RocksDB (ledger/src/replication/): vote, log reading, appending,
 //! truncating, purging, applied state and membership, snapshots.
 
 use std::sync::Arc;

@@ -65,7 +65,7 @@ fn example_kinds(name: &str) -> Vec<Kind> {
         .collect()
 }
 
-/// The snapshot file format (ledger/src/snapshot_file.rs; its writer is
+/// The snapshot file format (ledger/src/store/snapshot_file.rs; its writer is
 /// crate-private): magic, (family, key length, key, value length, value)*,
 /// 0xFF, the pair count, the BLAKE3 hash of everything before it.
 fn snapshot_file(pairs: &[(u8, Vec<u8>, Vec<u8>)]) -> Vec<u8> {

@@ -180,7 +180,7 @@ fn apply_entry(entry: &Entry<TypeConfig>) {
     }
 }
 
-/// ledger/src/raft.rs `decode_entry` (private): a stored Raft log entry is
+/// ledger/src/replication/log_store.rs `decode_entry` (private): a stored Raft log entry is
 /// 0x01 then postcard, or (older entries) JSON.
 fn decode_entry(bytes: &[u8]) -> Option<Entry<TypeConfig>> {
     match bytes.split_first() {
