@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use tansiq_ledger::limits::{CLIENT_COVERAGE_ANSWER_BYTES_MAX, CLIENT_LEDGER_ANSWER_BYTES_MAX};
 
 use anyhow::Context;
 use tansiq_proto::v1::coverage_client::CoverageClient;
@@ -10,16 +11,6 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// Where a `tansiq-node --dev` started in this directory keeps its CA.
 pub const DEV_CA: &str = "tansiq-data/tls/ca.pem";
-
-/// The largest message this client sends: what a node accepts (its
-/// `REQUEST_BYTES_MAX`).
-pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
-/// The largest Ledger answer this client reads: what a node sends at most
-/// (also its `REQUEST_BYTES_MAX`).
-pub const LEDGER_ANSWER_BYTES_MAX: usize = 16 * 1024 * 1024;
-/// The largest Coverage answer this client reads: a matrix, a gap list or
-/// an export's rows come as one message.
-pub const COVERAGE_ANSWER_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// How to reach nodes over TLS (from --ca, --tls-cert, --tls-key).
 #[derive(Debug, Default)]
@@ -68,13 +59,14 @@ pub type Client = LedgerClient<Channel>;
 
 /// Connects to `node` (e.g. http://127.0.0.1:50051).
 pub async fn connect(node: &str) -> anyhow::Result<Client> {
-    Ok(LedgerClient::new(channel(node).await?).max_decoding_message_size(LEDGER_ANSWER_BYTES_MAX))
+    Ok(LedgerClient::new(channel(node).await?)
+        .max_decoding_message_size(CLIENT_LEDGER_ANSWER_BYTES_MAX))
 }
 
 /// A client of the node's Coverage service.
 pub async fn connect_coverage(node: &str) -> anyhow::Result<CoverageClient<Channel>> {
     Ok(CoverageClient::new(channel(node).await?)
-        .max_decoding_message_size(COVERAGE_ANSWER_BYTES_MAX))
+        .max_decoding_message_size(CLIENT_COVERAGE_ANSWER_BYTES_MAX))
 }
 
 /// A channel to `node`: TLS for https:// URLs, plaintext for http://.

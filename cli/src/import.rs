@@ -23,8 +23,9 @@ use tansiq_proto::v1::interchange_client::InterchangeClient;
 use tokio::io::AsyncReadExt;
 
 use crate::args::Output;
-use crate::client::{channel, connect, Client, REQUEST_BYTES_MAX};
+use crate::client::{channel, connect, Client};
 use crate::signer::{author_for, DEFAULT_KEY_FILE};
+use tansiq_ledger::limits::REQUEST_BYTES_MAX;
 
 #[derive(Default)]
 struct Report {

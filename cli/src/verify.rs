@@ -7,6 +7,7 @@ use prost::Message;
 use serde_json::json;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::{EventId, HeadHash, PublicKeyBytes};
+use tansiq_ledger::limits::CLI_VERIFY_BATCH;
 use tansiq_ledger::signing::{self, ChainId, SignatureCheck};
 use tansiq_proto::v1 as pb;
 use tokio_stream::StreamExt;
@@ -80,10 +81,6 @@ struct ChainVerifier {
     pending: Vec<(u64, PublicKeyBytes, Vec<u8>, Vec<u8>)>,
 }
 
-/// Signatures checked per batch: batch verification costs less per
-/// signature, and the batch bounds what is held before it is checked.
-const VERIFY_BATCH: usize = 1024;
-
 impl ChainVerifier {
     fn new(genesis: Genesis) -> Self {
         ChainVerifier {
@@ -142,7 +139,7 @@ impl ChainVerifier {
             event.signature,
         ));
         self.position = position;
-        if self.pending.len() >= VERIFY_BATCH {
+        if self.pending.len() >= CLI_VERIFY_BATCH {
             self.check_signatures()?;
         }
         Ok(())

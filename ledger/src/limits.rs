@@ -1,4 +1,7 @@
-//! Every limit of the ledger in one place. Each is enforced with an error that names it.
+//! Every limit in one place: of the ledger, the node and the CLI. Each is
+//! enforced with an error that names it.
+
+use std::time::Duration;
 
 /// Largest accepted signed event (body + signature), in bytes.
 pub const EVENT_SIZE_MAX: usize = 64 * 1024;
@@ -39,3 +42,86 @@ pub const OUTBOX_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// One signing key's share of the outbox at most: one busy (or hostile)
 /// signer cannot fill it for the others.
 pub const OUTBOX_BYTES_PER_KEY_MAX: u64 = 32 * 1024 * 1024;
+
+// Requests and answers
+
+/// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The largest Ledger answer this client reads: what a node sends at most
+/// (also its `REQUEST_BYTES_MAX`).
+pub const CLIENT_LEDGER_ANSWER_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The largest Coverage answer this client reads: a matrix, a gap list or
+/// an export's rows come as one message.
+pub const CLIENT_COVERAGE_ANSWER_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Commit latencies kept for the percentiles GetStatus reports.
+pub const COMMIT_LATENCY_WINDOW: usize = 1024;
+
+// Replication between members
+
+/// Submissions waiting for the proposer beyond this make submitters wait.
+pub const PROPOSAL_QUEUE_MAX: usize = 8_192;
+/// Events per Raft entry at most (a batch is whatever arrived meanwhile).
+pub const PROPOSAL_EVENTS_MAX: usize = 4_096;
+/// Bytes of signed events per Raft entry at most: a batch stops growing
+/// before it would pass this (one request, at most
+/// [`REQUEST_BYTES_MAX`], always fits).
+pub const PROPOSAL_BYTES_MAX: usize = REQUEST_BYTES_MAX;
+/// How long a submission waits for its entry to commit before the client is
+/// told it is not committed (e.g. a leader cut off from the majority).
+pub const PROPOSAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Entries per AppendEntries message at most (openraft's default is 300).
+/// With [`PROPOSAL_BYTES_MAX`] this bounds every Raft message a node sends,
+/// so that [`CLUSTER_MESSAGE_BYTES_MAX`] never refuses an honest leader.
+pub const APPEND_ENTRIES_MAX: u64 = 16;
+/// Largest snapshot chunk a node sends (`--snapshot-chunk-bytes` at most).
+pub const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Largest Cluster message a node decodes or sends: a full AppendEntries
+/// (entries of at most [`PROPOSAL_BYTES_MAX`] plus their framing), or a
+/// snapshot chunk. Only a voter's certificate may send messages this large
+/// (the gate refuses everyone else before reading a byte).
+pub const CLUSTER_MESSAGE_BYTES_MAX: usize =
+    (APPEND_ENTRIES_MAX as usize + 1) * (PROPOSAL_BYTES_MAX + 64 * 1024);
+/// How long a linearizable read waits for the leader and for its own apply.
+pub const READ_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the leader waits for each segment of a snapshot it sends, the
+/// last one included, which the receiver answers only once it checked and
+/// installed the whole snapshot: it replays every event of the snapshot,
+/// every signature checked again (Ledger::check_snapshot; tens of seconds
+/// per million events on two cores). openraft's default, 200 ms, made the
+/// leader give up and send the snapshot again, over and over. The cost of a
+/// long one: a peer whose network silently drops packets in the middle of
+/// a transfer holds up that peer's replication for up to this long before
+/// the leader retries (a peer that is down refuses the connection at once).
+pub const SNAPSHOT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+// IATI interchange
+
+/// Chunks in flight between the gRPC stream and the reader.
+pub const PLAN_CHUNKS_IN_FLIGHT: usize = 16;
+/// Activities planned per read of the ledger.
+pub const PLAN_BATCH_ACTIVITIES: usize = 256;
+/// Activities one plan covers at most.
+pub const PLAN_ACTIVITIES_MAX: u64 = 100_000;
+/// Plans computed at once on a node; more wait.
+pub const PLANS_AT_ONCE: usize = 2;
+/// A plan whose next chunk does not arrive within this is ended.
+pub const PLAN_CHUNK_WAIT: Duration = Duration::from_secs(30);
+/// How far a plan request's signing time may be from the node's clock.
+pub const PLAN_SIGNATURE_AGE_MAX_MS: i64 = 10 * 60 * 1000;
+/// Bytes per chunk of an exported file.
+pub const EXPORT_CHUNK_BYTES: usize = 1024 * 1024;
+/// The longest stretch of bytes without a '<' the reader accepts.
+pub const IATI_TEXT_RUN_MAX: usize = 8 * 1024 * 1024;
+
+// Storage
+
+/// The state's column families are replaced in write batches of about this
+/// size: installing a snapshot holds this much of it in memory, whatever the
+/// size of the ledger.
+pub const REPLACE_BATCH_BYTES: usize = 4 << 20;
+
+// The CLI
+
+/// Signatures checked per batch: batch verification costs less per
+/// signature, and the batch bounds what is held before it is checked.
+pub const CLI_VERIFY_BATCH: usize = 1024;

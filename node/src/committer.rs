@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
+use tansiq_ledger::limits::COMMIT_LATENCY_WINDOW;
 
 use tansiq_ledger::append::RequestOutcome;
 use tansiq_ledger::author::now_ms;
@@ -67,15 +68,13 @@ pub struct Metrics {
     latencies_us: Mutex<VecDeque<u64>>,
 }
 
-const LATENCY_WINDOW: usize = 1024;
-
 impl Metrics {
     fn record_latency(&self, micros: u64) {
         let mut window = self
             .latencies_us
             .lock()
             .expect("invariant: metrics lock is never poisoned");
-        if window.len() == LATENCY_WINDOW {
+        if window.len() == COMMIT_LATENCY_WINDOW {
             window.pop_front();
         }
         window.push_back(micros);

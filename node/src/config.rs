@@ -221,11 +221,11 @@ impl Config {
         }
         if args
             .snapshot_chunk_bytes
-            .is_some_and(|bytes| bytes > crate::cluster::SNAPSHOT_CHUNK_BYTES_MAX)
+            .is_some_and(|bytes| bytes > tansiq_ledger::limits::SNAPSHOT_CHUNK_BYTES_MAX)
         {
             bail!(
                 "--snapshot-chunk-bytes may be at most {} (64 MiB): peers refuse larger messages",
-                crate::cluster::SNAPSHOT_CHUNK_BYTES_MAX
+                tansiq_ledger::limits::SNAPSHOT_CHUNK_BYTES_MAX
             );
         }
         let mut limits = Limits::default();

@@ -6,6 +6,10 @@
 use std::io::{BufReader, Cursor, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use tansiq_ledger::limits::{
+    EXPORT_CHUNK_BYTES, PLANS_AT_ONCE, PLAN_ACTIVITIES_MAX, PLAN_BATCH_ACTIVITIES,
+    PLAN_CHUNKS_IN_FLIGHT, PLAN_CHUNK_WAIT, PLAN_SIGNATURE_AGE_MAX_MS,
+};
 
 use tansiq_ledger::append::Trial;
 use tansiq_ledger::author::now_ms;
@@ -56,9 +60,6 @@ impl Read for Chunks {
         }
     }
 }
-
-/// Chunks in flight between the gRPC stream and the reader.
-const CHUNKS_IN_FLIGHT: usize = 16;
 
 fn plan_file(
     ledger: &Ledger,
@@ -114,15 +115,6 @@ fn plan_file(
     answer.activities_read = read;
     Ok(answer)
 }
-
-/// Activities planned per read of the ledger.
-const PLAN_BATCH_ACTIVITIES: usize = 256;
-/// Activities one plan covers at most.
-const PLAN_ACTIVITIES_MAX: u64 = 100_000;
-/// Plans computed at once on a node; more wait.
-const PLANS_AT_ONCE: usize = 2;
-/// A plan whose next chunk does not arrive within this is ended.
-const CHUNK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who asks for a plan, and how its places are read.
 struct Planner<'a> {
@@ -214,9 +206,6 @@ impl Planner<'_> {
     }
 }
 
-/// How far a plan request's signing time may be from the node's clock.
-const PLAN_SIGNATURE_AGE_MAX_MS: i64 = 10 * 60 * 1000;
-
 /// A plan is computed only for an organisation that asks for it itself: the
 /// first chunk is signed by one of its registered, unrevoked keys, recently
 /// (planning a large file costs the node a reader and minutes of work; an
@@ -264,22 +253,19 @@ fn authenticate_plan(
 }
 
 /// The next chunk of a streamed file; an error when it does not come within
-/// [`CHUNK_WAIT`] (a stalled upload must not hold a plan slot).
+/// [`PLAN_CHUNK_WAIT`] (a stalled upload must not hold a plan slot).
 async fn next_chunk(
     stream: &mut Streaming<pb::IatiImportChunk>,
 ) -> Result<Option<pb::IatiImportChunk>, Status> {
-    tokio::time::timeout(CHUNK_WAIT, stream.message())
+    tokio::time::timeout(PLAN_CHUNK_WAIT, stream.message())
         .await
         .map_err(|_| {
             Status::deadline_exceeded(format!(
                 "no chunk of the file arrived for {} s; send it again",
-                CHUNK_WAIT.as_secs()
+                PLAN_CHUNK_WAIT.as_secs()
             ))
         })?
 }
-
-/// Bytes per chunk of an exported file.
-const EXPORT_CHUNK_BYTES: usize = 1024 * 1024;
 
 type FileStream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::IatiFileChunk, Status>> + Send>>;
@@ -337,7 +323,7 @@ impl pb::interchange_server::Interchange for InterchangeService {
         let signer = authenticate_plan(&self.ledger, &org_id, &first)?;
         let map = PcodeMap::parse(&first.pcode_map)
             .map_err(|error| Status::invalid_argument(format!("pcode_map: {error}")))?;
-        let (sender, receiver) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let (sender, receiver) = sync_channel::<Vec<u8>>(PLAN_CHUNKS_IN_FLIGHT);
         let chunks = Chunks {
             receiver,
             current: Cursor::new(first.data),

@@ -20,6 +20,7 @@ pub mod tls;
 
 use std::io::Write;
 use std::sync::Arc;
+use tansiq_ledger::limits::REQUEST_BYTES_MAX;
 
 use anyhow::Context;
 use tansiq_ledger::genesis::GenesisFile;
@@ -37,9 +38,6 @@ use crate::coverage_service::CoverageService;
 use crate::peer_identity::{ClusterGate, PeerIdentity};
 use crate::recovery::{Recovery, Stopped};
 use crate::service::LedgerService;
-
-/// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
-pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Runs a node until SIGTERM or Ctrl-C, then drains in-flight commits and closes storage.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -176,8 +174,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             // call before anything of its message is read.
             ClusterGate::new(
                 ClusterServer::new(ClusterService::new(Arc::clone(replication)))
-                    .max_decoding_message_size(cluster::CLUSTER_MESSAGE_BYTES_MAX)
-                    .max_encoding_message_size(cluster::CLUSTER_MESSAGE_BYTES_MAX),
+                    .max_decoding_message_size(tansiq_ledger::limits::CLUSTER_MESSAGE_BYTES_MAX)
+                    .max_encoding_message_size(tansiq_ledger::limits::CLUSTER_MESSAGE_BYTES_MAX),
                 tls.is_some().then(|| ledger.chain()),
             )
         }))

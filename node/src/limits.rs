@@ -15,7 +15,7 @@
 //!   [`Limits::receiving_bytes_max`] bytes in all and
 //!   [`Limits::receiving_bytes_per_ip_max`] from one address (past it the
 //!   request is refused with RESOURCE_EXHAUSTED, see [`crate::budget`]);
-//!   each message is at most [`crate::REQUEST_BYTES_MAX`]; a log
+//!   each message is at most [`tansiq_ledger::limits::REQUEST_BYTES_MAX`]; a log
 //!   subscription buffers at most `SUBSCRIBE_BUFFER_ENTRIES` entries (one
 //!   that does not read is paused and caught up from the store later), and
 //!   at most [`Limits::subscribers_max`] subscriptions run at once.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use tansiq_proto::v1 as pb;
 
 use super::read::{Activity, Texts};
+use crate::coverage::{STATUS_CANCELLED, STATUS_CLOSED};
 use crate::event::codes;
 use crate::limits::{NAME_BYTES_MAX, TEXT_FIELD_BYTES_MAX};
 
@@ -65,9 +66,13 @@ fn looks_like_pcode(code: &str) -> bool {
 /// An activity's events-to-be.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// The activity's IATI identifier.
     pub identifier: String,
+    /// The project's ledger id (see [`project_id`]).
     pub project_id: String,
+    /// The project's details.
     pub details: pb::ProjectDetails,
+    /// The activity's transactions.
     pub transactions: Vec<pb::TransactionRecorded>,
     /// Parts of the activity not carried over, and why.
     pub notes: Vec<String>,
@@ -78,7 +83,9 @@ pub struct Plan {
 /// Why an activity is not imported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skip {
+    /// A short, stable code (e.g. `no_title`).
     pub reason: &'static str,
+    /// What a person reads.
     pub detail: String,
 }
 
@@ -556,13 +563,13 @@ mod tests {
 pub struct Existing {
     /// The organisation that registered it.
     pub owner: String,
+    /// Its latest details (`None` when its events carry none).
     pub details: Option<pb::ProjectDetails>,
+    /// Its recorded transactions, in log order.
     pub transactions: Vec<pb::TransactionRecorded>,
+    /// Closed or cancelled.
     pub closed: bool,
 }
-
-const STATUS_CLOSED: u32 = 4;
-const STATUS_CANCELLED: u32 = 5;
 
 /// Reads a project's current details, transactions and closure from its
 /// events in `store` (None: no such project).

@@ -7,6 +7,7 @@
 //! the element. What an activity becomes on the ledger is decided by
 //! [`super::plan`]; this module only reads.
 
+use crate::limits::IATI_TEXT_RUN_MAX;
 use std::io::BufRead;
 
 use quick_xml::events::{BytesStart, Event};
@@ -15,7 +16,9 @@ use quick_xml::events::{BytesStart, Event};
 /// language found).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Texts {
+    /// The text in the first Latin-script language (empty when none).
     pub latin: String,
+    /// The text in Arabic (empty when none).
     pub arabic: String,
 }
 
@@ -37,19 +40,24 @@ impl Texts {
         }
     }
 
+    /// Whether neither script has a text.
     pub fn is_empty(&self) -> bool {
         self.latin.is_empty() && self.arabic.is_empty()
     }
 }
 
+/// A reporting or participating organisation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Organisation {
+    /// Its IATI organisation identifier (`ref`, empty when not given).
     pub reference: String,
+    /// Its name.
     pub name: Texts,
     /// IATI OrganisationRole (participating-org), 0 for the reporting org.
     pub role: u32,
     /// IATI OrganisationType, 0 when not given.
     pub org_type: u32,
+    /// The identifier of its own activity for this one (`activity-id`).
     pub activity_id: String,
     /// Tansiq extension (`tansiq:org-id`): the organisation's ledger id.
     pub ledger_org_id: String,
@@ -58,108 +66,165 @@ pub struct Organisation {
     pub implied: bool,
 }
 
+/// A sector of an activity.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sector {
     /// IATI SectorVocabulary as in 2.0x ("1" DAC 5-digit, "2" DAC 3-digit,
     /// ...); 1.0x "DAC" and "DAC-3" are read as "1" and "2".
     pub vocabulary: String,
+    /// The code in that vocabulary.
     pub code: String,
+    /// The activity's share in the sector, when given.
     pub percentage: Option<f64>,
 }
 
+/// An administrative area of a location.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdministrativeCode {
+    /// IATI GeographicVocabulary (e.g. "G1"; empty when not given).
     pub vocabulary: String,
+    /// The administrative level, when given.
     pub level: Option<u32>,
+    /// The area's code in that vocabulary (a P-code in Tansiq's exports).
     pub code: String,
     /// Tansiq extension (`tansiq:percentage`): the project's share here.
     pub percentage: Option<u32>,
 }
 
+/// A location of an activity.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Location {
+    /// Its name.
     pub name: Texts,
+    /// The administrative areas it names.
     pub administrative: Vec<AdministrativeCode>,
 }
 
+/// An amount of money.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Amount {
     /// As written (a decimal, possibly negative).
     pub value: String,
     /// The value's currency, else the activity's default currency.
     pub currency: String,
+    /// The date for the exchange rate (YYYY-MM-DD).
     pub value_date: String,
 }
 
+/// A budget of an activity.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Budget {
     /// IATI BudgetType: 1 original, 2 revised (0 when not given).
     pub budget_type: u32,
+    /// The first day of the budget's period (YYYY-MM-DD).
     pub period_start: String,
+    /// The last day of its period (YYYY-MM-DD).
     pub period_end: String,
+    /// The amount.
     pub value: Amount,
 }
 
+/// A transaction of an activity.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Transaction {
     /// IATI TransactionType (numeric; 1.0x letter codes are converted).
     pub transaction_type: u32,
+    /// Its date (YYYY-MM-DD).
     pub date: String,
+    /// The amount.
     pub value: Amount,
+    /// The provider's activity the money comes from (`provider-activity-id`).
     pub provider_activity_id: String,
+    /// Its description.
     pub description: Texts,
 }
 
 /// One `iati-activity`, as read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Activity {
+    /// The activity's IATI identifier.
     pub identifier: String,
     /// Tansiq extension (`tansiq:project-id`): the project's ledger id, in
     /// files exported from a Tansiq ledger.
     pub ledger_project_id: String,
     /// The line where the activity starts.
     pub line: u64,
+    /// The ISO 4217 currency of amounts that name none.
     pub default_currency: String,
+    /// The organisation that publishes the activity.
     pub reporting_org: Organisation,
+    /// The participating organisations.
     pub participants: Vec<Organisation>,
+    /// The title.
     pub title: Texts,
+    /// The description.
     pub description: Texts,
     /// IATI ActivityStatus, None when absent.
     pub status: Option<u32>,
+    /// Planned start date (YYYY-MM-DD, empty when not given).
     pub planned_start: String,
+    /// Actual start date (YYYY-MM-DD, empty when not given).
     pub actual_start: String,
+    /// Planned end date (YYYY-MM-DD, empty when not given).
     pub planned_end: String,
+    /// Actual end date (YYYY-MM-DD, empty when not given).
     pub actual_end: String,
+    /// Recipient countries: ISO 3166-1 alpha-2 code and share, when given.
     pub countries: Vec<(String, Option<f64>)>,
+    /// Sectors.
     pub sectors: Vec<Sector>,
+    /// Locations.
     pub locations: Vec<Location>,
+    /// Budgets.
     pub budgets: Vec<Budget>,
+    /// Transactions.
     pub transactions: Vec<Transaction>,
 }
 
 /// Why a file could not be read; `line` is 1-based.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
+    /// The file is not an `iati-activities` file.
     #[error("line {line}: not an IATI activity file: {detail}")]
-    NotIati { line: u64, detail: String },
+    NotIati {
+        /// Where.
+        line: u64,
+        /// Why.
+        detail: String,
+    },
+    /// The XML is not well-formed.
     #[error("line {line}{}: not well-formed XML: {detail}", element.as_deref().map(|e| format!(", in <{e}>")).unwrap_or_default())]
     Xml {
+        /// Where.
         line: u64,
+        /// The element being read, if any.
         element: Option<String>,
+        /// The XML parser's error.
         detail: String,
     },
+    /// An element's content is not what IATI allows.
     #[error("line {line}, <{element}>: {detail}")]
     Invalid {
+        /// Where.
         line: u64,
+        /// The element.
         element: String,
+        /// What is wrong.
         detail: String,
     },
+    /// The file ends inside an element.
     #[error("the file ends in the middle of <{element}> (line {line}): truncated?")]
-    Truncated { line: u64, element: String },
+    Truncated {
+        /// Where the file ends.
+        line: u64,
+        /// The element.
+        element: String,
+    },
 }
 
 /// A reader that counts lines and refuses runs of text without markup
-/// longer than [`TEXT_RUN_MAX`] (a gigabyte of garbage is refused early,
+/// longer than [`IATI_TEXT_RUN_MAX`] (a gigabyte of garbage is refused early,
 /// not buffered).
 struct Counting<R> {
     inner: R,
@@ -167,8 +232,6 @@ struct Counting<R> {
     since_markup: usize,
 }
 
-/// The longest stretch of bytes without a '<' the reader accepts.
-pub const TEXT_RUN_MAX: usize = 8 * 1024 * 1024;
 
 impl<R: BufRead> std::io::Read for Counting<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
@@ -182,10 +245,10 @@ impl<R: BufRead> std::io::Read for Counting<R> {
 
 impl<R: BufRead> BufRead for Counting<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.since_markup > TEXT_RUN_MAX {
+        if self.since_markup > IATI_TEXT_RUN_MAX {
             return Err(std::io::Error::other(format!(
                 "more than {} MiB without any markup",
-                TEXT_RUN_MAX / (1024 * 1024)
+                IATI_TEXT_RUN_MAX / (1024 * 1024)
             )));
         }
         self.inner.fill_buf()
@@ -299,6 +362,7 @@ fn iso_date(text: &str) -> String {
 }
 
 impl<R: BufRead> Reader<R> {
+    /// A reader of the file `input`; nothing is read until the first activity is asked for.
     pub fn new(input: R) -> Self {
         let mut xml = quick_xml::Reader::from_reader(Counting {
             inner: input,
@@ -836,7 +900,7 @@ mod tests {
     #[test]
     fn a_long_run_of_garbage_is_refused_without_buffering_it() {
         let mut garbage = String::from("<iati-activities><iati-activity><title>");
-        garbage.push_str(&"x".repeat(TEXT_RUN_MAX + 10));
+        garbage.push_str(&"x".repeat(IATI_TEXT_RUN_MAX + 10));
         let error = read(&garbage).unwrap_err();
         assert!(error.to_string().contains("without any markup"), "{error}");
     }

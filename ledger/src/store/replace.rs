@@ -2,6 +2,7 @@
 //! names the file until the last batch, and an interrupted replacement is
 //! finished when the store opens.
 
+use crate::limits::REPLACE_BATCH_BYTES;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -16,10 +17,6 @@ use super::error::StoreError;
 /// [`Store::replace_state`]): its value is a [`Replacing`].
 pub(crate) const STATE_REPLACING: &[u8] = b"state_replacing";
 
-/// The state's column families are replaced in write batches of about this
-/// size: installing a snapshot holds this much of it in memory, whatever the
-/// size of the ledger.
-pub(crate) const REPLACE_BATCH_BYTES: usize = 4 << 20;
 
 /// An unfinished state replacement: the snapshot file it reads and the
 /// RAFT_META pairs its last batch writes.

@@ -12,8 +12,8 @@ use tansiq_proto::v1::ledger_client::LedgerClient;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-use super::propose::COMMIT_TIMEOUT;
 use crate::tls::{self, Tls};
+use tansiq_ledger::limits::PROPOSAL_COMMIT_TIMEOUT;
 
 /// This node's way to the leader's gRPC services.
 pub(super) struct Forwarder {
@@ -55,10 +55,10 @@ impl Forwarder {
         events: Vec<pb::SignedEvent>,
     ) -> Result<Vec<pb::Receipt>, Status> {
         let mut client = LedgerClient::new(self.channel_to(leader)?)
-            .max_decoding_message_size(crate::REQUEST_BYTES_MAX)
-            .max_encoding_message_size(crate::REQUEST_BYTES_MAX);
+            .max_decoding_message_size(tansiq_ledger::limits::REQUEST_BYTES_MAX)
+            .max_encoding_message_size(tansiq_ledger::limits::REQUEST_BYTES_MAX);
         let mut request = Request::new(pb::SubmitBatchRequest { events });
-        request.set_timeout(COMMIT_TIMEOUT + Duration::from_secs(5));
+        request.set_timeout(PROPOSAL_COMMIT_TIMEOUT + Duration::from_secs(5));
         match client.submit_batch(request).await {
             Ok(response) => Ok(response.into_inner().receipts),
             Err(status) if retryable(status.code()) => {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tansiq_ledger::limits::SNAPSHOT_SEGMENT_TIMEOUT;
 
 use openraft::Raft;
 use tansiq_ledger::replication::{LogStore, NodeId, StateMachine, TypeConfig};
@@ -20,7 +21,7 @@ use tonic::Status;
 
 use super::forward::{retryable, Forwarder};
 use super::members::{Members, Peers, Route};
-use super::network::{Network, APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
+use super::network::Network;
 use super::outbox::{deliver_loop, DonorOutbox};
 use super::propose::{propose_loop, Proposer};
 use super::reads::read_barrier;
@@ -29,6 +30,7 @@ use crate::convert::cluster_status;
 use crate::convert::receipt_to_proto;
 use crate::status::submit_status;
 use crate::tls::Tls;
+use tansiq_ledger::limits::{APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
 
 /// A node's Raft instance and what it replicates.
 pub struct Replication {
@@ -51,17 +53,6 @@ pub(crate) struct ClusterSettings {
     /// The node's TLS, used as client identity towards peers (None: plaintext).
     pub(crate) tls: Option<Tls>,
 }
-
-/// How long the leader waits for each segment of a snapshot it sends, the
-/// last one included, which the receiver answers only once it checked and
-/// installed the whole snapshot: it replays every event of the snapshot,
-/// every signature checked again (Ledger::check_snapshot; tens of seconds
-/// per million events on two cores). openraft's default, 200 ms, made the
-/// leader give up and send the snapshot again, over and over. The cost of a
-/// long one: a peer whose network silently drops packets in the middle of
-/// a transfer holds up that peer's replication for up to this long before
-/// the leader retries (a peer that is down refuses the connection at once).
-const SNAPSHOT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Replication {
     /// Starts Raft for `node_id` over `ledger`, updating `tip` as entries apply.

@@ -36,5 +36,4 @@ mod service;
 
 pub(crate) use handle::ClusterSettings;
 pub use handle::Replication;
-pub(crate) use network::{CLUSTER_MESSAGE_BYTES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
 pub(crate) use service::ClusterService;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tansiq_ledger::limits::CLUSTER_MESSAGE_BYTES_MAX;
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -26,21 +27,7 @@ use tonic::transport::Channel;
 use tonic::Request;
 
 use super::members::Peers;
-use super::propose::PROPOSAL_BYTES_MAX;
 use crate::tls::{self, Tls};
-
-/// Entries per AppendEntries message at most (openraft's default is 300).
-/// With [`PROPOSAL_BYTES_MAX`] this bounds every Raft message a node sends,
-/// so that [`CLUSTER_MESSAGE_BYTES_MAX`] never refuses an honest leader.
-pub(super) const APPEND_ENTRIES_MAX: u64 = 16;
-/// Largest snapshot chunk a node sends (`--snapshot-chunk-bytes` at most).
-pub(crate) const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// Largest Cluster message a node decodes or sends: a full AppendEntries
-/// (entries of at most [`PROPOSAL_BYTES_MAX`] plus their framing), or a
-/// snapshot chunk. Only a voter's certificate may send messages this large
-/// (the gate refuses everyone else before reading a byte).
-pub(crate) const CLUSTER_MESSAGE_BYTES_MAX: usize =
-    (APPEND_ENTRIES_MAX as usize + 1) * (PROPOSAL_BYTES_MAX + 64 * 1024);
 
 /// Creates a connection per peer; connects lazily.
 pub(super) struct Network {

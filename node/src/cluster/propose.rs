@@ -6,6 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tansiq_ledger::limits::{
+    PROPOSAL_BYTES_MAX, PROPOSAL_COMMIT_TIMEOUT, PROPOSAL_EVENTS_MAX, PROPOSAL_QUEUE_MAX,
+};
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
@@ -20,19 +23,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::members::Members;
 use crate::committer::SubmitError;
-
-/// Submissions waiting for the proposer beyond this make submitters wait.
-const PROPOSAL_QUEUE_MAX: usize = 8_192;
-/// Events per Raft entry at most (a batch is whatever arrived meanwhile).
-const PROPOSAL_EVENTS_MAX: usize = 4_096;
-/// Bytes of signed events per Raft entry at most: a batch stops growing
-/// before it would pass this (one request, at most
-/// [`crate::REQUEST_BYTES_MAX`], always fits).
-pub(super) const PROPOSAL_BYTES_MAX: usize = crate::REQUEST_BYTES_MAX;
-
-/// How long a submission waits for its entry to commit before the client is
-/// told it is not committed (e.g. a leader cut off from the majority).
-pub(super) const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A submission waiting to be proposed.
 pub(super) struct Pending {
@@ -170,7 +160,8 @@ pub(super) async fn propose_loop(
         let in_flight = Arc::clone(&in_flight);
         tokio::spawn(async move {
             let written =
-                tokio::time::timeout(COMMIT_TIMEOUT, members.raft.client_write(proposal)).await;
+                tokio::time::timeout(PROPOSAL_COMMIT_TIMEOUT, members.raft.client_write(proposal))
+                    .await;
             // Applied here, or not committed: the applied state decides from now on.
             in_flight.remove(&introducing);
             match written {
@@ -179,7 +170,7 @@ pub(super) async fn propose_loop(
                     for reply in replies {
                         let _ = reply.send(Err(SubmitError::NotCommitted(format!(
                             "not committed within {} s: this node cannot reach a majority of the voters (partition or voters down). The entry may still commit if they come back; resubmit the same signed events (accepted exactly once by event id) or submit to a node on the majority side",
-                            COMMIT_TIMEOUT.as_secs()
+                            PROPOSAL_COMMIT_TIMEOUT.as_secs()
                         ))));
                     }
                 }

@@ -4,6 +4,7 @@
 //! `Cluster.ReadIndex` when another node leads).
 
 use std::time::Duration;
+use tansiq_ledger::limits::READ_BARRIER_TIMEOUT;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
 use tansiq_proto::v1 as pb;
@@ -12,9 +13,6 @@ use tonic::{Request, Status};
 
 use super::forward::Forwarder;
 use super::members::Members;
-
-/// How long a linearizable read waits for the leader and for its own apply.
-const READ_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Waits until this node has applied every entry committed before the
 /// call: the leader confirms its leadership with a quorum and names the
