@@ -70,3 +70,16 @@ pub fn role_name(role: pb::OrgRole) -> &'static str {
         pb::OrgRole::Unspecified => "unspecified",
     }
 }
+
+/// Only the ministry may do `action`.
+pub(super) fn ministry_only(
+    author: &str,
+    role: pb::OrgRole,
+    action: &str,
+) -> Result<(), StageError> {
+    if role == pb::OrgRole::Ministry {
+        Ok(())
+    } else {
+        Err(not_allowed(author, role, action).into())
+    }
+}

@@ -6,13 +6,18 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{judge, Complementary, Judged, OverlapKind};
+use crate::coverage::{
+    judge, pair, Complementary, Judged, OverlapKind, STATUS_CANCELLED, STATUS_CLOSED,
+};
+use crate::event::Event;
 use crate::ids::{EventId, LogPosition};
 use crate::limits::RECEIPT_OVERLAP_WARNINGS_MAX;
 use crate::reject::Rejection;
-use crate::store::{ProjectRecord, StoreError};
+use crate::store::{
+    NeedRecord, PolicyRecord, ProjectRecord, ProjectSummary, ReviewRecord, StoreError,
+};
 
-use super::authorise::{not_allowed, project_writer};
+use super::authorise::{ministry_only, not_allowed, project_writer};
 use super::overlay::{Effects, StageError};
 use super::staging::Staging;
 
@@ -229,5 +234,202 @@ impl<I: Iterator<Item = Result<String, StoreError>>> Iterator for MergedIds<I> {
                 self.stored.next()
             }
         }
+    }
+}
+
+/// What each body type does (`Staging::apply_kind` dispatches here).
+impl Staging<'_> {
+    /// A `sector_policy_set`: its checks and what it changes.
+    pub(super) fn sector_policy_set(
+        &mut self,
+        body: &pb::SectorPolicySet,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "set sector coordination policies")?;
+        let record = PolicyRecord {
+            policy: body.policy,
+            committed_at_ms: self.committed_at_ms,
+        };
+        self.request
+            .policy_writes
+            .push((body.sector.clone(), position, record.clone()));
+        self.request.policies.insert(body.sector.clone(), record);
+        Ok(Effects::default())
+    }
+
+    /// A `need_assessed`: its checks and what it changes.
+    pub(super) fn need_assessed(
+        &mut self,
+        body: &pb::NeedAssessed,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "record assessed needs")?;
+        self.require_municipality(&body.pcode)?;
+        self.request.needs.push((
+            body.pcode.clone(),
+            body.sector.clone(),
+            position,
+            NeedRecord {
+                people_in_need: body.people_in_need,
+                severity: body.severity,
+                period_start: body.period_start.clone(),
+                period_end: body.period_end.clone(),
+                source: body.source.clone(),
+                committed_at_ms: self.committed_at_ms,
+            },
+        ));
+        Ok(Effects::default())
+    }
+
+    /// An `overlap_reviewed`: its checks and what it changes.
+    pub(super) fn overlap_reviewed(
+        &mut self,
+        event: &Event,
+        body: &pb::OverlapReviewed,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "review overlaps")?;
+        if body.project_a == body.project_b {
+            return Err(Rejection::field("project_b", "must differ from project_a").into());
+        }
+        let review = ReviewRecord {
+            verdict: body.verdict,
+            note: body.note.clone(),
+            committed_at_ms: self.committed_at_ms,
+        };
+        let (a, b) = pair(&body.project_a, &body.project_b);
+        self.request
+            .review_writes
+            .push((a.to_owned(), b.to_owned(), position, review.clone()));
+        self.request
+            .reviews
+            .insert((a.to_owned(), b.to_owned()), review);
+        // A review releases a project held for it.
+        for project_id in [&body.project_a, &body.project_b] {
+            let mut project = self.require_project(project_id)?;
+            project.pending_review = false;
+            self.stage_project(project_id, project, position, event.id);
+        }
+        Ok(Effects::default())
+    }
+
+    /// A `project_registered`: its checks and what it changes.
+    pub(super) fn project_registered(
+        &mut self,
+        event: &Event,
+        body: &pb::ProjectRegistered,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        project_writer(author_id, role)?;
+        if self.project(&body.project_id)?.is_some() {
+            return Err(Rejection::AlreadyRegistered {
+                what: "project",
+                id: body.project_id.clone(),
+            }
+            .into());
+        }
+        let details = body
+            .details
+            .as_ref()
+            .ok_or_else(|| Rejection::field("details", "is required"))?;
+        self.require_locations(details)?;
+        self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        let project = ProjectRecord {
+            owner: author_id.to_owned(),
+            iati_identifier: details.iati_identifier.clone(),
+            status: details.status,
+            closed: false,
+            closed_on: String::new(),
+            registered_on: self.today().to_string(),
+            pending_review: false,
+            summary: ProjectSummary::from_details(details),
+        };
+        self.stage_project_details(&body.project_id, project, position, event.id)
+    }
+
+    /// A `project_updated`: its checks and what it changes.
+    pub(super) fn project_updated(
+        &mut self,
+        event: &Event,
+        body: &pb::ProjectUpdated,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        let mut project = self.own_open_project(author_id, role, &body.project_id)?;
+        let details = body
+            .details
+            .as_ref()
+            .ok_or_else(|| Rejection::field("details", "is required"))?;
+        self.require_locations(details)?;
+        self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        project.status = details.status;
+        project.iati_identifier = details.iati_identifier.clone();
+        project.summary = ProjectSummary::from_details(details);
+        self.stage_project_details(&body.project_id, project, position, event.id)
+    }
+
+    /// A `project_status_changed`: its checks and what it changes.
+    pub(super) fn project_status_changed(
+        &mut self,
+        event: &Event,
+        body: &pb::ProjectStatusChanged,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        let mut project = self.own_open_project(author_id, role, &body.project_id)?;
+        project.status = body.status;
+        if matches!(body.status, STATUS_CLOSED | STATUS_CANCELLED) {
+            project.closed = true;
+            project.closed_on = self.date_or_today(&body.effective_date);
+        }
+        self.stage_project(&body.project_id, project, position, event.id);
+        Ok(Effects::default())
+    }
+
+    /// A `transaction_recorded`: its checks and what it changes.
+    pub(super) fn transaction_recorded(
+        &mut self,
+        event: &Event,
+        body: &pb::TransactionRecorded,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        self.own_project(author_id, role, &body.project_id)?;
+        self.request
+            .project_events
+            .push((body.project_id.clone(), position, event.id));
+        Ok(Effects::default())
+    }
+
+    /// A `project_closed`: its checks and what it changes.
+    pub(super) fn project_closed(
+        &mut self,
+        event: &Event,
+        body: &pb::ProjectClosed,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        let mut project = self.own_open_project(author_id, role, &body.project_id)?;
+        project.closed = true;
+        project.status = if body.cancelled {
+            STATUS_CANCELLED
+        } else {
+            STATUS_CLOSED
+        };
+        project.closed_on = self.date_or_today(&body.end_date);
+        self.stage_project(&body.project_id, project, position, event.id);
+        Ok(Effects::default())
     }
 }

@@ -5,9 +5,10 @@ use tansiq_proto::v1 as pb;
 
 use crate::ids::{LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
+use crate::store::{KeyRecord, MunicipalityRecord, OrgRecord};
 
-use super::authorise::{activity_reporter, not_allowed};
-use super::overlay::StageError;
+use super::authorise::{activity_reporter, ministry_only, not_allowed};
+use super::overlay::{Effects, StageError};
 use super::staging::Staging;
 
 impl Staging<'_> {
@@ -132,5 +133,138 @@ impl Staging<'_> {
             ),
         )
         .into())
+    }
+}
+
+/// What each body type does (`Staging::apply_kind` dispatches here).
+impl Staging<'_> {
+    /// An `organisation_registered`: its checks and what it changes.
+    pub(super) fn organisation_registered(
+        &mut self,
+        body: &pb::OrganisationRegistered,
+        author_id: &str,
+        role: pb::OrgRole,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "register organisations")?;
+        if self.org(&body.org_id)?.is_some() {
+            return Err(Rejection::AlreadyRegistered {
+                what: "organisation",
+                id: body.org_id.clone(),
+            }
+            .into());
+        }
+        let mut keys = Vec::with_capacity(body.keys.len());
+        for key in &body.keys {
+            let key = PublicKeyBytes::from_slice(key)
+                .map_err(|e| Rejection::field("keys", e.to_string()))?;
+            self.ensure_key_unused(&key, "keys")?;
+            self.request.keys.insert(
+                key,
+                KeyRecord {
+                    org_id: body.org_id.clone(),
+                    sequence: 0,
+                    last_event: None,
+                    revoked_at: None,
+                },
+            );
+            keys.push(key.0);
+        }
+        let name = body.name.clone().unwrap_or_default();
+        self.request.orgs.insert(
+            body.org_id.clone(),
+            OrgRecord {
+                role: body.role,
+                name_arabic: name.arabic,
+                name_latin: name.latin,
+                iati_identifier: body.iati_identifier.clone(),
+                iati_org_type: body.iati_org_type,
+                keys,
+            },
+        );
+        Ok(Effects::default())
+    }
+
+    /// A `key_rotated`: its checks and what it changes.
+    pub(super) fn key_rotated(
+        &mut self,
+        body: &pb::KeyRotated,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        self.own_org_or_ministry(author_id, role, &body.org_id, "rotate keys of")?;
+        let mut org = self
+            .org(&body.org_id)?
+            .ok_or_else(|| Rejection::UnknownReference {
+                what: "organisation",
+                id: body.org_id.clone(),
+            })?;
+        let new_key = PublicKeyBytes::from_slice(&body.new_key)
+            .map_err(|e| Rejection::field("new_key", e.to_string()))?;
+        self.ensure_key_unused(&new_key, "new_key")?;
+        if !body.retired_key.is_empty() {
+            let retired = PublicKeyBytes::from_slice(&body.retired_key)
+                .map_err(|e| Rejection::field("retired_key", e.to_string()))?;
+            self.revoke(&body.org_id, &retired, "retired_key", position)?;
+        }
+        self.request.keys.insert(
+            new_key,
+            KeyRecord {
+                org_id: body.org_id.clone(),
+                sequence: 0,
+                last_event: None,
+                revoked_at: None,
+            },
+        );
+        org.keys.push(new_key.0);
+        self.request.orgs.insert(body.org_id.clone(), org);
+        Ok(Effects::default())
+    }
+
+    /// A `key_revoked`: its checks and what it changes.
+    pub(super) fn key_revoked(
+        &mut self,
+        body: &pb::KeyRevoked,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        self.own_org_or_ministry(author_id, role, &body.org_id, "revoke keys of")?;
+        let key = PublicKeyBytes::from_slice(&body.key)
+            .map_err(|e| Rejection::field("key", e.to_string()))?;
+        self.revoke(&body.org_id, &key, "key", position)?;
+        self.keep_an_active_ministry_key(&body.org_id)?;
+        Ok(Effects::default())
+    }
+
+    /// A `municipality_registered`: its checks and what it changes.
+    pub(super) fn municipality_registered(
+        &mut self,
+        body: &pb::MunicipalityRegistered,
+        author_id: &str,
+        role: pb::OrgRole,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "register municipalities")?;
+        if self.municipality(&body.pcode)?.is_some() {
+            return Err(Rejection::AlreadyRegistered {
+                what: "municipality",
+                id: body.pcode.clone(),
+            }
+            .into());
+        }
+        if !body.parent_pcode.is_empty() {
+            self.require_municipality(&body.parent_pcode)?;
+        }
+        let name = body.name.clone().unwrap_or_default();
+        self.request.municipalities.insert(
+            body.pcode.clone(),
+            MunicipalityRecord {
+                parent: body.parent_pcode.clone(),
+                admin_level: body.admin_level,
+                name_arabic: name.arabic,
+                name_latin: name.latin,
+            },
+        );
+        Ok(Effects::default())
     }
 }
