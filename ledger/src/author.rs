@@ -15,30 +15,49 @@ use crate::signing::{ChainId, KeyPair};
 /// A signing key on disk (JSON): the organisation it signs for and the ed25519 seed, hex.
 #[derive(Serialize, Deserialize)]
 pub struct KeyFile {
+    /// The organisation the key signs for.
     pub org_id: String,
+    /// The ed25519 public key, 64 hexadecimal characters.
     pub public_key: String,
+    /// The ed25519 seed (RFC 8032 secret key), 64 hexadecimal characters.
     pub secret_key: String,
+    /// A note for people (e.g. "TEST KEY"); omitted when empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
 }
 
+/// Why a key file could not be read or written; names the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyFileError {
+    /// The file could not be read.
     #[error("cannot read key file {path}: {source}")]
     Read {
+        /// The file, as given.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The file could not be written (it may exist already: it is never overwritten).
     #[error("cannot write key file {path}: {source}")]
     Write {
+        /// The file, as given.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The file is not a key file, or its keys do not match.
     #[error("key file {path} is not a Tansiq key file: {detail}")]
-    Invalid { path: String, detail: String },
+    Invalid {
+        /// The file, as given.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 impl KeyFile {
+    /// The key file of `key`, signing for `org`.
     pub fn new(org: &OrgId, key: &KeyPair, comment: &str) -> KeyFile {
         KeyFile {
             org_id: org.to_string(),
@@ -48,6 +67,8 @@ impl KeyFile {
         }
     }
 
+    /// Reads a key file: its organisation and key. Errs when the file cannot
+    /// be read, is not a key file, or its public key is not its secret key's.
     pub fn read(path: &Path) -> Result<(OrgId, KeyPair), KeyFileError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
@@ -95,8 +116,11 @@ impl KeyFile {
 
 /// An organisation's key with its chain position: signs the key's next events.
 pub struct Author {
+    /// The organisation the key signs for.
     pub org: OrgId,
+    /// The signing key.
     pub key: KeyPair,
+    /// The chain the events are signed for.
     pub chain: ChainId,
     next_sequence: u64,
     previous: Option<EventId>,
@@ -120,6 +144,7 @@ impl Author {
         }
     }
 
+    /// The key's public key.
     pub fn public(&self) -> PublicKeyBytes {
         self.key.public()
     }
@@ -156,6 +181,7 @@ impl Author {
         )
     }
 
+    /// The sequence number the key's next event gets.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence
     }

@@ -34,7 +34,7 @@ impl Date {
         Date(ms.div_euclid(86_400_000) as i32)
     }
 
-    pub fn days_since_epoch(self) -> i32 {
+    pub(crate) fn days_since_epoch(self) -> i32 {
         self.0
     }
 }

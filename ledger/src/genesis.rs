@@ -10,9 +10,13 @@ use crate::signing::{acceptable_public_key, ChainId};
 /// A decoded, checked genesis with the exact bytes it was made from.
 #[derive(Clone, Debug)]
 pub struct Genesis {
+    /// The chain's id.
     pub chain: ChainId,
+    /// The ministry's organisation id.
     pub ministry: OrgId,
+    /// The ministry's first signing keys (at least one).
     pub ministry_keys: Vec<PublicKeyBytes>,
+    /// The decoded message.
     pub message: pb::Genesis,
     /// The protobuf encoding that `hash` covers.
     pub bytes: Vec<u8>,
@@ -20,16 +24,24 @@ pub struct Genesis {
     pub hash: HeadHash,
 }
 
+/// Why a genesis is refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GenesisError {
+    /// The bytes are not a protobuf `Genesis`.
     #[error("genesis is not a protobuf Genesis: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// The chain id, the ministry's organisation id or a key is malformed.
     #[error("genesis: {0}")]
     Id(#[from] crate::ids::IdError),
+    /// A ministry key cannot sign on the ledger.
     #[error("genesis: {0}")]
     Key(#[from] crate::signing::KeyError),
+    /// The genesis names no ministry key.
     #[error("genesis names no ministry key")]
     NoMinistryKey,
+    /// A new chain's name is not 1 to [`CHAIN_NAME_MAX`] lowercase ASCII
+    /// letters, digits or '-'.
     #[error("chain name {0:?}: use 1-{CHAIN_NAME_MAX} lowercase ASCII letters, digits or '-' (e.g. ly-mlg)")]
     ChainName(String),
 }
@@ -163,28 +175,46 @@ impl Genesis {
 /// and passed to `tansiq-node --genesis`. Keys are hex.
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
 pub struct GenesisFile {
+    /// The chain's id.
     pub chain_id: String,
+    /// The ministry's organisation id.
     pub ministry_org_id: String,
+    /// The ministry's name in Arabic script.
     #[serde(default)]
     pub ministry_name_arabic: String,
+    /// The ministry's name in Latin script.
     #[serde(default)]
     pub ministry_name_latin: String,
+    /// The ministry's first signing keys, 64 hexadecimal characters each.
     pub ministry_keys: Vec<String>,
+    /// When the genesis was made, ms since the Unix epoch.
     pub created_at_ms: i64,
 }
 
+/// Why a genesis file could not be read; names the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GenesisFileError {
+    /// The file could not be read.
     #[error("cannot read genesis file {path}: {source}")]
     Read {
+        /// The file, as given.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The file is not a genesis file, or its genesis is refused.
     #[error("genesis file {path} is not valid: {detail}")]
-    Invalid { path: String, detail: String },
+    Invalid {
+        /// The file, as given.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 impl GenesisFile {
+    /// The file form of `genesis`.
     pub fn from_genesis(genesis: &Genesis) -> GenesisFile {
         let name = genesis.message.ministry_name.clone().unwrap_or_default();
         GenesisFile {
@@ -229,6 +259,7 @@ impl GenesisFile {
             .map_err(|e| invalid(e.to_string()))
     }
 
+    /// The file's text: pretty-printed JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("invariant: a genesis file serialises")
     }

@@ -39,9 +39,13 @@ pub struct OrgId(String);
 /// Error for a malformed identifier; says what was expected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{what} must be {expected}, got {got:?}")]
+#[non_exhaustive]
 pub struct IdError {
+    /// What was parsed (e.g. "event id").
     pub what: &'static str,
+    /// The form it must have.
     pub expected: &'static str,
+    /// What was given instead.
     pub got: String,
 }
 
@@ -66,9 +70,11 @@ macro_rules! hash_like {
                 })?;
                 Ok(Self(bytes))
             }
+            /// The 64 lowercase hexadecimal characters of the bytes.
             pub fn to_hex(&self) -> String {
                 hex::encode(self.0)
             }
+            /// The 32 bytes.
             pub fn as_bytes(&self) -> &[u8; 32] {
                 &self.0
             }
@@ -101,6 +107,7 @@ impl HeadHash {
 }
 
 impl LogPosition {
+    /// The position after this one.
     pub fn next(self) -> LogPosition {
         LogPosition(self.0 + 1)
     }
@@ -125,6 +132,7 @@ impl OrgId {
             })
         }
     }
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

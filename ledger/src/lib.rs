@@ -13,6 +13,8 @@
 //! through `Ledger::commit_groups`); [`iati`] reads, plans and writes IATI
 //! files with the public API.
 
+#![warn(missing_docs)]
+
 pub mod append;
 pub mod author;
 pub mod coverage;
@@ -27,6 +29,7 @@ mod remembered;
 pub mod replication;
 pub mod signing;
 pub mod store;
+pub mod sync;
 
 pub use append::{Ledger, Receipt};
 pub use reject::Rejection;

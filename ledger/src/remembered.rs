@@ -70,12 +70,9 @@ impl<K: Hash + Eq, V: Clone> Remembered<K, V> {
         self.values().clear();
     }
 
-    /// The map; a thread that panicked while holding it left it whole
-    /// (every change is one insert or clear), so a poisoned lock is used.
+    /// The map (every change is one insert or clear).
     fn values(&self) -> MutexGuard<'_, HashMap<K, V>> {
-        self.values
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock_whole(&self.values)
     }
 }
 

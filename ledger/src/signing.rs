@@ -30,6 +30,8 @@ pub const EVENT_DOMAIN: &[u8] = b"tansiq/event/v1";
 pub struct ChainId(String);
 
 impl ChainId {
+    /// Parses a chain id; errs unless it is 1-64 lowercase ASCII letters,
+    /// digits and '-'.
     pub fn parse(text: &str) -> Result<Self, IdError> {
         let ok = (1..=64).contains(&text.len())
             && text
@@ -45,6 +47,7 @@ impl ChainId {
             })
         }
     }
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -109,9 +112,11 @@ impl KeyPair {
             signing: SigningKey::from_bytes(&seed),
         }
     }
+    /// The key's 32-byte RFC 8032 seed (the secret key).
     pub fn seed(&self) -> [u8; 32] {
         self.signing.to_bytes()
     }
+    /// The public key.
     pub fn public(&self) -> PublicKeyBytes {
         PublicKeyBytes(self.signing.verifying_key().to_bytes())
     }
@@ -129,15 +134,18 @@ impl KeyPair {
 
 /// Why a public key cannot sign on the ledger.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyError {
+    /// The bytes are not a point of the curve.
     #[error("public key {0} is not a valid ed25519 point")]
     NotAPoint(PublicKeyBytes),
+    /// The point is of small order: signatures by it prove nothing.
     #[error("public key {0} is a weak (small-order) ed25519 key and can never sign securely")]
     Weak(PublicKeyBytes),
 }
 
 /// Parses a public key that the ledger accepts for registration: a valid, non-weak point.
-pub fn acceptable_public_key(key: &PublicKeyBytes) -> Result<VerifyingKey, KeyError> {
+pub(crate) fn acceptable_public_key(key: &PublicKeyBytes) -> Result<VerifyingKey, KeyError> {
     let verifying = VerifyingKey::from_bytes(&key.0).map_err(|_| KeyError::NotAPoint(*key))?;
     if verifying.is_weak() {
         return Err(KeyError::Weak(*key));
@@ -147,8 +155,11 @@ pub fn acceptable_public_key(key: &PublicKeyBytes) -> Result<VerifyingKey, KeyEr
 
 /// One signature to check: the signer, the signed bytes and the signature.
 pub struct SignatureCheck<'a> {
+    /// The signer's public key.
     pub key: &'a PublicKeyBytes,
+    /// The signed bytes.
     pub message: &'a [u8],
+    /// The signature (valid ones are 64 bytes).
     pub signature: &'a [u8],
 }
 

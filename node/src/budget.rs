@@ -27,6 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::Frame;
+use tansiq_ledger::sync::lock_whole;
 use tonic::body::Body;
 use tonic::codegen::{http, BoxFuture, Bytes, Service};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
@@ -57,9 +58,8 @@ impl Budget {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // Two counts change under the lock, with nothing that can panic between them.
+        lock_whole(&self.held)
     }
 
     /// Takes `bytes` for `ip`, or says why not.

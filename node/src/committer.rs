@@ -17,6 +17,7 @@ use tansiq_ledger::author::now_ms;
 use tansiq_ledger::event::{admit, Event, Signatures};
 use tansiq_ledger::limits::{COMMIT_GROUP_EVENTS_MAX, COMMIT_QUEUE_REQUESTS_MAX};
 use tansiq_ledger::store::Tip;
+use tansiq_ledger::sync::lock_whole;
 use tansiq_ledger::{Ledger, Rejection};
 use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -70,10 +71,7 @@ pub struct Metrics {
 
 impl Metrics {
     fn record_latency(&self, micros: u64) {
-        let mut window = self
-            .latencies_us
-            .lock()
-            .expect("invariant: metrics lock is never poisoned");
+        let mut window = lock_whole(&self.latencies_us);
         if window.len() == COMMIT_LATENCY_WINDOW {
             window.pop_front();
         }
@@ -82,13 +80,7 @@ impl Metrics {
 
     /// (p50, p99) of the recent submit latencies, in microseconds.
     pub fn latency_percentiles_us(&self) -> (u64, u64) {
-        let mut sorted: Vec<u64> = self
-            .latencies_us
-            .lock()
-            .expect("invariant: metrics lock is never poisoned")
-            .iter()
-            .copied()
-            .collect();
+        let mut sorted: Vec<u64> = lock_whole(&self.latencies_us).iter().copied().collect();
         if sorted.is_empty() {
             return (0, 0);
         }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tansiq_ledger::sync::lock_whole;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -61,7 +62,7 @@ struct AddressSlot {
 impl AddressSlot {
     /// Counts a connection from `ip`, unless `ip` has `max` open already.
     fn take(open: &ByAddress, ip: IpAddr, max: usize) -> Option<AddressSlot> {
-        let mut counts = open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = lock_whole(open);
         let count = counts.entry(ip).or_default();
         if *count >= max {
             return None;
@@ -76,10 +77,7 @@ impl AddressSlot {
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
-        let mut counts = self
-            .open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = lock_whole(&self.open);
         if let Some(count) = counts.get_mut(&self.ip) {
             *count = count.saturating_sub(1);
             if *count == 0 {

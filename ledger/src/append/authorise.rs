@@ -62,7 +62,7 @@ pub(super) fn not_allowed(author: &str, role: pb::OrgRole, action: &str) -> Reje
 }
 
 /// A role's name as people read it.
-pub fn role_name(role: pb::OrgRole) -> &'static str {
+pub(crate) fn role_name(role: pb::OrgRole) -> &'static str {
     match role {
         pb::OrgRole::Ministry => "ministry",
         pb::OrgRole::Donor => "donor",

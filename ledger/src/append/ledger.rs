@@ -18,21 +18,37 @@ use super::receipt::{Receipt, RequestOutcome};
 use super::staging::Staging;
 use crate::event::CheckedRequest;
 
+/// Why a ledger could not be opened.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
+    /// The store could not be opened, read or initialised.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The directory is empty and no genesis was given.
     #[error("data directory has no genesis and none was given to create the chain")]
     NoGenesis,
+    /// A new chain's id is not the one derived from its genesis.
     #[error("a new chain's id is its name and a hash of its genesis, so that no two ledgers share one and accept each other's events; {chain:?} is not (derived: {expected}). Make the genesis with `tansiq genesis` (docs/PROTOCOL.md, section 5)")]
-    UnderivedChainId { chain: String, expected: String },
+    UnderivedChainId {
+        /// The genesis' chain id.
+        chain: String,
+        /// The id derived from it (or why none can be).
+        expected: String,
+    },
+    /// The stored genesis does not decode or is refused.
     #[error("stored genesis is invalid: {0}")]
     Genesis(#[from] crate::genesis::GenesisError),
+    /// The directory holds another chain than the genesis given.
     #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
     GenesisMismatch {
+        /// The stored chain id.
         stored: String,
+        /// The stored genesis' hash, hex.
         stored_hash: String,
+        /// The given chain id.
         given: String,
+        /// The given genesis' hash, hex.
         given_hash: String,
     },
 }
@@ -119,10 +135,12 @@ impl Ledger {
         })
     }
 
+    /// The ledger's genesis.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
     }
 
+    /// The ledger's chain id.
     pub fn chain(&self) -> &ChainId {
         &self.genesis.chain
     }
@@ -178,16 +196,15 @@ impl Ledger {
     /// the guard is dropped (e.g. while a RocksDB snapshot of the state is taken).
     pub(crate) fn hold_state(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded value is (): a poisoned lock is whole.
-        self.replacing
-            .lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock_whole(&self.replacing.lock)
     }
 
+    /// The ledger's store, for reads (only the ledger writes it).
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The last committed position and head; errs (corrupt) when the store has none.
     pub fn tip(&self) -> Result<Tip, StoreError> {
         self.store
             .tip()?
@@ -241,7 +258,7 @@ impl Ledger {
     /// write replays the same entries (the applied log id travels in the
     /// same atomic batch). Any later synced write of the database (the next
     /// Raft append) makes it durable too.
-    pub fn commit_groups(
+    pub(crate) fn commit_groups(
         &self,
         groups: Vec<(Vec<CheckedRequest>, i64)>,
         raft_meta: Vec<(&'static [u8], Vec<u8>)>,
@@ -296,7 +313,7 @@ impl Ledger {
 
 /// Whether a write waits for the disk (fdatasync) before it returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
+pub(crate) enum Durability {
     Synced,
     /// Only when what is written can be recomputed from a synced log.
     Unsynced,

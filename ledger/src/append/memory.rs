@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::ids::PublicKeyBytes;
 use crate::remembered::Remembered;
 use crate::store::{KeyRecord, OrgRecord, ProjectRecord, Store, StoreError};
+use crate::sync::lock_whole;
 
 /// Records as last written, kept between commit groups: every event reads
 /// its key and organisation, and the overlap check reads the records of the
@@ -29,10 +30,7 @@ impl Memory {
         &self,
         store: &Store,
     ) -> Result<Arc<HashMap<String, String>>, StoreError> {
-        let mut owners = self
-            .iati_owners
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut owners = lock_whole(&self.iati_owners);
         if let Some(known) = owners.as_ref() {
             return Ok(Arc::clone(known));
         }
@@ -47,10 +45,7 @@ impl Memory {
     }
 
     pub(super) fn forget_iati_owners(&self) {
-        *self
-            .iati_owners
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *lock_whole(&self.iati_owners) = None;
     }
 }
 
@@ -105,11 +100,8 @@ impl ReviewedPairs {
         *self.known() = KnownPairs::NotLoaded;
     }
 
-    /// Every change is one assignment or insert: a poisoned lock is whole.
     pub(super) fn known(&self) -> std::sync::MutexGuard<'_, KnownPairs> {
-        self.known
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock_whole(&self.known)
     }
 }
 

@@ -28,9 +28,10 @@ mod staging;
 mod tests;
 mod trial;
 
-pub use authorise::{activity_reporter, role_name};
-pub use ledger::{Durability, Ledger, OpenError};
-pub use rebuild::{rebuild, RebuildError, SnapshotCheckError};
+pub use authorise::activity_reporter;
+pub(crate) use ledger::Durability;
+pub use ledger::{Ledger, OpenError};
+pub use rebuild::{rebuild, RebuildError};
 pub use receipt::{Receipt, RequestOutcome};
 pub use signers::{keys_introduced, SignerCheckError};
 pub use trial::Trial;

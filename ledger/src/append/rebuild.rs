@@ -10,23 +10,31 @@ use crate::store::{StoreError, Tip};
 use super::ledger::{Ledger, OpenError};
 use crate::event::{admit, Signatures};
 
+/// Why a ledger could not be rebuilt from a log.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RebuildError {
+    /// The new ledger could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// Reading the log or writing the new ledger failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An event of the log is refused when applied again.
     #[error("event {event_id} at position {position} no longer applies: {rejection}")]
     Refused {
+        /// Its position in the log.
         position: LogPosition,
+        /// The event.
         event_id: EventId,
+        /// Why it is refused now.
         rejection: Box<Rejection>,
     },
 }
 
 /// Why a received snapshot was not installed.
 #[derive(Debug, thiserror::Error)]
-pub enum SnapshotCheckError {
+pub(crate) enum SnapshotCheckError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -51,7 +59,7 @@ impl Ledger {
     /// registries and heads in the file are never trusted: what is
     /// installed is a function of signed events alone (equivocation
     /// evidence, which is not, is not carried over). `scratch` is removed.
-    pub fn check_snapshot(
+    pub(crate) fn check_snapshot(
         &self,
         received: &Path,
         scratch: &Path,

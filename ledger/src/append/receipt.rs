@@ -6,12 +6,18 @@ use crate::reject::Rejection;
 /// What a committed (or already present) event's author is told.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
+    /// The event.
     pub event_id: EventId,
+    /// Its position in the log.
     pub position: LogPosition,
+    /// The log head after it.
     pub head: HeadHash,
+    /// When it was committed, ms since the Unix epoch.
     pub committed_at_ms: i64,
     /// The event was already on the ledger; this is its first receipt.
     pub duplicate: bool,
+    /// What did not stop the event but its author should know (e.g. overlaps
+    /// with other projects).
     pub warnings: Vec<String>,
     /// The project this event registers or updates is held for the
     /// ministry's review (a `hold` sector policy and an overlap).

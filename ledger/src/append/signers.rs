@@ -107,6 +107,7 @@ pub fn keys_introduced(kind: &Kind) -> Vec<PublicKeyBytes> {
 
 /// Why [`Ledger::check_signers`] did not pass a request.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignerCheckError {
     /// A signer may not sign (unknown, revoked, another organisation's key).
     #[error(transparent)]

@@ -16,13 +16,13 @@
 //! - two projects overlap when they share a municipality and a 5-digit
 //!   sector, their periods intersect, and they have different donors, or one
 //!   donor registered two projects whose titles look alike
-//!   ([`normalise::similar_titles`]); pairs the ministry reviewed as
+//!   (`normalise::similar_titles`); pairs the ministry reviewed as
 //!   complementary are left out;
 //! - a gap is an assessed need (latest assessment, period not over) with no
 //!   supporting project in its municipality and sector (a 3-digit need is
 //!   covered by any project in its category).
 
-pub mod normalise;
+pub(crate) mod normalise;
 mod overlap;
 mod policy;
 mod project;
@@ -31,7 +31,8 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use overlap::{judge, overlap_kind, pair, Complementary, Judged, OverlapKind};
-pub use policy::{policy_for, sector_policy};
-pub use project::{STATUS_CANCELLED, STATUS_CLOSED};
+pub use overlap::OverlapKind;
+pub(crate) use overlap::{judge, pair, Complementary, Judged};
+pub(crate) use policy::policy_for;
+pub(crate) use project::{STATUS_CANCELLED, STATUS_CLOSED};
 pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 /// The matching form of `text`: Arabic variants folded, Latin lowercased
 /// without accents, punctuation turned into spaces, whitespace collapsed.
-pub fn normalise(text: &str) -> String {
+pub(crate) fn normalise(text: &str) -> String {
     let mut folded = String::with_capacity(text.len());
     for c in text.chars() {
         match fold(c) {
@@ -113,7 +113,7 @@ fn words(text: &str) -> BTreeSet<String> {
 
 /// Whether two titles look like the same project: equal after
 /// normalisation, or sharing at least 80% of their significant words.
-pub fn similar_titles(a: &str, b: &str) -> bool {
+pub(crate) fn similar_titles(a: &str, b: &str) -> bool {
     let (a, b) = (words(a), words(b));
     if a.is_empty() || b.is_empty() {
         return false;

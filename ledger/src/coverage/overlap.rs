@@ -19,6 +19,7 @@ pub enum OverlapKind {
 }
 
 impl OverlapKind {
+    /// The kind's snake_case name, as the API and the CLI show it.
     pub fn as_str(self) -> &'static str {
         match self {
             OverlapKind::DifferentDonors => "different_donors",
@@ -38,7 +39,7 @@ pub(crate) fn periods_intersect(a: &ProjectRecord, b: &ProjectRecord) -> bool {
 }
 
 /// Whether `a` and `b` overlap in a place they share (not considering reviews).
-pub fn overlap_kind(a: &ProjectRecord, b: &ProjectRecord) -> Option<OverlapKind> {
+pub(crate) fn overlap_kind(a: &ProjectRecord, b: &ProjectRecord) -> Option<OverlapKind> {
     if !periods_intersect(a, b) {
         return None;
     }
@@ -56,7 +57,7 @@ pub fn overlap_kind(a: &ProjectRecord, b: &ProjectRecord) -> Option<OverlapKind>
 
 /// Whether a pair the ministry reviewed as complementary still counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Complementary {
+pub(crate) enum Complementary {
     /// No: it is not an overlap (warnings, holds, the default listing).
     LeftOut,
     /// Yes, with its review (`tansiq overlaps --all`).
@@ -65,9 +66,9 @@ pub enum Complementary {
 
 /// Two projects that overlap, and the ministry's review of the pair if any.
 #[derive(Clone, Debug)]
-pub struct Judged {
-    pub kind: OverlapKind,
-    pub review: Option<ReviewRecord>,
+pub(crate) struct Judged {
+    pub(crate) kind: OverlapKind,
+    pub(crate) review: Option<ReviewRecord>,
 }
 
 /// The overlap rule, whole, for two projects found in one place and
@@ -75,7 +76,7 @@ pub struct Judged {
 /// overlap), which leaves a complementary pair out unless `complementary`
 /// keeps it. The one rule the staging (warnings and holds at registration),
 /// `Coverage::overlaps` and `Coverage::check` apply.
-pub fn judge<E>(
+pub(crate) fn judge<E>(
     a: &ProjectRecord,
     b: &ProjectRecord,
     complementary: Complementary,
@@ -94,7 +95,7 @@ pub fn judge<E>(
 }
 
 /// A pair of project ids in canonical order.
-pub fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+pub(crate) fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
     if a <= b {
         (a, b)
     } else {

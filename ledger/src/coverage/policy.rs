@@ -5,7 +5,7 @@ use tansiq_proto::v1 as pb;
 use crate::store::{PolicyRecord, Store, StoreError};
 
 /// The policy for a 5-digit sector as of `cut_ms`.
-pub fn sector_policy(
+pub(crate) fn sector_policy(
     store: &Store,
     sector: &str,
     cut_ms: i64,
@@ -15,7 +15,7 @@ pub fn sector_policy(
 
 /// The policy for a 5-digit sector: its own if set, else its 3-digit
 /// category's, else warn. `lookup` reads the policy record of one code.
-pub fn policy_for(
+pub(crate) fn policy_for(
     sector: &str,
     mut lookup: impl FnMut(&str) -> Result<Option<PolicyRecord>, StoreError>,
 ) -> Result<pb::CoordinationPolicy, StoreError> {

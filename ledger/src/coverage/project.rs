@@ -5,8 +5,8 @@ use crate::date::Date;
 use crate::store::ProjectRecord;
 
 /// IATI ActivityStatus codes that end a project.
-pub const STATUS_CLOSED: u32 = 4;
-pub const STATUS_CANCELLED: u32 = 5;
+pub(crate) const STATUS_CLOSED: u32 = 4;
+pub(crate) const STATUS_CANCELLED: u32 = 5;
 
 impl ProjectRecord {
     /// The donor: the first funding organisation, else the reporting one.

@@ -41,35 +41,50 @@ impl AsOf {
 /// A project supporting a (municipality, sector).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Support {
+    /// The municipality's P-code.
     pub pcode: String,
+    /// The sector code, as the project names it.
     pub sector: String,
+    /// The supporting project.
     pub project_id: String,
+    /// Its record as of the query.
     pub project: ProjectRecord,
 }
 
 /// Two overlapping projects in one municipality and sector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Overlap {
+    /// The municipality's P-code.
     pub pcode: String,
+    /// The sector code they share.
     pub sector: String,
+    /// One project of the pair.
     pub a: Support,
+    /// The other.
     pub b: Support,
+    /// Why they overlap.
     pub kind: OverlapKind,
+    /// The ministry's review of the pair, if any.
     pub review: Option<ReviewRecord>,
 }
 
 /// An assessed need with no support.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gap {
+    /// The municipality's P-code.
     pub pcode: String,
+    /// The need's sector code.
     pub sector: String,
+    /// The latest assessment of the need.
     pub need: NeedRecord,
 }
 
 /// One cell of the coverage matrix: a municipality and a 3-digit sector category.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cell {
+    /// Ids of the projects supporting the cell.
     pub projects: BTreeSet<String>,
+    /// Their donors (see [`ProjectRecord::donor`]).
     pub donors: BTreeSet<String>,
     /// Budgets of the cell's projects, summed per currency (whole budgets, not apportioned).
     pub budget: BTreeMap<String, DecimalSum>,
@@ -114,10 +129,12 @@ pub struct Coverage<'a> {
 }
 
 impl<'a> Coverage<'a> {
+    /// Queries over `store` as of `as_of`.
     pub fn new(store: &'a Store, as_of: AsOf) -> Self {
         Coverage { store, as_of }
     }
 
+    /// The point in time the queries answer for.
     pub fn as_of(&self) -> AsOf {
         self.as_of
     }

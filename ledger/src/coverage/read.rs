@@ -29,7 +29,7 @@ impl Store {
     }
 
     /// A project's state as committed at or before `cut_ms`.
-    pub fn project_at(
+    pub(crate) fn project_at(
         &self,
         project_id: &str,
         cut_ms: i64,
@@ -45,7 +45,7 @@ impl Store {
 
     /// (P-code, sector, project id) of every project ever located under
     /// `pcode` (exactly `pcode` when `exact`).
-    pub fn coverage_entries(
+    pub(crate) fn coverage_entries(
         &self,
         pcode: &str,
         exact: bool,
@@ -66,7 +66,7 @@ impl Store {
 
     /// Ids of every project ever located in `pcode` with `sector` (exactly),
     /// in id order, read as the caller goes (a caller may stop early).
-    pub fn projects_in_place(
+    pub(crate) fn projects_in_place(
         &self,
         pcode: &str,
         sector: &str,
@@ -88,7 +88,7 @@ impl Store {
     }
 
     /// The latest assessment of every need under `pcode`, as of `cut_ms`.
-    pub fn needs_at(
+    pub(crate) fn needs_at(
         &self,
         pcode: &str,
         cut_ms: i64,
@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// A sector's (or category's) coordination policy as of `cut_ms`.
-    pub fn policy_at(
+    pub(crate) fn policy_at(
         &self,
         sector: &str,
         cut_ms: i64,
@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// The ministry's latest review of a pair (ids in canonical order) as of `cut_ms`.
-    pub fn review_at(
+    pub(crate) fn review_at(
         &self,
         a: &str,
         b: &str,
@@ -142,7 +142,7 @@ impl Store {
     /// The pairs of projects with at least one review, as `text_key([a, b])`;
     /// None when there are more than `limit` (the caller then asks
     /// [`Store::review_at`] each time).
-    pub fn reviewed_pairs(
+    pub(crate) fn reviewed_pairs(
         &self,
         limit: usize,
     ) -> Result<Option<std::collections::HashSet<Vec<u8>>>, StoreError> {

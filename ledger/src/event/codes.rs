@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 /// One reference list: its name (used in error messages) and its codes.
 pub struct Codelist {
+    /// The list's name, as error messages show it.
     pub name: &'static str,
     entries: HashMap<&'static str, Entry>,
 }
@@ -13,8 +14,11 @@ pub struct Codelist {
 /// A code's English name, its category (e.g. the DAC 3-digit category of a
 /// 5-digit sector) and whether IATI withdrew it.
 pub struct Entry {
+    /// The code's English name.
     pub name: &'static str,
+    /// Its category (empty in lists without categories).
     pub category: &'static str,
+    /// IATI withdrew the code.
     pub withdrawn: bool,
 }
 
@@ -42,14 +46,17 @@ impl Codelist {
         self.entries.get(code).filter(|entry| !entry.withdrawn)
     }
 
+    /// The entry of a code, withdrawn or not.
     pub fn get(&self, code: &str) -> Option<&Entry> {
         self.entries.get(code)
     }
 
+    /// The number of codes, withdrawn ones included.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the list has no code.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

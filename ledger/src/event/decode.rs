@@ -17,16 +17,23 @@ use pb::event_body::Kind;
 /// A structurally valid event whose signature is not yet checked.
 #[derive(Clone, Debug)]
 pub struct Event {
+    /// The event's id: blake3 of its signed bytes.
     pub id: EventId,
+    /// The key that signed it, as the body names it.
     pub signer: PublicKeyBytes,
+    /// The organisation it is written for.
     pub author: OrgId,
+    /// Its place in the signer's chain, from 1.
     pub sequence: u64,
     /// `None` exactly when `sequence == 1`.
     pub previous: Option<EventId>,
+    /// When the author says it made the event, ms since the Unix epoch.
     pub created_at_ms: i64,
+    /// What the event does.
     pub kind: Kind,
     /// The body bytes as received: what is signed, stored and served.
     pub body: Vec<u8>,
+    /// The 64-byte ed25519 signature, as received.
     pub signature: Vec<u8>,
 }
 

@@ -496,7 +496,7 @@ fn percentage(field: &str, value: u32) -> Checked {
 }
 
 /// A non-negative decimal: up to 15 integer digits, optionally '.' and 1-4 fraction digits.
-pub fn is_decimal_amount(value: &str) -> bool {
+pub(crate) fn is_decimal_amount(value: &str) -> bool {
     let (integer, fraction) = value.split_once('.').unwrap_or((value, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     (1..=15).contains(&integer.len())

@@ -12,7 +12,7 @@ const PARALLEL_VERIFY_EVENTS_MIN: usize = 256;
 /// Checks the signatures of `events` for `chain`; returns the verdict of each
 /// (see `signing::verify_signatures` for the rule). A large batch is split
 /// into one sub-batch per core, verified in parallel.
-pub fn verify_events(chain: &ChainId, events: &[&Event]) -> Vec<bool> {
+pub(crate) fn verify_events(chain: &ChainId, events: &[&Event]) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores == 1 || events.len() < 2 * PARALLEL_VERIFY_EVENTS_MIN {
         return verify_events_on_this_thread(chain, events);
@@ -34,7 +34,8 @@ pub fn verify_events(chain: &ChainId, events: &[&Event]) -> Vec<bool> {
     })
 }
 
-/// [`verify_events`] as one batch on the calling thread.
+/// `verify_events` as one batch on the calling thread (see
+/// `signing::verify_signatures` for the rule).
 pub fn verify_events_on_this_thread(chain: &ChainId, events: &[&Event]) -> Vec<bool> {
     let messages: Vec<Vec<u8>> = events
         .iter()
@@ -53,7 +54,7 @@ pub fn verify_events_on_this_thread(chain: &ChainId, events: &[&Event]) -> Vec<b
 }
 
 /// The rejection for an event whose signature failed.
-pub fn bad_signature(chain: &ChainId, event: &Event) -> Rejection {
+pub(crate) fn bad_signature(chain: &ChainId, event: &Event) -> Rejection {
     Rejection::BadSignature {
         event_id: event.id,
         key: event.signer,

@@ -21,6 +21,7 @@ pub const PCODE_VOCABULARY: &str = "OCHA-PCODE";
 /// A project as the ledger holds it.
 #[derive(Clone, Debug, Default)]
 pub struct ExportedProject {
+    /// The project's ledger id.
     pub project_id: String,
     /// The ledger org id of the reporting organisation (its author).
     pub owner: String,
@@ -28,13 +29,16 @@ pub struct ExportedProject {
     pub owner_iati_identifier: String,
     /// Its IATI OrganisationType (0 when not known: written as 90, "Other").
     pub owner_org_type: u32,
+    /// The reporting organisation's names, when registered.
     pub owner_name: Option<pb::Names>,
+    /// The project's latest details.
     pub details: pb::ProjectDetails,
     /// The project's status now (a status change or closure after the last
     /// details is reflected here).
     pub status: u32,
     /// The day a closed or cancelled project ended.
     pub closed_on: String,
+    /// Its recorded transactions, in log order.
     pub transactions: Vec<pb::TransactionRecorded>,
 }
 

@@ -232,7 +232,6 @@ struct Counting<R> {
     since_markup: usize,
 }
 
-
 impl<R: BufRead> std::io::Read for Counting<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let available = self.fill_buf()?;

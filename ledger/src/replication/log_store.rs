@@ -28,6 +28,7 @@ pub struct LogStore {
 }
 
 impl LogStore {
+    /// The Raft log in `ledger`'s store.
     pub fn new(ledger: Arc<Ledger>) -> Self {
         LogStore { ledger }
     }

@@ -74,11 +74,13 @@ fn shares(events: &[pb::SignedEvent]) -> impl Iterator<Item = (Vec<u8>, u64)> + 
 /// What [`Outbox::push`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PushOutcome {
+    /// The request is queued.
     Queued,
     /// One of the events waits already (a resubmission): nothing queued.
     AlreadyWaiting,
     /// Queuing it would pass a bound: nothing queued.
     Full {
+        /// Which bound, for the submitter.
         reason: String,
     },
 }
@@ -93,7 +95,9 @@ fn hex_prefix(key: &[u8]) -> String {
 
 /// One queued request.
 pub struct Queued {
+    /// Its place in the queue.
     pub sequence: u64,
+    /// Its signed events.
     pub events: Vec<pb::SignedEvent>,
 }
 
@@ -120,6 +124,7 @@ impl Default for Outbox {
 }
 
 impl Outbox {
+    /// An outbox; what its store's queue holds is counted on first use.
     pub fn new() -> Self {
         Outbox {
             append: Mutex::new(None),

@@ -18,6 +18,7 @@ use rocksdb::WriteBatch;
 use crate::append::{Durability, Ledger};
 use crate::event::{admit, Signatures};
 use crate::store::cf;
+use crate::sync::lock_whole;
 
 use super::meta::{
     io_read, io_write, json, meta_get, META_APPLIED, META_INSTALLING, META_MEMBERSHIP,
@@ -46,6 +47,8 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
+    /// The state machine of `ledger`. Removes the snapshot files a crash
+    /// left half built or half received.
     pub fn new(ledger: Arc<Ledger>) -> Self {
         // Files of builds and transfers a crash interrupted.
         if let Ok(entries) = std::fs::read_dir(snapshot_dir_of(&ledger)) {
@@ -237,12 +240,9 @@ impl StateMachine {
         Ok(file)
     }
 
-    /// The current snapshot; every change is one assignment, so a poisoned
-    /// lock is whole.
+    /// The current snapshot.
     fn current(&self) -> std::sync::MutexGuard<'_, Option<StoredSnapshot>> {
-        self.current
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock_whole(&self.current)
     }
 }
 
@@ -321,9 +321,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .open(&path)
             .await
             .map_err(io_write)?;
-        if let Ok(mut receiving) = self.receiving.lock() {
-            receiving.push(path);
-        }
+        lock_whole(&self.receiving).push(path);
         Ok(Box::new(file))
     }
 
@@ -404,10 +402,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .replace_state(&checked, finish)
             .map_err(io_write)?;
         self.publish(meta, &checked)?;
-        if let Ok(mut receiving) = self.receiving.lock() {
-            for received in receiving.drain(..) {
-                let _ = std::fs::remove_file(received);
-            }
+        for received in lock_whole(&self.receiving).drain(..) {
+            let _ = std::fs::remove_file(received);
         }
         self.notify();
         Ok(())

@@ -11,6 +11,7 @@ use tansiq_proto::v1 as pb;
 use crate::append::Receipt;
 use crate::reject::Rejection;
 
+/// A cluster member's Raft id.
 pub type NodeId = u64;
 
 openraft::declare_raft_types!(
@@ -29,7 +30,9 @@ openraft::declare_raft_types!(
 /// the leader chose, so that every node stamps the events the same.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
+    /// The commit time the leader chose, ms since the Unix epoch.
     pub committed_at_ms: i64,
+    /// The requests, in order.
     #[serde(with = "requests_as_protobuf")]
     pub requests: Vec<pb::SubmitBatchRequest>,
 }
@@ -77,6 +80,7 @@ pub fn encode_message<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Erro
     postcard::to_stdvec(value)
 }
 
+/// Decodes what [`encode_message`] encoded.
 pub fn decode_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
 }
@@ -84,15 +88,20 @@ pub fn decode_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T,
 /// What applying an entry produced: one outcome per request of the proposal.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Applied {
+    /// One outcome per request, in order.
     pub outcomes: Vec<AppliedOutcome>,
 }
 
 /// One request's outcome.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum AppliedOutcome {
+    /// Committed: a receipt per event.
     Committed(Vec<Receipt>),
+    /// Refused whole.
     Refused {
+        /// The rejection's short code (see [`Rejection::reason`]).
         reason: String,
+        /// The rejection's message.
         message: String,
         /// The typed rejection, on the node that applied it (not serialised).
         #[serde(skip)]

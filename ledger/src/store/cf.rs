@@ -1,27 +1,27 @@
 //! Column families. Names are part of the on-disk format.
 
-pub const META: &str = "meta";
-pub const LOG: &str = "log";
-pub const EVENTS: &str = "events";
-pub const KEYS: &str = "keys";
-pub const KEY_SEQUENCE: &str = "key_sequence";
-pub const ORGS: &str = "orgs";
-pub const MUNICIPALITIES: &str = "municipalities";
-pub const PROJECTS: &str = "projects";
-pub const EVIDENCE: &str = "evidence";
-pub const PROJECT_VERSIONS: &str = "project_versions";
-pub const PROJECT_EVENTS: &str = "project_events";
-pub const COVERAGE: &str = "coverage";
-pub const NEEDS: &str = "needs";
-pub const POLICIES: &str = "policies";
-pub const REVIEWS: &str = "reviews";
+pub(crate) const META: &str = "meta";
+pub(crate) const LOG: &str = "log";
+pub(crate) const EVENTS: &str = "events";
+pub(crate) const KEYS: &str = "keys";
+pub(crate) const KEY_SEQUENCE: &str = "key_sequence";
+pub(crate) const ORGS: &str = "orgs";
+pub(crate) const MUNICIPALITIES: &str = "municipalities";
+pub(crate) const PROJECTS: &str = "projects";
+pub(crate) const EVIDENCE: &str = "evidence";
+pub(crate) const PROJECT_VERSIONS: &str = "project_versions";
+pub(crate) const PROJECT_EVENTS: &str = "project_events";
+pub(crate) const COVERAGE: &str = "coverage";
+pub(crate) const NEEDS: &str = "needs";
+pub(crate) const POLICIES: &str = "policies";
+pub(crate) const REVIEWS: &str = "reviews";
 /// Raft's log entries (index → entry) and its vote, committed and purged
-/// log ids, applied log id and membership (see `crate::raft`).
-pub const RAFT_LOG: &str = "raft_log";
-pub const RAFT_META: &str = "raft_meta";
+/// log ids, applied log id and membership (see `crate::replication`).
+pub(crate) const RAFT_LOG: &str = "raft_log";
+pub(crate) const RAFT_META: &str = "raft_meta";
 /// A donor site's outbox: requests accepted while the leader was out of
-/// reach (see `crate::outbox`). Local to the node, never replicated.
-pub const OUTBOX: &str = "outbox";
+/// reach (see `crate::replication::outbox`). Local to the node, never replicated.
+pub(crate) const OUTBOX: &str = "outbox";
 /// The column families a Raft snapshot carries: the ledger's whole state.
 pub const STATE: &[&str] = &[
     META,

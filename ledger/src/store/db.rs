@@ -75,16 +75,18 @@ impl Store {
         Ok(self.db.get_cf(self.cf(family), key)?)
     }
 
-    pub fn genesis_bytes(&self) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn genesis_bytes(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.get_cf(cf::META, META_GENESIS)
     }
 
+    /// The last committed position and head (`None` before the genesis is written).
     pub fn tip(&self) -> Result<Option<Tip>, StoreError> {
         self.get_cf(cf::META, META_TIP)?
             .map(|bytes| decode_tip(&bytes))
             .transpose()
     }
 
+    /// The log record at `position`, if committed.
     pub fn log_record(&self, position: LogPosition) -> Result<Option<LogRecord>, StoreError> {
         self.get_cf(cf::LOG, &position.0.to_be_bytes())?
             .map(|bytes| decode_log(position, &bytes))
@@ -131,7 +133,7 @@ impl Store {
     }
 
     /// The log position of an event, without decoding its envelope.
-    pub fn event_position(&self, id: &EventId) -> Result<Option<LogPosition>, StoreError> {
+    pub(crate) fn event_position(&self, id: &EventId) -> Result<Option<LogPosition>, StoreError> {
         let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
             return Ok(None);
         };
@@ -145,11 +147,12 @@ impl Store {
         Ok(Some(LogPosition(u64::from_be_bytes(position))))
     }
 
+    /// The record of a signing key, if registered.
     pub fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {
         self.get_json(cf::KEYS, key.as_bytes())
     }
 
-    pub fn key_event_at(
+    pub(crate) fn key_event_at(
         &self,
         key: &PublicKeyBytes,
         sequence: u64,
@@ -161,13 +164,14 @@ impl Store {
             .transpose()
     }
 
+    /// The record of an organisation, if registered.
     pub fn org(&self, org_id: &str) -> Result<Option<OrgRecord>, StoreError> {
         self.get_json(cf::ORGS, org_id.as_bytes())
     }
 
     /// Every organisation that registered an IATI organisation identifier:
     /// (org id, IATI identifier).
-    pub fn org_iati_identifiers(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) fn org_iati_identifiers(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut found = Vec::new();
         for item in self.db.iterator_cf(self.cf(cf::ORGS), IteratorMode::Start) {
             let (key, value) = item?;
@@ -183,16 +187,22 @@ impl Store {
         Ok(found)
     }
 
+    /// The current record of a project, if registered.
     pub fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
         self.get_json(cf::PROJECTS, project_id.as_bytes())
     }
 
+    /// The record of a municipality (or region, or country) by P-code, if registered.
     pub fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
         self.get_json(cf::MUNICIPALITIES, pcode.as_bytes())
     }
 
     /// Whether evidence of an equivocation by `key` at `sequence` is kept.
-    pub fn has_evidence(&self, key: &PublicKeyBytes, sequence: u64) -> Result<bool, StoreError> {
+    pub(crate) fn has_evidence(
+        &self,
+        key: &PublicKeyBytes,
+        sequence: u64,
+    ) -> Result<bool, StoreError> {
         let prefix = key_sequence_key(key, sequence);
         let mut iter = self.db.iterator_cf(
             self.cf(cf::EVIDENCE),
@@ -230,9 +240,12 @@ impl Store {
         Ok(found)
     }
 
-    /// Writes a batch and syncs it to disk before returning.
     /// Every (key, value) of `family` whose key starts with `prefix`.
-    pub fn scan_prefix(&self, family: &str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+    pub(crate) fn scan_prefix(
+        &self,
+        family: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<KeyValue>, StoreError> {
         let mut found = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(family),
@@ -292,7 +305,7 @@ impl Store {
     /// Whether the store accepts writes: an empty synced write. After a
     /// failed write RocksDB refuses every write until it recovers by itself
     /// (it does from a full disk, once there is space) or is reopened (see
-    /// [`reopen_clears`]).
+    /// [`reopen_clears`](super::reopen_clears)).
     pub fn accepts_writes(&self) -> Result<(), StoreError> {
         self.write_synced(WriteBatch::default())
     }

@@ -2,9 +2,12 @@
 
 /// Storage failures. These are the node's problem, not the client's.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
+    /// RocksDB failed (an I/O error, a full disk, corruption it found).
     #[error("RocksDB: {0}")]
     Rocks(#[from] rocksdb::Error),
+    /// A stored record does not decode; says which.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// A read overlapped the installation of a snapshot (see `Ledger::read`).

@@ -16,9 +16,9 @@ pub mod snapshot_file;
 pub use db::{KeyValue, Store};
 pub use error::{is_disk_full, reopen_clears, StoreError};
 pub(crate) use keys::{decode_json, split_text_key, text_key};
-pub(crate) use records::ProjectVersion;
 pub use records::{
-    KeyRecord, LogRecord, MunicipalityRecord, NeedRecord, OrgRecord, PolicyRecord, ProjectRecord,
-    ProjectSummary, ReviewRecord, Tip,
+    KeyRecord, LogRecord, MunicipalityRecord, NeedRecord, OrgRecord, ProjectRecord, ProjectSummary,
+    ReviewRecord, Tip,
 };
+pub(crate) use records::{PolicyRecord, ProjectVersion};
 pub(crate) use replace::state_family;

@@ -9,24 +9,33 @@ use crate::ids::{EventId, HeadHash, LogPosition};
 /// The last committed position and the log head there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tip {
+    /// The last committed position (0 before the first event).
     pub position: LogPosition,
+    /// The log head at that position (the genesis hash at 0).
     pub head: HeadHash,
 }
 
 /// One committed log position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
+    /// The position.
     pub position: LogPosition,
+    /// The event committed there.
     pub event_id: EventId,
+    /// The log head after that event.
     pub head: HeadHash,
+    /// When the event was committed, ms since the Unix epoch.
     pub committed_at_ms: i64,
 }
 
 /// A signing key: its organisation, chain head and revocation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
+    /// The organisation the key signs for.
     pub org_id: String,
+    /// The sequence number of the key's last event (0 before its first).
     pub sequence: u64,
+    /// The id of the key's last event (`None` before its first).
     pub last_event: Option<[u8; 32]>,
     /// Log position of the revoking event, if revoked.
     pub revoked_at: Option<u64>,
@@ -35,20 +44,30 @@ pub struct KeyRecord {
 /// A registered organisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRecord {
+    /// `pb::OrgRole` value.
     pub role: i32,
+    /// The name in Arabic script.
     pub name_arabic: String,
+    /// The name in Latin script.
     pub name_latin: String,
+    /// The IATI organisation identifier (empty when none was given).
     pub iati_identifier: String,
+    /// The IATI OrganisationType code (0 when unknown).
     pub iati_org_type: u32,
+    /// Every key registered for the organisation (ed25519 public keys).
     pub keys: Vec<[u8; 32]>,
 }
 
 /// A registered project: who may write it, and its state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectRecord {
+    /// The organisation that registered the project: the one that may write it.
     pub owner: String,
+    /// The project's IATI activity identifier.
     pub iati_identifier: String,
+    /// IATI ActivityStatus code.
     pub status: u32,
+    /// Closed or cancelled.
     pub closed: bool,
     /// The end date of the closure or cancellation (YYYY-MM-DD), when closed.
     pub closed_on: String,
@@ -56,15 +75,20 @@ pub struct ProjectRecord {
     pub registered_on: String,
     /// Held under a `hold` policy until the ministry reviews its overlaps.
     pub pending_review: bool,
+    /// What coverage needs of its latest details.
     pub summary: ProjectSummary,
 }
 
 /// A registered municipality.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MunicipalityRecord {
+    /// The parent's P-code (empty at administrative level 1).
     pub parent: String,
+    /// Administrative level: 0 a whole country, 1 a region, ... 5.
     pub admin_level: u32,
+    /// The name in Arabic script.
     pub name_arabic: String,
+    /// The name in Latin script.
     pub name_latin: String,
 }
 
@@ -79,23 +103,30 @@ pub(crate) struct ProjectVersion<P = ProjectRecord> {
 /// What coverage needs of a project's details.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectSummary {
+    /// The title in Latin script.
     pub title_latin: String,
+    /// The title in Arabic script.
     pub title_arabic: String,
     /// Funding organisations (role 1): org id, else IATI id, else name.
     pub funders: Vec<String>,
     /// Implementing organisations (role 4).
     pub implementers: Vec<String>,
+    /// The P-codes of its locations.
     pub locations: Vec<String>,
+    /// Its sector codes (DAC 5-digit, or 3-digit categories).
     pub sectors: Vec<String>,
     /// Actual start, else planned start (YYYY-MM-DD or empty).
     pub start: String,
     /// Actual end, else planned end.
     pub end: String,
+    /// The budget, a decimal as written (empty when none).
     pub budget_value: String,
+    /// The budget's ISO 4217 currency.
     pub budget_currency: String,
 }
 
 impl ProjectSummary {
+    /// The summary of a project's details.
     pub fn from_details(details: &pb::ProjectDetails) -> ProjectSummary {
         let participants = |role: u32| -> Vec<String> {
             details
@@ -139,11 +170,17 @@ impl ProjectSummary {
 /// An assessed need, as of one assessment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeedRecord {
+    /// People in need.
     pub people_in_need: u64,
+    /// 1 (minimal) to 5 (catastrophic).
     pub severity: u32,
+    /// The first day the assessment covers (YYYY-MM-DD).
     pub period_start: String,
+    /// The last day it covers (YYYY-MM-DD).
     pub period_end: String,
+    /// Where the figures come from, as the event says.
     pub source: String,
+    /// When the assessment was committed, ms since the Unix epoch.
     pub committed_at_ms: i64,
 }
 
@@ -152,19 +189,21 @@ pub struct NeedRecord {
 pub struct ReviewRecord {
     /// `pb::OverlapVerdict` value.
     pub verdict: i32,
+    /// The ministry's note.
     pub note: String,
+    /// When the review was committed, ms since the Unix epoch.
     pub committed_at_ms: i64,
 }
 
 impl ReviewRecord {
-    pub fn complementary(&self) -> bool {
+    pub(crate) fn complementary(&self) -> bool {
         self.verdict == pb::OverlapVerdict::Complementary as i32
     }
 }
 
 /// A sector's coordination policy since a commit time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyRecord {
+pub(crate) struct PolicyRecord {
     /// `pb::CoordinationPolicy` value.
     pub policy: i32,
     pub committed_at_ms: i64,

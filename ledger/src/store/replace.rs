@@ -17,7 +17,6 @@ use super::error::StoreError;
 /// [`Store::replace_state`]): its value is a [`Replacing`].
 pub(crate) const STATE_REPLACING: &[u8] = b"state_replacing";
 
-
 /// An unfinished state replacement: the snapshot file it reads and the
 /// RAFT_META pairs its last batch writes.
 #[derive(Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use tonic::{Request, Status};
 
 use crate::tls::{self, Tls};
 use tansiq_ledger::limits::PROPOSAL_COMMIT_TIMEOUT;
+use tansiq_ledger::sync::lock_whole;
 
 /// This node's way to the leader's gRPC services.
 pub(super) struct Forwarder {
@@ -32,10 +33,7 @@ impl Forwarder {
 
     /// A channel to the leader's gRPC address, reused while the leader stays.
     pub(super) fn channel_to(&self, leader: &str) -> Result<Channel, Status> {
-        let mut cached = self
-            .leader_channel
-            .lock()
-            .map_err(|_| Status::internal("leader channel lock poisoned"))?;
+        let mut cached = lock_whole(&self.leader_channel);
         if let Some((address, channel)) = cached.as_ref() {
             if address == leader {
                 return Ok(channel.clone());

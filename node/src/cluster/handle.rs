@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tansiq_ledger::limits::SNAPSHOT_SEGMENT_TIMEOUT;
 
 use openraft::Raft;

@@ -21,6 +21,7 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tansiq_ledger::replication::{decode_message, encode_message, NodeId, TypeConfig};
+use tansiq_ledger::sync::lock_whole;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tonic::transport::Channel;
@@ -149,10 +150,7 @@ impl Connection {
 
     /// Logs the peer going out of reach, and coming back, once each.
     fn note_reachability(&self, unreachable: Option<&Unreachable>) {
-        let mut since = self
-            .unreachable
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut since = lock_whole(&self.unreachable);
         match unreachable {
             Some(error) => {
                 if let std::collections::btree_map::Entry::Vacant(entry) = since.entry(self.target)

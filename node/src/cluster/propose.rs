@@ -5,7 +5,6 @@
 //! Raft entry; each request is then answered with its outcome at apply.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tansiq_ledger::limits::{
     PROPOSAL_BYTES_MAX, PROPOSAL_COMMIT_TIMEOUT, PROPOSAL_EVENTS_MAX, PROPOSAL_QUEUE_MAX,
 };
@@ -17,6 +16,7 @@ use tansiq_ledger::author::now_ms;
 use tansiq_ledger::event::{admit, Signatures};
 use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::replication::{AppliedOutcome, NodeId, Proposal, TypeConfig};
+use tansiq_ledger::sync::lock_whole;
 use tansiq_ledger::{Ledger, Receipt};
 use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
@@ -203,9 +203,7 @@ struct InFlightKeys {
 
 impl InFlightKeys {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PublicKeyBytes, usize>> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock_whole(&self.counts)
     }
 
     fn keys(&self) -> std::collections::HashSet<PublicKeyBytes> {

@@ -3,7 +3,6 @@
 //! leader names after confirming its leadership with a quorum (asked over
 //! `Cluster.ReadIndex` when another node leads).
 
-use std::time::Duration;
 use tansiq_ledger::limits::READ_BARRIER_TIMEOUT;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
