@@ -1,7 +1,7 @@
 //! Tansiq's core library: signed events, their validation, RocksDB storage,
 //! the append path, replication's storage and IATI interchange. It has no
-//! transport: the node serves it over gRPC and carries Raft's messages
-//! (whose postcard form is defined here, beside the types it encodes).
+//! transport and no wire format: the node serves it over gRPC and carries
+//! Raft's messages in its own wire form (`node/src/cluster/wire.rs`).
 //!
 //! The path of an event, folder by folder: [`event`] (validate without
 //! state: [`event::admit`] decodes requests and verifies their signatures in

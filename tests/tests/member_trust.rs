@@ -18,7 +18,8 @@ use openraft::{
     CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership, Vote,
 };
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::replication::{encode_message, TypeConfig};
+use tansiq_ledger::replication::TypeConfig;
+use tansiq_node::cluster::wire::encode_message;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tansiq_tests::{author, cli_command, events, stderr, Node};

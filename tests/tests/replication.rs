@@ -203,7 +203,7 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
         }],
         leader_commit: Some(forged_log_id),
     };
-    let message = tansiq_ledger::replication::encode_message(&request).unwrap();
+    let message = tansiq_node::cluster::wire::encode_message(&request).unwrap();
     let leader = number(&quiet, "leaderId");
     // A peer that sends JSON (a tansiq-node before the binary form) is
     // refused, saying why.
@@ -239,7 +239,7 @@ async fn a_forged_event_from_a_malicious_node_is_refused_at_apply_on_every_hones
         let reply: Result<
             openraft::raft::AppendEntriesResponse<u64>,
             openraft::error::RaftError<u64>,
-        > = tansiq_ledger::replication::decode_message(&reply.message).unwrap();
+        > = tansiq_node::cluster::wire::decode_message(&reply.message).unwrap();
         if matches!(reply, Ok(openraft::raft::AppendEntriesResponse::Success)) {
             accepted += 1;
         }

@@ -16,7 +16,7 @@ use super::meta::{
     io_read, io_write, json, meta_get, META_APPLIED, META_COMMITTED, META_INSTALLING, META_PURGED,
     META_VOTE,
 };
-use super::types::{decode_message, NodeId, TypeConfig};
+use super::types::{NodeId, TypeConfig};
 use crate::store::{cf, StoreError};
 
 pub(super) type PurgedAndLast = (Option<LogId<NodeId>>, Option<LogId<NodeId>>);
@@ -250,7 +250,7 @@ pub(super) fn encode_entry(entry: &Entry<TypeConfig>) -> Result<Vec<u8>, Storage
 
 pub(super) fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
     match bytes.split_first() {
-        Some((&ENTRY_BINARY, rest)) => decode_message(rest).map_err(io_read),
+        Some((&ENTRY_BINARY, rest)) => postcard::from_bytes(rest).map_err(io_read),
         Some((b'{', _)) => serde_json::from_slice(bytes).map_err(io_read),
         _ => Err(io_read(StoreError::Corrupt(
             "a Raft log entry in no known encoding".into(),

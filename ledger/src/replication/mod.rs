@@ -32,5 +32,5 @@ pub use log_store::LogStore;
 pub use outbox::{Outbox, PushOutcome};
 pub use state_machine::StateMachine;
 pub use types::{
-    decode_message, encode_message, Applied, AppliedOutcome, NodeId, Proposal, TypeConfig,
+    Applied, AppliedOutcome, NodeId, Proposal, TypeConfig,
 };

@@ -74,17 +74,6 @@ mod requests_as_protobuf {
     }
 }
 
-/// Raft log entries and node-to-node Raft messages in binary: postcard (a
-/// compact serde form). Messages are openraft's own request and result types.
-pub fn encode_message<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
-    postcard::to_stdvec(value)
-}
-
-/// Decodes what [`encode_message`] encoded.
-pub fn decode_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
-    postcard::from_bytes(bytes)
-}
-
 /// What applying an entry produced: one outcome per request of the proposal.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Applied {

@@ -1,5 +1,5 @@
 //! Replication: openraft over tonic. Node-to-node messages are openraft's own
-//! types in postcard (`tansiq_ledger::replication::encode_message`) inside
+//! types in postcard (`wire::encode_message`) inside
 //! `tansiq.v1.Cluster` RPCs, a snapshot chunk's bytes beside; the storage is
 //! `tansiq_ledger::replication` (log and state machine in the ledger's RocksDB).
 //!
@@ -33,6 +33,7 @@ mod outbox;
 mod propose;
 mod reads;
 mod service;
+pub mod wire;
 
 pub(crate) use handle::ClusterSettings;
 pub use handle::Replication;

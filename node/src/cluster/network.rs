@@ -1,6 +1,6 @@
 //! The openraft network client: a connection per peer, made lazily, over
 //! `tansiq.v1.Cluster`. Each Raft message travels as openraft's own type in
-//! postcard (`tansiq_ledger::replication::encode_message`), a snapshot
+//! postcard (`super::wire`), a snapshot
 //! chunk's bytes beside it; a peer going out of reach, and coming back, is
 //! logged once each. Also the bounds on what a node sends and decodes.
 
@@ -20,7 +20,9 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tansiq_ledger::replication::{decode_message, encode_message, NodeId, TypeConfig};
+use tansiq_ledger::replication::{NodeId, TypeConfig};
+
+use super::wire::{decode_message, encode_message};
 use tansiq_ledger::sync::lock_whole;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;

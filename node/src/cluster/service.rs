@@ -13,7 +13,9 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{BasicNode, ChangeMembers};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tansiq_ledger::replication::{decode_message, encode_message, NodeId, TypeConfig};
+use tansiq_ledger::replication::{NodeId, TypeConfig};
+
+use super::wire::{decode_message, encode_message};
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 

@@ -22,7 +22,7 @@ use tansiq_ledger::event::{admit, Signatures};
 use tansiq_ledger::author::Author;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::replication::{encode_message, Proposal, TypeConfig};
+use tansiq_ledger::replication::{Proposal, TypeConfig};
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
 use tansiq_ledger::Ledger;
@@ -250,7 +250,7 @@ fn main() {
     write(
         "raft_message",
         "append-entries.pc",
-        &encode_message(&append).expect("encode"),
+        &postcard::to_stdvec(&append).expect("encode"),
     );
     let heartbeat = AppendEntriesRequest::<TypeConfig> {
         vote: Vote::new_committed(2, 1),
@@ -261,13 +261,13 @@ fn main() {
     write(
         "raft_message",
         "heartbeat.pc",
-        &encode_message(&heartbeat).expect("encode"),
+        &postcard::to_stdvec(&heartbeat).expect("encode"),
     );
     let vote = VoteRequest::<u64> {
         vote: Vote::new(3, 2),
         last_log_id: Some(log_id(2, 9)),
     };
-    write("raft_message", "vote.pc", &encode_message(&vote).expect("encode"));
+    write("raft_message", "vote.pc", &postcard::to_stdvec(&vote).expect("encode"));
     let install = InstallSnapshotRequest::<TypeConfig> {
         vote: Vote::new_committed(2, 1),
         meta: SnapshotMeta {
@@ -282,12 +282,12 @@ fn main() {
     write(
         "raft_message",
         "install-snapshot.pc",
-        &encode_message(&install).expect("encode"),
+        &postcard::to_stdvec(&install).expect("encode"),
     );
     for entry in &entries {
         let index = entry.log_id.index;
         let mut binary = vec![0x01];
-        binary.extend(encode_message(entry).expect("encode"));
+        binary.extend(postcard::to_stdvec(entry).expect("encode"));
         write("raft_message", &format!("entry-{index}.bin"), &binary);
     }
     // An entry in the older JSON form (still read from the log).

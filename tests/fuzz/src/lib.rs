@@ -18,7 +18,7 @@ use tansiq_ledger::event::{admit, verify_events_on_this_thread, Event, Signature
 use tansiq_ledger::iati::Reader;
 use tansiq_ledger::iati::plan::{self as iati_plan, PcodeMap};
 use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::replication::{decode_message, TypeConfig};
+use tansiq_ledger::replication::TypeConfig;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 
@@ -184,23 +184,23 @@ fn apply_entry(entry: &Entry<TypeConfig>) {
 /// 0x01 then postcard, or (older entries) JSON.
 fn decode_entry(bytes: &[u8]) -> Option<Entry<TypeConfig>> {
     match bytes.split_first() {
-        Some((&0x01, rest)) => decode_message(rest).ok(),
+        Some((&0x01, rest)) => postcard::from_bytes(rest).ok(),
         Some((b'{', _)) => serde_json::from_slice(bytes).ok(),
         _ => None,
     }
 }
 
 /// Target `raft_message`: the input as each node-to-node Raft message (as
-/// the node's Raft service decodes them) and as a stored log entry; the
+/// the node's Raft service decodes them: postcard, node/src/cluster/wire.rs) and as a stored log entry; the
 /// requests of decoded entries are decoded as applying them would.
 pub fn raft_message(data: &[u8]) {
-    if let Ok(append) = decode_message::<AppendEntriesRequest<TypeConfig>>(data) {
+    if let Ok(append) = postcard::from_bytes::<AppendEntriesRequest<TypeConfig>>(data) {
         for entry in &append.entries {
             apply_entry(entry);
         }
     }
-    let _ = decode_message::<VoteRequest<u64>>(data);
-    if let Ok(install) = decode_message::<InstallSnapshotRequest<TypeConfig>>(data) {
+    let _ = postcard::from_bytes::<VoteRequest<u64>>(data);
+    if let Ok(install) = postcard::from_bytes::<InstallSnapshotRequest<TypeConfig>>(data) {
         // A follower writes the chunks to a file and reads it as a snapshot.
         if install.offset == 0 {
             snapshot_reader(&install.data);
