@@ -3,9 +3,7 @@
 //! the signer check a leader (or a donor site's outbox) makes before a
 //! request may enter a Raft log.
 
-mod common;
-
-use common::municipality;
+use crate::common::municipality;
 
 use std::collections::HashSet;
 

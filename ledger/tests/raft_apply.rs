@@ -4,9 +4,7 @@
 //! from a handle opened before a newer build removed its file; a damaged
 //! snapshot is refused and changes nothing.
 
-mod common;
-
-use common::municipality;
+use crate::common::municipality;
 
 use std::sync::Arc;
 
