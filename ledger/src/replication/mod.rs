@@ -31,6 +31,4 @@ mod types;
 pub use log_store::LogStore;
 pub use outbox::{Outbox, PushOutcome};
 pub use state_machine::StateMachine;
-pub use types::{
-    Applied, AppliedOutcome, NodeId, Proposal, TypeConfig,
-};
+pub use types::{Applied, AppliedOutcome, NodeId, Proposal, TypeConfig};
