@@ -140,6 +140,15 @@ pub enum Rejection {
         /// Its id.
         id: String,
     },
+    /// The IATI activity identifier is another project's: an identifier
+    /// names one activity on the ledger.
+    #[error("IATI activity identifier {identifier:?} is the identifier of project {project:?} already: an identifier names one activity on the ledger (update that project, or correct the identifier)")]
+    IdentifierTaken {
+        /// The identifier.
+        identifier: String,
+        /// The project that has it.
+        project: String,
+    },
     /// An event of a request of several was refused, so the request is.
     #[error("event[{index}]: {rejection}")]
     InBatch {
@@ -169,6 +178,7 @@ impl Rejection {
             Rejection::Field { .. } => "invalid_field",
             Rejection::UnknownReference { .. } => "unknown_reference",
             Rejection::AlreadyRegistered { .. } => "already_registered",
+            Rejection::IdentifierTaken { .. } => "identifier_taken",
             Rejection::InBatch { rejection, .. } => rejection.reason(),
         }
     }

@@ -238,3 +238,94 @@ fn commit_times_never_go_back_along_the_log() {
     }
     assert_eq!(committed_at, vec![1_767_225_600_000, 1_767_225_600_000]);
 }
+
+#[test]
+fn an_iati_activity_identifier_names_one_project_on_the_ledger() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = ledger(dir.path());
+    let mut ministry = author("ministry", 1);
+    let (place, _) = ministry.sign(municipality("LY01"), 0);
+    // Two twinned municipalities without IATI organisation identifiers.
+    let (first, _) = ministry.sign(organisation("twin-a", &KeyPair::from_seed([3; 32])), 0);
+    let (second, _) = ministry.sign(organisation("twin-b", &KeyPair::from_seed([4; 32])), 0);
+    commit(&ledger, vec![place, first, second]).expect("registered");
+    let project = |id: &str, identifier: &str| {
+        Kind::ProjectRegistered(pb::ProjectRegistered {
+            project_id: id.into(),
+            details: Some(details(identifier)),
+        })
+    };
+    let update = |id: &str, identifier: &str| {
+        Kind::ProjectUpdated(pb::ProjectUpdated {
+            project_id: id.into(),
+            details: Some(details(identifier)),
+        })
+    };
+    let mut a = author("twin-a", 3);
+    let mut b = author("twin-b", 4);
+    commit(&ledger, vec![a.sign(project("a-water", "TWIN-1"), 0).0]).expect("first");
+    // Another organisation's project under the same identifier is refused,
+    // by name, and so is a second one of the same organisation.
+    let (taken, _) = b.sign(project("b-water", "TWIN-1"), 0);
+    match commit(&ledger, vec![taken]) {
+        Err(Rejection::IdentifierTaken {
+            identifier,
+            project,
+        }) => assert_eq!(
+            (identifier.as_str(), project.as_str()),
+            ("TWIN-1", "a-water")
+        ),
+        other => panic!("a second project took TWIN-1: {other:?}"),
+    }
+    let mut b = author("twin-b", 4);
+    let (again, _) = a.sign(project("a-water-2", "TWIN-1"), 0);
+    assert!(matches!(
+        commit(&ledger, vec![again]),
+        Err(Rejection::IdentifierTaken { .. })
+    ));
+    // The refused request used a's next sequence number: start again from
+    // its key's head, as a client does.
+    let mut a = Author::new(
+        chain(),
+        OrgId::parse("twin-a").expect("org id"),
+        KeyPair::from_seed([3; 32]),
+        1,
+        ledger
+            .store()
+            .key(&KeyPair::from_seed([3; 32]).public())
+            .expect("read")
+            .and_then(|key| key.last_event)
+            .map(tansiq_ledger::ids::EventId),
+    );
+    // The project keeps its identifier through an update; once it takes
+    // another, the first is free again, within one request too.
+    commit(&ledger, vec![a.sign(update("a-water", "TWIN-1"), 0).0]).expect("same identifier");
+    commit(&ledger, vec![a.sign(update("a-water", "TWIN-2"), 0).0]).expect("renamed");
+    commit(&ledger, vec![b.sign(project("b-water", "TWIN-1"), 0).0]).expect("free again");
+    let (one, _) = b.sign(project("b-school", "TWIN-3"), 0);
+    let (two, _) = b.sign(project("b-clinic", "TWIN-3"), 0);
+    assert!(matches!(
+        commit(&ledger, vec![one, two]),
+        Err(Rejection::InBatch { .. })
+    ));
+}
+
+fn details(identifier: &str) -> pb::ProjectDetails {
+    pb::ProjectDetails {
+        iati_identifier: identifier.into(),
+        title: Some(pb::Names {
+            latin: format!("Project {identifier}"),
+            arabic: String::new(),
+        }),
+        locations: vec![pb::ProjectLocation {
+            pcode: "LY01".into(),
+            percentage: 100,
+        }],
+        sectors: vec![pb::ProjectSector {
+            code: "14030".into(),
+            percentage: 100,
+        }],
+        status: 2,
+        ..Default::default()
+    }
+}

@@ -24,7 +24,9 @@ pub fn rejection_code(rejection: &Rejection) -> Code {
         Rejection::SequenceGap { .. }
         | Rejection::WrongPrevious { .. }
         | Rejection::UnknownReference { .. } => Code::FailedPrecondition,
-        Rejection::Equivocation { .. } | Rejection::AlreadyRegistered { .. } => Code::AlreadyExists,
+        Rejection::Equivocation { .. }
+        | Rejection::AlreadyRegistered { .. }
+        | Rejection::IdentifierTaken { .. } => Code::AlreadyExists,
         Rejection::InBatch { .. } => unreachable!("root() strips batch indices"),
     }
 }

@@ -33,9 +33,17 @@ pub fn municipality(pcode: &str, parent: &str, level: u32) -> Kind {
     })
 }
 
+/// Project details made so far by [`details`] in this process.
+static DETAILS_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub fn details(pcode: &str, sector: &str, currency: &str, value: &str) -> pb::ProjectDetails {
     pb::ProjectDetails {
-        iati_identifier: format!("XM-TEST-{pcode}-{sector}"),
+        // One activity, one identifier (the ledger refuses a second project
+        // with another's): numbered in the order details are made.
+        iati_identifier: format!(
+            "XM-TEST-{pcode}-{sector}-{}",
+            DETAILS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
         title: names("Water network rehabilitation", "إعادة تأهيل شبكة المياه"),
         description: None,
         participants: vec![],

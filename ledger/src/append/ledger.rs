@@ -164,6 +164,7 @@ impl Ledger {
         self.memory.keys.forget_all();
         self.memory.orgs.forget_all();
         self.memory.forget_iati_owners();
+        self.memory.forget_iati_projects();
         self.memory.projects.forget_all();
         self.memory.reviewed.forget();
         if replaced.is_ok() {
@@ -305,6 +306,7 @@ impl Ledger {
             self.memory.forget_iati_owners();
         }
         self.memory.orgs.remember(written.orgs);
+        self.memory.note_iati_projects(&written.projects);
         self.memory.projects.remember(written.projects);
         self.memory.reviewed.add(written.reviewed);
         Ok(outcomes)

@@ -342,6 +342,7 @@ impl Staging<'_> {
             .ok_or_else(|| Rejection::field("details", "is required"))?;
         self.require_locations(details)?;
         self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        self.identifier_unused(&body.project_id, &details.iati_identifier)?;
         let project = ProjectRecord {
             owner: author_id.to_owned(),
             iati_identifier: details.iati_identifier.clone(),
@@ -371,6 +372,7 @@ impl Staging<'_> {
             .ok_or_else(|| Rejection::field("details", "is required"))?;
         self.require_locations(details)?;
         self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        self.identifier_unused(&body.project_id, &details.iati_identifier)?;
         project.status = details.status;
         project.iati_identifier = details.iati_identifier.clone();
         project.summary = ProjectSummary::from_details(details);

@@ -111,6 +111,45 @@ impl Staging<'_> {
         })
     }
 
+    /// An IATI activity identifier names one activity on the ledger: refused
+    /// when a project other than `project_id` has it.
+    pub(super) fn identifier_unused(
+        &self,
+        project_id: &str,
+        identifier: &str,
+    ) -> Result<(), StageError> {
+        if identifier.is_empty() {
+            return Ok(());
+        }
+        let staged = self
+            .request
+            .projects
+            .iter()
+            .chain(self.group.projects.iter())
+            .find(|(id, record)| id.as_str() != project_id && record.iati_identifier == identifier)
+            .map(|(id, _)| id.clone());
+        let other = match staged {
+            Some(other) => Some(other),
+            None => self
+                .memory
+                .iati_project(self.store, identifier)?
+                .filter(|other| other != project_id),
+        };
+        if let Some(other) = other {
+            if self
+                .project(&other)?
+                .is_some_and(|record| record.iati_identifier == identifier)
+            {
+                return Err(Rejection::IdentifierTaken {
+                    identifier: identifier.to_owned(),
+                    project: other,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// A ministry that revoked its last active key could never register,
     /// rotate or review anything again: refused (rotate first).
     pub(super) fn keep_an_active_ministry_key(&self, org_id: &str) -> Result<(), StageError> {
