@@ -17,6 +17,7 @@
 
 pub mod append;
 pub mod author;
+mod bounded_map;
 pub mod coverage;
 pub mod date;
 pub mod event;
@@ -25,7 +26,6 @@ pub mod iati;
 pub mod ids;
 pub mod limits;
 pub mod reject;
-mod remembered;
 pub mod replication;
 pub mod signing;
 pub mod store;

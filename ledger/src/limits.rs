@@ -32,7 +32,7 @@ pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub const STORE_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Overlaps named one by one in a receipt's warnings; the rest are counted.
 pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;
-/// Values of each in-memory map (`remembered.rs`): records of each registry
+/// Values of each in-memory map (`bounded_map.rs`): records of each registry
 /// (keys, organisations, projects) a ledger keeps between commit groups, and
 /// signers' keys as curve points.
 pub const REMEMBERED_RECORDS_MAX: usize = 50_000;
@@ -68,7 +68,7 @@ pub const PROPOSAL_EVENTS_MAX: usize = 4_096;
 pub const PROPOSAL_BYTES_MAX: usize = REQUEST_BYTES_MAX;
 /// How long a submission waits for its entry to commit before the client is
 /// told it is not committed (e.g. a leader cut off from the majority).
-pub const PROPOSAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const PROPOSAL_DECISION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries per AppendEntries message at most (openraft's default is 300).
 /// With [`PROPOSAL_BYTES_MAX`] this bounds every Raft message a node sends,
 /// so that [`CLUSTER_MESSAGE_BYTES_MAX`] never refuses an honest leader.

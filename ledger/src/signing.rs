@@ -18,8 +18,8 @@ use sha2::{Digest, Sha512};
 use std::fmt;
 use std::sync::LazyLock;
 
+use crate::bounded_map::BoundedMap;
 use crate::ids::{EventId, IdError, PublicKeyBytes};
-use crate::remembered::Remembered;
 
 /// The domain-separation tag at the start of every signed message.
 pub const EVENT_DOMAIN: &[u8] = b"tansiq/event/v1";
@@ -203,8 +203,8 @@ pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
 /// `R`, a third or more of a signature's share of a batch, and the same
 /// signers sign again and again. The point is a function of the key's bytes
 /// alone, so remembering it changes no verdict.
-static KEY_POINTS: LazyLock<Remembered<PublicKeyBytes, Option<EdwardsPoint>>> =
-    LazyLock::new(Remembered::default);
+static KEY_POINTS: LazyLock<BoundedMap<PublicKeyBytes, Option<EdwardsPoint>>> =
+    LazyLock::new(BoundedMap::default);
 
 fn key_point(key: &PublicKeyBytes) -> Option<EdwardsPoint> {
     KEY_POINTS.get_or_make(key, || {

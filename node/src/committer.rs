@@ -35,7 +35,7 @@ pub enum SubmitError {
     /// Cluster mode: no leader is known (election under way, or no quorum).
     NoLeader,
     /// Cluster mode: proposed but not committed in time; the message says why.
-    NotCommitted(String),
+    NotDecided(String),
     /// The disk is full: storage stays read-only until there is space again
     /// (RocksDB then recovers, or the node restarts itself in place, see
     /// `crate::recovery`).

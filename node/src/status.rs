@@ -93,7 +93,7 @@ pub fn submit_status(error: SubmitError) -> Status {
         SubmitError::Forward(leader) => {
             Status::unavailable(format!("the leader moved to {leader}; retry"))
         }
-        SubmitError::NotCommitted(message) => Status::unavailable(message),
+        SubmitError::NotDecided(message) => Status::unavailable(message),
         SubmitError::NoLeader => Status::unavailable(
             "the cluster has no leader right now (election under way or no quorum); nothing was written, retry",
         ),

@@ -13,7 +13,7 @@ use crate::reject::Rejection;
 use crate::signing::ChainId;
 use crate::store::{cf, KeyRecord, OrgRecord, Store, StoreError, Tip};
 
-use super::memory::Memory;
+use super::memory::CrossGroupCache;
 use super::receipt::{Receipt, RequestOutcome};
 use super::staging::Staging;
 use crate::event::CheckedRequest;
@@ -66,7 +66,7 @@ pub(super) enum NewChain {
 pub struct Ledger {
     pub(super) store: Store,
     pub(super) genesis: Genesis,
-    pub(super) memory: Memory,
+    pub(super) memory: CrossGroupCache,
     pub(super) replacing: StateReplacement,
 }
 
@@ -130,7 +130,7 @@ impl Ledger {
         Ok(Ledger {
             store,
             genesis: stored,
-            memory: Memory::default(),
+            memory: CrossGroupCache::default(),
             replacing: StateReplacement::default(),
         })
     }

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::bounded_map::BoundedMap;
 use crate::ids::PublicKeyBytes;
-use crate::remembered::Remembered;
 use crate::store::{cf, decode_json, KeyRecord, OrgRecord, ProjectRecord, Store, StoreError};
 use crate::sync::lock_whole;
 
@@ -15,10 +15,10 @@ use crate::sync::lock_whole;
 /// and written by the one writer (after its write succeeded); emptied when
 /// full and when the state is replaced (a snapshot).
 #[derive(Default)]
-pub(super) struct Memory {
-    pub(super) keys: Remembered<PublicKeyBytes, KeyRecord>,
-    pub(super) orgs: Remembered<String, OrgRecord>,
-    pub(super) projects: Remembered<String, Arc<ProjectRecord>>,
+pub(super) struct CrossGroupCache {
+    pub(super) keys: BoundedMap<PublicKeyBytes, KeyRecord>,
+    pub(super) orgs: BoundedMap<String, OrgRecord>,
+    pub(super) projects: BoundedMap<String, Arc<ProjectRecord>>,
     pub(super) reviewed: ReviewedPairs,
     /// IATI organisation identifier → the organisation that registered it;
     /// loaded on first use, dropped when an organisation is written.
@@ -29,7 +29,7 @@ pub(super) struct Memory {
     pub(super) iati_projects: std::sync::Mutex<Option<HashMap<String, String>>>,
 }
 
-impl Memory {
+impl CrossGroupCache {
     pub(super) fn iati_owners(
         &self,
         store: &Store,
@@ -53,7 +53,7 @@ impl Memory {
     }
 
     /// The project last written with the IATI activity `identifier`, if any
-    /// (see [`Memory::iati_projects`]).
+    /// (see [`CrossGroupCache::iati_projects`]).
     pub(super) fn iati_project(
         &self,
         store: &Store,
@@ -151,7 +151,7 @@ impl ReviewedPairs {
 }
 
 /// The registry records a commit group wrote, and the pairs it reviewed.
-pub(super) struct Written {
+pub(super) struct GroupWrites {
     pub(super) keys: HashMap<PublicKeyBytes, KeyRecord>,
     pub(super) orgs: HashMap<String, OrgRecord>,
     pub(super) projects: HashMap<String, Arc<ProjectRecord>>,

@@ -1,7 +1,7 @@
 //! APPEND: the one writer. A [`Ledger`] hands out reads and commits groups
 //! of requests: decoded, signature-checked events (`admit`) are checked
 //! against the state — duplicates, key chains (`staging`), authorisation
-//! (`authorise`, `signers`), what each body does (`apply`, with the
+//! (`authorise`, `signers`), what each body does (`kinds`, with the
 //! registry's rules in `registry` and the coverage projection's writer in
 //! `projection`) — read through overlays and caches (`overlay`, `memory`),
 //! and every change of a group goes into one RocksDB write batch.
@@ -13,8 +13,8 @@
 //! rebuild (`rebuild`) and a snapshot check replay a log through the same
 //! path; a dry run (`trial`) stages without writing.
 
-mod apply;
 mod authorise;
+mod kinds;
 mod ledger;
 mod memory;
 mod overlay;

@@ -86,7 +86,7 @@ impl From<StoreError> for StageError {
 /// change while a group is staged (one writer), so what was read stays true
 /// unless the group itself changes it, and the overlays are looked at first.
 #[derive(Default)]
-pub(super) struct ReadCache {
+pub(super) struct GroupCache {
     pub(super) keys: RefCell<HashMap<PublicKeyBytes, Option<KeyRecord>>>,
     pub(super) key_events: RefCell<HashMap<(PublicKeyBytes, u64), Option<EventId>>>,
     pub(super) orgs: RefCell<HashMap<String, Option<OrgRecord>>>,

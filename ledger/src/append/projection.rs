@@ -237,7 +237,7 @@ impl<I: Iterator<Item = Result<String, StoreError>>> Iterator for MergedIds<I> {
     }
 }
 
-/// What each body type does (`Staging::apply_kind` dispatches here).
+/// What each body type does (`Staging::stage_kind` dispatches here).
 impl Staging<'_> {
     /// A `sector_policy_set`: its checks and what it changes.
     pub(super) fn sector_policy_set(

@@ -175,7 +175,7 @@ impl Staging<'_> {
     }
 }
 
-/// What each body type does (`Staging::apply_kind` dispatches here).
+/// What each body type does (`Staging::stage_kind` dispatches here).
 impl Staging<'_> {
     /// An `organisation_registered`: its checks and what it changes.
     pub(super) fn organisation_registered(

@@ -16,8 +16,8 @@ use crate::store::{
     StoreError, Tip,
 };
 
-use super::memory::{Memory, Written};
-use super::overlay::{Overlay, ReadCache, StageError};
+use super::memory::{CrossGroupCache, GroupWrites};
+use super::overlay::{GroupCache, Overlay, StageError};
 use super::receipt::{Receipt, RequestOutcome};
 
 /// Looks a value up in the request's overlay, then the group's, then the
@@ -48,10 +48,10 @@ macro_rules! layered {
 
 pub(super) struct Staging<'a> {
     pub(super) store: &'a Store,
-    pub(super) memory: &'a Memory,
+    pub(super) memory: &'a CrossGroupCache,
     pub(super) group: Overlay,
     pub(super) request: Overlay,
-    pub(super) cache: ReadCache,
+    pub(super) cache: GroupCache,
     pub(super) group_tip: Tip,
     pub(super) request_tip: Tip,
     pub(super) evidence: Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>,
@@ -61,7 +61,7 @@ pub(super) struct Staging<'a> {
 impl<'a> Staging<'a> {
     pub(super) fn new(
         store: &'a Store,
-        memory: &'a Memory,
+        memory: &'a CrossGroupCache,
         tip: Tip,
         committed_at_ms: i64,
     ) -> Self {
@@ -70,7 +70,7 @@ impl<'a> Staging<'a> {
             memory,
             group: Overlay::default(),
             request: Overlay::default(),
-            cache: ReadCache::default(),
+            cache: GroupCache::default(),
             group_tip: tip,
             request_tip: tip,
             evidence: Vec::new(),
@@ -216,7 +216,7 @@ impl<'a> Staging<'a> {
             ))
         })?;
         let position = self.request_tip.position.next();
-        let effects = self.apply_kind(event, &org, position)?;
+        let effects = self.stage_kind(event, &org, position)?;
 
         let head = self.request_tip.head.next(&event.id);
         debug_assert!(position > self.group_tip.position || self.request.appended.is_empty());
@@ -380,7 +380,7 @@ impl<'a> Staging<'a> {
 
 impl<'a> Staging<'a> {
     /// The group's writes, and the project records it wrote.
-    pub(super) fn into_batch(self) -> (rocksdb::WriteBatch, Written) {
+    pub(super) fn into_batch(self) -> (rocksdb::WriteBatch, GroupWrites) {
         debug_assert!(
             self.request.appended.is_empty(),
             "a request was left half-staged"
@@ -442,7 +442,7 @@ impl<'a> Staging<'a> {
             batch.put_evidence(key, *sequence, id, envelope);
         }
         batch.put_tip(&self.group_tip);
-        let written = Written {
+        let written = GroupWrites {
             keys: group.keys,
             orgs: group.orgs,
             projects: group.projects,

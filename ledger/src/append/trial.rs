@@ -8,7 +8,7 @@ use crate::reject::in_batch;
 use crate::store::{StoreError, Tip};
 
 use super::ledger::Ledger;
-use super::memory::Memory;
+use super::memory::CrossGroupCache;
 use super::overlay::Overlay;
 use super::receipt::RequestOutcome;
 use super::staging::Staging;
@@ -21,7 +21,7 @@ use super::staging::Staging;
 pub struct Trial {
     pub(super) accepted: Overlay,
     pub(super) tip: Tip,
-    pub(super) memory: Memory,
+    pub(super) memory: CrossGroupCache,
 }
 
 impl Ledger {
@@ -30,7 +30,7 @@ impl Ledger {
         Ok(Trial {
             accepted: Overlay::default(),
             tip: self.tip()?,
-            memory: Memory::default(),
+            memory: CrossGroupCache::default(),
         })
     }
 

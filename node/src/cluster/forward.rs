@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use crate::tls::{self, Tls};
-use tansiq_ledger::limits::PROPOSAL_COMMIT_TIMEOUT;
+use tansiq_ledger::limits::PROPOSAL_DECISION_TIMEOUT;
 use tansiq_ledger::sync::lock_whole;
 
 /// This node's way to the leader's gRPC services.
@@ -56,7 +56,7 @@ impl Forwarder {
             .max_decoding_message_size(tansiq_ledger::limits::REQUEST_BYTES_MAX)
             .max_encoding_message_size(tansiq_ledger::limits::REQUEST_BYTES_MAX);
         let mut request = Request::new(pb::SubmitBatchRequest { events });
-        request.set_timeout(PROPOSAL_COMMIT_TIMEOUT + Duration::from_secs(5));
+        request.set_timeout(PROPOSAL_DECISION_TIMEOUT + Duration::from_secs(5));
         match client.submit_batch(request).await {
             Ok(response) => Ok(response.into_inner().receipts),
             Err(status) if retryable(status.code()) => {

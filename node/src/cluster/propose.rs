@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 use tansiq_ledger::limits::{
-    PROPOSAL_BYTES_MAX, PROPOSAL_COMMIT_TIMEOUT, PROPOSAL_EVENTS_MAX, PROPOSAL_QUEUE_MAX,
+    PROPOSAL_BYTES_MAX, PROPOSAL_DECISION_TIMEOUT, PROPOSAL_EVENTS_MAX, PROPOSAL_QUEUE_MAX,
 };
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -159,18 +159,20 @@ pub(super) async fn propose_loop(
         let members = Arc::clone(&members);
         let in_flight = Arc::clone(&in_flight);
         tokio::spawn(async move {
-            let written =
-                tokio::time::timeout(PROPOSAL_COMMIT_TIMEOUT, members.raft.client_write(proposal))
-                    .await;
+            let written = tokio::time::timeout(
+                PROPOSAL_DECISION_TIMEOUT,
+                members.raft.client_write(proposal),
+            )
+            .await;
             // Applied here, or not committed: the applied state decides from now on.
             in_flight.remove(&introducing);
             match written {
                 Ok(result) => answer(&members, result, replies),
                 Err(_) => {
                     for reply in replies {
-                        let _ = reply.send(Err(SubmitError::NotCommitted(format!(
+                        let _ = reply.send(Err(SubmitError::NotDecided(format!(
                             "not committed within {} s: this node cannot reach a majority of the voters (partition or voters down). The entry may still commit if they come back; resubmit the same signed events (accepted exactly once by event id) or submit to a node on the majority side",
-                            PROPOSAL_COMMIT_TIMEOUT.as_secs()
+                            PROPOSAL_DECISION_TIMEOUT.as_secs()
                         ))));
                     }
                 }

@@ -8,19 +8,19 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
-pub(crate) struct Remembered<K, V> {
+pub(crate) struct BoundedMap<K, V> {
     values: Mutex<HashMap<K, V>>,
 }
 
-impl<K, V> Default for Remembered<K, V> {
+impl<K, V> Default for BoundedMap<K, V> {
     fn default() -> Self {
-        Remembered {
+        BoundedMap {
             values: Mutex::new(HashMap::new()),
         }
     }
 }
 
-impl<K: Hash + Eq, V: Clone> Remembered<K, V> {
+impl<K: Hash + Eq, V: Clone> BoundedMap<K, V> {
     /// The value of `key`: remembered, or loaded (and then remembered when
     /// there is one).
     pub(crate) fn get_or_load<Q, E>(
@@ -83,13 +83,13 @@ mod tests {
 
     #[test]
     fn a_full_map_is_emptied_and_answers_stay_right() {
-        let remembered: Remembered<u64, u64> = Remembered::default();
+        let remembered: BoundedMap<u64, u64> = BoundedMap::default();
         let total = REMEMBERED_RECORDS_MAX as u64 + 10;
         for key in 0..total {
             assert_eq!(remembered.get_or_make(&key, || key * 2), key * 2);
         }
         assert!(remembered.values().len() <= REMEMBERED_RECORDS_MAX);
-        // Remembered: not made again.
+        // BoundedMap: not made again.
         assert_eq!(remembered.get_or_make(&(total - 1), || 0), (total - 1) * 2);
         // Forgotten when the map was emptied: made again.
         assert_eq!(remembered.get_or_make(&0, || 7), 7);
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn nothing_found_is_not_remembered_and_errors_pass_through() {
-        let remembered: Remembered<String, u32> = Remembered::default();
+        let remembered: BoundedMap<String, u32> = BoundedMap::default();
         assert_eq!(
             remembered.get_or_load::<str, ()>("a", || Ok(None)),
             Ok(None)

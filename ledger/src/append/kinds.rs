@@ -12,7 +12,7 @@ use super::staging::Staging;
 
 impl Staging<'_> {
     /// Authorises the event for its author's role and stages its effect on the registries.
-    pub(super) fn apply_kind(
+    pub(super) fn stage_kind(
         &mut self,
         event: &Event,
         author: &OrgRecord,
