@@ -14,6 +14,7 @@ use crate::signing::ChainId;
 use crate::store::{cf, KeyRecord, OrgRecord, Store, StoreError, Tip};
 
 use super::memory::CrossGroupCache;
+use super::receipt::stored_receipt;
 use super::receipt::{Receipt, RequestOutcome};
 use super::staging::Staging;
 use crate::event::CheckedRequest;
@@ -214,23 +215,7 @@ impl Ledger {
 
     /// The receipt of a committed event.
     pub fn receipt(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
-        let Some(position) = self.store.event_position(id)? else {
-            return Ok(None);
-        };
-        let record = self.store.log_record(position)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "event {id} at position {position} has no log record"
-            ))
-        })?;
-        Ok(Some(Receipt {
-            event_id: *id,
-            position,
-            head: record.head,
-            committed_at_ms: record.committed_at_ms,
-            duplicate: true,
-            warnings: Vec::new(),
-            pending_review: false,
-        }))
+        stored_receipt(&self.store, id)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::ids::{EventId, HeadHash, LogPosition};
 use crate::reject::Rejection;
+use crate::store::{Store, StoreError};
 
 /// What a committed (or already present) event's author is told.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -26,3 +27,25 @@ pub struct Receipt {
 
 /// One request's outcome: a receipt per event, or the reason none was written.
 pub type RequestOutcome = Result<Vec<Receipt>, Rejection>;
+
+/// The receipt of an event already on the ledger (`duplicate`: its author
+/// is told it again), or None.
+pub(super) fn stored_receipt(store: &Store, id: &EventId) -> Result<Option<Receipt>, StoreError> {
+    let Some(position) = store.event_position(id)? else {
+        return Ok(None);
+    };
+    let record = store.log_record(position)?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "event {id} at position {position} has no log record"
+        ))
+    })?;
+    Ok(Some(Receipt {
+        event_id: *id,
+        position,
+        head: record.head,
+        committed_at_ms: record.committed_at_ms,
+        duplicate: true,
+        warnings: Vec::new(),
+        pending_review: false,
+    }))
+}

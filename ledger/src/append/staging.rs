@@ -18,6 +18,7 @@ use crate::store::{
 
 use super::memory::{CrossGroupCache, GroupWrites};
 use super::overlay::{GroupCache, Overlay, StageError};
+use super::receipt::stored_receipt;
 use super::receipt::{Receipt, RequestOutcome};
 
 /// Looks a value up in the request's overlay, then the group's, then the
@@ -112,22 +113,7 @@ impl<'a> Staging<'a> {
                 ..receipt.clone()
             }));
         }
-        let Some(position) = self.store.event_position(id)? else {
-            return Ok(None);
-        };
-        let record = self
-            .store
-            .log_record(position)?
-            .ok_or_else(|| StoreError::Corrupt(format!("event {id} has no log record")))?;
-        Ok(Some(Receipt {
-            event_id: *id,
-            position,
-            head: record.head,
-            committed_at_ms: record.committed_at_ms,
-            duplicate: true,
-            warnings: Vec::new(),
-            pending_review: false,
-        }))
+        stored_receipt(self.store, id)
     }
 
     pub(super) fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {
