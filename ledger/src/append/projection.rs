@@ -336,13 +336,8 @@ impl Staging<'_> {
             }
             .into());
         }
-        let details = body
-            .details
-            .as_ref()
-            .ok_or_else(|| Rejection::field("details", "is required"))?;
-        self.require_locations(details)?;
-        self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
-        self.identifier_unused(&body.project_id, &details.iati_identifier)?;
+        let details =
+            self.checked_details(author_id, role, &body.project_id, body.details.as_ref())?;
         let project = ProjectRecord {
             owner: author_id.to_owned(),
             iati_identifier: details.iati_identifier.clone(),
@@ -356,6 +351,23 @@ impl Staging<'_> {
         self.stage_project_details(&body.project_id, project, position, event.id)
     }
 
+    /// A project's new details, checked against the state: present, in
+    /// registered places, under an identifier `author_id` may report and
+    /// no other project has.
+    fn checked_details<'d>(
+        &self,
+        author_id: &str,
+        role: pb::OrgRole,
+        project_id: &str,
+        details: Option<&'d pb::ProjectDetails>,
+    ) -> Result<&'d pb::ProjectDetails, StageError> {
+        let details = details.ok_or_else(|| Rejection::field("details", "is required"))?;
+        self.require_locations(details)?;
+        self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        self.identifier_unused(project_id, &details.iati_identifier)?;
+        Ok(details)
+    }
+
     /// A `project_updated`: its checks and what it changes.
     pub(super) fn project_updated(
         &mut self,
@@ -366,13 +378,8 @@ impl Staging<'_> {
         position: LogPosition,
     ) -> Result<Effects, StageError> {
         let mut project = self.own_open_project(author_id, role, &body.project_id)?;
-        let details = body
-            .details
-            .as_ref()
-            .ok_or_else(|| Rejection::field("details", "is required"))?;
-        self.require_locations(details)?;
-        self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
-        self.identifier_unused(&body.project_id, &details.iati_identifier)?;
+        let details =
+            self.checked_details(author_id, role, &body.project_id, body.details.as_ref())?;
         project.status = details.status;
         project.iati_identifier = details.iati_identifier.clone();
         project.summary = ProjectSummary::from_details(details);
