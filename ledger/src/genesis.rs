@@ -83,6 +83,23 @@ pub fn derive_chain_id(name: &str, genesis: &pb::Genesis) -> Result<ChainId, Gen
     Ok(ChainId::parse(&format!("{name}-{suffix}"))?)
 }
 
+/// The genesis message of `chain_id` (empty: not derived yet).
+fn message(
+    chain_id: String,
+    ministry: &OrgId,
+    ministry_name: pb::Names,
+    keys: &[PublicKeyBytes],
+    created_at_ms: i64,
+) -> pb::Genesis {
+    pb::Genesis {
+        chain_id,
+        ministry_org_id: ministry.to_string(),
+        ministry_name: Some(ministry_name),
+        ministry_keys: keys.iter().map(|key| key.0.to_vec()).collect(),
+        created_at_ms,
+    }
+}
+
 impl Genesis {
     /// A new genesis for `chain` whose ministry holds `keys`.
     pub fn create(
@@ -92,13 +109,13 @@ impl Genesis {
         keys: &[PublicKeyBytes],
         created_at_ms: i64,
     ) -> Result<Genesis, GenesisError> {
-        let message = pb::Genesis {
-            chain_id: chain.to_string(),
-            ministry_org_id: ministry.to_string(),
-            ministry_name: Some(ministry_name),
-            ministry_keys: keys.iter().map(|key| key.0.to_vec()).collect(),
+        let message = message(
+            chain.to_string(),
+            ministry,
+            ministry_name,
+            keys,
             created_at_ms,
-        };
+        );
         Genesis::decode(&message.encode_to_vec())
     }
 
@@ -111,13 +128,7 @@ impl Genesis {
         keys: &[PublicKeyBytes],
         created_at_ms: i64,
     ) -> Result<Genesis, GenesisError> {
-        let message = pb::Genesis {
-            chain_id: String::new(),
-            ministry_org_id: ministry.to_string(),
-            ministry_name: Some(ministry_name),
-            ministry_keys: keys.iter().map(|key| key.0.to_vec()).collect(),
-            created_at_ms,
-        };
+        let message = message(String::new(), ministry, ministry_name, keys, created_at_ms);
         let chain = derive_chain_id(name, &message)?;
         Genesis::decode(
             &pb::Genesis {
