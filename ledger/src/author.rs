@@ -151,14 +151,14 @@ impl Author {
 
     /// The body of this key's next event.
     pub fn next_body(&self, kind: Kind, created_at_ms: i64) -> pb::EventBody {
-        pb::EventBody {
-            signer_key: self.key.public().0.to_vec(),
-            author: self.org.to_string(),
-            sequence: self.next_sequence,
-            previous: self.previous.map(|id| id.0.to_vec()).unwrap_or_default(),
+        event_body(
+            &self.key.public(),
+            &self.org,
+            self.next_sequence,
+            self.previous,
             created_at_ms,
-            kind: Some(kind),
-        }
+            kind,
+        )
     }
 
     /// Signs the key's next event and advances the chain.
@@ -193,4 +193,24 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// The body of event `sequence` of `signer`'s chain (after `previous`), for
+/// `author`: what is signed (docs/PROTOCOL.md, section 3).
+pub fn event_body(
+    signer: &PublicKeyBytes,
+    author: &OrgId,
+    sequence: u64,
+    previous: Option<EventId>,
+    created_at_ms: i64,
+    kind: Kind,
+) -> pb::EventBody {
+    pb::EventBody {
+        signer_key: signer.0.to_vec(),
+        author: author.to_string(),
+        sequence,
+        previous: previous.map(|id| id.0.to_vec()).unwrap_or_default(),
+        created_at_ms,
+        kind: Some(kind),
+    }
 }

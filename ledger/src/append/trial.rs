@@ -2,6 +2,7 @@
 
 use tansiq_proto::v1 as pb;
 
+use crate::author::event_body;
 use crate::event::{Event, Kind};
 use crate::ids::{EventId, PublicKeyBytes};
 use crate::reject::in_batch;
@@ -58,14 +59,7 @@ impl Ledger {
         let mut events = Vec::with_capacity(kinds.len());
         for kind in kinds {
             sequence += 1;
-            let body = pb::EventBody {
-                signer_key: signer.0.to_vec(),
-                author: author.to_string(),
-                sequence,
-                previous: previous.map(|id| id.0.to_vec()).unwrap_or_default(),
-                created_at_ms,
-                kind: Some(kind),
-            };
+            let body = event_body(&signer, author, sequence, previous, created_at_ms, kind);
             let signed = pb::SignedEvent {
                 body: body.encode_to_vec(),
                 signature: vec![0; 64],
