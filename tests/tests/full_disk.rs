@@ -188,6 +188,42 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_loses_no_acknowledge
 /// every 2 s and restarts no sooner than 5 s after the failure).
 const RECOVERY_WAIT: Duration = Duration::from_secs(120);
 
+/// Submits `events` (once refused) again until the node, still running and
+/// not restarted by anyone, accepts them, within [`RECOVERY_WAIT`] of
+/// `cause`; their receipts, each for an event written now.
+async fn resubmit_until_accepted(
+    node: &mut Node,
+    client: &mut LedgerClient<tonic::transport::Channel>,
+    events: &[pb::SignedEvent],
+    cause: &str,
+) -> Vec<pb::Receipt> {
+    let deadline = Instant::now() + RECOVERY_WAIT;
+    let receipts = loop {
+        let attempt = client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.to_vec(),
+            })
+            .await;
+        match attempt {
+            Ok(reply) => break reply.into_inner().receipts,
+            Err(status) => {
+                assert_eq!(node.exit_status(), None, "the node exited");
+                assert!(
+                    Instant::now() < deadline,
+                    "no write went in within {RECOVERY_WAIT:?} of {cause}: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    assert_eq!(receipts.len(), EVENTS_PER_REQUEST);
+    assert!(
+        receipts.iter().all(|receipt| !receipt.duplicate),
+        "{receipts:?}"
+    );
+    receipts
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_reopens_its_storage_by_itself_once_its_full_disk_has_space_again() {
     let Some(disk) = SmallDisk::mount(DISK_MIB) else {
@@ -224,34 +260,8 @@ async fn a_node_reopens_its_storage_by_itself_once_its_full_disk_has_space_again
     // The operator frees space; nobody restarts the node. The same channel
     // reconnects to the node once it listens again (on the same port).
     disk.grow(DISK_MIB * 16);
-    let deadline = Instant::now() + RECOVERY_WAIT;
-    let receipts = loop {
-        let attempt = client
-            .submit_batch(pb::SubmitBatchRequest {
-                events: refused_events.clone(),
-            })
-            .await;
-        match attempt {
-            Ok(reply) => break reply.into_inner().receipts,
-            Err(status) => {
-                assert!(
-                    node.exit_status().is_none(),
-                    "the node exited: {:?}",
-                    node.exit_status()
-                );
-                assert!(
-                    Instant::now() < deadline,
-                    "no write went in within {RECOVERY_WAIT:?} of the disk growing: {status:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    };
-    assert_eq!(receipts.len(), EVENTS_PER_REQUEST);
-    assert!(
-        receipts.iter().all(|receipt| !receipt.duplicate),
-        "{receipts:?}"
-    );
+    let receipts =
+        resubmit_until_accepted(&mut node, &mut client, &refused_events, "the disk growing").await;
 
     // The same process: RocksDB recovered by itself from the full disk, or
     // the node restarted in place (its counters then began again).
@@ -513,30 +523,8 @@ async fn a_node_out_of_file_descriptors_restarts_itself_in_place_once_it_has_som
 
     // The operator raises the limit again; nobody restarts the node.
     set_open_file_limit(pid, &hard).expect("the limit was set before");
-    let deadline = Instant::now() + RECOVERY_WAIT;
-    let receipts = loop {
-        let attempt = client
-            .submit_batch(pb::SubmitBatchRequest {
-                events: refused_events.clone(),
-            })
-            .await;
-        match attempt {
-            Ok(reply) => break reply.into_inner().receipts,
-            Err(status) => {
-                assert_eq!(node.exit_status(), None, "the node exited");
-                assert!(
-                    Instant::now() < deadline,
-                    "no write went in within {RECOVERY_WAIT:?} of the limit rising: {status:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    };
-    assert_eq!(receipts.len(), EVENTS_PER_REQUEST);
-    assert!(
-        receipts.iter().all(|receipt| !receipt.duplicate),
-        "{receipts:?}"
-    );
+    let receipts =
+        resubmit_until_accepted(&mut node, &mut client, &refused_events, "the limit rising").await;
     // RocksDB does not recover from this by itself: the node restarted in
     // place (same process, its counters began again).
     assert_eq!(node.exit_status(), None, "the node still runs");
