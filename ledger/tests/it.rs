@@ -10,3 +10,4 @@ mod iati_fixtures;
 mod protocol_vectors;
 mod raft_apply;
 mod raft_storage;
+mod tidy;
