@@ -24,6 +24,8 @@ pub(super) struct Overlay {
     pub(super) receipts: HashMap<EventId, Receipt>,
     pub(super) orgs: HashMap<String, OrgRecord>,
     pub(super) projects: HashMap<String, Arc<ProjectRecord>>,
+    /// IATI activity identifier → the project staged with it last.
+    pub(super) identifiers: HashMap<String, String>,
     pub(super) municipalities: HashMap<String, MunicipalityRecord>,
     pub(super) appended: Vec<(LogRecord, pb::SignedEvent)>,
     // Coverage projections: versions and index entries to write, and the
@@ -45,6 +47,7 @@ impl Overlay {
         self.receipts.extend(other.receipts);
         self.orgs.extend(other.orgs);
         self.projects.extend(other.projects);
+        self.identifiers.extend(other.identifiers);
         self.municipalities.extend(other.municipalities);
         self.appended.extend(other.appended);
         self.project_versions.extend(other.project_versions);

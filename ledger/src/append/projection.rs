@@ -45,6 +45,11 @@ impl Staging<'_> {
         self.request
             .project_versions
             .push((project_id.to_owned(), position, Arc::clone(&project)));
+        if !project.iati_identifier.is_empty() {
+            self.request
+                .identifiers
+                .insert(project.iati_identifier.clone(), project_id.to_owned());
+        }
         self.request.projects.insert(project_id.to_owned(), project);
     }
 

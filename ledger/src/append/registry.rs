@@ -121,24 +121,19 @@ impl Staging<'_> {
         if identifier.is_empty() {
             return Ok(());
         }
-        let staged = self
-            .request
-            .projects
-            .iter()
-            .chain(self.group.projects.iter())
-            .find(|(id, record)| id.as_str() != project_id && record.iati_identifier == identifier)
-            .map(|(id, _)| id.clone());
-        let other = match staged {
-            Some(other) => Some(other),
-            None => self
-                .memory
-                .iati_project(self.store, identifier)?
-                .filter(|other| other != project_id),
-        };
-        if let Some(other) = other {
-            if self
-                .project(&other)?
-                .is_some_and(|record| record.iati_identifier == identifier)
+        // Hints: the project last staged with it in the request, in the
+        // group, and last written with it in the store; each one's current
+        // record confirms or not.
+        let candidates = [
+            self.request.identifiers.get(identifier).cloned(),
+            self.group.identifiers.get(identifier).cloned(),
+            self.memory.iati_project(self.store, identifier)?,
+        ];
+        for other in candidates.into_iter().flatten() {
+            if other != project_id
+                && self
+                    .project(&other)?
+                    .is_some_and(|record| record.iati_identifier == identifier)
             {
                 return Err(Rejection::IdentifierTaken {
                     identifier: identifier.to_owned(),
