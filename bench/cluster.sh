@@ -65,7 +65,7 @@ for id in 1 2 3; do
 done
 members=()
 for id in 1 2 3; do members+=(--member "$id=http://127.0.0.1:${PORTS[$((id - 1))]}"); done
-"$BIN/tansiq" --node "http://127.0.0.1:${PORTS[0]}" cluster init "${members[@]}" >/dev/null
+"$BIN/tansiq" --node "http://127.0.0.1:${PORTS[0]}" cluster --key "$WORK/tansiq-1/ministry.key" init "${members[@]}" >/dev/null
 leader=""
 for _ in $(seq 100); do
     leader="$("$BIN/tansiq" --node "http://127.0.0.1:${PORTS[0]}" --output json cluster status \

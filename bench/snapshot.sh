@@ -60,7 +60,7 @@ position() { # node url
 }
 
 start_node 1 warn --dev --snapshot-every "$SNAPSHOT_EVERY"
-"$BIN/tansiq" --node "$LEADER" cluster init --member "1=$LEADER" >/dev/null
+"$BIN/tansiq" --node "$LEADER" cluster --key "$WORK/n1/ministry.key" init --member "1=$LEADER" >/dev/null
 for _ in $(seq 100); do
     [ "$(position "$LEADER")" != "" ] && break
     sleep 0.2
@@ -75,7 +75,7 @@ start_node 2 info --genesis "$WORK/n1/genesis.json"
 learner_pid="${PIDS[1]}"
 started="$(date +%s.%N)"
 # add-learner returns once the learner caught up; the bench watches meanwhile.
-"$BIN/tansiq" --node "$LEADER" cluster add-learner "2=$LEARNER" >/dev/null &
+"$BIN/tansiq" --node "$LEADER" cluster --key "$WORK/n1/ministry.key" add-learner "2=$LEARNER" >/dev/null &
 target="$(position "$LEADER")"
 caught_up=""
 for _ in $(seq 2400); do

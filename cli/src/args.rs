@@ -108,7 +108,13 @@ pub enum Command {
     #[command(flatten)]
     Coverage(CoverageCommand),
     /// Replicated cluster administration (nodes started with --node-id).
+    /// Init, add-learner, promote and remove are signed with a ministry key
+    /// and written to the ledger before the node makes the change.
     Cluster {
+        /// Ministry key file that authorises a membership change (default:
+        /// $TANSIQ_KEY, else ./tansiq-data/ministry.key).
+        #[arg(long, env = "TANSIQ_KEY", global = true)]
+        key: Option<PathBuf>,
         #[command(subcommand)]
         action: ClusterAction,
     },

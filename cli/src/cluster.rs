@@ -1,18 +1,23 @@
 //! `tansiq cluster`: form and watch a replicated cluster.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Context};
 use serde_json::json;
+use tansiq_ledger::author::now_ms;
+use tansiq_ledger::event::Kind;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 
 use crate::args::{ClusterAction, Output};
 use crate::output;
+use crate::signer::author_for;
 
-fn member(text: &str) -> anyhow::Result<pb::Member> {
+fn member(text: &str) -> anyhow::Result<pb::ClusterMember> {
     let (id, address) = text
         .split_once('=')
         .with_context(|| format!("{text:?} is not ID=URL, e.g. 2=http://10.0.0.2:50051"))?;
-    Ok(pb::Member {
+    Ok(pb::ClusterMember {
         node_id: id
             .parse()
             .with_context(|| format!("node id {id:?} is not a number"))?,
@@ -24,9 +29,13 @@ fn member(text: &str) -> anyhow::Result<pb::Member> {
 /// refuses an administration call (the node does not pass such calls on).
 const LEADER_METADATA: &str = "tansiq-leader";
 
-pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::Result<()> {
-    let mut client = ClusterClient::new(crate::client::channel(node).await?);
-    let mut result = run_action(&mut client, action.clone()).await;
+pub async fn run(
+    node: &str,
+    output: Output,
+    key: Option<PathBuf>,
+    action: ClusterAction,
+) -> anyhow::Result<()> {
+    let mut result = run_action(node, key.clone(), action.clone()).await;
     // Administration goes to the leader: follow a follower's pointer once.
     let leader = result.as_ref().err().and_then(|error| {
         let status = error.downcast_ref::<tonic::Status>()?;
@@ -34,8 +43,7 @@ pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::R
         Some(leader.to_owned())
     });
     if let Some(leader) = leader {
-        let mut client = ClusterClient::new(crate::client::channel(&leader).await?);
-        result = run_action(&mut client, action).await;
+        result = run_action(&leader, key, action).await;
     }
     match result {
         Err(error)
@@ -52,24 +60,47 @@ pub async fn run(node: &str, output: Output, action: ClusterAction) -> anyhow::R
     }
 }
 
+/// Runs `action` on `node`; a membership change is signed with the key at
+/// `key` (placed in its chain by that node's ledger).
 async fn run_action(
-    client: &mut ClusterClient<tonic::transport::Channel>,
+    node: &str,
+    key: Option<PathBuf>,
     action: ClusterAction,
 ) -> anyhow::Result<pb::ClusterStatus> {
+    let mut client = ClusterClient::new(crate::client::channel(node).await?);
     let status = match action {
         ClusterAction::Init { members } => {
             let members = members
                 .iter()
                 .map(|m| member(m))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            client.init(pb::InitRequest { members }).await?.into_inner()
+            let authorisation =
+                authorise(node, key, pb::MembershipChange::Init, members.clone()).await?;
+            client
+                .init(pb::InitRequest {
+                    members,
+                    authorisation: Some(authorisation),
+                })
+                .await?
+                .into_inner()
         }
-        ClusterAction::AddLearner { member: text } => client
-            .add_learner(pb::AddLearnerRequest {
-                member: Some(member(&text)?),
-            })
-            .await?
-            .into_inner(),
+        ClusterAction::AddLearner { member: text } => {
+            let member = member(&text)?;
+            let authorisation = authorise(
+                node,
+                key,
+                pb::MembershipChange::AddLearner,
+                vec![member.clone()],
+            )
+            .await?;
+            client
+                .add_learner(pb::AddLearnerRequest {
+                    member: Some(member),
+                    authorisation: Some(authorisation),
+                })
+                .await?
+                .into_inner()
+        }
         ClusterAction::Promote { node_id } | ClusterAction::Remove { node_id } => {
             let promote = matches!(action, ClusterAction::Promote { .. });
             let current = client
@@ -90,8 +121,20 @@ async fn run_action(
             } else {
                 voters.retain(|id| *id != node_id);
             }
+            let named = voters
+                .iter()
+                .map(|&node_id| pb::ClusterMember {
+                    node_id,
+                    address: String::new(),
+                })
+                .collect();
+            let authorisation =
+                authorise(node, key, pb::MembershipChange::ChangeVoters, named).await?;
             client
-                .change_voters(pb::ChangeVotersRequest { voters })
+                .change_voters(pb::ChangeVotersRequest {
+                    voters,
+                    authorisation: Some(authorisation),
+                })
                 .await?
                 .into_inner()
         }
@@ -101,6 +144,25 @@ async fn run_action(
             .into_inner(),
     };
     Ok(status)
+}
+
+/// The ministry's signed authorisation of a membership change, which the
+/// node writes to the ledger before it makes the change.
+async fn authorise(
+    node: &str,
+    key: Option<PathBuf>,
+    change: pb::MembershipChange,
+    members: Vec<pb::ClusterMember>,
+) -> anyhow::Result<pb::SignedEvent> {
+    let mut ledger = crate::client::connect(node).await?;
+    let mut author = author_for(&mut ledger, key)
+        .await
+        .context("a membership change is signed with a ministry key")?;
+    let kind = Kind::MembershipChangeAuthorised(pb::MembershipChangeAuthorised {
+        change: change as i32,
+        members,
+    });
+    Ok(author.sign(kind, now_ms()).0)
 }
 
 fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()> {

@@ -52,7 +52,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify => crate::verify::run(output, &mut connect(&cli.node).await?).await,
         Command::Coverage(command) => crate::coverage::run(&cli.node, output, command).await,
-        Command::Cluster { action } => crate::cluster::run(&cli.node, output, action).await,
+        Command::Cluster { key, action } => {
+            crate::cluster::run(&cli.node, output, key, action).await
+        }
         Command::Import {
             format:
                 ImportFormat::Iati {
@@ -179,7 +181,7 @@ async fn submit(
     let columns = [
         ("position", 8),
         ("state", 16),
-        ("type", 24),
+        ("type", 30),
         ("event_id", 64),
         ("duplicate", 9),
         ("warnings", 0),
@@ -298,7 +300,7 @@ async fn tail(output: Output, client: &mut Client, from: u64, once: bool) -> any
     }
     let columns = [
         ("position", 8),
-        ("type", 24),
+        ("type", 30),
         ("author", 20),
         ("event_id", 64),
     ];

@@ -26,6 +26,8 @@ pub const TEXT_FIELD_BYTES_MAX: usize = 8 * 1024;
 pub const NAME_BYTES_MAX: usize = 512;
 /// Most entries in any repeated field of a body (keys, locations, sectors, participants).
 pub const REPEATED_FIELD_ENTRIES_MAX: usize = 256;
+/// Most nodes named in one cluster membership change.
+pub const CLUSTER_MEMBERS_MAX: usize = 64;
 /// RocksDB block cache shared by all column families, in bytes.
 pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// RocksDB memtables of all column families together, in bytes (charged to the block cache).
@@ -69,6 +71,9 @@ pub const PROPOSAL_BYTES_MAX: usize = REQUEST_BYTES_MAX;
 /// How long a submission waits for its entry to commit before the client is
 /// told it is not committed (e.g. a leader cut off from the majority).
 pub const PROPOSAL_DECISION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a node that has just formed a cluster waits for its first
+/// leader before it writes the formation's authorisation to the ledger.
+pub const FIRST_LEADER_WAIT: Duration = Duration::from_secs(20);
 /// Entries per AppendEntries message at most (openraft's default is 300).
 /// With [`PROPOSAL_BYTES_MAX`] this bounds every Raft message a node sends,
 /// so that [`CLUSTER_MESSAGE_BYTES_MAX`] never refuses an honest leader.

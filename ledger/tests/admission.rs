@@ -329,3 +329,107 @@ fn details(identifier: &str) -> pb::ProjectDetails {
         ..Default::default()
     }
 }
+
+fn membership(change: pb::MembershipChange, members: &[(u64, &str)]) -> Kind {
+    Kind::MembershipChangeAuthorised(pb::MembershipChangeAuthorised {
+        change: change as i32,
+        members: members
+            .iter()
+            .map(|(node_id, address)| pb::ClusterMember {
+                node_id: *node_id,
+                address: (*address).to_owned(),
+            })
+            .collect(),
+    })
+}
+
+#[test]
+fn only_the_ministry_authorises_a_membership_change_and_a_trial_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = ledger(dir.path());
+    let mut ministry = author("ministry", 1);
+    let mut donor = author("donor-a", 2);
+    let registration = ministry.sign(organisation("donor-a", &KeyPair::from_seed([2; 32])), 0);
+    commit(&ledger, vec![registration.0]).expect("the donor is registered");
+
+    // Field rules: a change named, each node once, addresses where nodes are added.
+    for (kind, field) in [
+        (
+            membership(pb::MembershipChange::Unspecified, &[(1, "http://a")]),
+            "change",
+        ),
+        (membership(pb::MembershipChange::Init, &[]), "members"),
+        (
+            membership(
+                pb::MembershipChange::Init,
+                &[(1, "http://a"), (1, "http://b")],
+            ),
+            "members.node_id",
+        ),
+        (
+            membership(pb::MembershipChange::Init, &[(0, "http://a")]),
+            "members.node_id",
+        ),
+        (
+            membership(pb::MembershipChange::Init, &[(1, "ftp://a")]),
+            "members.address",
+        ),
+        (
+            membership(
+                pb::MembershipChange::AddLearner,
+                &[(4, "http://d"), (5, "http://e")],
+            ),
+            "members",
+        ),
+        (
+            membership(pb::MembershipChange::ChangeVoters, &[(1, "http://a")]),
+            "members.address",
+        ),
+    ] {
+        let mut trial_author = author("ministry", 1);
+        let refused = decoded(vec![trial_author.sign(kind, 0).0]).unwrap_err();
+        assert!(
+            matches!(&refused, Rejection::Field { field: f, .. } if f == field),
+            "{field}: {refused:?}"
+        );
+    }
+
+    // A donor may not authorise one; the trial says so and writes nothing.
+    let head = ledger.tip().expect("tip");
+    let by_donor = donor.sign(
+        membership(pb::MembershipChange::AddLearner, &[(4, "https://d:1")]),
+        0,
+    );
+    let refused = ledger
+        .try_request(vec![by_donor.0.clone()])
+        .expect("store")
+        .unwrap_err();
+    assert_eq!(refused.reason(), "not_allowed", "{refused}");
+    assert_eq!(
+        commit(&ledger, vec![by_donor.0]).unwrap_err().reason(),
+        "not_allowed"
+    );
+
+    // The ministry's is accepted by the trial, which writes nothing, then committed.
+    let by_ministry = ministry.sign(
+        membership(pb::MembershipChange::ChangeVoters, &[(1, ""), (2, "")]),
+        0,
+    );
+    let tried = ledger
+        .try_request(vec![by_ministry.0.clone()])
+        .expect("store")
+        .expect("the ministry may authorise it");
+    assert!(!tried[0].duplicate);
+    assert_eq!(
+        ledger.tip().expect("tip"),
+        head,
+        "a trial wrote to the ledger"
+    );
+    commit(&ledger, vec![by_ministry.0.clone()]).expect("committed");
+    // Tried again, the same authorisation is a duplicate: the node refuses to use it twice.
+    let again = ledger
+        .try_request(vec![by_ministry.0])
+        .expect("store")
+        .expect("a duplicate is answered with its receipt");
+    assert!(again[0].duplicate);
+}

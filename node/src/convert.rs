@@ -79,7 +79,7 @@ pub(crate) fn pending_receipt(id: &EventId, note: &str) -> pb::Receipt {
 
 /// The members `Cluster.Init` names, by node id (a node named twice keeps
 /// its last address).
-pub(crate) fn members_from_proto(members: Vec<pb::Member>) -> BTreeMap<NodeId, BasicNode> {
+pub(crate) fn members_from_proto(members: Vec<pb::ClusterMember>) -> BTreeMap<NodeId, BasicNode> {
     members
         .into_iter()
         .map(|m| (m.node_id, BasicNode { addr: m.address }))

@@ -97,13 +97,22 @@ pub fn genesis_of(members: &[Member]) -> PathBuf {
 }
 
 /// Starts every member (member 1 first), makes the first `voters` members
-/// the voters and adds the rest as learners; returns the leader's id.
+/// the voters and adds the rest as learners; returns the leader's id. Each
+/// change is authorised by the ministry's dev key and so written to the
+/// ledger: the ledger then holds 1 + (number of learners) events.
 pub fn form(members: &mut [Member], voters: usize) -> u64 {
     let genesis = genesis_of(members);
     for member in members.iter_mut() {
         member.start(&genesis);
     }
-    let mut init = vec!["cluster".to_owned(), "init".to_owned()];
+    // Membership changes are signed by the ministry (member 1's dev key).
+    let key = members[0].dir.join("ministry.key").display().to_string();
+    let mut init = vec![
+        "cluster".to_owned(),
+        "--key".to_owned(),
+        key.clone(),
+        "init".to_owned(),
+    ];
     for member in &members[..voters] {
         init.extend([
             "--member".to_owned(),
@@ -116,7 +125,10 @@ pub fn form(members: &mut [Member], voters: usize) -> u64 {
     let leader = wait_for_leader(members[0].node());
     for member in &members[voters..] {
         let learner = format!("{}={}", member.id, member.url());
-        let output = cli(members[0].node(), &["cluster", "add-learner", &learner]);
+        let output = cli(
+            members[0].node(),
+            &["cluster", "--key", &key, "add-learner", &learner],
+        );
         assert!(output.status.success(), "{}", crate::stderr(&output));
     }
     leader

@@ -38,7 +38,10 @@ async fn killing_the_leader_loses_no_acknowledged_event_and_all_heads_agree() {
     // The ministry registers a municipality and one donor per client.
     let urls: Vec<String> = members.iter().map(Member::url).collect();
     let donors = register_donors(&members, &urls, 4).await;
-    let setup_events = donors.len() + 1;
+    // The ledger starts with the ministry's authorisations of the init and
+    // of the learner's addition, then the municipality and the donors.
+    let membership_events = 2;
+    let setup_events = membership_events + donors.len() + 1;
 
     // Clients stream submissions to every node, retrying until acknowledged.
     let acknowledged: Arc<Mutex<HashMap<Vec<u8>, u64>>> = Arc::default();

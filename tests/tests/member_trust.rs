@@ -17,11 +17,13 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{
     CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership, Vote,
 };
+use prost::Message;
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::replication::TypeConfig;
 use tansiq_node::cluster::wire::encode_message;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
+use tansiq_proto::v1::event_body::Kind;
 use tansiq_tests::{author, cli_command, events, stderr, Node};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -72,7 +74,14 @@ async fn cluster_client(node: &Node, credential: Option<&Credential>) -> Cluster
 }
 
 /// `tansiq cluster ARGS` against `node` with `credential`.
-fn cluster_cli(node: &Node, credential: &Credential, args: &[&str]) -> std::process::Output {
+/// `tansiq cluster ARGS` against `node` with `credential`, membership
+/// changes signed with `ministry_key`.
+fn cluster_cli(
+    node: &Node,
+    credential: &Credential,
+    ministry_key: &Path,
+    args: &[&str],
+) -> std::process::Output {
     let mut command = cli_command(node, &[]);
     command
         .arg("--tls-cert")
@@ -80,6 +89,8 @@ fn cluster_cli(node: &Node, credential: &Credential, args: &[&str]) -> std::proc
         .arg("--tls-key")
         .arg(&credential.key)
         .arg("cluster")
+        .arg("--key")
+        .arg(ministry_key)
         .args(args);
     command.output().unwrap()
 }
@@ -194,6 +205,15 @@ fn unchanged(before: &pb::ClusterStatus, after: &pb::ClusterStatus, attack: &str
     );
 }
 
+/// Each node of a cluster status with its role and address.
+fn roles(status: &pb::ClusterStatus) -> Vec<(u64, String, String)> {
+    status
+        .nodes
+        .iter()
+        .map(|node| (node.node_id, node.role.clone(), node.address.clone()))
+        .collect()
+}
+
 fn code_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Code {
     result.unwrap_err().code()
 }
@@ -232,6 +252,7 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
     }
     let admin = Credential::admin(&dirs[0]);
     let learner = Credential::node(&dirs[3]);
+    let ministry_key = nodes[0].ministry_key();
     let members: Vec<String> = nodes
         .iter()
         .enumerate()
@@ -250,7 +271,7 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
     // Administration: node certificates (a voter's, a donor site's) are
     // refused; the administrator's certificate forms the cluster.
     for credential in [Credential::node(&dirs[0]), Credential::node(&dirs[3])] {
-        let refused = cluster_cli(&nodes[0], &credential, &init);
+        let refused = cluster_cli(&nodes[0], &credential, &ministry_key, &init);
         assert!(!refused.status.success());
         assert!(
             stderr(&refused).contains("PermissionDenied")
@@ -259,7 +280,7 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
             stderr(&refused)
         );
     }
-    let formed = cluster_cli(&nodes[0], &admin, &init);
+    let formed = cluster_cli(&nodes[0], &admin, &ministry_key, &init);
     assert!(formed.status.success(), "{}", stderr(&formed));
     // Every voter knows the leader and applied the first membership.
     for node in &nodes[..3] {
@@ -274,7 +295,12 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
         }
     }
     // Sent to any node, the CLI follows it to the leader.
-    let added = cluster_cli(&nodes[2], &admin, &["add-learner", &members[3]]);
+    let added = cluster_cli(
+        &nodes[2],
+        &admin,
+        &ministry_key,
+        &["add-learner", &members[3]],
+    );
     assert!(added.status.success(), "{}", stderr(&added));
 
     let mut client = nodes[0].client().await;
@@ -285,7 +311,8 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
         .await
         .unwrap();
     let all: Vec<&Node> = nodes.iter().collect();
-    converged(&all, &admin, 1).await;
+    // Positions 1 and 2 are the authorisations of init and add-learner.
+    converged(&all, &admin, 3).await;
     let seen = status(&nodes[0], &admin).await;
     let leader = seen.leader_id;
     assert!((1..=3).contains(&leader), "a voter leads: {seen:?}");
@@ -306,15 +333,19 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
         let snapshot = attacker.install_snapshot(forged_snapshot(&before)).await;
         assert_eq!(code_of(snapshot), tonic::Code::PermissionDenied, "{name}");
         let voters = attacker
-            .change_voters(pb::ChangeVotersRequest { voters: vec![4] })
+            .change_voters(pb::ChangeVotersRequest {
+                voters: vec![4],
+                authorisation: None,
+            })
             .await;
         assert_eq!(code_of(voters), tonic::Code::PermissionDenied, "{name}");
         let add = attacker
             .add_learner(pb::AddLearnerRequest {
-                member: Some(pb::Member {
+                member: Some(pb::ClusterMember {
                     node_id: 9,
                     address: "https://127.0.0.1:1".into(),
                 }),
+                authorisation: None,
             })
             .await;
         assert_eq!(code_of(add), tonic::Code::PermissionDenied, "{name}");
@@ -395,11 +426,185 @@ async fn a_donor_site_certificate_cannot_lead_vote_install_or_administer() {
         .submit(pb::SubmitRequest { event: Some(event) })
         .await
         .unwrap();
-    converged(&all, &admin, 2).await;
+    converged(&all, &admin, 4).await;
     let after = status(&nodes[0], &admin).await;
     assert_eq!(after.leader_id, leader, "no election was forced");
     assert_eq!(after.term, seen.term, "no term was bumped");
     assert_eq!(after.refused_at_apply, 0);
+
+    membership_changes_are_on_the_ledger(leader_node, &admin, &mut ministry).await;
+}
+
+/// Finding 3: every membership change is written to the ledger, signed by
+/// the ministry, before it is made; the administrator's certificate alone,
+/// an authorisation by anyone but the ministry, one for another change and
+/// a used one change nothing.
+async fn membership_changes_are_on_the_ledger(
+    leader: &Node,
+    admin: &Credential,
+    ministry: &mut tansiq_ledger::author::Author,
+) {
+    // The cluster's init and the learner's addition are the ledger's first
+    // two events, the ministry's, naming the change.
+    let mut client = leader.client().await;
+    let mut log = client
+        .subscribe(pb::SubscribeRequest { from_position: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut recorded = Vec::new();
+    while recorded.len() < 2 {
+        let entry = log.message().await.unwrap().expect("the log goes on");
+        let signed = entry.event.expect("an event");
+        let body = pb::EventBody::decode(signed.body.as_slice()).unwrap();
+        recorded.push((signed, body));
+    }
+    drop(log);
+    let changes: Vec<(String, i32, Vec<u64>)> = recorded
+        .iter()
+        .map(|(_, body)| match &body.kind {
+            Some(Kind::MembershipChangeAuthorised(change)) => (
+                body.author.clone(),
+                change.change,
+                change.members.iter().map(|m| m.node_id).collect(),
+            ),
+            other => panic!("not a membership change: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (
+                "ministry".to_owned(),
+                pb::MembershipChange::Init as i32,
+                vec![1, 2, 3]
+            ),
+            (
+                "ministry".to_owned(),
+                pb::MembershipChange::AddLearner as i32,
+                vec![4]
+            ),
+        ]
+    );
+
+    let learner_9 = pb::ClusterMember {
+        node_id: 9,
+        address: "https://127.0.0.1:1".into(),
+    };
+    let add_9 = |authorisation: Option<pb::SignedEvent>| pb::AddLearnerRequest {
+        member: Some(learner_9.clone()),
+        authorisation,
+    };
+    let authorising = |members: Vec<pb::ClusterMember>| {
+        Kind::MembershipChangeAuthorised(pb::MembershipChangeAuthorised {
+            change: pb::MembershipChange::AddLearner as i32,
+            members,
+        })
+    };
+    // A donor the ministry registered, to sign what only the ministry may.
+    let donor_key = tansiq_ledger::signing::KeyPair::generate();
+    let (registration, _) = ministry.sign(events::register_donor("donor-z", &donor_key), now_ms());
+    client
+        .submit(pb::SubmitRequest {
+            event: Some(registration),
+        })
+        .await
+        .unwrap();
+    let chain = tansiq_ledger::signing::ChainId::parse(&seen_chain(leader).await).unwrap();
+    let mut donor = tansiq_ledger::author::Author::new(
+        chain,
+        tansiq_ledger::ids::OrgId::parse("donor-z").unwrap(),
+        donor_key,
+        0,
+        None,
+    );
+
+    let mut cluster = cluster_client(leader, Some(admin)).await;
+    let before = status(leader, admin).await;
+    let attempts = [
+        (
+            "the administrator's certificate alone",
+            add_9(None),
+            tonic::Code::PermissionDenied,
+            "signed authorisation",
+        ),
+        (
+            "a donor's authorisation",
+            add_9(Some(
+                donor.sign(authorising(vec![learner_9.clone()]), now_ms()).0,
+            )),
+            tonic::Code::PermissionDenied,
+            "authorise cluster membership changes",
+        ),
+        (
+            "the ministry's authorisation of another node",
+            add_9(Some(
+                ministry
+                    .sign(
+                        authorising(vec![pb::ClusterMember {
+                            node_id: 8,
+                            ..learner_9.clone()
+                        }]),
+                        now_ms(),
+                    )
+                    .0,
+            )),
+            tonic::Code::InvalidArgument,
+            "8=https://127.0.0.1:1",
+        ),
+    ];
+    for (what, request, code, says) in attempts {
+        let refused = cluster.add_learner(request).await.unwrap_err();
+        assert_eq!(refused.code(), code, "{what}: {refused:?}");
+        assert!(
+            refused.message().contains(says),
+            "{what}: {}",
+            refused.message()
+        );
+        let after = status(leader, admin).await;
+        assert_eq!(
+            roles(&after),
+            roles(&before),
+            "{what} changed the membership"
+        );
+        assert_eq!(
+            after.position, before.position,
+            "{what} wrote to the ledger"
+        );
+        assert_eq!(
+            after.last_log_index, before.last_log_index,
+            "{what} reached the Raft log"
+        );
+    }
+    // The ministry's own authorisation of node 4's addition, replayed.
+    let Some(Kind::MembershipChangeAuthorised(change)) = &recorded[1].1.kind else {
+        unreachable!("checked above")
+    };
+    let replay = pb::AddLearnerRequest {
+        member: Some(change.members[0].clone()),
+        authorisation: Some(recorded[1].0.clone()),
+    };
+    let refused = cluster.add_learner(replay).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("already on the ledger"),
+        "{}",
+        refused.message()
+    );
+    let after = status(leader, admin).await;
+    assert_eq!(
+        roles(&after),
+        roles(&before),
+        "a replay changed the membership"
+    );
+    assert_eq!(
+        after.position, before.position,
+        "a replay wrote to the ledger"
+    );
 }
 
 #[test]

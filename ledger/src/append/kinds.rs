@@ -49,6 +49,9 @@ impl Staging<'_> {
             Kind::ProjectClosed(body) => {
                 self.project_closed(event, body, author_id, role, position)
             }
+            Kind::MembershipChangeAuthorised(_) => {
+                self.membership_change_authorised(author_id, role)
+            }
         }
     }
 }

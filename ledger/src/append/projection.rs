@@ -264,6 +264,18 @@ impl Staging<'_> {
         Ok(Effects::default())
     }
 
+    /// A `membership_change_authorised`: the ministry's record of a
+    /// cluster membership change. It changes no registry: the log holds it,
+    /// and the node makes the change once it is committed.
+    pub(super) fn membership_change_authorised(
+        &mut self,
+        author_id: &str,
+        role: pb::OrgRole,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "authorise cluster membership changes")?;
+        Ok(Effects::default())
+    }
+
     /// A `need_assessed`: its checks and what it changes.
     pub(super) fn need_assessed(
         &mut self,

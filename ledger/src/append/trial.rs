@@ -2,8 +2,8 @@
 
 use tansiq_proto::v1 as pb;
 
-use crate::author::event_body;
-use crate::event::{Event, Kind};
+use crate::author::{event_body, now_ms};
+use crate::event::{admit, Event, Kind, Signatures};
 use crate::ids::{EventId, PublicKeyBytes};
 use crate::reject::in_batch;
 use crate::store::{StoreError, Tip};
@@ -79,5 +79,22 @@ impl Ledger {
         trial.tip = staging.group_tip;
         trial.accepted = staging.group;
         Ok(outcome)
+    }
+
+    /// What the ledger would answer to `request` (signed events, as a
+    /// client sends them) if it were committed now: every check of a commit,
+    /// signatures included, and nothing written. A node asks this before an
+    /// action that must not happen unless the request would be accepted.
+    pub fn try_request(&self, request: Vec<pb::SignedEvent>) -> Result<RequestOutcome, StoreError> {
+        let checked = admit(self.chain(), [request], Signatures::Verify)
+            .pop()
+            .expect("invariant: admit answers each request it is given");
+        let events = match checked {
+            Ok(events) => events,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let trial = self.trial()?;
+        let mut staging = Staging::new(&self.store, &trial.memory, trial.tip, now_ms());
+        staging.stage_request(&events)
     }
 }

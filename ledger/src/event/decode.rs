@@ -143,5 +143,6 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::TransactionRecorded(_) => "transaction_recorded",
         Kind::ProjectClosed(_) => "project_closed",
         Kind::OverlapReviewed(_) => "overlap_reviewed",
+        Kind::MembershipChangeAuthorised(_) => "membership_change_authorised",
     }
 }

@@ -6,7 +6,9 @@ use tansiq_proto::v1 as pb;
 use super::codes::{self, Codelist};
 use crate::date::Date;
 use crate::ids::{is_slug, OrgId, PublicKeyBytes};
-use crate::limits::{NAME_BYTES_MAX, REPEATED_FIELD_ENTRIES_MAX, TEXT_FIELD_BYTES_MAX};
+use crate::limits::{
+    CLUSTER_MEMBERS_MAX, NAME_BYTES_MAX, REPEATED_FIELD_ENTRIES_MAX, TEXT_FIELD_BYTES_MAX,
+};
 use crate::reject::Rejection;
 use crate::signing::acceptable_public_key;
 use tansiq_proto::v1::event_body::Kind;
@@ -185,7 +187,77 @@ pub fn check(kind: &Kind) -> Checked {
             }
             text("note", &body.note, TEXT_FIELD_BYTES_MAX, Lines::Several)
         }
+        Kind::MembershipChangeAuthorised(body) => membership_change(body),
     }
+}
+
+/// A cluster membership change: a change named, each node once, with an
+/// address where the change adds nodes and without one where it only
+/// names voters.
+fn membership_change(body: &pb::MembershipChangeAuthorised) -> Checked {
+    let change = pb::MembershipChange::try_from(body.change).unwrap_or_default();
+    let with_addresses = match change {
+        pb::MembershipChange::Unspecified => {
+            return Err(Rejection::field(
+                "change",
+                "must be MEMBERSHIP_CHANGE_INIT, MEMBERSHIP_CHANGE_ADD_LEARNER or MEMBERSHIP_CHANGE_CHANGE_VOTERS",
+            ))
+        }
+        pb::MembershipChange::Init | pb::MembershipChange::AddLearner => true,
+        pb::MembershipChange::ChangeVoters => false,
+    };
+    if body.members.is_empty() || body.members.len() > CLUSTER_MEMBERS_MAX {
+        return Err(Rejection::field(
+            "members",
+            format!(
+                "names {} nodes; a change names 1 to {CLUSTER_MEMBERS_MAX}",
+                body.members.len()
+            ),
+        ));
+    }
+    if change == pb::MembershipChange::AddLearner && body.members.len() != 1 {
+        return Err(Rejection::field(
+            "members",
+            "MEMBERSHIP_CHANGE_ADD_LEARNER names exactly one node",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for member in &body.members {
+        if member.node_id == 0 {
+            return Err(Rejection::field("members.node_id", "node ids start at 1"));
+        }
+        if !seen.insert(member.node_id) {
+            return Err(Rejection::field(
+                "members.node_id",
+                format!("node {} is named twice", member.node_id),
+            ));
+        }
+        text(
+            "members.address",
+            &member.address,
+            NAME_BYTES_MAX,
+            Lines::One,
+        )?;
+        let is_url =
+            member.address.starts_with("http://") || member.address.starts_with("https://");
+        match (with_addresses, member.address.is_empty()) {
+            (true, _) if !is_url => {
+                return Err(Rejection::field(
+                    "members.address",
+                    format!(
+                        "node {}'s address {:?} must be an http:// or https:// URL",
+                        member.node_id, member.address
+                    ),
+                ))
+            }
+            (false, false) => return Err(Rejection::field(
+                "members.address",
+                "MEMBERSHIP_CHANGE_CHANGE_VOTERS names voters by id only; leave addresses empty",
+            )),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn details(details: Option<&pb::ProjectDetails>) -> Checked {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tansiq_ledger::limits::SNAPSHOT_SEGMENT_TIMEOUT;
+use tansiq_ledger::limits::{FIRST_LEADER_WAIT, SNAPSHOT_SEGMENT_TIMEOUT};
 
 use openraft::Raft;
 use tansiq_ledger::replication::{LogStore, NodeId, StateMachine, TypeConfig};
@@ -27,7 +27,7 @@ use super::reads::read_barrier;
 use crate::committer::SubmitError;
 use crate::convert::cluster_status;
 use crate::convert::receipt_to_proto;
-use crate::status::submit_status;
+use crate::status::{rejection_status, store_status, submit_status};
 use crate::tls::Tls;
 use tansiq_ledger::limits::{APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
 
@@ -150,6 +150,43 @@ impl Replication {
             Route::NoLeader if learner => self.outbox.accept_pending(events).await,
             Route::NoLeader => Err(submit_status(SubmitError::NoLeader)),
         }
+    }
+
+    /// Refuses `request` with the ledger's reason, writing nothing, unless
+    /// the ledger would accept it now (an already-recorded event counts as
+    /// accepted: its receipt says `duplicate`). For an action that must not
+    /// happen unless its record on the ledger will be accepted.
+    pub(super) async fn would_accept(
+        &self,
+        request: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
+        let ledger = Arc::clone(&self.ledger);
+        let outcome = tokio::task::spawn_blocking(move || ledger.try_request(request))
+            .await
+            .map_err(|error| Status::internal(format!("the ledger's check stopped: {error}")))?
+            .map_err(|error| store_status(&error))?;
+        outcome
+            .map(|receipts| receipts.iter().map(receipt_to_proto).collect())
+            .map_err(|rejection| rejection_status(&rejection))
+    }
+
+    /// Submits `event` once this node knows a leader (waiting up to
+    /// [`FIRST_LEADER_WAIT`] for one, as right after a cluster is formed); its receipt.
+    pub(super) async fn submit_once_led(
+        &self,
+        event: pb::SignedEvent,
+    ) -> Result<pb::Receipt, Status> {
+        let deadline = tokio::time::Instant::now() + FIRST_LEADER_WAIT;
+        while matches!(self.members.route(), Route::NoLeader) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(submit_status(SubmitError::NoLeader));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.submit_from_client(vec![event])
+            .await?
+            .pop()
+            .ok_or_else(|| Status::internal("the ledger gave no receipt"))
     }
 
     /// The Raft log index this node has applied.

@@ -17,6 +17,8 @@
 //! - `outbox`: a donor site's outbox and its delivery to the leader;
 //! - `reads`: the read barrier behind linearizable reads;
 //! - `network`: openraft's network client, and the bounds on its messages;
+//! - `authorisation`: the ministry's signed authorisation that every
+//!   membership change carries, and writes to the ledger first;
 //! - `service`: the gated `tansiq.v1.Cluster` service (`ClusterService`);
 //!
 //! Conversions to and from protobuf are in `node/src/convert.rs`, gRPC
@@ -25,6 +27,7 @@
 //! The parts sit below `handle` and never name it; `mod.rs` only declares
 //! and re-exports.
 
+mod authorisation;
 mod forward;
 mod handle;
 mod members;

@@ -5,7 +5,7 @@
 //! status). Which certificate may call what is the gate's
 //! (`crate::peer_identity::ClusterGate`), in front of this service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -19,7 +19,9 @@ use super::wire::{decode_message, encode_message};
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use super::authorisation;
 use super::handle::Replication;
+use super::members::Route;
 use crate::convert::members_from_proto;
 use crate::peer_identity::{caller, claimed_node_matches, PeerIdentity};
 
@@ -31,6 +33,33 @@ pub(crate) struct ClusterService {
 impl ClusterService {
     pub(crate) fn new(replication: Arc<Replication>) -> Self {
         ClusterService { replication }
+    }
+
+    /// Writes a membership change's authorisation to the ledger, on the
+    /// leader, before the change is made: a follower sends the caller to
+    /// the leader first (so the record and the change happen on one node),
+    /// and an authorisation the ledger already holds is not used twice.
+    async fn record(&self, signed: pb::SignedEvent) -> Result<pb::Receipt, Status> {
+        match self.replication.members.route() {
+            Route::Propose => {}
+            Route::Forward(leader) => return Err(self.leader_is_at(leader)),
+            Route::NoLeader => {
+                return Err(Status::unavailable(
+                    "the cluster has no leader right now (an election is under way, or this node is cut off); retry in a moment",
+                ))
+            }
+        }
+        // Refused here, what the ledger would refuse never enters the Raft log.
+        let tried = self.replication.would_accept(vec![signed.clone()]).await?;
+        tried.iter().try_for_each(authorisation::first_use)?;
+        let receipt = self
+            .replication
+            .submit_from_client(vec![signed])
+            .await?
+            .pop()
+            .ok_or_else(|| Status::internal("the ledger gave no receipt for the authorisation"))?;
+        authorisation::first_use(&receipt)?;
+        Ok(receipt)
     }
 
     /// An administration call sent to a node that does not lead: the
@@ -50,6 +79,11 @@ impl ClusterService {
         let Some(leader) = leader else {
             return admin_error(error);
         };
+        self.leader_is_at(leader)
+    }
+
+    /// Sends the caller of an administration call to the leader, at `leader`.
+    fn leader_is_at(&self, leader: String) -> Status {
         let mut status = Status::failed_precondition(format!(
             "node {} is not the leader; send this to the leader at {leader}",
             self.replication.members.node_id
@@ -143,22 +177,41 @@ impl pb::cluster_server::Cluster for ClusterService {
         request: Request<pb::InitRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         let asked_by = asked_by(&request);
-        let members: BTreeMap<NodeId, BasicNode> = members_from_proto(request.into_inner().members);
-        if members.is_empty() {
+        let request = request.into_inner();
+        if request.members.is_empty() {
             return Err(Status::invalid_argument(
                 "init needs at least one member: --member ID=URL",
             ));
         }
-        let listed: Vec<String> = members
-            .iter()
-            .map(|(id, node)| format!("{id}={}", node.addr))
-            .collect();
+        let asked = authorisation::asked(pb::MembershipChange::Init, request.members.clone());
+        let (signed, authorised_by) = authorisation::matching(request.authorisation, &asked)?;
+        // Nothing happens unless the ledger will take the record of it.
+        let tried = self.replication.would_accept(vec![signed.clone()]).await?;
+        tried.iter().try_for_each(authorisation::first_use)?;
+        let members: BTreeMap<NodeId, BasicNode> = members_from_proto(request.members);
         self.replication
             .raft
             .initialize(members)
             .await
             .map_err(admin_error)?;
-        tracing::info!(%asked_by, voters = %listed.join(", "), "cluster initialised");
+        // The record goes to the first leader, once the new cluster has one.
+        let receipt = self.replication.submit_once_led(signed).await.map_err(|status| {
+            Status::new(
+                status.code(),
+                format!(
+                    "the cluster was formed, but its authorisation is not on the ledger yet: {}; submit the same signed authorisation again once a leader is elected",
+                    status.message()
+                ),
+            )
+        })?;
+        authorisation::first_use(&receipt)?;
+        tracing::info!(
+            %asked_by,
+            %authorised_by,
+            position = receipt.position,
+            change = %authorisation::summary(&asked),
+            "cluster initialised"
+        );
         Ok(Response::new(self.replication.status()))
     }
 
@@ -167,10 +220,13 @@ impl pb::cluster_server::Cluster for ClusterService {
         request: Request<pb::AddLearnerRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         let asked_by = asked_by(&request);
+        let request = request.into_inner();
         let member = request
-            .into_inner()
             .member
             .ok_or_else(|| Status::invalid_argument("member is required"))?;
+        let asked = authorisation::asked(pb::MembershipChange::AddLearner, vec![member.clone()]);
+        let (signed, authorised_by) = authorisation::matching(request.authorisation, &asked)?;
+        let receipt = self.record(signed).await?;
         let result = self
             .replication
             .raft
@@ -185,7 +241,13 @@ impl pb::cluster_server::Cluster for ClusterService {
         if let Err(error) = result {
             return Err(self.not_the_leader(&error));
         }
-        tracing::info!(%asked_by, learner = member.node_id, address = %member.address, "learner added");
+        tracing::info!(
+            %asked_by,
+            %authorised_by,
+            position = receipt.position,
+            change = %authorisation::summary(&asked),
+            "learner added"
+        );
         Ok(Response::new(self.replication.status()))
     }
 
@@ -195,21 +257,37 @@ impl pb::cluster_server::Cluster for ClusterService {
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         let asked_by = asked_by(&request);
         let request = request.into_inner();
-        let voters: std::collections::BTreeSet<NodeId> = request.voters.iter().copied().collect();
+        let voters: BTreeSet<NodeId> = request.voters.iter().copied().collect();
         if voters.is_empty() {
             return Err(Status::invalid_argument(
                 "a cluster needs at least one voter; name the ministry nodes that vote",
             ));
         }
+        let named = voters
+            .iter()
+            .map(|&node_id| pb::ClusterMember {
+                node_id,
+                address: String::new(),
+            })
+            .collect();
+        let asked = authorisation::asked(pb::MembershipChange::ChangeVoters, named);
+        let (signed, authorised_by) = authorisation::matching(request.authorisation, &asked)?;
+        let receipt = self.record(signed).await?;
         let result = self
             .replication
             .raft
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), true)
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
             .await;
         if let Err(error) = result {
             return Err(self.not_the_leader(&error));
         }
-        tracing::info!(%asked_by, voters = ?voters, "voters changed");
+        tracing::info!(
+            %asked_by,
+            %authorised_by,
+            position = receipt.position,
+            change = %authorisation::summary(&asked),
+            "voters changed"
+        );
         Ok(Response::new(self.replication.status()))
     }
 

@@ -738,7 +738,8 @@ impl TestNode {
     /// Forms a 1-node cluster of this node and waits until it leads.
     async fn cluster_init(&self) -> anyhow::Result<()> {
         let member = format!("1={}", self.url());
-        self.cli_as_admin(&["cluster", "init", "--member", &member])
+        let key = self.ministry_key().display().to_string();
+        self.cli_as_admin(&["cluster", "--key", &key, "init", "--member", &member])
             .await?;
         for _ in 0..100 {
             let status = self.cli_as_admin(&["cluster", "status"]).await?;
