@@ -242,8 +242,15 @@ fn support_row(support: &pb::ProjectSupport) -> anyhow::Result<Value> {
         support.status_name.clone()
     });
     row["title"] = json!(names(support.title.as_ref()));
-    if support.donor_claimed {
-        // Named by the owner, not signed by the donor itself.
+    let disputed = support.donor_attestation == pb::AttestationVerdict::Disputed as i32;
+    if disputed {
+        // The donor says it does not fund what the owner claims.
+        row["donor"] = json!(format!(
+            "{} (claimed by {}, disputed by {})",
+            support.donor, support.owner, support.donor
+        ));
+    } else if support.donor_claimed {
+        // Named by the owner, not (yet) confirmed by the donor itself.
         row["donor"] = json!(format!("{} (claimed by {})", support.donor, support.owner));
     }
     Ok(row)

@@ -201,24 +201,45 @@ fn signers_are_checked_against_the_applied_state_before_a_request_is_proposed() 
 
 #[test]
 fn an_activity_identifier_belongs_to_its_reporting_organisation() {
-    use tansiq_ledger::append::activity_reporter;
+    use tansiq_ledger::append::{activity_reporter, Reporter};
     let owners = |prefix: &str| match prefix {
         "XM-DAC-41114" => Some("undp".to_owned()),
         "ES-DIR3-E04585801" => Some("aecid".to_owned()),
         _ => None,
     };
+    let none: &[String] = &[];
+    let undp = Reporter {
+        org: "undp",
+        own: "XM-DAC-41114",
+        reports_for: none,
+    };
     // An organisation with an IATI identifier reports only under it.
-    activity_reporter("XM-DAC-41114-LY-1", "undp", "XM-DAC-41114", owners).expect("its own");
-    let refused = activity_reporter("ES-DIR3-E04585801-LY-1", "undp", "XM-DAC-41114", owners)
-        .expect_err("AECID's activity");
+    activity_reporter("XM-DAC-41114-LY-1", undp, owners).expect("its own");
+    let refused =
+        activity_reporter("ES-DIR3-E04585801-LY-1", undp, owners).expect_err("AECID's activity");
     assert!(refused.contains("XM-DAC-41114-"), "{refused}");
     // A longer identifier that merely starts with the same characters is not under it.
-    assert!(activity_reporter("XM-DAC-411140-1", "undp", "XM-DAC-41114", owners).is_err());
+    assert!(activity_reporter("XM-DAC-411140-1", undp, owners).is_err());
     // One without reports none under another's.
-    activity_reporter("TWIN-GHADAMES-1", "tinley-park", "", owners).expect("nobody's prefix");
-    let refused = activity_reporter("XM-DAC-41114-LY-1", "tinley-park", "", owners)
-        .expect_err("UNDP's activity");
+    let twin = Reporter {
+        org: "tinley-park",
+        own: "",
+        reports_for: none,
+    };
+    activity_reporter("TWIN-GHADAMES-1", twin, owners).expect("nobody's prefix");
+    let refused =
+        activity_reporter("XM-DAC-41114-LY-1", twin, owners).expect_err("UNDP's activity");
     assert!(refused.contains("undp"), "{refused}");
+    // A secondary reporter the ministry consented to reports the
+    // publisher's activities, and still its own.
+    let consented = ["ES-DIR3-E04585801".to_owned()];
+    let secondary = Reporter {
+        reports_for: &consented,
+        ..undp
+    };
+    activity_reporter("ES-DIR3-E04585801-LY-1", secondary, owners).expect("with consent");
+    activity_reporter("XM-DAC-41114-LY-1", secondary, owners).expect("its own");
+    assert!(activity_reporter("ES-DIR3-E045858010-1", secondary, owners).is_err());
 }
 
 #[test]
@@ -432,4 +453,127 @@ fn only_the_ministry_authorises_a_membership_change_and_a_trial_writes_nothing()
         .expect("store")
         .expect("a duplicate is answered with its receipt");
     assert!(again[0].duplicate);
+}
+
+/// `org`'s author with the key of `seed`, placed after the key's last event
+/// on `ledger` (as a client starts again after a refusal).
+fn author_on(ledger: &Ledger, org: &str, seed: u8) -> Author {
+    let key = ledger
+        .store()
+        .key(&KeyPair::from_seed([seed; 32]).public())
+        .expect("read")
+        .expect("a registered key");
+    Author::new(
+        chain(),
+        OrgId::parse(org).expect("org id"),
+        KeyPair::from_seed([seed; 32]),
+        key.sequence,
+        key.last_event.map(tansiq_ledger::ids::EventId),
+    )
+}
+
+#[test]
+fn a_secondary_reporter_reports_another_publishers_activities_only_with_the_ministrys_consent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = ledger(dir.path());
+    let mut ministry = author("ministry", 1);
+    let undp = Kind::OrganisationRegistered(pb::OrganisationRegistered {
+        org_id: "undp".into(),
+        role: pb::OrgRole::Donor as i32,
+        name: Some(pb::Names {
+            latin: "UNDP".into(),
+            arabic: String::new(),
+        }),
+        iati_identifier: "XM-DAC-41114".into(),
+        keys: vec![KeyPair::from_seed([5; 32]).public().0.to_vec()],
+        ..Default::default()
+    });
+    let (place, _) = ministry.sign(municipality("LY01"), 0);
+    let (registered, _) = ministry.sign(undp, 0);
+    commit(&ledger, vec![place, registered]).expect("registered");
+    let project = |id: &str, identifier: &str| {
+        Kind::ProjectRegistered(pb::ProjectRegistered {
+            project_id: id.into(),
+            details: Some(details(identifier)),
+        })
+    };
+    let consent = |withdrawn: bool| {
+        Kind::SecondaryReportingConsented(pb::SecondaryReportingConsented {
+            org_id: "undp".into(),
+            iati_org_identifier: "ES-DIR3-E04585801".into(),
+            withdrawn,
+            note: "reports AECID's Libya programme under agreement 2026/7".into(),
+        })
+    };
+
+    // Without consent UNDP may not register AECID's activity.
+    let refused = commit(
+        &ledger,
+        vec![
+            author_on(&ledger, "undp", 5)
+                .sign(project("aecid-water", "ES-DIR3-E04585801-LY-1"), 0)
+                .0,
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(refused.reason(), "not_allowed", "{refused}");
+    assert!(
+        refused.to_string().contains("secondary reporter"),
+        "{refused}"
+    );
+
+    // Only the ministry consents, to a registered organisation, once.
+    let by_donor = author_on(&ledger, "undp", 5).sign(consent(false), 0).0;
+    assert_eq!(
+        commit(&ledger, vec![by_donor]).unwrap_err().reason(),
+        "not_allowed"
+    );
+    let mut ministry = author_on(&ledger, "ministry", 1);
+    let unknown = Kind::SecondaryReportingConsented(pb::SecondaryReportingConsented {
+        org_id: "nobody".into(),
+        iati_org_identifier: "ES-DIR3-E04585801".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        commit(&ledger, vec![ministry.sign(unknown, 0).0])
+            .unwrap_err()
+            .reason(),
+        "unknown_reference"
+    );
+    let mut ministry = author_on(&ledger, "ministry", 1);
+    commit(&ledger, vec![ministry.sign(consent(false), 0).0]).expect("consented");
+    let twice = commit(&ledger, vec![ministry.sign(consent(false), 0).0]).unwrap_err();
+    assert!(twice.to_string().contains("already has"), "{twice}");
+
+    // With it, UNDP registers AECID's activity (and still its own).
+    let mut undp = author_on(&ledger, "undp", 5);
+    commit(
+        &ledger,
+        vec![
+            undp.sign(project("aecid-water", "ES-DIR3-E04585801-LY-1"), 0)
+                .0,
+            undp.sign(project("undp-water", "XM-DAC-41114-LY-1"), 0).0,
+        ],
+    )
+    .expect("with the ministry's consent");
+
+    // Withdrawn: no new activity of AECID's, but the project registered
+    // keeps its identifier through an update.
+    let mut ministry = author_on(&ledger, "ministry", 1);
+    commit(&ledger, vec![ministry.sign(consent(true), 0).0]).expect("withdrawn");
+    let refused = commit(
+        &ledger,
+        vec![
+            undp.sign(project("aecid-school", "ES-DIR3-E04585801-LY-2"), 0)
+                .0,
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(refused.reason(), "not_allowed", "{refused}");
+    let mut undp = author_on(&ledger, "undp", 5);
+    let update = Kind::ProjectUpdated(pb::ProjectUpdated {
+        project_id: "aecid-water".into(),
+        details: Some(details("ES-DIR3-E04585801-LY-1")),
+    });
+    commit(&ledger, vec![undp.sign(update, 0).0]).expect("its project stays its own");
 }

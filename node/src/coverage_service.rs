@@ -8,7 +8,6 @@ use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, Support};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
-use tansiq_ledger::store::ProjectSummary;
 use tansiq_ledger::store::{ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -151,6 +150,7 @@ fn support_to_proto(
         owner: project.owner.clone(),
         donor: project.donor().to_owned(),
         donor_claimed: project.donor_is_claimed(),
+        donor_attestation: project.donor_attestation() as i32,
         implementers: summary.implementers.clone(),
         status: project.status,
         status_name: ACTIVITY_STATUS
@@ -358,16 +358,8 @@ impl pb::coverage_server::Coverage for CoverageService {
             "",
             pb::ReadConsistency::Local as i32,
             move |ledger, coverage, info| {
-                let proposed = ProjectRecord {
-                    owner,
-                    iati_identifier: details.iati_identifier.clone(),
-                    status: details.status,
-                    closed: false,
-                    closed_on: String::new(),
-                    registered_on: coverage.as_of().day.to_string(),
-                    pending_review: false,
-                    summary: ProjectSummary::from_details(&details),
-                };
+                let proposed =
+                    ProjectRecord::registration(owner, &details, coverage.as_of().day.to_string());
                 let (existing, overlaps) = coverage.check(&project_id, &proposed)?;
                 let mut would_be_held = false;
                 for overlap in &overlaps {

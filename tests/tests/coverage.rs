@@ -184,6 +184,95 @@ fn the_demo_answers_who_supports_gaps_overlaps_and_refuses_bad_projects() {
     let table = stdout(&cli(&node, &["who-supports", "LY0305"]));
     assert!(table.contains("usaid (claimed by eu)"), "{table}");
 
+    // The funder's own word ends the claim: only USAID may attest it (not
+    // the EU that made it, not a third party), and its verdict shows.
+    let usaid_key = keys.join("usaid.key").display().to_string();
+    let wwf_key_path = keys.join("wwf.key").display().to_string();
+    let attest = |verdict: &str, note: &str| {
+        format!(
+            r#"{{"attestationMade": {{"projectFunding": "eu-ghadames-gov-2", "verdict": "{verdict}", "note": "{note}"}}}}"#
+        )
+    };
+    for (who, key, reason) in [
+        ("the claim's author", &eu_key, "its own project"),
+        (
+            "a party the project does not name",
+            &wwf_key_path,
+            "does not name wwf",
+        ),
+    ] {
+        let file = write(
+            dir.path(),
+            "attest-refused.json",
+            &attest("ATTESTATION_VERDICT_CONFIRMED", ""),
+        );
+        let before = stdout(&cli(&node, &["--output", "json", "head"]));
+        let refused = cli(&node, &["submit", &file, "--key", key]);
+        assert!(!refused.status.success(), "{who}");
+        assert!(
+            stderr(&refused).contains("PermissionDenied") && stderr(&refused).contains(reason),
+            "{who}: {}",
+            stderr(&refused)
+        );
+        assert_eq!(
+            stdout(&cli(&node, &["--output", "json", "head"])),
+            before,
+            "{who}"
+        );
+    }
+    let no_note = write(
+        dir.path(),
+        "attest-bare.json",
+        &attest("ATTESTATION_VERDICT_DISPUTED", ""),
+    );
+    let refused = cli(&node, &["submit", &no_note, "--key", &usaid_key]);
+    assert!(
+        stderr(&refused).contains("InvalidArgument"),
+        "{}",
+        stderr(&refused)
+    );
+    let donor_of = |node: &Node| {
+        json_lines(&cli(node, &["--output", "json", "who-supports", "LY0305"]))
+            .into_iter()
+            .find(|s| s["projectId"] == "eu-ghadames-gov-2")
+            .expect("the project")
+    };
+    let disputed = write(
+        dir.path(),
+        "attest-disputed.json",
+        &attest(
+            "ATTESTATION_VERDICT_DISPUTED",
+            "USAID funds no governance project of the EU's",
+        ),
+    );
+    submitted(&node, &disputed, &usaid_key);
+    let row = donor_of(&node);
+    assert_eq!(row["donorClaimed"], true, "{row}");
+    assert_eq!(
+        row["donorAttestation"], "ATTESTATION_VERDICT_DISPUTED",
+        "{row}"
+    );
+    let table = stdout(&cli(&node, &["who-supports", "LY0305"]));
+    assert!(table.contains("disputed by usaid"), "{table}");
+    let confirmed = write(
+        dir.path(),
+        "attest-confirmed.json",
+        &attest("ATTESTATION_VERDICT_CONFIRMED", ""),
+    );
+    submitted(&node, &confirmed, &usaid_key);
+    let row = donor_of(&node);
+    assert!(
+        row["donorClaimed"].is_null() || row["donorClaimed"] == false,
+        "{row}"
+    );
+    assert_eq!(
+        row["donorAttestation"], "ATTESTATION_VERDICT_CONFIRMED",
+        "{row}"
+    );
+    // Still held: the hold keys on the registering organisation, whatever
+    // the funder says.
+    assert_eq!(row["pendingReview"], true, "{row}");
+
     // Refusals: unknown sector, P-code, currency; a donor writing another's project.
     for (name, json, code) in [
         ("sector.json", project_json("x1", "LY0305", "99999", "EUR"), "InvalidArgument"),

@@ -260,6 +260,56 @@ fn the_public_fixtures_import_through_a_node() {
     }
 }
 
+#[test]
+fn a_secondary_reporter_imports_another_publishers_file_with_the_ministrys_consent() {
+    let Some(file) = shared_fixture("example-v2.03-locations.xml") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    // The Netherlands' file (XM-DAC-7): refused under UNDP's key ...
+    let undp = key(&node, "undp");
+    let refused = import(&node, &[&file, "--key", &undp, "--dry-run"]);
+    assert_eq!(
+        refused["skippedByReason"]["reported_by_another_organisation"]
+            .as_array()
+            .map(Vec::len),
+        Some(13),
+        "{refused:#}"
+    );
+    // ... until the ministry consents that UNDP reports for the
+    // Netherlands' two publisher identifiers in it (XM-DAC-7 and NL-1).
+    let consent = dir.path().join("consent.json");
+    std::fs::write(
+        &consent,
+        r#"[{"secondaryReportingConsented": {"orgId": "undp", "iatiOrgIdentifier": "XM-DAC-7",
+             "note": "UNDP reports the Netherlands-funded activities it implements"}},
+            {"secondaryReportingConsented": {"orgId": "undp", "iatiOrgIdentifier": "NL-1",
+             "note": "UNDP reports the Netherlands-funded activities it implements"}}]"#,
+    )
+    .unwrap();
+    let ministry = node.ministry_key().display().to_string();
+    let submitted = cli(
+        &node,
+        &["submit", &consent.display().to_string(), "--key", &ministry],
+    );
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
+    let before = head_position(&node);
+    let report = import(&node, &[&file, "--key", &undp]);
+    assert!(
+        report["skippedByReason"]["reported_by_another_organisation"].is_null(),
+        "{report:#}"
+    );
+    let imported = report["imported"].as_u64().unwrap();
+    assert!(imported > 0, "{report:#}");
+    assert!(head_position(&node) > before, "{report:#}");
+    // The identifiers are UNDP's projects now: another organisation's key
+    // (CARE, which has no IATI identifier) cannot take them.
+    let care = key(&node, "care");
+    let again = import(&node, &[&file, "--key", &care, "--dry-run"]);
+    assert_eq!(again["imported"].as_u64(), Some(0), "{again:#}");
+}
+
 /// What a report says the ledger answered, without timings and counts of
 /// what was (or would be) written.
 fn answers(report: &Value) -> Value {

@@ -9,14 +9,14 @@ use super::overlay::StageError;
 
 /// IATI's rule for activity identifiers, the ledger's too: an identifier
 /// begins with its reporting organisation's IATI identifier and a hyphen.
-/// `author` (whose own IATI identifier is `own`, empty if none) may report
-/// `identifier` unless it begins with another organisation's identifier
-/// (`owner_of` names the organisation that registered a prefix), or with
-/// none of `author`'s own when `author` has one. The reason, if not.
+/// `reporter` may report `identifier` when it begins with one of the
+/// publishers the ministry consented `reporter` reports for (a secondary
+/// reporter); otherwise unless it begins with another organisation's
+/// identifier (`owner_of` names the organisation that registered a prefix),
+/// or with none of `reporter`'s own when it has one. The reason, if not.
 pub fn activity_reporter(
     identifier: &str,
-    author: &str,
-    own: &str,
+    reporter: Reporter<'_>,
     owner_of: impl Fn(&str) -> Option<String>,
 ) -> Result<(), String> {
     let under = |prefix: &str| {
@@ -24,12 +24,20 @@ pub fn activity_reporter(
             && identifier.starts_with(prefix)
             && identifier.as_bytes()[prefix.len()] == b'-'
     };
+    let Reporter {
+        org: author,
+        own,
+        reports_for,
+    } = reporter;
+    if reports_for.iter().any(|publisher| under(publisher)) {
+        return Ok(());
+    }
     if !own.is_empty() {
         if under(own) {
             return Ok(());
         }
         return Err(format!(
-            "its IATI identifier must begin with {author}'s own, {own}- (an activity another organisation publishes is registered by that organisation)"
+            "its IATI identifier must begin with {author}'s own, {own}- (an activity another organisation publishes is registered by that organisation, or by a secondary reporter the ministry consented to)"
         ));
     }
     let taken = identifier.match_indices('-').find_map(|(at, _)| {
@@ -40,10 +48,21 @@ pub fn activity_reporter(
     });
     match taken {
         Some((owner, prefix)) => Err(format!(
-            "{prefix} is the IATI identifier of organisation {owner}, whose activities only it registers"
+            "{prefix} is the IATI identifier of organisation {owner}, whose activities only it registers (or a secondary reporter the ministry consented to)"
         )),
         None => Ok(()),
     }
+}
+
+/// Who reports an activity, for [`activity_reporter`].
+#[derive(Clone, Copy, Debug)]
+pub struct Reporter<'a> {
+    /// Its organisation id.
+    pub org: &'a str,
+    /// Its own IATI organisation identifier (empty if none).
+    pub own: &'a str,
+    /// The publishers the ministry consented it reports for.
+    pub reports_for: &'a [String],
 }
 
 pub(super) fn project_writer(author: &str, role: pb::OrgRole) -> Result<(), StageError> {

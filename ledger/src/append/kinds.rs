@@ -49,6 +49,12 @@ impl Staging<'_> {
             Kind::ProjectClosed(body) => {
                 self.project_closed(event, body, author_id, role, position)
             }
+            Kind::AttestationMade(body) => {
+                self.attestation_made(event, body, author_id, role, position)
+            }
+            Kind::SecondaryReportingConsented(body) => {
+                self.secondary_reporting_consented(body, author_id, role)
+            }
             Kind::MembershipChangeAuthorised(_) => {
                 self.membership_change_authorised(author_id, role)
             }

@@ -323,6 +323,7 @@ pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreEr
             iati_identifier: String::new(),
             iati_org_type: 10,
             keys: genesis.ministry_keys.iter().map(|key| key.0).collect(),
+            reports_for: Vec::new(),
         },
     );
     for key in &genesis.ministry_keys {

@@ -28,7 +28,7 @@ mod staging;
 mod tests;
 mod trial;
 
-pub use authorise::activity_reporter;
+pub use authorise::{activity_reporter, Reporter};
 pub(crate) use ledger::Durability;
 pub use ledger::{Ledger, OpenError};
 pub use rebuild::{rebuild, RebuildError};

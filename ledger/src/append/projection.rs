@@ -355,22 +355,14 @@ impl Staging<'_> {
         }
         let details =
             self.checked_details(author_id, role, &body.project_id, body.details.as_ref())?;
-        let project = ProjectRecord {
-            owner: author_id.to_owned(),
-            iati_identifier: details.iati_identifier.clone(),
-            status: details.status,
-            closed: false,
-            closed_on: String::new(),
-            registered_on: self.today().to_string(),
-            pending_review: false,
-            summary: ProjectSummary::from_details(details),
-        };
+        let project =
+            ProjectRecord::registration(author_id.to_owned(), details, self.today().to_string());
         self.stage_project_details(&body.project_id, project, position, event.id)
     }
 
     /// A project's new details, checked against the state: present, in
-    /// registered places, under an identifier `author_id` may report and
-    /// no other project has.
+    /// registered places, under an identifier `author_id` may report (or
+    /// the one the project already has) and no other project has.
     fn checked_details<'d>(
         &self,
         author_id: &str,
@@ -380,7 +372,14 @@ impl Staging<'_> {
     ) -> Result<&'d pb::ProjectDetails, StageError> {
         let details = details.ok_or_else(|| Rejection::field("details", "is required"))?;
         self.require_locations(details)?;
-        self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        // A project keeps the identifier it was registered under, even if
+        // the consent that let its reporter take it was withdrawn since.
+        let kept = self.project(project_id)?.is_some_and(|project| {
+            project.owner == author_id && project.iati_identifier == details.iati_identifier
+        });
+        if !kept {
+            self.own_activity_identifier(author_id, role, &details.iati_identifier)?;
+        }
         self.identifier_unused(project_id, &details.iati_identifier)?;
         Ok(details)
     }
@@ -401,6 +400,60 @@ impl Staging<'_> {
         project.iati_identifier = details.iati_identifier.clone();
         project.summary = ProjectSummary::from_details(details);
         self.stage_project_details(&body.project_id, project, position, event.id)
+    }
+
+    /// An `attestation_made`: a party's word on a claim another made about
+    /// it. For a project's funding: the project, registered by another
+    /// organisation, names the attesting one as a funder; the verdict is
+    /// kept on the project under the funder's name as the project gives it.
+    pub(super) fn attestation_made(
+        &mut self,
+        event: &Event,
+        body: &pb::AttestationMade,
+        author_id: &str,
+        role: pb::OrgRole,
+        position: LogPosition,
+    ) -> Result<Effects, StageError> {
+        let Some(pb::attestation_made::Subject::ProjectFunding(project_id)) = &body.subject else {
+            return Err(Rejection::field("subject", "is required").into());
+        };
+        let mut project = self
+            .project(project_id)?
+            .ok_or_else(|| Rejection::UnknownReference {
+                what: "project",
+                id: project_id.clone(),
+            })?
+            .as_ref()
+            .clone();
+        if project.owner == author_id {
+            return Err(not_allowed(
+                author_id,
+                role,
+                &format!("attest the funding of its own project {project_id:?}: a funder's attestation is the word of a funder the project names, not of the organisation that registered it"),
+            )
+            .into());
+        }
+        let own_iati = self
+            .org(author_id)?
+            .map(|org| org.iati_identifier)
+            .unwrap_or_default();
+        let Some(named) = project
+            .summary
+            .funders
+            .iter()
+            .find(|funder| *funder == author_id || (!own_iati.is_empty() && **funder == own_iati))
+            .cloned()
+        else {
+            return Err(not_allowed(
+                author_id,
+                role,
+                &format!("attest the funding of project {project_id:?}: the project does not name {author_id} as a funder"),
+            )
+            .into());
+        };
+        project.funding_attested.insert(named, body.verdict);
+        self.stage_project(project_id, project, position, event.id);
+        Ok(Effects::default())
     }
 
     /// A `project_status_changed`: its checks and what it changes.

@@ -7,7 +7,7 @@ use crate::ids::{LogPosition, PublicKeyBytes};
 use crate::reject::Rejection;
 use crate::store::{KeyRecord, MunicipalityRecord, OrgRecord};
 
-use super::authorise::{activity_reporter, ministry_only, not_allowed};
+use super::authorise::{activity_reporter, ministry_only, not_allowed, Reporter};
 use super::overlay::{Effects, StageError};
 use super::staging::Staging;
 
@@ -86,10 +86,7 @@ impl Staging<'_> {
         role: pb::OrgRole,
         identifier: &str,
     ) -> Result<(), StageError> {
-        let own = self
-            .org(author_id)?
-            .map(|org| org.iati_identifier)
-            .unwrap_or_default();
+        let org = self.org(author_id)?.unwrap_or_default();
         let owners = self.memory.iati_owners(self.store)?;
         let owner_of = |prefix: &str| {
             owners.get(prefix).cloned().or_else(|| {
@@ -101,7 +98,12 @@ impl Staging<'_> {
                     .map(|(org_id, _)| org_id.clone())
             })
         };
-        activity_reporter(identifier, author_id, &own, owner_of).map_err(|reason| {
+        let reporter = Reporter {
+            org: author_id,
+            own: &org.iati_identifier,
+            reports_for: &org.reports_for,
+        };
+        activity_reporter(identifier, reporter, owner_of).map_err(|reason| {
             not_allowed(
                 author_id,
                 role,
@@ -172,6 +174,50 @@ impl Staging<'_> {
 
 /// What each body type does (`Staging::stage_kind` dispatches here).
 impl Staging<'_> {
+    /// A `secondary_reporting_consented`: the ministry lets `org_id` report
+    /// activities under another publisher's IATI identifier, or takes that
+    /// back.
+    pub(super) fn secondary_reporting_consented(
+        &mut self,
+        body: &pb::SecondaryReportingConsented,
+        author_id: &str,
+        role: pb::OrgRole,
+    ) -> Result<Effects, StageError> {
+        ministry_only(author_id, role, "consent to secondary reporting")?;
+        let mut org = self
+            .org(&body.org_id)?
+            .ok_or_else(|| Rejection::UnknownReference {
+                what: "organisation",
+                id: body.org_id.clone(),
+            })?;
+        let publisher = &body.iati_org_identifier;
+        if *publisher == org.iati_identifier {
+            return Err(Rejection::field(
+                "iati_org_identifier",
+                format!("{publisher} is {}'s own IATI identifier: it reports those activities without consent", body.org_id),
+            )
+            .into());
+        }
+        let consented = org.reports_for.contains(publisher);
+        match (body.withdrawn, consented) {
+            (false, true) | (true, false) => {
+                let state = if consented { "already has" } else { "has no" };
+                return Err(Rejection::field(
+                    "withdrawn",
+                    format!(
+                        "{} {state} the consent to report for {publisher}",
+                        body.org_id
+                    ),
+                )
+                .into());
+            }
+            (false, false) => org.reports_for.push(publisher.clone()),
+            (true, true) => org.reports_for.retain(|p| p != publisher),
+        }
+        self.request.orgs.insert(body.org_id.clone(), org);
+        Ok(Effects::default())
+    }
+
     /// An `organisation_registered`: its checks and what it changes.
     pub(super) fn organisation_registered(
         &mut self,
@@ -213,6 +259,7 @@ impl Staging<'_> {
                 iati_identifier: body.iati_identifier.clone(),
                 iati_org_type: body.iati_org_type,
                 keys,
+                reports_for: Vec::new(),
             },
         );
         Ok(Effects::default())

@@ -8,7 +8,7 @@ use crate::ids::PublicKeyBytes;
 use crate::reject::{in_batch, Rejection};
 use crate::store::StoreError;
 
-use super::authorise::activity_reporter;
+use super::authorise::{activity_reporter, Reporter};
 use super::ledger::Ledger;
 
 impl Ledger {
@@ -21,13 +21,14 @@ impl Ledger {
         identifier: &str,
     ) -> Result<Result<(), String>, StoreError> {
         self.read(|ledger| {
-            let own = ledger
-                .store
-                .org(author)?
-                .map(|org| org.iati_identifier)
-                .unwrap_or_default();
+            let org = ledger.store.org(author)?.unwrap_or_default();
             let owners = ledger.memory.iati_owners(&ledger.store)?;
-            Ok(activity_reporter(identifier, author, &own, |prefix| {
+            let reporter = Reporter {
+                org: author,
+                own: &org.iati_identifier,
+                reports_for: &org.reports_for,
+            };
+            Ok(activity_reporter(identifier, reporter, |prefix| {
                 owners.get(prefix).cloned()
             }))
         })

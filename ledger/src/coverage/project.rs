@@ -2,6 +2,8 @@
 //! period, whether it counts on a date, its places.
 
 use crate::date::Date;
+use tansiq_proto::v1 as pb;
+
 use crate::store::ProjectRecord;
 
 /// IATI ActivityStatus codes that end a project.
@@ -11,7 +13,7 @@ pub(crate) const STATUS_CANCELLED: u32 = 5;
 impl ProjectRecord {
     /// The donor: the first funding organisation, else the reporting one.
     /// A funder other than the reporting organisation is only *claimed*
-    /// ([`ProjectRecord::donor_is_claimed`]): it signed nothing.
+    /// ([`ProjectRecord::donor_is_claimed`]) until it attests the funding.
     pub fn donor(&self) -> &str {
         self.summary
             .funders
@@ -20,9 +22,23 @@ impl ProjectRecord {
     }
 
     /// Whether the donor shown is named by another organisation than
-    /// itself (the reporting one) and has not confirmed it.
+    /// itself (the reporting one) and has not confirmed it (an attestation
+    /// CONFIRMED or PARTLY of the project's funding).
     pub fn donor_is_claimed(&self) -> bool {
         self.donor() != self.owner
+            && !matches!(
+                self.donor_attestation(),
+                pb::AttestationVerdict::Confirmed | pb::AttestationVerdict::Partly
+            )
+    }
+
+    /// What the donor shown said of the funding the project claims of it
+    /// (`Unspecified`: nothing, or it is the reporting organisation).
+    pub fn donor_attestation(&self) -> pb::AttestationVerdict {
+        self.funding_attested
+            .get(self.donor())
+            .and_then(|verdict| pb::AttestationVerdict::try_from(*verdict).ok())
+            .unwrap_or_default()
     }
 
     /// The period the project occupies: from its start (or registration)

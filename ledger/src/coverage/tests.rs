@@ -35,6 +35,7 @@ fn project(donor: &str, title: &str, start: &str, end: &str) -> ProjectRecord {
             sectors: vec!["14030".into()],
             ..ProjectSummary::default()
         },
+        funding_attested: Default::default(),
     }
 }
 

@@ -144,5 +144,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::ProjectClosed(_) => "project_closed",
         Kind::OverlapReviewed(_) => "overlap_reviewed",
         Kind::MembershipChangeAuthorised(_) => "membership_change_authorised",
+        Kind::SecondaryReportingConsented(_) => "secondary_reporting_consented",
+        Kind::AttestationMade(_) => "attestation_made",
     }
 }

@@ -188,6 +188,54 @@ pub fn check(kind: &Kind) -> Checked {
             text("note", &body.note, TEXT_FIELD_BYTES_MAX, Lines::Several)
         }
         Kind::MembershipChangeAuthorised(body) => membership_change(body),
+        Kind::AttestationMade(body) => {
+            match &body.subject {
+                Some(pb::attestation_made::Subject::ProjectFunding(project)) => {
+                    project_id(project)?
+                }
+                None => {
+                    return Err(Rejection::field(
+                        "subject",
+                        "is required: what is attested (e.g. projectFunding: a project id)",
+                    ))
+                }
+            }
+            let verdict = pb::AttestationVerdict::try_from(body.verdict).unwrap_or_default();
+            match verdict {
+                pb::AttestationVerdict::Unspecified => {
+                    return Err(Rejection::field(
+                        "verdict",
+                        "must be ATTESTATION_VERDICT_CONFIRMED, _DISPUTED or _PARTLY",
+                    ))
+                }
+                pb::AttestationVerdict::Disputed | pb::AttestationVerdict::Partly
+                    if body.note.trim().is_empty() =>
+                {
+                    return Err(Rejection::field(
+                        "note",
+                        "is required when the verdict is DISPUTED or PARTLY: say what is not so",
+                    ))
+                }
+                _ => {}
+            }
+            text("note", &body.note, TEXT_FIELD_BYTES_MAX, Lines::Several)
+        }
+        Kind::SecondaryReportingConsented(body) => {
+            org_id("org_id", &body.org_id)?;
+            if body.iati_org_identifier.is_empty() {
+                return Err(Rejection::field(
+                    "iati_org_identifier",
+                    "is required (the publisher's IATI organisation identifier, e.g. XM-DAC-7)",
+                ));
+            }
+            text(
+                "iati_org_identifier",
+                &body.iati_org_identifier,
+                NAME_BYTES_MAX,
+                Lines::One,
+            )?;
+            text("note", &body.note, TEXT_FIELD_BYTES_MAX, Lines::Several)
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The stored records: plain data, serialised as JSON (their shape is the
 //! on-disk format).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use tansiq_proto::v1 as pb;
 
@@ -42,7 +44,7 @@ pub struct KeyRecord {
 }
 
 /// A registered organisation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRecord {
     /// `pb::OrgRole` value.
     pub role: i32,
@@ -56,6 +58,12 @@ pub struct OrgRecord {
     pub iati_org_type: u32,
     /// Every key registered for the organisation (ed25519 public keys).
     pub keys: Vec<[u8; 32]>,
+    /// IATI organisation identifiers of the publishers whose activities it
+    /// may report as a secondary reporter, with the ministry's consent
+    /// (absent from the stored record when there is none, so records
+    /// written before consents existed read and write unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports_for: Vec<String>,
 }
 
 /// A registered project: who may write it, and its state.
@@ -77,6 +85,13 @@ pub struct ProjectRecord {
     pub pending_review: bool,
     /// What coverage needs of its latest details.
     pub summary: ProjectSummary,
+    /// Funders' own word on the funding this project claims of them: the
+    /// funder as the project names it (org id or IATI identifier) → its
+    /// latest `pb::AttestationVerdict` value (absent from the stored record
+    /// when there is none, so records written before attestations existed
+    /// read and write unchanged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub funding_attested: BTreeMap<String, i32>,
 }
 
 /// A registered municipality.
@@ -123,6 +138,28 @@ pub struct ProjectSummary {
     pub budget_value: String,
     /// The budget's ISO 4217 currency.
     pub budget_currency: String,
+}
+
+impl ProjectRecord {
+    /// The record of a project `owner` registers with `details` on the
+    /// day `registered_on` (YYYY-MM-DD): open, not held, unattested.
+    pub fn registration(
+        owner: String,
+        details: &pb::ProjectDetails,
+        registered_on: String,
+    ) -> ProjectRecord {
+        ProjectRecord {
+            owner,
+            iati_identifier: details.iati_identifier.clone(),
+            status: details.status,
+            closed: false,
+            closed_on: String::new(),
+            registered_on,
+            pending_review: false,
+            summary: ProjectSummary::from_details(details),
+            funding_attested: BTreeMap::new(),
+        }
+    }
 }
 
 impl ProjectSummary {
