@@ -12,11 +12,13 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tansiq_ledger::limits::COMMIT_LATENCY_WINDOW;
 
+use openraft::error::Fatal;
 use tansiq_ledger::append::RequestOutcome;
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::event::{admit, Event, Signatures};
 use tansiq_ledger::limits::{COMMIT_GROUP_EVENTS_MAX, COMMIT_QUEUE_REQUESTS_MAX};
-use tansiq_ledger::store::Tip;
+use tansiq_ledger::replication::NodeId;
+use tansiq_ledger::store::{StorageFault, StoreError, Tip};
 use tansiq_ledger::sync::lock_whole;
 use tansiq_ledger::{Ledger, Rejection};
 use tansiq_proto::v1 as pb;
@@ -28,7 +30,12 @@ use crate::recovery::{Recovery, Stopped};
 #[derive(Debug)]
 pub enum SubmitError {
     Rejected(Rejection),
-    Storage(String),
+    /// Nothing was written: storage failed. Its fault says what the client
+    /// is told: a full disk (storage stays read-only until there is space
+    /// again: RocksDB then recovers, or the node restarts itself in place,
+    /// see `crate::recovery`), an I/O error that reopening the store clears
+    /// (the node restarts itself in place), or something to retry.
+    Storage(StorageFailure),
     ShuttingDown,
     /// Cluster mode: this node is not the leader; the leader's address.
     Forward(String),
@@ -36,16 +43,52 @@ pub enum SubmitError {
     NoLeader,
     /// Cluster mode: proposed but not committed in time; the message says why.
     NotDecided(String),
-    /// The disk is full: storage stays read-only until there is space again
-    /// (RocksDB then recovers, or the node restarts itself in place, see
-    /// `crate::recovery`).
-    DiskFull(String),
     /// Cluster mode: this node's Raft stopped after a storage failure; the
     /// failure, and where the other members are.
     ReplicationStopped {
-        failure: String,
+        failure: StorageFailure,
         others: String,
     },
+}
+
+/// A storage failure as the node passes it on (to every client waiting on
+/// the failed write, and to `crate::recovery`): its fault, classified once
+/// where the error was seen, and its text, for people only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// What kind of failure: what the node and its clients do about it.
+    pub fault: StorageFault,
+    /// The error's text, for logs and for the client's message.
+    pub message: String,
+}
+
+impl StorageFailure {
+    /// A failure of `fault`, described by `message`.
+    pub fn new(fault: StorageFault, message: impl Into<String>) -> StorageFailure {
+        StorageFailure {
+            fault,
+            message: message.into(),
+        }
+    }
+
+    /// The failure of the store.
+    pub fn of_store(error: &StoreError) -> StorageFailure {
+        StorageFailure::new(error.fault(), error.to_string())
+    }
+
+    /// The failure that stopped a cluster member's Raft core. openraft keeps
+    /// the storage error only as text (see
+    /// [`StorageFault::of_openraft_text`]): its fault is read from there.
+    pub fn of_stopped_raft(fatal: &Fatal<NodeId>) -> StorageFailure {
+        let message = fatal.to_string();
+        StorageFailure::new(StorageFault::of_openraft_text(&message), message)
+    }
+}
+
+impl std::fmt::Display for StorageFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
 }
 
 struct Job {
@@ -207,21 +250,19 @@ fn write_group(
             }
         }
         Err(error) => {
-            let failure: fn(String) -> SubmitError = if error.is_disk_full() {
-                tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space: the node answers reads meanwhile, and takes writes again by itself once it can write (RocksDB recovers, or the node restarts in place)");
-                SubmitError::DiskFull
-            } else if error.reopen_clears() {
-                tracing::error!(%error, "commit group failed; nothing of it was written. The store refuses writes until it is reopened: the node answers reads meanwhile, and restarts itself in place once its storage is usable again");
-                SubmitError::Storage
-            } else {
-                tracing::error!(%error, "commit group failed; nothing of it was written");
-                SubmitError::Storage
-            };
-            if error.reopen_clears() {
-                recovery.write_failed(&error.to_string(), Stopped::Store);
+            let failure = StorageFailure::of_store(&error);
+            match failure.fault {
+                StorageFault::DiskFull => {
+                    tracing::error!(%error, "commit group failed: the disk is full; nothing of it was written. Free disk space: the node answers reads meanwhile, and takes writes again by itself once it can write (RocksDB recovers, or the node restarts in place)");
+                }
+                fault if fault.reopen_clears() => {
+                    tracing::error!(%error, "commit group failed; nothing of it was written. The store refuses writes until it is reopened: the node answers reads meanwhile, and restarts itself in place once its storage is usable again");
+                }
+                _ => tracing::error!(%error, "commit group failed; nothing of it was written"),
             }
+            recovery.storage_failed(&failure, Stopped::Store);
             for job in group.jobs {
-                let _ = job.reply.send(Err(failure(error.to_string())));
+                let _ = job.reply.send(Err(SubmitError::Storage(failure.clone())));
             }
         }
     }

@@ -32,7 +32,7 @@ use tansiq_proto::v1::ledger_server::LedgerServer;
 use tokio::sync::watch;
 
 use crate::cluster::{ClusterService, Replication};
-use crate::committer::{Committer, Metrics};
+use crate::committer::{Committer, Metrics, StorageFailure};
 use crate::config::{Config, Mode, Transport};
 use crate::coverage_service::CoverageService;
 use crate::peer_identity::{ClusterGate, PeerIdentity};
@@ -206,7 +206,8 @@ async fn report_a_stopped_raft_core(
         let stopped = metrics.borrow_and_update().running_state.clone().err();
         if let Some(fatal) = stopped {
             let applied_index = replication.applied_index();
-            if recovery.write_failed(&fatal.to_string(), Stopped::RaftCore) {
+            if recovery.storage_failed(&StorageFailure::of_stopped_raft(&fatal), Stopped::RaftCore)
+            {
                 tracing::error!(
                     %fatal,
                     applied_index,

@@ -1,7 +1,7 @@
 //! Recovery from a storage error that reopening the store clears: a write
 //! that failed on a full disk, with no file descriptor left, on a
 //! permission or on a failing device (see
-//! [`tansiq_ledger::store::reopen_clears`]).
+//! [`tansiq_ledger::store::StorageFault::reopen_clears`]).
 //!
 //! After such a failure RocksDB refuses every later write until it is
 //! reopened; it recovers by itself only from a full disk, and neither the
@@ -44,6 +44,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tansiq_ledger::Ledger;
+
+use crate::committer::StorageFailure;
 
 /// How often the watcher probes the storage.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -120,11 +122,11 @@ impl Recovery {
     }
 
     /// A write failed with `failure` and stopped what `stopped` says. When
-    /// reopening the store clears the failure, starts the watcher (unless
-    /// one runs) and returns true; otherwise the node stays as it is until
-    /// an operator restarts it, and this returns false.
-    pub fn write_failed(self: &Arc<Self>, failure: &str, stopped: Stopped) -> bool {
-        if !tansiq_ledger::store::reopen_clears(failure) {
+    /// reopening the store clears the failure (by its fault), starts the
+    /// watcher (unless one runs) and returns true; otherwise the node stays
+    /// as it is until an operator restarts it, and this returns false.
+    pub fn storage_failed(self: &Arc<Self>, failure: &StorageFailure, stopped: Stopped) -> bool {
+        if !failure.fault.reopen_clears() {
             return false;
         }
         if stopped == Stopped::RaftCore {
@@ -134,6 +136,7 @@ impl Recovery {
         if self.watching.swap(true, Ordering::SeqCst) {
             return true;
         }
+        let failure = failure.message.as_str();
         let watcher = Watcher {
             recovery: Arc::clone(self),
             failure: failure.to_owned(),
@@ -348,6 +351,7 @@ fn restart_in_place(listening_on: SocketAddr) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tansiq_ledger::store::StorageFault;
 
     #[test]
     fn a_restart_keeps_the_port_only_of_a_node_started_on_port_0() {
@@ -403,7 +407,21 @@ mod tests {
             watching: AtomicBool::new(false),
             raft_core_stopped: AtomicBool::new(false),
         });
-        assert!(!recovery.write_failed("RocksDB: Corruption: bad block", Stopped::Store));
+        let corrupt =
+            StorageFailure::new(StorageFault::Corruption, "RocksDB: Corruption: bad block");
+        assert!(!recovery.storage_failed(&corrupt, Stopped::Store));
+        let other = StorageFailure::new(StorageFault::Other, "RocksDB: IO error: busy");
+        assert!(!recovery.storage_failed(&other, Stopped::Store));
+        let stopped_raft = StorageFailure::new(
+            StorageFault::of_openraft_text("storage error: stored data is corrupt: raft log key"),
+            "storage error: stored data is corrupt: raft log key",
+        );
+        assert!(!recovery.storage_failed(&stopped_raft, Stopped::RaftCore));
         assert!(!recovery.watching.load(Ordering::SeqCst));
+        // The fault decides, not the text. The watcher started ends at its
+        // first probe: there is no ledger.
+        let io = StorageFailure::new(StorageFault::Io, "no I/O error said here");
+        assert!(recovery.storage_failed(&io, Stopped::Store));
+        assert!(recovery.watching.load(Ordering::SeqCst));
     }
 }

@@ -1,6 +1,6 @@
 //! The one place where ledger errors become gRPC statuses.
 
-use tansiq_ledger::store::StoreError;
+use tansiq_ledger::store::{StorageFault, StoreError};
 use tansiq_ledger::Rejection;
 use tonic::{Code, Status};
 
@@ -59,7 +59,7 @@ pub fn submit_status(error: SubmitError) -> Status {
     match error {
         SubmitError::Rejected(rejection) => rejection_status(&rejection),
         // gRPC's code for "the entire file system is out of space".
-        SubmitError::DiskFull(error) => {
+        SubmitError::Storage(error) if error.fault == StorageFault::DiskFull => {
             Status::resource_exhausted(format!(
                 "this node's disk is full ({error}); nothing was acknowledged. It still answers reads; to accept writes again it needs free disk space: once it can write again it reopens its storage by itself (restarting in place if need be); if it does not, restart tansiq-node. Resubmitting the same signed events then is safe (accepted once by event id)"
             ))
@@ -69,19 +69,17 @@ pub fn submit_status(error: SubmitError) -> Status {
         // reopened: "retry later" alone would not be true, the node reopens
         // its storage by itself only once the cause is gone
         // (crate::recovery).
-        SubmitError::Storage(error) if tansiq_ledger::store::reopen_clears(&error) => Status::unavailable(format!(
+        SubmitError::Storage(error) if error.fault.reopen_clears() => Status::unavailable(format!(
             "the node could not write to its storage ({error}); nothing was written. Its storage refuses writes until it is reopened: the node does that by itself (a restart in place) once its storage is usable again, after the cause is fixed (open-file limit, permissions, free space, the device); if it does not, restart tansiq-node. Resubmit the same signed events to another node, or here after the restart; they are accepted once by event id"
         )),
         SubmitError::Storage(error) => Status::unavailable(format!(
             "the node could not write to its storage ({error}); nothing was written, retry later"
         )),
         SubmitError::ReplicationStopped { failure, others } => {
-            let remedy = if tansiq_ledger::store::is_disk_full(&failure) {
-                "its disk is full: free disk space; it restarts itself in place once it can write again (or restart tansiq-node), then catches up"
-            } else if tansiq_ledger::store::reopen_clears(&failure) {
-                "it restarts itself in place once its storage is usable again (after the cause is fixed: open-file limit, permissions, the device; or restart tansiq-node), then catches up"
-            } else {
-                "see its log, then restart tansiq-node"
+            let remedy = match failure.fault {
+                StorageFault::DiskFull => "its disk is full: free disk space; it restarts itself in place once it can write again (or restart tansiq-node), then catches up",
+                fault if fault.reopen_clears() => "it restarts itself in place once its storage is usable again (after the cause is fixed: open-file limit, permissions, the device; or restart tansiq-node), then catches up",
+                _ => "see its log, then restart tansiq-node",
             };
             Status::unavailable(format!(
                 "this node stopped replicating after a storage failure ({failure}); the request was not acknowledged, and the other members may still commit it. They go on without this node: resubmit the same signed events to one of them ({others}); they are accepted once by event id. This node answers reads as of what it applied; {remedy}"
@@ -103,6 +101,7 @@ pub fn submit_status(error: SubmitError) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::committer::StorageFailure;
     use tansiq_ledger::ids::{EventId, PublicKeyBytes};
 
     fn key() -> PublicKeyBytes {
@@ -267,27 +266,37 @@ mod tests {
 
     #[test]
     fn a_storage_error_a_restart_clears_says_the_node_restarts_itself() {
-        let io = submit_status(SubmitError::Storage(
-            "RocksDB: IO error: While open a file for appending: 000123.log: Too many open files"
-                .into(),
-        ));
+        let message =
+            "RocksDB: IO error: While open a file for appending: 000123.log: Too many open files";
+        let io = submit_status(SubmitError::Storage(StorageFailure::new(
+            StorageFault::Io,
+            message,
+        )));
         assert_eq!(io.code(), tonic::Code::Unavailable);
-        for words in ["restart in place", "restart tansiq-node", "Resubmit"] {
+        for words in [
+            message,
+            "restart in place",
+            "restart tansiq-node",
+            "Resubmit",
+        ] {
             assert!(io.message().contains(words), "{words:?}: {}", io.message());
         }
-        let other = submit_status(SubmitError::Storage("busy".into()));
-        assert!(
-            other.message().contains("retry later"),
-            "{}",
-            other.message()
-        );
+        for fault in [StorageFault::Corruption, StorageFault::Other] {
+            let other = submit_status(SubmitError::Storage(StorageFailure::new(fault, "busy")));
+            assert_eq!(other.code(), tonic::Code::Unavailable);
+            assert_eq!(
+                other.message(),
+                "the node could not write to its storage (busy); nothing was written, retry later"
+            );
+        }
     }
 
     #[test]
     fn a_full_disk_says_what_to_free_and_that_the_node_reopens_its_storage() {
-        let full = submit_status(SubmitError::DiskFull(
-            "RocksDB: IO error: No space left on device".into(),
-        ));
+        let full = submit_status(SubmitError::Storage(StorageFailure::new(
+            StorageFault::DiskFull,
+            "RocksDB: IO error: No space left on device",
+        )));
         assert_eq!(full.code(), tonic::Code::ResourceExhausted);
         for words in [
             "disk is full",
@@ -306,20 +315,33 @@ mod tests {
 
     #[test]
     fn a_stopped_member_says_whether_it_restarts_itself() {
-        let stopped = |failure: &str| {
+        let stopped = |fault, failure: &str| {
             submit_status(SubmitError::ReplicationStopped {
-                failure: failure.into(),
+                failure: StorageFailure::new(fault, failure),
                 others: "2=http://127.0.0.1:2".into(),
             })
             .message()
             .to_owned()
         };
-        let full = stopped("storage error: RocksDB: IO error: No space left on device");
+        let full = stopped(
+            StorageFault::DiskFull,
+            "storage error: RocksDB: IO error: No space left on device",
+        );
         assert!(
-            full.contains("free disk space") && full.contains("restarts itself"),
+            full.contains("No space left on device")
+                && full.contains("free disk space")
+                && full.contains("restarts itself"),
             "{full}"
         );
-        let corrupt = stopped("storage error: stored data is corrupt: raft log key");
+        let io = stopped(StorageFault::Io, "storage error: Too many open files");
+        assert!(
+            !io.contains("free disk space") && io.contains("restarts itself"),
+            "{io}"
+        );
+        let corrupt = stopped(
+            StorageFault::Corruption,
+            "storage error: stored data is corrupt: raft log key",
+        );
         assert!(
             !corrupt.contains("restarts itself") && corrupt.contains("restart tansiq-node"),
             "{corrupt}"

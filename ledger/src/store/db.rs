@@ -305,7 +305,7 @@ impl Store {
     /// Whether the store accepts writes: an empty synced write. After a
     /// failed write RocksDB refuses every write until it recovers by itself
     /// (it does from a full disk, once there is space) or is reopened (see
-    /// [`reopen_clears`](super::reopen_clears)).
+    /// [`StorageFault::reopen_clears`](super::StorageFault::reopen_clears)).
     pub fn accepts_writes(&self) -> Result<(), StoreError> {
         self.write_synced(WriteBatch::default())
     }

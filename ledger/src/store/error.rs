@@ -1,4 +1,9 @@
-//! Storage failures, and which of them a reopen of the store clears.
+//! Storage failures, and what kind of failure each is: classified once,
+//! from RocksDB's error, into a [`StorageFault`] that the node carries and
+//! matches on (whether reopening the store clears it, whether the disk is
+//! full) instead of reading error text.
+
+use rocksdb::ErrorKind;
 
 /// Storage failures. These are the node's problem, not the client's.
 #[derive(Debug, thiserror::Error)]
@@ -15,70 +20,213 @@ pub enum StoreError {
     StateBeingReplaced,
 }
 
-/// Whether a storage error's text says the file system is full (ENOSPC):
-/// RocksDB reports it as an IO error carrying the operating system's text.
-/// After a failed write RocksDB refuses writes until there is space again:
-/// it then recovers by itself, or is reopened.
-pub fn is_disk_full(message: &str) -> bool {
-    message.contains("No space left on device")
-}
-
-/// Whether a storage error's text is one that reopening the store clears
-/// once its cause is gone: an I/O error (RocksDB's "IO error", or the
-/// operating system's text for a full disk, no file descriptor left, a
-/// permission). After a failed write RocksDB refuses every later write until
-/// it is reopened, and the `rocksdb` crate has no `DB::Resume`. Corruption
-/// is not such an error: reopening finds it again.
-pub fn reopen_clears(message: &str) -> bool {
-    const CLEARED_BY_REOPENING: [&str; 4] = [
-        "IO error",
-        "No space left on device",
-        "Too many open files",
-        "Permission denied",
-    ];
-    CLEARED_BY_REOPENING
-        .iter()
-        .any(|text| message.contains(text))
-        && !message.contains("Corruption")
-        && !message.contains("corrupt")
-}
-
 impl StoreError {
-    /// The file system is full (see [`is_disk_full`]).
-    pub fn is_disk_full(&self) -> bool {
-        matches!(self, StoreError::Rocks(_)) && is_disk_full(&self.to_string())
+    /// What kind of storage failure this is (see [`StorageFault`]).
+    pub fn fault(&self) -> StorageFault {
+        match self {
+            StoreError::Rocks(error) => StorageFault::of_rocksdb(error),
+            StoreError::Corrupt(_) => StorageFault::Corruption,
+            StoreError::StateBeingReplaced => StorageFault::Other,
+        }
+    }
+}
+
+/// What kind of storage failure this is, decided once from RocksDB's error
+/// ([`StorageFault::of_rocksdb`], through [`StoreError::fault`]).
+///
+/// After a failed write RocksDB refuses every later write until it is
+/// reopened (it recovers by itself only from a full disk, once there is
+/// space), and the `rocksdb` crate has no `DB::Resume`: see
+/// [`StorageFault::reopen_clears`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageFault {
+    /// The file system is full (ENOSPC): an I/O error that reopening the
+    /// store clears once there is space again.
+    DiskFull,
+    /// Any other I/O error (no file descriptor left, a permission, a failing
+    /// device): reopening the store clears it once its cause is gone.
+    Io,
+    /// The stored data is corrupt (RocksDB found it, or a record does not
+    /// decode): reopening the store finds it again.
+    Corruption,
+    /// Anything else (an invalid argument, a busy or shutting-down store, a
+    /// read that overlapped a snapshot installation): reopening does not
+    /// help.
+    Other,
+}
+
+/// The operating system's text for ENOSPC, which RocksDB puts in the
+/// message of its IO error (its status sub-code `kNoSpace` too).
+const NO_SPACE: &str = "No space left on device";
+
+impl StorageFault {
+    /// The one classifier of RocksDB's errors: by their kind, and for an
+    /// I/O error whether the disk is full.
+    pub fn of_rocksdb(error: &rocksdb::Error) -> StorageFault {
+        classify(error.kind(), error.as_ref())
     }
 
-    /// An I/O error that reopening the store clears (see [`reopen_clears`]).
-    pub fn reopen_clears(&self) -> bool {
-        matches!(self, StoreError::Rocks(_)) && reopen_clears(&self.to_string())
+    /// Whether reopening the store clears this failure once its cause is
+    /// gone: an I/O error, a full disk included.
+    pub fn reopen_clears(self) -> bool {
+        match self {
+            StorageFault::DiskFull | StorageFault::Io => true,
+            StorageFault::Corruption | StorageFault::Other => false,
+        }
+    }
+
+    /// The fault of a storage failure known only by its text: the error of
+    /// a cluster member whose Raft core stopped. openraft turns the storage
+    /// error (a [`StoreError`], or a `std::io::Error` of a snapshot file)
+    /// into its `StorageError`, whose source is an `AnyError` that keeps the
+    /// error's type name, text and backtrace as strings only: nothing typed
+    /// survives. Use it for that text only; wherever the error itself is at
+    /// hand, use [`StoreError::fault`].
+    ///
+    /// The text holds the [`StoreError`]'s (RocksDB's "IO error" or
+    /// "Corruption", "stored data is corrupt") or the operating system's
+    /// (a full disk, no file descriptor left, a permission).
+    pub fn of_openraft_text(text: &str) -> StorageFault {
+        const IO: [&str; 3] = ["IO error", "Too many open files", "Permission denied"];
+        if text.contains("Corruption") || text.contains("corrupt") {
+            StorageFault::Corruption
+        } else if text.contains(NO_SPACE) {
+            StorageFault::DiskFull
+        } else if IO.iter().any(|io| text.contains(io)) {
+            StorageFault::Io
+        } else {
+            StorageFault::Other
+        }
+    }
+}
+
+/// [`StorageFault::of_rocksdb`] on the parts of RocksDB's error.
+fn classify(kind: ErrorKind, message: &str) -> StorageFault {
+    match kind {
+        // RocksDB's C API gives the status code (which `kind` reads) but
+        // not its sub-code (`kNoSpace`), nor the operating system's errno:
+        // whether an I/O error is a full disk is only in its text. The other
+        // causes (no file descriptor left, a permission, the device) are
+        // I/O errors alike, which reopening clears.
+        ErrorKind::IOError if message.contains(NO_SPACE) => StorageFault::DiskFull,
+        ErrorKind::IOError => StorageFault::Io,
+        ErrorKind::Corruption => StorageFault::Corruption,
+        _ => StorageFault::Other,
     }
 }
 
 #[cfg(test)]
 mod error_tests {
-    use super::{is_disk_full, reopen_clears};
+    use rocksdb::ErrorKind;
+
+    use super::{classify, StorageFault, StoreError};
 
     #[test]
     fn io_errors_are_cleared_by_reopening_and_corruption_is_not() {
         let cleared = [
-            "RocksDB: IO error: No space left on device: While appending to file: 000012.log: No space left on device",
-            "RocksDB: IO error: While open a file for appending: 000123.log: Too many open files",
-            "RocksDB: IO error: While opening a file for sequentially reading: CURRENT: Permission denied",
-            "storage error: when Write Logs: No space left on device (os error 28)",
+            (
+                "IO error: No space left on device: While appending to file: 000012.log: No space left on device",
+                StorageFault::DiskFull,
+            ),
+            (
+                "IO error: While open a file for appending: 000123.log: Too many open files",
+                StorageFault::Io,
+            ),
+            (
+                "IO error: While opening a file for sequentially reading: CURRENT: Permission denied",
+                StorageFault::Io,
+            ),
         ];
-        for message in cleared {
-            assert!(reopen_clears(message), "{message}");
+        for (message, fault) in cleared {
+            assert_eq!(classify(ErrorKind::IOError, message), fault, "{message}");
+            assert!(fault.reopen_clears(), "{message}");
         }
-        assert!(is_disk_full(cleared[0]) && !is_disk_full(cleared[1]));
         let kept = [
-            "RocksDB: Corruption: block checksum mismatch",
-            "stored data is corrupt: raft log key",
-            "RocksDB: Invalid argument: Column family not found",
-            "this node is installing a snapshot of the ledger from the leader",
+            (
+                ErrorKind::Corruption,
+                "Corruption: block checksum mismatch",
+                StorageFault::Corruption,
+            ),
+            (
+                ErrorKind::InvalidArgument,
+                "Invalid argument: Column family not found",
+                StorageFault::Other,
+            ),
+            (
+                ErrorKind::Busy,
+                "Resource busy: No space left on device",
+                StorageFault::Other,
+            ),
         ];
-        for message in kept {
-            assert!(!reopen_clears(message), "{message}");
+        for (kind, message, fault) in kept {
+            assert_eq!(classify(kind, message), fault, "{message}");
+            assert!(!fault.reopen_clears(), "{message}");
+        }
+        assert_eq!(
+            StoreError::Corrupt("raft log key".into()).fault(),
+            StorageFault::Corruption
+        );
+        assert_eq!(StoreError::StateBeingReplaced.fault(), StorageFault::Other);
+    }
+
+    #[test]
+    fn real_rocksdb_errors_are_classified_by_their_kind() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = || {
+            let mut options = rocksdb::Options::default();
+            options.create_if_missing(true);
+            options
+        };
+        // RocksDB cannot open its lock file: a directory is in its place.
+        let locked = dir.path().join("locked");
+        std::fs::create_dir_all(locked.join("LOCK")).expect("a directory");
+        let error = rocksdb::DB::open(&options(), &locked).expect_err("no lock file");
+        assert_eq!(error.kind(), ErrorKind::IOError, "{error}");
+        assert_eq!(StoreError::from(error).fault(), StorageFault::Io);
+        // A CURRENT file that is not RocksDB's.
+        let damaged = dir.path().join("damaged");
+        drop(rocksdb::DB::open(&options(), &damaged).expect("a new store"));
+        std::fs::write(damaged.join("CURRENT"), b"MANIFEST-000001").expect("CURRENT");
+        let error = rocksdb::DB::open(&options(), &damaged).expect_err("corrupt");
+        assert_eq!(
+            StorageFault::of_rocksdb(&error),
+            StorageFault::Corruption,
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_stopped_raft_cores_text_says_its_fault() {
+        let cases = [
+            (
+                "storage error: when Write Store: tansiq_ledger::store::error::StoreError: RocksDB: IO error: No space left on device: While appending to file: 000012.log: No space left on device",
+                StorageFault::DiskFull,
+            ),
+            (
+                "storage error: when Write Logs: No space left on device (os error 28)",
+                StorageFault::DiskFull,
+            ),
+            (
+                "storage error: when Write Store: RocksDB: IO error: While open a file for appending: 000123.log: Too many open files",
+                StorageFault::Io,
+            ),
+            (
+                "storage error: when Write Snapshot: Permission denied (os error 13)",
+                StorageFault::Io,
+            ),
+            (
+                "storage error: RocksDB: Corruption: block checksum mismatch",
+                StorageFault::Corruption,
+            ),
+            (
+                "storage error: stored data is corrupt: raft log key",
+                StorageFault::Corruption,
+            ),
+            ("panicked", StorageFault::Other),
+        ];
+        for (text, fault) in cases {
+            assert_eq!(StorageFault::of_openraft_text(text), fault, "{text}");
         }
     }
 }

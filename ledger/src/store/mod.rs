@@ -14,7 +14,7 @@ mod replace;
 pub mod snapshot_file;
 
 pub use db::{KeyValue, Store};
-pub use error::{is_disk_full, reopen_clears, StoreError};
+pub use error::{StorageFault, StoreError};
 pub(crate) use keys::{decode_json, split_text_key, text_key};
 pub use records::{
     KeyRecord, LogRecord, MunicipalityRecord, NeedRecord, OrgRecord, ProjectRecord, ProjectSummary,

@@ -16,13 +16,14 @@ use tansiq_ledger::author::now_ms;
 use tansiq_ledger::event::{admit, Signatures};
 use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::replication::{AppliedOutcome, NodeId, Proposal, TypeConfig};
+use tansiq_ledger::store::StorageFault;
 use tansiq_ledger::sync::lock_whole;
 use tansiq_ledger::{Ledger, Receipt};
 use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
 use super::members::Members;
-use crate::committer::SubmitError;
+use crate::committer::{StorageFailure, SubmitError};
 
 /// A submission waiting to be proposed.
 pub(super) struct Pending {
@@ -257,11 +258,15 @@ fn answer(members: &Members, result: WriteResult, replies: ProposalReplies) {
                         ..
                     }) => Err(SubmitError::Rejected(*rejection)),
                     Some(AppliedOutcome::Refused { message, .. }) => {
-                        Err(SubmitError::Storage(format!("refused at apply: {message}")))
+                        Err(SubmitError::Storage(StorageFailure::new(
+                            StorageFault::Other,
+                            format!("refused at apply: {message}"),
+                        )))
                     }
-                    None => Err(SubmitError::Storage(
-                        "the applied entry returned no outcome for this request".into(),
-                    )),
+                    None => Err(SubmitError::Storage(StorageFailure::new(
+                        StorageFault::Other,
+                        "the applied entry returned no outcome for this request",
+                    ))),
                 };
                 let _ = reply.send(outcome);
             }
@@ -272,10 +277,13 @@ fn answer(members: &Members, result: WriteResult, replies: ProposalReplies) {
                     .forward_address(forward)
                     .map_or(SubmitError::NoLeader, SubmitError::Forward),
                 RaftError::Fatal(fatal) => SubmitError::ReplicationStopped {
-                    failure: fatal.to_string(),
+                    failure: StorageFailure::of_stopped_raft(fatal),
                     others: members.other_members(),
                 },
-                other => SubmitError::Storage(format!("replication: {other}")),
+                other => SubmitError::Storage(StorageFailure::new(
+                    StorageFault::Other,
+                    format!("replication: {other}"),
+                )),
             };
             for reply in replies {
                 let _ = reply.send(Err(to_each()));
