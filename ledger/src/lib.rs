@@ -30,6 +30,8 @@ pub mod replication;
 pub mod signing;
 pub mod store;
 pub mod sync;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use append::{Ledger, Receipt};
 pub use reject::Rejection;

@@ -3,7 +3,10 @@
 
 pub mod cluster;
 pub mod disk;
-pub mod events;
+
+// The ledger's builders for tests, under the paths the tests and the
+// benchmarks have always used.
+pub use tansiq_ledger::testing::{commit_group, events, open_test_ledger};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -275,46 +278,6 @@ pub async fn head(client: &mut LedgerClient<Channel>) -> pb::LedgerHead {
         .await
         .expect("head")
         .into_inner()
-}
-
-/// The node's path for a group of requests, in process: decode, batch-verify,
-/// commit with the given commit time.
-pub fn commit_group(
-    ledger: &tansiq_ledger::Ledger,
-    requests: Vec<Vec<pb::SignedEvent>>,
-    committed_at_ms: i64,
-) -> Vec<tansiq_ledger::append::RequestOutcome> {
-    use tansiq_ledger::event::{admit, Signatures};
-    let decoded = admit(ledger.chain(), requests, Signatures::Verify);
-    ledger
-        .commit_group(decoded, committed_at_ms)
-        .expect("storage works")
-}
-
-/// A new in-process ledger at `path` for a chain named `chain`, whose ministry
-/// ("ministry") holds the key of `seed`; returns it with the ministry's author.
-/// For property tests and benchmarks that need no node.
-pub fn open_test_ledger(
-    path: &Path,
-    chain: &str,
-    seed: u8,
-    created_at_ms: i64,
-) -> (tansiq_ledger::Ledger, Author) {
-    let ministry = tansiq_ledger::ids::OrgId::parse("ministry").expect("valid org id");
-    let key = tansiq_ledger::signing::KeyPair::from_seed([seed; 32]);
-    let genesis = tansiq_ledger::genesis::Genesis::new_chain(
-        chain,
-        &ministry,
-        pb::Names {
-            latin: "Ministry".into(),
-            arabic: "الوزارة".into(),
-        },
-        &[key.public()],
-        created_at_ms,
-    )
-    .expect("valid genesis");
-    let ledger = tansiq_ledger::Ledger::open(path, Some(&genesis)).expect("open the ledger");
-    (ledger, Author::new(genesis.chain, ministry, key, 0, None))
 }
 
 /// Acknowledged receipts: event id → (log position, head hash).

@@ -1,9 +1,12 @@
-//! Event builders shared by the end-to-end tests and the benchmark.
+//! Event bodies for tests and benchmarks, to sign with an
+//! [`Author`](crate::author::Author); plain protobuf values, for a test to
+//! change before signing where it needs others.
 
-use tansiq_ledger::signing::KeyPair;
+use crate::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
 
+/// Names in Latin and Arabic script (either may be empty).
 pub fn names(latin: &str, arabic: &str) -> Option<pb::Names> {
     Some(pb::Names {
         latin: latin.into(),
@@ -11,6 +14,8 @@ pub fn names(latin: &str, arabic: &str) -> Option<pb::Names> {
     })
 }
 
+/// Registers `org_id` as a donor (IATI organisation type 21) whose one key
+/// is `key`'s public key; its Latin name is its id.
 pub fn register_donor(org_id: &str, key: &KeyPair) -> Kind {
     Kind::OrganisationRegistered(pb::OrganisationRegistered {
         org_id: org_id.into(),
@@ -22,6 +27,9 @@ pub fn register_donor(org_id: &str, key: &KeyPair) -> Kind {
     })
 }
 
+/// Registers the municipality `pcode` at administrative `level` under
+/// `parent` (or none, when empty); its country is the pcode's first two
+/// letters.
 pub fn municipality(pcode: &str, parent: &str, level: u32) -> Kind {
     Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
         pcode: pcode.into(),
@@ -36,6 +44,10 @@ pub fn municipality(pcode: &str, parent: &str, level: u32) -> Kind {
 /// Project details made so far by [`details`] in this process.
 static DETAILS_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// The details of a water project in implementation (IATI status 2), planned
+/// from 2026-01-01 to 2027-12-31, wholly in `pcode` and `sector`, with a
+/// budget of `value` in `currency` and an IATI identifier no other call in
+/// this process returns.
 pub fn details(pcode: &str, sector: &str, currency: &str, value: &str) -> pb::ProjectDetails {
     pb::ProjectDetails {
         // One activity, one identifier (the ledger refuses a second project
@@ -67,6 +79,7 @@ pub fn details(pcode: &str, sector: &str, currency: &str, value: &str) -> pb::Pr
     }
 }
 
+/// Registers the project `project_id` with `details` (see [`details`]).
 pub fn project(project_id: &str, details: pb::ProjectDetails) -> Kind {
     Kind::ProjectRegistered(pb::ProjectRegistered {
         project_id: project_id.into(),

@@ -12,7 +12,7 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use tansiq_tests::events;
+use tansiq_ledger::testing::events;
 
 use std::path::Path;
 
@@ -45,7 +45,7 @@ fn open(path: &Path, genesis: Option<&Genesis>) -> Ledger {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let (ledger, mut ministry) = tansiq_tests::open_test_ledger(
+    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
         &dir.path().join("ledger"),
         "tansiq-props",
         7,
@@ -72,7 +72,7 @@ fn fixture() -> Fixture {
 
 /// The node's path for a group of requests: decode, batch-verify, commit.
 fn commit(ledger: &Ledger, requests: Vec<Vec<pb::SignedEvent>>) -> Vec<RequestOutcome> {
-    tansiq_tests::commit_group(ledger, requests, CREATED_AT_MS)
+    tansiq_ledger::testing::commit_group(ledger, requests, CREATED_AT_MS)
 }
 
 /// Registers a donor organisation with a fresh key; returns its author.

@@ -18,10 +18,10 @@ use tansiq_ledger::event::Signatures;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
+use tansiq_ledger::testing::{commit_group, events};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
-use tansiq_tests::{commit_group, events};
 
 const PCODES: [&str; 3] = ["LY0101", "LY0102", "LY0201"];
 const SECTORS: [&str; 3] = ["14030", "14020", "12220"];
@@ -111,7 +111,7 @@ struct History {
 /// project) leave nothing, as on a node.
 fn play(steps: &[Step]) -> History {
     let dir = tempfile::tempdir().unwrap();
-    let (ledger, mut ministry) = tansiq_tests::open_test_ledger(
+    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
         &dir.path().join("ledger"),
         "tansiq-coverage-props",
         9,
@@ -417,7 +417,7 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
     let (ledger, mut ministry) =
-        tansiq_tests::open_test_ledger(&path, "tansiq-review-memory", 7, FIRST_DAY_MS);
+        tansiq_ledger::testing::open_test_ledger(&path, "tansiq-review-memory", 7, FIRST_DAY_MS);
     let chain = ministry.chain.clone();
     let mut at = FIRST_DAY_MS;
     let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
