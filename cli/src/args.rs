@@ -107,6 +107,11 @@ pub enum Command {
     // they keep this place in the syntax and in --help.
     #[command(flatten)]
     Coverage(CoverageCommand),
+    /// What is on the ledger: municipalities, organisations, projects.
+    List {
+        #[command(subcommand)]
+        what: ListCommand,
+    },
     /// Replicated cluster administration (nodes started with --node-id).
     /// Init, add-learner, promote and remove are signed with a ministry key
     /// and written to the ledger before the node makes the change.
@@ -214,6 +219,40 @@ pub enum ImportFormat {
         /// location/administrative to P-codes (vocabulary may be empty: any).
         #[arg(long)]
         pcode_map: Option<PathBuf>,
+    },
+}
+
+/// The listings (`list.rs`): every page, one after the other.
+#[derive(Subcommand, Debug)]
+pub enum ListCommand {
+    /// Municipalities (under a P-code), with their children.
+    Municipalities {
+        /// P-code to list with what is under it (default: everything).
+        #[arg(default_value = "")]
+        pcode: String,
+    },
+    /// Organisations: role, IATI identifier, keys.
+    Orgs {
+        /// Only this role: ministry, donor or observer.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Projects (closed ones included), as of a date.
+    Projects {
+        /// Located in this P-code or under it (default: anywhere).
+        #[arg(default_value = "")]
+        pcode: String,
+        /// OECD DAC 5-digit sector or 3-digit category.
+        #[arg(long)]
+        sector: Option<String>,
+        /// Registered, funded or implemented by this organisation.
+        #[arg(long)]
+        org: Option<String>,
+        /// IATI ActivityStatus code (1 pipeline ... 6 suspended).
+        #[arg(long)]
+        status: Option<u32>,
+        #[command(flatten)]
+        as_of: AsOfArg,
     },
 }
 

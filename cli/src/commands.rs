@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify => crate::verify::run(output, &mut connect(&cli.node).await?).await,
         Command::Coverage(command) => crate::coverage::run(&cli.node, output, command).await,
+        Command::List { what } => crate::list::run(&cli.node, output, what).await,
         Command::Cluster { key, action } => {
             crate::cluster::run(&cli.node, output, key, action).await
         }

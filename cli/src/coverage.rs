@@ -179,12 +179,12 @@ pub fn scope(pcode: String, as_of: AsOfArg) -> Option<pb::Scope> {
     })
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
+pub fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
     Ok(serde_json::to_value(value)?)
 }
 
 /// A JSON line of the message itself, or a table row of `row`.
-fn emit<T: serde::Serialize>(
+pub fn emit<T: serde::Serialize>(
     output: Output,
     message: &T,
     row: &Value,
@@ -197,7 +197,7 @@ fn emit<T: serde::Serialize>(
     Ok(())
 }
 
-fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {
+pub fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {
     if let (Output::Table, Some(info)) = (output, info) {
         let applied = if info.applied_index > 0 {
             format!(", raft index {}", info.applied_index)
@@ -218,7 +218,7 @@ fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {
     }
 }
 
-fn names(names: Option<&pb::Names>) -> String {
+pub fn names(names: Option<&pb::Names>) -> String {
     match names {
         Some(n) if !n.latin.is_empty() && !n.arabic.is_empty() => {
             format!("{} · {}", n.latin, n.arabic)

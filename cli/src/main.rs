@@ -9,6 +9,7 @@ mod commands;
 mod coverage;
 mod export;
 mod import;
+mod list;
 mod signer;
 mod verify;
 

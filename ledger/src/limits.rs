@@ -13,6 +13,12 @@ pub const COMMIT_GROUP_EVENTS_MAX: usize = 4_096;
 pub const COMMIT_QUEUE_REQUESTS_MAX: usize = 8_192;
 /// Log entries read from storage per page when serving a subscription.
 pub const SUBSCRIBE_PAGE_ENTRIES: usize = 128;
+/// Items in a page of a listing (`Coverage.List*`) when the client names no size.
+pub const LIST_PAGE_DEFAULT: usize = 100;
+/// Most items in a page of a listing.
+pub const LIST_PAGE_MAX: usize = 1_000;
+/// Longest page token a listing accepts (a token is an id or a P-code).
+pub const PAGE_TOKEN_BYTES_MAX: usize = 256;
 /// Entries buffered per subscriber before the server waits for the client:
 /// a subscriber that does not read holds at most this many (and a page)
 /// and is caught up from the store once it reads again.

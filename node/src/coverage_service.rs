@@ -4,17 +4,19 @@
 use std::sync::Arc;
 
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, Support};
+use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectFilter, Support};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
-use tansiq_ledger::store::{ProjectRecord, Store, StoreError};
+use tansiq_ledger::ids::PublicKeyBytes;
+use tansiq_ledger::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX};
+use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::cluster::Replication;
-use crate::status::{rejection_status, store_status};
+use crate::status::{query_status, rejection_status, QueryError};
 
 pub struct CoverageService {
     ledger: Arc<Ledger>,
@@ -36,7 +38,7 @@ impl CoverageService {
         &self,
         as_of: &str,
         consistency: i32,
-        run: impl FnOnce(&Ledger, &Coverage<'_>, pb::AnswerInfo) -> Result<T, StoreError>
+        run: impl FnOnce(&Ledger, &Coverage<'_>, pb::AnswerInfo) -> Result<T, QueryError>
             + Send
             + 'static,
     ) -> Result<T, Status> {
@@ -74,8 +76,26 @@ impl CoverageService {
         })
         .await
         .map_err(|error| Status::internal(format!("query task failed: {error}")))?
-        .map_err(|error| store_status(&error))
+        .map_err(|error| query_status(&error))
     }
+}
+
+/// NOT_FOUND unless a registered municipality has the P-code `pcode`
+/// (`exact`) or one beginning with it; an empty P-code is every place.
+fn known_place(store: &Store, pcode: &str, exact: bool) -> Result<(), QueryError> {
+    let known = pcode.is_empty()
+        || if exact {
+            store.municipality(pcode)?.is_some()
+        } else {
+            store.has_municipality_under(pcode)?
+        };
+    if known {
+        return Ok(());
+    }
+    Err(QueryError::NotFound(format!(
+        "no municipality with P-code {pcode:?}{} is registered on this ledger; list them with ListMunicipalities (`tansiq list municipalities`)",
+        if exact { "" } else { " or under it" }
+    )))
 }
 
 fn parse_as_of(text: &str) -> Result<AsOf, Status> {
@@ -143,31 +163,95 @@ fn support_to_proto(
         sector_name: sector_name(sector),
         project_id: project_id.to_owned(),
         iati_identifier: project.iati_identifier.clone(),
-        title: Some(pb::Names {
-            latin: summary.title_latin.clone(),
-            arabic: summary.title_arabic.clone(),
-        }),
+        title: Some(title(project)),
         owner: project.owner.clone(),
         donor: project.donor().to_owned(),
         donor_claimed: project.donor_is_claimed(),
         donor_attestation: project.donor_attestation() as i32,
         implementers: summary.implementers.clone(),
         status: project.status,
-        status_name: ACTIVITY_STATUS
-            .get(&project.status.to_string())
-            .map_or_else(String::new, |e| e.name.to_owned()),
+        status_name: status_name(project.status),
         start: summary.start.clone(),
-        end: if project.closed {
-            project.closed_on.clone()
-        } else {
-            summary.end.clone()
-        },
-        budget: (!summary.budget_value.is_empty()).then(|| pb::Money {
-            value: summary.budget_value.clone(),
-            currency: summary.budget_currency.clone(),
-        }),
+        end: end(project),
+        budget: budget(project),
         pending_review: project.pending_review,
     })
+}
+
+/// A project as a listing shows it.
+fn project_listing(project_id: String, project: &ProjectRecord) -> pb::ProjectListing {
+    let summary = &project.summary;
+    pb::ProjectListing {
+        project_id,
+        iati_identifier: project.iati_identifier.clone(),
+        title: Some(title(project)),
+        owner: project.owner.clone(),
+        donor: project.donor().to_owned(),
+        donor_claimed: project.donor_is_claimed(),
+        donor_attestation: project.donor_attestation() as i32,
+        implementers: summary.implementers.clone(),
+        pcodes: summary.locations.clone(),
+        sectors: summary.sectors.clone(),
+        status: project.status,
+        status_name: status_name(project.status),
+        start: summary.start.clone(),
+        end: end(project),
+        budget: budget(project),
+        pending_review: project.pending_review,
+        closed: project.closed,
+    }
+}
+
+fn title(project: &ProjectRecord) -> pb::Names {
+    pb::Names {
+        latin: project.summary.title_latin.clone(),
+        arabic: project.summary.title_arabic.clone(),
+    }
+}
+
+fn status_name(status: u32) -> String {
+    ACTIVITY_STATUS
+        .get(&status.to_string())
+        .map_or_else(String::new, |e| e.name.to_owned())
+}
+
+/// The closure's end date once closed, else the planned or actual end.
+fn end(project: &ProjectRecord) -> String {
+    if project.closed {
+        project.closed_on.clone()
+    } else {
+        project.summary.end.clone()
+    }
+}
+
+fn budget(project: &ProjectRecord) -> Option<pb::Money> {
+    let summary = &project.summary;
+    (!summary.budget_value.is_empty()).then(|| pb::Money {
+        value: summary.budget_value.clone(),
+        currency: summary.budget_currency.clone(),
+    })
+}
+
+/// A listing's page size and where it starts, checked.
+fn page(page: Option<pb::PageRequest>) -> Result<(usize, String), Status> {
+    let page = page.unwrap_or_default();
+    let size = match page.page_size as usize {
+        0 => LIST_PAGE_DEFAULT,
+        size if size > LIST_PAGE_MAX => {
+            return Err(Status::invalid_argument(format!(
+                "page.page_size {size} is over the limit of {LIST_PAGE_MAX}: ask for fewer and follow next_page_token"
+            )))
+        }
+        size => size,
+    };
+    // A token is the last key of the previous page: an id or a P-code.
+    if page.page_token.len() > PAGE_TOKEN_BYTES_MAX || page.page_token.chars().any(char::is_control)
+    {
+        return Err(Status::invalid_argument(
+            "page.page_token is not one this node gave: pass back next_page_token as it came",
+        ));
+    }
+    Ok((size, page.page_token))
 }
 
 fn supports_to_proto(
@@ -216,6 +300,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, !children)?;
                 let supports = coverage.who_supports(&scope.pcode, sector.as_deref(), children)?;
                 Ok(pb::WhoSupportsResponse {
                     info: Some(info),
@@ -236,6 +321,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
                 let mut cells = Vec::new();
                 for ((pcode, category), cell) in coverage.matrix(&scope.pcode)? {
                     cells.push(pb::MatrixCell {
@@ -276,6 +362,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
                 let mut gaps = Vec::new();
                 for (rank, gap) in coverage.gaps(&scope.pcode)?.into_iter().enumerate() {
                     let sector_name = sector_name(&gap.sector);
@@ -314,6 +401,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
                 let overlaps = coverage.overlaps(&scope.pcode, sector.as_deref(), include)?;
                 Ok(pb::OverlapsResponse {
                     info: Some(info),
@@ -387,46 +475,193 @@ impl pb::coverage_server::Coverage for CoverageService {
         request: Request<pb::ProjectHistoryRequest>,
     ) -> Result<Response<pb::ProjectHistoryResponse>, Status> {
         let project_id = request.into_inner().project_id;
-        let lookup = project_id.clone();
-        let entries = self
-            .query(
-                "",
-                pb::ReadConsistency::Local as i32,
-                move |ledger, _, info| {
-                    let store = ledger.store();
-                    if store.project(&lookup)?.is_none() {
-                        return Ok(None);
-                    }
-                    let mut entries = Vec::new();
-                    for (position, event_id) in store.project_events(&lookup)? {
-                        let record = store.log_record(position)?;
-                        let Some((_, envelope)) = store.event(&event_id)? else {
-                            continue;
-                        };
-                        let event =
-                            Event::decode(ledger.chain(), envelope).map_err(|rejection| {
-                                StoreError::Corrupt(format!("stored event {event_id}: {rejection}"))
-                            })?;
-                        entries.push(pb::HistoryEntry {
-                            position: position.0,
-                            event_id: event_id.0.to_vec(),
-                            author: event.author.to_string(),
-                            kind: kind_name(&event.kind).to_owned(),
-                            created_at_ms: event.created_at_ms,
-                            committed_at_ms: record.map_or(0, |r| r.committed_at_ms),
-                        });
-                    }
-                    Ok(Some(pb::ProjectHistoryResponse {
-                        info: Some(info),
-                        entries,
-                    }))
-                },
-            )
-            .await?;
-        entries.map(Response::new).ok_or_else(|| {
-            Status::not_found(format!(
-                "project {project_id:?} is not on the ledger; list projects with `tansiq who-supports`"
-            ))
-        })
+        self.query(
+            "",
+            pb::ReadConsistency::Local as i32,
+            move |ledger, _, info| {
+                let store = ledger.store();
+                if store.project(&project_id)?.is_none() {
+                    return Err(QueryError::NotFound(format!(
+                        "project {project_id:?} is not on the ledger; list projects with ListProjects (`tansiq list projects`)"
+                    )));
+                }
+                let mut entries = Vec::new();
+                for (position, event_id) in store.project_events(&project_id)? {
+                    let record = store.log_record(position)?;
+                    let Some((_, envelope)) = store.event(&event_id)? else {
+                        continue;
+                    };
+                    let event = Event::decode(ledger.chain(), envelope).map_err(|rejection| {
+                        StoreError::Corrupt(format!("stored event {event_id}: {rejection}"))
+                    })?;
+                    entries.push(pb::HistoryEntry {
+                        position: position.0,
+                        event_id: event_id.0.to_vec(),
+                        author: event.author.to_string(),
+                        kind: kind_name(&event.kind).to_owned(),
+                        created_at_ms: event.created_at_ms,
+                        committed_at_ms: record.map_or(0, |r| r.committed_at_ms),
+                    });
+                }
+                Ok(pb::ProjectHistoryResponse {
+                    info: Some(info),
+                    entries,
+                })
+            },
+        )
+        .await
+        .map(Response::new)
     }
+
+    async fn list_municipalities(
+        &self,
+        request: Request<pb::ListMunicipalitiesRequest>,
+    ) -> Result<Response<pb::ListMunicipalitiesResponse>, Status> {
+        let request = request.into_inner();
+        let scope = scope(request.scope);
+        let (size, after) = page(request.page)?;
+        self.query("", scope.consistency, move |ledger, _, info| {
+            let store = ledger.store();
+            known_place(store, &scope.pcode, false)?;
+            let page = store.municipalities(&scope.pcode, &after, size)?;
+            Ok(pb::ListMunicipalitiesResponse {
+                info: Some(info),
+                municipalities: page
+                    .items
+                    .into_iter()
+                    .map(|listed| pb::Municipality {
+                        pcode: listed.pcode,
+                        admin_level: listed.record.admin_level,
+                        parent_pcode: listed.record.parent,
+                        name: Some(pb::Names {
+                            latin: listed.record.name_latin,
+                            arabic: listed.record.name_arabic,
+                        }),
+                        children: listed.children,
+                    })
+                    .collect(),
+                next_page_token: page.next.unwrap_or_default(),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn list_organisations(
+        &self,
+        request: Request<pb::ListOrganisationsRequest>,
+    ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
+        let request = request.into_inner();
+        let (size, after) = page(request.page)?;
+        let role = request.role;
+        self.query("", request.consistency, move |ledger, _, info| {
+            let store = ledger.store();
+            let mut organisations = Vec::new();
+            let mut from = after;
+            // Pages of the registry until this page is full (a role filter
+            // may leave out most of them).
+            let next = loop {
+                let page = store.organisations(&from, size)?;
+                for (org_id, record) in page.items {
+                    if role != 0 && record.role != role {
+                        continue;
+                    }
+                    organisations.push(organisation_to_proto(store, org_id, record)?);
+                    if organisations.len() == size {
+                        break;
+                    }
+                }
+                if organisations.len() == size {
+                    break organisations.last().map(|o| o.org_id.clone());
+                }
+                match page.next {
+                    Some(next) => from = next,
+                    None => break None,
+                }
+            };
+            Ok(pb::ListOrganisationsResponse {
+                info: Some(info),
+                organisations,
+                next_page_token: next.unwrap_or_default(),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn list_projects(
+        &self,
+        request: Request<pb::ListProjectsRequest>,
+    ) -> Result<Response<pb::ListProjectsResponse>, Status> {
+        let request = request.into_inner();
+        let scope = scope(request.scope);
+        let sector = sector_argument(&request.sector)?;
+        let (size, after) = page(request.page)?;
+        let (org, status) = (request.org_id, request.status);
+        if status != 0 && ACTIVITY_STATUS.get(&status.to_string()).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "status {status} is not an IATI ActivityStatus code: 1 pipeline, 2 implementation, 3 finalisation, 4 closed, 5 cancelled, 6 suspended (0: any)"
+            )));
+        }
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                let store = ledger.store();
+                known_place(store, &scope.pcode, false)?;
+                if !org.is_empty() && store.org(&org)?.is_none() {
+                    return Err(QueryError::NotFound(format!(
+                        "organisation {org:?} is not registered on this ledger; list them with ListOrganisations (`tansiq list orgs`)"
+                    )));
+                }
+                let filter = ProjectFilter {
+                    pcode: &scope.pcode,
+                    sector: sector.as_deref(),
+                    org: (!org.is_empty()).then_some(org.as_str()),
+                    status: (status != 0).then_some(status),
+                };
+                let page = coverage.projects(filter, &after, size)?;
+                Ok(pb::ListProjectsResponse {
+                    info: Some(info),
+                    projects: page
+                        .items
+                        .into_iter()
+                        .map(|(id, project)| project_listing(id, &project))
+                        .collect(),
+                    next_page_token: page.next.unwrap_or_default(),
+                })
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+}
+
+/// An organisation with its keys' state.
+fn organisation_to_proto(
+    store: &Store,
+    org_id: String,
+    record: OrgRecord,
+) -> Result<pb::Organisation, StoreError> {
+    let mut keys = Vec::with_capacity(record.keys.len());
+    for key in &record.keys {
+        let state = store.key(&PublicKeyBytes(*key))?;
+        keys.push(pb::OrganisationKey {
+            public_key: key.to_vec(),
+            sequence: state.as_ref().map_or(0, |k| k.sequence),
+            revoked_at: state.and_then(|k| k.revoked_at).unwrap_or(0),
+        });
+    }
+    Ok(pb::Organisation {
+        org_id,
+        role: record.role,
+        name: Some(pb::Names {
+            latin: record.name_latin,
+            arabic: record.name_arabic,
+        }),
+        iati_identifier: record.iati_identifier,
+        iati_org_type: record.iati_org_type,
+        keys,
+        reports_for: record.reports_for,
+    })
 }

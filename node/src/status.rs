@@ -54,6 +54,31 @@ pub fn store_status(error: &StoreError) -> Status {
     ))
 }
 
+/// Why a query (`Coverage`) has no answer.
+#[derive(Debug)]
+pub enum QueryError {
+    /// The store failed.
+    Store(StoreError),
+    /// The query names something the ledger does not hold (a P-code, an
+    /// organisation, a project); says what and how to find what is there.
+    NotFound(String),
+}
+
+impl From<StoreError> for QueryError {
+    fn from(error: StoreError) -> Self {
+        QueryError::Store(error)
+    }
+}
+
+/// A query's failure as a status: NOT_FOUND for a reference the ledger
+/// does not hold, else as [`store_status`].
+pub fn query_status(error: &QueryError) -> Status {
+    match error {
+        QueryError::Store(error) => store_status(error),
+        QueryError::NotFound(message) => Status::not_found(message.clone()),
+    }
+}
+
 /// The status a client gets for a submission that got no receipt.
 pub fn submit_status(error: SubmitError) -> Status {
     match error {

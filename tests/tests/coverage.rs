@@ -369,3 +369,167 @@ fn exports_to_a_closed_pipe_or_a_full_disk_end_cleanly() {
         );
     }
 }
+
+/// Every page of a listing, `size` items at a time.
+async fn all_projects(
+    client: &mut tansiq_proto::v1::coverage_client::CoverageClient<tonic::transport::Channel>,
+    request: &tansiq_proto::v1::ListProjectsRequest,
+    size: u32,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let mut asked = request.clone();
+        asked.page = Some(tansiq_proto::v1::PageRequest {
+            page_size: size,
+            page_token: token,
+        });
+        let page = client.list_projects(asked).await.unwrap().into_inner();
+        assert!(page.projects.len() <= size as usize);
+        ids.extend(page.projects.into_iter().map(|p| p.project_id));
+        token = page.next_page_token;
+        if token.is_empty() {
+            return ids;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integrator_lists_what_is_on_the_ledger_and_unknown_references_are_not_found() {
+    use tansiq_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+
+    // Municipalities under a P-code, each with its children.
+    let listed = json_lines(&cli(
+        &node,
+        &["--output", "json", "list", "municipalities", "LY"],
+    ));
+    let pcodes: Vec<&str> = listed
+        .iter()
+        .map(|m| m["pcode"].as_str().unwrap())
+        .collect();
+    assert_eq!(pcodes, ["LY", "LY03", "LY0301", "LY0305"], "{listed:?}");
+    assert_eq!(listed[0]["children"], serde_json::json!(["LY03"]));
+    assert_eq!(
+        listed[1]["children"],
+        serde_json::json!(["LY0301", "LY0305"])
+    );
+    assert_eq!(listed[2]["name"]["arabic"], "نالوت");
+
+    // Organisations, with their keys.
+    let orgs = json_lines(&cli(&node, &["--output", "json", "list", "orgs"]));
+    let usaid = orgs.iter().find(|o| o["orgId"] == "usaid").expect("usaid");
+    assert_eq!(usaid["role"], "ORG_ROLE_DONOR", "{usaid}");
+    assert_eq!(usaid["keys"].as_array().map(Vec::len), Some(1), "{usaid}");
+    let ministries = json_lines(&cli(
+        &node,
+        &["--output", "json", "list", "orgs", "--role", "ministry"],
+    ));
+    assert_eq!(ministries.len(), 1, "{ministries:?}");
+
+    // Projects: under a P-code, those not closed are the ones who-supports
+    // names there (a listing keeps closed ones, marked so), and a page size
+    // of 2 walks the same list as one page of 1,000.
+    let listed = json_lines(&cli(
+        &node,
+        &["--output", "json", "list", "projects", "LY0305"],
+    ));
+    let closed: Vec<&Value> = listed.iter().filter(|p| p["closed"] == true).collect();
+    assert_eq!(
+        closed.len(),
+        1,
+        "the demo's closed water project: {listed:?}"
+    );
+    let open: Vec<Value> = listed
+        .iter()
+        .filter(|p| p["closed"] != true)
+        .cloned()
+        .collect();
+    let in_ghadames = ids(&open);
+    let mut supporting = ids(&json_lines(&cli(
+        &node,
+        &["--output", "json", "who-supports", "LY0305"],
+    )));
+    supporting.sort();
+    supporting.dedup();
+    assert_eq!(in_ghadames, supporting);
+    let mut client = tansiq_proto::v1::coverage_client::CoverageClient::new(node.channel().await);
+    let everything = pb::ListProjectsRequest::default();
+    let whole = all_projects(&mut client, &everything, 1000).await;
+    let paged = all_projects(&mut client, &everything, 2).await;
+    assert!(whole.len() > 2, "{whole:?}");
+    assert_eq!(paged, whole, "pages of 2 walk the same list");
+    let of_usaid = ids(&json_lines(&cli(
+        &node,
+        &["--output", "json", "list", "projects", "--org", "usaid"],
+    )));
+    assert!(
+        !of_usaid.is_empty() && of_usaid.iter().all(|id| id.starts_with("usaid-")),
+        "{of_usaid:?}"
+    );
+    // As of a day before the demo, nothing was registered.
+    let before = json_lines(&cli(
+        &node,
+        &[
+            "--output",
+            "json",
+            "list",
+            "projects",
+            "--as-of",
+            "2000-01-01",
+        ],
+    ));
+    assert!(before.is_empty(), "{before:?}");
+
+    // References the ledger does not hold are NOT_FOUND, saying how to list
+    // what is there; an empty answer means "nobody supports it", nothing else.
+    for args in [
+        vec!["who-supports", "LY9999"],
+        vec!["matrix", "XK"],
+        vec!["gaps", "LY9"],
+        vec!["overlaps", "JO99"],
+        vec!["list", "municipalities", "LY0399"],
+        vec!["list", "projects", "--org", "nobody"],
+        vec!["history", "no-such-project"],
+    ] {
+        let refused = cli(&node, &args);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            stderr(&refused).contains("NotFound") && stderr(&refused).contains("list"),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+    // A registered municipality nobody supports: an empty answer.
+    let nobody = json_lines(&cli(&node, &["--output", "json", "who-supports", "LY0301"]));
+    assert!(nobody.is_empty(), "{nobody:?}");
+
+    let refused = cli(&node, &["list", "projects", "--status", "9"]);
+    assert!(
+        stderr(&refused).contains("InvalidArgument"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Bad pages: too large, or a token the node did not give.
+    for page in [
+        pb::PageRequest {
+            page_size: 1001,
+            page_token: String::new(),
+        },
+        pb::PageRequest {
+            page_size: 10,
+            page_token: "x".repeat(300),
+        },
+    ] {
+        let refused = client
+            .list_organisations(pb::ListOrganisationsRequest {
+                page: Some(page),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
+}

@@ -178,18 +178,18 @@ impl Ledger {
     /// when the read starts or before it ends: then the answer could mix
     /// the old state and the new, and the error is
     /// [`StoreError::StateBeingReplaced`] (retry).
-    pub fn read<T>(
+    pub fn read<T, E: From<StoreError>>(
         &self,
-        read: impl FnOnce(&Ledger) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        read: impl FnOnce(&Ledger) -> Result<T, E>,
+    ) -> Result<T, E> {
         use std::sync::atomic::Ordering::SeqCst;
         let before = self.replacing.count.load(SeqCst);
         if before % 2 == 1 {
-            return Err(StoreError::StateBeingReplaced);
+            return Err(StoreError::StateBeingReplaced.into());
         }
         let answer = read(self)?;
         if self.replacing.count.load(SeqCst) != before {
-            return Err(StoreError::StateBeingReplaced);
+            return Err(StoreError::StateBeingReplaced.into());
         }
         Ok(answer)
     }

@@ -22,6 +22,7 @@
 //!   supporting project in its municipality and sector (a 3-digit need is
 //!   covered by any project in its category).
 
+mod list;
 pub(crate) mod normalise;
 mod overlap;
 mod policy;
@@ -31,6 +32,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
+pub use list::{Listed, Page, ProjectFilter};
 pub use overlap::OverlapKind;
 pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
