@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::append::Ledger;
 
 use super::meta::{
-    io_read, io_write, json, meta_get, META_APPLIED, META_COMMITTED, META_INSTALLING, META_PURGED,
-    META_VOTE,
+    io_read, io_write, json, meta_get, off_the_runtime, META_APPLIED, META_COMMITTED,
+    META_INSTALLING, META_PURGED, META_VOTE,
 };
 use super::types::{NodeId, TypeConfig};
 use crate::store::{cf, StoreError};
@@ -205,7 +205,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 encode_entry(&entry)?,
             );
         }
-        let result = self.write(batch);
+        // The synced write waits for the disk: off the runtime.
+        let this = self.clone();
+        let result = off_the_runtime(move || this.write(batch)).await;
         callback.log_io_completed(
             result
                 .as_ref()

@@ -26,6 +26,19 @@ pub(super) fn io_write(error: impl std::error::Error + 'static) -> StorageError<
     StorageIOError::write(&error).into()
 }
 
+/// Runs blocking storage work (a synced write, an apply that verifies every
+/// signature of its entries, a snapshot's copy and replacement) on tokio's
+/// blocking pool: openraft calls the storage from its core task, and work
+/// done in place would hold one of the runtime's worker threads (two on a
+/// 2-core machine) away from every client for its whole duration.
+pub(super) async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError<NodeId>> + Send + 'static,
+) -> Result<T, StorageError<NodeId>> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| io_write(std::io::Error::other(error)))?
+}
+
 pub(super) fn meta_get<T: serde::de::DeserializeOwned>(
     ledger: &Ledger,
     key: &[u8],

@@ -21,7 +21,8 @@ use crate::store::cf;
 use crate::sync::lock_whole;
 
 use super::meta::{
-    io_read, io_write, json, meta_get, META_APPLIED, META_INSTALLING, META_MEMBERSHIP,
+    io_read, io_write, json, meta_get, off_the_runtime, META_APPLIED, META_INSTALLING,
+    META_MEMBERSHIP,
 };
 use super::types::{Applied, AppliedOutcome, NodeId, TypeConfig};
 
@@ -182,6 +183,66 @@ impl StateMachine {
         Ok(dir)
     }
 
+    /// The blocking part of installing a received snapshot `file` (see
+    /// `install_snapshot`): copy it checking its hash, rebuild it from its
+    /// signed events, replace the state from the checked copy, publish it.
+    fn install_from(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        mut file: std::fs::File,
+    ) -> Result<(), StorageError<NodeId>> {
+        let damaged = |error: std::io::Error| -> StorageError<NodeId> {
+            StorageIOError::read_snapshot(Some(meta.signature()), &error).into()
+        };
+        file.rewind().map_err(damaged)?;
+        let dir = self.snapshot_dir()?;
+        let copying = dir.join(format!("installing-{}.tmp", unique()));
+        let mut copy = crate::store::snapshot_file::Writer::create(&copying).map_err(io_write)?;
+        crate::store::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+            crate::store::state_family(family)?;
+            copy.put(family, key, value)
+        })
+        .map_err(|error| {
+            // Nothing was written; the partial copy goes.
+            let _ = std::fs::remove_file(&copying);
+            damaged(error)
+        })?;
+        copy.finish_file().map_err(io_write)?;
+        // What is installed is rebuilt from the snapshot's signed events,
+        // every signature and rule checked again: a leader cannot make this
+        // node hold records its events do not give (a forged title, owner,
+        // head).
+        let checked = dir.join(format!("checked-{}.tmp", unique()));
+        let scratch = dir.join(format!("checking-{}", unique()));
+        let verdict = self.ledger.check_snapshot(&copying, &scratch, &checked);
+        let _ = std::fs::remove_file(&copying);
+        match verdict {
+            Ok(tip) => tracing::info!(
+                position = tip.position.0,
+                head = %tip.head,
+                "a received snapshot was rebuilt from its signed events and checked"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "refused a snapshot: its events do not give the state it claims; nothing was installed");
+                return Err(damaged(std::io::Error::other(error.to_string())));
+            }
+        }
+        // The replacement names the checked file: it must outlive a power cut.
+        std::fs::File::open(&dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_write)?;
+        let finish = vec![
+            (META_APPLIED.to_vec(), json(&meta.last_log_id)),
+            (META_MEMBERSHIP.to_vec(), json(&meta.last_membership)),
+            (META_INSTALLING.to_vec(), json(&None::<LogId<NodeId>>)),
+        ];
+        self.ledger
+            .replace_state(&checked, finish)
+            .map_err(io_write)?;
+        self.publish(meta, &checked)?;
+        Ok(())
+    }
+
     /// Writes the ledger's state, every column family but the Raft log, from
     /// one consistent RocksDB snapshot, to `path` (synced); returns the
     /// applied log id and membership it reflects.
@@ -272,9 +333,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let dir = self.snapshot_dir()?;
         let building = dir.join(format!("building-{}.tmp", unique()));
-        let (applied, membership) = self.dump_state(&building)?;
-        let meta = snapshot_meta(applied, membership);
-        let file = self.publish(&meta, &building)?;
+        // Streaming the whole state to a file: off the runtime.
+        let this = self.clone();
+        let (meta, file) = off_the_runtime(move || {
+            let (applied, membership) = this.dump_state(&building)?;
+            let meta = snapshot_meta(applied, membership);
+            let file = this.publish(&meta, &building)?;
+            Ok((meta, file))
+        })
+        .await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(tokio::fs::File::from_std(file)),
@@ -299,7 +366,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let applied = self.apply_entries(entries.into_iter().collect());
+        // Decoding, verifying every signature and committing: off the runtime.
+        let this = self.clone();
+        let entries: Vec<_> = entries.into_iter().collect();
+        let applied = off_the_runtime(move || this.apply_entries(entries)).await;
         self.notify();
         applied
     }
@@ -335,9 +405,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
-        let damaged = |error: std::io::Error| -> StorageError<NodeId> {
-            StorageIOError::read_snapshot(Some(meta.signature()), &error).into()
-        };
         // openraft may purge the log up to this snapshot before it is
         // installed: a restart after a failed installation must know (see
         // LogStore::settled_log_state).
@@ -351,57 +418,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             );
             store.write_synced(batch).map_err(io_write)?;
         }
-        let mut file = snapshot.into_std().await;
-        file.rewind().map_err(damaged)?;
-        let dir = self.snapshot_dir()?;
-        let copying = dir.join(format!("installing-{}.tmp", unique()));
-        let mut copy = crate::store::snapshot_file::Writer::create(&copying).map_err(io_write)?;
-        crate::store::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
-            crate::store::state_family(family)?;
-            copy.put(family, key, value)
-        })
-        .map_err(|error| {
-            // Nothing was written; the partial copy goes.
-            let _ = std::fs::remove_file(&copying);
-            damaged(error)
-        })?;
-        copy.finish_file().map_err(io_write)?;
-        // What is installed is rebuilt from the snapshot's signed events,
-        // every signature and rule checked again: a leader cannot make this
-        // node hold records its events do not give (a forged title, owner,
-        // head). Off the async workers: a large ledger takes a while.
-        let checked = dir.join(format!("checked-{}.tmp", unique()));
-        let scratch = dir.join(format!("checking-{}", unique()));
-        let (ledger, received, out) = (Arc::clone(&self.ledger), copying.clone(), checked.clone());
-        let verdict =
-            tokio::task::spawn_blocking(move || ledger.check_snapshot(&received, &scratch, &out))
-                .await
-                .map_err(|error| io_write(std::io::Error::other(error)))?;
-        let _ = std::fs::remove_file(&copying);
-        match verdict {
-            Ok(tip) => tracing::info!(
-                position = tip.position.0,
-                head = %tip.head,
-                "a received snapshot was rebuilt from its signed events and checked"
-            ),
-            Err(error) => {
-                tracing::error!(%error, "refused a snapshot: its events do not give the state it claims; nothing was installed");
-                return Err(damaged(std::io::Error::other(error.to_string())));
-            }
-        }
-        // The replacement names the checked file: it must outlive a power cut.
-        std::fs::File::open(&dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_write)?;
-        let finish = vec![
-            (META_APPLIED.to_vec(), json(&meta.last_log_id)),
-            (META_MEMBERSHIP.to_vec(), json(&meta.last_membership)),
-            (META_INSTALLING.to_vec(), json(&None::<LogId<NodeId>>)),
-        ];
-        self.ledger
-            .replace_state(&checked, finish)
-            .map_err(io_write)?;
-        self.publish(meta, &checked)?;
+        let file = snapshot.into_std().await;
+        let this = self.clone();
+        let meta = meta.clone();
+        // Copying, checking and replacing hundreds of MiB: off the runtime.
+        off_the_runtime(move || this.install_from(&meta, file)).await?;
         for received in lock_whole(&self.receiving).drain(..) {
             let _ = std::fs::remove_file(received);
         }
