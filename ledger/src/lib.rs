@@ -14,6 +14,7 @@
 //! files with the public API.
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod append;
 pub mod author;

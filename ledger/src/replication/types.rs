@@ -47,7 +47,7 @@ mod requests_as_protobuf {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use tansiq_proto::v1 as pb;
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         requests: &[pb::SubmitBatchRequest],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -61,7 +61,7 @@ mod requests_as_protobuf {
         )
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<pb::SubmitBatchRequest>, D::Error> {
         if deserializer.is_human_readable() {
