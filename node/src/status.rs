@@ -4,6 +4,7 @@ use tansiq_ledger::store::{StorageFault, StoreError};
 use tansiq_ledger::Rejection;
 use tonic::{Code, Status};
 
+use crate::cluster::{OutboxError, ReadError};
 use crate::committer::SubmitError;
 
 /// Metadata key carrying the machine-readable reason of a rejection.
@@ -52,6 +53,59 @@ pub fn store_status(error: &StoreError) -> Status {
     Status::unavailable(format!(
         "the node could not read or write its storage ({error}); retry later"
     ))
+}
+
+/// Why a donor site's outbox refused a request, as a status.
+pub(crate) fn outbox_status(error: OutboxError) -> Status {
+    match error {
+        OutboxError::Invalid(rejection) => rejection_status(&rejection),
+        OutboxError::Refused { rejection, position } => {
+            let status = rejection_status(&rejection);
+            Status::with_metadata(
+                status.code(),
+                format!(
+                    "{} (as this donor-site node's replica stands, at log position {position}; it cannot reach the leader now: if the key was registered very recently, retry when it has caught up)",
+                    status.message()
+                ),
+                status.metadata().clone(),
+            )
+        }
+        OutboxError::ReplicaUnreadable(error) => Status::unavailable(format!(
+            "this donor-site node cannot read its replica now ({error}); nothing was accepted, retry"
+        )),
+        OutboxError::Storage(error) => Status::unavailable(format!(
+            "this node cannot use its outbox ({error}); nothing was accepted, retry"
+        )),
+        OutboxError::Full { reason } => Status::resource_exhausted(format!(
+            "{reason}; nothing was accepted: retry when the leader is reachable again, or submit to a ministry node"
+        )),
+        OutboxError::TaskFailed(error) => {
+            Status::internal(format!("outbox task failed: {error}"))
+        }
+    }
+}
+
+/// Why a linearizable read was not served, as a status: UNAVAILABLE, with
+/// what to do.
+pub(crate) fn read_status(error: ReadError) -> Status {
+    Status::unavailable(match error {
+        ReadError::LeaderSilent {
+            waited_s,
+            applied_index,
+        } => format!(
+            "a linearizable read needs the leader to confirm it still leads, and it did not within {waited_s} s; ask without linearizable for this node's local answer (applied index {applied_index})"
+        ),
+        ReadError::NoLeader => "a linearizable read needs the leader, and this node knows of none (election under way or no quorum); retry, or ask without linearizable".to_owned(),
+        ReadError::LeaderUnreachable { leader, detail } => format!(
+            "a linearizable read needs the leader at {leader}, which did not answer ({detail}); retry, or ask without linearizable"
+        ),
+        ReadError::NoQuorum { detail } => format!(
+            "this node cannot confirm its leadership with a quorum ({detail}); retry, or ask without linearizable"
+        ),
+        ReadError::NotApplied { index, detail } => format!(
+            "this node has not applied up to index {index} yet ({detail}); retry, or ask without linearizable"
+        ),
+    })
 }
 
 /// Why a query (`Coverage`) has no answer.

@@ -585,3 +585,77 @@ async fn an_undecodable_request_is_invalid_argument() {
     assert!(refused.message().contains("decode"), "{refused:?}");
     assert_eq!(head(&mut node.client().await).await, before);
 }
+
+/// Finding 7 of the trust issue: log subscribers that never read held
+/// ~96 MB each. Now each buffers a bounded number of entries, at most 256
+/// run at once, and the next is refused with RESOURCE_EXHAUSTED while a
+/// bystander keeps being served; once they go, subscribing works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_that_never_read_are_bounded_and_a_bystander_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    // A log worth subscribing to: 2,000 events in two batches.
+    for batch in 0..2 {
+        let events = (0..1000)
+            .map(|n| {
+                let pcode = format!("LY{:04}", batch * 1000 + n);
+                ministry.sign(events::municipality(&pcode, "", 1), now_ms()).0
+            })
+            .collect();
+        client
+            .submit_batch(pb::SubmitBatchRequest { events })
+            .await
+            .unwrap();
+    }
+    // 256 subscriptions from position 1 over three connections, never read.
+    let mut connections = Vec::new();
+    for _ in 0..3 {
+        connections.push(node.client().await);
+    }
+    let mut held = Vec::new();
+    for n in 0..256 {
+        let stream = connections[n % 3]
+            .subscribe(pb::SubscribeRequest { from_position: 1 })
+            .await
+            .unwrap_or_else(|status| panic!("subscription {n}: {status:?}"))
+            .into_inner();
+        held.push(stream);
+    }
+    let refused = connections[0]
+        .subscribe(pb::SubscribeRequest { from_position: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("subscriptions"), "{}", refused.message());
+    // A bystander reads and writes meanwhile.
+    let mut bystander = node.client().await;
+    assert_eq!(head(&mut bystander).await.position, 2000);
+    let (event, _) = ministry.sign(events::municipality("LY9999", "", 1), now_ms());
+    submit(&mut bystander, event).await.expect("a bystander's write");
+    // The subscribers go; a new subscription is served again (the node
+    // notices the closed streams as they are reset).
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match bystander
+            .subscribe(pb::SubscribeRequest { from_position: 2001 })
+            .await
+        {
+            Ok(stream) => {
+                let first = stream.into_inner().message().await.unwrap().unwrap();
+                assert_eq!(first.position, 2001);
+                break;
+            }
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "subscriptions were not released: {status:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+}

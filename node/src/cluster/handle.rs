@@ -27,7 +27,7 @@ use super::reads::read_barrier;
 use crate::committer::SubmitError;
 use crate::convert::cluster_status;
 use crate::convert::receipt_to_proto;
-use crate::status::{rejection_status, store_status, submit_status};
+use crate::status::{outbox_status, read_status, rejection_status, store_status, submit_status};
 use crate::tls::Tls;
 use tansiq_ledger::limits::{APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
 
@@ -128,8 +128,8 @@ impl Replication {
     ) -> Result<Vec<pb::Receipt>, Status> {
         let learner = self.members.is_learner();
         // A donor site with a backlog keeps order: behind the backlog.
-        if learner && !self.outbox.is_empty()? {
-            return self.outbox.accept_pending(events).await;
+        if learner && !self.outbox.is_empty().map_err(outbox_status)? {
+            return self.accept_pending(events).await;
         }
         match self.members.route() {
             Route::Propose => self
@@ -140,14 +140,12 @@ impl Replication {
                 .map_err(submit_status),
             Route::Forward(leader) if learner => {
                 match self.forwarder.forward(&leader, events.clone()).await {
-                    Err(status) if retryable(status.code()) => {
-                        self.outbox.accept_pending(events).await
-                    }
+                    Err(status) if retryable(status.code()) => self.accept_pending(events).await,
                     answered => answered,
                 }
             }
             Route::Forward(leader) => self.forwarder.forward(&leader, events).await,
-            Route::NoLeader if learner => self.outbox.accept_pending(events).await,
+            Route::NoLeader if learner => self.accept_pending(events).await,
             Route::NoLeader => Err(submit_status(SubmitError::NoLeader)),
         }
     }
@@ -198,7 +196,20 @@ impl Replication {
     /// call (see [`read_barrier`]); returns the applied index the read will
     /// reflect.
     pub(crate) async fn read_barrier(&self) -> Result<u64, Status> {
-        read_barrier(&self.members, &self.forwarder).await
+        read_barrier(&self.members, &self.forwarder)
+            .await
+            .map_err(read_status)
+    }
+
+    /// A donor site's outbox takes the request (see [`DonorOutbox::accept_pending`]).
+    async fn accept_pending(
+        &self,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<pb::Receipt>, Status> {
+        self.outbox
+            .accept_pending(events)
+            .await
+            .map_err(outbox_status)
     }
 
     /// This node's view of the cluster.

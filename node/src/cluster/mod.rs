@@ -16,6 +16,8 @@
 //! - `propose`: the leader's proposal queue and loop, and each answer;
 //! - `outbox`: a donor site's outbox and its delivery to the leader;
 //! - `reads`: the read barrier behind linearizable reads;
+//! - `error`: why these parts could not serve a client, as plain values
+//!   (`crate::status` makes them gRPC statuses);
 //! - `network`: openraft's network client, and the bounds on its messages;
 //! - `authorisation`: the ministry's signed authorisation that every
 //!   membership change carries, and writes to the ledger first;
@@ -28,6 +30,7 @@
 //! and re-exports.
 
 mod authorisation;
+mod error;
 mod forward;
 mod handle;
 mod members;
@@ -38,6 +41,7 @@ mod reads;
 mod service;
 pub mod wire;
 
+pub(crate) use error::{OutboxError, ReadError};
 pub(crate) use handle::ClusterSettings;
 pub use handle::Replication;
 pub(crate) use service::ClusterService;

@@ -15,13 +15,12 @@ use tansiq_ledger::store::StoreError;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tokio::sync::Notify;
-use tonic::Status;
 
+use super::error::OutboxError;
 use super::forward::{retryable, Forwarder};
 use super::members::{Members, Route};
 use crate::convert::pending_receipt;
 use crate::convert::receipt_to_proto;
-use crate::status::rejection_status;
 
 /// This node's outbox, in its ledger's store, and the delivery loop's wake-up.
 pub(super) struct DonorOutbox {
@@ -50,10 +49,10 @@ impl DonorOutbox {
 
     /// Whether no request waits (an outbox that cannot be read refuses the
     /// client's request: nothing was accepted).
-    pub(super) fn is_empty(&self) -> Result<bool, Status> {
+    pub(super) fn is_empty(&self) -> Result<bool, OutboxError> {
         self.requests
             .is_empty(self.ledger.store())
-            .map_err(outbox_error)
+            .map_err(OutboxError::Storage)
     }
 
     /// A donor site that cannot reach the leader: checks the request as the
@@ -63,38 +62,34 @@ impl DonorOutbox {
     pub(super) async fn accept_pending(
         self: &Arc<Self>,
         events: Vec<pb::SignedEvent>,
-    ) -> Result<Vec<pb::Receipt>, Status> {
+    ) -> Result<Vec<pb::Receipt>, OutboxError> {
         let this = Arc::clone(self);
         let receipts = tokio::task::spawn_blocking(move || {
             let chain = this.ledger.chain().clone();
             let [admitted] = <[_; 1]>::try_from(admit(&chain, [events.clone()], Signatures::Verify))
                 .expect("invariant: admit answers once per request");
-            let decoded = admitted.map_err(|rejection| rejection_status(&rejection))?;
-            let checked = this.ledger.check_signers(&decoded, &Default::default());
-            if let Err(SignerCheckError::Unreadable(error)) = &checked {
-                return Err(Status::unavailable(format!(
-                    "this donor-site node cannot read its replica now ({error}); nothing was accepted, retry"
-                )));
-            }
-            if let Err(SignerCheckError::Refused(rejection)) = checked {
-                let mut status = rejection_status(&rejection);
-                let position = this.ledger.tip().map_or(0, |tip| tip.position.0);
-                status = Status::with_metadata(
-                    status.code(),
-                    format!(
-                        "{} (as this donor-site node's replica stands, at log position {position}; it cannot reach the leader now: if the key was registered very recently, retry when it has caught up)",
-                        status.message()
-                    ),
-                    status.metadata().clone(),
-                );
-                return Err(status);
+            let decoded = admitted.map_err(OutboxError::Invalid)?;
+            match this.ledger.check_signers(&decoded, &Default::default()) {
+                Err(SignerCheckError::Unreadable(error)) => {
+                    return Err(OutboxError::ReplicaUnreadable(error))
+                }
+                Err(SignerCheckError::Refused(rejection)) => {
+                    let position = this.ledger.tip().map_or(0, |tip| tip.position.0);
+                    return Err(OutboxError::Refused {
+                        rejection,
+                        position,
+                    });
+                }
+                // Accepted; or a check this node does not know of: the
+                // leader and every apply check again.
+                _ => {}
             }
             let ids: Vec<EventId> = decoded.iter().map(|event| event.id).collect();
             let store = this.ledger.store();
             // Already committed here: the receipts of the log.
             let mut committed = Vec::with_capacity(ids.len());
             for id in &ids {
-                match this.ledger.receipt(id).map_err(outbox_error)? {
+                match this.ledger.receipt(id).map_err(OutboxError::Storage)? {
                     Some(receipt) => committed.push(receipt_to_proto(&receipt)),
                     None => break,
                 }
@@ -105,15 +100,11 @@ impl DonorOutbox {
             let waiting = match this
                 .requests
                 .push(store, &ids, events)
-                .map_err(outbox_error)?
+                .map_err(OutboxError::Storage)?
             {
                 PushOutcome::Queued => "waiting",
                 PushOutcome::AlreadyWaiting => "already waiting",
-                PushOutcome::Full { reason } => {
-                    return Err(Status::resource_exhausted(format!(
-                        "{reason}; nothing was accepted: retry when the leader is reachable again, or submit to a ministry node"
-                    )))
-                }
+                PushOutcome::Full { reason } => return Err(OutboxError::Full { reason }),
             };
             let note = format!(
                 "accepted by donor-site node {} while the cluster's leader is out of reach; {waiting} in its outbox, delivered and committed when the leader is reachable (resubmitting is safe)",
@@ -122,7 +113,7 @@ impl DonorOutbox {
             Ok(ids.iter().map(|id| pending_receipt(id, &note)).collect())
         })
         .await
-        .map_err(|error| Status::internal(format!("outbox task failed: {error}")))??;
+        .map_err(|error| OutboxError::TaskFailed(error.to_string()))??;
         self.wake.notify_one();
         Ok(receipts)
     }
@@ -199,11 +190,4 @@ pub(super) async fn deliver_loop(
             tokio::time::sleep(RETRY).await;
         }
     }
-}
-
-/// Why the outbox cannot take a request now: nothing was accepted.
-fn outbox_error(error: StoreError) -> Status {
-    Status::unavailable(format!(
-        "this node cannot use its outbox ({error}); nothing was accepted, retry"
-    ))
 }

@@ -8,8 +8,9 @@ use tansiq_ledger::limits::READ_BARRIER_TIMEOUT;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
-use tonic::{Request, Status};
+use tonic::Request;
 
+use super::error::ReadError;
 use super::forward::Forwarder;
 use super::members::Members;
 
@@ -17,50 +18,53 @@ use super::members::Members;
 /// call: the leader confirms its leadership with a quorum and names the
 /// index (asked over `Cluster.ReadIndex` when another node leads).
 /// Returns the applied index the read will reflect.
-pub(super) async fn read_barrier(members: &Members, forwarder: &Forwarder) -> Result<u64, Status> {
+pub(super) async fn read_barrier(
+    members: &Members,
+    forwarder: &Forwarder,
+) -> Result<u64, ReadError> {
     let index = tokio::time::timeout(READ_BARRIER_TIMEOUT, read_index(members, forwarder))
         .await
-        .map_err(|_| {
-            Status::unavailable(format!(
-                "a linearizable read needs the leader to confirm it still leads, and it did not within {} s; ask without linearizable for this node's local answer (applied index {})",
-                READ_BARRIER_TIMEOUT.as_secs(),
-                members.applied_index()
-            ))
+        .map_err(|_| ReadError::LeaderSilent {
+            waited_s: READ_BARRIER_TIMEOUT.as_secs(),
+            applied_index: members.applied_index(),
         })??;
-    members.raft
+    members
+        .raft
         .wait(Some(READ_BARRIER_TIMEOUT))
         .applied_index_at_least(Some(index), "linearizable read")
         .await
-        .map_err(|error| {
-            Status::unavailable(format!(
-                "this node has not applied up to index {index} yet ({error}); retry, or ask without linearizable"
-            ))
+        .map_err(|error| ReadError::NotApplied {
+            index,
+            detail: error.to_string(),
         })?;
     Ok(members.applied_index().max(index))
 }
 
-async fn read_index(members: &Members, forwarder: &Forwarder) -> Result<u64, Status> {
+async fn read_index(members: &Members, forwarder: &Forwarder) -> Result<u64, ReadError> {
     match members.raft.get_read_log_id().await {
         Ok((read, _)) => Ok(read.map_or(0, |log_id| log_id.index)),
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
             let Some(leader) = members.forward_address(&forward) else {
-                return Err(Status::unavailable(
-                    "a linearizable read needs the leader, and this node knows of none (election under way or no quorum); retry, or ask without linearizable",
-                ));
+                return Err(ReadError::NoLeader);
             };
-            let mut client = ClusterClient::new(forwarder.channel_to(&leader)?);
+            let unreachable = |detail: String| ReadError::LeaderUnreachable {
+                leader: leader.clone(),
+                detail,
+            };
+            let channel = forwarder
+                .channel_to(&leader)
+                .map_err(|status| unreachable(status.message().to_owned()))?;
+            let mut client = ClusterClient::new(channel);
             let mut request = Request::new(pb::ReadIndexRequest {});
             request.set_timeout(READ_BARRIER_TIMEOUT);
-            let reply = client.read_index(request).await.map_err(|status| {
-                Status::unavailable(format!(
-                    "a linearizable read needs the leader at {leader}, which did not answer ({}); retry, or ask without linearizable",
-                    status.message()
-                ))
-            })?;
+            let reply = client
+                .read_index(request)
+                .await
+                .map_err(|status| unreachable(status.message().to_owned()))?;
             Ok(reply.into_inner().index)
         }
-        Err(error) => Err(Status::unavailable(format!(
-            "this node cannot confirm its leadership with a quorum ({error}); retry, or ask without linearizable"
-        ))),
+        Err(error) => Err(ReadError::NoQuorum {
+            detail: error.to_string(),
+        }),
     }
 }
