@@ -58,7 +58,7 @@ struct Args {
     only: Vec<String>,
 }
 
-const ATTACKS: [&str; 8] = [
+const ATTACKS: [&str; 9] = [
     "baseline-no-attack",
     "anonymous-huge-cluster-message",
     "slow-submitbatch",
@@ -67,6 +67,7 @@ const ATTACKS: [&str; 8] = [
     "connection-flood",
     "slow-loris-streams",
     "unregistered-key-flood",
+    "plan-import-flood",
 ];
 
 #[tokio::main]
@@ -102,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             "connection-flood" => connection_flood(&bin_dir).await,
             "slow-loris-streams" => slow_loris_streams(&bin_dir).await,
             "unregistered-key-flood" => unregistered_key_flood(&bin_dir).await,
+            "plan-import-flood" => plan_import_flood(&bin_dir).await,
             _ => unreachable!("checked against ATTACKS"),
         };
         match result {
@@ -606,6 +608,96 @@ async fn unregistered_key_flood(bin_dir: &Path) -> anyhow::Result<Row> {
     );
     let watched = under.watch.stop().await;
     Ok(Row::new("unregistered-key-flood", watched, bystander, summary, node).await)
+}
+
+/// The trust issue's finding 10: a 601 MiB stream to PlanIatiImport made a
+/// node hold +745 MB. Two streams of an endless IATI file (small
+/// activities, 1 MiB chunks, up to 600 MiB each): one anonymous (no signed
+/// first chunk), one signed by the ministry's key; the node plans as the
+/// file streams and stops at its activity limit.
+async fn plan_import_flood(bin_dir: &Path) -> anyhow::Result<Row> {
+    use tansiq_proto::v1::interchange_client::InterchangeClient;
+    const CHUNK: usize = MIB as usize;
+    const CHUNKS: usize = 600;
+    let node = TestNode::start(bin_dir, false).await?;
+    let chain = {
+        let mut client = LedgerClient::new(node.channel(None).await?);
+        let head = client.get_head(pb::GetHeadRequest {}).await?.into_inner();
+        ChainId::parse(&head.chain_id)?
+    };
+    let (_, key) = tansiq_ledger::author::KeyFile::read(&node.ministry_key())
+        .context("read the dev ministry key")?;
+    let under = UnderAttack::start(&node).await?;
+    let channel = node.channel(Some(ATTACKER_FROM)).await?;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut attackers = JoinSet::new();
+    for signed in [false, true] {
+        let first = if signed {
+            let signed_at_ms = now_ms();
+            pb::IatiImportChunk {
+                org_id: "ministry".into(),
+                signer_key: key.public().0.to_vec(),
+                signed_at_ms,
+                signature: key
+                    .sign_bytes(&tansiq_ledger::signing::plan_request_bytes(
+                        &chain,
+                        "ministry",
+                        signed_at_ms,
+                    ))
+                    .to_vec(),
+                ..Default::default()
+            }
+        } else {
+            pb::IatiImportChunk {
+                org_id: "ministry".into(),
+                ..Default::default()
+            }
+        };
+        let sent = Arc::clone(&sent);
+        let mut client = InterchangeClient::new(channel.clone());
+        attackers.spawn(async move {
+            // Generated as the node reads it: the attacker holds one chunk.
+            let mut activity = 0_u64;
+            let chunks = (0..CHUNKS).map(move |index| {
+                let mut data = Vec::with_capacity(CHUNK + 512);
+                if index == 0 {
+                    data.extend_from_slice(b"<?xml version=\"1.0\"?><iati-activities version=\"2.03\">");
+                }
+                while data.len() < CHUNK {
+                    activity += 1;
+                    data.extend_from_slice(format!(
+                        "<iati-activity><iati-identifier>XM-FLOOD-{activity}</iati-identifier><reporting-org ref=\"XM-FLOOD\"/><title><narrative>Flood {activity}</narrative></title></iati-activity>"
+                    ).as_bytes());
+                }
+                sent.fetch_add(data.len(), Ordering::Relaxed);
+                let mut chunk = if index == 0 { first.clone() } else { pb::IatiImportChunk::default() };
+                chunk.data = data;
+                chunk
+            });
+            let outcome = timeout(
+                Duration::from_secs(120),
+                client.plan_iati_import(tokio_stream::iter(chunks)),
+            )
+            .await;
+            let who = if signed { "signed" } else { "anonymous" };
+            match outcome {
+                Ok(Ok(plan)) => format!("{who}: a plan of {} activities read", plan.into_inner().activities_read),
+                Ok(Err(status)) => format!("{who}: {}", code_name(status.code())),
+                Err(_) => format!("{who}: no answer within 120 s"),
+            }
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = attackers.join_next().await {
+        outcomes.push(joined.context("an attacker task panicked")?);
+    }
+    outcomes.sort();
+    let summary = format!(
+        "2 streams of an endless IATI file in 1 MiB chunks (one unsigned, one signed by the ministry): {}; {} MiB sent in all",
+        outcomes.join(", "),
+        sent.load(Ordering::Relaxed) / CHUNK
+    );
+    under.finish(node, "plan-import-flood", summary).await
 }
 
 // --- A node under test ------------------------------------------------------------
