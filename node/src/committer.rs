@@ -12,19 +12,17 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tansiq_ledger::limits::COMMIT_LATENCY_WINDOW;
 
-use openraft::error::Fatal;
 use tansiq_ledger::append::RequestOutcome;
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::event::{admit, Event, Signatures};
 use tansiq_ledger::limits::{COMMIT_GROUP_EVENTS_MAX, COMMIT_QUEUE_REQUESTS_MAX};
-use tansiq_ledger::replication::NodeId;
-use tansiq_ledger::store::{StorageFault, StoreError, Tip};
+use tansiq_ledger::store::{StorageFault, Tip};
 use tansiq_ledger::sync::lock_whole;
 use tansiq_ledger::{Ledger, Rejection};
 use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::recovery::{Recovery, Stopped};
+use crate::recovery::{Recovery, Stopped, StorageFailure};
 
 /// Why a submission got no receipt.
 #[derive(Debug)]
@@ -49,46 +47,6 @@ pub enum SubmitError {
         failure: StorageFailure,
         others: String,
     },
-}
-
-/// A storage failure as the node passes it on (to every client waiting on
-/// the failed write, and to `crate::recovery`): its fault, classified once
-/// where the error was seen, and its text, for people only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StorageFailure {
-    /// What kind of failure: what the node and its clients do about it.
-    pub fault: StorageFault,
-    /// The error's text, for logs and for the client's message.
-    pub message: String,
-}
-
-impl StorageFailure {
-    /// A failure of `fault`, described by `message`.
-    pub fn new(fault: StorageFault, message: impl Into<String>) -> StorageFailure {
-        StorageFailure {
-            fault,
-            message: message.into(),
-        }
-    }
-
-    /// The failure of the store.
-    pub fn of_store(error: &StoreError) -> StorageFailure {
-        StorageFailure::new(error.fault(), error.to_string())
-    }
-
-    /// The failure that stopped a cluster member's Raft core. openraft keeps
-    /// the storage error only as text (see
-    /// [`StorageFault::of_openraft_text`]): its fault is read from there.
-    pub fn of_stopped_raft(fatal: &Fatal<NodeId>) -> StorageFailure {
-        let message = fatal.to_string();
-        StorageFailure::new(StorageFault::of_openraft_text(&message), message)
-    }
-}
-
-impl std::fmt::Display for StorageFailure {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.message)
-    }
 }
 
 struct Job {

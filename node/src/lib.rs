@@ -32,11 +32,11 @@ use tansiq_proto::v1::ledger_server::LedgerServer;
 use tokio::sync::watch;
 
 use crate::cluster::{ClusterService, Replication};
-use crate::committer::{Committer, Metrics, StorageFailure};
+use crate::committer::{Committer, Metrics};
 use crate::config::{Config, Mode, Transport};
 use crate::coverage_service::CoverageService;
 use crate::peer_identity::{ClusterGate, PeerIdentity};
-use crate::recovery::{Recovery, Stopped};
+use crate::recovery::{Recovery, StorageFailure, Stopped};
 use crate::service::LedgerService;
 
 /// Runs a node until SIGTERM or Ctrl-C, then drains in-flight commits and closes storage.

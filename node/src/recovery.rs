@@ -43,9 +43,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use openraft::error::Fatal;
+use tansiq_ledger::replication::NodeId;
+use tansiq_ledger::store::{StorageFault, StoreError};
 use tansiq_ledger::Ledger;
-
-use crate::committer::StorageFailure;
 
 /// How often the watcher probes the storage.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -348,10 +349,49 @@ fn restart_in_place(listening_on: SocketAddr) -> io::Error {
         .exec()
 }
 
+/// A storage failure as the node passes it on (to every client waiting on
+/// the failed write, and to `crate::recovery`): its fault, classified once
+/// where the error was seen, and its text, for people only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// What kind of failure: what the node and its clients do about it.
+    pub fault: StorageFault,
+    /// The error's text, for logs and for the client's message.
+    pub message: String,
+}
+
+impl StorageFailure {
+    /// A failure of `fault`, described by `message`.
+    pub fn new(fault: StorageFault, message: impl Into<String>) -> StorageFailure {
+        StorageFailure {
+            fault,
+            message: message.into(),
+        }
+    }
+
+    /// The failure of the store.
+    pub fn of_store(error: &StoreError) -> StorageFailure {
+        StorageFailure::new(error.fault(), error.to_string())
+    }
+
+    /// The failure that stopped a cluster member's Raft core. openraft keeps
+    /// the storage error only as text (see
+    /// [`StorageFault::of_openraft_text`]): its fault is read from there.
+    pub fn of_stopped_raft(fatal: &Fatal<NodeId>) -> StorageFailure {
+        let message = fatal.to_string();
+        StorageFailure::new(StorageFault::of_openraft_text(&message), message)
+    }
+}
+
+impl std::fmt::Display for StorageFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tansiq_ledger::store::StorageFault;
 
     #[test]
     fn a_restart_keeps_the_port_only_of_a_node_started_on_port_0() {

@@ -180,7 +180,7 @@ pub fn submit_status(error: SubmitError) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::committer::StorageFailure;
+    use crate::recovery::StorageFailure;
     use tansiq_ledger::ids::{EventId, PublicKeyBytes};
 
     fn key() -> PublicKeyBytes {

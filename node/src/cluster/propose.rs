@@ -23,7 +23,8 @@ use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
 use super::members::Members;
-use crate::committer::{StorageFailure, SubmitError};
+use crate::committer::SubmitError;
+use crate::recovery::StorageFailure;
 
 /// A submission waiting to be proposed.
 pub(super) struct Pending {

@@ -617,7 +617,7 @@ async fn unregistered_key_flood(bin_dir: &Path) -> anyhow::Result<Row> {
 /// file streams and stops at its activity limit.
 async fn plan_import_flood(bin_dir: &Path) -> anyhow::Result<Row> {
     use tansiq_proto::v1::interchange_client::InterchangeClient;
-    const CHUNK: usize = MIB as usize;
+    const CHUNK: usize = MIB;
     const CHUNKS: usize = 600;
     let node = TestNode::start(bin_dir, false).await?;
     let chain = {
