@@ -601,7 +601,9 @@ async fn subscribers_that_never_read_are_bounded_and_a_bystander_is_served() {
         let events = (0..1000)
             .map(|n| {
                 let pcode = format!("LY{:04}", batch * 1000 + n);
-                ministry.sign(events::municipality(&pcode, "", 1), now_ms()).0
+                ministry
+                    .sign(events::municipality(&pcode, "", 1), now_ms())
+                    .0
             })
             .collect();
         client
@@ -628,19 +630,27 @@ async fn subscribers_that_never_read_are_bounded_and_a_bystander_is_served() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-    assert!(refused.message().contains("subscriptions"), "{}", refused.message());
+    assert!(
+        refused.message().contains("subscriptions"),
+        "{}",
+        refused.message()
+    );
     // A bystander reads and writes meanwhile.
     let mut bystander = node.client().await;
     assert_eq!(head(&mut bystander).await.position, 2000);
     let (event, _) = ministry.sign(events::municipality("LY9999", "", 1), now_ms());
-    submit(&mut bystander, event).await.expect("a bystander's write");
+    submit(&mut bystander, event)
+        .await
+        .expect("a bystander's write");
     // The subscribers go; a new subscription is served again (the node
     // notices the closed streams as they are reset).
     drop(held);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match bystander
-            .subscribe(pb::SubscribeRequest { from_position: 2001 })
+            .subscribe(pb::SubscribeRequest {
+                from_position: 2001,
+            })
             .await
         {
             Ok(stream) => {
