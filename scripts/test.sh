@@ -7,5 +7,10 @@ cd "$(dirname "$0")/.."
 if ! command -v xmllint >/dev/null; then
     apt_install "xmllint, for the IATI schema check" libxml2-utils
 fi
+# The console's tests (tests/tests/console.rs) drive Debian's Chromium
+# headless through chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt_install "Chromium and chromedriver, for the console's browser tests" chromium chromium-driver
+fi
 cargo build --workspace --bins
 cargo test --workspace "$@"

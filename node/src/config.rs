@@ -15,6 +15,9 @@ use crate::tls::TlsFiles;
 
 /// Where the node listens unless told otherwise (loopback: safe by default).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Where a `--dev` node with the default `--listen` serves its console
+/// unless `--http` says otherwise.
+pub const DEFAULT_DEV_HTTP: &str = "127.0.0.1:8080";
 /// Where the node keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tansiq-data";
 
@@ -78,6 +81,11 @@ pub struct Args {
     /// Address to serve gRPC on.
     #[arg(long, env = "TANSIQ_LISTEN")]
     pub listen: Option<String>,
+    /// Serve the read-only analyst console (HTML) on this address, a
+    /// loopback one for now. --dev with the default --listen serves it on
+    /// 127.0.0.1:8080 unless told otherwise.
+    #[arg(long, env = "TANSIQ_HTTP", value_name = "ADDR")]
+    pub http: Option<String>,
     /// Genesis file (JSON) for a new chain; not needed with --dev or once the data directory exists.
     #[arg(long, env = "TANSIQ_GENESIS")]
     pub genesis: Option<PathBuf>,
@@ -140,6 +148,8 @@ pub struct Config {
     pub transport: Transport,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Where the analyst console is served (None: it is not).
+    pub http: Option<SocketAddr>,
     pub genesis: Option<PathBuf>,
     pub log_format: LogFormat,
     pub limits: Limits,
@@ -160,6 +170,7 @@ impl Config {
         let listen: SocketAddr = listen_text.parse().with_context(|| {
             format!("--listen {listen_text:?} is not an address like 127.0.0.1:50051")
         })?;
+        let http = http_address(args.http.as_deref(), dev, &listen_text)?;
         let log_format = match args.log_format.or(file.log_format).as_deref() {
             None | Some("human") => LogFormat::Human,
             Some("json") => LogFormat::Json,
@@ -250,10 +261,30 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
+            http,
             genesis,
             log_format,
         })
     }
+}
+
+/// The console's address: `--http`, else for a `--dev` node on the default
+/// `--listen` address, [`DEFAULT_DEV_HTTP`]. The default goes with the
+/// other: tests and clusters start many dev nodes at once on other gRPC
+/// addresses, and each would otherwise fight for port 8080.
+fn http_address(flag: Option<&str>, dev: bool, listen: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let text = match flag {
+        Some(text) => text,
+        None if dev && listen == DEFAULT_LISTEN => DEFAULT_DEV_HTTP,
+        None => return Ok(None),
+    };
+    let address: SocketAddr = text
+        .parse()
+        .with_context(|| format!("--http {text:?} is not an address like 127.0.0.1:8080"))?;
+    if !address.ip().is_loopback() {
+        bail!("--http {address}: serving the console beyond loopback needs TLS and an access rule, not built yet; serve it on 127.0.0.1 (or ::1) and reach it through an SSH tunnel");
+    }
+    Ok(Some(address))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -276,6 +307,50 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.mode, Mode::Dev);
+        assert_eq!(
+            config.http.map(|address| address.to_string()).as_deref(),
+            Some(DEFAULT_DEV_HTTP)
+        );
+    }
+
+    #[test]
+    fn the_console_is_served_where_http_says_and_on_loopback_only() {
+        let config = Config::from_args(Args {
+            dev: true,
+            http: Some("127.0.0.1:0".into()),
+            ..Args::default()
+        })
+        .expect("--http overrides the dev default");
+        assert_eq!(config.http.map(|address| address.port()), Some(0));
+        // A dev node told to listen elsewhere serves no console unless asked.
+        let config = Config::from_args(Args {
+            dev: true,
+            listen: Some("127.0.0.1:0".into()),
+            ..Args::default()
+        })
+        .expect("valid");
+        assert_eq!(config.http, None);
+        for address in ["0.0.0.0:8080", "192.0.2.1:8080", "[::]:8080"] {
+            let error = Config::from_args(Args {
+                dev: true,
+                http: Some(address.into()),
+                ..Args::default()
+            })
+            .expect_err("beyond loopback");
+            assert!(
+                error
+                    .to_string()
+                    .contains("needs TLS and an access rule, not built yet"),
+                "{error}"
+            );
+        }
+        let error = Config::from_args(Args {
+            dev: true,
+            http: Some("localhost".into()),
+            ..Args::default()
+        })
+        .expect_err("not an address");
+        assert!(error.to_string().contains("--http"), "{error}");
     }
 
     #[test]

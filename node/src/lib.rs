@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod committer;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod convert;
 pub mod coverage_service;
 pub mod demo;
@@ -36,7 +37,7 @@ use crate::committer::{Committer, Metrics};
 use crate::config::{Config, Mode, Transport};
 use crate::coverage_service::CoverageService;
 use crate::peer_identity::{ClusterGate, PeerIdentity};
-use crate::recovery::{Recovery, StorageFailure, Stopped};
+use crate::recovery::{Recovery, Stopped, StorageFailure};
 use crate::service::LedgerService;
 
 /// Runs a node until SIGTERM or Ctrl-C, then drains in-flight commits and closes storage.
@@ -49,6 +50,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let console_listener = match config.http {
+        Some(address) => Some(console::bind(address).await?),
+        None => None,
+    };
     let genesis = match (&config.mode, &config.genesis) {
         (Mode::Dev, _) => Some(dev::dev_genesis(&config.data_dir)?),
         (Mode::Configured, Some(path)) => Some(GenesisFile::read(path)?),
@@ -112,7 +117,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(replication) = &replication {
         service = service.replicated(Arc::clone(replication));
     }
-    let coverage = CoverageService::new(Arc::clone(&ledger), replication.clone());
+    // Shared with the console, which calls the same services in process.
+    let service = Arc::new(service);
+    let coverage = Arc::new(CoverageService::new(
+        Arc::clone(&ledger),
+        replication.clone(),
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -142,6 +152,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // port 0. A node restarted in place (crate::recovery) prints it again,
     // and a reader gone since must not stop it: a failed write is ignored.
     let _ = writeln!(std::io::stdout(), "tansiq-node listening on {address}");
+    let console = match console_listener {
+        Some(listener) => {
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "serving the analyst console (read-only HTML)");
+            let _ = writeln!(
+                std::io::stdout(),
+                "tansiq-node console on http://{address}/"
+            );
+            let sources = console::Sources::new(Arc::clone(&service), Arc::clone(&coverage));
+            Some(console::start(listener, sources))
+        }
+        None => None,
+    };
 
     let limits = &config.limits;
     let mut server = tonic::transport::Server::builder()
@@ -159,11 +182,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            LedgerServer::new(service)
+            LedgerServer::from_arc(service)
                 .max_decoding_message_size(REQUEST_BYTES_MAX)
                 .max_encoding_message_size(REQUEST_BYTES_MAX),
         )
-        .add_service(CoverageServer::new(coverage).max_encoding_message_size(REQUEST_BYTES_MAX))
+        .add_service(
+            CoverageServer::from_arc(coverage).max_encoding_message_size(REQUEST_BYTES_MAX),
+        )
         .add_service(
             InterchangeServer::new(interchange::InterchangeService::new(Arc::clone(&ledger)))
                 .max_decoding_message_size(REQUEST_BYTES_MAX)
@@ -181,6 +206,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }))
         .serve_with_incoming_shutdown(connections::accept(listener, limits), shutdown_signal())
         .await?;
+    // The console holds the ledger service, and with it the committer.
+    if let Some(console) = console {
+        console.stop().await;
+    }
 
     tracing::info!("shutting down: draining in-flight commits");
     tokio::task::spawn_blocking(move || threads.join()).await?;

@@ -47,6 +47,9 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Node {
     pub data_dir: PathBuf,
     pub url: String,
+    /// The analyst console's URL (`http://127.0.0.1:PORT/`), when the node
+    /// was started with `--http`.
+    pub console_url: Option<String>,
     /// The CA to trust when the node serves TLS (None: plaintext).
     pub ca: Option<PathBuf>,
     child: Child,
@@ -111,7 +114,8 @@ impl Node {
         let mut child = command.spawn().expect("start tansiq-node");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
+        let mut stdout = BufReader::new(stdout);
+        stdout
             .read_line(&mut line)
             .expect("read the node's first line");
         let address = line
@@ -119,10 +123,25 @@ impl Node {
             .strip_prefix("tansiq-node listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from tansiq-node: {line:?}"))
             .to_owned();
+        // With --http, the next line names the console's address.
+        let console_url = args
+            .iter()
+            .any(|arg| *arg == "--http" || arg.starts_with("--http="))
+            .then(|| {
+                let mut line = String::new();
+                stdout
+                    .read_line(&mut line)
+                    .expect("read the node's console line");
+                line.trim()
+                    .strip_prefix("tansiq-node console on ")
+                    .unwrap_or_else(|| panic!("unexpected second line from tansiq-node: {line:?}"))
+                    .to_owned()
+            });
         let scheme = if ca.is_some() { "https" } else { "http" };
         Node {
             data_dir: data_dir.to_path_buf(),
             url: format!("{scheme}://{address}"),
+            console_url,
             ca,
             child,
         }

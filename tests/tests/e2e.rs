@@ -7,6 +7,7 @@
 
 mod cli;
 mod cluster;
+mod console;
 mod coverage;
 mod crash;
 mod full_disk;

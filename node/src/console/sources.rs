@@ -1,0 +1,384 @@
+//! The console's one query surface: the node's `Ledger` and `Coverage`
+//! gRPC services, called in process with the same requests a client sends,
+//! and their errors as HTTP statuses.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use tansiq_ledger::limits::LIST_PAGE_MAX;
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::coverage_server::Coverage as _;
+use tansiq_proto::v1::ledger_server::Ledger as _;
+use tonic::{Code, Request, Response, Status};
+
+use super::COUNT_PAGES_MAX;
+use crate::coverage_service::CoverageService;
+use crate::service::LedgerService;
+
+/// The services the console asks, shared with the gRPC server.
+pub struct Sources {
+    ledger: Arc<LedgerService>,
+    coverage: Arc<CoverageService>,
+}
+
+/// Why a page could not be built: the HTTP status and what to tell the
+/// reader (a gRPC status's message, or the console's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+/// How many of something there are, counted a listing page at a time up
+/// to [`COUNT_PAGES_MAX`] pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    Exactly(usize),
+    MoreThan(usize),
+}
+
+impl Sources {
+    pub fn new(ledger: Arc<LedgerService>, coverage: Arc<CoverageService>) -> Sources {
+        Sources { ledger, coverage }
+    }
+
+    pub async fn head(&self) -> Result<pb::LedgerHead, PageError> {
+        answer(
+            self.ledger
+                .get_head(Request::new(pb::GetHeadRequest {}))
+                .await,
+        )
+    }
+
+    pub async fn who_supports(
+        &self,
+        request: pb::WhoSupportsRequest,
+    ) -> Result<pb::WhoSupportsResponse, PageError> {
+        answer(self.coverage.who_supports(Request::new(request)).await)
+    }
+
+    pub async fn matrix(&self, scope: pb::Scope) -> Result<pb::MatrixResponse, PageError> {
+        let request = pb::MatrixRequest { scope: Some(scope) };
+        answer(self.coverage.matrix(Request::new(request)).await)
+    }
+
+    pub async fn gaps(&self, scope: pb::Scope) -> Result<pb::GapsResponse, PageError> {
+        let request = pb::GapsRequest { scope: Some(scope) };
+        answer(self.coverage.gaps(Request::new(request)).await)
+    }
+
+    pub async fn overlaps(
+        &self,
+        request: pb::OverlapsRequest,
+    ) -> Result<pb::OverlapsResponse, PageError> {
+        answer(self.coverage.overlaps(Request::new(request)).await)
+    }
+
+    pub async fn project_history(
+        &self,
+        project_id: &str,
+    ) -> Result<pb::ProjectHistoryResponse, PageError> {
+        let request = pb::ProjectHistoryRequest {
+            project_id: project_id.to_owned(),
+        };
+        answer(self.coverage.project_history(Request::new(request)).await)
+    }
+
+    pub async fn municipalities(
+        &self,
+        request: pb::ListMunicipalitiesRequest,
+    ) -> Result<pb::ListMunicipalitiesResponse, PageError> {
+        answer(
+            self.coverage
+                .list_municipalities(Request::new(request))
+                .await,
+        )
+    }
+
+    pub async fn organisations(
+        &self,
+        request: pb::ListOrganisationsRequest,
+    ) -> Result<pb::ListOrganisationsResponse, PageError> {
+        answer(
+            self.coverage
+                .list_organisations(Request::new(request))
+                .await,
+        )
+    }
+
+    pub async fn projects(
+        &self,
+        request: pb::ListProjectsRequest,
+    ) -> Result<pb::ListProjectsResponse, PageError> {
+        answer(self.coverage.list_projects(Request::new(request)).await)
+    }
+
+    /// The organisation `org_id`, looked up a listing page at a time (the
+    /// service has no call for one organisation), or None past
+    /// [`COUNT_PAGES_MAX`] pages.
+    pub async fn organisation(&self, org_id: &str) -> Result<Option<pb::Organisation>, PageError> {
+        let mut token = String::new();
+        for _ in 0..COUNT_PAGES_MAX {
+            let page = self
+                .organisations(pb::ListOrganisationsRequest {
+                    page: Some(full_page(token)),
+                    ..Default::default()
+                })
+                .await?;
+            if let Some(found) = page.organisations.into_iter().find(|o| o.org_id == org_id) {
+                return Ok(Some(found));
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        Ok(None)
+    }
+
+    /// The first page of organisations (up to `LIST_PAGE_MAX`), to show
+    /// their names beside the ids that answers carry.
+    pub async fn organisation_directory(&self) -> Result<Vec<pb::Organisation>, PageError> {
+        Ok(self
+            .organisations(pb::ListOrganisationsRequest {
+                page: Some(full_page(String::new())),
+                ..Default::default()
+            })
+            .await?
+            .organisations)
+    }
+
+    /// The project `project_id` as of `scope.as_of`, found among the
+    /// listed projects of `org_id` (its reporting organisation): the
+    /// service has no call for one project. None when it was not
+    /// registered by then, or not within [`COUNT_PAGES_MAX`] pages.
+    pub async fn project(
+        &self,
+        project_id: &str,
+        org_id: &str,
+        as_of: &str,
+    ) -> Result<(Option<pb::ProjectListing>, Option<pb::AnswerInfo>), PageError> {
+        let mut token = String::new();
+        let mut info = None;
+        for _ in 0..COUNT_PAGES_MAX {
+            let page = self
+                .projects(pb::ListProjectsRequest {
+                    scope: Some(pb::Scope {
+                        as_of: as_of.to_owned(),
+                        ..Default::default()
+                    }),
+                    org_id: org_id.to_owned(),
+                    page: Some(full_page(token)),
+                    ..Default::default()
+                })
+                .await?;
+            info = info.or(page.info);
+            if let Some(found) = page
+                .projects
+                .into_iter()
+                .find(|p| p.project_id == project_id)
+            {
+                return Ok((Some(found), info));
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        Ok((None, info))
+    }
+
+    pub async fn count_organisations(&self) -> Result<Count, PageError> {
+        count(|token| async move {
+            let page = self
+                .organisations(pb::ListOrganisationsRequest {
+                    page: Some(full_page(token)),
+                    ..Default::default()
+                })
+                .await?;
+            Ok((page.organisations.len(), page.next_page_token))
+        })
+        .await
+    }
+
+    /// How many municipalities are registered, and the countries among
+    /// those counted (admin level 0).
+    pub async fn count_municipalities(&self) -> Result<(Count, Vec<pb::Municipality>), PageError> {
+        let (mut total, mut countries, mut token) = (0, Vec::new(), String::new());
+        for _ in 0..COUNT_PAGES_MAX {
+            let page = self
+                .municipalities(pb::ListMunicipalitiesRequest {
+                    page: Some(full_page(token)),
+                    ..Default::default()
+                })
+                .await?;
+            total += page.municipalities.len();
+            countries.extend(
+                page.municipalities
+                    .into_iter()
+                    .filter(|m| m.admin_level == 0),
+            );
+            if page.next_page_token.is_empty() {
+                return Ok((Count::Exactly(total), countries));
+            }
+            token = page.next_page_token;
+        }
+        Ok((Count::MoreThan(total), countries))
+    }
+
+    /// Projects registered by `as_of` (closed ones included).
+    pub async fn count_projects(&self, as_of: &str) -> Result<Count, PageError> {
+        count(|token| async move {
+            let page = self
+                .projects(pb::ListProjectsRequest {
+                    scope: Some(pb::Scope {
+                        as_of: as_of.to_owned(),
+                        ..Default::default()
+                    }),
+                    page: Some(full_page(token)),
+                    ..Default::default()
+                })
+                .await?;
+            Ok((page.projects.len(), page.next_page_token))
+        })
+        .await
+    }
+}
+
+/// The largest page a listing gives, from `token`.
+pub fn full_page(token: String) -> pb::PageRequest {
+    pb::PageRequest {
+        page_size: LIST_PAGE_MAX as u32,
+        page_token: token,
+    }
+}
+
+/// Adds up the items of successive pages (`next` gives a page's length and
+/// the next token) until the last page or [`COUNT_PAGES_MAX`] pages.
+async fn count<F, Fut>(mut next: F) -> Result<Count, PageError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(usize, String), PageError>>,
+{
+    let mut total = 0;
+    let mut token = String::new();
+    for _ in 0..COUNT_PAGES_MAX {
+        let (items, next_token) = next(token).await?;
+        total += items;
+        if next_token.is_empty() {
+            return Ok(Count::Exactly(total));
+        }
+        token = next_token;
+    }
+    Ok(Count::MoreThan(total))
+}
+
+fn answer<T>(result: Result<Response<T>, Status>) -> Result<T, PageError> {
+    result
+        .map(Response::into_inner)
+        .map_err(|status| PageError::of(&status))
+}
+
+impl PageError {
+    /// The one mapping of a gRPC status to the page's HTTP status: what the
+    /// reader asked for does not exist (404) or is malformed (400), or the
+    /// node cannot answer now (503); anything else is the node's fault (500).
+    pub fn of(status: &Status) -> PageError {
+        let http = match status.code() {
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+            Code::FailedPrecondition => StatusCode::CONFLICT,
+            Code::Unavailable | Code::ResourceExhausted | Code::Aborted => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::Ok
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::AlreadyExists
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        PageError {
+            status: http,
+            message: status.message().to_owned(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> PageError {
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> PageError {
+        PageError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub fn busy() -> PageError {
+        PageError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "the console is rendering {} pages already; retry in a moment",
+                super::PAGES_AT_ONCE_MAX
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_grpc_code_has_its_http_status() {
+        let expected = [
+            (Code::NotFound, 404),
+            (Code::InvalidArgument, 400),
+            (Code::OutOfRange, 400),
+            (Code::FailedPrecondition, 409),
+            (Code::Unavailable, 503),
+            (Code::ResourceExhausted, 503),
+            (Code::Aborted, 503),
+            (Code::DeadlineExceeded, 504),
+            (Code::PermissionDenied, 403),
+            (Code::Unauthenticated, 401),
+            (Code::Internal, 500),
+            (Code::DataLoss, 500),
+            (Code::Unknown, 500),
+        ];
+        for (code, http) in expected {
+            let error = PageError::of(&Status::new(code, "why"));
+            assert_eq!(error.status.as_u16(), http, "{code:?}");
+            assert_eq!(error.message, "why");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_count_stops_after_its_pages() {
+        let pages = |total: usize| {
+            move |token: String| async move {
+                let at: usize = token.parse().unwrap_or(0);
+                let next = if at + 1 < total {
+                    (at + 1).to_string()
+                } else {
+                    String::new()
+                };
+                Ok::<_, PageError>((1000, next))
+            }
+        };
+        assert_eq!(count(pages(3)).await, Ok(Count::Exactly(3000)));
+        assert_eq!(
+            count(pages(COUNT_PAGES_MAX + 5)).await,
+            Ok(Count::MoreThan(COUNT_PAGES_MAX * 1000))
+        );
+    }
+}
