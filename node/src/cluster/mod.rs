@@ -16,21 +16,19 @@
 //! - `propose`: the leader's proposal queue and loop, and each answer;
 //! - `outbox`: a donor site's outbox and its delivery to the leader;
 //! - `reads`: the read barrier behind linearizable reads;
-//! - `error`: why these parts could not serve a client, as plain values
-//!   (`crate::status` makes them gRPC statuses);
 //! - `network`: openraft's network client, and the bounds on its messages;
 //! - `authorisation`: the ministry's signed authorisation that every
 //!   membership change carries, and writes to the ledger first;
 //! - `service`: the gated `tansiq.v1.Cluster` service (`ClusterService`);
 //!
-//! Conversions to and from protobuf are in `node/src/convert.rs`, gRPC
-//! statuses in `node/src/status.rs`.
+//! Conversions to and from protobuf are in `node/src/convert.rs`; the
+//! parts return plain errors (`OutboxError`, `ReadError`), which
+//! `node/src/status.rs` defines and turns into gRPC statuses.
 //!
 //! The parts sit below `handle` and never name it; `mod.rs` only declares
 //! and re-exports.
 
 mod authorisation;
-mod error;
 mod forward;
 mod handle;
 mod members;
@@ -41,7 +39,6 @@ mod reads;
 mod service;
 pub mod wire;
 
-pub(crate) use error::{OutboxError, ReadError};
 pub(crate) use handle::ClusterSettings;
 pub use handle::Replication;
 pub(crate) use service::ClusterService;

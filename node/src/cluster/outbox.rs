@@ -16,11 +16,11 @@ use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tokio::sync::Notify;
 
-use super::error::OutboxError;
 use super::forward::{retryable, Forwarder};
 use super::members::{Members, Route};
 use crate::convert::pending_receipt;
 use crate::convert::receipt_to_proto;
+use crate::status::OutboxError;
 
 /// This node's outbox, in its ledger's store, and the delivery loop's wake-up.
 pub(super) struct DonorOutbox {

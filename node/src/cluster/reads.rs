@@ -10,9 +10,9 @@ use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::cluster_client::ClusterClient;
 use tonic::Request;
 
-use super::error::ReadError;
 use super::forward::Forwarder;
 use super::members::Members;
+use crate::status::ReadError;
 
 /// Waits until this node has applied every entry committed before the
 /// call: the leader confirms its leadership with a quorum and names the
