@@ -245,3 +245,155 @@ pub(crate) struct PolicyRecord {
     pub policy: i32,
     pub committed_at_ms: i64,
 }
+
+/// The stored JSON of every record, byte for byte: the on-disk format.
+/// A change that alters these bytes changes what every existing ledger
+/// holds and needs a migration; typing a field (a newtype for an id, an
+/// enum for a code) must leave them as they are.
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    fn json<T: Serialize>(record: &T) -> String {
+        serde_json::to_string(record).expect("a record serialises")
+    }
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        record: &T,
+    ) {
+        let read: T = serde_json::from_str(&json(record)).expect("a record reads back");
+        assert_eq!(&read, record);
+    }
+
+    fn key() -> KeyRecord {
+        KeyRecord {
+            org_id: "undp".into(),
+            sequence: 7,
+            last_event: Some([1; 32].into()),
+            revoked_at: Some(42_u64.into()),
+        }
+    }
+
+    fn org() -> OrgRecord {
+        OrgRecord {
+            role: pb::OrgRole::Donor as i32,
+            name_arabic: "برنامج".into(),
+            name_latin: "UNDP".into(),
+            iati_identifier: "XM-DAC-41114".into(),
+            iati_org_type: 40,
+            keys: vec![[2; 32].into()],
+            reports_for: Vec::new(),
+        }
+    }
+
+    fn project() -> ProjectRecord {
+        ProjectRecord {
+            owner: "eu".into(),
+            iati_identifier: "XI-IATI-EC_NEAR-1".into(),
+            status: 2,
+            closed: false,
+            closed_on: String::new(),
+            registered_on: "2026-01-02".into(),
+            pending_review: true,
+            summary: ProjectSummary {
+                title_latin: "Water".into(),
+                funders: vec!["usaid".into()],
+                locations: vec!["LY0305".into()],
+                sectors: vec!["14030".into()],
+                budget_value: "100.5".into(),
+                budget_currency: "EUR".into(),
+                ..ProjectSummary::default()
+            },
+            funding_attested: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_stored_json_of_every_record_stays_as_it_is() {
+        let ones = [1_u8; 32].map(|b| b.to_string()).join(",");
+        let twos = [2_u8; 32].map(|b| b.to_string()).join(",");
+        assert_eq!(
+            json(&key()),
+            format!(r#"{{"org_id":"undp","sequence":7,"last_event":[{ones}],"revoked_at":42}}"#)
+        );
+        let fresh = KeyRecord {
+            last_event: None,
+            revoked_at: None,
+            ..key()
+        };
+        assert_eq!(
+            json(&fresh),
+            r#"{"org_id":"undp","sequence":7,"last_event":null,"revoked_at":null}"#
+        );
+        assert_eq!(
+            json(&org()),
+            format!(
+                r#"{{"role":2,"name_arabic":"برنامج","name_latin":"UNDP","iati_identifier":"XM-DAC-41114","iati_org_type":40,"keys":[[{twos}]]}}"#
+            )
+        );
+        let consented = OrgRecord {
+            reports_for: vec!["NL-1".into()],
+            ..org()
+        };
+        assert!(json(&consented).ends_with(r#","reports_for":["NL-1"]}"#));
+        assert_eq!(
+            json(&project()),
+            r#"{"owner":"eu","iati_identifier":"XI-IATI-EC_NEAR-1","status":2,"closed":false,"closed_on":"","registered_on":"2026-01-02","pending_review":true,"summary":{"title_latin":"Water","title_arabic":"","funders":["usaid"],"implementers":[],"locations":["LY0305"],"sectors":["14030"],"start":"","end":"","budget_value":"100.5","budget_currency":"EUR"}}"#
+        );
+        let attested = ProjectRecord {
+            funding_attested: BTreeMap::from([("usaid".to_owned(), 1)]),
+            ..project()
+        };
+        assert!(json(&attested).ends_with(r#","funding_attested":{"usaid":1}}"#));
+        assert_eq!(
+            json(&MunicipalityRecord {
+                parent: "LY03".into(),
+                admin_level: 2,
+                name_arabic: "غدامس".into(),
+                name_latin: "Ghadames".into(),
+            }),
+            r#"{"parent":"LY03","admin_level":2,"name_arabic":"غدامس","name_latin":"Ghadames"}"#
+        );
+        assert_eq!(
+            json(&NeedRecord {
+                people_in_need: 8000,
+                severity: 3,
+                period_start: "2026-01-01".into(),
+                period_end: "2026-12-31".into(),
+                source: "MSNA".into(),
+                committed_at_ms: 5,
+            }),
+            r#"{"people_in_need":8000,"severity":3,"period_start":"2026-01-01","period_end":"2026-12-31","source":"MSNA","committed_at_ms":5}"#
+        );
+        assert_eq!(
+            json(&ReviewRecord {
+                verdict: 1,
+                note: "n".into(),
+                committed_at_ms: 6,
+            }),
+            r#"{"verdict":1,"note":"n","committed_at_ms":6}"#
+        );
+        assert_eq!(
+            json(&PolicyRecord {
+                policy: 2,
+                committed_at_ms: 7,
+            }),
+            r#"{"policy":2,"committed_at_ms":7}"#
+        );
+        assert_eq!(
+            json(&ProjectVersion {
+                committed_at_ms: 9,
+                project: MunicipalityRecord {
+                    parent: String::new(),
+                    admin_level: 0,
+                    name_arabic: String::new(),
+                    name_latin: "x".into(),
+                },
+            }),
+            r#"{"committed_at_ms":9,"project":{"parent":"","admin_level":0,"name_arabic":"","name_latin":"x"}}"#
+        );
+        round_trip(&key());
+        round_trip(&org());
+        round_trip(&attested);
+    }
+}
