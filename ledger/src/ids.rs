@@ -29,8 +29,28 @@ pub struct HeadHash(pub [u8; 32]);
 pub struct LogPosition(pub u64);
 
 /// A 32-byte ed25519 public key, as bytes (validity is checked when verifying).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PublicKeyBytes(pub [u8; 32]);
+
+impl From<[u8; 32]> for PublicKeyBytes {
+    fn from(bytes: [u8; 32]) -> Self {
+        PublicKeyBytes(bytes)
+    }
+}
+
+impl From<[u8; 32]> for EventId {
+    fn from(bytes: [u8; 32]) -> Self {
+        EventId(bytes)
+    }
+}
+
+impl From<u64> for LogPosition {
+    fn from(position: u64) -> Self {
+        LogPosition(position)
+    }
+}
 
 /// A ledger-wide organisation id such as `undp-libya`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

@@ -315,8 +315,7 @@ fn an_iati_activity_identifier_names_one_project_on_the_ledger() {
             .store()
             .key(&KeyPair::from_seed([3; 32]).public())
             .expect("read")
-            .and_then(|key| key.last_event)
-            .map(tansiq_ledger::ids::EventId),
+            .and_then(|key| key.last_event),
     );
     // The project keeps its identifier through an update; once it takes
     // another, the first is free again, within one request too.
@@ -468,7 +467,7 @@ fn author_on(ledger: &Ledger, org: &str, seed: u8) -> Author {
         OrgId::parse(org).expect("org id"),
         KeyPair::from_seed([seed; 32]),
         key.sequence,
-        key.last_event.map(tansiq_ledger::ids::EventId),
+        key.last_event,
     )
 }
 

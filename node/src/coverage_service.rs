@@ -8,7 +8,6 @@ use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectFilter, Support};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
-use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX};
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
@@ -645,11 +644,11 @@ fn organisation_to_proto(
 ) -> Result<pb::Organisation, StoreError> {
     let mut keys = Vec::with_capacity(record.keys.len());
     for key in &record.keys {
-        let state = store.key(&PublicKeyBytes(*key))?;
+        let state = store.key(key)?;
         keys.push(pb::OrganisationKey {
-            public_key: key.to_vec(),
+            public_key: key.0.to_vec(),
             sequence: state.as_ref().map_or(0, |k| k.sequence),
-            revoked_at: state.and_then(|k| k.revoked_at).unwrap_or(0),
+            revoked_at: state.and_then(|k| k.revoked_at).map_or(0, |at| at.0),
         });
     }
     Ok(pb::Organisation {

@@ -171,7 +171,10 @@ impl pb::ledger_server::Ledger for LedgerService {
                 public_key: key.0.to_vec(),
                 org_id: record.org_id,
                 sequence: record.sequence,
-                last_event_id: record.last_event.map(|id| id.to_vec()).unwrap_or_default(),
+                last_event_id: record
+                    .last_event
+                    .map(|id| id.0.to_vec())
+                    .unwrap_or_default(),
                 revoked: record.revoked_at.is_some(),
             },
             None => pb::KeyHead {

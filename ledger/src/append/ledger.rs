@@ -322,7 +322,7 @@ pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreEr
             name_latin: name.latin,
             iati_identifier: String::new(),
             iati_org_type: 10,
-            keys: genesis.ministry_keys.iter().map(|key| key.0).collect(),
+            keys: genesis.ministry_keys.clone(),
             reports_for: Vec::new(),
         },
     );

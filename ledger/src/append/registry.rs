@@ -69,7 +69,7 @@ impl Staging<'_> {
             )
             .into());
         }
-        record.revoked_at = Some(position.0);
+        record.revoked_at = Some(position);
         self.request.keys.insert(*key, record);
         Ok(())
     }
@@ -157,7 +157,7 @@ impl Staging<'_> {
             return Ok(());
         }
         for key in &org.keys {
-            let record = self.key(&PublicKeyBytes(*key))?;
+            let record = self.key(key)?;
             if record.is_some_and(|record| record.revoked_at.is_none()) {
                 return Ok(());
             }
@@ -247,7 +247,7 @@ impl Staging<'_> {
                     revoked_at: None,
                 },
             );
-            keys.push(key.0);
+            keys.push(key);
         }
         let name = body.name.clone().unwrap_or_default();
         self.request.orgs.insert(
@@ -297,7 +297,7 @@ impl Staging<'_> {
                 revoked_at: None,
             },
         );
-        org.keys.push(new_key.0);
+        org.keys.push(new_key);
         self.request.orgs.insert(body.org_id.clone(), org);
         Ok(Effects::default())
     }

@@ -61,7 +61,7 @@ impl Ledger {
                         Some(revoked_at) => Some(Rejection::RevokedKey {
                             key: event.signer,
                             org: record.org_id,
-                            revoked_at,
+                            revoked_at: revoked_at.0,
                         }),
                         None if record.org_id != event.author.as_str() => {
                             Some(Rejection::AuthorMismatch {

@@ -182,7 +182,7 @@ impl<'a> Staging<'a> {
             return Err(Rejection::RevokedKey {
                 key: event.signer,
                 org: key.org_id,
-                revoked_at,
+                revoked_at: revoked_at.0,
             }
             .into());
         }
@@ -215,7 +215,7 @@ impl<'a> Staging<'a> {
         // The key record may have been changed by the event itself (a key revoking itself).
         let mut key = self.key(&event.signer)?.unwrap_or(key);
         key.sequence = event.sequence;
-        key.last_event = Some(event.id.0);
+        key.last_event = Some(event.id);
         self.request.keys.insert(event.signer, key);
         self.request
             .key_events
@@ -273,7 +273,7 @@ impl<'a> Staging<'a> {
             }
             .into());
         }
-        let expected_previous = key.last_event.map(EventId);
+        let expected_previous = key.last_event;
         if event.previous != expected_previous {
             let show = |id: Option<EventId>| id.map_or_else(|| "none".to_owned(), |id| id.to_hex());
             return Err(Rejection::WrongPrevious {

@@ -4,7 +4,7 @@ use tansiq_proto::v1 as pb;
 
 use crate::author::{event_body, now_ms};
 use crate::event::{admit, Event, Kind, Signatures};
-use crate::ids::{EventId, PublicKeyBytes};
+use crate::ids::PublicKeyBytes;
 use crate::reject::in_batch;
 use crate::store::{StoreError, Tip};
 
@@ -52,7 +52,7 @@ impl Ledger {
         let mut staging = Staging::new(&self.store, &trial.memory, trial.tip, created_at_ms);
         staging.group = std::mem::take(&mut trial.accepted);
         let (mut sequence, mut previous) = match staging.key(&signer)? {
-            Some(key) => (key.sequence, key.last_event.map(EventId)),
+            Some(key) => (key.sequence, key.last_event),
             None => (0, None),
         };
         let single = kinds.len() == 1;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tansiq_proto::v1 as pb;
 
-use crate::ids::{EventId, HeadHash, LogPosition};
+use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
 
 /// The last committed position and the log head there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,9 +38,9 @@ pub struct KeyRecord {
     /// The sequence number of the key's last event (0 before its first).
     pub sequence: u64,
     /// The id of the key's last event (`None` before its first).
-    pub last_event: Option<[u8; 32]>,
+    pub last_event: Option<EventId>,
     /// Log position of the revoking event, if revoked.
-    pub revoked_at: Option<u64>,
+    pub revoked_at: Option<LogPosition>,
 }
 
 /// A registered organisation.
@@ -57,7 +57,7 @@ pub struct OrgRecord {
     /// The IATI OrganisationType code (0 when unknown).
     pub iati_org_type: u32,
     /// Every key registered for the organisation (ed25519 public keys).
-    pub keys: Vec<[u8; 32]>,
+    pub keys: Vec<PublicKeyBytes>,
     /// IATI organisation identifiers of the publishers whose activities it
     /// may report as a secondary reporter, with the ministry's consent
     /// (absent from the stored record when there is none, so records
