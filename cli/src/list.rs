@@ -21,6 +21,17 @@ fn page(token: String) -> Option<pb::PageRequest> {
     })
 }
 
+/// What a listing prints once, before its first row.
+fn heading(output: Output, info: Option<&pb::AnswerInfo>, columns: &[(&str, usize)]) {
+    print_info(output, info);
+    output::header(output, columns);
+}
+
+/// The token of the next page; None after the last one.
+fn next(token: String) -> Option<String> {
+    (!token.is_empty()).then_some(token)
+}
+
 /// Asks `node` for every page of the listing and prints it.
 pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Result<()> {
     let mut client = connect_coverage(node).await?;
@@ -47,8 +58,7 @@ pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Re
                     .await?
                     .into_inner();
                 if std::mem::take(&mut first) {
-                    print_info(output, answer.info.as_ref());
-                    output::header(output, &columns);
+                    heading(output, answer.info.as_ref(), &columns);
                 }
                 for municipality in &answer.municipalities {
                     let mut row = to_json(municipality)?;
@@ -58,9 +68,9 @@ pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Re
                     row["name"] = json!(names(municipality.name.as_ref()));
                     emit(output, municipality, &row, &columns)?;
                 }
-                token = answer.next_page_token;
-                if token.is_empty() {
-                    break;
+                match next(answer.next_page_token) {
+                    Some(next) => token = next,
+                    None => break,
                 }
             }
         }
@@ -89,8 +99,7 @@ pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Re
                     .await?
                     .into_inner();
                 if std::mem::take(&mut first) {
-                    print_info(output, answer.info.as_ref());
-                    output::header(output, &columns);
+                    heading(output, answer.info.as_ref(), &columns);
                 }
                 for org in &answer.organisations {
                     let mut row = to_json(org)?;
@@ -107,9 +116,9 @@ pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Re
                     row["name"] = json!(names(org.name.as_ref()));
                     emit(output, org, &row, &columns)?;
                 }
-                token = answer.next_page_token;
-                if token.is_empty() {
-                    break;
+                match next(answer.next_page_token) {
+                    Some(next) => token = next,
+                    None => break,
                 }
             }
         }
@@ -142,8 +151,7 @@ pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Re
                     .await?
                     .into_inner();
                 if std::mem::take(&mut first) {
-                    print_info(output, answer.info.as_ref());
-                    output::header(output, &columns);
+                    heading(output, answer.info.as_ref(), &columns);
                 }
                 for project in &answer.projects {
                     let mut row = to_json(project)?;
@@ -157,9 +165,9 @@ pub async fn run(node: &str, output: Output, command: ListCommand) -> anyhow::Re
                     row["title"] = json!(names(project.title.as_ref()));
                     emit(output, project, &row, &columns)?;
                 }
-                token = answer.next_page_token;
-                if token.is_empty() {
-                    break;
+                match next(answer.next_page_token) {
+                    Some(next) => token = next,
+                    None => break,
                 }
             }
         }

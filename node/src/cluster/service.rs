@@ -62,6 +62,26 @@ impl ClusterService {
         Ok(receipt)
     }
 
+    /// A membership change made: its log line (who asked, who authorised
+    /// it, where the ledger holds the authorisation, what changed) and the
+    /// caller's answer, this node's view of the cluster.
+    fn changed(
+        &self,
+        asked_by: &str,
+        authorised_by: &str,
+        receipt: &pb::Receipt,
+        asked: &pb::MembershipChangeAuthorised,
+    ) -> Response<pb::ClusterStatus> {
+        tracing::info!(
+            %asked_by,
+            %authorised_by,
+            position = receipt.position,
+            change = %authorisation::summary(asked),
+            "cluster membership changed"
+        );
+        Response::new(self.replication.status())
+    }
+
     /// An administration call sent to a node that does not lead: the
     /// caller is told where the leader is (in the message and in the
     /// `tansiq-leader` metadata, which the CLI follows). The node does not
@@ -205,14 +225,7 @@ impl pb::cluster_server::Cluster for ClusterService {
             )
         })?;
         authorisation::first_use(&receipt)?;
-        tracing::info!(
-            %asked_by,
-            %authorised_by,
-            position = receipt.position,
-            change = %authorisation::summary(&asked),
-            "cluster initialised"
-        );
-        Ok(Response::new(self.replication.status()))
+        Ok(self.changed(&asked_by, &authorised_by, &receipt, &asked))
     }
 
     async fn add_learner(
@@ -241,14 +254,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         if let Err(error) = result {
             return Err(self.not_the_leader(&error));
         }
-        tracing::info!(
-            %asked_by,
-            %authorised_by,
-            position = receipt.position,
-            change = %authorisation::summary(&asked),
-            "learner added"
-        );
-        Ok(Response::new(self.replication.status()))
+        Ok(self.changed(&asked_by, &authorised_by, &receipt, &asked))
     }
 
     async fn change_voters(
@@ -281,14 +287,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         if let Err(error) = result {
             return Err(self.not_the_leader(&error));
         }
-        tracing::info!(
-            %asked_by,
-            %authorised_by,
-            position = receipt.position,
-            change = %authorisation::summary(&asked),
-            "voters changed"
-        );
-        Ok(Response::new(self.replication.status()))
+        Ok(self.changed(&asked_by, &authorised_by, &receipt, &asked))
     }
 
     async fn read_index(
