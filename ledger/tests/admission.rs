@@ -306,17 +306,7 @@ fn an_iati_activity_identifier_names_one_project_on_the_ledger() {
     ));
     // The refused request used a's next sequence number: start again from
     // its key's head, as a client does.
-    let mut a = Author::new(
-        chain(),
-        OrgId::parse("twin-a").expect("org id"),
-        KeyPair::from_seed([3; 32]),
-        1,
-        ledger
-            .store()
-            .key(&KeyPair::from_seed([3; 32]).public())
-            .expect("read")
-            .and_then(|key| key.last_event),
-    );
+    let mut a = author_on(&ledger, "twin-a", 3);
     // The project keeps its identifier through an update; once it takes
     // another, the first is free again, within one request too.
     commit(&ledger, vec![a.sign(update("a-water", "TWIN-1"), 0).0]).expect("same identifier");
