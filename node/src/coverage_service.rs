@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tansiq_ledger::author::now_ms;
 use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectFilter, Support};
 use tansiq_ledger::date::Date;
-use tansiq_ledger::event::codes::{ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
+use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
 use tansiq_ledger::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX};
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
@@ -168,8 +168,8 @@ fn support_to_proto(
         donor_claimed: project.donor_is_claimed(),
         donor_attestation: project.donor_attestation() as i32,
         implementers: summary.implementers.clone(),
-        status: project.status,
-        status_name: status_name(project.status),
+        status: project.status.0,
+        status_name: project.status.name().to_owned(),
         start: summary.start.clone(),
         end: end(project),
         budget: budget(project),
@@ -191,8 +191,8 @@ fn project_listing(project_id: String, project: &ProjectRecord) -> pb::ProjectLi
         implementers: summary.implementers.clone(),
         pcodes: summary.locations.clone(),
         sectors: summary.sectors.clone(),
-        status: project.status,
-        status_name: status_name(project.status),
+        status: project.status.0,
+        status_name: project.status.name().to_owned(),
         start: summary.start.clone(),
         end: end(project),
         budget: budget(project),
@@ -206,12 +206,6 @@ fn title(project: &ProjectRecord) -> pb::Names {
         latin: project.summary.title_latin.clone(),
         arabic: project.summary.title_arabic.clone(),
     }
-}
-
-fn status_name(status: u32) -> String {
-    ACTIVITY_STATUS
-        .get(&status.to_string())
-        .map_or_else(String::new, |e| e.name.to_owned())
 }
 
 /// The closure's end date once closed, else the planned or actual end.
@@ -272,7 +266,7 @@ fn overlap_to_proto(store: &Store, overlap: &Overlap) -> Result<pb::Overlap, Sto
         a: Some(side(&overlap.a)?),
         b: Some(side(&overlap.b)?),
         kind: overlap.kind.as_str().to_owned(),
-        review: overlap.review.as_ref().map_or(0, |r| r.verdict),
+        review: overlap.review.as_ref().map_or(0, |r| r.verdict as i32),
         review_note: overlap
             .review
             .as_ref()
@@ -552,7 +546,12 @@ impl pb::coverage_server::Coverage for CoverageService {
     ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
         let request = request.into_inner();
         let (size, after) = page(request.page)?;
-        let role = request.role;
+        let role = pb::OrgRole::try_from(request.role).map_err(|_| {
+            Status::invalid_argument(format!(
+                "role {} is not an OrgRole: 1 ministry, 2 donor, 3 observer (0: any)",
+                request.role
+            ))
+        })?;
         self.query("", request.consistency, move |ledger, _, info| {
             let store = ledger.store();
             let mut organisations = Vec::new();
@@ -562,7 +561,7 @@ impl pb::coverage_server::Coverage for CoverageService {
             let next = loop {
                 let page = store.organisations(&from, size)?;
                 for (org_id, record) in page.items {
-                    if role != 0 && record.role != role {
+                    if role != pb::OrgRole::Unspecified && record.role != role {
                         continue;
                     }
                     organisations.push(organisation_to_proto(store, org_id, record)?);
@@ -617,7 +616,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                     pcode: &scope.pcode,
                     sector: sector.as_deref(),
                     org: (!org.is_empty()).then_some(org.as_str()),
-                    status: (status != 0).then_some(status),
+                    status: (status != 0).then_some(ActivityStatus(status)),
                 };
                 let page = coverage.projects(filter, &after, size)?;
                 Ok(pb::ListProjectsResponse {
@@ -653,7 +652,7 @@ fn organisation_to_proto(
     }
     Ok(pb::Organisation {
         org_id,
-        role: record.role,
+        role: record.role as i32,
         name: Some(pb::Names {
             latin: record.name_latin,
             arabic: record.name_arabic,

@@ -532,4 +532,14 @@ async fn an_integrator_lists_what_is_on_the_ledger_and_unknown_references_are_no
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     }
+    // A role no organisation can have: refused, not an empty page.
+    let refused = client
+        .list_organisations(pb::ListOrganisationsRequest {
+            role: 9,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("not an OrgRole"), "{refused:?}");
 }

@@ -1,8 +1,6 @@
 //! What each body type does to the state: the checks and changes of one
 //! event, by kind.
 
-use tansiq_proto::v1 as pb;
-
 use crate::event::{Event, Kind};
 use crate::ids::LogPosition;
 use crate::store::OrgRecord;
@@ -19,7 +17,7 @@ impl Staging<'_> {
         position: LogPosition,
     ) -> Result<Effects, StageError> {
         let author_id = event.author.as_str();
-        let role = pb::OrgRole::try_from(author.role).unwrap_or_default();
+        let role = author.role;
         match &event.kind {
             Kind::OrganisationRegistered(body) => {
                 self.organisation_registered(body, author_id, role)

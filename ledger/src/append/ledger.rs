@@ -317,7 +317,7 @@ pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreEr
     batch.put_org(
         genesis.ministry.as_str(),
         &OrgRecord {
-            role: pb::OrgRole::Ministry as i32,
+            role: pb::OrgRole::Ministry,
             name_arabic: name.arabic,
             name_latin: name.latin,
             iati_identifier: String::new(),

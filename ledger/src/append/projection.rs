@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{
-    judge, pair, Complementary, Judged, OverlapKind, STATUS_CANCELLED, STATUS_CLOSED,
-};
+use crate::coverage::{judge, pair, Complementary, Judged, OverlapKind};
+use crate::event::codes::ActivityStatus;
 use crate::event::Event;
 use crate::ids::{EventId, LogPosition};
 use crate::limits::RECEIPT_OVERLAP_WARNINGS_MAX;
@@ -254,7 +253,7 @@ impl Staging<'_> {
     ) -> Result<Effects, StageError> {
         ministry_only(author_id, role, "set sector coordination policies")?;
         let record = PolicyRecord {
-            policy: body.policy,
+            policy: body.policy(),
             committed_at_ms: self.committed_at_ms,
         };
         self.request
@@ -316,7 +315,7 @@ impl Staging<'_> {
             return Err(Rejection::field("project_b", "must differ from project_a").into());
         }
         let review = ReviewRecord {
-            verdict: body.verdict,
+            verdict: body.verdict(),
             note: body.note.clone(),
             committed_at_ms: self.committed_at_ms,
         };
@@ -396,7 +395,7 @@ impl Staging<'_> {
         let mut project = self.own_open_project(author_id, role, &body.project_id)?;
         let details =
             self.checked_details(author_id, role, &body.project_id, body.details.as_ref())?;
-        project.status = details.status;
+        project.status = ActivityStatus(details.status);
         project.iati_identifier = details.iati_identifier.clone();
         project.summary = ProjectSummary::from_details(details);
         self.stage_project_details(&body.project_id, project, position, event.id)
@@ -451,7 +450,7 @@ impl Staging<'_> {
             )
             .into());
         };
-        project.funding_attested.insert(named, body.verdict);
+        project.funding_attested.insert(named, body.verdict());
         self.stage_project(project_id, project, position, event.id);
         Ok(Effects::default())
     }
@@ -466,8 +465,8 @@ impl Staging<'_> {
         position: LogPosition,
     ) -> Result<Effects, StageError> {
         let mut project = self.own_open_project(author_id, role, &body.project_id)?;
-        project.status = body.status;
-        if matches!(body.status, STATUS_CLOSED | STATUS_CANCELLED) {
+        project.status = ActivityStatus(body.status);
+        if project.status.ends_the_project() {
             project.closed = true;
             project.closed_on = self.date_or_today(&body.effective_date);
         }
@@ -503,9 +502,9 @@ impl Staging<'_> {
         let mut project = self.own_open_project(author_id, role, &body.project_id)?;
         project.closed = true;
         project.status = if body.cancelled {
-            STATUS_CANCELLED
+            ActivityStatus::CANCELLED
         } else {
-            STATUS_CLOSED
+            ActivityStatus::CLOSED
         };
         project.closed_on = self.date_or_today(&body.end_date);
         self.stage_project(&body.project_id, project, position, event.id);

@@ -153,7 +153,7 @@ impl Staging<'_> {
         let Some(org) = self.org(org_id)? else {
             return Ok(());
         };
-        if org.role != pb::OrgRole::Ministry as i32 {
+        if org.role != pb::OrgRole::Ministry {
             return Ok(());
         }
         for key in &org.keys {
@@ -253,7 +253,7 @@ impl Staging<'_> {
         self.request.orgs.insert(
             body.org_id.clone(),
             OrgRecord {
-                role: body.role,
+                role: body.role(),
                 name_arabic: name.arabic,
                 name_latin: name.latin,
                 iati_identifier: body.iati_identifier.clone(),

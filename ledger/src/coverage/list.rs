@@ -6,6 +6,7 @@
 
 use rocksdb::IteratorMode;
 
+use crate::event::codes::ActivityStatus;
 use crate::store::{
     cf, decode_json, KeyValue, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
 };
@@ -54,7 +55,7 @@ pub struct ProjectFilter<'f> {
     /// the name the project gives it).
     pub org: Option<&'f str>,
     /// In this IATI ActivityStatus.
-    pub status: Option<u32>,
+    pub status: Option<ActivityStatus>,
 }
 
 impl ProjectFilter<'_> {

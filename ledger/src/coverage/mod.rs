@@ -36,5 +36,4 @@ pub use list::{Listed, Page, ProjectFilter};
 pub use overlap::OverlapKind;
 pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
-pub(crate) use project::{STATUS_CANCELLED, STATUS_CLOSED};
 pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};

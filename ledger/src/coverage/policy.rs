@@ -21,8 +21,7 @@ pub(crate) fn policy_for(
 ) -> Result<pb::CoordinationPolicy, StoreError> {
     for code in [sector, sector.get(..3).unwrap_or(sector)] {
         if let Some(record) = lookup(code)? {
-            return Ok(pb::CoordinationPolicy::try_from(record.policy)
-                .unwrap_or(pb::CoordinationPolicy::Warn));
+            return Ok(record.policy);
         }
     }
     Ok(pb::CoordinationPolicy::Warn)

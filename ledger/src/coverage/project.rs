@@ -6,10 +6,6 @@ use tansiq_proto::v1 as pb;
 
 use crate::store::ProjectRecord;
 
-/// IATI ActivityStatus codes that end a project.
-pub(crate) const STATUS_CLOSED: u32 = 4;
-pub(crate) const STATUS_CANCELLED: u32 = 5;
-
 impl ProjectRecord {
     /// The donor: the first funding organisation, else the reporting one.
     /// A funder other than the reporting organisation is only *claimed*
@@ -37,7 +33,7 @@ impl ProjectRecord {
     pub fn donor_attestation(&self) -> pb::AttestationVerdict {
         self.funding_attested
             .get(self.donor())
-            .and_then(|verdict| pb::AttestationVerdict::try_from(*verdict).ok())
+            .copied()
             .unwrap_or_default()
     }
 

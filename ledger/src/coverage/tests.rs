@@ -22,7 +22,7 @@ fn project(donor: &str, title: &str, start: &str, end: &str) -> ProjectRecord {
     ProjectRecord {
         owner: donor.into(),
         iati_identifier: String::new(),
-        status: 2,
+        status: crate::event::codes::ActivityStatus(2),
         closed: false,
         closed_on: String::new(),
         registered_on: "2026-01-01".into(),

@@ -4,6 +4,17 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+pub use crate::store::ActivityStatus;
+
+impl ActivityStatus {
+    /// Its English name in IATI's list (empty for a code not in it).
+    pub fn name(self) -> &'static str {
+        ACTIVITY_STATUS
+            .get(&self.0.to_string())
+            .map_or("", |entry| entry.name)
+    }
+}
+
 /// One reference list: its name (used in error messages) and its codes.
 pub struct Codelist {
     /// The list's name, as error messages show it.

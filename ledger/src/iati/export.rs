@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use tansiq_proto::v1 as pb;
 
+use crate::event::codes::ActivityStatus;
+
 /// The namespace of Tansiq's IATI extensions.
 pub const NAMESPACE: &str = "https://tansiq.org/ns/iati/1";
 
@@ -35,7 +37,7 @@ pub struct ExportedProject {
     pub details: pb::ProjectDetails,
     /// The project's status now (a status change or closure after the last
     /// details is reflected here).
-    pub status: u32,
+    pub status: ActivityStatus,
     /// The day a closed or cancelled project ended.
     pub closed_on: String,
     /// Its recorded transactions, in log order.
@@ -386,7 +388,7 @@ mod tests {
             owner_org_type: 40,
             owner_name: None,
             details: details.clone(),
-            status: 2,
+            status: ActivityStatus(2),
             closed_on: String::new(),
             transactions: vec![pb::TransactionRecorded {
                 project_id: "undp-water".into(),

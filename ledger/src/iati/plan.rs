@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use tansiq_proto::v1 as pb;
 
 use super::read::{Activity, Texts};
-use crate::coverage::{STATUS_CANCELLED, STATUS_CLOSED};
 use crate::event::codes;
+use crate::event::codes::ActivityStatus;
 use crate::limits::{NAME_BYTES_MAX, TEXT_FIELD_BYTES_MAX};
 
 /// Gazetteer codes to P-codes: (vocabulary, code) → P-code; a vocabulary of
@@ -600,7 +600,7 @@ pub fn existing(
             Kind::TransactionRecorded(transaction) => found.transactions.push(transaction),
             Kind::ProjectClosed(_) => found.closed = true,
             Kind::ProjectStatusChanged(change) => {
-                found.closed |= matches!(change.status, STATUS_CLOSED | STATUS_CANCELLED);
+                found.closed |= ActivityStatus(change.status).ends_the_project();
             }
             _ => {}
         }
@@ -643,7 +643,8 @@ pub fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<pb::event_body
         }
     }
     let details = &plan.details;
-    if matches!(details.status, STATUS_CLOSED | STATUS_CANCELLED) && !closed {
+    let status = ActivityStatus(details.status);
+    if status.ends_the_project() && !closed {
         kinds.push(Kind::ProjectClosed(pb::ProjectClosed {
             project_id: plan.project_id.clone(),
             end_date: if details.actual_end.is_empty() {
@@ -651,7 +652,7 @@ pub fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<pb::event_body
             } else {
                 details.actual_end.clone()
             },
-            cancelled: details.status == STATUS_CANCELLED,
+            cancelled: status == ActivityStatus::CANCELLED,
         }));
     }
     kinds

@@ -2,6 +2,7 @@
 //! on-disk format).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use tansiq_proto::v1 as pb;
@@ -46,8 +47,9 @@ pub struct KeyRecord {
 /// A registered organisation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRecord {
-    /// `pb::OrgRole` value.
-    pub role: i32,
+    /// Its role (stored as the `OrgRole` number).
+    #[serde(with = "code")]
+    pub role: pb::OrgRole,
     /// The name in Arabic script.
     pub name_arabic: String,
     /// The name in Latin script.
@@ -66,6 +68,33 @@ pub struct OrgRecord {
     pub reports_for: Vec<String>,
 }
 
+/// An IATI ActivityStatus code (1 pipeline, 2 implementation, 3
+/// finalisation, 4 closed, 5 cancelled, 6 suspended), as the events carry
+/// it and the store keeps it (a bare number: IATI may add codes, and
+/// `event::codes::ACTIVITY_STATUS` is the list the field rules check it
+/// against, and where its name is looked up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ActivityStatus(pub u32);
+
+impl ActivityStatus {
+    /// Physical activity complete, or the final disbursement made.
+    pub const CLOSED: ActivityStatus = ActivityStatus(4);
+    /// Cancelled.
+    pub const CANCELLED: ActivityStatus = ActivityStatus(5);
+
+    /// Whether a project in this status has ended (closed or cancelled).
+    pub fn ends_the_project(self) -> bool {
+        matches!(self, Self::CLOSED | Self::CANCELLED)
+    }
+}
+
+impl fmt::Display for ActivityStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A registered project: who may write it, and its state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectRecord {
@@ -73,8 +102,8 @@ pub struct ProjectRecord {
     pub owner: String,
     /// The project's IATI activity identifier.
     pub iati_identifier: String,
-    /// IATI ActivityStatus code.
-    pub status: u32,
+    /// Its IATI ActivityStatus.
+    pub status: ActivityStatus,
     /// Closed or cancelled.
     pub closed: bool,
     /// The end date of the closure or cancellation (YYYY-MM-DD), when closed.
@@ -87,11 +116,15 @@ pub struct ProjectRecord {
     pub summary: ProjectSummary,
     /// Funders' own word on the funding this project claims of them: the
     /// funder as the project names it (org id or IATI identifier) → its
-    /// latest `pb::AttestationVerdict` value (absent from the stored record
+    /// latest verdict, stored as its number (absent from the stored record
     /// when there is none, so records written before attestations existed
     /// read and write unchanged).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub funding_attested: BTreeMap<String, i32>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "code::map"
+    )]
+    pub funding_attested: BTreeMap<String, pb::AttestationVerdict>,
 }
 
 /// A registered municipality.
@@ -151,7 +184,7 @@ impl ProjectRecord {
         ProjectRecord {
             owner,
             iati_identifier: details.iati_identifier.clone(),
-            status: details.status,
+            status: ActivityStatus(details.status),
             closed: false,
             closed_on: String::new(),
             registered_on,
@@ -224,8 +257,9 @@ pub struct NeedRecord {
 /// The ministry's review of a pair of projects.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewRecord {
-    /// `pb::OverlapVerdict` value.
-    pub verdict: i32,
+    /// The verdict (stored as the `OverlapVerdict` number).
+    #[serde(with = "code")]
+    pub verdict: pb::OverlapVerdict,
     /// The ministry's note.
     pub note: String,
     /// When the review was committed, ms since the Unix epoch.
@@ -234,16 +268,78 @@ pub struct ReviewRecord {
 
 impl ReviewRecord {
     pub(crate) fn complementary(&self) -> bool {
-        self.verdict == pb::OverlapVerdict::Complementary as i32
+        self.verdict == pb::OverlapVerdict::Complementary
     }
 }
 
 /// A sector's coordination policy since a commit time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PolicyRecord {
-    /// `pb::CoordinationPolicy` value.
-    pub policy: i32,
+    /// The policy (stored as the `CoordinationPolicy` number).
+    #[serde(with = "code")]
+    pub policy: pb::CoordinationPolicy,
     pub committed_at_ms: i64,
+}
+
+/// A protobuf enum stored as its number, as the events carry it: the
+/// stored bytes are those of the `i32` the field held before it was typed.
+/// A number no variant has is refused on read (the store only ever writes
+/// values the field rules accepted).
+mod code {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<E, S>(value: &E, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        E: Copy + Into<i32>,
+        S: Serializer,
+    {
+        (*value).into().serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, E, D>(deserializer: D) -> Result<E, D::Error>
+    where
+        E: TryFrom<i32>,
+        D: Deserializer<'de>,
+    {
+        let number = i32::deserialize(deserializer)?;
+        E::try_from(number)
+            .map_err(|_| D::Error::custom(format!("no code {number} in this field's list")))
+    }
+
+    pub(super) mod map {
+        use super::*;
+
+        pub(in super::super) fn serialize<E, S>(
+            map: &BTreeMap<String, E>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error>
+        where
+            E: Copy + Into<i32>,
+            S: Serializer,
+        {
+            serializer.collect_map(map.iter().map(|(key, value)| (key, (*value).into())))
+        }
+
+        pub(in super::super) fn deserialize<'de, E, D>(
+            deserializer: D,
+        ) -> Result<BTreeMap<String, E>, D::Error>
+        where
+            E: TryFrom<i32>,
+            D: Deserializer<'de>,
+        {
+            BTreeMap::<String, i32>::deserialize(deserializer)?
+                .into_iter()
+                .map(|(key, number)| {
+                    E::try_from(number).map(|value| (key, value)).map_err(|_| {
+                        D::Error::custom(format!("no code {number} in this field's list"))
+                    })
+                })
+                .collect()
+        }
+    }
 }
 
 /// The stored JSON of every record, byte for byte: the on-disk format.
@@ -276,7 +372,7 @@ mod golden {
 
     fn org() -> OrgRecord {
         OrgRecord {
-            role: pb::OrgRole::Donor as i32,
+            role: pb::OrgRole::Donor,
             name_arabic: "برنامج".into(),
             name_latin: "UNDP".into(),
             iati_identifier: "XM-DAC-41114".into(),
@@ -290,7 +386,7 @@ mod golden {
         ProjectRecord {
             owner: "eu".into(),
             iati_identifier: "XI-IATI-EC_NEAR-1".into(),
-            status: 2,
+            status: ActivityStatus(2),
             closed: false,
             closed_on: String::new(),
             registered_on: "2026-01-02".into(),
@@ -341,7 +437,10 @@ mod golden {
             r#"{"owner":"eu","iati_identifier":"XI-IATI-EC_NEAR-1","status":2,"closed":false,"closed_on":"","registered_on":"2026-01-02","pending_review":true,"summary":{"title_latin":"Water","title_arabic":"","funders":["usaid"],"implementers":[],"locations":["LY0305"],"sectors":["14030"],"start":"","end":"","budget_value":"100.5","budget_currency":"EUR"}}"#
         );
         let attested = ProjectRecord {
-            funding_attested: BTreeMap::from([("usaid".to_owned(), 1)]),
+            funding_attested: BTreeMap::from([(
+                "usaid".to_owned(),
+                pb::AttestationVerdict::Confirmed,
+            )]),
             ..project()
         };
         assert!(json(&attested).ends_with(r#","funding_attested":{"usaid":1}}"#));
@@ -367,7 +466,7 @@ mod golden {
         );
         assert_eq!(
             json(&ReviewRecord {
-                verdict: 1,
+                verdict: pb::OverlapVerdict::Complementary,
                 note: "n".into(),
                 committed_at_ms: 6,
             }),
@@ -375,7 +474,7 @@ mod golden {
         );
         assert_eq!(
             json(&PolicyRecord {
-                policy: 2,
+                policy: pb::CoordinationPolicy::Hold,
                 committed_at_ms: 7,
             }),
             r#"{"policy":2,"committed_at_ms":7}"#
@@ -395,5 +494,19 @@ mod golden {
         round_trip(&key());
         round_trip(&org());
         round_trip(&attested);
+    }
+
+    #[test]
+    fn a_code_no_variant_has_is_refused_on_read() {
+        let unknown =
+            serde_json::from_str::<ReviewRecord>(r#"{"verdict":9,"note":"n","committed_at_ms":6}"#)
+                .expect_err("verdict 9 is in no list");
+        assert!(unknown.to_string().contains("no code 9"), "{unknown}");
+        let unknown = serde_json::from_str::<ProjectRecord>(&json(&project()).replace(
+            r#""pending_review":true"#,
+            r#""pending_review":true,"funding_attested":{"usaid":7}"#,
+        ))
+        .expect_err("attestation verdict 7 is in no list");
+        assert!(unknown.to_string().contains("no code 7"), "{unknown}");
     }
 }
