@@ -46,6 +46,15 @@ pub enum Output {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Make an access token for a node's console (`tansiq-node
+    /// --http-token-file FILE`): prints the token once and appends its
+    /// blake3 hash to FILE (created with mode 0600); the file never holds
+    /// the token.
+    ConsoleToken {
+        /// The node's token file.
+        #[arg(long)]
+        hash_file: PathBuf,
+    },
     /// Create a new ed25519 signing key file for an organisation.
     Keygen {
         /// Organisation id the key signs for (e.g. undp-libya).
@@ -172,6 +181,12 @@ pub enum CoverageCommand {
     Gaps {
         #[arg(default_value = "")]
         pcode: String,
+        /// Only this OECD DAC 5-digit sector or 3-digit category.
+        #[arg(long)]
+        sector: Option<String>,
+        /// Only municipalities at this administrative level (1 a region, ... 5).
+        #[arg(long)]
+        level: Option<u32>,
         #[command(flatten)]
         as_of: AsOfArg,
     },

@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let output = cli.output;
     match cli.command {
         Command::Keygen { org, out } => keygen(output, &org, &out),
+        Command::ConsoleToken { hash_file } => console_token(output, &hash_file),
         Command::Genesis {
             name,
             ministry,
@@ -94,6 +95,38 @@ fn keygen(output: Output, org: &str, out: &Path) -> anyhow::Result<()> {
             "key_file": out.display().to_string(),
             "public_key_hex": public.to_hex(),
             "public_key_base64": base64_of(&public.0),
+        }),
+    );
+    Ok(())
+}
+
+/// A random token (32 bytes, hex), its hash appended to `hash_file`.
+fn console_token(output: Output, hash_file: &Path) -> anyhow::Result<()> {
+    use rand::RngCore as _;
+    use std::io::Write as _;
+    let mut secret = [0_u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = hex::encode(secret);
+    let hash = blake3::hash(token.as_bytes()).to_hex();
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(hash_file)
+        .with_context(|| format!("cannot open the token file {}", hash_file.display()))?;
+    writeln!(
+        file,
+        "{hash}  # console token made {}",
+        tansiq_ledger::date::Date::from_unix_ms(tansiq_ledger::author::now_ms())
+    )
+    .with_context(|| format!("cannot write the token file {}", hash_file.display()))?;
+    output::record(
+        output,
+        &json!({
+            "token": token,
+            "hash_file": hash_file.display().to_string(),
+            "note": "give the token to the reader; it is shown only now, and the file holds only its hash",
         }),
     );
     Ok(())

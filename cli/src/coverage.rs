@@ -67,10 +67,17 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                 emit(output, cell, &row, &columns)?;
             }
         }
-        CoverageCommand::Gaps { pcode, as_of } => {
+        CoverageCommand::Gaps {
+            pcode,
+            sector,
+            level,
+            as_of,
+        } => {
             let answer = client
                 .gaps(pb::GapsRequest {
                     scope: scope(pcode, as_of),
+                    sector: sector.unwrap_or_default(),
+                    admin_level: level.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();

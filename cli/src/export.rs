@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use tansiq_ledger::coverage::csv;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::interchange_client::InterchangeClient;
 use tokio_stream::StreamExt;
@@ -60,87 +61,17 @@ async fn iati(node: &str, org: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// HXL hashtags of the export's columns (Humanitarian Exchange Language).
-const EXPORT_COLUMNS: &[(&str, &str)] = &[
-    ("pcode", "#adm2+code"),
-    ("municipality_latin", "#adm2+name"),
-    ("municipality_arabic", "#adm2+name+ar"),
-    ("sector", "#sector+oecd"),
-    ("sector_name", "#sector+name"),
-    ("funder", "#org+funder"),
-    ("implementers", "#org+impl"),
-    ("project_id", "#activity+code"),
-    ("iati_identifier", "#activity+id"),
-    ("title", "#activity+name"),
-    ("status", "#status"),
-    ("start", "#date+start"),
-    ("end", "#date+end"),
-    ("budget", "#value+funding"),
-    ("currency", "#currency"),
-];
-
-/// One CSV line per support under a header line of the column names; hxl
-/// adds the hashtags as a second header line.
+/// The supports as CSV or HXL-tagged CSV, as the console's downloads
+/// write them too.
 fn write_csv(format: ExportFormat, supports: &[pb::ProjectSupport]) {
-    say!(
-        "{}",
-        EXPORT_COLUMNS
-            .iter()
-            .map(|(name, _)| *name)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    if format == ExportFormat::Hxl {
-        say!(
-            "{}",
-            EXPORT_COLUMNS
-                .iter()
-                .map(|(_, tag)| *tag)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-    }
-    for s in supports {
-        let municipality = s.municipality.clone().unwrap_or_default();
-        let title = s.title.clone().unwrap_or_default();
-        let budget = s.budget.clone().unwrap_or_default();
-        let cells = [
-            s.pcode.clone(),
-            municipality.latin,
-            municipality.arabic,
-            s.sector.clone(),
-            s.sector_name.clone(),
-            s.donor.clone(),
-            s.implementers.join(";"),
-            s.project_id.clone(),
-            s.iati_identifier.clone(),
-            if title.latin.is_empty() {
-                title.arabic
-            } else {
-                title.latin
-            },
-            s.status_name.clone(),
-            s.start.clone(),
-            s.end.clone(),
-            budget.value,
-            budget.currency,
-        ];
-        say!(
-            "{}",
-            cells
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-    }
-}
-
-/// RFC 4180 quoting.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+    let flavour = if format == ExportFormat::Hxl {
+        csv::Flavour::Hxl
     } else {
-        text.to_owned()
-    }
+        csv::Flavour::Csv
+    };
+    let table = csv::supports(flavour, supports);
+    let mut out = std::io::stdout().lock();
+    out.write_all(crate::output::for_terminal(&table).as_bytes())
+        .and_then(|()| out.flush())
+        .unwrap_or_else(|error| crate::output::stdout_failed(&error));
 }

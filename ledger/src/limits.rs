@@ -17,6 +17,11 @@ pub const SUBSCRIBE_PAGE_ENTRIES: usize = 128;
 pub const LIST_PAGE_DEFAULT: usize = 100;
 /// Most items in a page of a listing.
 pub const LIST_PAGE_MAX: usize = 1_000;
+/// Records one search request reads at most (municipalities,
+/// organisations and projects together); the next page reads on.
+pub const SEARCH_SCAN_MAX: usize = 20_000;
+/// Longest search query, in bytes.
+pub const SEARCH_QUERY_BYTES_MAX: usize = 256;
 /// Longest page token a listing accepts (a token is an id or a P-code).
 pub const PAGE_TOKEN_BYTES_MAX: usize = 256;
 /// Entries buffered per subscriber before the server waits for the client:
@@ -32,6 +37,9 @@ pub const TEXT_FIELD_BYTES_MAX: usize = 8 * 1024;
 pub const NAME_BYTES_MAX: usize = 512;
 /// Most entries in any repeated field of a body (keys, locations, sectors, participants).
 pub const REPEATED_FIELD_ENTRIES_MAX: usize = 256;
+/// The deepest administrative level a municipality may have (0 is a whole
+/// country, 1 a region, ... this).
+pub const ADMIN_LEVEL_MAX: u32 = 5;
 /// Most nodes named in one cluster membership change.
 pub const CLUSTER_MEMBERS_MAX: usize = 64;
 /// RocksDB block cache shared by all column families, in bytes.

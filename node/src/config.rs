@@ -86,13 +86,27 @@ pub struct Args {
     /// 127.0.0.1:8080 unless told otherwise.
     #[arg(long, env = "TANSIQ_HTTP", value_name = "ADDR")]
     pub http: Option<String>,
+    /// The console's map: administrative boundaries (GeoJSON, a P-code
+    /// property per feature, as OCHA's COD-AB files), read at start. --demo
+    /// without it draws the demo's illustrative shapes.
+    #[arg(long, env = "TANSIQ_BOUNDARIES", value_name = "FILE")]
+    pub boundaries: Option<PathBuf>,
+    /// The console opens only for these access tokens: a file of their
+    /// blake3 hashes, one per line (`tansiq console-token --hash-file
+    /// FILE` makes a token and appends its hash).
+    #[arg(long, env = "TANSIQ_HTTP_TOKEN_FILE", value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
+    /// The console asks every reader for a client certificate of the
+    /// node's CA (a TLS console only).
+    #[arg(long)]
+    pub http_client_certs: bool,
     /// Genesis file (JSON) for a new chain; not needed with --dev or once the data directory exists.
     #[arg(long, env = "TANSIQ_GENESIS")]
     pub genesis: Option<PathBuf>,
     /// Log format: human or json.
     #[arg(long, env = "TANSIQ_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev).
+    /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev, boundaries).
     #[arg(long, env = "TANSIQ_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -106,6 +120,7 @@ struct FileSettings {
     listen: Option<String>,
     genesis: Option<PathBuf>,
     log_format: Option<String>,
+    boundaries: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +165,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the analyst console is served (None: it is not).
     pub http: Option<SocketAddr>,
+    /// The console map's boundaries file (GeoJSON), read at start.
+    pub boundaries: Option<PathBuf>,
+    /// Who may read the console, and whether it is served over TLS.
+    pub console_access: ConsoleAccess,
     pub genesis: Option<PathBuf>,
     pub log_format: LogFormat,
     pub limits: Limits,
@@ -171,6 +190,18 @@ impl Config {
             format!("--listen {listen_text:?} is not an address like 127.0.0.1:50051")
         })?;
         let http = http_address(args.http.as_deref(), dev, &listen_text)?;
+        let boundaries = args.boundaries.or(file.boundaries);
+        let console_access = ConsoleAccess {
+            tls: http.is_some_and(|address| !address.ip().is_loopback()),
+            token_file: args.http_token_file,
+            client_certificates: args.http_client_certs,
+        };
+        if let (Some(path), None) = (&boundaries, http) {
+            bail!(
+                "--boundaries {} draws the console's map, and this node serves no console: serve it with --http 127.0.0.1:PORT",
+                path.display()
+            );
+        }
         let log_format = match args.log_format.or(file.log_format).as_deref() {
             None | Some("human") => LogFormat::Human,
             Some("json") => LogFormat::Json,
@@ -239,6 +270,7 @@ impl Config {
                 tansiq_ledger::limits::SNAPSHOT_CHUNK_BYTES_MAX
             );
         }
+        check_console_access(http, &console_access, &transport)?;
         let mut limits = Limits::default();
         if let Some(connections) = args.max_connections {
             if connections < 16 {
@@ -262,10 +294,23 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             http,
+            boundaries,
+            console_access,
             genesis,
             log_format,
         })
     }
+}
+
+/// Who may read the console, and over what (see `console::access`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleAccess {
+    /// Serve TLS with the node's certificate (the console is beyond loopback).
+    pub tls: bool,
+    /// The file of access-token hashes, if tokens are required.
+    pub token_file: Option<PathBuf>,
+    /// Require a client certificate of the node's CA.
+    pub client_certificates: bool,
 }
 
 /// The console's address: `--http`, else for a `--dev` node on the default
@@ -281,10 +326,34 @@ fn http_address(flag: Option<&str>, dev: bool, listen: &str) -> anyhow::Result<O
     let address: SocketAddr = text
         .parse()
         .with_context(|| format!("--http {text:?} is not an address like 127.0.0.1:8080"))?;
-    if !address.ip().is_loopback() {
-        bail!("--http {address}: serving the console beyond loopback needs TLS and an access rule, not built yet; serve it on 127.0.0.1 (or ::1) and reach it through an SSH tunnel");
-    }
     Ok(Some(address))
+}
+
+/// Beyond loopback the console is served over TLS and behind an access
+/// rule: coverage data in a conflict area can put people at risk.
+fn check_console_access(
+    http: Option<SocketAddr>,
+    access: &ConsoleAccess,
+    transport: &Transport,
+) -> anyhow::Result<()> {
+    let has_rule = access.token_file.is_some() || access.client_certificates;
+    let Some(address) = http else {
+        if has_rule {
+            bail!("--http-token-file and --http-client-certs guard the console, and this node serves none: add --http ADDR");
+        }
+        return Ok(());
+    };
+    if access.tls {
+        if matches!(transport, Transport::Plaintext) {
+            bail!("--http {address}: a console beyond loopback is served over TLS with the node's certificate; drop --plaintext (a --dev node makes its own) or give --tls-cert, --tls-key and --tls-ca");
+        }
+        if !has_rule {
+            bail!("--http {address}: a console beyond loopback needs an access rule, as coverage data can be sensitive: --http-token-file FILE (make a token with `tansiq console-token --hash-file FILE`) or --http-client-certs (readers present a certificate of the node's CA); or serve it on 127.0.0.1 and reach it through an SSH tunnel");
+        }
+    } else if access.client_certificates {
+        bail!("--http-client-certs asks for certificates in the TLS handshake, and a console on loopback ({address}) is plain HTTP: use --http-token-file there, or serve it beyond loopback");
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -314,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn the_console_is_served_where_http_says_and_on_loopback_only() {
+    fn the_console_is_served_where_http_says_and_beyond_loopback_only_with_tls_and_a_rule() {
         let config = Config::from_args(Args {
             dev: true,
             http: Some("127.0.0.1:0".into()),
@@ -336,14 +405,46 @@ mod tests {
                 http: Some(address.into()),
                 ..Args::default()
             })
-            .expect_err("beyond loopback");
+            .expect_err("beyond loopback without a rule");
             assert!(
-                error
-                    .to_string()
-                    .contains("needs TLS and an access rule, not built yet"),
+                error.to_string().contains("needs an access rule"),
                 "{error}"
             );
+            let error = Config::from_args(Args {
+                dev: true,
+                plaintext: true,
+                http: Some(address.into()),
+                http_client_certs: true,
+                ..Args::default()
+            })
+            .expect_err("beyond loopback without TLS");
+            assert!(error.to_string().contains("served over TLS"), "{error}");
+            let config = Config::from_args(Args {
+                dev: true,
+                http: Some(address.into()),
+                http_token_file: Some("tokens".into()),
+                ..Args::default()
+            })
+            .expect("TLS (the dev node's) and tokens");
+            assert!(config.console_access.tls);
         }
+        // On loopback: plain HTTP, tokens if asked, no client certificates.
+        let config = Config::from_args(Args {
+            dev: true,
+            http: Some("127.0.0.1:0".into()),
+            http_token_file: Some("tokens".into()),
+            ..Args::default()
+        })
+        .expect("tokens on loopback");
+        assert!(!config.console_access.tls);
+        let error = Config::from_args(Args {
+            dev: true,
+            http: Some("127.0.0.1:0".into()),
+            http_client_certs: true,
+            ..Args::default()
+        })
+        .expect_err("no handshake to ask in");
+        assert!(error.to_string().contains("plain HTTP"), "{error}");
         let error = Config::from_args(Args {
             dev: true,
             http: Some("localhost".into()),
@@ -351,6 +452,50 @@ mod tests {
         })
         .expect_err("not an address");
         assert!(error.to_string().contains("--http"), "{error}");
+    }
+
+    #[test]
+    fn boundaries_come_from_the_flag_or_the_file_and_need_the_console() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "boundaries = \"/from/file.geojson\"\n").expect("write");
+        let config = Config::from_args(Args {
+            dev: true,
+            config: Some(path.clone()),
+            ..Args::default()
+        })
+        .expect("valid");
+        assert_eq!(config.boundaries, Some(PathBuf::from("/from/file.geojson")));
+        let config = Config::from_args(Args {
+            dev: true,
+            config: Some(path),
+            boundaries: Some("cod-ab.geojson".into()),
+            ..Args::default()
+        })
+        .expect("valid");
+        assert_eq!(config.boundaries, Some(PathBuf::from("cod-ab.geojson")));
+        assert_eq!(
+            Config::from_args(Args {
+                dev: true,
+                ..Args::default()
+            })
+            .expect("valid")
+            .boundaries,
+            None
+        );
+        let error = Config::from_args(Args {
+            dev: true,
+            listen: Some("127.0.0.1:0".into()),
+            boundaries: Some("cod-ab.geojson".into()),
+            ..Args::default()
+        })
+        .expect_err("no console to draw it");
+        assert!(
+            error
+                .to_string()
+                .contains("serves no console: serve it with --http"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectFilter, Support};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
-use tansiq_ledger::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX};
+use tansiq_ledger::limits::{
+    ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX,
+    SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX,
+};
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -350,17 +353,42 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::GapsRequest>,
     ) -> Result<Response<pb::GapsResponse>, Status> {
-        let scope = scope(request.into_inner().scope);
+        let request = request.into_inner();
+        let scope = scope(request.scope);
+        let sector = sector_argument(&request.sector)?;
+        let level = request.admin_level;
+        if level > ADMIN_LEVEL_MAX {
+            return Err(Status::invalid_argument(format!(
+                "admin_level {level}: levels run from 1 (a region) to {ADMIN_LEVEL_MAX} (0: all)"
+            )));
+        }
         self.query(
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
-                known_place(ledger.store(), &scope.pcode, false)?;
+                let store = ledger.store();
+                known_place(store, &scope.pcode, false)?;
                 let mut gaps = Vec::new();
-                for (rank, gap) in coverage.gaps(&scope.pcode)?.into_iter().enumerate() {
+                let in_sector = |gap_sector: &str| {
+                    sector
+                        .as_deref()
+                        .is_none_or(|wanted| gap_sector.starts_with(wanted))
+                };
+                for gap in coverage.gaps(&scope.pcode)? {
+                    if !in_sector(&gap.sector) {
+                        continue;
+                    }
+                    let municipality = store.municipality(&gap.pcode)?;
+                    if level != 0 && municipality.as_ref().map(|m| m.admin_level) != Some(level) {
+                        continue;
+                    }
                     let sector_name = sector_name(&gap.sector);
+                    let rank = gaps.len() as u32 + 1;
                     gaps.push(pb::Gap {
-                        municipality: names(ledger.store(), &gap.pcode)?,
+                        municipality: municipality.map(|m| pb::Names {
+                            latin: m.name_latin,
+                            arabic: m.name_arabic,
+                        }),
                         pcode: gap.pcode,
                         sector: gap.sector,
                         sector_name,
@@ -369,7 +397,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                         period_start: gap.need.period_start,
                         period_end: gap.need.period_end,
                         source: gap.need.source,
-                        rank: rank as u32 + 1,
+                        rank,
                     });
                 }
                 Ok(pb::GapsResponse {
@@ -491,6 +519,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                         position: position.0,
                         event_id: event_id.0.to_vec(),
                         author: event.author.to_string(),
+                        signer_key: event.signer.0.to_vec(),
                         kind: kind_name(&event.kind).to_owned(),
                         created_at_ms: event.created_at_ms,
                         committed_at_ms: record.map_or(0, |r| r.committed_at_ms),
@@ -581,6 +610,97 @@ impl pb::coverage_server::Coverage for CoverageService {
                 info: Some(info),
                 organisations,
                 next_page_token: next.unwrap_or_default(),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_project(
+        &self,
+        request: Request<pb::GetProjectRequest>,
+    ) -> Result<Response<pb::GetProjectResponse>, Status> {
+        let request = request.into_inner();
+        let scope = scope(request.scope);
+        let project_id = request.project_id;
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                let store = ledger.store();
+                if store.project(&project_id)?.is_none() {
+                    return Err(QueryError::NotFound(format!(
+                        "project {project_id:?} is not on the ledger; list projects with ListProjects (`tansiq list projects`)"
+                    )));
+                }
+                let project = coverage
+                    .project_as_registered(&project_id)?
+                    .map(|record| project_listing(project_id, &record));
+                Ok(pb::GetProjectResponse {
+                    info: Some(info),
+                    project,
+                })
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_organisation(
+        &self,
+        request: Request<pb::GetOrganisationRequest>,
+    ) -> Result<Response<pb::GetOrganisationResponse>, Status> {
+        let org_id = request.into_inner().org_id;
+        self.query("", 0, move |ledger, _, info| {
+            let store = ledger.store();
+            let Some(record) = store.org(&org_id)? else {
+                return Err(QueryError::NotFound(format!(
+                    "organisation {org_id:?} is not registered on this ledger; list them with ListOrganisations (`tansiq list orgs`)"
+                )));
+            };
+            Ok(pb::GetOrganisationResponse {
+                info: Some(info),
+                organisation: Some(organisation_to_proto(store, org_id, record)?),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        let request = request.into_inner();
+        let (size, after) = page(request.page)?;
+        let query = request.query;
+        if query.len() > SEARCH_QUERY_BYTES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "query is {} bytes long; at most {SEARCH_QUERY_BYTES_MAX}",
+                query.len()
+            )));
+        }
+        self.query("", 0, move |ledger, _, info| {
+            let found = ledger
+                .store()
+                .search(&query, &after, size, SEARCH_SCAN_MAX)?;
+            Ok(pb::SearchResponse {
+                info: Some(info),
+                hits: found
+                    .hits
+                    .into_iter()
+                    .map(|hit| pb::SearchHit {
+                        kind: hit.kind.as_str().to_owned(),
+                        id: hit.id,
+                        names: Some(pb::Names {
+                            latin: hit.latin,
+                            arabic: hit.arabic,
+                        }),
+                        iati_identifier: hit.iati_identifier,
+                    })
+                    .collect(),
+                next_page_token: found.next.unwrap_or_default(),
+                partial: found.partial,
             })
         })
         .await

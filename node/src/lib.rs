@@ -54,6 +54,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(address) => Some(console::bind(address).await?),
         None => None,
     };
+    // The map's shapes, checked now too: a bad file stops the node here.
+    let boundaries = match &console_listener {
+        Some(_) => console::map::load(config.boundaries.clone(), config.demo).await?,
+        None => None,
+    };
+    // The console's access tokens, checked now too.
+    let console_tokens = match &config.console_access.token_file {
+        Some(path) => Some(Arc::new(console::access::Tokens::load(path)?)),
+        None => None,
+    };
     let genesis = match (&config.mode, &config.genesis) {
         (Mode::Dev, _) => Some(dev::dev_genesis(&config.data_dir)?),
         (Mode::Configured, Some(path)) => Some(GenesisFile::read(path)?),
@@ -155,13 +165,45 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let console = match console_listener {
         Some(listener) => {
             let address = listener.local_addr()?;
-            tracing::info!(%address, "serving the analyst console (read-only HTML)");
+            let access = &config.console_access;
+            let security = console::Security {
+                access: console::access::Access {
+                    tokens: console_tokens.clone(),
+                },
+                tls: match (&tls, access.tls) {
+                    (Some(tls), true) => {
+                        let (ca, cert, key) = tls.pem();
+                        let pem = console::access::TlsPem {
+                            ca: ca.to_vec(),
+                            cert: cert.to_vec(),
+                            key: key.to_vec(),
+                        };
+                        Some(console::access::tls_acceptor(
+                            &pem,
+                            access.client_certificates,
+                        )?)
+                    }
+                    _ => None,
+                },
+            };
+            let scheme = if security.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            tracing::info!(
+                %address,
+                tls = security.tls.is_some(),
+                tokens = security.access.tokens.is_some(),
+                client_certificates = access.client_certificates,
+                "serving the analyst console (read-only HTML)"
+            );
             let _ = writeln!(
                 std::io::stdout(),
-                "tansiq-node console on http://{address}/"
+                "tansiq-node console on {scheme}://{address}/"
             );
             let sources = console::Sources::new(Arc::clone(&service), Arc::clone(&coverage));
-            Some(console::start(listener, sources))
+            Some(console::start(listener, sources, boundaries, security))
         }
         None => None,
     };

@@ -1,5 +1,6 @@
 //! The one place where ledger errors become gRPC statuses.
 
+use tansiq_ledger::coverage::SearchError;
 use tansiq_ledger::store::{StorageFault, StoreError};
 use tansiq_ledger::Rejection;
 use tonic::{Code, Status};
@@ -148,6 +149,18 @@ pub enum QueryError {
     /// The query names something the ledger does not hold (a P-code, an
     /// organisation, a project); says what and how to find what is there.
     NotFound(String),
+    /// The query cannot run as asked (a search with nothing to look for, a
+    /// page token the node did not give); says what to change.
+    Invalid(String),
+}
+
+impl From<SearchError> for QueryError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::Store(error) => QueryError::Store(error),
+            other => QueryError::Invalid(other.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for QueryError {
@@ -162,6 +175,7 @@ pub fn query_status(error: &QueryError) -> Status {
     match error {
         QueryError::Store(error) => store_status(error),
         QueryError::NotFound(message) => Status::not_found(message.clone()),
+        QueryError::Invalid(message) => Status::invalid_argument(message.clone()),
     }
 }
 

@@ -43,6 +43,9 @@ pub struct Tls {
     identity: Identity,
     /// The Tansiq identity the node's certificate names (or why none).
     names: Result<PeerIdentity, String>,
+    /// The PEM files as read (CA, certificate, key), for the console's own
+    /// TLS server.
+    pem: std::sync::Arc<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
 pub const DEV_TLS_DIR: &str = "tls";
@@ -63,11 +66,20 @@ impl Tls {
                 .with_context(|| format!("cannot read the {what} {}", path.display()))
         };
         let certificate = read(&files.cert, "node certificate")?;
+        let ca = read(&files.ca, "CA certificate")?;
+        let key = read(&files.key, "node key")?;
         Ok(Tls {
-            ca: Certificate::from_pem(read(&files.ca, "CA certificate")?),
+            ca: Certificate::from_pem(ca.clone()),
             names: identity_in_pem(&certificate),
-            identity: Identity::from_pem(certificate, read(&files.key, "node key")?),
+            identity: Identity::from_pem(certificate.clone(), key.clone()),
+            pem: std::sync::Arc::new((ca, certificate, key)),
         })
+    }
+
+    /// The CA certificate, the node certificate and its key, as PEM.
+    pub fn pem(&self) -> (&[u8], &[u8], &[u8]) {
+        let (ca, cert, key) = &*self.pem;
+        (ca, cert, key)
     }
 
     /// Checks that the node's certificate names this node: `node_id` of

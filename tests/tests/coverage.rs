@@ -532,6 +532,58 @@ async fn an_integrator_lists_what_is_on_the_ledger_and_unknown_references_are_no
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     }
+    // One project, one organisation: what the listings give for it.
+    let found = client
+        .get_project(pb::GetProjectRequest {
+            project_id: "usaid-ghadames-governance".into(),
+            scope: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let project = found.project.expect("registered now");
+    assert_eq!(project.project_id, "usaid-ghadames-governance");
+    assert_eq!(project.owner, "usaid");
+    assert!(found.info.is_some_and(|info| info.position > 0));
+    let before = client
+        .get_project(pb::GetProjectRequest {
+            project_id: "usaid-ghadames-governance".into(),
+            scope: Some(pb::Scope {
+                as_of: "2000-01-01".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(before.project, None, "not registered yet in 2000");
+    let unknown = client
+        .get_project(pb::GetProjectRequest {
+            project_id: "no-such-project".into(),
+            scope: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+    let usaid = client
+        .get_organisation(pb::GetOrganisationRequest {
+            org_id: "usaid".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .organisation
+        .expect("usaid");
+    assert_eq!(usaid.role, pb::OrgRole::Donor as i32);
+    assert_eq!(usaid.keys.len(), 1);
+    let unknown = client
+        .get_organisation(pb::GetOrganisationRequest {
+            org_id: "nobody".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+
     // A role no organisation can have: refused, not an empty page.
     let refused = client
         .list_organisations(pb::ListOrganisationsRequest {

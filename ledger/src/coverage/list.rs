@@ -177,6 +177,15 @@ impl Store {
 }
 
 impl Coverage<'_> {
+    /// The project `project_id` in its state at the as-of point, closed or
+    /// not (`None` when it was registered after it, or never).
+    pub fn project_as_registered(
+        &self,
+        project_id: &str,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        self.store.project_at(project_id, self.as_of.cut_ms)
+    }
+
     /// Projects registered by the as-of point (in their state then, closed
     /// ones included) that `filter` keeps, after the project id `after`, at
     /// most `limit`, in project-id order.

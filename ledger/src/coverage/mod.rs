@@ -22,6 +22,7 @@
 //!   supporting project in its municipality and sector (a 3-digit need is
 //!   covered by any project in its category).
 
+pub mod csv;
 mod list;
 pub(crate) mod normalise;
 mod overlap;
@@ -29,6 +30,7 @@ mod policy;
 mod project;
 mod query;
 mod read;
+mod search;
 #[cfg(test)]
 mod tests;
 
@@ -37,3 +39,4 @@ pub use overlap::OverlapKind;
 pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
 pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};
+pub use search::{Found, Hit, HitKind, SearchError};

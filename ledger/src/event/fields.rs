@@ -7,7 +7,8 @@ use super::codes::{self, Codelist};
 use crate::date::Date;
 use crate::ids::{is_slug, OrgId, PublicKeyBytes};
 use crate::limits::{
-    CLUSTER_MEMBERS_MAX, NAME_BYTES_MAX, REPEATED_FIELD_ENTRIES_MAX, TEXT_FIELD_BYTES_MAX,
+    ADMIN_LEVEL_MAX, CLUSTER_MEMBERS_MAX, NAME_BYTES_MAX, REPEATED_FIELD_ENTRIES_MAX,
+    TEXT_FIELD_BYTES_MAX,
 };
 use crate::reject::Rejection;
 use crate::signing::acceptable_public_key;
@@ -77,11 +78,11 @@ pub fn check(kind: &Kind) -> Checked {
             // Level 0 is a whole country (its P-code is the ISO code), where
             // activities known only by country are kept.
             let country = body.pcode.len() == 2;
-            if country != (body.admin_level == 0) || body.admin_level > 5 {
+            if country != (body.admin_level == 0) || body.admin_level > ADMIN_LEVEL_MAX {
                 return Err(Rejection::field(
                     "admin_level",
                     format!(
-                        "must be 0 for a country (a 2-letter P-code) and 1 to 5 below it, got {} for {:?}",
+                        "must be 0 for a country (a 2-letter P-code) and 1 to {ADMIN_LEVEL_MAX} below it, got {} for {:?}",
                         body.admin_level, body.pcode
                     ),
                 ));

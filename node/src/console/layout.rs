@@ -41,6 +41,9 @@ pub fn document(view: &View, page: Page) -> Markup {
                 link rel="stylesheet" href="/static/console.css";
                 // No icon to fetch: the page asks for nothing else.
                 link rel="icon" href="data:,";
+                @if super::live::is_live(view) {
+                    script src="/static/live.js" defer {}
+                }
             }
             body {
                 header.top {
@@ -49,10 +52,12 @@ pub fn document(view: &View, page: Page) -> Markup {
                         a href=(view.href("/", &[])) { (lang.t(Text::Overview)) }
                         a href=(view.href("/matrix", &[])) { (lang.t(Text::Matrix)) }
                         a href=(view.href("/gaps", &[])) { (lang.t(Text::Gaps)) }
+                        a href=(view.href("/map", &[])) { (lang.t(Text::Map)) }
                         a href=(view.href("/overlaps", &[])) { (lang.t(Text::Overlaps)) }
                         a href=(view.href("/municipalities", &[])) { (lang.t(Text::Municipalities)) }
                         a href=(view.href("/organisations", &[])) { (lang.t(Text::Organisations)) }
                         a href=(view.href("/projects", &[])) { (lang.t(Text::Projects)) }
+                        a href=(view.href("/search", &[])) { (lang.t(Text::Search)) }
                     }
                     a #lang-switch lang=(other.code()) dir=(other.dir())
                         href={ "/language/" (other.code()) "?back=" (encode(&view.here_without_language())) } {
@@ -60,7 +65,8 @@ pub fn document(view: &View, page: Page) -> Markup {
                     }
                 }
                 (as_of_form(view))
-                main {
+                @let live_from = page.info.as_ref().filter(|_| super::live::is_live(view)).map(|info| info.position + 1);
+                main data-live-from=[live_from] data-live-note=[live_from.map(|_| lang.t(Text::NewEvents))] {
                     h1 { (page.title) }
                     (page.body)
                 }
@@ -83,7 +89,7 @@ fn as_of_form(view: &View) -> Markup {
         form.as-of method="get" action=(view.path()) {
             label for="as_of" { (lang.t(Text::AsOf)) }
             input #as_of type="date" name="as_of" value=(view.as_of()) placeholder="YYYY-MM-DD";
-            @for (name, value) in [("pcode", &p.pcode), ("sector", &p.sector), ("all", &p.all), ("show", &p.show)] {
+            @for (name, value) in [("pcode", &p.pcode), ("sector", &p.sector), ("level", &p.level), ("q", &p.q), ("by", &p.by), ("all", &p.all), ("show", &p.show)] {
                 @if let Some(value) = value {
                     input type="hidden" name=(name) value=(value);
                 }

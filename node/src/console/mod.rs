@@ -17,8 +17,11 @@
 //! a [`layout::Page`] → [`View::render`]. The node starts it next to its
 //! gRPC server ([`start`]) and stops it first when it shuts down.
 
+pub mod access;
 mod i18n;
 mod layout;
+mod live;
+pub mod map;
 mod pages;
 mod sources;
 mod view;
@@ -80,20 +83,43 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// Serves the console on `listener`, on the node's runtime, until
 /// [`Running::stop`].
-pub fn start(listener: TcpListener, sources: Sources) -> Running {
+pub fn start(
+    listener: TcpListener,
+    sources: Sources,
+    boundaries: Option<Arc<map::Boundaries>>,
+    security: Security,
+) -> Running {
     let stop = CancellationToken::new();
     let console = Arc::new(Console {
         sources,
+        boundaries,
         pages_at_once: Semaphore::new(PAGES_AT_ONCE_MAX),
+        stopping: stop.clone(),
+        access: security.access,
     });
-    let serving = axum::serve(listener, router(console))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let task = tokio::spawn(async move {
-        if let Err(error) = serving.await {
-            tracing::error!(%error, "the console stopped serving");
+    let app = router(console);
+    let task = match security.tls {
+        Some(acceptor) => tokio::spawn(access::serve_tls(listener, acceptor, app, stop.clone())),
+        None => {
+            let serving =
+                axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+            tokio::spawn(async move {
+                if let Err(error) = serving.await {
+                    tracing::error!(%error, "the console stopped serving");
+                }
+            })
         }
-    });
+    };
     Running { task, stop }
+}
+
+/// How the console is served: TLS or not, and what a reader must show
+/// (see [`access`]).
+#[derive(Default)]
+pub struct Security {
+    pub access: access::Access,
+    /// TLS with the node's certificate (None: plain HTTP, on loopback).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// The console being served.
@@ -122,7 +148,13 @@ impl Running {
 /// What every handler shares.
 pub(crate) struct Console {
     pub(crate) sources: Sources,
+    /// The map's shapes (`--boundaries`, or the demo's), read at start.
+    pub(crate) boundaries: Option<Arc<map::Boundaries>>,
     pages_at_once: Semaphore,
+    /// Cancelled when the console stops: live streams end with it.
+    stopping: CancellationToken,
+    /// What a reader must show.
+    access: access::Access,
 }
 
 /// Every page and the stylesheet, behind the page limit and the security
@@ -132,6 +164,7 @@ fn router(console: Arc<Console>) -> Router {
         .route("/", get(pages::overview::handle))
         .route("/matrix", get(pages::matrix::handle))
         .route("/gaps", get(pages::gaps::handle))
+        .route("/map", get(pages::map::handle))
         .route("/overlaps", get(pages::overlaps::handle))
         .route("/m/{pcode}", get(pages::municipality::handle))
         .route("/p/{project_id}", get(pages::project::handle))
@@ -139,9 +172,18 @@ fn router(console: Arc<Console>) -> Router {
         .route("/municipalities", get(pages::listings::municipalities))
         .route("/organisations", get(pages::listings::organisations))
         .route("/projects", get(pages::listings::projects))
+        .route("/search", get(pages::search::handle))
+        .route("/download/{table}", get(pages::download::handle))
         .route("/language/{code}", get(pages::language::handle))
+        .route("/live", get(live::handle))
+        .route("/access", get(access::form).post(access::sign_in))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/live.js", get(script))
         .fallback(pages::not_a_page)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&console),
+            access::require_token,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&console),
             within_the_page_limit,
@@ -159,6 +201,17 @@ async fn within_the_page_limit(
         return View::plain().error(&PageError::busy());
     };
     next.run(request).await
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        live::SCRIPT,
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -10,6 +10,7 @@ use tansiq_ledger::limits::LIST_PAGE_MAX;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::coverage_server::Coverage as _;
 use tansiq_proto::v1::ledger_server::Ledger as _;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status};
 
 use super::COUNT_PAGES_MAX;
@@ -64,7 +65,14 @@ impl Sources {
     }
 
     pub async fn gaps(&self, scope: pb::Scope) -> Result<pb::GapsResponse, PageError> {
-        let request = pb::GapsRequest { scope: Some(scope) };
+        self.gaps_of(pb::GapsRequest {
+            scope: Some(scope),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn gaps_of(&self, request: pb::GapsRequest) -> Result<pb::GapsResponse, PageError> {
         answer(self.coverage.gaps(Request::new(request)).await)
     }
 
@@ -107,6 +115,13 @@ impl Sources {
         )
     }
 
+    pub async fn search(
+        &self,
+        request: pb::SearchRequest,
+    ) -> Result<pb::SearchResponse, PageError> {
+        answer(self.coverage.search(Request::new(request)).await)
+    }
+
     pub async fn projects(
         &self,
         request: pb::ListProjectsRequest,
@@ -114,27 +129,17 @@ impl Sources {
         answer(self.coverage.list_projects(Request::new(request)).await)
     }
 
-    /// The organisation `org_id`, looked up a listing page at a time (the
-    /// service has no call for one organisation), or None past
-    /// [`COUNT_PAGES_MAX`] pages.
-    pub async fn organisation(&self, org_id: &str) -> Result<Option<pb::Organisation>, PageError> {
-        let mut token = String::new();
-        for _ in 0..COUNT_PAGES_MAX {
-            let page = self
-                .organisations(pb::ListOrganisationsRequest {
-                    page: Some(full_page(token)),
-                    ..Default::default()
-                })
-                .await?;
-            if let Some(found) = page.organisations.into_iter().find(|o| o.org_id == org_id) {
-                return Ok(Some(found));
-            }
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
-        Ok(None)
+    /// The organisation `org_id` (404 when it is not registered).
+    pub async fn organisation(&self, org_id: &str) -> Result<pb::Organisation, PageError> {
+        let request = pb::GetOrganisationRequest {
+            org_id: org_id.to_owned(),
+        };
+        let answer = answer(self.coverage.get_organisation(Request::new(request)).await)?;
+        answer.organisation.ok_or_else(|| {
+            PageError::of(&Status::internal(
+                "GetOrganisation answered no organisation",
+            ))
+        })
     }
 
     /// The first page of organisations (up to `LIST_PAGE_MAX`), to show
@@ -149,44 +154,21 @@ impl Sources {
             .organisations)
     }
 
-    /// The project `project_id` as of `scope.as_of`, found among the
-    /// listed projects of `org_id` (its reporting organisation): the
-    /// service has no call for one project. None when it was not
-    /// registered by then, or not within [`COUNT_PAGES_MAX`] pages.
+    /// The project `project_id` as of `as_of` (404 when the ledger never
+    /// held it; no project when it was registered after that date).
     pub async fn project(
         &self,
         project_id: &str,
-        org_id: &str,
         as_of: &str,
-    ) -> Result<(Option<pb::ProjectListing>, Option<pb::AnswerInfo>), PageError> {
-        let mut token = String::new();
-        let mut info = None;
-        for _ in 0..COUNT_PAGES_MAX {
-            let page = self
-                .projects(pb::ListProjectsRequest {
-                    scope: Some(pb::Scope {
-                        as_of: as_of.to_owned(),
-                        ..Default::default()
-                    }),
-                    org_id: org_id.to_owned(),
-                    page: Some(full_page(token)),
-                    ..Default::default()
-                })
-                .await?;
-            info = info.or(page.info);
-            if let Some(found) = page
-                .projects
-                .into_iter()
-                .find(|p| p.project_id == project_id)
-            {
-                return Ok((Some(found), info));
-            }
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
-        Ok((None, info))
+    ) -> Result<pb::GetProjectResponse, PageError> {
+        let request = pb::GetProjectRequest {
+            project_id: project_id.to_owned(),
+            scope: Some(pb::Scope {
+                as_of: as_of.to_owned(),
+                ..Default::default()
+            }),
+        };
+        answer(self.coverage.get_project(Request::new(request)).await)
     }
 
     pub async fn count_organisations(&self) -> Result<Count, PageError> {
@@ -225,6 +207,45 @@ impl Sources {
             token = page.next_page_token;
         }
         Ok((Count::MoreThan(total), countries))
+    }
+
+    /// The log from position `from` on, as it commits: `Ledger.Subscribe`,
+    /// under the node's limit on open subscriptions (past it, 503).
+    pub async fn subscribe(
+        &self,
+        from: u64,
+    ) -> Result<impl Stream<Item = Result<pb::LogEntry, Status>> + Send + 'static, PageError> {
+        answer(
+            self.ledger
+                .subscribe(Request::new(pb::SubscribeRequest {
+                    from_position: from,
+                }))
+                .await,
+        )
+    }
+
+    /// The last `count` entries of the log through position `through`,
+    /// oldest first, read with `Ledger.Subscribe` as a client would.
+    pub async fn latest_entries(
+        &self,
+        through: u64,
+        count: u64,
+    ) -> Result<Vec<pb::LogEntry>, PageError> {
+        if through == 0 || count == 0 {
+            return Ok(Vec::new());
+        }
+        let from = through.saturating_sub(count - 1).max(1);
+        let mut entries = Vec::new();
+        let mut log = std::pin::pin!(self.subscribe(from).await?);
+        while let Some(entry) = log.next().await {
+            let entry = entry.map_err(|status| PageError::of(&status))?;
+            let position = entry.position;
+            entries.push(entry);
+            if position >= through {
+                break;
+            }
+        }
+        Ok(entries)
     }
 
     /// Projects registered by `as_of` (closed ones included).

@@ -33,6 +33,14 @@ pub struct Params {
     pub all: Option<String>,
     /// Matrix: `budget` shows committed amounts.
     pub show: Option<String>,
+    /// Gaps: only municipalities at this administrative level.
+    pub level: Option<String>,
+    /// Search: what to look for.
+    pub q: Option<String>,
+    /// Downloads: `csv` or `hxl`.
+    pub format: Option<String>,
+    /// Map: what places are coloured by (the map page checks it).
+    pub by: Option<String>,
 }
 
 /// A request to a page: its language and its parameters, checked.
@@ -77,6 +85,18 @@ impl View {
         self.params.sector.as_deref().unwrap_or("")
     }
 
+    /// The administrative level asked for (0: any), or why it is not one.
+    pub fn level(&self) -> Result<u32, PageError> {
+        match self.params.level.as_deref() {
+            None => Ok(0),
+            Some(text) => text.parse().map_err(|_| {
+                PageError::bad_request(format!(
+                    "level {text:?} is not an administrative level: a number, 1 (a region) to 5"
+                ))
+            }),
+        }
+    }
+
     pub fn after(&self) -> &str {
         self.params.after.as_deref().unwrap_or("")
     }
@@ -113,6 +133,10 @@ impl View {
             ("after", &p.after),
             ("all", &p.all),
             ("show", &p.show),
+            ("level", &p.level),
+            ("q", &p.q),
+            ("format", &p.format),
+            ("by", &p.by),
             ("as_of", &p.as_of),
         ]
         .into_iter()
@@ -200,6 +224,10 @@ fn checked(params: Params) -> Result<Params, PageError> {
         after: check("after", params.after)?,
         all: check("all", params.all)?,
         show: check("show", params.show)?,
+        level: check("level", params.level)?,
+        q: check("q", params.q)?,
+        format: check("format", params.format)?,
+        by: check("by", params.by)?,
     })
 }
 

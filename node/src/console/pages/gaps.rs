@@ -1,5 +1,6 @@
-//! `/gaps?pcode=`: assessed needs nobody covers, most people in need first
-//! (the service's ranking), under a P-code or everywhere.
+//! `/gaps?pcode=&sector=&level=`: assessed needs nobody covers, most
+//! people in need first (the service's ranking), under a P-code or
+//! everywhere, in a sector or category, at an administrative level.
 
 use std::sync::Arc;
 
@@ -8,6 +9,9 @@ use axum::response::Response;
 use maud::{html, Markup};
 use tansiq_proto::v1 as pb;
 
+use tansiq_ledger::limits::ADMIN_LEVEL_MAX;
+
+use super::download;
 use crate::console::i18n::Text;
 use crate::console::layout::{self, Page};
 use crate::console::view::encode;
@@ -19,12 +23,19 @@ pub async fn handle(State(console): State<Arc<Console>>, view: View) -> Response
 
 async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
     let lang = view.lang;
-    let gaps = sources.gaps(view.scope(view.pcode())).await?;
+    let gaps = sources
+        .gaps_of(pb::GapsRequest {
+            scope: Some(view.scope(view.pcode())),
+            sector: view.sector().to_owned(),
+            admin_level: view.level()?,
+        })
+        .await?;
     let body = html! {
-        (pcode_filter(view))
+        (gap_filter(view))
         @if gaps.gaps.is_empty() {
             p.empty { (lang.t(Text::NoGaps)) }
         } @else {
+            (download::links(view, "gaps", view.pcode()))
             (bounded_note(view, gaps.gaps.len()))
             (gaps_table(view, &gaps.gaps[..gaps.gaps.len().min(TABLE_ROWS_MAX)]))
         }
@@ -47,6 +58,36 @@ pub fn pcode_filter(view: &View) -> Markup {
                 @if let Some(value) = value {
                     input type="hidden" name=(name) value=(value);
                 }
+            }
+            @if view.lang_in_query() {
+                input type="hidden" name="lang" value=(lang.code());
+            }
+            button type="submit" { (lang.t(Text::Show)) }
+        }
+    }
+}
+
+/// The gaps' filters: P-code (a country is its 2-letter code), sector or
+/// category, administrative level (plain GET, no script).
+fn gap_filter(view: &View) -> Markup {
+    let lang = view.lang;
+    let level = view.params.level.as_deref().unwrap_or("");
+    html! {
+        form.filter method="get" action=(view.path()) {
+            label for="pcode" { (lang.t(Text::FilterPcode)) }
+            input #pcode type="text" name="pcode" value=(view.pcode()) maxlength="20" size="10" placeholder="LY03";
+            label for="sector" { (lang.t(Text::Sector)) }
+            input #sector type="text" name="sector" value=(view.sector()) maxlength="5" size="6" placeholder="140" title=(lang.t(Text::AnySector));
+            label for="level" { (lang.t(Text::AdminLevel)) }
+            select #level name="level" {
+                option value="" selected[level.is_empty()] { (lang.t(Text::AnyLevel)) }
+                @for choice in 1..=ADMIN_LEVEL_MAX {
+                    @let choice = choice.to_string();
+                    option value=(choice) selected[level == choice] { (choice) }
+                }
+            }
+            @if let Some(as_of) = &view.params.as_of {
+                input type="hidden" name="as_of" value=(as_of);
             }
             @if view.lang_in_query() {
                 input type="hidden" name="lang" value=(lang.code());

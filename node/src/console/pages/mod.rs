@@ -1,15 +1,18 @@
 //! One module per page; each has a `handle` that axum routes to, built
 //! from the answers of [`super::Sources`] only.
 
+pub mod download;
 pub mod gaps;
 pub mod language;
 pub mod listings;
+pub mod map;
 pub mod matrix;
 pub mod municipality;
 pub mod organisation;
 pub mod overlaps;
 pub mod overview;
 pub mod project;
+pub mod search;
 
 use axum::response::Response;
 

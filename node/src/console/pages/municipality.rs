@@ -90,6 +90,8 @@ async fn page(sources: &Sources, view: &View, pcode: &str) -> Result<Page, PageE
             } @else {
                 (supports_table(view, &directory, &supports.supports))
             }
+            // Here and under it, as `tansiq export csv PCODE` writes it.
+            (super::download::links(view, "coverage", pcode))
         }
         section #gaps {
             h2 { (lang.t(Text::GapsHere)) }

@@ -43,17 +43,13 @@ async fn page(sources: &Sources, view: &View, org_id: &str) -> Result<Page, Page
         })
         .await?;
     let organisation = sources.organisation(org_id).await?;
-    let title = organisation
-        .as_ref()
-        .map(|o| primary_name(lang, o.name.as_ref()))
+    let title = Some(primary_name(lang, organisation.name.as_ref()))
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| org_id.to_owned());
     let here = format!("/o/{}", encode(org_id));
     let body = html! {
         p.org-id { code #org-id { (org_id) } }
-        @if let Some(organisation) = &organisation {
-            (facts(lang, organisation))
-        }
+        (facts(lang, &organisation))
         section #projects {
             h2 { (lang.t(Text::ItsProjects)) }
             @if projects.projects.is_empty() {

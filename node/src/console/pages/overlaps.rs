@@ -9,6 +9,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 use tansiq_proto::v1 as pb;
 
+use super::download;
 use super::gaps::{bounded_note, pcode_filter};
 use crate::console::i18n::{Lang, Text};
 use crate::console::layout::{self, Page};
@@ -45,6 +46,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
         @if overlaps.is_empty() {
             p.empty { (lang.t(Text::NoOverlaps)) }
         } @else {
+            (download::links(view, "overlaps", view.pcode()))
             (bounded_note(view, overlaps.len()))
             @for overlap in overlaps.iter().take(TABLE_ROWS_MAX) {
                 (overlap_pair(view, &directory, overlap))

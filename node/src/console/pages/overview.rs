@@ -1,12 +1,15 @@
 //! `/`: the ledger (chain id, position, head) and how much is on it: counts
 //! of organisations, municipalities, projects, open overlaps and uncovered
-//! needs, each linked to its page; the countries; the largest gaps.
+//! needs, each linked to its page; the countries; the latest events (kept
+//! up to date live, see `live`); the largest gaps.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
 use maud::{html, Markup};
+use prost::Message as _;
+use tansiq_ledger::event::kind_name;
 use tansiq_proto::v1 as pb;
 
 use crate::console::i18n::{Lang, Text};
@@ -17,6 +20,8 @@ use crate::console::{Console, PageError, Sources, View};
 
 /// Gaps the overview lists (the gaps page has them all).
 const LARGEST_GAPS: usize = 5;
+/// Events the overview lists, newest first.
+const LATEST_EVENTS: u64 = 10;
 
 pub async fn handle(State(console): State<Arc<Console>>, view: View) -> Response {
     view.render(page(&console.sources, &view).await)
@@ -37,6 +42,14 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
     let organisations = sources.count_organisations().await?;
     let (municipalities, countries) = sources.count_municipalities().await?;
     let head = sources.head().await?;
+    // The latest events, for the ledger as it stands now only (an as-of
+    // page shows an earlier state; its latest events are not these).
+    let latest = if view.as_of().is_empty() {
+        sources.latest_entries(head.position, LATEST_EVENTS).await?
+    } else {
+        Vec::new()
+    };
+    let directory = sources.organisation_directory().await?;
     let body = html! {
         section.ledger {
             dl {
@@ -65,6 +78,12 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
                         }
                     }
                 }
+            }
+        }
+        @if !latest.is_empty() {
+            section #latest-events {
+                h2 { (lang.t(Text::LatestEvents)) }
+                (latest_events(view, &directory, &latest))
             }
         }
         @if !gaps.gaps.is_empty() {
@@ -120,6 +139,39 @@ fn shown(lang: Lang, count: Count) -> String {
             lang.t(Text::MoreThan),
             layout::grouped(&count.to_string())
         ),
+    }
+}
+
+/// The latest log entries, newest first: position, commit time, author,
+/// kind and event id, from each entry's signed body.
+fn latest_events(view: &View, directory: &[pb::Organisation], entries: &[pb::LogEntry]) -> Markup {
+    let lang = view.lang;
+    html! {
+        table.events {
+            thead { tr {
+                th.number { (lang.t(Text::Position)) }
+                th { (lang.t(Text::CommittedAt)) }
+                th { (lang.t(Text::Author)) }
+                th { (lang.t(Text::Kind)) }
+                th { (lang.t(Text::EventId)) }
+            } }
+            tbody {
+                @for entry in entries.iter().rev() {
+                    @let body = entry
+                        .event
+                        .as_ref()
+                        .and_then(|signed| pb::EventBody::decode(signed.body.as_slice()).ok())
+                        .unwrap_or_default();
+                    tr.event data-position=(entry.position) {
+                        td.number { (entry.position) }
+                        td { (layout::time(entry.committed_at_ms)) }
+                        td { (layout::organisation(view, directory, &body.author)) }
+                        td { code { (body.kind.as_ref().map_or("", kind_name)) } }
+                        td { code.event-id { (hex::encode(&entry.event_id)) } }
+                    }
+                }
+            }
+        }
     }
 }
 

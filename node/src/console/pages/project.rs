@@ -31,13 +31,8 @@ async fn page(sources: &Sources, view: &View, project_id: &str) -> Result<Page, 
     let lang = view.lang;
     // NOT_FOUND for a project that is not on the ledger.
     let history = sources.project_history(project_id).await?;
-    // The first event about a project is its registration, signed by its
-    // reporting organisation, whose listing holds the project's details.
-    let owner = history
-        .entries
-        .first()
-        .map_or("", |entry| entry.author.as_str());
-    let (details, listing_info) = sources.project(project_id, owner, view.as_of()).await?;
+    let found = sources.project(project_id, view.as_of()).await?;
+    let (details, listing_info) = (found.project, found.info);
     let directory = sources.organisation_directory().await?;
     let as_of_day = listing_info.as_ref().map_or("", |info| info.as_of.as_str());
     let title = match &details {
@@ -52,11 +47,7 @@ async fn page(sources: &Sources, view: &View, project_id: &str) -> Result<Page, 
                 Some(details) => (details_list(view, &directory, details)),
                 None => {
                     p.empty #not-registered {
-                        @if view.as_of().is_empty() {
-                            (lang.t(Text::DetailsNotFound))
-                        } @else {
-                            (lang.t(Text::NotRegisteredAsOf))
-                        }
+                        (lang.t(Text::NotRegisteredAsOf))
                     }
                 }
             }
@@ -139,6 +130,7 @@ fn history_table(
                 th { (lang.t(Text::CommittedAt)) }
                 th { (lang.t(Text::CreatedAt)) }
                 th { (lang.t(Text::Author)) }
+                th { (lang.t(Text::SigningKey)) }
                 th { (lang.t(Text::Kind)) }
                 th { (lang.t(Text::EventId)) }
             } }
@@ -153,6 +145,7 @@ fn history_table(
                         }
                         td { (layout::time(entry.created_at_ms)) }
                         td { (layout::organisation(view, directory, &entry.author)) }
+                        td { code.signer-key title=(hex::encode(&entry.signer_key)) { (hex::encode(entry.signer_key.get(..8).unwrap_or_default())) "…" } }
                         td { code { (entry.kind) } }
                         td { code.event-id { (hex::encode(&entry.event_id)) } }
                     }
