@@ -863,6 +863,19 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
         .nth(1)
         .unwrap()
         .starts_with("#meta+rank"));
+    let matrix_csv = get(&format!("{console}/download/matrix?pcode=LY")).await;
+    let matrix = coverage
+        .matrix(pb::MatrixRequest {
+            scope: Some(pb::Scope {
+                pcode: "LY".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!matrix.cells.is_empty());
+    assert_eq!(matrix_csv.body.lines().count(), 1 + matrix.cells.len());
     assert_eq!(
         get(&format!("{console}/download/secrets")).await.status,
         404

@@ -69,6 +69,44 @@ pub const OVERLAP_COLUMNS: &[(&str, &str)] = &[
     ("review_note", "#description+review"),
 ];
 
+/// One row per municipality × sector category of a `Matrix` answer.
+pub const MATRIX_COLUMNS: &[(&str, &str)] = &[
+    ("pcode", "#adm2+code"),
+    ("municipality_latin", "#adm2+name"),
+    ("municipality_arabic", "#adm2+name+ar"),
+    ("category", "#sector+code"),
+    ("category_name", "#sector+name"),
+    ("projects", "#activity+num"),
+    ("donors", "#org+funder"),
+    ("budget", "#value+funding"),
+];
+
+/// The matrix as a table: one row per cell, the budget as
+/// `CURRENCY VALUE` totals joined with `;`.
+pub fn matrix(flavour: Flavour, cells: &[pb::MatrixCell]) -> String {
+    table(
+        flavour,
+        MATRIX_COLUMNS,
+        cells.iter().map(|cell| {
+            let municipality = cell.municipality.clone().unwrap_or_default();
+            vec![
+                cell.pcode.clone(),
+                municipality.latin,
+                municipality.arabic,
+                cell.category.clone(),
+                cell.category_name.clone(),
+                cell.projects.to_string(),
+                cell.donors.join(";"),
+                cell.budget
+                    .iter()
+                    .map(|total| format!("{} {}", total.currency, total.value))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ]
+        }),
+    )
+}
+
 /// The supports as a table.
 pub fn supports(flavour: Flavour, supports: &[pb::ProjectSupport]) -> String {
     table(

@@ -1,4 +1,4 @@
-//! `/download/{coverage|gaps|overlaps}?pcode=&as_of=&format=csv|hxl`: a
+//! `/download/{coverage|matrix|gaps|overlaps}?pcode=&as_of=&format=csv|hxl`: a
 //! page's table as CSV or HXL-tagged CSV, written by the same writer as
 //! `tansiq export csv|hxl` (`tansiq_ledger::coverage::csv`) from the same
 //! gRPC answers, so a download and the CLI's export of the same scope are
@@ -19,7 +19,7 @@ use crate::console::i18n::Text;
 use crate::console::{Console, PageError, Sources, View};
 
 /// The tables a download can hold.
-const TABLES: [&str; 3] = ["coverage", "gaps", "overlaps"];
+const TABLES: [&str; 4] = ["coverage", "matrix", "gaps", "overlaps"];
 
 pub async fn handle(
     State(console): State<Arc<Console>>,
@@ -57,6 +57,10 @@ async fn download(sources: &Sources, view: &View, table: &str) -> Result<String,
                 })
                 .await?;
             Ok(csv::supports(flavour, &answer.supports))
+        }
+        "matrix" => {
+            let answer = sources.matrix(scope).await?;
+            Ok(csv::matrix(flavour, &answer.cells))
         }
         "gaps" => {
             let answer = sources

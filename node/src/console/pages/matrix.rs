@@ -88,6 +88,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
         html! {
             (pcode_filter(view))
             p.explained { (lang.t(Text::MatrixExplained)) }
+            (super::download::links(view, "matrix", pcode))
             p.toggle {
                 a #toggle-shown href=(view.href("/matrix", &toggle)) {
                     @match shown {
