@@ -99,6 +99,38 @@ pub enum Command {
     Get { event_id: String },
     /// Show the log head: position and head hash.
     Head,
+    /// The log's signed checkpoint (its Merkle tree's size and root),
+    /// verified against the log key; --save keeps it for `audit --since`
+    /// and `prove --checkpoint`.
+    Checkpoint {
+        /// Write the checkpoint (the signed note) to this file.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// The log key to check against (NAME+HEXID+BASE64); without it,
+        /// the node's own, trusted on first use.
+        #[arg(long, env = "TANSIQ_LOG_KEY")]
+        log_key: Option<String>,
+    },
+    /// Prove that an event is in the log: fetch its inclusion proof and
+    /// check it against the current checkpoint, or a saved one.
+    Prove {
+        /// The event id (hex).
+        event_id: String,
+        /// A checkpoint file saved by `tansiq checkpoint --save`.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        #[arg(long, env = "TANSIQ_LOG_KEY")]
+        log_key: Option<String>,
+    },
+    /// Check that the log only grew since a saved checkpoint: fails,
+    /// naming both, if it was rewritten or truncated.
+    Audit {
+        /// A checkpoint file saved by `tansiq checkpoint --save`.
+        #[arg(long)]
+        since: PathBuf,
+        #[arg(long, env = "TANSIQ_LOG_KEY")]
+        log_key: Option<String>,
+    },
     /// Show node counters and commit latency.
     Status,
     /// Print log entries from a position, then follow new ones.

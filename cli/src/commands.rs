@@ -47,6 +47,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Get { event_id } => get(output, &mut connect(&cli.node).await?, &event_id).await,
         Command::Head => head(output, &mut connect(&cli.node).await?).await,
+        Command::Checkpoint { save, log_key } => {
+            let mut client = connect(&cli.node).await?;
+            crate::tree::checkpoint(output, &mut client, log_key.as_deref(), save.as_deref()).await
+        }
+        Command::Prove {
+            event_id,
+            checkpoint,
+            log_key,
+        } => {
+            let mut client = connect(&cli.node).await?;
+            crate::tree::prove(
+                output,
+                &mut client,
+                log_key.as_deref(),
+                &event_id,
+                checkpoint.as_deref(),
+            )
+            .await
+        }
+        Command::Audit { since, log_key } => {
+            let mut client = connect(&cli.node).await?;
+            crate::tree::audit(output, &mut client, log_key.as_deref(), &since).await
+        }
         Command::Status => status(output, &mut connect(&cli.node).await?).await,
         Command::Tail { from, once } => {
             tail(output, &mut connect(&cli.node).await?, from, once).await

@@ -11,6 +11,7 @@ mod export;
 mod import;
 mod list;
 mod signer;
+mod tree;
 mod verify;
 
 use clap::Parser;

@@ -33,6 +33,7 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod tree;
 
 pub use append::{Ledger, Receipt};
 pub use reject::Rejection;

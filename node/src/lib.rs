@@ -13,6 +13,7 @@ pub mod demo;
 pub mod dev;
 pub mod interchange;
 pub mod limits;
+pub mod log_key;
 pub mod peer_identity;
 pub mod recovery;
 pub mod service;
@@ -127,6 +128,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(replication) = &replication {
         service = service.replicated(Arc::clone(replication));
     }
+    let log_key = log_key::load_or_create(&config.data_dir, ledger.chain())?;
+    tracing::info!(
+        verifier_key = log_key.verifier_key(),
+        "checkpoints of the log are signed with this key (Ledger.GetCheckpoint)"
+    );
+    service = service.signing_checkpoints(log_key);
     // Shared with the console, which calls the same services in process.
     let service = Arc::new(service);
     let coverage = Arc::new(CoverageService::new(

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use tansiq_ledger::ids::{EventId, LogPosition, PublicKeyBytes};
 use tansiq_ledger::limits::{SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES};
-use tansiq_ledger::store::{StoreError, Tip};
+use tansiq_ledger::store::{Store, StoreError, Tip};
+use tansiq_ledger::tree::checkpoint::{self, LogKey};
+use tansiq_ledger::tree::{Hash, TreeError};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -16,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::cluster::Replication;
 use crate::committer::{Committer, Metrics};
 use crate::convert::{log_entry, receipt_to_proto};
-use crate::status::{store_status, submit_status};
+use crate::status::{store_status, submit_status, tree_status};
 
 /// Serves the Ledger service over one node's ledger.
 pub struct LedgerService {
@@ -29,6 +31,8 @@ pub struct LedgerService {
     /// Log subscriptions that may run at once.
     subscribers: Arc<Semaphore>,
     subscribers_max: usize,
+    /// Signs the log's checkpoints (None: the node serves none).
+    log_key: Option<Arc<LogKey>>,
 }
 
 impl LedgerService {
@@ -48,6 +52,7 @@ impl LedgerService {
             started: Instant::now(),
             subscribers: Arc::new(Semaphore::new(subscribers_max)),
             subscribers_max,
+            log_key: None,
         }
     }
 
@@ -60,6 +65,28 @@ impl LedgerService {
             .await
             .map_err(|error| Status::internal(format!("read task failed: {error}")))?
             .map_err(|error| store_status(&error))
+    }
+
+    /// A tree question, off the runtime, its failure as a status.
+    async fn tree<T: Send + 'static>(
+        &self,
+        ask: impl FnOnce(&Store) -> Result<T, TreeError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let ledger = Arc::clone(&self.ledger);
+        tokio::task::spawn_blocking(move || {
+            ledger
+                .read(|ledger| Ok(ask(ledger.store())))
+                .map_err(|error| store_status(&error))?
+                .map_err(|error| tree_status(&error))
+        })
+        .await
+        .map_err(|error| Status::internal(format!("read task failed: {error}")))?
+    }
+
+    /// Signs checkpoints with `key`.
+    pub fn signing_checkpoints(mut self, key: LogKey) -> Self {
+        self.log_key = Some(Arc::new(key));
+        self
     }
 
     /// Cluster mode: submissions go through Raft.
@@ -210,6 +237,114 @@ impl pb::ledger_server::Ledger for LedgerService {
         }))
     }
 
+    async fn get_checkpoint(
+        &self,
+        _request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let Some(key) = self.log_key.clone() else {
+            return Err(Status::unimplemented("this node signs no checkpoints"));
+        };
+        let origin = checkpoint::origin(self.ledger.chain());
+        self.tree(move |store| {
+            let head = tree_head(store, None)?;
+            let root = Hash(head.root.as_slice().try_into().map_err(|_| {
+                TreeError::Store(StoreError::Corrupt("a tree root is not 32 bytes".into()))
+            })?);
+            let note = key
+                .sign(&origin, head.size, root)
+                .map_err(|error| TreeError::Store(StoreError::Corrupt(error.to_string())))?;
+            Ok(pb::SignedCheckpoint {
+                note,
+                origin,
+                size: head.size,
+                root: head.root,
+                verifier_key: key.verifier_key().to_owned(),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_tree_head(
+        &self,
+        request: Request<pb::GetTreeHeadRequest>,
+    ) -> Result<Response<pb::TreeHead>, Status> {
+        let size = request.into_inner().size;
+        self.tree(move |store| tree_head(store, (size != 0).then_some(size)))
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let request = request.into_inner();
+        // The event by id, or by position.
+        let (event, position) = match request.event {
+            Some(pb::get_inclusion_proof_request::Event::EventId(id)) => {
+                (Some(id_argument(EventId::from_slice(&id))?), 0)
+            }
+            Some(pb::get_inclusion_proof_request::Event::Position(position)) if position > 0 => {
+                (None, position)
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "name the event: event_id, or a log position (from 1)",
+                ))
+            }
+        };
+        let tree_size = request.tree_size;
+        self.tree(move |store| {
+            let (position, envelope) = match event {
+                Some(id) => store
+                    .event(&id)?
+                    .ok_or_else(|| TreeError::NotFound(format!("no event {id} on this ledger")))?,
+                None => {
+                    let record = store.log_record(LogPosition(position))?.ok_or_else(|| {
+                        TreeError::OutOfRange(format!(
+                            "log position {position} is past the log's end"
+                        ))
+                    })?;
+                    let (_, envelope) = store.event(&record.event_id)?.ok_or_else(|| {
+                        StoreError::Corrupt(format!("log position {position} has no event"))
+                    })?;
+                    (record.position, envelope)
+                }
+            };
+            let tree = tree_head(store, (tree_size != 0).then_some(tree_size))?;
+            let hashes = store.inclusion_proof(position.0 - 1, tree.size)?;
+            Ok(pb::InclusionProof {
+                position: position.0,
+                tree: Some(tree),
+                hashes: hashes.iter().map(|hash| hash.0.to_vec()).collect(),
+                event: Some(envelope),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let request = request.into_inner();
+        self.tree(move |store| {
+            let new_size = request.new_size;
+            let new = tree_head(store, (new_size != 0).then_some(new_size))?;
+            let old = tree_head(store, Some(request.old_size))?;
+            let hashes = store.consistency_proof(old.size, new.size)?;
+            Ok(pb::ConsistencyProof {
+                old: Some(old),
+                new: Some(new),
+                hashes: hashes.iter().map(|hash| hash.0.to_vec()).collect(),
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
     type SubscribeStream = ReceiverStream<Result<pb::LogEntry, Status>>;
 
     async fn subscribe(
@@ -295,4 +430,16 @@ impl pb::ledger_server::Ledger for LedgerService {
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }))
     }
+}
+
+/// The head of the tree of `size` entries (`None`: the whole tree).
+fn tree_head(store: &Store, size: Option<u64>) -> Result<pb::TreeHead, TreeError> {
+    let size = match size {
+        Some(size) => size,
+        None => store.tree_size()?,
+    };
+    Ok(pb::TreeHead {
+        size,
+        root: store.tree_root(size)?.0.to_vec(),
+    })
 }

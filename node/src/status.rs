@@ -2,6 +2,7 @@
 
 use tansiq_ledger::coverage::SearchError;
 use tansiq_ledger::store::{StorageFault, StoreError};
+use tansiq_ledger::tree::TreeError;
 use tansiq_ledger::Rejection;
 use tonic::{Code, Status};
 
@@ -166,6 +167,17 @@ impl From<SearchError> for QueryError {
 impl From<StoreError> for QueryError {
     fn from(error: StoreError) -> Self {
         QueryError::Store(error)
+    }
+}
+
+/// A tree question's failure as a status: OUT_OF_RANGE for sizes and
+/// positions past the tree, else as [`store_status`].
+pub fn tree_status(error: &TreeError) -> Status {
+    match error {
+        TreeError::OutOfRange(message) => Status::out_of_range(message.clone()),
+        TreeError::NotFound(message) => Status::not_found(message.clone()),
+        TreeError::Store(error) => store_status(error),
+        other => Status::internal(other.to_string()),
     }
 }
 

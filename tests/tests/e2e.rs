@@ -16,3 +16,4 @@ mod member_trust;
 mod rejections;
 mod replication;
 mod tls;
+mod tree;

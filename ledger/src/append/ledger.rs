@@ -128,6 +128,12 @@ impl Ledger {
                 });
             }
         }
+        // A ledger written before the log had its Merkle tree gets it now,
+        // once, from its log.
+        let added = crate::tree::catch_up(&store).map_err(StoreError::from)?;
+        if added > 0 {
+            tracing::info!(entries = added, "built the log's Merkle tree from the log");
+        }
         Ok(Ledger {
             store,
             genesis: stored,
@@ -278,7 +284,7 @@ impl Ledger {
             }
             outcomes.push(group);
         }
-        let (mut batch, written) = staging.into_batch();
+        let (mut batch, written) = staging.into_batch()?;
         for (key, value) in raft_meta {
             batch.put_cf(self.store.cf(cf::RAFT_META), key, value);
         }

@@ -15,6 +15,7 @@ use crate::store::{
     cf, KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Store,
     StoreError, Tip,
 };
+use crate::tree;
 
 use super::memory::{CrossGroupCache, GroupWrites};
 use super::overlay::{GroupCache, Overlay, StageError};
@@ -365,8 +366,9 @@ impl<'a> Staging<'a> {
 }
 
 impl<'a> Staging<'a> {
-    /// The group's writes, and the project records it wrote.
-    pub(super) fn into_batch(self) -> (rocksdb::WriteBatch, GroupWrites) {
+    /// The group's writes — its events, the tree's hashes over them and
+    /// the projections — and the project records it wrote.
+    pub(super) fn into_batch(self) -> Result<(rocksdb::WriteBatch, GroupWrites), StoreError> {
         debug_assert!(
             self.request.appended.is_empty(),
             "a request was left half-staged"
@@ -383,6 +385,22 @@ impl<'a> Staging<'a> {
             expected = Some(record.position.next());
             batch.put_log(record);
             batch.put_event(&record.event_id, record.position, envelope);
+        }
+        // The log's Merkle tree, in the same batch as its entries.
+        if let Some((first, _)) = group.appended.first() {
+            let entries: Vec<Vec<u8>> = group
+                .appended
+                .iter()
+                .map(|(_, envelope)| tree::entry(envelope))
+                .collect();
+            let before = first.position.0 - 1;
+            let hashes =
+                tree::hashes_to_store(self.store, before, entries.iter().map(Vec::as_slice))
+                    .map_err(StoreError::from)?;
+            for (index, hash) in &hashes {
+                batch.put_tree_hash(*index, &hash.0);
+            }
+            batch.put_tree_size(before + entries.len() as u64);
         }
         for ((key, sequence), id) in &group.key_events {
             batch.put_key_event(key, *sequence, id);
@@ -438,6 +456,6 @@ impl<'a> Staging<'a> {
                 .map(|(a, b, _, _)| crate::store::text_key(&[a, b]))
                 .collect(),
         };
-        (batch.batch, written)
+        Ok((batch.batch, written))
     }
 }

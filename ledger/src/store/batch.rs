@@ -10,7 +10,9 @@ use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
 use super::db::Store;
-use super::keys::{key_sequence_key, text_key, versioned_key, META_GENESIS, META_TIP};
+use super::keys::{
+    key_sequence_key, text_key, versioned_key, META_GENESIS, META_TIP, META_TREE_SIZE,
+};
 use super::records::{
     KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Tip,
 };
@@ -40,6 +42,16 @@ impl Batch<'_> {
         let mut value = tip.position.0.to_be_bytes().to_vec();
         value.extend_from_slice(tip.head.as_bytes());
         self.batch.put_cf(self.store.cf(cf::META), META_TIP, value);
+    }
+    /// A hash of the log's Merkle tree at its stored hash index.
+    pub(crate) fn put_tree_hash(&mut self, index: u64, hash: &[u8; 32]) {
+        self.batch
+            .put_cf(self.store.cf(cf::TREE), index.to_be_bytes(), hash);
+    }
+    /// How many log entries the tree holds after this batch.
+    pub(crate) fn put_tree_size(&mut self, size: u64) {
+        self.batch
+            .put_cf(self.store.cf(cf::META), META_TREE_SIZE, size.to_be_bytes());
     }
     pub(crate) fn put_log(&mut self, record: &LogRecord) {
         let mut value = Vec::with_capacity(72);

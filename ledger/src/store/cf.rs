@@ -15,6 +15,9 @@ pub(crate) const COVERAGE: &str = "coverage";
 pub(crate) const NEEDS: &str = "needs";
 pub(crate) const POLICIES: &str = "policies";
 pub(crate) const REVIEWS: &str = "reviews";
+/// The log's Merkle tree: the hashes of its complete subtrees, by stored
+/// hash index (see `crate::tree`), 32 bytes each.
+pub(crate) const TREE: &str = "tree";
 /// Raft's log entries (index → entry) and its vote, committed and purged
 /// log ids, applied log id and membership (see `crate::replication`).
 pub(crate) const RAFT_LOG: &str = "raft_log";
@@ -39,6 +42,7 @@ pub const STATE: &[&str] = &[
     NEEDS,
     POLICIES,
     REVIEWS,
+    TREE,
 ];
 /// The column families that hold projections (rebuildable from the log).
 pub const PROJECTIONS: &[&str] = &[

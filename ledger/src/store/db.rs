@@ -11,7 +11,9 @@ use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
 use super::error::StoreError;
-use super::keys::{decode_log, decode_tip, key_sequence_key, text_key, META_GENESIS, META_TIP};
+use super::keys::{
+    decode_log, decode_tip, key_sequence_key, text_key, META_GENESIS, META_TIP, META_TREE_SIZE,
+};
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
 
 /// One stored (key, value) pair.
@@ -84,6 +86,30 @@ impl Store {
         self.get_cf(cf::META, META_TIP)?
             .map(|bytes| decode_tip(&bytes))
             .transpose()
+    }
+
+    /// How many log entries the Merkle tree holds (0 for a ledger written
+    /// before the tree existed, until it catches up at open).
+    pub fn tree_size(&self) -> Result<u64, StoreError> {
+        match self.get_cf(cf::META, META_TREE_SIZE)? {
+            None => Ok(0),
+            Some(bytes) => Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
+                |_| StoreError::Corrupt(format!("tree_size is {} bytes, expected 8", bytes.len())),
+            )?)),
+        }
+    }
+
+    /// The tree hash stored at `index`, if stored.
+    pub fn tree_hash(&self, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        match self.get_cf(cf::TREE, &index.to_be_bytes())? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(bytes.as_slice().try_into().map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "tree hash {index} is {} bytes, expected 32",
+                    bytes.len()
+                ))
+            })?)),
+        }
     }
 
     /// The log record at `position`, if committed.

@@ -8,6 +8,9 @@ use super::records::{LogRecord, Tip};
 
 pub(crate) const META_GENESIS: &[u8] = b"genesis";
 pub(crate) const META_TIP: &[u8] = b"tip";
+/// How many log entries the Merkle tree holds (u64, big-endian): the log's
+/// position once the tree has caught up with it.
+pub(crate) const META_TREE_SIZE: &[u8] = b"tree_size";
 
 pub(crate) fn key_sequence_key(key: &PublicKeyBytes, sequence: u64) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(72);

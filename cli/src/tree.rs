@@ -1,0 +1,219 @@
+//! `tansiq checkpoint`, `tansiq prove` and `tansiq audit`: what a donor or
+//! an auditor checks of the log without trusting the node that serves it.
+//! Every answer is verified here, against a signed checkpoint, before it
+//! is printed:
+//!
+//! - a checkpoint must carry a valid signature of the log key (pinned with
+//!   `--log-key`, else the node's key trusted on first use, said on
+//!   standard error) and name this chain's log;
+//! - an inclusion proof must lead from the event's bytes to the
+//!   checkpoint's root;
+//! - a consistency proof must lead from a saved checkpoint's root to the
+//!   current one's: anything else is a rewritten log (a fork, or a
+//!   truncation when the size went down), and the command fails naming
+//!   both checkpoints.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use prost::Message;
+use serde_json::json;
+use tansiq_ledger::ids::EventId;
+use tansiq_ledger::signing::{event_id as event_id_of, ChainId};
+use tansiq_ledger::tree::checkpoint::{self, Verified};
+use tansiq_ledger::tree::{check_consistency, check_inclusion, Hash};
+use tansiq_proto::v1 as pb;
+use tansiq_proto::v1::get_inclusion_proof_request::Event as Which;
+
+use crate::args::Output;
+use crate::client::Client;
+use crate::output;
+
+/// The node's current checkpoint, verified, and its note and key.
+async fn current(
+    client: &mut Client,
+    log_key: Option<&str>,
+) -> anyhow::Result<(Verified, Vec<u8>, String)> {
+    let signed = client
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await?
+        .into_inner();
+    let key = match log_key {
+        Some(key) => key.to_owned(),
+        None => {
+            eprintln!(
+                "tansiq: trusting the node's log key {} on first use; pin it with --log-key (or TANSIQ_LOG_KEY) so that a node cannot swap it",
+                signed.verifier_key
+            );
+            signed.verifier_key.clone()
+        }
+    };
+    let verified =
+        checkpoint::verify(&signed.note, &key, &signed.origin).context("the node's checkpoint")?;
+    Ok((verified, signed.note, key))
+}
+
+fn hashes(proof: &[Vec<u8>]) -> anyhow::Result<Vec<Hash>> {
+    proof
+        .iter()
+        .map(|bytes| {
+            Ok(Hash(bytes.as_slice().try_into().map_err(|_| {
+                anyhow::anyhow!("a proof hash is {} bytes, not 32", bytes.len())
+            })?))
+        })
+        .collect()
+}
+
+/// A saved checkpoint file, verified with `key` for `origin`.
+fn saved(path: &Path, key: &str, origin: &str) -> anyhow::Result<Verified> {
+    let note = std::fs::read(path)
+        .with_context(|| format!("cannot read the checkpoint file {}", path.display()))?;
+    checkpoint::verify(&note, key, origin).with_context(|| {
+        format!(
+            "the saved checkpoint {} (claims log {:?})",
+            path.display(),
+            checkpoint::claimed_origin(&note).unwrap_or_default()
+        )
+    })
+}
+
+fn describe(checkpoint: &Verified) -> String {
+    format!(
+        "size {} root {}",
+        checkpoint.size,
+        hex::encode(checkpoint.root.0)
+    )
+}
+
+/// `tansiq checkpoint [--save FILE]`.
+pub async fn checkpoint(
+    output: Output,
+    client: &mut Client,
+    log_key: Option<&str>,
+    save: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (verified, note, key) = current(client, log_key).await?;
+    if let Some(path) = save {
+        std::fs::write(path, &note).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    output::record(
+        output,
+        &json!({
+            "origin": verified.origin,
+            "size": verified.size,
+            "root": hex::encode(verified.root.0),
+            "log_key": key,
+            "saved": save.map(|path| path.display().to_string()),
+            "checkpoint": String::from_utf8_lossy(&note),
+        }),
+    );
+    Ok(())
+}
+
+/// `tansiq prove EVENT_ID [--checkpoint FILE]`.
+pub async fn prove(
+    output: Output,
+    client: &mut Client,
+    log_key: Option<&str>,
+    event_id: &str,
+    against: Option<&Path>,
+) -> anyhow::Result<()> {
+    let id = EventId::from_hex(event_id)
+        .with_context(|| format!("{event_id:?} is not an event id: 64 hex digits"))?;
+    let (now, _, key) = current(client, log_key).await?;
+    let target = match against {
+        Some(path) => saved(path, &key, &now.origin)?,
+        None => now,
+    };
+    let proof = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            event: Some(Which::EventId(id.0.to_vec())),
+            tree_size: target.size,
+        })
+        .await?
+        .into_inner();
+    let event = proof
+        .event
+        .context("the node sent no event with its proof")?;
+    let entry = event.encode_to_vec();
+    // The id is the hash of the chain id and the signed body: the event
+    // sent is the one asked for.
+    let chain = target
+        .origin
+        .strip_prefix("tansiq.ledger/")
+        .and_then(|chain| ChainId::parse(chain).ok())
+        .with_context(|| format!("{:?} is not a Tansiq log's origin", target.origin))?;
+    if event_id_of(&chain, &event.body) != id {
+        bail!("the node answered for event {event_id} with another event");
+    }
+    let path = hashes(&proof.hashes)?;
+    check_inclusion(&path, target.size, target.root, proof.position - 1, &entry).with_context(
+        || {
+            format!(
+                "event {event_id} at log position {} is NOT proven in the checkpoint ({}): suspect a log that was rewritten, or a node that serves another log",
+                proof.position,
+                describe(&target)
+            )
+        },
+    )?;
+    output::record(
+        output,
+        &json!({
+            "event_id": event_id,
+            "position": proof.position,
+            "tree_size": target.size,
+            "root": hex::encode(target.root.0),
+            "origin": target.origin,
+            "log_key": key,
+            "entry": hex::encode(&entry),
+            "proof": path.iter().map(|hash| hex::encode(hash.0)).collect::<Vec<_>>(),
+            "verified": true,
+        }),
+    );
+    Ok(())
+}
+
+/// `tansiq audit --since FILE`.
+pub async fn audit(
+    output: Output,
+    client: &mut Client,
+    log_key: Option<&str>,
+    since: &Path,
+) -> anyhow::Result<()> {
+    let (now, _, key) = current(client, log_key).await?;
+    let before = saved(since, &key, &now.origin)?;
+    if now.size < before.size {
+        bail!(
+            "the log was TRUNCATED: the saved checkpoint {} has {} but the node's now has {}; the ministry's log lost entries it had published",
+            since.display(),
+            describe(&before),
+            describe(&now)
+        );
+    }
+    let proof = client
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: before.size,
+            new_size: now.size,
+        })
+        .await?
+        .into_inner();
+    let path = hashes(&proof.hashes)?;
+    check_consistency(&path, now.size, now.root, before.size, before.root).with_context(|| {
+        format!(
+            "the log was REWRITTEN (a fork): the node's checkpoint ({}) does not extend the saved one {} ({})",
+            describe(&now),
+            since.display(),
+            describe(&before)
+        )
+    })?;
+    output::record(
+        output,
+        &json!({
+            "origin": now.origin,
+            "since": describe(&before),
+            "now": describe(&now),
+            "consistent": true,
+        }),
+    );
+    Ok(())
+}
