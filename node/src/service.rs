@@ -8,6 +8,7 @@ use tansiq_ledger::ids::{EventId, LogPosition, PublicKeyBytes};
 use tansiq_ledger::limits::{SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES};
 use tansiq_ledger::store::{Store, StoreError, Tip};
 use tansiq_ledger::tree::checkpoint::{self, LogKey};
+use tansiq_ledger::tree::tiles::TilePath;
 use tansiq_ledger::tree::{Hash, TreeError};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -81,6 +82,14 @@ impl LedgerService {
         })
         .await
         .map_err(|error| Status::internal(format!("read task failed: {error}")))?
+    }
+
+    /// The c2sp.org/tlog-tiles tile at `path` (`tile/...`) and whether it
+    /// is full (never changes).
+    pub async fn tile(&self, path: String) -> Result<(Vec<u8>, bool), Status> {
+        let tile = TilePath::parse(&path).map_err(|error| tree_status(&error))?;
+        self.tree(move |store| Ok((store.tile(tile)?, tile.is_full())))
+            .await
     }
 
     /// Signs checkpoints with `key`.

@@ -176,6 +176,8 @@ pub fn tree_status(error: &TreeError) -> Status {
     match error {
         TreeError::OutOfRange(message) => Status::out_of_range(message.clone()),
         TreeError::NotFound(message) => Status::not_found(message.clone()),
+        TreeError::BadPath(message) => Status::invalid_argument(message.clone()),
+        TreeError::TooLarge(message) => Status::failed_precondition(message.clone()),
         TreeError::Store(error) => store_status(error),
         other => Status::internal(other.to_string()),
     }

@@ -355,3 +355,91 @@ async fn an_auditor_catches_a_forked_or_truncated_log() {
         tansiq_tests::stderr(&refused)
     );
 }
+
+/// GET `url`: status, Cache-Control, body.
+async fn fetch(url: &str) -> (u16, String, Vec<u8>) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Empty<bytes::Bytes>>(
+        hyper_util::client::legacy::connect::HttpConnector::new(),
+    );
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let cache = response
+        .headers()
+        .get("cache-control")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, cache, body.to_vec())
+}
+
+/// The node serves its tree as c2sp.org/tlog-tiles: the checkpoint verifies
+/// with the node's log key, the level-0 tile holds the leaf hashes of the
+/// entry bundle's entries, and they hash up to the checkpoint's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_reads_the_checkpoint_tiles_and_entries_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo", "--http", "127.0.0.1:0"]);
+    let console = node.console_url.clone().unwrap();
+    let console = console.trim_end_matches('/');
+    let mut client = node.client().await;
+    let signed = client
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+
+    let (status, cache, note) = fetch(&format!("{console}/checkpoint")).await;
+    assert_eq!(status, 200);
+    assert_eq!(cache, "no-store");
+    let checkpoint =
+        tansiq_ledger::tree::checkpoint::verify(&note, &signed.verifier_key, &signed.origin)
+            .unwrap();
+    let size = checkpoint.size;
+    assert!(
+        size > 0 && size < 256,
+        "the demo fits one partial tile: {size}"
+    );
+
+    let (status, cache, hashes) = fetch(&format!("{console}/tile/0/000.p/{size}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(cache, "no-store", "a partial tile changes as the log grows");
+    assert_eq!(hashes.len() as u64, 32 * size);
+    let leaves: Vec<[u8; 32]> = hashes
+        .chunks(32)
+        .map(|chunk| chunk.try_into().unwrap())
+        .collect();
+    assert_eq!(mth(&leaves), checkpoint.root.0);
+
+    let (status, _, bundle) = fetch(&format!("{console}/tile/entries/000.p/{size}")).await;
+    assert_eq!(status, 200);
+    let mut rest = bundle.as_slice();
+    let mut entries = Vec::new();
+    while !rest.is_empty() {
+        let length = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        entries.push(rest[2..2 + length].to_vec());
+        rest = &rest[2 + length..];
+    }
+    assert_eq!(entries.len() as u64, size);
+    for (entry, hash) in entries.iter().zip(&leaves) {
+        assert_eq!(&leaf(entry), hash);
+        // Each entry is a signed event as the log holds it.
+        pb::SignedEvent::decode(entry.as_slice()).unwrap();
+    }
+
+    // Not a tile path: 400; a tile the tree does not hold yet: 404.
+    for (path, status) in [
+        ("tile/0/1".to_owned(), 400),
+        ("tile/9/000".to_owned(), 400),
+        ("tile/0/000".to_owned(), 404),
+        (format!("tile/0/000.p/{}", size + 1), 404),
+        ("tile/entries/x001/000".to_owned(), 404),
+    ] {
+        assert_eq!(
+            fetch(&format!("{console}/{path}")).await.0,
+            status,
+            "{path}"
+        );
+    }
+}

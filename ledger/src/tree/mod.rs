@@ -33,6 +33,7 @@ use crate::ids::LogPosition;
 use crate::store::{Store, StoreError};
 
 pub mod checkpoint;
+pub mod tiles;
 
 pub use tlog_tiles::Hash;
 
@@ -49,6 +50,12 @@ pub enum TreeError {
     /// The event asked about is not on the ledger.
     #[error("{0}")]
     NotFound(String),
+    /// Not a tile path.
+    #[error("{0}")]
+    BadPath(String),
+    /// An entry too large for the format asked.
+    #[error("{0}")]
+    TooLarge(String),
     /// A proof does not verify.
     #[error("the proof does not verify: {0}")]
     Invalid(String),

@@ -24,6 +24,7 @@ mod live;
 pub mod map;
 mod pages;
 mod sources;
+mod tiles;
 mod view;
 
 use std::net::SocketAddr;
@@ -176,6 +177,8 @@ fn router(console: Arc<Console>) -> Router {
         .route("/download/{table}", get(pages::download::handle))
         .route("/language/{code}", get(pages::language::handle))
         .route("/live", get(live::handle))
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*rest}", get(tiles::tile))
         .route("/access", get(access::form).post(access::sign_in))
         .route("/static/console.css", get(stylesheet))
         .route("/static/live.js", get(script))

@@ -52,6 +52,20 @@ impl Sources {
         )
     }
 
+    /// The node's signed checkpoint, as `Ledger.GetCheckpoint` gives it.
+    pub async fn checkpoint(&self) -> Result<pb::SignedCheckpoint, Status> {
+        self.ledger
+            .get_checkpoint(Request::new(pb::GetCheckpointRequest {}))
+            .await
+            .map(Response::into_inner)
+    }
+
+    /// A tile of the log's Merkle tree (c2sp.org/tlog-tiles), and whether
+    /// it is full.
+    pub async fn tile(&self, path: String) -> Result<(Vec<u8>, bool), Status> {
+        self.ledger.tile(path).await
+    }
+
     pub async fn who_supports(
         &self,
         request: pb::WhoSupportsRequest,
