@@ -3,7 +3,8 @@
 //! projects, each registered, updated, set to implementation and given two
 //! transactions, plus one assessed need per municipality — through the same
 //! append path as a node (decode, batch verification, one synced batch per
-//! group), then measures:
+//! group; the generator is `tansiq_tests::scale`, shared with
+//! `tansiq-console-bench`), then measures:
 //!
 //! - who-supports latency (p50, p99) for random municipalities, with and
 //!   without an as-of date;
@@ -18,21 +19,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use tansiq_ledger::append::rebuild;
-use tansiq_ledger::author::Author;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
-use tansiq_ledger::event::codes::SECTOR;
 use tansiq_ledger::event::Signatures;
-use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::limits::{STORE_BLOCK_CACHE_BYTES, STORE_WRITE_BUFFER_BYTES};
-use tansiq_ledger::signing::KeyPair;
-use tansiq_ledger::Ledger;
-use tansiq_proto::v1 as pb;
-use tansiq_proto::v1::event_body::Kind;
-use tansiq_tests::{commit_group, events};
+use tansiq_tests::scale::{self, pcode, Scale, DAY_MS, FIRST_DAY_MS, SECTORS};
 
 #[derive(Parser)]
 #[command(about = "Coverage queries, rebuild and memory at a million events")]
@@ -49,165 +42,36 @@ struct Args {
     /// who-supports queries to time.
     #[arg(long, default_value_t = 20_000)]
     queries: usize,
-    /// Where to build the ledger (default: a temporary directory).
+    /// Where to build the ledger, as a node's data directory that
+    /// `tansiq-node --data-dir DIR` opens (default: a temporary directory).
+    /// It must not hold a ledger yet.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
 }
 
-/// 40 OECD DAC purpose codes across the sectors municipalities work in.
-const SECTORS: [&str; 40] = [
-    "11110", "11120", "11130", "11182", "11220", "11231", "11320", "12110", "12181", "12220",
-    "12230", "12240", "12261", "12281", "13020", "13030", "14010", "14015", "14020", "14021",
-    "14022", "14030", "14031", "14032", "14050", "15110", "15111", "15112", "15130", "15150",
-    "15170", "16010", "16020", "16050", "16061", "21020", "23230", "25030", "31120", "74020",
-];
-const DAY_MS: i64 = 86_400_000;
-/// 2024-01-01: loading advances one day per commit group from here.
-const FIRST_DAY_MS: i64 = 1_704_067_200_000;
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    for code in SECTORS {
-        if SECTOR.active(code).is_none() {
-            bail!("bench sector {code} is not an active DAC code");
-        }
-    }
     let scratch = tempfile::tempdir()?;
     let dir = args
         .dir
         .clone()
         .unwrap_or_else(|| scratch.path().to_path_buf());
-    let mut rng = StdRng::seed_from_u64(2026);
-
-    let (ledger, mut ministry) =
-        tansiq_tests::open_test_ledger(&dir.join("ledger"), "tansiq-bench", 1, FIRST_DAY_MS);
-    let chain = ministry.chain.clone();
-
-    // Load.
-    let started = Instant::now();
-    let mut loader = Loader {
-        ledger: &ledger,
-        pending: Vec::new(),
-        group: args.group,
-        day: 0,
-        events: 0,
-    };
-    let regions = args.municipalities.div_ceil(100);
-    let pcode = |index: usize| format!("LY{:02}{:04}", index / 100 % 100, index);
-    for region in 0..regions {
-        loader.push(
-            ministry
-                .sign(events::municipality(&format!("LY{region:02}"), "", 1), 0)
-                .0,
-        )?;
-    }
-    loader.flush()?;
-    for index in 0..args.municipalities {
-        let code = pcode(index);
-        loader.push(
-            ministry
-                .sign(events::municipality(&code, &code[..4], 2), 0)
-                .0,
-        )?;
-    }
-    let mut donors = Vec::with_capacity(args.donors);
-    for index in 0..args.donors {
-        let key = KeyPair::from_seed([(index % 250) as u8 + 2; 32]);
-        let name = format!("donor-{index}");
-        loader.push(ministry.sign(events::register_donor(&name, &key), 0).0)?;
-        donors.push(Author::new(
-            chain.clone(),
-            OrgId::parse(&name)?,
-            key,
-            0,
-            None,
-        ));
-    }
-    for index in 0..args.municipalities {
-        let need = Kind::NeedAssessed(pb::NeedAssessed {
-            pcode: pcode(index),
-            sector: SECTORS[rng.gen_range(0..SECTORS.len())].into(),
-            people_in_need: rng.gen_range(100..50_000),
-            severity: rng.gen_range(1..=5),
-            period_start: "2024-01-01".into(),
-            period_end: "2030-12-31".into(),
-            source: "bench".into(),
-        });
-        loader.push(ministry.sign(need, 0).0)?;
-    }
-    loader.flush()?;
-    for project in 0..args.projects {
-        let donor = &mut donors[project % args.donors];
-        let id = format!("p{project}");
-        let place = pcode(rng.gen_range(0..args.municipalities));
-        let sector = SECTORS[rng.gen_range(0..SECTORS.len())];
-        let start = rng.gen_range(0..1_500);
-        let start_day = Date::from_unix_ms(FIRST_DAY_MS + start * DAY_MS).to_string();
-        let end_day = Date::from_unix_ms(FIRST_DAY_MS + (start + rng.gen_range(90..900)) * DAY_MS)
-            .to_string();
-        let mut details = events::details(
-            &place,
-            sector,
-            "USD",
-            &rng.gen_range(10_000..5_000_000).to_string(),
-        );
-        details.iati_identifier = format!("XM-BENCH-{id}");
-        details.title = events::names(&format!("Project {project} for {place}"), "");
-        details.planned_start = start_day.clone();
-        details.planned_end = end_day;
-        loader.push(donor.sign(events::project(&id, details.clone()), 0).0)?;
-        details.budget = Some(pb::Money {
-            value: "123456".into(),
-            currency: "EUR".into(),
-        });
-        loader.push(
-            donor
-                .sign(
-                    Kind::ProjectUpdated(pb::ProjectUpdated {
-                        project_id: id.clone(),
-                        details: Some(details),
-                    }),
-                    0,
-                )
-                .0,
-        )?;
-        loader.push(
-            donor
-                .sign(
-                    Kind::ProjectStatusChanged(pb::ProjectStatusChanged {
-                        project_id: id.clone(),
-                        status: 2,
-                        effective_date: start_day.clone(),
-                    }),
-                    0,
-                )
-                .0,
-        )?;
-        for tranche in ["3", "4"] {
-            loader.push(
-                donor
-                    .sign(
-                        Kind::TransactionRecorded(pb::TransactionRecorded {
-                            project_id: id.clone(),
-                            transaction_type: tranche.parse()?,
-                            date: start_day.clone(),
-                            value: Some(pb::Money {
-                                value: "1000".into(),
-                                currency: "USD".into(),
-                            }),
-                            provider_activity_id: String::new(),
-                            description: String::new(),
-                        }),
-                        0,
-                    )
-                    .0,
-            )?;
-        }
-    }
-    loader.flush()?;
-    let load = started.elapsed();
-    let events = loader.events;
-    let days = loader.day;
+    let scale::Built {
+        ledger,
+        manifest,
+        mut rng,
+    } = scale::build(
+        &dir,
+        &Scale {
+            municipalities: args.municipalities,
+            projects: args.projects,
+            donors: args.donors,
+            group: args.group,
+        },
+    )?;
+    let load = manifest.load_time();
+    let events = manifest.events;
+    let days = manifest.days;
     println!(
         "tansiq-coverage-bench: {events} events ({} municipalities, {} sectors, {} projects, {} donors) loaded in {:.1} s = {:.0} events/s (sign + verify + commit, one process, {} cores)",
         args.municipalities,
@@ -306,40 +170,4 @@ fn rss_mib() -> anyhow::Result<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .context("VmRSS in /proc/self/status")?;
     Ok(kib / 1024)
-}
-
-/// Commits events in groups, one simulated day per group.
-struct Loader<'a> {
-    ledger: &'a Ledger,
-    pending: Vec<pb::SignedEvent>,
-    group: usize,
-    day: i64,
-    events: usize,
-}
-
-impl Loader<'_> {
-    fn push(&mut self, event: pb::SignedEvent) -> anyhow::Result<()> {
-        self.pending.push(event);
-        if self.pending.len() >= self.group {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> anyhow::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let requests: Vec<Vec<pb::SignedEvent>> =
-            self.pending.drain(..).map(|event| vec![event]).collect();
-        let count = requests.len();
-        for outcome in commit_group(self.ledger, requests, FIRST_DAY_MS + self.day * DAY_MS) {
-            if let Err(rejection) = outcome {
-                bail!("a bench event was refused: {rejection}");
-            }
-        }
-        self.events += count;
-        self.day += 1;
-        Ok(())
-    }
 }
