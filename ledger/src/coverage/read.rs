@@ -17,15 +17,27 @@ impl Store {
         cut_ms: i64,
         committed_at: impl Fn(&T) -> i64,
     ) -> Result<Option<T>, StoreError> {
-        let mut last = None;
-        for (_, value) in self.scan_prefix(family, prefix)? {
-            let record: T = decode_json(family, &value)?;
-            if committed_at(&record) > cut_ms {
+        // Newest first: versions are keyed by log position, and commit
+        // times never go back along the log, so the first version at or
+        // before the cut is the one (for a query of now, the newest: one
+        // decode, however many versions there are).
+        let mut upper = prefix.to_vec();
+        upper.extend_from_slice(&[0xFF; 8]);
+        let iter = self.db().iterator_cf(
+            self.cf(family),
+            IteratorMode::From(&upper, rocksdb::Direction::Reverse),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
                 break;
             }
-            last = Some(record);
+            let record: T = decode_json(family, &value)?;
+            if committed_at(&record) <= cut_ms {
+                return Ok(Some(record));
+            }
         }
-        Ok(last)
+        Ok(None)
     }
 
     /// A project's state as committed at or before `cut_ms`.

@@ -41,6 +41,29 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
         }
     };
     let pcode = view.pcode();
+    // More places registered under the P-code than a matrix shows: say so
+    // before computing a matrix, its overlaps and gaps nobody will see (at
+    // a country of 10,000 municipalities that takes seconds).
+    let registered = sources
+        .municipalities(pb::ListMunicipalitiesRequest {
+            scope: Some(pb::Scope {
+                pcode: pcode.to_owned(),
+                as_of: view.as_of().to_owned(),
+                ..Default::default()
+            }),
+            page: Some(pb::PageRequest {
+                page_size: MATRIX_ROWS_MAX as u32 + 1,
+                page_token: String::new(),
+            }),
+        })
+        .await?;
+    if registered.municipalities.len() > MATRIX_ROWS_MAX {
+        return Ok(Page {
+            title: lang.t(Text::Matrix).to_owned(),
+            body: too_many(sources, view, None).await?,
+            info: registered.info,
+        });
+    }
     let matrix = sources.matrix(view.scope(pcode)).await?;
     let overlaps = sources
         .overlaps(pb::OverlapsRequest {
@@ -83,7 +106,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
         })
         .collect();
     let body = if rows.len() > MATRIX_ROWS_MAX {
-        too_many(sources, view, rows.len()).await?
+        too_many(sources, view, Some(rows.len())).await?
     } else {
         html! {
             (pcode_filter(view))
@@ -189,7 +212,13 @@ fn cell(
 
 /// The matrix would have more rows than a page holds: say so, and offer
 /// the places under the P-code to narrow it to.
-async fn too_many(sources: &Sources, view: &View, rows: usize) -> Result<Markup, PageError> {
+/// The page asking to narrow the P-code: `rows` when they were counted,
+/// else more places are registered under it than a matrix shows.
+async fn too_many(
+    sources: &Sources,
+    view: &View,
+    rows: Option<usize>,
+) -> Result<Markup, PageError> {
     let lang = view.lang;
     let pcode = view.pcode();
     let listed = sources
@@ -202,8 +231,13 @@ async fn too_many(sources: &Sources, view: &View, rows: usize) -> Result<Markup,
         })
         .await?
         .municipalities;
+    let top = listed.iter().map(|m| m.admin_level).min().unwrap_or(0);
     let narrower: Vec<&pb::Municipality> = if pcode.is_empty() {
         listed.iter().filter(|m| m.admin_level == 0).collect()
+    } else if !listed.iter().any(|m| m.pcode == pcode) {
+        // Not registered itself (a country known only as a prefix): the
+        // highest places under it.
+        listed.iter().filter(|m| m.admin_level == top).collect()
     } else {
         let children = listed
             .iter()
@@ -218,7 +252,11 @@ async fn too_many(sources: &Sources, view: &View, rows: usize) -> Result<Markup,
     Ok(html! {
         (pcode_filter(view))
         p.bounded #too-many {
-            (lang.t(Text::TooManyRows)) " (" (rows) " > " (MATRIX_ROWS_MAX) ")"
+            (lang.t(Text::TooManyRows))
+            @match rows {
+                Some(rows) => { " (" (rows) " > " (MATRIX_ROWS_MAX) ")" }
+                None => { " (> " (MATRIX_ROWS_MAX) ")" }
+            }
         }
         @if !narrower.is_empty() {
             p { (lang.t(Text::NarrowTo)) ":" }
