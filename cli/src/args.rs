@@ -142,8 +142,39 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Re-check every signature, every key's chain and the log head chain of a node.
-    Verify,
+    /// Re-check every signature, every key's chain and the log head chain
+    /// of a node; with --mirror, of a mirror, offline, against a signed
+    /// checkpoint (every tile too).
+    Verify {
+        /// A directory made by `tansiq mirror` (no node is asked).
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+        /// With --mirror: the checkpoint to check against (default: the
+        /// one the mirror holds).
+        #[arg(long, requires = "mirror")]
+        checkpoint: Option<PathBuf>,
+        /// With --mirror: the log key (NAME+HEXID+BASE64) the checkpoint
+        /// must be signed with.
+        #[arg(long, env = "TANSIQ_LOG_KEY", requires = "mirror")]
+        log_key: Option<String>,
+    },
+    /// Copy the log, as c2sp.org/tlog-tiles files, from a node's HTTP
+    /// (console) address into DIR, checking every tile and the signed
+    /// checkpoint as they arrive; run again to bring it up to date.
+    Mirror {
+        /// The mirror's directory.
+        dir: PathBuf,
+        /// The node's console address, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        from: String,
+        /// A console access token, if the node asks for one.
+        #[arg(long, env = "TANSIQ_CONSOLE_TOKEN")]
+        token: Option<String>,
+        /// The log key the checkpoint must be signed with; without it, the
+        /// key of the node named by --node, trusted on first use.
+        #[arg(long, env = "TANSIQ_LOG_KEY")]
+        log_key: Option<String>,
+    },
     // who-supports, matrix, gaps, overlaps, check, history: here, so that
     // they keep this place in the syntax and in --help.
     #[command(flatten)]

@@ -74,7 +74,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tail { from, once } => {
             tail(output, &mut connect(&cli.node).await?, from, once).await
         }
-        Command::Verify => crate::verify::run(output, &mut connect(&cli.node).await?).await,
+        Command::Verify { mirror: None, .. } => {
+            crate::verify::run(output, &mut connect(&cli.node).await?).await
+        }
+        Command::Verify {
+            mirror: Some(dir),
+            checkpoint,
+            log_key,
+        } => {
+            let log_key = log_key.context(
+                "checking a mirror offline needs the log key: --log-key KEY (or TANSIQ_LOG_KEY), as `tansiq checkpoint` prints it",
+            )?;
+            crate::mirror::verify(output, &dir, checkpoint.as_deref(), &log_key)
+        }
+        Command::Mirror {
+            dir,
+            from,
+            token,
+            log_key,
+        } => {
+            let log_key = match log_key {
+                Some(key) => key,
+                None => {
+                    let signed = connect(&cli.node)
+                        .await?
+                        .get_checkpoint(pb::GetCheckpointRequest {})
+                        .await?
+                        .into_inner();
+                    eprintln!(
+                        "tansiq: trusting the log key {} of {} on first use; pin it with --log-key",
+                        signed.verifier_key, cli.node
+                    );
+                    signed.verifier_key
+                }
+            };
+            let source = crate::mirror::Source {
+                base: from,
+                ca: cli.ca.clone(),
+                token,
+            };
+            crate::mirror::mirror(output, &dir, &source, &log_key).await
+        }
         Command::Coverage(command) => crate::coverage::run(&cli.node, output, command).await,
         Command::List { what } => crate::list::run(&cli.node, output, what).await,
         Command::Cluster { key, action } => {

@@ -10,6 +10,7 @@ mod coverage;
 mod export;
 mod import;
 mod list;
+mod mirror;
 mod signer;
 mod tree;
 mod verify;

@@ -73,7 +73,7 @@ pub async fn run(output: Output, client: &mut Client) -> anyhow::Result<()> {
 }
 
 /// Checks log entries in order; signatures are verified in batches.
-struct ChainVerifier {
+pub(crate) struct ChainVerifier {
     chain: ChainId,
     position: u64,
     head: HeadHash,
@@ -82,7 +82,7 @@ struct ChainVerifier {
 }
 
 impl ChainVerifier {
-    fn new(genesis: Genesis) -> Self {
+    pub(crate) fn new(genesis: Genesis) -> Self {
         ChainVerifier {
             chain: genesis.chain.clone(),
             position: 0,
@@ -94,9 +94,6 @@ impl ChainVerifier {
 
     fn push(&mut self, entry: pb::LogEntry) -> anyhow::Result<()> {
         let position = entry.position;
-        if position != self.position + 1 {
-            bail!("log skips from position {} to {position}", self.position);
-        }
         let event = entry.event.context("log entry without event")?;
         let id = signing::event_id(&self.chain, &event.body);
         if id.0.as_slice() != entry.event_id.as_slice() {
@@ -105,7 +102,7 @@ impl ChainVerifier {
                 hex::encode(&entry.event_id)
             );
         }
-        self.head = self.head.next(&id);
+        self.push_event(position, event)?;
         if self.head.0.as_slice() != entry.head.as_slice() {
             bail!(
                 "position {position}: head {} but blake3(previous head || id) is {}",
@@ -113,6 +110,21 @@ impl ChainVerifier {
                 self.head
             );
         }
+        Ok(())
+    }
+
+    /// The event at `position`, its id and the head after it computed
+    /// here (a mirror holds the events alone).
+    pub(crate) fn push_event(
+        &mut self,
+        position: u64,
+        event: pb::SignedEvent,
+    ) -> anyhow::Result<()> {
+        if position != self.position + 1 {
+            bail!("log skips from position {} to {position}", self.position);
+        }
+        let id = signing::event_id(&self.chain, &event.body);
+        self.head = self.head.next(&id);
         let body = pb::EventBody::decode(event.body.as_slice())
             .with_context(|| format!("position {position}: body"))?;
         let signer = PublicKeyBytes::from_slice(&body.signer_key)?;
@@ -166,7 +178,7 @@ impl ChainVerifier {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<(u64, HeadHash)> {
+    pub(crate) fn finish(mut self) -> anyhow::Result<(u64, HeadHash)> {
         self.check_signatures()?;
         Ok((self.position, self.head))
     }

@@ -443,3 +443,93 @@ async fn a_mirror_reads_the_checkpoint_tiles_and_entries_over_http() {
         );
     }
 }
+
+/// `tansiq mirror` copies a demo node's log as tiles, checking them; with
+/// the node stopped, `tansiq verify --mirror` re-checks every tile, the
+/// signed checkpoint, every signature and both chains offline, and names
+/// the file when one byte of an entry bundle or a hash tile is flipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_is_checked_offline_and_a_flipped_byte_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(
+        &dir.path().join("node"),
+        &["--demo", "--http", "127.0.0.1:0"],
+    );
+    let console = node.console_url.clone().unwrap();
+    let console = console.trim_end_matches('/').to_owned();
+    let json_of = |output: std::process::Output| json(&output);
+    let checkpoint = json_of(tansiq_tests::cli(
+        &node,
+        &["--output", "json", "checkpoint"],
+    ));
+    let log_key = checkpoint["log_key"].as_str().unwrap().to_owned();
+    let size = checkpoint["size"].as_u64().unwrap();
+    let mirror = dir.path().join("mirror");
+    let mirror_arg = mirror.display().to_string();
+    let args = [
+        "--output",
+        "json",
+        "mirror",
+        &mirror_arg,
+        "--from",
+        &console,
+        "--log-key",
+        &log_key,
+    ];
+    let copied = json_of(tansiq_tests::cli(&node, &args));
+    assert_eq!(copied["entries"].as_u64(), Some(size));
+    // Again: brought up to date, checked again.
+    let again = json_of(tansiq_tests::cli(&node, &args));
+    assert_eq!(again["size"].as_u64(), Some(size));
+    let stopped = node.data_dir.clone();
+    assert!(node.terminate());
+
+    // Offline: the node is gone (its address answers nothing).
+    let offline = |extra: &[&str]| {
+        let mut command = std::process::Command::new(tansiq_tests::binary("tansiq"));
+        command
+            .args(["--node", "http://127.0.0.1:9", "--output", "json", "verify"])
+            .args(["--mirror", &mirror_arg, "--log-key", &log_key])
+            .args(extra);
+        command.output().unwrap()
+    };
+    let verified = json_of(offline(&[]));
+    assert_eq!(verified["result"], "ok");
+    assert_eq!(verified["events_verified"].as_u64(), Some(size));
+    let _ = stopped;
+
+    let bundle = mirror.join(format!("tile/entries/000.p/{size}"));
+    let tile = mirror.join(format!("tile/0/000.p/{size}"));
+    for (file, name) in [(&bundle, "tile/entries/000"), (&tile, "tile/0/000")] {
+        let original = std::fs::read(file).unwrap();
+        let mut flipped = original.clone();
+        // A byte inside the data (past the first entry's length prefix).
+        let at = original.len() / 2;
+        flipped[at] ^= 0x01;
+        std::fs::write(file, &flipped).unwrap();
+        let refused = offline(&[]);
+        assert!(!refused.status.success(), "{name} flipped");
+        let said = tansiq_tests::stderr(&refused);
+        assert!(said.contains("tile/"), "{name}: {said}");
+        std::fs::write(file, &original).unwrap();
+    }
+    assert_eq!(json_of(offline(&[]))["result"], "ok");
+
+    // A key that did not sign the checkpoint.
+    let refused = {
+        let mut command = std::process::Command::new(tansiq_tests::binary("tansiq"));
+        command.args([
+            "--node",
+            "http://127.0.0.1:9",
+            "verify",
+            "--mirror",
+            &mirror_arg,
+        ]);
+        command.args([
+            "--log-key",
+            "tansiq.ledger/x+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+        ]);
+        command.output().unwrap()
+    };
+    assert!(!refused.status.success());
+}

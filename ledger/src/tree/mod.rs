@@ -20,7 +20,7 @@
 //!   (`append::Staging::into_batch`), on a single node and in every Raft
 //!   apply, so the tree is a function of the log, identical on every node;
 //!   a snapshot carries it. A ledger written before the tree existed gets
-//!   it built once from its log when it is opened ([`catch_up`]).
+//!   it built once from its log when it is opened (`catch_up`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -78,6 +78,16 @@ impl From<TreeError> for StoreError {
 /// The leaf data of an event: its `SignedEvent` encoded as the log stores it.
 pub fn entry(envelope: &pb::SignedEvent) -> Vec<u8> {
     envelope.encode_to_vec()
+}
+
+/// The RFC 6962 hash of a node with children `left` and `right`.
+pub fn node_hash(left: Hash, right: Hash) -> Hash {
+    tlog_tiles::node_hash(left, right)
+}
+
+/// The root of the empty tree: SHA-256 of nothing.
+pub fn empty_root() -> Hash {
+    tlog_tiles::EMPTY_HASH
 }
 
 /// The RFC 6962 leaf hash of `entry`.

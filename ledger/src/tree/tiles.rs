@@ -100,6 +100,29 @@ impl TilePath {
         })
     }
 
+    /// The tile's path, as [`TilePath::parse`] reads it.
+    pub fn path(&self) -> String {
+        let (kind, index, width) = match *self {
+            TilePath::Hashes {
+                level,
+                index,
+                width,
+            } => (level.to_string(), index, width),
+            TilePath::Entries { index, width } => ("entries".to_owned(), index, width),
+        };
+        let mut n = index;
+        let mut digits = format!("{:03}", n % 1000);
+        while n >= 1000 {
+            n /= 1000;
+            digits = format!("x{:03}/{digits}", n % 1000);
+        }
+        if width == TILE_WIDTH {
+            format!("tile/{kind}/{digits}")
+        } else {
+            format!("tile/{kind}/{digits}.p/{width}")
+        }
+    }
+
     /// Whether the tile never changes once it exists.
     pub fn is_full(&self) -> bool {
         match self {
@@ -200,6 +223,14 @@ mod tests {
             }
         );
         assert!(!TilePath::parse("tile/entries/005.p/3").unwrap().is_full());
+        for path in [
+            "tile/0/000",
+            "tile/1/x001/x234/067.p/8",
+            "tile/entries/x001/002",
+            "tile/entries/005.p/3",
+        ] {
+            assert_eq!(TilePath::parse(path).unwrap().path(), path);
+        }
         for bad in [
             "tile/0/1",
             "tile/0/0001",

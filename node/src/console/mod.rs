@@ -178,6 +178,7 @@ fn router(console: Arc<Console>) -> Router {
         .route("/language/{code}", get(pages::language::handle))
         .route("/live", get(live::handle))
         .route("/checkpoint", get(tiles::checkpoint))
+        .route("/genesis", get(tiles::genesis))
         .route("/tile/{*rest}", get(tiles::tile))
         .route("/access", get(access::form).post(access::sign_in))
         .route("/static/console.css", get(stylesheet))

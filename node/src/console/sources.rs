@@ -60,6 +60,14 @@ impl Sources {
             .map(Response::into_inner)
     }
 
+    /// The genesis bytes, as `Ledger.GetGenesis` gives them.
+    pub async fn genesis(&self) -> Result<pb::GenesisResponse, Status> {
+        self.ledger
+            .get_genesis(Request::new(pb::GetGenesisRequest {}))
+            .await
+            .map(Response::into_inner)
+    }
+
     /// A tile of the log's Merkle tree (c2sp.org/tlog-tiles), and whether
     /// it is full.
     pub async fn tile(&self, path: String) -> Result<(Vec<u8>, bool), Status> {

@@ -1,6 +1,7 @@
 //! The log's Merkle tree over HTTP, as c2sp.org/tlog-tiles clients (the
 //! transparency-log ecosystem's mirrors, monitors and witnesses) fetch it:
-//! `/checkpoint` (the signed note of `Ledger.GetCheckpoint`) and
+//! `/checkpoint` (the signed note of `Ledger.GetCheckpoint`), `/genesis`
+//! (for checking the entries offline) and
 //! `/tile/<L>/<N>[.p/<W>]`, `/tile/entries/<N>[.p/<W>]` (tiles of height
 //! 8; entry bundles of 16-bit length-prefixed entries). Full tiles never
 //! change and are sent as immutable; a tile the tree does not hold yet is
@@ -25,6 +26,23 @@ pub async fn checkpoint(State(console): State<Arc<Console>>) -> Response {
                 (header::CACHE_CONTROL, "no-store"),
             ],
             signed.note,
+        )
+            .into_response(),
+        Err(status) => plain_error(&status),
+    }
+}
+
+/// `/genesis`: the genesis' protobuf bytes, which a mirror needs to check
+/// the entries offline (the chain id they are signed for, the head
+/// chain's start). Not part of c2sp.org/tlog-tiles.
+pub async fn genesis(State(console): State<Arc<Console>>) -> Response {
+    match console.sources.genesis().await {
+        Ok(genesis) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            genesis.genesis,
         )
             .into_response(),
         Err(status) => plain_error(&status),
