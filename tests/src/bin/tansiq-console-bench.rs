@@ -141,6 +141,8 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok(measured)
     })?;
+    // The log's Merkle tree: proofs over gRPC, each checked (not timed).
+    let proofs = runtime.block_on(prove(&node, args.requests, &mut rng))?;
     let (rss_end, peak) = memory(node.pid())?;
     drop(node);
 
@@ -170,6 +172,18 @@ fn main() -> anyhow::Result<()> {
             grouped(percentile(bytes, 50).unwrap_or(0)),
             grouped(bytes.last().copied().unwrap_or(0)),
             statuses.join(", ")
+        );
+    }
+    println!();
+    println!("| proof (gRPC, one client) | calls | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for (name, times) in &proofs {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            times.len(),
+            millis(percentile(times, 50)),
+            millis(percentile(times, 99)),
+            millis(times.last().copied())
         );
     }
     println!();
@@ -422,4 +436,75 @@ fn profile() -> String {
         ),
         other => format!("{other} (target/{other}, debug assertions {assertions})"),
     }
+}
+
+/// Times `calls` inclusion proofs of random positions and consistency
+/// proofs from random sizes to the whole tree, checking each against the
+/// node's tree head (sorted times per kind).
+async fn prove(
+    node: &Node,
+    calls: usize,
+    rng: &mut StdRng,
+) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+    use tansiq_ledger::tree::{check_consistency, check_inclusion, Hash};
+    use tansiq_proto::v1 as pb;
+    let mut client = node.client().await;
+    let head = client
+        .get_tree_head(pb::GetTreeHeadRequest { size: 0 })
+        .await?
+        .into_inner();
+    let root = Hash(head.root.as_slice().try_into()?);
+    let hashes = |proof: &[Vec<u8>]| -> anyhow::Result<Vec<Hash>> {
+        proof
+            .iter()
+            .map(|bytes| Ok(Hash(bytes.as_slice().try_into()?)))
+            .collect()
+    };
+    let (mut inclusion, mut consistency) = (Vec::new(), Vec::new());
+    for _ in 0..calls {
+        let position = rng.gen_range(1..=head.size);
+        let started = Instant::now();
+        let proof = client
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                event: Some(pb::get_inclusion_proof_request::Event::Position(position)),
+                tree_size: head.size,
+            })
+            .await?
+            .into_inner();
+        inclusion.push(started.elapsed());
+        let entry = prost::Message::encode_to_vec(&proof.event.context("no event")?);
+        check_inclusion(
+            &hashes(&proof.hashes)?,
+            head.size,
+            root,
+            position - 1,
+            &entry,
+        )?;
+
+        let old = rng.gen_range(1..=head.size);
+        let started = Instant::now();
+        let proof = client
+            .get_consistency_proof(pb::GetConsistencyProofRequest {
+                old_size: old,
+                new_size: head.size,
+            })
+            .await?
+            .into_inner();
+        consistency.push(started.elapsed());
+        let old_root = Hash(
+            proof
+                .old
+                .context("no old head")?
+                .root
+                .as_slice()
+                .try_into()?,
+        );
+        check_consistency(&hashes(&proof.hashes)?, head.size, root, old, old_root)?;
+    }
+    inclusion.sort();
+    consistency.sort();
+    Ok(vec![
+        ("inclusion, random position", inclusion),
+        ("consistency, random size to the whole tree", consistency),
+    ])
 }
