@@ -375,6 +375,7 @@ async fn status(output: Output, client: &mut Client) -> anyhow::Result<()> {
             "commit_latency_p99_us": status.commit_latency_p99_us,
             "uptime_s": status.uptime_s,
             "version": status.version,
+            "log_key": status.log_key,
         }),
     );
     Ok(())

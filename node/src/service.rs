@@ -437,6 +437,11 @@ impl pb::ledger_server::Ledger for LedgerService {
             commit_latency_p99_us: p99,
             uptime_s: self.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            log_key: self
+                .log_key
+                .as_ref()
+                .map(|key| key.verifier_key().to_owned())
+                .unwrap_or_default(),
         }))
     }
 }

@@ -301,6 +301,9 @@ async fn an_auditor_catches_a_forked_or_truncated_log() {
     let checkpoint = json(&cli(&a, &["checkpoint", "--save", &saved_arg]));
     let size = checkpoint["size"].as_u64().unwrap();
     let log_key = checkpoint["log_key"].as_str().unwrap().to_owned();
+    // The node names its log key in its status, for an operator to publish.
+    let status = json(&cli(&a, &["status"]));
+    assert_eq!(status["log_key"].as_str(), Some(log_key.as_str()));
     let note = std::fs::read_to_string(&saved).unwrap();
     assert!(note.starts_with("tansiq.ledger/"), "{note}");
     assert!(note.contains(&format!("\n{size}\n")), "{note}");
