@@ -34,6 +34,8 @@ use crate::verify::ChainVerifier;
 /// Largest answer the mirror accepts for one file (a full entry bundle of
 /// 256 events of at most 64 KiB each, with room to spare).
 const ANSWER_BYTES_MAX: usize = 20 * 1024 * 1024;
+/// How long one file may take to arrive.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Where and how to fetch.
 pub struct Source {
@@ -49,6 +51,12 @@ impl Source {
     /// GETs `path` (no leading slash): the body of a 200, else an error
     /// with the node's words.
     async fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        tokio::time::timeout(FETCH_TIMEOUT, self.get_once(path))
+            .await
+            .with_context(|| format!("GET /{path}: no answer within {FETCH_TIMEOUT:?}"))?
+    }
+
+    async fn get_once(&self, path: &str) -> anyhow::Result<Vec<u8>> {
         let (tls, rest) = if let Some(rest) = self.base.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = self.base.strip_prefix("http://") {
@@ -133,34 +141,26 @@ fn tls_connector(ca: Option<&Path>) -> anyhow::Result<tokio_rustls::TlsConnector
 
 /// The tile paths of a tree of `size` entries: entry bundles and level-0
 /// hash tiles, then the levels above, each full one and the right edge.
-fn tiles_of(size: u64) -> Vec<TilePath> {
-    let mut tiles = Vec::new();
-    let bundles = |level_size: u64| -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut index = 0;
-        while index * TILE_WIDTH < level_size {
-            out.push((index, (level_size - index * TILE_WIDTH).min(TILE_WIDTH)));
-            index += 1;
-        }
-        out
+/// (Produced one at a time: a checkpoint's size is the log's word, and
+/// a huge one must not make the mirror allocate for it up front.)
+fn tiles_of(size: u64) -> impl Iterator<Item = TilePath> {
+    // The tiles of a level of `level_size` hashes: (index, width).
+    let widths = |level_size: u64| {
+        (0..level_size.div_ceil(TILE_WIDTH))
+            .map(move |index| (index, (level_size - index * TILE_WIDTH).min(TILE_WIDTH)))
     };
-    for (index, width) in bundles(size) {
-        tiles.push(TilePath::Entries { index, width });
-    }
-    let mut level = 0_u8;
-    let mut level_size = size;
-    while level_size > 0 && level < 8 {
-        for (index, width) in bundles(level_size) {
-            tiles.push(TilePath::Hashes {
+    let entries = widths(size).map(|(index, width)| TilePath::Entries { index, width });
+    let hashes = (0_u8..8)
+        .map(move |level| (level, size >> (u32::from(level) * 8)))
+        .take_while(|(_, level_size)| *level_size > 0)
+        .flat_map(move |(level, level_size)| {
+            widths(level_size).map(move |(index, width)| TilePath::Hashes {
                 level,
                 index,
                 width,
-            });
-        }
-        level += 1;
-        level_size /= TILE_WIDTH;
-    }
-    tiles
+            })
+        });
+    entries.chain(hashes)
 }
 
 /// The file a tile path is kept in, under the mirror's directory.
@@ -189,8 +189,8 @@ fn root_of(leaves: &[Hash]) -> Hash {
 /// Everything a mirror directory holds, checked against `checkpoint`:
 /// returns the entries, in order.
 fn check_mirror(dir: &Path, checkpoint: &Verified) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut entries = Vec::with_capacity(checkpoint.size as usize);
-    let mut leaves = Vec::with_capacity(checkpoint.size as usize);
+    let mut entries = Vec::new();
+    let mut leaves = Vec::new();
     // Hashes at each tile level (tree level 8·L), as recomputed.
     let mut levels: Vec<Vec<Hash>> = Vec::new();
     for tile in tiles_of(checkpoint.size) {
@@ -231,7 +231,9 @@ fn check_mirror(dir: &Path, checkpoint: &Verified) -> anyhow::Result<Vec<Vec<u8>
                     levels.resize(level + 1, Vec::new());
                 }
                 if level == 0 {
-                    levels[0] = leaves.clone();
+                    if levels[0].is_empty() {
+                        levels[0] = leaves.clone();
+                    }
                 } else if levels[level].is_empty() {
                     levels[level] = levels[level - 1]
                         .chunks(TILE_WIDTH as usize)

@@ -147,7 +147,11 @@ pub async fn prove(
         bail!("the node answered for event {event_id} with another event");
     }
     let path = hashes(&proof.hashes)?;
-    check_inclusion(&path, target.size, target.root, proof.position - 1, &entry).with_context(
+    let index = proof
+        .position
+        .checked_sub(1)
+        .context("the node named log position 0, which holds no event")?;
+    check_inclusion(&path, target.size, target.root, index, &entry).with_context(
         || {
             format!(
                 "event {event_id} at log position {} is NOT proven in the checkpoint ({}): suspect a log that was rewritten, or a node that serves another log",
@@ -166,6 +170,7 @@ pub async fn prove(
             "origin": target.origin,
             "log_key": key,
             "entry": hex::encode(&entry),
+            "log_key_pinned": log_key.is_some(),
             "proof": path.iter().map(|hash| hex::encode(hash.0)).collect::<Vec<_>>(),
             "verified": true,
         }),
@@ -213,6 +218,7 @@ pub async fn audit(
             "since": describe(&before),
             "now": describe(&now),
             "consistent": true,
+            "log_key_pinned": log_key.is_some(),
         }),
     );
     Ok(())

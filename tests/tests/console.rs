@@ -1076,6 +1076,13 @@ async fn beyond_loopback_the_console_is_tls_behind_a_token_or_a_client_certifica
         https(&address, &ca, None, &with_cookie).await.unwrap().0,
         200
     );
+    // A form over 1 KiB is refused without being read whole.
+    let big = format!(
+        "POST /access HTTP/1.1\r\nHost: console\r\nContent-Length: 4000\r\nConnection: close\r\n\r\ntoken={}",
+        "a".repeat(3994)
+    );
+    let (status, _) = https(&address, &ca, None, &big).await.unwrap();
+    assert!(status == 400 || status == 413, "{status}");
     let bad_form = "POST /access HTTP/1.1\r\nHost: console\r\nContent-Length: 11\r\nConnection: close\r\n\r\ntoken=nope!";
     assert_eq!(https(&address, &ca, None, bad_form).await.unwrap().0, 401);
 

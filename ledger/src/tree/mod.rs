@@ -239,6 +239,10 @@ impl Store {
                 "a tree of {old} entries cannot be extended by a smaller one of {new}"
             )));
         }
+        if old == 0 {
+            // Every tree extends the empty one: nothing to prove.
+            return Ok(Vec::new());
+        }
         let none = BTreeMap::new();
         let reader = Reader::new(self, &none);
         tlog_tiles::prove_tree(new, old, &reader)
@@ -284,6 +288,16 @@ pub fn check_consistency(
     old: u64,
     old_root: Hash,
 ) -> Result<(), TreeError> {
+    if old == 0 {
+        // The empty tree is extended by every tree, if it is the empty one.
+        return if old_root == empty_root() && proof.is_empty() {
+            Ok(())
+        } else {
+            Err(TreeError::Invalid(
+                "a tree of 0 entries has the empty root and an empty proof".into(),
+            ))
+        };
+    }
     tlog_tiles::check_tree(&proof.to_vec(), new, new_root, old, old_root).map_err(|error| {
         TreeError::Invalid(format!(
             "the tree of {new} entries (root {}) does not extend the tree of {old} entries (root {}): {error}",

@@ -123,6 +123,17 @@ fn questions_beyond_the_tree_are_out_of_range() {
     ));
 }
 
+#[test]
+fn every_tree_extends_the_empty_one() {
+    let entries: Vec<Vec<u8>> = (0..3_u8).map(|i| vec![i]).collect();
+    let (_dir, store) = tree_of(&entries, &[3]);
+    let proof = store.consistency_proof(0, 3).unwrap();
+    assert!(proof.is_empty());
+    let root = store.tree_root(3).unwrap();
+    check_consistency(&proof, 3, root, 0, empty_root()).unwrap();
+    assert!(check_consistency(&proof, 3, root, 0, root).is_err());
+}
+
 fn flipped(hash: Hash, bit: usize) -> Hash {
     let mut bytes = hash.0;
     bytes[(bit / 8) % 32] ^= 1 << (bit % 8);

@@ -56,6 +56,9 @@ impl TilePath {
         let mut width = TILE_WIDTH;
         if let Some(last) = parts.last().copied() {
             if parts.len() >= 4 && parts[parts.len() - 2].ends_with(".p") {
+                if !last.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
                 width = last.parse().map_err(|_| bad())?;
                 if !(1..TILE_WIDTH).contains(&width) || last.starts_with('0') {
                     return Err(bad());
@@ -86,7 +89,10 @@ impl TilePath {
         if parts[1] == "entries" {
             return Ok(TilePath::Entries { index, width });
         }
-        if parts[1].len() > 2 || parts[1].starts_with('0') && parts[1] != "0" {
+        if parts[1].len() > 2
+            || !parts[1].bytes().all(|b| b.is_ascii_digit())
+            || parts[1].starts_with('0') && parts[1] != "0"
+        {
             return Err(bad());
         }
         let level: u8 = parts[1].parse().map_err(|_| bad())?;
@@ -244,6 +250,8 @@ mod tests {
             "tile/x/000",
             "tiles/0/000",
             "tile/0/-01",
+            "tile/+1/000",
+            "tile/0/000.p/+5",
             "tile/0/x999/x999/x999/x999/x999/x999/x999/999",
         ] {
             assert!(TilePath::parse(bad).is_err(), "{bad}");

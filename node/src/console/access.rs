@@ -17,10 +17,13 @@
 //!   (`/access`) sets, `HttpOnly`, `Secure`, `SameSite=Strict`. A reader
 //!   without it gets a 401 page with the form.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tansiq_ledger::sync::lock_whole;
 
 use anyhow::{bail, Context};
 use axum::body::Bytes;
@@ -55,7 +58,11 @@ pub const TLS_CONNECTIONS_MAX: usize = 256;
 /// How long a client may take to finish its TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of a sign-in form, at most.
-const SIGN_IN_BYTES_MAX: usize = 1_024;
+pub const SIGN_IN_BYTES_MAX: usize = 1_024;
+/// How long a client may take to send its sign-in form.
+pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one address may hold to the TLS console at once.
+pub const TLS_CONNECTIONS_PER_PEER_MAX: usize = TLS_CONNECTIONS_MAX / 8;
 
 /// The PEM files the console serves TLS with: the node's.
 pub struct TlsPem {
@@ -165,10 +172,21 @@ pub(crate) async fn form(view: View) -> Response {
 pub(crate) async fn sign_in(
     State(console): State<Arc<Console>>,
     view: View,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let Some(tokens) = &console.access.tokens else {
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    };
+    // Bounded in size and in time: a client that trickles its form holds
+    // nothing for long.
+    let body: Bytes = match tokio::time::timeout(
+        SIGN_IN_TIMEOUT,
+        axum::body::to_bytes(body, SIGN_IN_BYTES_MAX),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        _ => return sign_in_page(&view, StatusCode::BAD_REQUEST, true),
     };
     let token = (body.len() <= SIGN_IN_BYTES_MAX)
         .then(|| {
@@ -266,6 +284,7 @@ pub async fn serve_tls(
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(TLS_CONNECTIONS_MAX));
+    let per_peer: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut connections = JoinSet::new();
     loop {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
@@ -275,12 +294,25 @@ pub async fn serve_tls(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, peer)) = accepted else {
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, say: do not spin on it.
+                tracing::warn!(%error, "the console cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // One address may hold an eighth of the connections, so that one
+        // client cannot take them all before its handshake.
+        let Some(peer_slot) = PeerSlot::take(&per_peer, peer.ip()) else {
+            drop(stream);
             continue;
         };
         let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop.clone());
         connections.spawn(async move {
             let _slot = slot;
+            let _peer_slot = peer_slot;
             let tls =
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => tls,
@@ -313,6 +345,39 @@ pub async fn serve_tls(
     .await;
     if drained.is_err() {
         connections.abort_all();
+    }
+}
+
+/// A connection counted against its address until dropped.
+struct PeerSlot {
+    counts: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    peer: IpAddr,
+}
+
+impl PeerSlot {
+    fn take(counts: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, peer: IpAddr) -> Option<Self> {
+        let mut held = lock_whole(counts);
+        let count = held.entry(peer).or_insert(0);
+        if *count >= TLS_CONNECTIONS_PER_PEER_MAX {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            counts: Arc::clone(counts),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut held = lock_whole(&self.counts);
+        if let Some(count) = held.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.peer);
+            }
+        }
     }
 }
 

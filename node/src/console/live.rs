@@ -31,6 +31,10 @@ pub const LIVE_PAGES: [&str; 3] = ["/", "/overlaps", "/gaps"];
 /// The script, served from the binary like the stylesheet.
 pub const SCRIPT: &str = include_str!("live.js");
 
+/// Live streams the console serves at once (each also holds one of the
+/// node's log subscriptions).
+pub const LIVE_STREAMS_MAX: usize = 32;
+
 /// How often an idle stream sends a comment, so that proxies and the
 /// browser keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -61,13 +65,18 @@ pub async fn handle(
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.parse::<u64>().ok())
-        .map(|position| position + 1);
+        .and_then(|position| position.checked_add(1));
     let from = match reconnected.or(params.from) {
         Some(from) => from,
         None => match console.sources.head().await {
             Ok(head) => head.position + 1,
             Err(error) => return view.error(&error),
         },
+    };
+    // The console's own share of streams, apart from the node's gRPC
+    // subscriptions: past it, 503 (the browser retries later).
+    let Ok(stream_slot) = Arc::clone(&console.live_streams).try_acquire_owned() else {
+        return view.error(&super::PageError::busy());
     };
     let log = match console.sources.subscribe(from).await {
         Ok(log) => log,
@@ -78,6 +87,7 @@ pub async fn handle(
     let (sender, commits) = mpsc::channel::<Result<Event, Infallible>>(LIVE_BUFFER);
     let stopping = console.stopping.clone();
     tokio::spawn(async move {
+        let _stream_slot = stream_slot;
         let mut log = std::pin::pin!(log);
         loop {
             let entry = tokio::select! {

@@ -97,6 +97,7 @@ pub fn start(
         pages_at_once: Semaphore::new(PAGES_AT_ONCE_MAX),
         stopping: stop.clone(),
         access: security.access,
+        live_streams: Arc::new(Semaphore::new(live::LIVE_STREAMS_MAX)),
     });
     let app = router(console);
     let task = match security.tls {
@@ -156,6 +157,8 @@ pub(crate) struct Console {
     stopping: CancellationToken,
     /// What a reader must show.
     access: access::Access,
+    /// Live streams open ([`live::LIVE_STREAMS_MAX`]).
+    live_streams: Arc<Semaphore>,
 }
 
 /// Every page and the stylesheet, behind the page limit and the security
@@ -180,17 +183,26 @@ fn router(console: Arc<Console>) -> Router {
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/genesis", get(tiles::genesis))
         .route("/tile/{*rest}", get(tiles::tile))
-        .route("/access", get(access::form).post(access::sign_in))
+        .route(
+            "/access",
+            get(access::form)
+                .post(access::sign_in)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    access::SIGN_IN_BYTES_MAX,
+                )),
+        )
         .route("/static/console.css", get(stylesheet))
         .route("/static/live.js", get(script))
         .fallback(pages::not_a_page)
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&console),
-            access::require_token,
-        ))
+        // The page limit inside the access rule: a request without a
+        // token is answered 401 before it can take a page's slot.
         .layer(middleware::from_fn_with_state(
             Arc::clone(&console),
             within_the_page_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&console),
+            access::require_token,
         ))
         .layer(middleware::map_response(security_headers))
         .with_state(console)
