@@ -206,6 +206,22 @@ impl Sources {
         .await
     }
 
+    /// The first listing page (up to `LIST_PAGE_MAX`) of the municipalities
+    /// under `pcode`, itself included, each with its children.
+    pub async fn municipalities_under(
+        &self,
+        pcode: &str,
+    ) -> Result<pb::ListMunicipalitiesResponse, PageError> {
+        self.municipalities(pb::ListMunicipalitiesRequest {
+            scope: Some(pb::Scope {
+                pcode: pcode.to_owned(),
+                ..Default::default()
+            }),
+            page: Some(full_page(String::new())),
+        })
+        .await
+    }
+
     /// How many municipalities are registered, and the countries among
     /// those counted (admin level 0).
     pub async fn count_municipalities(&self) -> Result<(Count, Vec<pb::Municipality>), PageError> {

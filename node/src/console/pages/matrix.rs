@@ -14,7 +14,6 @@ use tansiq_proto::v1 as pb;
 use super::gaps::pcode_filter;
 use crate::console::i18n::Text;
 use crate::console::layout::{self, Page};
-use crate::console::sources::full_page;
 use crate::console::view::encode;
 use crate::console::{Console, PageError, Sources, View, MATRIX_ROWS_MAX};
 
@@ -43,24 +42,14 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
     let pcode = view.pcode();
     // More places registered under the P-code than a matrix shows: say so
     // before computing a matrix, its overlaps and gaps nobody will see (at
-    // a country of 10,000 municipalities that takes seconds).
-    let registered = sources
-        .municipalities(pb::ListMunicipalitiesRequest {
-            scope: Some(pb::Scope {
-                pcode: pcode.to_owned(),
-                as_of: view.as_of().to_owned(),
-                ..Default::default()
-            }),
-            page: Some(pb::PageRequest {
-                page_size: MATRIX_ROWS_MAX as u32 + 1,
-                page_token: String::new(),
-            }),
-        })
-        .await?;
+    // a country of 10,000 municipalities that takes seconds). A matrix's
+    // rows are registered places under the P-code, so past this check it
+    // never has too many.
+    let registered = sources.municipalities_under(pcode).await?;
     if registered.municipalities.len() > MATRIX_ROWS_MAX {
         return Ok(Page {
             title: lang.t(Text::Matrix).to_owned(),
-            body: too_many(sources, view, None).await?,
+            body: too_many(view, &registered.municipalities),
             info: registered.info,
         });
     }
@@ -105,10 +94,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             Shown::Budget => None,
         })
         .collect();
-    let body = if rows.len() > MATRIX_ROWS_MAX {
-        too_many(sources, view, Some(rows.len())).await?
-    } else {
-        html! {
+    let body = html! {
             (pcode_filter(view))
             p.explained { (lang.t(Text::MatrixExplained)) }
             (super::download::links(view, "matrix", pcode))
@@ -146,7 +132,6 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
                 span.mark.overlap { "⚠ " (lang.t(Text::Overlap)) } " · "
                 span.mark.gap { "○ " (lang.t(Text::Gap)) }
             }
-        }
     };
     Ok(Page {
         title: lang.t(Text::Matrix).to_owned(),
@@ -210,27 +195,12 @@ fn cell(
     }
 }
 
-/// The matrix would have more rows than a page holds: say so, and offer
-/// the places under the P-code to narrow it to.
-/// The page asking to narrow the P-code: `rows` when they were counted,
-/// else more places are registered under it than a matrix shows.
-async fn too_many(
-    sources: &Sources,
-    view: &View,
-    rows: Option<usize>,
-) -> Result<Markup, PageError> {
+/// More places are registered under the P-code (`listed`, a listing page
+/// of them) than a matrix shows: say so, and offer the places under it to
+/// narrow it to.
+fn too_many(view: &View, listed: &[pb::Municipality]) -> Markup {
     let lang = view.lang;
     let pcode = view.pcode();
-    let listed = sources
-        .municipalities(pb::ListMunicipalitiesRequest {
-            scope: Some(pb::Scope {
-                pcode: pcode.to_owned(),
-                ..Default::default()
-            }),
-            page: Some(full_page(String::new())),
-        })
-        .await?
-        .municipalities;
     let top = listed.iter().map(|m| m.admin_level).min().unwrap_or(0);
     let narrower: Vec<&pb::Municipality> = if pcode.is_empty() {
         listed.iter().filter(|m| m.admin_level == 0).collect()
@@ -249,14 +219,10 @@ async fn too_many(
             .filter(|m| children.contains(&m.pcode))
             .collect()
     };
-    Ok(html! {
+    html! {
         (pcode_filter(view))
         p.bounded #too-many {
-            (lang.t(Text::TooManyRows))
-            @match rows {
-                Some(rows) => { " (" (rows) " > " (MATRIX_ROWS_MAX) ")" }
-                None => { " (> " (MATRIX_ROWS_MAX) ")" }
-            }
+            (lang.t(Text::TooManyRows)) " (> " (MATRIX_ROWS_MAX) ")"
         }
         @if !narrower.is_empty() {
             p { (lang.t(Text::NarrowTo)) ":" }
@@ -270,5 +236,5 @@ async fn too_many(
                 }
             }
         }
-    })
+    }
 }

@@ -13,7 +13,6 @@ use tansiq_proto::v1 as pb;
 use super::gaps::gaps_table;
 use crate::console::i18n::Text;
 use crate::console::layout::{self, Page};
-use crate::console::sources::full_page;
 use crate::console::view::encode;
 use crate::console::{Console, PageError, Sources, View};
 
@@ -42,16 +41,7 @@ async fn page(sources: &Sources, view: &View, pcode: &str) -> Result<Page, PageE
         .await?;
     let gaps = sources.gaps(view.scope(pcode)).await?;
     // It, and what is under it (a page: children past it show their P-code).
-    let listed = sources
-        .municipalities(pb::ListMunicipalitiesRequest {
-            scope: Some(pb::Scope {
-                pcode: pcode.to_owned(),
-                ..Default::default()
-            }),
-            page: Some(full_page(String::new())),
-        })
-        .await?
-        .municipalities;
+    let listed = sources.municipalities_under(pcode).await?.municipalities;
     let Some(this) = listed.iter().find(|m| m.pcode == pcode) else {
         return Err(PageError::not_found(format!(
             "no municipality with P-code {pcode:?} is registered on this ledger"
