@@ -159,6 +159,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .register_encoded_file_descriptor_set(tansiq_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
+    // Before the node says it listens: a SIGTERM sent the moment a script
+    // reads that line must stop the node cleanly, not kill it (a signal
+    // handler not yet installed leaves the default action).
+    let shutdown = shutdown_signal();
     let address = listener.local_addr()?;
     tracing::info!(
         %address,
@@ -253,7 +257,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 tls.is_some().then(|| ledger.chain()),
             )
         }))
-        .serve_with_incoming_shutdown(connections::accept(listener, limits), shutdown_signal())
+        .serve_with_incoming_shutdown(connections::accept(listener, limits), shutdown)
         .await?;
     // The console holds the ledger service, and with it the committer.
     if let Some(console) = console {
@@ -342,25 +346,38 @@ fn load_tls(
     Ok(Some(tls))
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
-                    let _ = interrupt.await;
-                    return;
+/// The node's stop: SIGTERM or Ctrl-C. The handlers are installed when
+/// this is called, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {},
+                    _ = terminate.recv() => {},
                 }
-            };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
+            }
+            (interrupt, terminate) => {
+                tracing::warn!("cannot listen for both SIGTERM and Ctrl-C: the node stops on the one it can hear, if any");
+                if let Ok(mut signal) = interrupt.or(terminate) {
+                    signal.recv().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            }
         }
+        tracing::info!("shutdown signal received");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown signal received");
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
+    }
 }
