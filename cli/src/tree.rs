@@ -21,7 +21,7 @@ use serde_json::json;
 use tansiq_ledger::ids::EventId;
 use tansiq_ledger::signing::{event_id as event_id_of, ChainId};
 use tansiq_ledger::tree::checkpoint::{self, Verified};
-use tansiq_ledger::tree::{check_consistency, check_inclusion, Hash};
+use tansiq_ledger::tree::{check_consistency, check_inclusion, proof_hashes};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::get_inclusion_proof_request::Event as Which;
 
@@ -51,17 +51,6 @@ async fn current(
     let verified =
         checkpoint::verify(&signed.note, &key, &signed.origin).context("the node's checkpoint")?;
     Ok((verified, signed.note, key))
-}
-
-fn hashes(proof: &[Vec<u8>]) -> anyhow::Result<Vec<Hash>> {
-    proof
-        .iter()
-        .map(|bytes| {
-            Ok(Hash(bytes.as_slice().try_into().map_err(|_| {
-                anyhow::anyhow!("a proof hash is {} bytes, not 32", bytes.len())
-            })?))
-        })
-        .collect()
 }
 
 /// A saved checkpoint file, verified with `key` for `origin`.
@@ -146,7 +135,7 @@ pub async fn prove(
     if event_id_of(&chain, &event.body) != id {
         bail!("the node answered for event {event_id} with another event");
     }
-    let path = hashes(&proof.hashes)?;
+    let path = proof_hashes(&proof.hashes)?;
     let index = proof
         .position
         .checked_sub(1)
@@ -202,7 +191,7 @@ pub async fn audit(
         })
         .await?
         .into_inner();
-    let path = hashes(&proof.hashes)?;
+    let path = proof_hashes(&proof.hashes)?;
     check_consistency(&path, now.size, now.root, before.size, before.root).with_context(|| {
         format!(
             "the log was REWRITTEN (a fork): the node's checkpoint ({}) does not extend the saved one {} ({})",

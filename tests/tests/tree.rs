@@ -11,7 +11,7 @@
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tansiq_ledger::tree::{check_consistency, check_inclusion, Hash};
+use tansiq_ledger::tree::{check_consistency, check_inclusion, proof_hashes, Hash};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::get_inclusion_proof_request::Event as Which;
 use tansiq_proto::v1::ledger_client::LedgerClient;
@@ -43,13 +43,6 @@ fn leaf(entry: &[u8]) -> [u8; 32] {
     hasher.update([0]);
     hasher.update(entry);
     hasher.finalize().into()
-}
-
-fn hashes(proof: &[Vec<u8>]) -> Vec<Hash> {
-    proof
-        .iter()
-        .map(|bytes| Hash(bytes.as_slice().try_into().unwrap()))
-        .collect()
 }
 
 /// Every entry of the log, in order, as `Subscribe` gives them.
@@ -125,7 +118,7 @@ async fn anyone_can_check_an_event_is_in_the_log_and_the_log_only_grew() {
             let event = proof.event.unwrap().encode_to_vec();
             assert_eq!(event, entry.event.as_ref().unwrap().encode_to_vec());
             check_inclusion(
-                &hashes(&proof.hashes),
+                &proof_hashes(&proof.hashes).unwrap(),
                 tree.size,
                 root,
                 position - 1,
@@ -135,7 +128,7 @@ async fn anyone_can_check_an_event_is_in_the_log_and_the_log_only_grew() {
             // Another event's bytes do not pass for it.
             let other = log[(position as usize) % log.len()].event.as_ref().unwrap();
             assert!(check_inclusion(
-                &hashes(&proof.hashes),
+                &proof_hashes(&proof.hashes).unwrap(),
                 tree.size,
                 root,
                 position - 1,
@@ -171,7 +164,7 @@ async fn anyone_can_check_an_event_is_in_the_log_and_the_log_only_grew() {
         .into_inner();
     let new_root = Hash(after.root.as_slice().try_into().unwrap());
     check_consistency(
-        &hashes(&consistency.hashes),
+        &proof_hashes(&consistency.hashes).unwrap(),
         after.size,
         new_root,
         tree.size,
@@ -183,7 +176,7 @@ async fn anyone_can_check_an_event_is_in_the_log_and_the_log_only_grew() {
         let mut forged = root.0;
         forged[0] ^= 1;
         assert!(check_consistency(
-            &hashes(&consistency.hashes),
+            &proof_hashes(&consistency.hashes).unwrap(),
             after.size,
             new_root,
             tree.size,
@@ -484,7 +477,6 @@ async fn a_mirror_is_checked_offline_and_a_flipped_byte_is_named() {
     // Again: brought up to date, checked again.
     let again = json_of(tansiq_tests::cli(&node, &args));
     assert_eq!(again["size"].as_u64(), Some(size));
-    let stopped = node.data_dir.clone();
     assert!(node.terminate());
 
     // Offline: the node is gone (its address answers nothing).
@@ -499,7 +491,6 @@ async fn a_mirror_is_checked_offline_and_a_flipped_byte_is_named() {
     let verified = json_of(offline(&[]));
     assert_eq!(verified["result"], "ok");
     assert_eq!(verified["events_verified"].as_u64(), Some(size));
-    let _ = stopped;
 
     let bundle = mirror.join(format!("tile/entries/000.p/{size}"));
     let tile = mirror.join(format!("tile/0/000.p/{size}"));

@@ -75,6 +75,18 @@ impl From<TreeError> for StoreError {
     }
 }
 
+/// The hashes of a proof as the wire carries them (32 bytes each).
+pub fn proof_hashes(proof: &[Vec<u8>]) -> Result<Vec<Hash>, TreeError> {
+    proof
+        .iter()
+        .map(|bytes| {
+            bytes.as_slice().try_into().map(Hash).map_err(|_| {
+                TreeError::Invalid(format!("a proof hash is {} bytes, not 32", bytes.len()))
+            })
+        })
+        .collect()
+}
+
 /// The leaf data of an event: its `SignedEvent` encoded as the log stores it.
 pub fn entry(envelope: &pb::SignedEvent) -> Vec<u8> {
     envelope.encode_to_vec()

@@ -124,6 +124,15 @@ fn questions_beyond_the_tree_are_out_of_range() {
 }
 
 #[test]
+fn proof_hashes_are_32_bytes_each() {
+    assert_eq!(proof_hashes(&[vec![7; 32]]).unwrap(), vec![Hash([7; 32])]);
+    assert!(matches!(
+        proof_hashes(&[vec![7; 32], vec![1; 31]]),
+        Err(TreeError::Invalid(_))
+    ));
+}
+
+#[test]
 fn every_tree_extends_the_empty_one() {
     let entries: Vec<Vec<u8>> = (0..3_u8).map(|i| vec![i]).collect();
     let (_dir, store) = tree_of(&entries, &[3]);

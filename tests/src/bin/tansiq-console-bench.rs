@@ -446,7 +446,7 @@ async fn prove(
     calls: usize,
     rng: &mut StdRng,
 ) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
-    use tansiq_ledger::tree::{check_consistency, check_inclusion, Hash};
+    use tansiq_ledger::tree::{check_consistency, check_inclusion, proof_hashes, Hash};
     use tansiq_proto::v1 as pb;
     let mut client = node.client().await;
     let head = client
@@ -454,12 +454,6 @@ async fn prove(
         .await?
         .into_inner();
     let root = Hash(head.root.as_slice().try_into()?);
-    let hashes = |proof: &[Vec<u8>]| -> anyhow::Result<Vec<Hash>> {
-        proof
-            .iter()
-            .map(|bytes| Ok(Hash(bytes.as_slice().try_into()?)))
-            .collect()
-    };
     let (mut inclusion, mut consistency) = (Vec::new(), Vec::new());
     for _ in 0..calls {
         let position = rng.gen_range(1..=head.size);
@@ -474,7 +468,7 @@ async fn prove(
         inclusion.push(started.elapsed());
         let entry = prost::Message::encode_to_vec(&proof.event.context("no event")?);
         check_inclusion(
-            &hashes(&proof.hashes)?,
+            &proof_hashes(&proof.hashes)?,
             head.size,
             root,
             position - 1,
@@ -499,7 +493,13 @@ async fn prove(
                 .as_slice()
                 .try_into()?,
         );
-        check_consistency(&hashes(&proof.hashes)?, head.size, root, old, old_root)?;
+        check_consistency(
+            &proof_hashes(&proof.hashes)?,
+            head.size,
+            root,
+            old,
+            old_root,
+        )?;
     }
     inclusion.sort();
     consistency.sort();
