@@ -4,7 +4,7 @@
 //! (`/static/live.js`): a page that lists overlaps, gaps or the latest
 //! events, showing the ledger as it stands now, fetches itself again when
 //! something commits and swaps in its new content — a reviewer sees a new
-//! held overlap without reloading. With JavaScript off the pages are the
+//! overlap without reloading. With JavaScript off the pages are the
 //! same, only not live.
 //!
 //! Each stream holds one of the node's log subscriptions (past the node's
