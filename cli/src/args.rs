@@ -250,6 +250,17 @@ pub enum CoverageCommand {
         /// Only municipalities at this administrative level (1 a region, ... 5).
         #[arg(long)]
         level: Option<u32>,
+        /// At most this many, the largest first.
+        #[arg(long)]
+        limit: Option<u32>,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+    /// How many open overlaps and uncovered needs (and people in them) a
+    /// P-code has, without listing them.
+    Totals {
+        #[arg(default_value = "")]
+        pcode: String,
         #[command(flatten)]
         as_of: AsOfArg,
     },

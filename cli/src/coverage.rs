@@ -71,6 +71,7 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
             pcode,
             sector,
             level,
+            limit,
             as_of,
         } => {
             let answer = client
@@ -78,6 +79,7 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                     scope: scope(pcode, as_of),
                     sector: sector.unwrap_or_default(),
                     admin_level: level.unwrap_or_default(),
+                    limit: limit.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -97,6 +99,22 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                 row["municipality"] = json!(names(gap.municipality.as_ref()));
                 emit(output, gap, &row, &columns)?;
             }
+        }
+        CoverageCommand::Totals { pcode, as_of } => {
+            let answer = client
+                .totals(pb::TotalsRequest {
+                    scope: scope(pcode, as_of),
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            let columns = [
+                ("openOverlaps", 14),
+                ("uncoveredNeeds", 16),
+                ("peopleInUncoveredNeeds", 0),
+            ];
+            output::header(output, &columns);
+            emit(output, &answer, &to_json(&answer)?, &columns)?;
         }
         CoverageCommand::Overlaps {
             pcode,

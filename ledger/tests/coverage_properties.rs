@@ -110,6 +110,11 @@ struct History {
 /// advancing at each `NextDay`. Refused steps (e.g. updating a closed
 /// project) leave nothing, as on a node.
 fn play(steps: &[Step]) -> History {
+    play_checking(steps, |_| {})
+}
+
+/// [`play`], calling `check` after each step.
+fn play_checking(steps: &[Step], mut check: impl FnMut(&Ledger)) -> History {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
         &dir.path().join("ledger"),
@@ -296,6 +301,7 @@ fn play(steps: &[Step]) -> History {
             Step::NextDay => day_index += 1,
             _ => {}
         }
+        check(&ledger);
     }
     History {
         _dir: dir,
@@ -368,6 +374,68 @@ proptest! {
                 "as of day {}", day_index
             );
         }
+    }
+}
+
+/// The totals and gaps of now, as a ledger's tally answers them and as a
+/// scan of the store does, for every scope.
+fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
+    let now = AsOf {
+        cut_ms: i64::MAX,
+        day,
+    };
+    let answer = |coverage: &Coverage<'_>| {
+        ["", "LY", "LY01", "LY0101", "LY0201"]
+            .iter()
+            .map(|pcode| {
+                format!(
+                    "{pcode}: {:?} {:?}\n",
+                    coverage.totals(pcode).unwrap(),
+                    coverage.gaps(pcode).unwrap()
+                )
+            })
+            .collect::<String>()
+    };
+    (
+        answer(&ledger.coverage(now)),
+        answer(&Coverage::new(ledger.store(), now)),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The counts of now that commits keep up to date, cell by cell, equal
+    /// a count of everything after every step.
+    #[test]
+    fn the_tally_kept_by_commits_equals_a_count_of_everything(
+        steps in proptest::collection::vec(step(), 1..60),
+    ) {
+        let mut checked = 0usize;
+        let mut failure = None;
+        let history = play_checking(&steps, |ledger| {
+            // Mostly one day, so that the tally counts only the cells a
+            // step wrote; now and then another (it counts everything).
+            let mut days = vec![day(30)];
+            if checked % 8 == 7 {
+                days.push(day((checked % 90) as u8));
+            }
+            for day in days {
+                let day = Date::parse(&day).unwrap();
+                let (tallied, scanned) = tallied_and_scanned(ledger, day);
+                if tallied != scanned && failure.is_none() {
+                    failure = Some(format!("after step {checked}, day {day}:\ntally: {tallied}\nscan:  {scanned}"));
+                }
+            }
+            checked += 1;
+        });
+        prop_assert!(failure.is_none(), "{}", failure.unwrap_or_default());
+        prop_assert_eq!(checked, steps.len());
+        drop(history);
     }
 }
 
@@ -501,4 +569,52 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
         "reviewed pair warned after reopening: {b:?}"
     );
     assert!(warned_about(&b, "water-c"), "{b:?}");
+}
+
+/// A need's cell is counted again when a project comes to cover it, and
+/// again when the project moves away.
+#[test]
+fn the_tally_sees_a_need_covered_and_uncovered() {
+    let steps = [
+        Step::Need {
+            pcode: 0,
+            sector: 0,
+            people: 500,
+        },
+        Step::Register {
+            donor: 0,
+            pcode: 0,
+            sector: 0,
+            title: 0,
+            start: 0,
+            length: 30,
+        },
+        Step::Update {
+            project: 0,
+            pcode: 1,
+            sector: 0,
+        },
+    ];
+    let mut uncovered = Vec::new();
+    play_checking(&steps, |ledger| {
+        let day = Date::parse(&day(30)).unwrap();
+        let (tallied, scanned) = tallied_and_scanned(ledger, day);
+        assert_eq!(tallied, scanned);
+        let now = AsOf {
+            cut_ms: i64::MAX,
+            day,
+        };
+        uncovered.push(
+            ledger
+                .coverage(now)
+                .totals("LY0101")
+                .unwrap()
+                .uncovered_needs,
+        );
+    });
+    assert_eq!(
+        uncovered,
+        [1, 0, 1],
+        "the need: uncovered, covered, left again"
+    );
 }

@@ -72,7 +72,7 @@ impl CoverageService {
                     applied_index,
                     linearizable,
                 };
-                let coverage = Coverage::new(ledger.store(), as_of);
+                let coverage = ledger.coverage(as_of);
                 run(ledger, &coverage, info)
             })
         })
@@ -84,6 +84,32 @@ impl CoverageService {
 
 /// NOT_FOUND unless a registered municipality has the P-code `pcode`
 /// (`exact`) or one beginning with it; an empty P-code is every place.
+/// Keeps the ledger's counts of now (open overlaps and uncovered needs,
+/// see `tansiq_ledger::coverage::Tally`) up to date off the request path:
+/// everything at start (seconds at a million events) and when the day
+/// turns, the cells written meanwhile every few seconds. A query that comes
+/// first counts what is left itself.
+pub async fn keep_counts(ledger: Arc<Ledger>) {
+    let mut every = tokio::time::interval(COUNT_EVERY);
+    loop {
+        every.tick().await;
+        let ledger = Arc::clone(&ledger);
+        let counted =
+            tokio::task::spawn_blocking(move || ledger.read(|ledger| ledger.count_now(now_ms())))
+                .await;
+        match counted {
+            Ok(Ok(())) | Ok(Err(StoreError::StateBeingReplaced)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot count the open overlaps and gaps; queries count them themselves")
+            }
+            Err(error) => tracing::warn!(%error, "the count of open overlaps and gaps failed"),
+        }
+    }
+}
+
+/// How often [`keep_counts`] counts.
+const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn known_place(store: &Store, pcode: &str, exact: bool) -> Result<(), QueryError> {
     let known = pcode.is_empty()
         || if exact {
@@ -374,7 +400,14 @@ impl pb::coverage_server::Coverage for CoverageService {
                         .as_deref()
                         .is_none_or(|wanted| gap_sector.starts_with(wanted))
                 };
+                let limit = match request.limit {
+                    0 => usize::MAX,
+                    limit => limit as usize,
+                };
                 for gap in coverage.gaps(&scope.pcode)? {
+                    if gaps.len() == limit {
+                        break;
+                    }
                     if !in_sector(&gap.sector) {
                         continue;
                     }
@@ -403,6 +436,29 @@ impl pb::coverage_server::Coverage for CoverageService {
                 Ok(pb::GapsResponse {
                     info: Some(info),
                     gaps,
+                })
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn totals(
+        &self,
+        request: Request<pb::TotalsRequest>,
+    ) -> Result<Response<pb::TotalsResponse>, Status> {
+        let scope = scope(request.into_inner().scope);
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
+                let totals = coverage.totals(&scope.pcode)?;
+                Ok(pb::TotalsResponse {
+                    info: Some(info),
+                    open_overlaps: totals.open_overlaps,
+                    uncovered_needs: totals.uncovered_needs,
+                    people_in_uncovered_needs: totals.people_in_uncovered_needs,
                 })
             },
         )

@@ -141,6 +141,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         replication.clone(),
     ));
 
+    tokio::spawn(coverage_service::keep_counts(Arc::clone(&ledger)));
+
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServer<LedgerService>>()

@@ -306,6 +306,16 @@ async fn grpc_counts(coverage: &mut CoverageClient<Channel>, as_of: &str) -> [(S
         .into_inner()
         .gaps
         .len();
+    // Totals counts what the two lists hold.
+    let totals = coverage
+        .totals(pb::TotalsRequest { scope: scope() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (totals.open_overlaps, totals.uncovered_needs),
+        (overlaps as u64, gaps as u64)
+    );
     [
         ("organisations".into(), organisations),
         ("municipalities".into(), municipalities),
@@ -818,11 +828,24 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
             scope: None,
             sector: "140".into(),
             admin_level: 2,
+            limit: 0,
         })
         .await
         .unwrap()
         .into_inner();
     assert!(!filtered.gaps.is_empty());
+    // A limit keeps the highest ranked.
+    let first = coverage
+        .gaps(pb::GapsRequest {
+            scope: None,
+            sector: "140".into(),
+            admin_level: 2,
+            limit: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.gaps, filtered.gaps[..1]);
     assert!(filtered
         .gaps
         .iter()

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use tansiq_proto::v1 as pb;
 
+use crate::coverage::{AsOf, Coverage, Tally};
 use crate::event::Event;
 use crate::genesis::Genesis;
 use crate::ids::{EventId, LogPosition};
@@ -69,6 +70,8 @@ pub struct Ledger {
     pub(super) genesis: Genesis,
     pub(super) memory: CrossGroupCache,
     pub(super) replacing: StateReplacement,
+    /// Counts of now, kept up to date by the commits (see `coverage::Tally`).
+    pub(super) tally: Tally,
 }
 
 /// A snapshot replacing the state is written in several batches (see
@@ -139,6 +142,7 @@ impl Ledger {
             genesis: stored,
             memory: CrossGroupCache::default(),
             replacing: StateReplacement::default(),
+            tally: Tally::default(),
         })
     }
 
@@ -174,6 +178,7 @@ impl Ledger {
         self.memory.forget_iati_projects();
         self.memory.projects.forget_all();
         self.memory.reviewed.forget();
+        self.tally.forget();
         if replaced.is_ok() {
             self.replacing.count.fetch_add(1, SeqCst);
         }
@@ -205,6 +210,20 @@ impl Ledger {
     pub(crate) fn hold_state(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded value is (): a poisoned lock is whole.
         crate::sync::lock_whole(&self.replacing.lock)
+    }
+
+    /// Coverage queries as of `as_of`; those of now answer their totals and
+    /// gaps from the counts the ledger keeps up to date.
+    pub fn coverage(&self, as_of: AsOf) -> Coverage<'_> {
+        Coverage::tallied(&self.store, as_of, &self.tally)
+    }
+
+    /// Counts what was written since the last count of now (see
+    /// `coverage::Tally`), off the path of a query: the first count, at a
+    /// million events, takes seconds.
+    pub fn count_now(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.tally
+            .count(&Coverage::new(&self.store, AsOf::now(now_ms)))
     }
 
     /// The ledger's store, for reads (only the ledger writes it).
@@ -300,6 +319,7 @@ impl Ledger {
         self.memory.note_iati_projects(&written.projects);
         self.memory.projects.remember(written.projects);
         self.memory.reviewed.add(written.reviewed);
+        self.tally.touch(written.touched);
         Ok(outcomes)
     }
 }

@@ -1,7 +1,7 @@
 //! What the one writer keeps in memory between commit groups: records read
 //! again and again, the IATI identifiers' owners, the reviewed pairs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::bounded_map::BoundedMap;
@@ -156,4 +156,5 @@ pub(super) struct GroupWrites {
     pub(super) orgs: HashMap<String, OrgRecord>,
     pub(super) projects: HashMap<String, Arc<ProjectRecord>>,
     pub(super) reviewed: Vec<Vec<u8>>,
+    pub(super) touched: BTreeSet<(String, String)>,
 }

@@ -38,6 +38,8 @@ pub(super) struct Overlay {
     pub(super) policy_writes: Vec<(String, LogPosition, PolicyRecord)>,
     pub(super) reviews: HashMap<(String, String), ReviewRecord>,
     pub(super) review_writes: Vec<(String, String, LogPosition, ReviewRecord)>,
+    /// (P-code, sector) cells whose counts the writes may change (see `coverage::Tally`).
+    pub(super) touched: BTreeSet<(String, String)>,
 }
 
 impl Overlay {
@@ -58,6 +60,7 @@ impl Overlay {
         self.policy_writes.extend(other.policy_writes);
         self.reviews.extend(other.reviews);
         self.review_writes.extend(other.review_writes);
+        self.touched.extend(other.touched);
     }
 }
 

@@ -29,8 +29,19 @@ impl Staging<'_> {
         project: ProjectRecord,
         position: LogPosition,
         event: EventId,
-    ) {
+    ) -> Result<(), StoreError> {
+        // The places it leaves count again, as do those it comes to.
+        if let Some(before) = self.project(project_id)? {
+            for (pcode, sector) in before.places() {
+                self.request
+                    .touched
+                    .insert((pcode.to_owned(), sector.to_owned()));
+            }
+        }
         for (pcode, sector) in project.places() {
+            self.request
+                .touched
+                .insert((pcode.to_owned(), sector.to_owned()));
             self.request.coverage.insert((
                 pcode.to_owned(),
                 sector.to_owned(),
@@ -50,6 +61,7 @@ impl Staging<'_> {
                 .insert(project.iati_identifier.clone(), project_id.to_owned());
         }
         self.request.projects.insert(project_id.to_owned(), project);
+        Ok(())
     }
 
     /// Stages a registration or update, with the overlaps it creates as
@@ -104,7 +116,7 @@ impl Staging<'_> {
                 held_sectors.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
-        self.stage_project(project_id, project, position, event);
+        self.stage_project(project_id, project, position, event)?;
         Ok(effects)
     }
 
@@ -285,6 +297,9 @@ impl Staging<'_> {
     ) -> Result<Effects, StageError> {
         ministry_only(author_id, role, "record assessed needs")?;
         self.require_municipality(&body.pcode)?;
+        self.request
+            .touched
+            .insert((body.pcode.clone(), body.sector.clone()));
         self.request.needs.push((
             body.pcode.clone(),
             body.sector.clone(),
@@ -330,7 +345,7 @@ impl Staging<'_> {
         for project_id in [&body.project_a, &body.project_b] {
             let mut project = self.require_project(project_id)?;
             project.pending_review = false;
-            self.stage_project(project_id, project, position, event.id);
+            self.stage_project(project_id, project, position, event.id)?;
         }
         Ok(Effects::default())
     }
@@ -451,7 +466,7 @@ impl Staging<'_> {
             .into());
         };
         project.funding_attested.insert(named, body.verdict());
-        self.stage_project(project_id, project, position, event.id);
+        self.stage_project(project_id, project, position, event.id)?;
         Ok(Effects::default())
     }
 
@@ -470,7 +485,7 @@ impl Staging<'_> {
             project.closed = true;
             project.closed_on = self.date_or_today(&body.effective_date);
         }
-        self.stage_project(&body.project_id, project, position, event.id);
+        self.stage_project(&body.project_id, project, position, event.id)?;
         Ok(Effects::default())
     }
 
@@ -507,7 +522,7 @@ impl Staging<'_> {
             ActivityStatus::CLOSED
         };
         project.closed_on = self.date_or_today(&body.end_date);
-        self.stage_project(&body.project_id, project, position, event.id);
+        self.stage_project(&body.project_id, project, position, event.id)?;
         Ok(Effects::default())
     }
 }

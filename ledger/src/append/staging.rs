@@ -455,6 +455,7 @@ impl<'a> Staging<'a> {
                 .iter()
                 .map(|(a, b, _, _)| crate::store::text_key(&[a, b]))
                 .collect(),
+            touched: group.touched,
         };
         Ok((batch.batch, written))
     }

@@ -19,8 +19,12 @@
 //!   (`normalise::similar_titles`); pairs the ministry reviewed as
 //!   complementary are left out;
 //! - a gap is an assessed need (latest assessment, period not over) with no
-//!   supporting project in its municipality and sector (a 3-digit need is
-//!   covered by any project in its category).
+//!   supporting project in its municipality and 5-digit sector (needs are
+//!   assessed in 5-digit sectors only).
+//!
+//! The counts of now (open overlaps and uncovered needs per cell) are kept
+//! up to date by the commits in a [`Tally`], so that a whole country's
+//! totals and gaps answer without reading every project.
 
 pub mod csv;
 mod list;
@@ -31,6 +35,7 @@ mod project;
 mod query;
 mod read;
 mod search;
+mod tally;
 #[cfg(test)]
 mod tests;
 
@@ -40,3 +45,4 @@ pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
 pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};
 pub use search::{Found, Hit, HitKind, SearchError};
+pub use tally::{Tally, Totals};

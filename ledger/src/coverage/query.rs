@@ -10,6 +10,7 @@ use crate::store::{NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
 use super::overlap::{judge, pair, Complementary, Judged, OverlapKind};
 use super::policy::sector_policy;
+use super::tally::{Tally, Totals};
 
 /// The point in time a query answers for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,12 +127,33 @@ impl std::fmt::Display for DecimalSum {
 pub struct Coverage<'a> {
     pub(crate) store: &'a Store,
     pub(crate) as_of: AsOf,
+    /// The counts of now, for queries of now (see [`Tally`]).
+    tally: Option<&'a Tally>,
 }
 
 impl<'a> Coverage<'a> {
-    /// Queries over `store` as of `as_of`.
+    /// Queries over `store` as of `as_of`, each reading what it needs.
     pub fn new(store: &'a Store, as_of: AsOf) -> Self {
-        Coverage { store, as_of }
+        Coverage {
+            store,
+            as_of,
+            tally: None,
+        }
+    }
+
+    /// Queries over `store` as of `as_of`; totals and gaps of now are
+    /// answered from `tally` (kept up to date by the ledger that owns both).
+    pub(crate) fn tallied(store: &'a Store, as_of: AsOf, tally: &'a Tally) -> Self {
+        Coverage {
+            store,
+            as_of,
+            tally: (as_of.cut_ms == i64::MAX).then_some(tally),
+        }
+    }
+
+    /// The same queries, reading what they need (what the tally counts with).
+    fn untallied(&self) -> Coverage<'a> {
+        Coverage::new(self.store, self.as_of)
     }
 
     /// The point in time the queries answer for.
@@ -195,33 +217,68 @@ impl<'a> Coverage<'a> {
                 .or_default()
                 .push(support);
         }
+        let complementary = if include_complementary {
+            Complementary::Kept
+        } else {
+            Complementary::LeftOut
+        };
         let mut overlaps = Vec::new();
         for ((pcode, sector), supports) in places {
-            for (i, a) in supports.iter().enumerate() {
-                for b in &supports[i + 1..] {
-                    let complementary = if include_complementary {
-                        Complementary::Kept
-                    } else {
-                        Complementary::LeftOut
-                    };
-                    let judged = judge(&a.project, &b.project, complementary, || {
-                        self.review(&a.project_id, &b.project_id)
-                    })?;
-                    let Some(Judged { kind, review }) = judged else {
-                        continue;
-                    };
-                    overlaps.push(Overlap {
-                        pcode: pcode.clone(),
-                        sector: sector.clone(),
-                        a: a.clone(),
-                        b: b.clone(),
-                        kind,
-                        review,
-                    });
+            self.pairs(&supports, complementary, |a, b, Judged { kind, review }| {
+                overlaps.push(Overlap {
+                    pcode: pcode.clone(),
+                    sector: sector.clone(),
+                    a: a.clone(),
+                    b: b.clone(),
+                    kind,
+                    review,
+                });
+            })?;
+        }
+        Ok(overlaps)
+    }
+
+    /// How many open pairs overlap in exactly `pcode` and `sector` (what
+    /// [`Coverage::overlaps`] lists there).
+    pub(crate) fn overlaps_in_cell(&self, pcode: &str, sector: &str) -> Result<usize, StoreError> {
+        let mut supports = self.who_supports(pcode, Some(sector), false)?;
+        supports.retain(|support| support.sector == sector);
+        let mut pairs = 0;
+        self.pairs(&supports, Complementary::LeftOut, |_, _, _| pairs += 1)?;
+        Ok(pairs)
+    }
+
+    /// Calls `found` with each overlapping pair of `supports` (one place and sector).
+    fn pairs(
+        &self,
+        supports: &[Support],
+        complementary: Complementary,
+        mut found: impl FnMut(&Support, &Support, Judged),
+    ) -> Result<(), StoreError> {
+        for (i, a) in supports.iter().enumerate() {
+            for b in &supports[i + 1..] {
+                let judged = judge(&a.project, &b.project, complementary, || {
+                    self.review(&a.project_id, &b.project_id)
+                })?;
+                if let Some(judged) = judged {
+                    found(a, b, judged);
                 }
             }
         }
-        Ok(overlaps)
+        Ok(())
+    }
+
+    /// Open overlapping pairs and uncovered needs under `pcode`.
+    pub fn totals(&self, pcode: &str) -> Result<Totals, StoreError> {
+        if let Some(tally) = self.tally {
+            return tally.totals(&self.untallied(), pcode);
+        }
+        let gaps = self.gaps(pcode)?;
+        Ok(Totals {
+            open_overlaps: self.overlaps(pcode, None, false)?.len() as u64,
+            uncovered_needs: gaps.len() as u64,
+            people_in_uncovered_needs: gaps.iter().map(|gap| gap.need.people_in_need).sum(),
+        })
     }
 
     pub(crate) fn review(&self, a: &str, b: &str) -> Result<Option<ReviewRecord>, StoreError> {
@@ -231,12 +288,12 @@ impl<'a> Coverage<'a> {
 
     /// Assessed needs under `pcode` with no support, most people in need first.
     pub fn gaps(&self, pcode: &str) -> Result<Vec<Gap>, StoreError> {
+        if let Some(tally) = self.tally {
+            return tally.gaps(&self.untallied(), pcode);
+        }
         let mut gaps = Vec::new();
         for (place, sector, need) in self.store.needs_at(pcode, self.as_of.cut_ms)? {
-            if Date::parse(&need.period_end).is_some_and(|end| end < self.as_of.day) {
-                continue;
-            }
-            if self.who_supports(&place, Some(&sector), false)?.is_empty() {
+            if self.uncovered(&place, &sector, &need)? {
                 gaps.push(Gap {
                     pcode: place,
                     sector,
@@ -253,6 +310,20 @@ impl<'a> Coverage<'a> {
             ))
         });
         Ok(gaps)
+    }
+
+    /// Whether `need`, assessed in `pcode` and `sector`, is a gap: its
+    /// period is not over, and no project supports it.
+    pub(crate) fn uncovered(
+        &self,
+        pcode: &str,
+        sector: &str,
+        need: &NeedRecord,
+    ) -> Result<bool, StoreError> {
+        if Date::parse(&need.period_end).is_some_and(|end| end < self.as_of.day) {
+            return Ok(false);
+        }
+        Ok(self.who_supports(pcode, Some(sector), false)?.is_empty())
     }
 
     /// Municipalities under `pcode` × 3-digit sector categories.

@@ -94,6 +94,14 @@ impl Sources {
         .await
     }
 
+    pub async fn totals(&self, scope: pb::Scope) -> Result<pb::TotalsResponse, PageError> {
+        answer(
+            self.coverage
+                .totals(Request::new(pb::TotalsRequest { scope: Some(scope) }))
+                .await,
+        )
+    }
+
     pub async fn gaps_of(&self, request: pb::GapsRequest) -> Result<pb::GapsResponse, PageError> {
         answer(self.coverage.gaps(Request::new(request)).await)
     }

@@ -68,6 +68,7 @@ async fn download(sources: &Sources, view: &View, table: &str) -> Result<String,
                     scope: Some(scope),
                     sector: view.sector().to_owned(),
                     admin_level: view.level()?,
+                    ..Default::default()
                 })
                 .await?;
             Ok(csv::gaps(flavour, &answer.gaps))

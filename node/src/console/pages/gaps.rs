@@ -28,6 +28,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             scope: Some(view.scope(view.pcode())),
             sector: view.sector().to_owned(),
             admin_level: view.level()?,
+            ..Default::default()
         })
         .await?;
     let body = html! {

@@ -29,19 +29,22 @@ pub async fn handle(State(console): State<Arc<Console>>, view: View) -> Response
 
 async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
     let lang = view.lang;
-    // First the calls that check the as-of date, so that a malformed one
-    // is refused before anything is counted.
-    let overlaps = sources
-        .overlaps(pb::OverlapsRequest {
+    // First the call that checks the as-of date, so that a malformed one
+    // is refused before anything is counted; then the independent counts
+    // at once (each is a blocking read of its own).
+    let totals = sources.totals(view.scope("")).await?;
+    let (gaps, projects, organisations, municipalities, head) = tokio::try_join!(
+        sources.gaps_of(pb::GapsRequest {
             scope: Some(view.scope("")),
+            limit: LARGEST_GAPS as u32,
             ..Default::default()
-        })
-        .await?;
-    let gaps = sources.gaps(view.scope("")).await?;
-    let projects = sources.count_projects(view.as_of()).await?;
-    let organisations = sources.count_organisations().await?;
-    let (municipalities, countries) = sources.count_municipalities().await?;
-    let head = sources.head().await?;
+        }),
+        sources.count_projects(view.as_of()),
+        sources.count_organisations(),
+        sources.count_municipalities(),
+        sources.head(),
+    )?;
+    let (municipalities, countries) = municipalities;
     // The latest events, for the ledger as it stands now only (an as-of
     // page shows an earlier state; its latest events are not these).
     let latest = if view.as_of().is_empty() {
@@ -63,8 +66,8 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             (count(view, "organisations", "/organisations", Text::Organisations, organisations, true))
             (count(view, "municipalities", "/municipalities", Text::Municipalities, municipalities, true))
             (count(view, "projects", "/projects", Text::ProjectsCount, projects, false))
-            (count(view, "overlaps", "/overlaps", Text::OpenOverlaps, Count::Exactly(overlaps.overlaps.len()), false))
-            (count(view, "gaps", "/gaps", Text::UncoveredNeeds, Count::Exactly(gaps.gaps.len()), false))
+            (count(view, "overlaps", "/overlaps", Text::OpenOverlaps, exactly(totals.open_overlaps), false))
+            (count(view, "gaps", "/gaps", Text::UncoveredNeeds, exactly(totals.uncovered_needs), false))
         }
         @if !countries.is_empty() {
             section {
@@ -97,7 +100,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
     Ok(Page {
         title: lang.t(Text::Overview).to_owned(),
         body,
-        info: overlaps.info,
+        info: totals.info,
     })
 }
 
@@ -121,6 +124,10 @@ fn count(
             }
         }
     }
+}
+
+fn exactly(count: u64) -> Count {
+    Count::Exactly(usize::try_from(count).unwrap_or(usize::MAX))
 }
 
 /// The count as data (a test or a script reads it): "12", or "12+".

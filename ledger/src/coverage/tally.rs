@@ -1,0 +1,240 @@
+//! The ledger as it stands now, counted: the open overlaps and uncovered
+//! needs of each (municipality, sector) cell, kept up to date cell by cell
+//! so that the overview and the gaps of a whole country answer without
+//! reading every project again.
+//!
+//! At about a million events, counting the open overlaps of a country
+//! means reading all of its projects (seconds, see bench/console.sh);
+//! one event changes a few cells. So the append path names the cells each
+//! commit group touched ([`Tally::touch`]), and a query of now first
+//! counts those cells again, with the very rules of [`Coverage::overlaps`]
+//! and [`Coverage::gaps`] (no second implementation). The first query,
+//! a new day (closures and need periods are compared with the day) or a
+//! replaced state count everything once.
+//!
+//! Never stale: a group marks its cells after its batch is written, and a
+//! query takes the marks before it reads the store, so a cell written
+//! meanwhile is either read with its new state or counted again by the
+//! next query. Queries as of an earlier date do not use the tally.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use crate::date::Date;
+use crate::store::{cf, text_key, NeedRecord, StoreError};
+
+use super::query::{Coverage, Gap};
+
+/// A (municipality P-code, sector code) pair.
+type Cell = (String, String);
+
+/// Where an uncovered need ranks: most people in need first, then the
+/// most severe, then by P-code and sector (the order of [`Coverage::gaps`]).
+type Rank = (Reverse<u64>, Reverse<u32>, String, String);
+
+/// Cells marked and not counted again before everything is counted
+/// instead (a bulk import with nobody asking): bounds the marks' memory.
+const MARKED_MAX: usize = 100_000;
+
+/// The counted cells of the ledger as it stands now.
+#[derive(Default)]
+pub struct Tally {
+    /// Held while counting; the append path never waits for it.
+    state: Mutex<State>,
+    /// What the append path marks, under its own lock.
+    marks: Mutex<Marks>,
+}
+
+#[derive(Default)]
+struct Marks {
+    /// Cells written since they were last counted.
+    cells: BTreeSet<Cell>,
+    /// Count everything again (the state was replaced, or too many marks).
+    everything: bool,
+}
+
+#[derive(Default)]
+struct State {
+    /// The day the counts hold for; None until everything is counted.
+    day: Option<Date>,
+    /// Open overlapping pairs per cell (cells with none are left out).
+    overlaps: BTreeMap<Cell, usize>,
+    /// Uncovered needs per cell.
+    gaps: BTreeMap<Cell, NeedRecord>,
+    /// The same needs, in rank order.
+    ranked: BTreeSet<Rank>,
+}
+
+/// What a scope holds now: open overlapping pairs and uncovered needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Pairs of projects that overlap, those reviewed as complementary left out.
+    pub open_overlaps: u64,
+    /// Assessed needs nobody covers.
+    pub uncovered_needs: u64,
+    /// The people in need of those needs, summed.
+    pub people_in_uncovered_needs: u64,
+}
+
+impl Tally {
+    /// Cells a commit group wrote: a project's every place before and
+    /// after, a need's place. (Needs are assessed in 5-digit sectors: a
+    /// project's place is the only one whose need it can cover.)
+    pub(crate) fn touch(&self, cells: impl IntoIterator<Item = Cell>) {
+        let mut marks = crate::sync::lock_whole(&self.marks);
+        if marks.everything {
+            return;
+        }
+        marks.cells.extend(cells);
+        if marks.cells.len() > MARKED_MAX {
+            marks.cells = BTreeSet::new();
+            marks.everything = true;
+        }
+    }
+
+    /// Forgets every count (the state was replaced): the next query counts all.
+    pub(crate) fn forget(&self) {
+        let mut marks = crate::sync::lock_whole(&self.marks);
+        marks.cells = BTreeSet::new();
+        marks.everything = true;
+    }
+
+    /// Totals under `pcode` (a prefix; "" for all), now.
+    pub(crate) fn totals(
+        &self,
+        coverage: &Coverage<'_>,
+        pcode: &str,
+    ) -> Result<Totals, StoreError> {
+        let state = self.counted(coverage)?;
+        let mut totals = Totals::default();
+        for (_, &pairs) in under(&state.overlaps, pcode) {
+            totals.open_overlaps += pairs as u64;
+        }
+        for (_, need) in under(&state.gaps, pcode) {
+            totals.uncovered_needs += 1;
+            totals.people_in_uncovered_needs += need.people_in_need;
+        }
+        Ok(totals)
+    }
+
+    /// Uncovered needs under `pcode` now, in rank order, as [`Coverage::gaps`] lists them.
+    pub(crate) fn gaps(
+        &self,
+        coverage: &Coverage<'_>,
+        pcode: &str,
+    ) -> Result<Vec<Gap>, StoreError> {
+        let state = self.counted(coverage)?;
+        let mut gaps = Vec::new();
+        for (_, _, place, sector) in &state.ranked {
+            if !place.starts_with(pcode) {
+                continue;
+            }
+            let cell = (place.clone(), sector.clone());
+            let need = state.gaps.get(&cell).cloned().ok_or_else(|| {
+                StoreError::Corrupt("the tally ranks a need it does not hold".into())
+            })?;
+            gaps.push(Gap {
+                pcode: cell.0,
+                sector: cell.1,
+                need,
+            });
+        }
+        Ok(gaps)
+    }
+
+    /// Counts the cells written since the last count (everything on a new
+    /// day), so that the next query of now finds them counted.
+    pub(crate) fn count(&self, coverage: &Coverage<'_>) -> Result<(), StoreError> {
+        self.counted(coverage).map(drop)
+    }
+
+    /// The state with every cell counted for `coverage`'s day.
+    fn counted(
+        &self,
+        coverage: &Coverage<'_>,
+    ) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        let mut state = crate::sync::lock_whole(&self.state);
+        // The marks are taken before the store is read (see the module's text).
+        let marks = std::mem::take(&mut *crate::sync::lock_whole(&self.marks));
+        let day = coverage.as_of().day;
+        if marks.everything || state.day != Some(day) {
+            *state = State::default();
+            count_everything(coverage, &mut state)?;
+            state.day = Some(day);
+            return Ok(state);
+        }
+        for cell in &marks.cells {
+            if let Err(error) = count_cell(coverage, &mut state, cell) {
+                // Half counted: count everything at the next query.
+                state.day = None;
+                return Err(error);
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// The entries of `map` whose P-code begins with `pcode`.
+fn under<'m, V>(
+    map: &'m BTreeMap<Cell, V>,
+    pcode: &'m str,
+) -> impl Iterator<Item = (&'m Cell, &'m V)> {
+    let start = (pcode.to_owned(), String::new());
+    map.range(start..)
+        .take_while(move |((place, _), _)| place.starts_with(pcode))
+}
+
+fn count_everything(coverage: &Coverage<'_>, state: &mut State) -> Result<(), StoreError> {
+    for overlap in coverage.overlaps("", None, false)? {
+        *state
+            .overlaps
+            .entry((overlap.pcode, overlap.sector))
+            .or_default() += 1;
+    }
+    for gap in coverage.gaps("")? {
+        set_gap(state, (gap.pcode, gap.sector), Some(gap.need));
+    }
+    Ok(())
+}
+
+/// Counts one cell again: its open pairs, and whether its need is covered.
+fn count_cell(coverage: &Coverage<'_>, state: &mut State, cell: &Cell) -> Result<(), StoreError> {
+    let (pcode, sector) = cell;
+    let pairs = coverage.overlaps_in_cell(pcode, sector)?;
+    if pairs == 0 {
+        state.overlaps.remove(cell);
+    } else {
+        state.overlaps.insert(cell.clone(), pairs);
+    }
+    let need: Option<NeedRecord> = coverage.store.last_version_at(
+        cf::NEEDS,
+        &text_key(&[pcode, sector]),
+        coverage.as_of().cut_ms,
+        |need: &NeedRecord| need.committed_at_ms,
+    )?;
+    let gap = match need {
+        Some(need) if coverage.uncovered(pcode, sector, &need)? => Some(need),
+        _ => None,
+    };
+    set_gap(state, cell.clone(), gap);
+    Ok(())
+}
+
+fn set_gap(state: &mut State, cell: Cell, need: Option<NeedRecord>) {
+    let rank = |need: &NeedRecord, (pcode, sector): &Cell| -> Rank {
+        (
+            Reverse(need.people_in_need),
+            Reverse(need.severity),
+            pcode.clone(),
+            sector.clone(),
+        )
+    };
+    if let Some(old) = state.gaps.remove(&cell) {
+        state.ranked.remove(&rank(&old, &cell));
+    }
+    if let Some(need) = need {
+        state.ranked.insert(rank(&need, &cell));
+        state.gaps.insert(cell, need);
+    }
+}
