@@ -273,6 +273,9 @@ pub enum CoverageCommand {
         /// Also show pairs reviewed as complementary.
         #[arg(long)]
         all: bool,
+        /// At most this many (held pairs first).
+        #[arg(long)]
+        limit: Option<u32>,
         #[command(flatten)]
         as_of: AsOfArg,
     },

@@ -99,6 +99,7 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                 row["municipality"] = json!(names(gap.municipality.as_ref()));
                 emit(output, gap, &row, &columns)?;
             }
+            print_shown(output, answer.gaps.len(), answer.total);
         }
         CoverageCommand::Totals { pcode, as_of } => {
             let answer = client
@@ -120,6 +121,7 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
             pcode,
             sector,
             all,
+            limit,
             as_of,
         } => {
             let answer = client
@@ -127,11 +129,13 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                     scope: scope(pcode, as_of),
                     sector: sector.unwrap_or_default(),
                     include_complementary: all,
+                    limit: limit.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
             print_info(output, answer.info.as_ref());
             overlaps_table(output, &answer.overlaps)?;
+            print_shown(output, answer.overlaps.len(), answer.total);
         }
         CoverageCommand::Check { file, key } => {
             let (project_id, details) = proposed_project(&file)?;
@@ -220,6 +224,13 @@ pub fn emit<T: serde::Serialize>(
         Output::Table => output::row(output, row, columns),
     }
     Ok(())
+}
+
+/// Under a table cut by --limit: how many rows there are in all.
+fn print_shown(output: Output, shown: usize, total: u64) {
+    if output == Output::Table && (shown as u64) < total {
+        say!("{shown} of {total} shown (--limit)");
+    }
 }
 
 pub fn print_info(output: Output, info: Option<&pb::AnswerInfo>) {

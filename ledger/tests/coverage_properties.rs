@@ -377,8 +377,8 @@ proptest! {
     }
 }
 
-/// The totals and gaps of now, as a ledger's tally answers them and as a
-/// scan of the store does, for every scope.
+/// The totals, gaps and overlaps of now, as a ledger's tally answers them
+/// and as a scan of the store does, for every scope.
 fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
     let now = AsOf {
         cut_ms: i64::MAX,
@@ -389,9 +389,16 @@ fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
             .iter()
             .map(|pcode| {
                 format!(
-                    "{pcode}: {:?} {:?}\n",
+                    "{pcode}: {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
                     coverage.totals(pcode).unwrap(),
-                    coverage.gaps(pcode).unwrap()
+                    coverage.gaps(pcode).unwrap(),
+                    coverage
+                        .overlaps_held_first(pcode, None, false, usize::MAX)
+                        .unwrap(),
+                    coverage
+                        .overlaps_held_first(pcode, Some("140"), true, usize::MAX)
+                        .unwrap(),
+                    coverage.overlaps_held_first(pcode, None, true, 2).unwrap(),
                 )
             })
             .collect::<String>()

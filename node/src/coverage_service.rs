@@ -107,6 +107,14 @@ pub async fn keep_counts(ledger: Arc<Ledger>) {
     }
 }
 
+/// A request's `limit`: 0 is none.
+fn at_most(limit: u32) -> usize {
+    match limit {
+        0 => usize::MAX,
+        limit => limit as usize,
+    }
+}
+
 /// How often [`keep_counts`] counts.
 const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -400,19 +408,24 @@ impl pb::coverage_server::Coverage for CoverageService {
                         .as_deref()
                         .is_none_or(|wanted| gap_sector.starts_with(wanted))
                 };
-                let limit = match request.limit {
-                    0 => usize::MAX,
-                    limit => limit as usize,
-                };
+                let limit = at_most(request.limit);
+                let mut total = 0u64;
                 for gap in coverage.gaps(&scope.pcode)? {
-                    if gaps.len() == limit {
-                        break;
-                    }
                     if !in_sector(&gap.sector) {
                         continue;
                     }
-                    let municipality = store.municipality(&gap.pcode)?;
+                    // Past the limit only counted: names are read for a
+                    // level filter alone.
+                    let municipality = if level != 0 || gaps.len() < limit {
+                        store.municipality(&gap.pcode)?
+                    } else {
+                        None
+                    };
                     if level != 0 && municipality.as_ref().map(|m| m.admin_level) != Some(level) {
+                        continue;
+                    }
+                    total += 1;
+                    if gaps.len() == limit {
                         continue;
                     }
                     let sector_name = sector_name(&gap.sector);
@@ -436,6 +449,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                 Ok(pb::GapsResponse {
                     info: Some(info),
                     gaps,
+                    total,
                 })
             },
         )
@@ -474,18 +488,25 @@ impl pb::coverage_server::Coverage for CoverageService {
         let scope = scope(request.scope);
         let sector = sector_argument(&request.sector)?;
         let include = request.include_complementary;
+        let limit = at_most(request.limit);
         self.query(
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, false)?;
-                let overlaps = coverage.overlaps(&scope.pcode, sector.as_deref(), include)?;
+                let (overlaps, total) = coverage.overlaps_held_first(
+                    &scope.pcode,
+                    sector.as_deref(),
+                    include,
+                    limit,
+                )?;
                 Ok(pb::OverlapsResponse {
                     info: Some(info),
                     overlaps: overlaps
                         .iter()
                         .map(|o| overlap_to_proto(ledger.store(), o))
                         .collect::<Result<_, _>>()?,
+                    total: total as u64,
                 })
             },
         )

@@ -501,6 +501,29 @@ async fn an_analyst_reads_coverage_in_a_browser_in_english_and_arabic() {
         );
         assert_eq!(answer.policy, POLICY, "{path}");
     }
+    // On an Arabic page, what was wrong is said in Arabic, the node's
+    // detail after it marked as English.
+    for (path, status, says) in [
+        ("/gaps?as_of=yesterday&lang=ar", 400, "التاريخ غير صالح"),
+        ("/m/XX99?lang=ar", 404, "لا يحمل السجل شيئاً"),
+        ("/gaps?level=two&lang=ar", 400, "المستوى الإداري"),
+    ] {
+        let answer = get(&format!("{console}{path}")).await;
+        assert_eq!(answer.status, status, "{path}: {}", answer.body);
+        assert!(
+            answer.body.contains("dir=\"rtl\""),
+            "{path}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains(says), "{path}: {}", answer.body);
+        assert!(
+            answer
+                .body
+                .contains("id=\"error-message\" lang=\"en\" dir=\"ltr\""),
+            "{path}: {}",
+            answer.body
+        );
+    }
 
     let browser = Browser::start().await;
 
@@ -846,6 +869,39 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
         .unwrap()
         .into_inner();
     assert_eq!(first.gaps, filtered.gaps[..1]);
+    assert_eq!(first.total, filtered.gaps.len() as u64);
+    // Overlaps: held pairs first; a limit keeps the first, the total counts all.
+    let every = coverage
+        .overlaps(pb::OverlapsRequest {
+            include_complementary: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(every.overlaps.len() > 1, "{every:?}");
+    assert_eq!(every.total, every.overlaps.len() as u64);
+    let held = |overlap: &pb::Overlap| {
+        [&overlap.a, &overlap.b]
+            .into_iter()
+            .flatten()
+            .any(|side| side.pending_review)
+    };
+    assert!(
+        every.overlaps.is_sorted_by_key(|overlap| !held(overlap)),
+        "held pairs first: {every:?}"
+    );
+    let one = coverage
+        .overlaps(pb::OverlapsRequest {
+            include_complementary: true,
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.overlaps, every.overlaps[..1]);
+    assert_eq!(one.total, every.total);
     assert!(filtered
         .gaps
         .iter()

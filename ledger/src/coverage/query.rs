@@ -69,6 +69,13 @@ pub struct Overlap {
     pub review: Option<ReviewRecord>,
 }
 
+impl Overlap {
+    /// One of the two projects is held for the ministry's review.
+    pub fn held(&self) -> bool {
+        self.a.project.pending_review || self.b.project.pending_review
+    }
+}
+
 /// An assessed need with no support.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gap {
@@ -238,14 +245,57 @@ impl<'a> Coverage<'a> {
         Ok(overlaps)
     }
 
-    /// How many open pairs overlap in exactly `pcode` and `sector` (what
-    /// [`Coverage::overlaps`] lists there).
-    pub(crate) fn overlaps_in_cell(&self, pcode: &str, sector: &str) -> Result<usize, StoreError> {
+    /// The pairs that overlap in exactly `pcode` and `sector`, those
+    /// reviewed as complementary included (what [`Coverage::overlaps`]
+    /// lists there).
+    pub(crate) fn overlaps_in_cell(
+        &self,
+        pcode: &str,
+        sector: &str,
+    ) -> Result<Vec<Overlap>, StoreError> {
         let mut supports = self.who_supports(pcode, Some(sector), false)?;
         supports.retain(|support| support.sector == sector);
-        let mut pairs = 0;
-        self.pairs(&supports, Complementary::LeftOut, |_, _, _| pairs += 1)?;
-        Ok(pairs)
+        let mut overlaps = Vec::new();
+        self.pairs(
+            &supports,
+            Complementary::Kept,
+            |a, b, Judged { kind, review }| {
+                overlaps.push(Overlap {
+                    pcode: pcode.to_owned(),
+                    sector: sector.to_owned(),
+                    a: a.clone(),
+                    b: b.clone(),
+                    kind,
+                    review,
+                });
+            },
+        )?;
+        Ok(overlaps)
+    }
+
+    /// [`Coverage::overlaps`], those held for the ministry's review first,
+    /// at most `limit`, with how many there are.
+    pub fn overlaps_held_first(
+        &self,
+        pcode: &str,
+        sector: Option<&str>,
+        include_complementary: bool,
+        limit: usize,
+    ) -> Result<(Vec<Overlap>, usize), StoreError> {
+        if let Some(tally) = self.tally {
+            return tally.overlaps(
+                &self.untallied(),
+                pcode,
+                sector,
+                include_complementary,
+                limit,
+            );
+        }
+        let mut overlaps = self.overlaps(pcode, sector, include_complementary)?;
+        overlaps.sort_by_key(|overlap| !overlap.held());
+        let total = overlaps.len();
+        overlaps.truncate(limit);
+        Ok((overlaps, total))
     }
 
     /// Calls `found` with each overlapping pair of `supports` (one place and sector).

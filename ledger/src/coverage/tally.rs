@@ -1,7 +1,7 @@
-//! The ledger as it stands now, counted: the open overlaps and uncovered
-//! needs of each (municipality, sector) cell, kept up to date cell by cell
-//! so that the overview and the gaps of a whole country answer without
-//! reading every project again.
+//! The ledger as it stands now, counted: the overlapping pairs and the
+//! uncovered need of each (municipality, sector) cell, kept up to date
+//! cell by cell so that the overview, and the overlaps and gaps of a whole
+//! country, answer without reading every project again.
 //!
 //! At about a million events, counting the open overlaps of a country
 //! means reading all of its projects (seconds, see bench/console.sh);
@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::date::Date;
-use crate::store::{cf, text_key, NeedRecord, StoreError};
+use crate::store::{cf, text_key, NeedRecord, ReviewRecord, StoreError};
 
-use super::query::{Coverage, Gap};
+use super::overlap::OverlapKind;
+use super::query::{Coverage, Gap, Overlap, Support};
 
 /// A (municipality P-code, sector code) pair.
 type Cell = (String, String);
@@ -58,12 +59,44 @@ struct Marks {
 struct State {
     /// The day the counts hold for; None until everything is counted.
     day: Option<Date>,
-    /// Open overlapping pairs per cell (cells with none are left out).
-    overlaps: BTreeMap<Cell, usize>,
+    /// Overlapping pairs per cell, those reviewed as complementary
+    /// included, in the order [`Coverage::overlaps`] lists them (cells
+    /// with none are left out).
+    pairs: BTreeMap<Cell, Vec<Pair>>,
     /// Uncovered needs per cell.
     gaps: BTreeMap<Cell, NeedRecord>,
     /// The same needs, in rank order.
     ranked: BTreeSet<Rank>,
+}
+
+/// Two overlapping projects of a cell, as counted.
+#[derive(Clone, Debug)]
+struct Pair {
+    a: String,
+    b: String,
+    kind: OverlapKind,
+    review: Option<ReviewRecord>,
+    /// One of the two is held for the ministry's review.
+    held: bool,
+}
+
+impl Pair {
+    fn of(overlap: &Overlap) -> Pair {
+        Pair {
+            a: overlap.a.project_id.clone(),
+            b: overlap.b.project_id.clone(),
+            kind: overlap.kind,
+            review: overlap.review.clone(),
+            held: overlap.held(),
+        }
+    }
+
+    fn open(&self) -> bool {
+        !self
+            .review
+            .as_ref()
+            .is_some_and(ReviewRecord::complementary)
+    }
 }
 
 /// What a scope holds now: open overlapping pairs and uncovered needs.
@@ -108,8 +141,8 @@ impl Tally {
     ) -> Result<Totals, StoreError> {
         let state = self.counted(coverage)?;
         let mut totals = Totals::default();
-        for (_, &pairs) in under(&state.overlaps, pcode) {
-            totals.open_overlaps += pairs as u64;
+        for (_, pairs) in under(&state.pairs, pcode) {
+            totals.open_overlaps += pairs.iter().filter(|pair| pair.open()).count() as u64;
         }
         for (_, need) in under(&state.gaps, pcode) {
             totals.uncovered_needs += 1;
@@ -141,6 +174,54 @@ impl Tally {
             });
         }
         Ok(gaps)
+    }
+
+    /// Overlapping pairs under `pcode` now, optionally in one sector (or
+    /// category), held ones first, then as [`Coverage::overlaps`] lists
+    /// them; at most `limit`, with how many there are.
+    pub(crate) fn overlaps(
+        &self,
+        coverage: &Coverage<'_>,
+        pcode: &str,
+        sector: Option<&str>,
+        include_complementary: bool,
+        limit: usize,
+    ) -> Result<(Vec<Overlap>, usize), StoreError> {
+        let state = self.counted(coverage)?;
+        let mut chosen: Vec<(&Cell, &Pair)> = under(&state.pairs, pcode)
+            .filter(|((_, cell_sector), _)| {
+                sector.is_none_or(|wanted| cell_sector.starts_with(wanted))
+            })
+            .flat_map(|(cell, pairs)| pairs.iter().map(move |pair| (cell, pair)))
+            .filter(|(_, pair)| include_complementary || pair.open())
+            .collect();
+        chosen.sort_by_key(|(_, pair)| !pair.held);
+        let total = chosen.len();
+        let mut overlaps = Vec::with_capacity(total.min(limit));
+        for ((pcode, sector), pair) in chosen.into_iter().take(limit) {
+            let support = |project_id: &str| -> Result<Support, StoreError> {
+                let project = coverage.project(project_id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "the tally holds project {project_id}, the store does not"
+                    ))
+                })?;
+                Ok(Support {
+                    pcode: pcode.clone(),
+                    sector: sector.clone(),
+                    project_id: project_id.to_owned(),
+                    project,
+                })
+            };
+            overlaps.push(Overlap {
+                pcode: pcode.clone(),
+                sector: sector.clone(),
+                a: support(&pair.a)?,
+                b: support(&pair.b)?,
+                kind: pair.kind,
+                review: pair.review.clone(),
+            });
+        }
+        Ok((overlaps, total))
     }
 
     /// Counts the cells written since the last count (everything on a new
@@ -186,11 +267,13 @@ fn under<'m, V>(
 }
 
 fn count_everything(coverage: &Coverage<'_>, state: &mut State) -> Result<(), StoreError> {
-    for overlap in coverage.overlaps("", None, false)? {
-        *state
-            .overlaps
+    for overlap in coverage.overlaps("", None, true)? {
+        let pair = Pair::of(&overlap);
+        state
+            .pairs
             .entry((overlap.pcode, overlap.sector))
-            .or_default() += 1;
+            .or_default()
+            .push(pair);
     }
     for gap in coverage.gaps("")? {
         set_gap(state, (gap.pcode, gap.sector), Some(gap.need));
@@ -198,14 +281,18 @@ fn count_everything(coverage: &Coverage<'_>, state: &mut State) -> Result<(), St
     Ok(())
 }
 
-/// Counts one cell again: its open pairs, and whether its need is covered.
+/// Counts one cell again: its pairs, and whether its need is covered.
 fn count_cell(coverage: &Coverage<'_>, state: &mut State, cell: &Cell) -> Result<(), StoreError> {
     let (pcode, sector) = cell;
-    let pairs = coverage.overlaps_in_cell(pcode, sector)?;
-    if pairs == 0 {
-        state.overlaps.remove(cell);
+    let pairs: Vec<Pair> = coverage
+        .overlaps_in_cell(pcode, sector)?
+        .iter()
+        .map(Pair::of)
+        .collect();
+    if pairs.is_empty() {
+        state.pairs.remove(cell);
     } else {
-        state.overlaps.insert(cell.clone(), pairs);
+        state.pairs.insert(cell.clone(), pairs);
     }
     let need: Option<NeedRecord> = coverage.store.last_version_at(
         cf::NEEDS,

@@ -131,10 +131,25 @@ pub fn error_page(view: &View, error: &PageError) -> Page {
         503 => lang.t(Text::Unavailable),
         _ => lang.t(Text::Failed),
     };
+    // What went wrong in the page's language; the detail is the node's
+    // message, in English.
+    let hint = error.hint.unwrap_or(match error.status.as_u16() {
+        404 => Text::NotFoundHint,
+        400 => Text::BadRequestHint,
+        503 => Text::UnavailableHint,
+        _ => Text::FailedHint,
+    });
     Page {
         title: format!("{} {}", error.status.as_u16(), title),
         body: html! {
-            p.error-message #error-message dir="auto" { (error.message) }
+            @if lang == Lang::Ar {
+                p.error-hint #error-hint { (lang.t(hint)) }
+                p.error-message #error-message lang="en" dir="ltr" {
+                    (lang.t(Text::DetailInEnglish)) " " bdi { (error.message) }
+                }
+            } @else {
+                p.error-message #error-message dir="auto" { (error.message) }
+            }
             p { a href=(view.href("/", &[])) { (lang.t(Text::BackToOverview)) } }
         },
         info: None,

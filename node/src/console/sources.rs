@@ -13,6 +13,7 @@ use tansiq_proto::v1::ledger_server::Ledger as _;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status};
 
+use super::i18n::Text;
 use super::COUNT_PAGES_MAX;
 use crate::coverage_service::CoverageService;
 use crate::service::LedgerService;
@@ -24,11 +25,14 @@ pub struct Sources {
 }
 
 /// Why a page could not be built: the HTTP status and what to tell the
-/// reader (a gRPC status's message, or the console's own).
+/// reader (a gRPC status's message, or the console's own, in English),
+/// and, where the console knows it, what was wrong in the reader's
+/// language (else the page says it from the status).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageError {
     pub status: StatusCode,
     pub message: String,
+    pub hint: Option<Text>,
 }
 
 /// How many of something there are, counted a listing page at a time up
@@ -373,6 +377,7 @@ impl PageError {
         PageError {
             status: http,
             message: status.message().to_owned(),
+            hint: None,
         }
     }
 
@@ -380,6 +385,7 @@ impl PageError {
         PageError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
+            hint: None,
         }
     }
 
@@ -387,6 +393,7 @@ impl PageError {
         PageError {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
+            hint: None,
         }
     }
 
@@ -397,6 +404,15 @@ impl PageError {
                 "the console is rendering {} pages already; retry in a moment",
                 super::PAGES_AT_ONCE_MAX
             ),
+            hint: None,
+        }
+    }
+
+    /// The same error, with what was wrong in the reader's language.
+    pub fn hinted(self, hint: Text) -> PageError {
+        PageError {
+            hint: Some(hint),
+            ..self
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tansiq_ledger::date::Date;
 use tansiq_proto::v1 as pb;
 
-use super::i18n::Lang;
+use super::i18n::{Lang, Text};
 use super::{PageError, PARAMETER_BYTES_MAX};
 
 /// The cookie the language links set.
@@ -93,6 +93,7 @@ impl View {
                 PageError::bad_request(format!(
                     "level {text:?} is not an administrative level: a number, 1 (a region) to 5"
                 ))
+                .hinted(Text::BadLevel)
             }),
         }
     }
@@ -165,7 +166,9 @@ impl View {
                 PageError::bad_request(format!("the query string is not valid: {rejection}")),
             )
         })?;
-        let params = checked(params).map_err(|error| (fallback, error))?;
+        // A bad value is refused in the language asked for, if one is.
+        let asked = params.lang.as_deref().map(str::trim).and_then(Lang::parse);
+        let params = checked(params).map_err(|error| (asked.unwrap_or(fallback), error))?;
         let (lang, lang_in_query) = match params.lang.as_deref() {
             Some(code) => match Lang::parse(code) {
                 Some(lang) => (lang, true),
@@ -174,7 +177,8 @@ impl View {
                         fallback,
                         PageError::bad_request(format!(
                             "lang {code:?} is not a language of the console: en or ar"
-                        )),
+                        ))
+                        .hinted(Text::BadLanguage),
                     ))
                 }
             },
@@ -198,7 +202,8 @@ fn checked(params: Params) -> Result<Params, PageError> {
                 Err(PageError::bad_request(format!(
                     "parameter {name} is {} bytes long; at most {PARAMETER_BYTES_MAX}",
                     value.len()
-                )))
+                ))
+                .hinted(Text::TooLong))
             }
             Some(value) if value.trim().is_empty() => Ok(None),
             Some(value) => Ok(Some(value.trim().to_owned())),
@@ -213,7 +218,8 @@ fn checked(params: Params) -> Result<Params, PageError> {
         if Date::parse(text).is_none() {
             return Err(PageError::bad_request(format!(
                 "as_of {text:?} is not a date: use YYYY-MM-DD, e.g. 2026-06-30"
-            )));
+            ))
+            .hinted(Text::BadDate));
         }
     }
     Ok(Params {
@@ -237,7 +243,8 @@ pub fn segment(value: &str, what: &str) -> Result<String, PageError> {
         return Err(PageError::bad_request(format!(
             "the {what} in the address is {} bytes long; at most {PARAMETER_BYTES_MAX}",
             value.len()
-        )));
+        ))
+        .hinted(Text::TooLong));
     }
     Ok(value.to_owned())
 }

@@ -11,6 +11,8 @@
 //!   region (`/matrix?pcode=LYnn`, 100 municipalities, drawn in full);
 //! - a random municipality (`/m/LYrrNNNN`);
 //! - the gaps of the country (`/gaps?pcode=LY`);
+//! - the overlaps of the country (`/overlaps?pcode=LY`) and of everything,
+//!   those reviewed as complementary included (`/overlaps?all=1`);
 //! - a random project with its signed history (`/p/pN`).
 //!
 //! For each it prints the p50, p99 and maximum of the time to the last
@@ -135,6 +137,17 @@ fn main() -> anyhow::Result<()> {
     let measured = runtime.block_on(async {
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .build::<_, Empty<Bytes>>(HttpConnector::new());
+        // The first overview after start: the node counts the open
+        // overlaps and gaps of the whole ledger once (coverage::Tally),
+        // in the background from its start; this GET waits for it.
+        let asked = Instant::now();
+        let first = client.get(format!("{console}/").parse()?).await?;
+        let status = first.status();
+        first.into_body().collect().await?;
+        println!(
+            "the first overview, asked as soon as the node listened: {status} in {:.1} ms",
+            asked.elapsed().as_secs_f64() * 1000.0
+        );
         let mut measured = Vec::with_capacity(pages.len());
         for page in &pages {
             measured.push(measure(&client, &console, page, &args, &mut rng).await?);
@@ -287,6 +300,16 @@ fn pages(scale: &Scale) -> Vec<PageKind> {
             name: "gaps of the country",
             path: Box::new(|_| format!("/gaps?pcode={COUNTRY}")),
             marker: "class=\"gaps\"",
+        },
+        PageKind {
+            name: "overlaps of the country",
+            path: Box::new(|_| format!("/overlaps?pcode={COUNTRY}")),
+            marker: "class=\"overlap",
+        },
+        PageKind {
+            name: "overlaps, complementary included",
+            path: Box::new(|_| "/overlaps?all=1".to_owned()),
+            marker: "class=\"overlap",
         },
         PageKind {
             name: "project + history (random)",

@@ -79,6 +79,7 @@ async fn download(sources: &Sources, view: &View, table: &str) -> Result<String,
                     scope: Some(scope),
                     sector: view.sector().to_owned(),
                     include_complementary: view.params.all.is_some(),
+                    limit: 0,
                 })
                 .await?;
             Ok(csv::overlaps(flavour, &answer.overlaps))

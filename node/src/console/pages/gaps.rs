@@ -28,7 +28,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             scope: Some(view.scope(view.pcode())),
             sector: view.sector().to_owned(),
             admin_level: view.level()?,
-            ..Default::default()
+            limit: TABLE_ROWS_MAX as u32,
         })
         .await?;
     let body = html! {
@@ -37,8 +37,8 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             p.empty { (lang.t(Text::NoGaps)) }
         } @else {
             (download::links(view, "gaps", view.pcode()))
-            (bounded_note(view, gaps.gaps.len()))
-            (gaps_table(view, &gaps.gaps[..gaps.gaps.len().min(TABLE_ROWS_MAX)]))
+            (bounded_note(view, gaps.total))
+            (gaps_table(view, &gaps.gaps))
         }
     };
     Ok(Page {
@@ -99,10 +99,10 @@ fn gap_filter(view: &View) -> Markup {
 }
 
 /// "500 shown of 812: narrow the P-code", when a table is cut.
-pub fn bounded_note(view: &View, total: usize) -> Markup {
+pub fn bounded_note(view: &View, total: u64) -> Markup {
     let lang = view.lang;
     html! {
-        @if total > TABLE_ROWS_MAX {
+        @if total > TABLE_ROWS_MAX as u64 {
             p.bounded {
                 (TABLE_ROWS_MAX) " " (lang.t(Text::Shown)) " " (lang.t(Text::Of)) " " (total) ". "
                 (lang.t(Text::TooManyRows))

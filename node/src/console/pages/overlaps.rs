@@ -27,12 +27,12 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             scope: Some(view.scope(view.pcode())),
             sector: view.sector().to_owned(),
             include_complementary: all,
+            // Held pairs come first (the service's order).
+            limit: TABLE_ROWS_MAX as u32,
         })
         .await?;
     let directory = sources.organisation_directory().await?;
-    let mut overlaps = answer.overlaps;
-    // Held pairs first; the service's order otherwise.
-    overlaps.sort_by_key(|overlap| !held(overlap));
+    let overlaps = answer.overlaps;
     let pcode = view.pcode();
     let body = html! {
         (pcode_filter(view))
@@ -47,8 +47,8 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
             p.empty { (lang.t(Text::NoOverlaps)) }
         } @else {
             (download::links(view, "overlaps", view.pcode()))
-            (bounded_note(view, overlaps.len()))
-            @for overlap in overlaps.iter().take(TABLE_ROWS_MAX) {
+            (bounded_note(view, answer.total))
+            @for overlap in &overlaps {
                 (overlap_pair(view, &directory, overlap))
             }
         }
