@@ -215,7 +215,7 @@ impl Ledger {
     /// Coverage queries as of `as_of`; those of now answer their totals and
     /// gaps from the counts the ledger keeps up to date.
     pub fn coverage(&self, as_of: AsOf) -> Coverage<'_> {
-        Coverage::tallied(&self.store, as_of, &self.tally)
+        Coverage::of_ledger(&self.store, as_of, &self.tally, &self.memory.reviewed)
     }
 
     /// Counts what was written since the last count of now (see
@@ -223,7 +223,7 @@ impl Ledger {
     /// million events, takes seconds.
     pub fn count_now(&self, now_ms: i64) -> Result<(), StoreError> {
         self.tally
-            .count(&Coverage::new(&self.store, AsOf::now(now_ms)))
+            .count(&self.coverage(AsOf::now(now_ms)).untallied())
     }
 
     /// The ledger's store, for reads (only the ledger writes it).

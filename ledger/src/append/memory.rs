@@ -131,6 +131,10 @@ impl ReviewedPairs {
     }
 
     /// Pairs a commit group wrote reviews for (after its write succeeded).
+    ///
+    /// (Readers ask [`crate::coverage::Unreviewed::surely_unreviewed`],
+    /// which never loads the set: a load racing the writer could miss a
+    /// review the writer then fails to add.)
     pub(super) fn add(&self, written: Vec<Vec<u8>>) {
         let mut known = self.known();
         if let KnownPairs::Pairs(pairs) = &mut *known {
@@ -147,6 +151,15 @@ impl ReviewedPairs {
 
     pub(super) fn known(&self) -> std::sync::MutexGuard<'_, KnownPairs> {
         lock_whole(&self.known)
+    }
+}
+
+impl crate::coverage::Unreviewed for ReviewedPairs {
+    fn surely_unreviewed(&self, pair: &[u8]) -> bool {
+        match &*self.known() {
+            KnownPairs::Pairs(pairs) => !pairs.contains(pair),
+            KnownPairs::NotLoaded | KnownPairs::TooMany => false,
+        }
     }
 }
 

@@ -43,6 +43,7 @@ pub use list::{Listed, Page, ProjectFilter};
 pub use overlap::OverlapKind;
 pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
+pub(crate) use query::Unreviewed;
 pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};
 pub use search::{Found, Hit, HitKind, SearchError};
 pub use tally::{Tally, Totals};

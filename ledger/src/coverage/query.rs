@@ -131,11 +131,21 @@ impl std::fmt::Display for DecimalSum {
 }
 
 /// Queries over a store's committed projections, as of a point in time.
+#[derive(Clone, Copy)]
 pub struct Coverage<'a> {
     pub(crate) store: &'a Store,
     pub(crate) as_of: AsOf,
     /// The counts of now, for queries of now (see [`Tally`]).
     tally: Option<&'a Tally>,
+    /// The pairs surely never reviewed, to skip reading their reviews.
+    unreviewed: Option<&'a dyn Unreviewed>,
+}
+
+/// What the ledger remembers of the pairs it holds reviews of.
+pub(crate) trait Unreviewed: Sync {
+    /// True only when the pair `text_key([a, b])` has surely never been
+    /// reviewed (false: it may have been; read it).
+    fn surely_unreviewed(&self, pair: &[u8]) -> bool;
 }
 
 impl<'a> Coverage<'a> {
@@ -145,22 +155,34 @@ impl<'a> Coverage<'a> {
             store,
             as_of,
             tally: None,
+            unreviewed: None,
         }
     }
 
-    /// Queries over `store` as of `as_of`; totals and gaps of now are
-    /// answered from `tally` (kept up to date by the ledger that owns both).
-    pub(crate) fn tallied(store: &'a Store, as_of: AsOf, tally: &'a Tally) -> Self {
+    /// Queries over `store` as of `as_of`, as the ledger that owns it asks
+    /// them: totals, gaps and overlaps of now are answered from `tally`,
+    /// and reviews are read only for pairs `unreviewed` does not rule out
+    /// (both kept up to date by the ledger).
+    pub(crate) fn of_ledger(
+        store: &'a Store,
+        as_of: AsOf,
+        tally: &'a Tally,
+        unreviewed: &'a dyn Unreviewed,
+    ) -> Self {
         Coverage {
             store,
             as_of,
             tally: (as_of.cut_ms == i64::MAX).then_some(tally),
+            unreviewed: Some(unreviewed),
         }
     }
 
     /// The same queries, reading what they need (what the tally counts with).
-    fn untallied(&self) -> Coverage<'a> {
-        Coverage::new(self.store, self.as_of)
+    pub(crate) fn untallied(&self) -> Coverage<'a> {
+        Coverage {
+            tally: None,
+            ..*self
+        }
     }
 
     /// The point in time the queries answer for.
@@ -333,6 +355,11 @@ impl<'a> Coverage<'a> {
 
     pub(crate) fn review(&self, a: &str, b: &str) -> Result<Option<ReviewRecord>, StoreError> {
         let (a, b) = pair(a, b);
+        if self.unreviewed.is_some_and(|unreviewed| {
+            unreviewed.surely_unreviewed(&crate::store::text_key(&[a, b]))
+        }) {
+            return Ok(None);
+        }
         self.store.review_at(a, b, self.as_of.cut_ms)
     }
 
