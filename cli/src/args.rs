@@ -103,13 +103,13 @@ pub enum Command {
     /// verified against the log key; --save keeps it for `audit --since`
     /// and `prove --checkpoint`.
     Checkpoint {
-        /// Write the checkpoint (the signed note) to this file.
+        /// Write the checkpoint (the signed note) to this file; when the
+        /// file holds one already, the new one must extend it (else
+        /// nothing is written).
         #[arg(long)]
         save: Option<PathBuf>,
-        /// The log key to check against (NAME+HEXID+BASE64); without it,
-        /// the node's own, trusted on first use.
-        #[arg(long, env = "TANSIQ_LOG_KEY")]
-        log_key: Option<String>,
+        #[command(flatten)]
+        trust: LogTrust,
     },
     /// Prove that an event is in the log: fetch its inclusion proof and
     /// check it against the current checkpoint, or a saved one.
@@ -119,8 +119,8 @@ pub enum Command {
         /// A checkpoint file saved by `tansiq checkpoint --save`.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        #[arg(long, env = "TANSIQ_LOG_KEY")]
-        log_key: Option<String>,
+        #[command(flatten)]
+        trust: LogTrust,
     },
     /// Check that the log only grew since a saved checkpoint: fails,
     /// naming both, if it was rewritten or truncated.
@@ -128,8 +128,8 @@ pub enum Command {
         /// A checkpoint file saved by `tansiq checkpoint --save`.
         #[arg(long)]
         since: PathBuf,
-        #[arg(long, env = "TANSIQ_LOG_KEY")]
-        log_key: Option<String>,
+        #[command(flatten)]
+        trust: LogTrust,
     },
     /// Show node counters and commit latency.
     Status,
@@ -346,6 +346,20 @@ pub enum ListCommand {
         #[command(flatten)]
         as_of: AsOfArg,
     },
+}
+
+/// Whose signatures make a checkpoint trusted.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LogTrust {
+    /// A log key a checkpoint is checked against (NAME+HEXID+BASE64; a
+    /// cluster: repeat it for each voter, or separate them with commas);
+    /// without one, the keys the node names, trusted on first use.
+    #[arg(long = "log-key", env = "TANSIQ_LOG_KEY", value_delimiter = ',')]
+    pub keys: Vec<String>,
+    /// How many of those keys must have signed (default: all; a cluster
+    /// of 3 voters speaks with 2).
+    #[arg(long)]
+    pub quorum: Option<usize>,
 }
 
 /// Coverage queries: common arguments.

@@ -197,7 +197,8 @@ fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()
         ("role", 8),
         ("matched", 8),
         ("lag", 6),
-        ("address", 0),
+        ("address", 28),
+        ("log_key", 0),
     ];
     output::header(output, &columns);
     for node in &status.nodes {
@@ -209,6 +210,7 @@ fn print_status(output: Output, status: &pb::ClusterStatus) -> anyhow::Result<()
                 "matched": node.matched_index,
                 "lag": node.lag,
                 "address": node.address,
+                "log_key": node.log_key,
             }),
             &columns,
         );

@@ -47,28 +47,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Get { event_id } => get(output, &mut connect(&cli.node).await?, &event_id).await,
         Command::Head => head(output, &mut connect(&cli.node).await?).await,
-        Command::Checkpoint { save, log_key } => {
+        Command::Checkpoint { save, trust } => {
             let mut client = connect(&cli.node).await?;
-            crate::tree::checkpoint(output, &mut client, log_key.as_deref(), save.as_deref()).await
+            crate::tree::checkpoint(output, &mut client, &trust, save.as_deref()).await
         }
         Command::Prove {
             event_id,
             checkpoint,
-            log_key,
+            trust,
         } => {
             let mut client = connect(&cli.node).await?;
             crate::tree::prove(
                 output,
                 &mut client,
-                log_key.as_deref(),
+                &trust,
                 &event_id,
                 checkpoint.as_deref(),
             )
             .await
         }
-        Command::Audit { since, log_key } => {
+        Command::Audit { since, trust } => {
             let mut client = connect(&cli.node).await?;
-            crate::tree::audit(output, &mut client, log_key.as_deref(), &since).await
+            crate::tree::audit(output, &mut client, &trust, &since).await
         }
         Command::Status => status(output, &mut connect(&cli.node).await?).await,
         Command::Tail { from, once } => {
@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => {
                     let signed = connect(&cli.node)
                         .await?
-                        .get_checkpoint(pb::GetCheckpointRequest {})
+                        .get_checkpoint(pb::GetCheckpointRequest::default())
                         .await?
                         .into_inner();
                     eprintln!(

@@ -85,6 +85,12 @@ pub const PROPOSAL_BYTES_MAX: usize = REQUEST_BYTES_MAX;
 /// How long a submission waits for its entry to commit before the client is
 /// told it is not committed (e.g. a leader cut off from the majority).
 pub const PROPOSAL_DECISION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a cluster member asked for its checkpoint of a tree size it
+/// has not applied yet waits for it (the asker waits a second longer).
+pub const COSIGN_WAIT: Duration = Duration::from_secs(2);
+/// How often a node makes a new checkpoint while its log grows (and on
+/// request in between).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// How long a node that has just formed a cluster waits for its first
 /// leader before it writes the formation's authorisation to the ledger.
 pub const FIRST_LEADER_WAIT: Duration = Duration::from_secs(20);

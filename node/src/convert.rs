@@ -20,6 +20,7 @@ pub(crate) fn cluster_status(
     tip: Option<Tip>,
     refused_at_apply: u64,
     outbox_pending: u64,
+    log_keys: &std::collections::BTreeMap<NodeId, String>,
 ) -> pb::ClusterStatus {
     let membership = metrics.membership_config.membership();
     let voters: Vec<NodeId> = membership.voter_ids().collect();
@@ -43,6 +44,7 @@ pub(crate) fn cluster_status(
                 .into(),
                 matched_index: matched,
                 lag: last.saturating_sub(matched),
+                log_key: log_keys.get(id).cloned().unwrap_or_default(),
             }
         })
         .collect();

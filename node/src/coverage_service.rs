@@ -89,11 +89,16 @@ impl CoverageService {
 /// everything at start (seconds at a million events) and when the day
 /// turns, the cells written meanwhile every few seconds. A query that comes
 /// first counts what is left itself.
-pub async fn keep_counts(ledger: Arc<Ledger>) {
+///
+/// Holds the ledger weakly: it ends when the node lets go of the ledger.
+pub async fn keep_counts(ledger: std::sync::Weak<Ledger>) {
     let mut every = tokio::time::interval(COUNT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let ledger = Arc::clone(&ledger);
+        let Some(ledger) = ledger.upgrade() else {
+            return;
+        };
         let counted =
             tokio::task::spawn_blocking(move || ledger.read(|ledger| ledger.count_now(now_ms())))
                 .await;

@@ -136,12 +136,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     service = service.signing_checkpoints(log_key);
     // Shared with the console, which calls the same services in process.
     let service = Arc::new(service);
+    tokio::spawn(service::checkpoint_every(Arc::downgrade(&service)));
     let coverage = Arc::new(CoverageService::new(
         Arc::clone(&ledger),
         replication.clone(),
     ));
 
-    tokio::spawn(coverage_service::keep_counts(Arc::clone(&ledger)));
+    tokio::spawn(coverage_service::keep_counts(Arc::downgrade(&ledger)));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tansiq_ledger::ids::{EventId, LogPosition, PublicKeyBytes};
-use tansiq_ledger::limits::{SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES};
+use tansiq_ledger::limits::{
+    CHECKPOINT_EVERY, COSIGN_WAIT, SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES,
+};
 use tansiq_ledger::store::{Store, StoreError, Tip};
 use tansiq_ledger::tree::checkpoint::{self, LogKey};
 use tansiq_ledger::tree::tiles::TilePath;
@@ -34,6 +36,9 @@ pub struct LedgerService {
     subscribers_max: usize,
     /// Signs the log's checkpoints (None: the node serves none).
     log_key: Option<Arc<LogKey>>,
+    /// The latest checkpoint made, with its cosignatures, and when; one
+    /// is made at a time.
+    latest_checkpoint: tokio::sync::Mutex<Option<(pb::SignedCheckpoint, Instant)>>,
 }
 
 impl LedgerService {
@@ -54,6 +59,7 @@ impl LedgerService {
             subscribers: Arc::new(Semaphore::new(subscribers_max)),
             subscribers_max,
             log_key: None,
+            latest_checkpoint: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -94,8 +100,104 @@ impl LedgerService {
 
     /// Signs checkpoints with `key`.
     pub fn signing_checkpoints(mut self, key: LogKey) -> Self {
+        if let Some(replication) = &self.replication {
+            replication.own_log_key(key.verifier_key());
+        }
         self.log_key = Some(Arc::new(key));
         self
+    }
+
+    fn log_key(&self) -> Result<Arc<LogKey>, Status> {
+        self.log_key
+            .clone()
+            .ok_or_else(|| Status::unimplemented("this node signs no checkpoints"))
+    }
+
+    /// This node's own signed checkpoint of the tree of `size` entries,
+    /// waiting up to [`COSIGN_WAIT`] for a size it has not applied yet.
+    async fn own_checkpoint(&self, size: u64) -> Result<pb::SignedCheckpoint, Status> {
+        let key = self.log_key()?;
+        let mut tip = self.tip.clone();
+        let reached = tokio::time::timeout(COSIGN_WAIT, tip.wait_for(|tip| tip.position.0 >= size))
+            .await
+            .is_ok_and(|reached| reached.is_ok());
+        if !reached {
+            return Err(Status::failed_precondition(format!(
+                "this node's tree has {} entries, not {size}, after waiting {} s: it is behind (or the size is beyond the log)",
+                self.tip.borrow().position.0,
+                COSIGN_WAIT.as_secs()
+            )));
+        }
+        self.sign_checkpoint(key, Some(size)).await
+    }
+
+    /// A checkpoint of the tree of `size` (None: as it stands), signed by
+    /// this node alone.
+    async fn sign_checkpoint(
+        &self,
+        key: Arc<LogKey>,
+        size: Option<u64>,
+    ) -> Result<pb::SignedCheckpoint, Status> {
+        let origin = checkpoint::origin(self.ledger.chain());
+        self.tree(move |store| {
+            let head = tree_head(store, size)?;
+            let root = Hash(head.root.as_slice().try_into().map_err(|_| {
+                TreeError::Store(StoreError::Corrupt("a tree root is not 32 bytes".into()))
+            })?);
+            let note = key
+                .sign(&origin, head.size, root)
+                .map_err(|error| TreeError::Store(StoreError::Corrupt(error.to_string())))?;
+            Ok(pb::SignedCheckpoint {
+                note,
+                origin,
+                size: head.size,
+                root: head.root,
+                verifier_key: key.verifier_key().to_owned(),
+                cosigner_keys: vec![key.verifier_key().to_owned()],
+            })
+        })
+        .await
+    }
+
+    /// The latest checkpoint: the one made last if the tree has not grown
+    /// since (and, in a cluster, it carries every voter's signature or is
+    /// younger than [`CHECKPOINT_EVERY`]), else a new one, signed by this
+    /// node and, in a cluster, by every other voter that answers with the
+    /// same tree (a voter whose tree differs is left out, and logged).
+    pub async fn latest_checkpoint(&self) -> Result<pb::SignedCheckpoint, Status> {
+        let key = self.log_key()?;
+        let mut latest = self.latest_checkpoint.lock().await;
+        let size = self.tree(|store| Ok(store.tree_size()?)).await?;
+        let possible = self
+            .replication
+            .as_ref()
+            .map_or(1, |replication| replication.possible_cosigners());
+        if let Some((made, _)) = latest.as_ref().filter(|(made, at)| {
+            made.size == size
+                && (made.cosigner_keys.len() >= possible || at.elapsed() < CHECKPOINT_EVERY)
+        }) {
+            return Ok(made.clone());
+        }
+        let mut made = self.sign_checkpoint(Arc::clone(&key), Some(size)).await?;
+        if let Some(replication) = &self.replication {
+            let mut signed = vec![(made.note.clone(), made.verifier_key.clone())];
+            for other in replication.voters_checkpoints(size).await {
+                let mut with = signed.clone();
+                with.push(other.clone());
+                match checkpoint::merge(&with) {
+                    Ok(note) => {
+                        made.note = note;
+                        made.cosigner_keys.push(other.1.clone());
+                        signed = with;
+                    }
+                    Err(error) => {
+                        tracing::warn!(key = %other.1, %error, "a voter's checkpoint is not this node's: left out")
+                    }
+                }
+            }
+        }
+        *latest = Some((made.clone(), Instant::now()));
+        Ok(made)
     }
 
     /// Cluster mode: submissions go through Raft.
@@ -248,29 +350,12 @@ impl pb::ledger_server::Ledger for LedgerService {
 
     async fn get_checkpoint(
         &self,
-        _request: Request<pb::GetCheckpointRequest>,
+        request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
-        let Some(key) = self.log_key.clone() else {
-            return Err(Status::unimplemented("this node signs no checkpoints"));
-        };
-        let origin = checkpoint::origin(self.ledger.chain());
-        self.tree(move |store| {
-            let head = tree_head(store, None)?;
-            let root = Hash(head.root.as_slice().try_into().map_err(|_| {
-                TreeError::Store(StoreError::Corrupt("a tree root is not 32 bytes".into()))
-            })?);
-            let note = key
-                .sign(&origin, head.size, root)
-                .map_err(|error| TreeError::Store(StoreError::Corrupt(error.to_string())))?;
-            Ok(pb::SignedCheckpoint {
-                note,
-                origin,
-                size: head.size,
-                root: head.root,
-                verifier_key: key.verifier_key().to_owned(),
-            })
-        })
-        .await
+        match request.into_inner().size {
+            0 => self.latest_checkpoint().await,
+            size => self.own_checkpoint(size).await,
+        }
         .map(Response::new)
     }
 
@@ -447,6 +532,29 @@ impl pb::ledger_server::Ledger for LedgerService {
 }
 
 /// The head of the tree of `size` entries (`None`: the whole tree).
+/// Makes a checkpoint every [`CHECKPOINT_EVERY`] while the log grows
+/// (`latest_checkpoint` makes one only when the tree has grown), so that
+/// the one served is never more than a few seconds behind, and carries
+/// the voters' signatures without a client waiting for them.
+/// Holds the service weakly: it ends when the node drops the service at
+/// shutdown (the committer's threads wait for the last handle).
+pub async fn checkpoint_every(service: std::sync::Weak<LedgerService>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        if service.log_key.is_none() {
+            return;
+        }
+        if let Err(status) = service.latest_checkpoint().await {
+            tracing::debug!(error = %status.message(), "no checkpoint made this time");
+        }
+    }
+}
+
 fn tree_head(store: &Store, size: Option<u64>) -> Result<pb::TreeHead, TreeError> {
     let size = match size {
         Some(size) => size,

@@ -499,3 +499,194 @@ async fn a_cut_off_donor_site_keeps_submissions_in_its_outbox_across_a_restart_a
         positions[0]
     );
 }
+
+/// `tansiq --output json ARGS` against `node`, which must succeed.
+fn json_of(node: &Node, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    let output = cli(node, &all);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        tansiq_tests::stderr(&output)
+    );
+    serde_json::from_str(tansiq_tests::stdout(&output).trim()).unwrap()
+}
+
+/// A cluster's checkpoint is the voters' joint statement: each of the 3
+/// voters signs the same tree (a checkpoint carries all three signatures,
+/// checked against the keys the nodes publish), a donor site (learner)
+/// verifies it with the voters' keys and adds its own, `tansiq cluster
+/// status` names each member's key, and a checkpoint saved before the
+/// leader is killed (kill -9) is extended by every one after it, on every
+/// node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voters_cosign_checkpoints_and_they_stay_consistent_across_a_leader_kill() {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 4);
+    let leader = cluster::form(&mut members, 3);
+    let urls: Vec<String> = members.iter().map(Member::url).collect();
+    let mut donors = register_donors(&members, &urls, 1).await;
+    converged_head(&members).await;
+
+    // Each node names its own log key (GetStatus); the voters' three.
+    let keys: Vec<String> = members
+        .iter()
+        .map(|member| {
+            json_of(member.node(), &["status"])["log_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let voters = keys[..3].join(",");
+    let learner_key = keys[3].clone();
+
+    // Every voter's checkpoint carries all three voters' signatures (the
+    // first made may lack a voter still catching up: a new one is made
+    // every few seconds).
+    let saved = root.path().join("before-kill.checkpoint");
+    let saved_arg = saved.display().to_string();
+    for member in &members[..3] {
+        poll("a checkpoint with the three voters' signatures", || {
+            let output = cli(
+                member.node(),
+                &["--output", "json", "checkpoint", "--log-key", &voters],
+            );
+            output.status.success().then_some(())
+        });
+    }
+    let first = json_of(
+        members[0].node(),
+        &["checkpoint", "--log-key", &voters, "--save", &saved_arg],
+    );
+    assert_eq!(first["signed_by"].as_array().unwrap().len(), 3, "{first}");
+    let note = std::fs::read_to_string(&saved).unwrap();
+    assert_eq!(note.matches("\n\u{2014} ").count(), 3, "{note}");
+
+    // The donor site's node: the voters' majority, and its own signature.
+    let on_learner = poll(
+        "the learner's checkpoint with the voters' signatures",
+        || {
+            let output = cli(
+                members[3].node(),
+                &[
+                    "--output",
+                    "json",
+                    "checkpoint",
+                    "--log-key",
+                    &voters,
+                    "--quorum",
+                    "2",
+                ],
+            );
+            output.status.success().then(|| {
+                serde_json::from_str::<serde_json::Value>(tansiq_tests::stdout(&output).trim())
+                    .unwrap()
+            })
+        },
+    );
+    let learner_note = on_learner["checkpoint"].as_str().unwrap().to_owned();
+    let witnessed = json_of(
+        members[3].node(),
+        &[
+            "checkpoint",
+            "--log-key",
+            &format!("{voters},{learner_key}"),
+            "--quorum",
+            "3",
+        ],
+    );
+    assert!(
+        witnessed["signed_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|key| key.as_str() == Some(learner_key.as_str())),
+        "the learner signs what it holds: {witnessed} ({learner_note})"
+    );
+    // A quorum the keys cannot meet is refused, saying so.
+    let lone = cli(
+        members[0].node(),
+        &[
+            "checkpoint",
+            "--log-key",
+            &format!("{},{learner_key}", keys[0]),
+            "--quorum",
+            "2",
+        ],
+    );
+    assert!(!lone.status.success());
+    assert!(
+        tansiq_tests::stderr(&lone).contains("trusted log keys"),
+        "{}",
+        tansiq_tests::stderr(&lone)
+    );
+
+    // `tansiq cluster status` names each member's key.
+    let cluster_status = status(members[0].node()).unwrap();
+    for (member, key) in members.iter().zip(&keys).take(3) {
+        let named = cluster_status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|node| number(node, "nodeId") == member.id)
+            .and_then(|node| node["logKey"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(&named, key, "{cluster_status}");
+    }
+
+    // The leader dies; the others go on; it comes back.
+    members[leader as usize - 1].node.take().unwrap().kill_9();
+    let alive: Vec<String> = members
+        .iter()
+        .filter(|m| m.id != leader)
+        .map(Member::url)
+        .collect();
+    for n in 0..3 {
+        let (event, _) = project_event(&mut donors[0], &format!("after-kill-{n}"));
+        submit_until_acknowledged(&alive, 0, &event).await;
+    }
+    let genesis = cluster::genesis_of(&members);
+    members[leader as usize - 1].start(&genesis);
+    let head = converged_head(&members).await;
+
+    // Every node's checkpoint now extends the one saved before the kill,
+    // signed by a majority of the voters.
+    for member in &members {
+        let audit = json_of(
+            member.node(),
+            &[
+                "audit",
+                "--since",
+                &saved_arg,
+                "--log-key",
+                &voters,
+                "--quorum",
+                "2",
+            ],
+        );
+        assert_eq!(audit["consistent"], true, "node {}: {audit}", member.id);
+    }
+    // Saving over the checkpoint saved before the kill moves it forward
+    // (the new one is checked to extend it first).
+    let now = json_of(
+        members[1].node(),
+        &[
+            "checkpoint",
+            "--log-key",
+            &voters,
+            "--quorum",
+            "2",
+            "--save",
+            &saved_arg,
+        ],
+    );
+    assert_eq!(now["size"].as_u64(), Some(head.position), "{now}");
+    assert_ne!(std::fs::read_to_string(&saved).unwrap(), note);
+    eprintln!(
+        "cosigned checkpoints: 3 voters signed size {}, leader {leader} killed and back, every node consistent at position {}",
+        first["size"], head.position
+    );
+}

@@ -322,6 +322,19 @@ async fn an_auditor_catches_a_forked_or_truncated_log() {
         said.contains("TRUNCATED") && said.contains(&saved_arg),
         "{said}"
     );
+    // Nor is its checkpoint saved over the later one: the file is kept.
+    let before = std::fs::read(&saved).unwrap();
+    let over = cli(
+        &b,
+        &["checkpoint", "--save", &saved_arg, "--log-key", &log_key],
+    );
+    assert!(!over.status.success());
+    assert!(
+        tansiq_tests::stderr(&over).contains("TRUNCATED"),
+        "{}",
+        tansiq_tests::stderr(&over)
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), before);
     // Then grown another way: a fork.
     register_municipality(&b, "LY0397").await;
     register_municipality(&b, "LY0395").await;
@@ -381,7 +394,7 @@ async fn a_mirror_reads_the_checkpoint_tiles_and_entries_over_http() {
     let console = console.trim_end_matches('/');
     let mut client = node.client().await;
     let signed = client
-        .get_checkpoint(pb::GetCheckpointRequest {})
+        .get_checkpoint(pb::GetCheckpointRequest::default())
         .await
         .unwrap()
         .into_inner();

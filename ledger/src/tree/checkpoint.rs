@@ -44,6 +44,24 @@ pub enum CheckpointError {
         /// What the note check said.
         reason: String,
     },
+    /// Fewer of the trusted keys signed than needed.
+    #[error("the checkpoint is signed by {signed} of the {trusted} trusted log keys, {needed} needed ({keys}); suspect a node that is not one of the cluster's, or a cluster that lost its majority")]
+    TooFewSignatures {
+        /// Trusted keys with a valid signature on it.
+        signed: usize,
+        /// Keys trusted.
+        trusted: usize,
+        /// Signatures needed.
+        needed: usize,
+        /// The keys that signed.
+        keys: String,
+    },
+    /// Notes merged into one are of different checkpoints.
+    #[error("the checkpoint signed by {key} is of another tree than this node's (same size, another root, or another size): suspect a member whose log differs")]
+    Differs {
+        /// The key of the note that differs.
+        key: String,
+    },
     /// Signed by the key, but for another log.
     #[error("the checkpoint is for log {found:?}, not {expected:?}")]
     OtherLog {
@@ -121,16 +139,56 @@ pub struct Verified {
 /// Checks that `note` is a checkpoint of `origin` signed by the log key
 /// `verifier_key`, and reads it.
 pub fn verify(note: &[u8], verifier_key: &str, origin: &str) -> Result<Verified, CheckpointError> {
-    let verifier = StandardVerifier::new(verifier_key.trim())
-        .map_err(|_| CheckpointError::BadKey(verifier_key.to_owned()))?;
+    verify_by(note, &[verifier_key.to_owned()], 1, origin).map(|(verified, _)| verified)
+}
+
+/// Checks that `note` is a checkpoint of `origin` with valid signatures of
+/// at least `needed` of the log keys `trusted` (a cluster's voters: a
+/// majority of them is the cluster's statement), and reads it; with the
+/// keys that signed. A signature of a trusted key that does not verify
+/// refuses the note; signatures of other keys are left aside.
+pub fn verify_by(
+    note: &[u8],
+    trusted: &[String],
+    needed: usize,
+    origin: &str,
+) -> Result<(Verified, Vec<String>), CheckpointError> {
+    let mut verifiers: Vec<Box<dyn signed_note::Verifier>> = Vec::with_capacity(trusted.len());
+    for key in trusted {
+        verifiers.push(Box::new(
+            StandardVerifier::new(key.trim()).map_err(|_| CheckpointError::BadKey(key.clone()))?,
+        ));
+    }
+    let ids: Vec<(String, u32)> = verifiers
+        .iter()
+        .map(|verifier| (verifier.name().to_owned(), verifier.key_id()))
+        .collect();
     let parsed =
         Note::from_bytes(note).map_err(|error| CheckpointError::Malformed(error.to_string()))?;
-    parsed
-        .verify(&VerifierList::new(vec![Box::new(verifier)]))
+    let (verified, _) = parsed
+        .verify(&VerifierList::new(verifiers))
         .map_err(|error| CheckpointError::Unsigned {
-            key: verifier_key.trim().to_owned(),
+            key: trusted.join(", "),
             reason: error.to_string(),
         })?;
+    let signed: Vec<String> = trusted
+        .iter()
+        .zip(&ids)
+        .filter(|(_, (name, id))| {
+            verified
+                .iter()
+                .any(|signature| signature.name() == name && signature.id() == *id)
+        })
+        .map(|(key, _)| key.trim().to_owned())
+        .collect();
+    if signed.len() < needed {
+        return Err(CheckpointError::TooFewSignatures {
+            signed: signed.len(),
+            trusted: trusted.len(),
+            needed,
+            keys: signed.join(", "),
+        });
+    }
     let checkpoint = Checkpoint::from_bytes(parsed.text())
         .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
     if checkpoint.origin() != origin {
@@ -139,11 +197,48 @@ pub fn verify(note: &[u8], verifier_key: &str, origin: &str) -> Result<Verified,
             found: checkpoint.origin().to_owned(),
         });
     }
-    Ok(Verified {
-        origin: checkpoint.origin().to_owned(),
-        size: checkpoint.size(),
-        root: *checkpoint.hash(),
-    })
+    Ok((
+        Verified {
+            origin: checkpoint.origin().to_owned(),
+            size: checkpoint.size(),
+            root: *checkpoint.hash(),
+        },
+        signed,
+    ))
+}
+
+/// One note carrying the signatures of several notes of the same
+/// checkpoint, each checked with the verifier key beside it: what every
+/// one of those keys states. A note of another checkpoint is refused.
+pub fn merge(notes: &[(Vec<u8>, String)]) -> Result<Vec<u8>, CheckpointError> {
+    let mut text: Option<Vec<u8>> = None;
+    let mut signatures = Vec::new();
+    for (note, key) in notes {
+        let verifier =
+            StandardVerifier::new(key.trim()).map_err(|_| CheckpointError::BadKey(key.clone()))?;
+        let parsed = Note::from_bytes(note)
+            .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
+        let (verified, _) = parsed
+            .verify(&VerifierList::new(vec![Box::new(verifier)]))
+            .map_err(|error| CheckpointError::Unsigned {
+                key: key.trim().to_owned(),
+                reason: error.to_string(),
+            })?;
+        match &text {
+            None => text = Some(parsed.text().to_vec()),
+            Some(text) if text.as_slice() == parsed.text() => {}
+            Some(_) => {
+                return Err(CheckpointError::Differs {
+                    key: key.trim().to_owned(),
+                })
+            }
+        }
+        signatures.extend(verified);
+    }
+    let text = text.ok_or_else(|| CheckpointError::Malformed("no note to merge".into()))?;
+    Ok(Note::new(&text, &signatures)
+        .map_err(|error| CheckpointError::Malformed(error.to_string()))?
+        .to_bytes())
 }
 
 /// The origin a note's checkpoint names, unverified (to say which log a
@@ -190,5 +285,70 @@ mod tests {
             verify(&note, "nonsense", origin),
             Err(CheckpointError::BadKey(_))
         ));
+    }
+
+    #[test]
+    fn a_cluster_checkpoint_carries_each_voters_signature_and_needs_a_majority() {
+        let origin = "tansiq.ledger/test-chain";
+        let root = Hash([9; 32]);
+        let voters: Vec<LogKey> = (0..3)
+            .map(|_| LogKey::generate(origin).unwrap().1)
+            .collect();
+        let keys: Vec<String> = voters.iter().map(|k| k.verifier_key().to_owned()).collect();
+        let notes: Vec<(Vec<u8>, String)> = voters
+            .iter()
+            .map(|k| {
+                (
+                    k.sign(origin, 7, root).unwrap(),
+                    k.verifier_key().to_owned(),
+                )
+            })
+            .collect();
+        let merged = merge(&notes).unwrap();
+        let (verified, signed) = verify_by(&merged, &keys, 3, origin).unwrap();
+        assert_eq!((verified.size, verified.root, signed.len()), (7, root, 3));
+
+        // Two of three: a majority, not all.
+        let two = merge(&notes[..2]).unwrap();
+        assert!(verify_by(&two, &keys, 2, origin).is_ok());
+        assert!(matches!(
+            verify_by(&two, &keys, 3, origin),
+            Err(CheckpointError::TooFewSignatures {
+                signed: 2,
+                needed: 3,
+                ..
+            })
+        ));
+        // A key nobody trusts does not count.
+        let (_, stranger) = LogKey::generate(origin).unwrap();
+        let with_stranger = merge(&[
+            notes[0].clone(),
+            (
+                stranger.sign(origin, 7, root).unwrap(),
+                stranger.verifier_key().to_owned(),
+            ),
+        ])
+        .unwrap();
+        assert!(matches!(
+            verify_by(&with_stranger, &keys, 2, origin),
+            Err(CheckpointError::TooFewSignatures { signed: 1, .. })
+        ));
+        // Another tree, or a signature that does not verify: refused.
+        let other = voters[2].sign(origin, 8, root).unwrap();
+        assert!(matches!(
+            merge(&[notes[0].clone(), (other, keys[2].clone())]),
+            Err(CheckpointError::Differs { .. })
+        ));
+        assert!(matches!(
+            merge(&[notes[0].clone(), (notes[1].0.clone(), keys[2].clone())]),
+            Err(CheckpointError::Unsigned { .. })
+        ));
+        let text = String::from_utf8(merged).unwrap();
+        let last = text.trim_end().rsplit('\n').next().unwrap().to_owned();
+        let mut flipped = last.clone().into_bytes();
+        let at = flipped.len() - 3;
+        flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+        let tampered = text.replace(&last, &String::from_utf8(flipped).unwrap());
+        assert!(verify_by(tampered.as_bytes(), &keys, 2, origin).is_err());
     }
 }

@@ -18,6 +18,7 @@ use tansiq_proto::v1 as pb;
 use tokio::sync::watch;
 use tonic::Status;
 
+use super::cosign::Cosigners;
 use super::forward::{retryable, Forwarder};
 use super::members::{Members, Peers, Route};
 use super::network::Network;
@@ -40,6 +41,7 @@ pub struct Replication {
     proposer: Proposer,
     forwarder: Arc<Forwarder>,
     outbox: Arc<DonorOutbox>,
+    cosigners: Cosigners,
 }
 
 /// How this node takes part in a cluster (from the node's flags).
@@ -102,6 +104,7 @@ impl Replication {
         .await?;
         let (proposer, proposal_queue) = Proposer::new();
         let members = Arc::new(Members::new(node_id, raft.clone(), peers));
+        let cosigners = Cosigners::new(Arc::clone(&members), settings.tls.clone());
         let forwarder = Arc::new(Forwarder::new(settings.tls));
         let outbox = Arc::new(DonorOutbox::new(node_id, Arc::clone(&ledger)));
         let replication = Arc::new(Replication {
@@ -112,6 +115,7 @@ impl Replication {
             proposer,
             forwarder: Arc::clone(&forwarder),
             outbox: Arc::clone(&outbox),
+            cosigners,
         });
         tokio::spawn(propose_loop(Arc::clone(&members), ledger, proposal_queue));
         tokio::spawn(deliver_loop(outbox, members, forwarder));
@@ -221,6 +225,24 @@ impl Replication {
             tip,
             self.refused_at_apply.load(Ordering::Relaxed),
             self.outbox.pending(),
+            &self.cosigners.keys(),
         )
+    }
+
+    /// Every other voter's signed checkpoint of the tree of `size` (see
+    /// `cosign`): what this node's checkpoint carries beside its own.
+    pub(crate) async fn voters_checkpoints(&self, size: u64) -> Vec<(Vec<u8>, String)> {
+        self.cosigners.checkpoints(size).await
+    }
+
+    /// How many signatures a checkpoint this node makes can carry: its
+    /// own and every other voter's.
+    pub(crate) fn possible_cosigners(&self) -> usize {
+        1 + self.members.other_voters().len()
+    }
+
+    /// Records this node's log key (shown by `tansiq cluster status`).
+    pub(crate) fn own_log_key(&self, key: &str) {
+        self.cosigners.own_key(key);
     }
 }

@@ -72,6 +72,21 @@ impl Members {
         others.join(", ")
     }
 
+    /// The other voters, and where this node reaches each.
+    pub(super) fn other_voters(&self) -> Vec<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter(|id| *id != self.node_id)
+            .filter_map(|id| {
+                membership
+                    .get_node(&id)
+                    .map(|node| (id, self.address_of(id, &node.addr)))
+            })
+            .collect()
+    }
+
     /// A node that is not a voter: a donor site's node.
     pub(super) fn is_learner(&self) -> bool {
         let metrics = self.raft.metrics();

@@ -16,6 +16,7 @@
 //! - `propose`: the leader's proposal queue and loop, and each answer;
 //! - `outbox`: a donor site's outbox and its delivery to the leader;
 //! - `reads`: the read barrier behind linearizable reads;
+//! - `cosign`: the other voters' signatures of a checkpoint, asked for;
 //! - `network`: openraft's network client, and the bounds on its messages;
 //! - `authorisation`: the ministry's signed authorisation that every
 //!   membership change carries, and writes to the ledger first;
@@ -29,6 +30,7 @@
 //! and re-exports.
 
 mod authorisation;
+mod cosign;
 mod forward;
 mod handle;
 mod members;

@@ -59,7 +59,7 @@ impl Sources {
     /// The node's signed checkpoint, as `Ledger.GetCheckpoint` gives it.
     pub async fn checkpoint(&self) -> Result<pb::SignedCheckpoint, Status> {
         self.ledger
-            .get_checkpoint(Request::new(pb::GetCheckpointRequest {}))
+            .get_checkpoint(Request::new(pb::GetCheckpointRequest::default()))
             .await
             .map(Response::into_inner)
     }
