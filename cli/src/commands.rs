@@ -376,6 +376,7 @@ async fn status(output: Output, client: &mut Client) -> anyhow::Result<()> {
             "uptime_s": status.uptime_s,
             "version": status.version,
             "log_key": status.log_key,
+            "witness_key": status.witness_key,
         }),
     );
     Ok(())

@@ -107,6 +107,11 @@ impl LedgerService {
         self
     }
 
+    /// The node's log key as a witness's.
+    fn witness(&self, key: &LogKey) -> checkpoint::Witness {
+        key.witness(&checkpoint::witness_name(self.ledger.chain()))
+    }
+
     fn log_key(&self) -> Result<Arc<LogKey>, Status> {
         self.log_key
             .clone()
@@ -194,6 +199,15 @@ impl LedgerService {
                         tracing::warn!(key = %other.1, %error, "a voter's checkpoint is not this node's: left out")
                     }
                 }
+            }
+            // A donor site's node holds the whole tree: it adds its
+            // witness cosignature (c2sp.org/tlog-cosignature).
+            if replication.is_learner() {
+                let witness = self.witness(&key);
+                made.note = witness.cosign(&made.note).map_err(|error| {
+                    Status::internal(format!("cosigning the checkpoint: {error}"))
+                })?;
+                made.cosigner_keys.push(witness.verifier_key());
             }
         }
         *latest = Some((made.clone(), Instant::now()));
@@ -526,6 +540,11 @@ impl pb::ledger_server::Ledger for LedgerService {
                 .log_key
                 .as_ref()
                 .map(|key| key.verifier_key().to_owned())
+                .unwrap_or_default(),
+            witness_key: self
+                .log_key
+                .as_ref()
+                .map(|key| self.witness(key).verifier_key())
                 .unwrap_or_default(),
         }))
     }

@@ -516,7 +516,8 @@ fn json_of(node: &Node, args: &[&str]) -> serde_json::Value {
 /// A cluster's checkpoint is the voters' joint statement: each of the 3
 /// voters signs the same tree (a checkpoint carries all three signatures,
 /// checked against the keys the nodes publish), a donor site (learner)
-/// verifies it with the voters' keys and adds its own, `tansiq cluster
+/// verifies it with the voters' keys and adds its witness cosignature
+/// (c2sp.org/tlog-cosignature), `tansiq cluster
 /// status` names each member's key, and a checkpoint saved before the
 /// leader is killed (kill -9) is extended by every one after it, on every
 /// node.
@@ -541,6 +542,15 @@ async fn voters_cosign_checkpoints_and_they_stay_consistent_across_a_leader_kill
         .collect();
     let voters = keys[..3].join(",");
     let learner_key = keys[3].clone();
+    // The learner's key as a witness's (c2sp.org/tlog-cosignature).
+    let learner_witness = json_of(members[3].node(), &["status"])["witness_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        learner_witness.starts_with("tansiq.witness/"),
+        "{learner_witness}"
+    );
 
     // Every voter's checkpoint carries all three voters' signatures (the
     // first made may lack a voter still catching up: a new one is made
@@ -592,7 +602,7 @@ async fn voters_cosign_checkpoints_and_they_stay_consistent_across_a_leader_kill
         &[
             "checkpoint",
             "--log-key",
-            &format!("{voters},{learner_key}"),
+            &format!("{voters},{learner_witness}"),
             "--quorum",
             "3",
         ],
@@ -602,8 +612,12 @@ async fn voters_cosign_checkpoints_and_they_stay_consistent_across_a_leader_kill
             .as_array()
             .unwrap()
             .iter()
-            .any(|key| key.as_str() == Some(learner_key.as_str())),
-        "the learner signs what it holds: {witnessed} ({learner_note})"
+            .any(|key| key.as_str() == Some(learner_witness.as_str())),
+        "the learner cosigns what it holds: {witnessed} ({learner_note})"
+    );
+    assert!(
+        learner_note.contains("\n\u{2014} tansiq.witness/"),
+        "a cosignature line: {learner_note}"
     );
     // A quorum the keys cannot meet is refused, saying so.
     let lone = cli(

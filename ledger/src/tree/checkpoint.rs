@@ -26,6 +26,11 @@ pub fn origin(chain: &ChainId) -> String {
     format!("tansiq.ledger/{chain}")
 }
 
+/// The name of a chain's witness keys: `tansiq.witness/<chain id>`.
+pub fn witness_name(chain: &ChainId) -> String {
+    format!("tansiq.witness/{chain}")
+}
+
 /// Why a checkpoint is refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -76,6 +81,23 @@ pub enum CheckpointError {
 pub struct LogKey {
     signer: StandardSigner,
     verifier_key: String,
+    /// The same Ed25519 key, for the node's witness cosignatures.
+    seed: ed25519_dalek::SigningKey,
+}
+
+/// The Ed25519 key in a signed-note private key string
+/// (`PRIVATE+KEY+NAME+HEXID+BASE64(0x01 || SEED)`).
+fn seed_of(private: &str) -> Result<ed25519_dalek::SigningKey, CheckpointError> {
+    use base64::Engine as _;
+    let bad = || CheckpointError::BadKey("(the private key)".into());
+    let encoded = private.trim().splitn(5, '+').nth(4).ok_or_else(bad)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| bad())?;
+    match bytes.split_first() {
+        Some((1, seed)) => ed25519_dalek::SigningKey::try_from(seed).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
 }
 
 impl LogKey {
@@ -85,11 +107,13 @@ impl LogKey {
         let (private, verifier_key) = signed_note::generate_key(&mut rand::rngs::OsRng, name);
         let signer = StandardSigner::new(&private)
             .map_err(|error| CheckpointError::BadKey(error.to_string()))?;
+        let seed = seed_of(&private)?;
         Ok((
             private,
             LogKey {
                 signer,
                 verifier_key,
+                seed,
             },
         ))
     }
@@ -104,7 +128,23 @@ impl LogKey {
         Ok(LogKey {
             signer,
             verifier_key: verifier_key.trim().to_owned(),
+            seed: seed_of(private)?,
         })
+    }
+
+    /// The same key as a witness named `name`, signing
+    /// c2sp.org/tlog-cosignature lines.
+    pub fn witness(&self, name: &str) -> Witness {
+        let public = [
+            &[ALG_COSIGNATURE_V1],
+            self.seed.verifying_key().as_bytes().as_slice(),
+        ]
+        .concat();
+        Witness {
+            name: name.to_owned(),
+            id: signed_note::key_id(name, &public),
+            signing: self.seed.clone(),
+        }
     }
 
     /// The verifier key (`NAME+HEXID+BASE64`) that checks its signatures.
@@ -122,6 +162,141 @@ impl LogKey {
         note.add_sigs(&[&self.signer])
             .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
         Ok(note.to_bytes())
+    }
+}
+
+/// The signed-note key type of a c2sp.org/tlog-cosignature
+/// (`cosignature/v1`) key.
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+/// A witness: it states, with a timestamped Ed25519 cosignature
+/// (c2sp.org/tlog-cosignature, `cosignature/v1`), that it saw a
+/// checkpoint and checked it against the ones it saw before. A learner
+/// (a donor site) holds the whole tree, so its cosignature says the tree
+/// it holds has this root.
+pub struct Witness {
+    name: String,
+    id: u32,
+    signing: ed25519_dalek::SigningKey,
+}
+
+impl Witness {
+    /// Its verifier key: `NAME+HEXID+BASE64(0x04 || PUBLIC KEY)`.
+    pub fn verifier_key(&self) -> String {
+        use base64::Engine as _;
+        let public = [
+            &[ALG_COSIGNATURE_V1],
+            self.signing.verifying_key().as_bytes().as_slice(),
+        ]
+        .concat();
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.id,
+            base64::engine::general_purpose::STANDARD.encode(public)
+        )
+    }
+
+    /// Adds its cosignature, made now, to `note` (a signed checkpoint).
+    pub fn cosign(&self, note: &[u8]) -> Result<Vec<u8>, CheckpointError> {
+        let mut note = Note::from_bytes(note)
+            .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
+        note.add_sigs(&[self])
+            .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
+        Ok(note.to_bytes())
+    }
+}
+
+/// What a cosignature signs: the `cosignature/v1` header with its time,
+/// then the checkpoint's text.
+fn cosigned_message(time: u64, text: &[u8]) -> Vec<u8> {
+    let mut message = format!("cosignature/v1\ntime {time}\n").into_bytes();
+    message.extend_from_slice(text);
+    message
+}
+
+impl signed_note::Signer for Witness {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+
+    /// `TIMESTAMP (8 bytes, big-endian seconds) || SIGNATURE`.
+    fn sign(&self, text: &[u8]) -> Result<Vec<u8>, ed25519_dalek::SignatureError> {
+        use ed25519_dalek::Signer as _;
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let signature = self.signing.sign(&cosigned_message(time, text));
+        Ok([time.to_be_bytes().as_slice(), &signature.to_bytes()].concat())
+    }
+}
+
+/// Checks a witness's cosignatures.
+struct WitnessVerifier {
+    name: String,
+    id: u32,
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl signed_note::Verifier for WitnessVerifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+
+    fn verify(&self, text: &[u8], signature: &[u8]) -> bool {
+        let (Some(time), Some(signature)) = (signature.get(..8), signature.get(8..)) else {
+            return false;
+        };
+        let (Ok(time), Ok(signature)) = (
+            <[u8; 8]>::try_from(time),
+            ed25519_dalek::Signature::from_slice(signature),
+        ) else {
+            return false;
+        };
+        self.key
+            .verify_strict(
+                &cosigned_message(u64::from_be_bytes(time), text),
+                &signature,
+            )
+            .is_ok()
+    }
+}
+
+/// The verifier of a key string: a log's Ed25519 key (type 0x01) or a
+/// witness's cosignature/v1 key (type 0x04).
+fn verifier_of(key: &str) -> Result<Box<dyn signed_note::Verifier>, CheckpointError> {
+    use base64::Engine as _;
+    let bad = || CheckpointError::BadKey(key.to_owned());
+    let key = key.trim();
+    let mut parts = key.splitn(3, '+');
+    let (Some(name), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| bad())?;
+    match bytes.split_first() {
+        Some((&ALG_COSIGNATURE_V1, public)) => {
+            let id = u32::from_str_radix(id, 16).map_err(|_| bad())?;
+            if id != signed_note::key_id(name, &bytes) || !signed_note::is_key_name_valid(name) {
+                return Err(bad());
+            }
+            let public = <[u8; 32]>::try_from(public).map_err(|_| bad())?;
+            Ok(Box::new(WitnessVerifier {
+                name: name.to_owned(),
+                id,
+                key: ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| bad())?,
+            }))
+        }
+        _ => Ok(Box::new(StandardVerifier::new(key).map_err(|_| bad())?)),
     }
 }
 
@@ -155,9 +330,7 @@ pub fn verify_by(
 ) -> Result<(Verified, Vec<String>), CheckpointError> {
     let mut verifiers: Vec<Box<dyn signed_note::Verifier>> = Vec::with_capacity(trusted.len());
     for key in trusted {
-        verifiers.push(Box::new(
-            StandardVerifier::new(key.trim()).map_err(|_| CheckpointError::BadKey(key.clone()))?,
-        ));
+        verifiers.push(verifier_of(key)?);
     }
     let ids: Vec<(String, u32)> = verifiers
         .iter()
@@ -350,5 +523,59 @@ mod tests {
         flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
         let tampered = text.replace(&last, &String::from_utf8(flipped).unwrap());
         assert!(verify_by(tampered.as_bytes(), &keys, 2, origin).is_err());
+    }
+
+    #[test]
+    fn a_witness_cosignature_is_a_tlog_cosignature_v1_line() {
+        let origin = "tansiq.ledger/test-chain";
+        let (_, log) = LogKey::generate(origin).unwrap();
+        let note = log.sign(origin, 5, Hash([3; 32])).unwrap();
+        let witness = log.witness("tansiq.witness/test-chain");
+        let key = witness.verifier_key();
+        assert!(key.starts_with("tansiq.witness/test-chain+"), "{key}");
+        let cosigned = witness.cosign(&note).unwrap();
+        let text = String::from_utf8(cosigned.clone()).unwrap();
+        assert_eq!(text.matches("\n\u{2014} ").count(), 2, "{text}");
+        // The log's key and the witness's: both check.
+        let both = [log.verifier_key().to_owned(), key.clone()];
+        let (_, signed) = verify_by(&cosigned, &both, 2, origin).unwrap();
+        assert_eq!(signed.len(), 2);
+        // The signature is over "cosignature/v1\ntime T\n" and the text:
+        // checked here with ed25519 directly, from the line's bytes.
+        use base64::Engine as _;
+        let line = text.trim_end().rsplit('\n').next().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(line.rsplit(' ').next().unwrap())
+            .unwrap();
+        let (time, signature) = (&bytes[4..12], &bytes[12..]);
+        let body = text.split("\n\n").next().unwrap().to_owned() + "\n";
+        let message = format!(
+            "cosignature/v1\ntime {}\n{body}",
+            u64::from_be_bytes(time.try_into().unwrap())
+        );
+        let public = ed25519_dalek::VerifyingKey::from_bytes(
+            base64::engine::general_purpose::STANDARD
+                .decode(key.splitn(3, '+').nth(2).unwrap())
+                .unwrap()[1..]
+                .try_into()
+                .unwrap(),
+        )
+        .unwrap();
+        public
+            .verify_strict(
+                message.as_bytes(),
+                &ed25519_dalek::Signature::from_slice(signature).unwrap(),
+            )
+            .unwrap();
+        // A changed time or text does not check.
+        let mut forged = bytes.clone();
+        forged[11] ^= 1;
+        let forged_line = format!(
+            "{} {}",
+            line.rsplit_once(' ').unwrap().0,
+            base64::engine::general_purpose::STANDARD.encode(forged)
+        );
+        let forged_note = text.replace(line, &forged_line);
+        assert!(verify_by(forged_note.as_bytes(), &[key], 1, origin).is_err());
     }
 }

@@ -235,6 +235,11 @@ impl Replication {
         self.cosigners.checkpoints(size).await
     }
 
+    /// Whether this node is a learner (a donor site's), not a voter.
+    pub(crate) fn is_learner(&self) -> bool {
+        self.members.is_learner()
+    }
+
     /// How many signatures a checkpoint this node makes can carry: its
     /// own and every other voter's.
     pub(crate) fn possible_cosigners(&self) -> usize {
