@@ -44,6 +44,6 @@ pub use overlap::OverlapKind;
 pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
 pub(crate) use query::Unreviewed;
-pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support};
+pub use query::{AsOf, Cell, Coverage, DecimalSum, Gap, Overlap, Support, Totals};
 pub use search::{Found, Hit, HitKind, SearchError};
-pub use tally::{Tally, Totals};
+pub use tally::Tally;

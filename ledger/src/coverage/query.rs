@@ -10,7 +10,6 @@ use crate::store::{NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
 use super::overlap::{judge, pair, Complementary, Judged, OverlapKind};
 use super::policy::sector_policy;
-use super::tally::{Tally, Totals};
 
 /// The point in time a query answers for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,13 +129,41 @@ impl std::fmt::Display for DecimalSum {
     }
 }
 
+/// What a scope holds now: open overlapping pairs and uncovered needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Pairs of projects that overlap, those reviewed as complementary left out.
+    pub open_overlaps: u64,
+    /// Assessed needs nobody covers.
+    pub uncovered_needs: u64,
+    /// The people in need of those needs, summed.
+    pub people_in_uncovered_needs: u64,
+}
+
+/// The counts of now that a query of now may answer from instead of
+/// reading every project (the ledger's [`super::Tally`], kept up to date
+/// by its commits). Each is given the same queries, reading what they
+/// need, to count with.
+pub(crate) trait CountsOfNow: Sync {
+    fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError>;
+    fn gaps(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Vec<Gap>, StoreError>;
+    fn overlaps(
+        &self,
+        coverage: &Coverage<'_>,
+        pcode: &str,
+        sector: Option<&str>,
+        include_complementary: bool,
+        limit: usize,
+    ) -> Result<(Vec<Overlap>, usize), StoreError>;
+}
+
 /// Queries over a store's committed projections, as of a point in time.
 #[derive(Clone, Copy)]
 pub struct Coverage<'a> {
     pub(crate) store: &'a Store,
     pub(crate) as_of: AsOf,
-    /// The counts of now, for queries of now (see [`Tally`]).
-    tally: Option<&'a Tally>,
+    /// The counts of now, for queries of now (see [`CountsOfNow`]).
+    tally: Option<&'a dyn CountsOfNow>,
     /// The pairs surely never reviewed, to skip reading their reviews.
     unreviewed: Option<&'a dyn Unreviewed>,
 }
@@ -166,7 +193,7 @@ impl<'a> Coverage<'a> {
     pub(crate) fn of_ledger(
         store: &'a Store,
         as_of: AsOf,
-        tally: &'a Tally,
+        tally: &'a dyn CountsOfNow,
         unreviewed: &'a dyn Unreviewed,
     ) -> Self {
         Coverage {

@@ -25,7 +25,7 @@ use crate::date::Date;
 use crate::store::{cf, text_key, NeedRecord, ReviewRecord, StoreError};
 
 use super::overlap::OverlapKind;
-use super::query::{Coverage, Gap, Overlap, Support};
+use super::query::{CountsOfNow, Coverage, Gap, Overlap, Support, Totals};
 
 /// A (municipality P-code, sector code) pair.
 type Cell = (String, String);
@@ -99,17 +99,6 @@ impl Pair {
     }
 }
 
-/// What a scope holds now: open overlapping pairs and uncovered needs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Pairs of projects that overlap, those reviewed as complementary left out.
-    pub open_overlaps: u64,
-    /// Assessed needs nobody covers.
-    pub uncovered_needs: u64,
-    /// The people in need of those needs, summed.
-    pub people_in_uncovered_needs: u64,
-}
-
 impl Tally {
     /// Cells a commit group wrote: a project's every place before and
     /// after, a need's place. (Needs are assessed in 5-digit sectors: a
@@ -133,12 +122,41 @@ impl Tally {
         marks.everything = true;
     }
 
-    /// Totals under `pcode` (a prefix; "" for all), now.
-    pub(crate) fn totals(
+    /// Counts the cells written since the last count (everything on a new
+    /// day), so that the next query of now finds them counted.
+    pub(crate) fn count(&self, coverage: &Coverage<'_>) -> Result<(), StoreError> {
+        self.counted(coverage).map(drop)
+    }
+
+    /// The state with every cell counted for `coverage`'s day.
+    fn counted(
         &self,
         coverage: &Coverage<'_>,
-        pcode: &str,
-    ) -> Result<Totals, StoreError> {
+    ) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        let mut state = crate::sync::lock_whole(&self.state);
+        // The marks are taken before the store is read (see the module's text).
+        let marks = std::mem::take(&mut *crate::sync::lock_whole(&self.marks));
+        let day = coverage.as_of().day;
+        if marks.everything || state.day != Some(day) {
+            *state = State::default();
+            count_everything(coverage, &mut state)?;
+            state.day = Some(day);
+            return Ok(state);
+        }
+        for cell in &marks.cells {
+            if let Err(error) = count_cell(coverage, &mut state, cell) {
+                // Half counted: count everything at the next query.
+                state.day = None;
+                return Err(error);
+            }
+        }
+        Ok(state)
+    }
+}
+
+impl CountsOfNow for Tally {
+    /// Totals under `pcode` (a prefix; "" for all), now.
+    fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError> {
         let state = self.counted(coverage)?;
         let mut totals = Totals::default();
         for (_, pairs) in under(&state.pairs, pcode) {
@@ -152,11 +170,7 @@ impl Tally {
     }
 
     /// Uncovered needs under `pcode` now, in rank order, as [`Coverage::gaps`] lists them.
-    pub(crate) fn gaps(
-        &self,
-        coverage: &Coverage<'_>,
-        pcode: &str,
-    ) -> Result<Vec<Gap>, StoreError> {
+    fn gaps(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Vec<Gap>, StoreError> {
         let state = self.counted(coverage)?;
         let mut gaps = Vec::new();
         for (_, _, place, sector) in &state.ranked {
@@ -179,7 +193,7 @@ impl Tally {
     /// Overlapping pairs under `pcode` now, optionally in one sector (or
     /// category), held ones first, then as [`Coverage::overlaps`] lists
     /// them; at most `limit`, with how many there are.
-    pub(crate) fn overlaps(
+    fn overlaps(
         &self,
         coverage: &Coverage<'_>,
         pcode: &str,
@@ -222,37 +236,6 @@ impl Tally {
             });
         }
         Ok((overlaps, total))
-    }
-
-    /// Counts the cells written since the last count (everything on a new
-    /// day), so that the next query of now finds them counted.
-    pub(crate) fn count(&self, coverage: &Coverage<'_>) -> Result<(), StoreError> {
-        self.counted(coverage).map(drop)
-    }
-
-    /// The state with every cell counted for `coverage`'s day.
-    fn counted(
-        &self,
-        coverage: &Coverage<'_>,
-    ) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
-        let mut state = crate::sync::lock_whole(&self.state);
-        // The marks are taken before the store is read (see the module's text).
-        let marks = std::mem::take(&mut *crate::sync::lock_whole(&self.marks));
-        let day = coverage.as_of().day;
-        if marks.everything || state.day != Some(day) {
-            *state = State::default();
-            count_everything(coverage, &mut state)?;
-            state.day = Some(day);
-            return Ok(state);
-        }
-        for cell in &marks.cells {
-            if let Err(error) = count_cell(coverage, &mut state, cell) {
-                // Half counted: count everything at the next query.
-                state.day = None;
-                return Err(error);
-            }
-        }
-        Ok(state)
     }
 }
 
