@@ -573,6 +573,25 @@ async fn voters_cosign_checkpoints_and_they_stay_consistent_across_a_leader_kill
     assert_eq!(first["signed_by"].as_array().unwrap().len(), 3, "{first}");
     let note = std::fs::read_to_string(&saved).unwrap();
     assert_eq!(note.matches("\n\u{2014} ").count(), 3, "{note}");
+    // Every node's checkpoint, saved before the kill.
+    let mut before = Vec::new();
+    for member in &members {
+        let path = root.path().join(format!("before-{}.checkpoint", member.id));
+        let path = path.display().to_string();
+        json_of(
+            member.node(),
+            &[
+                "checkpoint",
+                "--log-key",
+                &voters,
+                "--quorum",
+                "2",
+                "--save",
+                &path,
+            ],
+        );
+        before.push(path);
+    }
 
     // The donor site's node: the voters' majority, and its own signature.
     let on_learner = poll(
@@ -666,22 +685,35 @@ async fn voters_cosign_checkpoints_and_they_stay_consistent_across_a_leader_kill
     members[leader as usize - 1].start(&genesis);
     let head = converged_head(&members).await;
 
-    // Every node's checkpoint now extends the one saved before the kill,
-    // signed by a majority of the voters.
+    // Every node's checkpoint now, signed by a majority of the voters,
+    // extends every checkpoint saved before the kill.
     for member in &members {
-        let audit = json_of(
-            member.node(),
-            &[
-                "audit",
-                "--since",
-                &saved_arg,
-                "--log-key",
-                &voters,
-                "--quorum",
-                "2",
-            ],
-        );
-        assert_eq!(audit["consistent"], true, "node {}: {audit}", member.id);
+        for since in before.iter().chain([&saved_arg]) {
+            let audit = json_of(
+                member.node(),
+                &[
+                    "audit",
+                    "--since",
+                    since,
+                    "--log-key",
+                    &voters,
+                    "--quorum",
+                    "2",
+                ],
+            );
+            assert_eq!(
+                audit["consistent"], true,
+                "node {}, since {since}: {audit}",
+                member.id
+            );
+            assert_eq!(
+                audit["now"]
+                    .as_str()
+                    .map(|now| now.starts_with(&format!("size {} ", head.position))),
+                Some(true),
+                "{audit}"
+            );
+        }
     }
     // Saving over the checkpoint saved before the kill moves it forward
     // (the new one is checked to extend it first).
