@@ -280,16 +280,7 @@ impl<'a> Coverage<'a> {
         };
         let mut overlaps = Vec::new();
         for ((pcode, sector), supports) in places {
-            self.pairs(&supports, complementary, |a, b, Judged { kind, review }| {
-                overlaps.push(Overlap {
-                    pcode: pcode.clone(),
-                    sector: sector.clone(),
-                    a: a.clone(),
-                    b: b.clone(),
-                    kind,
-                    review,
-                });
-            })?;
+            self.overlaps_among(&pcode, &sector, &supports, complementary, &mut overlaps)?;
         }
         Ok(overlaps)
     }
@@ -305,20 +296,7 @@ impl<'a> Coverage<'a> {
         let mut supports = self.who_supports(pcode, Some(sector), false)?;
         supports.retain(|support| support.sector == sector);
         let mut overlaps = Vec::new();
-        self.pairs(
-            &supports,
-            Complementary::Kept,
-            |a, b, Judged { kind, review }| {
-                overlaps.push(Overlap {
-                    pcode: pcode.to_owned(),
-                    sector: sector.to_owned(),
-                    a: a.clone(),
-                    b: b.clone(),
-                    kind,
-                    review,
-                });
-            },
-        )?;
+        self.overlaps_among(pcode, sector, &supports, Complementary::Kept, &mut overlaps)?;
         Ok(overlaps)
     }
 
@@ -347,20 +325,30 @@ impl<'a> Coverage<'a> {
         Ok((overlaps, total))
     }
 
-    /// Calls `found` with each overlapping pair of `supports` (one place and sector).
-    fn pairs(
+    /// Appends to `overlaps` each overlapping pair of `supports`, all in
+    /// `pcode` and `sector`.
+    fn overlaps_among(
         &self,
+        pcode: &str,
+        sector: &str,
         supports: &[Support],
         complementary: Complementary,
-        mut found: impl FnMut(&Support, &Support, Judged),
+        overlaps: &mut Vec<Overlap>,
     ) -> Result<(), StoreError> {
         for (i, a) in supports.iter().enumerate() {
             for b in &supports[i + 1..] {
                 let judged = judge(&a.project, &b.project, complementary, || {
                     self.review(&a.project_id, &b.project_id)
                 })?;
-                if let Some(judged) = judged {
-                    found(a, b, judged);
+                if let Some(Judged { kind, review }) = judged {
+                    overlaps.push(Overlap {
+                        pcode: pcode.to_owned(),
+                        sector: sector.to_owned(),
+                        a: a.clone(),
+                        b: b.clone(),
+                        kind,
+                        review,
+                    });
                 }
             }
         }
