@@ -887,6 +887,8 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
             .flatten()
             .any(|side| side.pending_review)
     };
+    // The demo holds a pair with a held project, and one without.
+    assert!(every.overlaps.iter().any(held) && !every.overlaps.iter().all(held));
     assert!(
         every.overlaps.is_sorted_by_key(|overlap| !held(overlap)),
         "held pairs first: {every:?}"

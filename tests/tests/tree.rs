@@ -410,6 +410,21 @@ async fn a_mirror_reads_the_checkpoint_tiles_and_entries_over_http() {
         size > 0 && size < 256,
         "the demo fits one partial tile: {size}"
     );
+    // A member asked for its own checkpoint of an earlier size signs that
+    // tree alone; a size it has not reached is refused after its wait.
+    let earlier = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: size - 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((earlier.size, earlier.cosigner_keys.len()), (size - 1, 1));
+    tansiq_ledger::tree::checkpoint::verify(&earlier.note, &signed.verifier_key, &signed.origin)
+        .unwrap();
+    let beyond = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: size + 100 })
+        .await
+        .unwrap_err();
+    assert_eq!(beyond.code(), tonic::Code::FailedPrecondition, "{beyond:?}");
 
     let (status, cache, hashes) = fetch(&format!("{console}/tile/0/000.p/{size}")).await;
     assert_eq!(status, 200);
