@@ -8,7 +8,6 @@
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$(dirname "$0")/.."
 # The same build as the tests and the other benches: the dev profile
-# (Cargo.toml: opt-level 1 for our crates, 3 for dependencies).
+# (Cargo.toml); tansiq-attack prints it.
 cargo build --workspace --bins
-echo "bench/attack.sh: build profile dev (target/debug: opt-level 1 for the workspace's crates, 3 for dependencies), binaries in $CARGO_TARGET_DIR/debug"
 exec "$CARGO_TARGET_DIR/debug/tansiq-attack" "$@"

@@ -192,7 +192,7 @@ fn write_group(
             metrics.commit_groups.fetch_add(1, Ordering::Relaxed);
             if let Ok(new_tip) = ledger.tip() {
                 tip.send_if_modified(|current| {
-                    debug_assert!(
+                    assert!(
                         new_tip.position >= current.position,
                         "the log position only grows"
                     );

@@ -34,6 +34,25 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
+/// The build the running binaries come from, as every benchmark prints it:
+/// the profile's directory (the node is beside this binary), the workspace
+/// crates' optimisation level and whether debug assertions are on.
+pub fn build_profile() -> String {
+    let dir = bin_dir();
+    let dir = dir
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    let profile = match dir.as_str() {
+        "debug" => "dev",
+        other => other,
+    };
+    let assertions = if cfg!(debug_assertions) { "on" } else { "off" };
+    format!(
+        "{profile} (target/{dir}, Cargo.toml's [profile.{profile}]: workspace crates at opt-level {}, debug assertions {assertions})",
+        env!("TANSIQ_BUILD_OPT_LEVEL")
+    )
+}
+
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(

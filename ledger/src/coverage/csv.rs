@@ -215,7 +215,7 @@ fn table(
         line(&mut out, columns.iter().map(|(_, tag)| *tag));
     }
     for row in rows {
-        debug_assert_eq!(row.len(), columns.len());
+        assert_eq!(row.len(), columns.len(), "a row has a value per column");
         line(&mut out, row.iter().map(String::as_str));
     }
     out

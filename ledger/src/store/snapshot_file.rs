@@ -38,7 +38,7 @@ impl<W: Write> Writer<W> {
     }
 
     pub(crate) fn put(&mut self, family: u8, key: &[u8], value: &[u8]) -> io::Result<()> {
-        debug_assert!(family != END, "a family index is below 0xFF");
+        assert!(family != END, "a family index is below 0xFF");
         self.write(&[family])?;
         for part in [key, value] {
             let length = u32::try_from(part.len()).map_err(|_| {

@@ -83,8 +83,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let bin_dir = tansiq_tests::bin_dir();
     println!(
-        "tansiq-attack: binaries in {}, bystander from {BYSTANDER_FROM}, attacker from {ATTACKER_FROM}, {} cores",
+        "tansiq-attack: binaries in {}, build {}, bystander from {BYSTANDER_FROM}, attacker from {ATTACKER_FROM}, {} cores",
         bin_dir.display(),
+        tansiq_tests::build_profile(),
         std::thread::available_parallelism().map_or(1, usize::from)
     );
     let mut rows = Vec::new();

@@ -116,10 +116,11 @@ async fn main() -> anyhow::Result<()> {
     let mut client = LedgerClient::connect(url.clone()).await?;
     let chain = ChainId::parse(&head(&mut client).await.chain_id)?;
     println!(
-        "tansiq-bench: node {url}, {} clients, {} events per client per shape, {} cores",
+        "tansiq-bench: node {url}, {} clients, {} events per client per shape, {} cores\nbuild: {}",
         args.clients,
         args.events_per_client,
-        std::thread::available_parallelism().map_or(1, usize::from)
+        std::thread::available_parallelism().map_or(1, usize::from),
+        tansiq_tests::build_profile()
     );
 
     let mut donors = register_donors(&mut client, &ministry_key, &chain, args.clients).await?;

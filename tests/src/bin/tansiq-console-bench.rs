@@ -99,7 +99,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| scratch.path().to_path_buf());
     let manifest = ledger(&dir, &args)?;
     let scale = manifest.scale.clone();
-    let profile = profile();
+    let profile = tansiq_tests::build_profile();
     println!(
         "tansiq-console-bench: {} events ({} municipalities under {} regions, {} projects, {} donors) in {}",
         manifest.events,
@@ -444,21 +444,6 @@ fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
             .with_context(|| format!("{name} in /proc/{pid}/status"))
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// The profile the binaries were built with (the node is beside this one).
-fn profile() -> String {
-    let bin_dir = tansiq_tests::bin_dir();
-    let dir = bin_dir
-        .file_name()
-        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-    let assertions = if cfg!(debug_assertions) { "on" } else { "off" };
-    match dir.as_str() {
-        "debug" => format!(
-            "dev (target/debug: [profile.dev] of Cargo.toml, dependencies at opt-level 3, debug assertions {assertions})"
-        ),
-        other => format!("{other} (target/{other}, debug assertions {assertions})"),
-    }
 }
 
 /// Times `calls` inclusion proofs of random positions and consistency

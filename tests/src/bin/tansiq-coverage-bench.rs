@@ -82,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         events as f64 / load.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, usize::from),
     );
+    println!("build: {}", tansiq_tests::build_profile());
     println!("resident memory after load: {} MiB (store budget: block cache {} MiB, write buffers {} MiB inside it)",
         rss_mib()?, STORE_BLOCK_CACHE_BYTES >> 20, STORE_WRITE_BUFFER_BYTES >> 20);
 

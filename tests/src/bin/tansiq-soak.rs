@@ -1007,8 +1007,10 @@ async fn run(args: Args) -> Result<Outcome> {
     let shared = Arc::new(Shared::new());
     let soak = Duration::from_secs_f64(args.minutes.max(0.0) * 60.0);
     shared.log(&format!(
-        "tansiq-soak: {} min of faults, seed {seed} (rerun: bench/soak.sh {} {seed})",
-        args.minutes, args.minutes
+        "tansiq-soak: {} min of faults, seed {seed} (rerun: bench/soak.sh {} {seed}), build {}",
+        args.minutes,
+        args.minutes,
+        tansiq_tests::build_profile()
     ));
     {
         let shared = Arc::clone(&shared);

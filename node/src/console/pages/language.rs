@@ -42,7 +42,7 @@ pub async fn handle(
         Lang::En => "tansiq_lang=en; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
         Lang::Ar => "tansiq_lang=ar; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
     });
-    debug_assert!(cookie.as_bytes().starts_with(LANGUAGE_COOKIE.as_bytes()));
+    assert!(cookie.as_bytes().starts_with(LANGUAGE_COOKIE.as_bytes()));
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, location), (header::SET_COOKIE, cookie)],
