@@ -17,7 +17,7 @@ use crate::store::{cf, KeyRecord, OrgRecord, Store, StoreError, Tip};
 use super::memory::CrossGroupCache;
 use super::receipt::stored_receipt;
 use super::receipt::{Receipt, RequestOutcome};
-use super::staging::Staging;
+use super::staging::{Receipts, Staging};
 use crate::event::CheckedRequest;
 
 /// Why a ledger could not be opened.
@@ -257,6 +257,7 @@ impl Ledger {
             vec![(requests, committed_at_ms)],
             Vec::new(),
             Durability::Synced,
+            Receipts::Told,
         )?;
         Ok(outcomes.pop().unwrap_or_default())
     }
@@ -274,6 +275,7 @@ impl Ledger {
         groups: Vec<(Vec<CheckedRequest>, i64)>,
         raft_meta: Vec<(&'static [u8], Vec<u8>)>,
         sync: Durability,
+        receipts: Receipts,
     ) -> Result<Vec<Vec<RequestOutcome>>, StoreError> {
         let tip = self.tip()?;
         // Commit times never go back along the log (as-of queries and the
@@ -289,6 +291,7 @@ impl Ledger {
                 .map_or(i64::MIN, |record| record.committed_at_ms),
         };
         let mut staging = Staging::new(&self.store, &self.memory, tip, 0);
+        staging.receipts = receipts;
         let mut outcomes = Vec::with_capacity(groups.len());
         for (requests, committed_at_ms) in groups {
             let committed_at_ms = committed_at_ms.max(floor);

@@ -34,4 +34,5 @@ pub use ledger::{Ledger, OpenError};
 pub use rebuild::{rebuild, RebuildError};
 pub use receipt::{Receipt, RequestOutcome};
 pub use signers::{keys_introduced, SignerCheckError};
+pub(crate) use staging::Receipts;
 pub use trial::Trial;

@@ -30,7 +30,9 @@ pub(super) struct Overlay {
     pub(super) appended: Vec<(LogRecord, pb::SignedEvent)>,
     // Coverage projections: versions and index entries to write, and the
     // latest policies and reviews for reads within the group.
-    pub(super) project_versions: Vec<(String, LogPosition, Arc<ProjectRecord>)>,
+    /// Each with its commit time: a batch of several groups (a state
+    /// machine's apply, a rebuild) holds versions of several times.
+    pub(super) project_versions: Vec<(String, LogPosition, Arc<ProjectRecord>, i64)>,
     pub(super) project_events: Vec<(String, LogPosition, EventId)>,
     pub(super) coverage: BTreeSet<(String, String, String)>,
     pub(super) needs: Vec<(String, String, LogPosition, NeedRecord)>,

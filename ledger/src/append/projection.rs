@@ -18,7 +18,7 @@ use crate::store::{
 
 use super::authorise::{ministry_only, not_allowed, project_writer};
 use super::overlay::{Effects, StageError};
-use super::staging::Staging;
+use super::staging::{Receipts, Staging};
 
 impl Staging<'_> {
     /// Stages a project's new state: its record, a version, its history and
@@ -52,9 +52,12 @@ impl Staging<'_> {
             .project_events
             .push((project_id.to_owned(), position, event));
         let project = Arc::new(project);
-        self.request
-            .project_versions
-            .push((project_id.to_owned(), position, Arc::clone(&project)));
+        self.request.project_versions.push((
+            project_id.to_owned(),
+            position,
+            Arc::clone(&project),
+            self.committed_at_ms,
+        ));
         if !project.iati_identifier.is_empty() {
             self.request
                 .identifiers
@@ -65,7 +68,8 @@ impl Staging<'_> {
     }
 
     /// Stages a registration or update, with the overlaps it creates as
-    /// warnings; under a `hold` policy an overlapping project is held.
+    /// warnings (when its receipt is told: see [`Receipts`]); under a
+    /// `hold` policy an overlapping project is held.
     pub(super) fn stage_project_details(
         &mut self,
         project_id: &str,
@@ -74,21 +78,44 @@ impl Staging<'_> {
         event: EventId,
     ) -> Result<Effects, StageError> {
         let mut effects = Effects::default();
-        let mut held_sectors = BTreeSet::new();
-        let overlaps = self.overlaps_of(project_id, &project)?;
+        if self.receipts == Receipts::Told {
+            effects.warnings = self.overlap_warnings(project_id, &project)?;
+        }
+        let held_sectors = self.held_sectors(project_id, &project)?;
+        if !held_sectors.is_empty() {
+            project.pending_review = true;
+            effects.pending_review = true;
+            effects.warnings.push(format!(
+                "held pending the ministry's review: sector {} is under the hold policy",
+                held_sectors.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        self.stage_project(project_id, project, position, event)?;
+        Ok(effects)
+    }
+
+    /// The receipt's overlap warnings: up to `RECEIPT_OVERLAP_WARNINGS_MAX`
+    /// per place, and a line saying there are more.
+    fn overlap_warnings(
+        &self,
+        project_id: &str,
+        project: &ProjectRecord,
+    ) -> Result<Vec<String>, StageError> {
+        let overlaps = self.overlaps_of(
+            project_id,
+            project,
+            RECEIPT_OVERLAP_WARNINGS_MAX + 1,
+            |_| Ok(true),
+        )?;
         let total = overlaps.len();
+        let mut warnings = Vec::new();
         for (shown, (pcode, sector, other_id, other, kind)) in overlaps.into_iter().enumerate() {
-            if self.policy(&sector)? == pb::CoordinationPolicy::Hold {
-                held_sectors.insert(sector.clone());
-            }
             if shown == RECEIPT_OVERLAP_WARNINGS_MAX {
-                effects.warnings.push(format!(
+                warnings.push(format!(
                     "and at least {} more overlaps: see `tansiq check` or `tansiq overlaps`",
                     total - shown
                 ));
-            }
-            if shown >= RECEIPT_OVERLAP_WARNINGS_MAX {
-                continue;
+                break;
             }
             let title = if other.summary.title_latin.is_empty() {
                 &other.summary.title_arabic
@@ -103,37 +130,50 @@ impl Staging<'_> {
                     "same donor, a similar title: reported twice?"
                 }
             };
-            effects.warnings.push(format!(
+            warnings.push(format!(
                 "overlap in {pcode}, sector {sector}: project {other_id} of {} (\"{title}\") — {why}",
                 other.donor()
             ));
         }
-        if !held_sectors.is_empty() {
-            project.pending_review = true;
-            effects.pending_review = true;
-            effects.warnings.push(format!(
-                "held pending the ministry's review: sector {} is under the hold policy",
-                held_sectors.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        self.stage_project(project_id, project, position, event)?;
-        Ok(effects)
+        Ok(warnings)
+    }
+
+    /// The sectors under the `hold` policy in which `project` overlaps
+    /// another project in one of its places: it is held if there is any.
+    /// One overlap per place is enough, and places in other sectors are not
+    /// searched. The same whether the receipt is told or not, so the state a
+    /// rebuild writes is the state the first commit wrote.
+    fn held_sectors(
+        &self,
+        project_id: &str,
+        project: &ProjectRecord,
+    ) -> Result<BTreeSet<String>, StageError> {
+        let held = self.overlaps_of(project_id, project, 1, |sector| {
+            Ok(self.policy(sector)? == pb::CoordinationPolicy::Hold)
+        })?;
+        Ok(held.into_iter().map(|(_, sector, ..)| sector).collect())
     }
 
     /// The projects `project` would overlap with now (unreviewed or not
-    /// reviewed as complementary), one entry per other project.
+    /// reviewed as complementary), one entry per other project: in the
+    /// places whose sector `searched` accepts, at most `per_place` in each.
     #[allow(clippy::type_complexity)]
     pub(super) fn overlaps_of(
         &self,
         project_id: &str,
         project: &ProjectRecord,
+        per_place: usize,
+        searched: impl Fn(&str) -> Result<bool, StoreError>,
     ) -> Result<Vec<(String, String, String, Arc<ProjectRecord>, OverlapKind)>, StageError> {
         let today = self.today();
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
         for (pcode, sector) in project.places() {
+            if !searched(sector)? {
+                continue;
+            }
             // Enough to name RECEIPT_OVERLAP_WARNINGS_MAX and say there are
-            // more, and to know whether this place's sector policy holds it:
+            // more, or to know whether this place's sector policy holds it:
             // a crowded sector does not make every registration slower.
             let mut in_place = 0;
             // Candidates: the store's and this group's, merged in id order
@@ -176,7 +216,7 @@ impl Staging<'_> {
                 seen.insert(other_id.clone());
                 found.push((pcode.to_owned(), sector.to_owned(), other_id, other, kind));
                 in_place += 1;
-                if in_place > RECEIPT_OVERLAP_WARNINGS_MAX {
+                if in_place >= per_place {
                     break;
                 }
             }

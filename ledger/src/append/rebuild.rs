@@ -3,12 +3,15 @@
 
 use std::path::Path;
 
+use tansiq_proto::v1 as pb;
+
+use crate::event::{admit, CheckedRequest, Signatures};
 use crate::ids::{EventId, HeadHash, LogPosition};
 use crate::reject::Rejection;
-use crate::store::{StoreError, Tip};
+use crate::store::{LogRecord, StoreError, Tip};
 
-use super::ledger::{Ledger, OpenError};
-use crate::event::{admit, Signatures};
+use super::ledger::{Durability, Ledger, OpenError};
+use super::staging::Receipts;
 
 /// Why a ledger could not be rebuilt from a log.
 #[derive(Debug, thiserror::Error)]
@@ -99,12 +102,32 @@ impl Ledger {
     }
 }
 
+/// Log positions a rebuild reads, verifies and writes at once: large
+/// enough that one write batch carries thousands of events, small enough
+/// that two of them in flight (one verified while the other is written)
+/// stay a few MiB.
+const REBUILD_CHUNK_EVENTS: usize = 8_192;
+
+/// One chunk of the log, read and admitted: its records, and its requests
+/// (one event each) grouped by commit time.
+struct AdmittedChunk {
+    records: Vec<LogRecord>,
+    groups: Vec<(Vec<CheckedRequest>, i64)>,
+}
+
 /// Replays `source`'s log, up to `cut_ms` commit time, into a new ledger at
 /// `target`: every event decoded and applied again, with its original commit
 /// time. The projections of the result are those of the log alone.
-/// With [`Signatures::Verify`] every signature is checked again too; a node
-/// rebuilding from its own store (whose events were verified when appended)
-/// may skip that.
+/// With [`Signatures::Verify`] every signature is checked again too (over
+/// every core); a node rebuilding from its own store (whose events were
+/// verified when appended) may skip that.
+///
+/// Two stages run at once: one thread reads the next chunk of the log and
+/// verifies its signatures while the calling thread applies the chunk
+/// before. Chunks are written without waiting for the disk (nobody is told
+/// of a receipt: the overlap warnings are not computed either), and one
+/// sync of the write-ahead log at the end makes the whole rebuild durable
+/// before it returns.
 pub fn rebuild(
     source: &Ledger,
     target: &Path,
@@ -112,32 +135,18 @@ pub fn rebuild(
     signatures: Signatures,
 ) -> Result<Ledger, RebuildError> {
     let rebuilt = Ledger::open_copy(target, source.genesis())?;
-    let chain = source.chain().clone();
-    let mut from = LogPosition(1);
-    loop {
-        let records = source.store.log_range(from, 1024)?;
-        let Some(last) = records.last() else { break };
-        from = last.position.next();
-        let mut start = 0;
-        while start < records.len() {
-            let at = records[start].committed_at_ms;
-            if at > cut_ms {
-                return Ok(rebuilt);
-            }
-            let end = records[start..]
-                .iter()
-                .position(|r| r.committed_at_ms != at)
-                .map_or(records.len(), |n| start + n);
-            let mut envelopes = Vec::with_capacity(end - start);
-            for record in &records[start..end] {
-                let (_, envelope) = source.store.event(&record.event_id)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("log names missing event {}", record.event_id))
-                })?;
-                envelopes.push(vec![envelope]);
-            }
-            let requests = admit(&chain, envelopes, signatures);
-            let outcomes = rebuilt.commit_group(requests, at)?;
-            for (record, outcome) in records[start..end].iter().zip(outcomes) {
+    let (chunks, admitted) = std::sync::mpsc::sync_channel::<Result<AdmittedChunk, StoreError>>(1);
+    std::thread::scope(|scope| -> Result<(), RebuildError> {
+        scope.spawn(move || read_and_admit(source, cut_ms, signatures, &chunks));
+        for chunk in admitted {
+            let AdmittedChunk { records, groups } = chunk?;
+            let outcomes = rebuilt.commit_groups(
+                groups,
+                Vec::new(),
+                Durability::Unsynced,
+                Receipts::Untold,
+            )?;
+            for (record, outcome) in records.iter().zip(outcomes.into_iter().flatten()) {
                 if let Err(rejection) = outcome {
                     return Err(RebuildError::Refused {
                         position: record.position,
@@ -146,8 +155,77 @@ pub fn rebuild(
                     });
                 }
             }
-            start = end;
+        }
+        Ok(())
+    })?;
+    rebuilt.store.sync_wal()?;
+    Ok(rebuilt)
+}
+
+/// The rebuild's first stage: reads `source`'s log up to `cut_ms` in
+/// chunks, decodes and verifies each, and sends it on; stops at the end of
+/// the log, at the cut, at an error (sent on), or when the receiver is gone.
+fn read_and_admit(
+    source: &Ledger,
+    cut_ms: i64,
+    signatures: Signatures,
+    chunks: &std::sync::mpsc::SyncSender<Result<AdmittedChunk, StoreError>>,
+) {
+    let chain = source.chain().clone();
+    let mut from = LogPosition(1);
+    loop {
+        let read = read_chunk(source, from, cut_ms);
+        let (records, envelopes) = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => return,
+            Err(error) => {
+                let _ = chunks.send(Err(error));
+                return;
+            }
+        };
+        // A chunk shorter than asked ends the log, or stops at the cut.
+        let full = records.len() == REBUILD_CHUNK_EVENTS;
+        from = records.last().map_or(from, |last| last.position.next());
+        let mut requests =
+            admit(&chain, envelopes.into_iter().map(|e| vec![e]), signatures).into_iter();
+        // One group per commit time, in log order.
+        let mut groups: Vec<(Vec<CheckedRequest>, i64)> = Vec::new();
+        for record in &records {
+            let request = requests.next().expect("invariant: one request per record");
+            match groups.last_mut() {
+                Some((group, at)) if *at == record.committed_at_ms => group.push(request),
+                _ => groups.push((vec![request], record.committed_at_ms)),
+            }
+        }
+        if chunks.send(Ok(AdmittedChunk { records, groups })).is_err() || !full {
+            return;
         }
     }
-    Ok(rebuilt)
+}
+
+/// Log records and their events.
+type LogChunk = (Vec<LogRecord>, Vec<pb::SignedEvent>);
+
+/// Up to [`REBUILD_CHUNK_EVENTS`] positions of `source`'s log from `from`,
+/// committed no later than `cut_ms`, with their events; None past the end.
+fn read_chunk(
+    source: &Ledger,
+    from: LogPosition,
+    cut_ms: i64,
+) -> Result<Option<LogChunk>, StoreError> {
+    let mut records = source.store.log_range(from, REBUILD_CHUNK_EVENTS)?;
+    if let Some(beyond) = records.iter().position(|r| r.committed_at_ms > cut_ms) {
+        records.truncate(beyond);
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let mut envelopes = Vec::with_capacity(records.len());
+    for record in &records {
+        let (_, envelope) = source.store.event(&record.event_id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("log names missing event {}", record.event_id))
+        })?;
+        envelopes.push(envelope);
+    }
+    Ok(Some((records, envelopes)))
 }

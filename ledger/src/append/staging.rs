@@ -58,6 +58,19 @@ pub(super) struct Staging<'a> {
     pub(super) request_tip: Tip,
     pub(super) evidence: Vec<(PublicKeyBytes, u64, EventId, pb::SignedEvent)>,
     pub(super) committed_at_ms: i64,
+    pub(super) receipts: Receipts,
+}
+
+/// Whether anybody reads the warnings of a group's receipts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Receipts {
+    /// Yes (an author waits for them): each registration's overlap
+    /// warnings are found and written.
+    Told,
+    /// No: a rebuild replays events whose authors were told at their first
+    /// commit. Only what the state needs is computed (whether a `hold`
+    /// sector holds a project); the state written is the same.
+    Untold,
 }
 
 impl<'a> Staging<'a> {
@@ -77,6 +90,7 @@ impl<'a> Staging<'a> {
             request_tip: tip,
             evidence: Vec::new(),
             committed_at_ms,
+            receipts: Receipts::Told,
         }
     }
 
@@ -206,7 +220,10 @@ impl<'a> Staging<'a> {
         let effects = self.stage_kind(event, &org, position)?;
 
         let head = self.request_tip.head.next(&event.id);
-        debug_assert!(position > self.group_tip.position || self.request.appended.is_empty());
+        assert!(
+            position > self.group_tip.position || self.request.appended.is_empty(),
+            "invariant: a request appends after its group"
+        );
         let record = LogRecord {
             position,
             event_id: event.id,
@@ -369,7 +386,7 @@ impl<'a> Staging<'a> {
     /// The group's writes — its events, the tree's hashes over them and
     /// the projections — and the project records it wrote.
     pub(super) fn into_batch(self) -> Result<(rocksdb::WriteBatch, GroupWrites), StoreError> {
-        debug_assert!(
+        assert!(
             self.request.appended.is_empty(),
             "a request was left half-staged"
         );
@@ -417,12 +434,12 @@ impl<'a> Staging<'a> {
         for (pcode, record) in &group.municipalities {
             batch.put_municipality(pcode, record);
         }
-        for (project_id, position, project) in &group.project_versions {
+        for (project_id, position, project, committed_at_ms) in &group.project_versions {
             batch.put_project_version(
                 project_id,
                 *position,
                 &ProjectVersion {
-                    committed_at_ms: self.committed_at_ms,
+                    committed_at_ms: *committed_at_ms,
                     project: project.as_ref(),
                 },
             );

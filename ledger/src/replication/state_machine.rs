@@ -15,7 +15,7 @@ use openraft::{
 };
 use rocksdb::WriteBatch;
 
-use crate::append::{Durability, Ledger};
+use crate::append::{Durability, Ledger, Receipts};
 use crate::event::{admit, Signatures};
 use crate::store::cf;
 use crate::sync::lock_whole;
@@ -141,7 +141,7 @@ impl StateMachine {
             .collect();
         let mut outcomes = self
             .ledger
-            .commit_groups(groups, meta, Durability::Unsynced)
+            .commit_groups(groups, meta, Durability::Unsynced, Receipts::Told)
             .map_err(|error| StorageIOError::apply(last, &error))?
             .into_iter();
         Ok(shape

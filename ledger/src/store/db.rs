@@ -336,6 +336,13 @@ impl Store {
         self.write_synced(WriteBatch::default())
     }
 
+    /// Makes every unsynced write before it durable: one fsync of the
+    /// write-ahead log (after a rebuild's unsynced batches).
+    pub(crate) fn sync_wal(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
     pub(crate) fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
