@@ -2,7 +2,9 @@
 //! variants: Arabic (diacritics, tatweel, alef/hamza forms, ta marbuta/ha,
 //! alef maqsura/ya, Persian letter forms) and Latin (case, accents).
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 /// The matching form of `text`: Arabic variants folded, Latin lowercased
 /// without accents, punctuation turned into spaces, whitespace collapsed.
@@ -113,8 +115,48 @@ fn words(text: &str) -> BTreeSet<String> {
 
 /// Whether two titles look like the same project: equal after
 /// normalisation, or sharing at least 80% of their significant words.
+/// Bytes of titles whose words one thread remembers (see [`title_words`]).
+const REMEMBERED_TITLE_BYTES_MAX: usize = 8 << 20;
+
+thread_local! {
+    /// Titles' words, as [`words`] finds them: a registration compares its
+    /// title with every other title of its donor in its places, and finding
+    /// a title's words (skeleton, folding) cost 77% of an import's time
+    /// when done for each comparison (perf, bench/iati.sh). Emptied when
+    /// it holds more than [`REMEMBERED_TITLE_BYTES_MAX`] bytes of titles.
+    static TITLE_WORDS: RefCell<RememberedTitles> = RefCell::default();
+}
+
+#[derive(Default)]
+struct RememberedTitles {
+    /// Bytes of the titles in `words`.
+    bytes: usize,
+    words: HashMap<Box<str>, Rc<BTreeSet<String>>>,
+}
+
+/// [`words`] of `title`, remembered by this thread.
+fn title_words(title: &str) -> Rc<BTreeSet<String>> {
+    TITLE_WORDS.with(|remembered| {
+        let mut remembered = remembered.borrow_mut();
+        if let Some(found) = remembered.words.get(title) {
+            return Rc::clone(found);
+        }
+        if remembered.bytes + title.len() > REMEMBERED_TITLE_BYTES_MAX {
+            remembered.words.clear();
+            remembered.bytes = 0;
+        }
+        let found = Rc::new(words(title));
+        remembered.bytes += title.len();
+        remembered.words.insert(title.into(), Rc::clone(&found));
+        found
+    })
+}
+
 pub(crate) fn similar_titles(a: &str, b: &str) -> bool {
-    let (a, b) = (words(a), words(b));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let (a, b) = (title_words(a), title_words(b));
     if a.is_empty() || b.is_empty() {
         return false;
     }
