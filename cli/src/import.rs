@@ -5,7 +5,9 @@
 //! it whole and answers, per activity, the events that bring the ledger to
 //! it (a file that is not XML, not IATI or truncated is refused there, and
 //! nothing is written). The CLI then signs each activity's events with the
-//! donor's key and submits them, one atomic request per activity.
+//! donor's key and submits them in order, several activities per atomic
+//! request; when the node refuses a request, each of its activities is
+//! sent again alone, so that only the refused ones are skipped.
 //! Re-importing the same file writes nothing: the plan is empty.
 
 use std::collections::BTreeMap;
@@ -164,10 +166,8 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
     }
     let total = plan.activities.len();
     let progress = std::io::stderr().is_terminal() && total >= 200;
-    for (done, activity) in plan.activities.into_iter().enumerate() {
-        if progress && done % 50 == 0 {
-            eprint!("\r{done}/{total} activities");
-        }
+    let mut to_submit = Vec::new();
+    for activity in plan.activities {
         for note in &activity.notes {
             report
                 .notes
@@ -209,14 +209,16 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
             }
             continue;
         }
-        let key = Some(key_path.clone());
-        submit(
+        to_submit.push((activity.iati_identifier, kinds));
+    }
+    if !to_submit.is_empty() {
+        submit_all(
             &mut ledger,
             &mut author,
-            &activity.iati_identifier,
-            kinds,
+            to_submit,
             &mut report,
-            key,
+            &key_path,
+            progress,
         )
         .await?;
     }
@@ -226,44 +228,97 @@ pub async fn iati(node: &str, output: Output, import: ImportIati) -> anyhow::Res
     print_report(output, &import, &report, started.elapsed().as_secs_f64())
 }
 
-async fn submit(
+/// Events per request an import sends: several activities travel
+/// together (a round trip per activity was most of an import's time),
+/// well under the node's `SUBMIT_BATCH_EVENTS_MAX`.
+const IMPORT_REQUEST_EVENTS: usize = 500;
+/// Bytes of signed events per request, well under the node's `REQUEST_BYTES_MAX`.
+const IMPORT_REQUEST_BYTES: usize = REQUEST_BYTES_MAX / 4;
+
+/// Signs and submits every activity, in order, several activities per
+/// request. A request is atomic: when the node refuses one, none of its
+/// activities is written; each of them is then signed again from the
+/// key's head on the node and sent alone, so that only the refused ones
+/// are skipped (each with the node's reason) and the rest are imported.
+async fn submit_all(
     ledger: &mut Client,
     author: &mut Author,
-    identifier: &str,
-    kinds: Vec<Kind>,
+    activities: Vec<(String, Vec<Kind>)>,
     report: &mut Report,
-    key: Option<PathBuf>,
+    key_path: &std::path::Path,
+    progress: bool,
 ) -> anyhow::Result<()> {
-    let created_at_ms = now_ms();
-    let names: Vec<&'static str> = kinds.iter().map(kind_name).collect();
-    let events: Vec<pb::SignedEvent> = kinds
-        .into_iter()
-        .map(|kind| author.sign(kind, created_at_ms).0)
-        .collect();
-    match ledger.submit_batch(pb::SubmitBatchRequest { events }).await {
-        Ok(response) => {
-            report.imported += 1;
-            for name in names {
-                *report.events.entry(name).or_default() += 1;
+    let total = activities.len();
+    let mut queue: std::collections::VecDeque<(String, Vec<Kind>)> = activities.into();
+    // Activities still to send one per request, after a refused request.
+    let mut alone = 0_usize;
+    let mut done = 0_usize;
+    while !queue.is_empty() {
+        let created_at_ms = now_ms();
+        let mut chunk: Vec<(String, Vec<Kind>)> = Vec::new();
+        let mut events: Vec<pb::SignedEvent> = Vec::new();
+        let mut bytes = 0;
+        while let Some((_, kinds)) = queue.front() {
+            let more = chunk.is_empty()
+                || (alone == 0
+                    && events.len() + kinds.len() <= IMPORT_REQUEST_EVENTS
+                    && bytes < IMPORT_REQUEST_BYTES);
+            if !more {
+                break;
             }
-            for receipt in response.into_inner().receipts {
-                if receipt.pending_review {
-                    report.held.push(identifier.to_owned());
+            let (identifier, kinds) = queue.pop_front().expect("invariant: a front exists");
+            for kind in &kinds {
+                let signed = author.sign(kind.clone(), created_at_ms).0;
+                bytes += prost::Message::encoded_len(&signed);
+                events.push(signed);
+            }
+            chunk.push((identifier, kinds));
+        }
+        alone = alone.saturating_sub(1);
+        match ledger.submit_batch(pb::SubmitBatchRequest { events }).await {
+            Ok(response) => {
+                let mut receipts = response.into_inner().receipts.into_iter();
+                for (identifier, kinds) in &chunk {
+                    report.imported += 1;
+                    for kind in kinds {
+                        *report.events.entry(kind_name(kind)).or_default() += 1;
+                        let Some(receipt) = receipts.next() else { continue };
+                        if receipt.pending_review && report.held.last() != Some(identifier) {
+                            report.held.push(identifier.clone());
+                        }
+                        for warning in receipt.warnings {
+                            report.warnings.push((identifier.clone(), warning));
+                        }
+                    }
                 }
-                for warning in receipt.warnings {
-                    report.warnings.push((identifier.to_owned(), warning));
+            }
+            Err(status) if is_refusal(status.code()) => {
+                if chunk.len() == 1 {
+                    let (identifier, _) = &chunk[0];
+                    report.skip("refused_by_the_ledger", identifier, status.message().to_owned());
+                } else {
+                    // Which activity is refused: each is sent alone.
+                    alone = chunk.len();
+                    for activity in chunk.into_iter().rev() {
+                        queue.push_front(activity);
+                    }
                 }
+                // The refused events used the key's next sequence numbers:
+                // start again from the node's head.
+                *author = author_for(ledger, Some(key_path.to_path_buf())).await?;
+                continue;
+            }
+            Err(status) => {
+                return Err(anyhow::Error::from(status).context(format!(
+                    "the node did not answer for activities {} to {} (the activities before them are imported; run the same import again to continue)",
+                    chunk.first().map_or("", |(id, _)| id.as_str()),
+                    chunk.last().map_or("", |(id, _)| id.as_str()),
+                )))
             }
         }
-        Err(status) if is_refusal(status.code()) => {
-            report.skip("refused_by_the_ledger", identifier, status.message().to_owned());
-            // The refused events used the key's next sequence numbers: start again from the node's head.
-            *author = author_for(ledger, key).await?;
-        }
-        Err(status) => {
-            return Err(anyhow::Error::from(status).context(format!(
-                "the node did not answer for activity {identifier} (the activities before it are imported; run the same import again to continue)"
-            )))
+        done += chunk.len();
+        if progress {
+            eprint!("\r{done}/{total} activities");
         }
     }
     Ok(())

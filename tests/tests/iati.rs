@@ -371,6 +371,78 @@ fn a_dry_run_gets_the_answers_the_real_run_gets_and_writes_nothing() {
     }
 }
 
+/// An IATI 2.03 activity of CARE's (reporting-org GB-CHC-292506) in
+/// `country`, at the P-code `pcode` when given (else by country only).
+fn care_activity(n: u32, country: &str, pcode: Option<&str>) -> String {
+    let location = pcode.map_or_else(String::new, |pcode| {
+        format!(
+            r#"<location><administrative vocabulary="G1" level="2" code="{pcode}"/></location>"#
+        )
+    });
+    format!(
+        r#"<iati-activity default-currency="EUR"><iati-identifier>GB-CHC-292506-MIX-{n}</iati-identifier><reporting-org ref="GB-CHC-292506" type="21"><narrative>CARE</narrative></reporting-org><title><narrative>Mixed file activity {n}</narrative></title><activity-status code="2"/><activity-date type="start-planned" iso-date="2026-02-01"/><recipient-country code="{country}" percentage="100"/>{location}<sector vocabulary="1" code="16020" percentage="100"/></iati-activity>"#
+    )
+}
+
+#[test]
+fn activities_the_ledger_refuses_are_skipped_and_the_others_between_them_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--demo"]);
+    let care = key(&node, "care");
+    // The CLI sends several activities per request; Albania is no country
+    // of this ledger, so the request holding 2 and 4 is refused whole and
+    // each of its activities must then be tried alone.
+    let activities = [
+        care_activity(1, "SY", Some("SY0901")),
+        care_activity(2, "AL", None),
+        care_activity(3, "LY", Some("LY0305")),
+        care_activity(4, "AL", None),
+        care_activity(5, "MA", Some("MA0901")),
+    ];
+    let file = dir.path().join("mixed.xml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><iati-activities version="2.03">{}</iati-activities>"#,
+            activities.concat()
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let before = head_position(&node);
+    let dry = import(&node, &[&file, "--key", &care, "--dry-run"]);
+    let real = import(&node, &[&file, "--key", &care]);
+    assert_eq!(answers(&dry), answers(&real), "dry {dry:#}\nreal {real:#}");
+    assert_eq!(real["imported"], 3, "{real:#}");
+    let refused: Vec<&str> = real["skippedByReason"]["refused_by_the_ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|skipped| skipped["activity"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        ["GB-CHC-292506-MIX-2", "GB-CHC-292506-MIX-4"],
+        "{real:#}"
+    );
+    assert_eq!(
+        head_position(&node),
+        before + 3,
+        "one registration per imported activity, nothing of the refused ones"
+    );
+    for pcode in ["SY0901", "LY0305", "MA0901"] {
+        let supports = table(&node, &["who-supports", pcode]);
+        assert!(
+            supports.contains("Mixed file activity"),
+            "{pcode}: {supports}"
+        );
+    }
+    // Importing it again writes nothing and refuses the same two.
+    let again = import(&node, &[&file, "--key", &care]);
+    assert_eq!(again["unchanged"], 3, "{again:#}");
+    assert_eq!(head_position(&node), before + 3);
+}
+
 #[test]
 fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
