@@ -346,6 +346,18 @@ async fn a_partitioned_leader_cannot_commit_and_the_majority_goes_on() {
     links.heal_all();
     converged_head(&members).await;
     let resubmitted = submit_until_acknowledged(&urls, 0, &cut_off).await;
+    // Only the leader computes receipts' warnings (the followers skip
+    // them): the first receipt of the resubmission names its overlap
+    // with the majority's project, in the same place and sector.
+    assert!(!resubmitted.duplicate);
+    assert!(
+        resubmitted
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("overlap in LY0101, sector 14030")),
+        "{:?}",
+        resubmitted.warnings
+    );
     let again = submit_until_acknowledged(&urls, 1, &cut_off).await;
     assert!(again.duplicate, "a second resubmission is a duplicate");
     assert_eq!(again.position, resubmitted.position);

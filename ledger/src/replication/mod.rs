@@ -30,5 +30,5 @@ mod types;
 
 pub use log_store::LogStore;
 pub use outbox::{Outbox, PushOutcome};
-pub use state_machine::StateMachine;
+pub use state_machine::{LeaderTest, StateMachine};
 pub use types::{Applied, AppliedOutcome, NodeId, Proposal, TypeConfig};

@@ -45,7 +45,13 @@ pub struct StateMachine {
     on_applied: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Requests refused while applying committed entries, since start.
     refused: Arc<AtomicU64>,
+    /// Whether this node leads now (set once its Raft runs: see
+    /// [`StateMachine::leader_test`]).
+    leads: LeaderTest,
 }
+
+/// Tells whether this node leads.
+pub type LeaderTest = Arc<std::sync::OnceLock<Box<dyn Fn() -> bool + Send + Sync>>>;
 
 impl StateMachine {
     /// The state machine of `ledger`. Removes the snapshot files a crash
@@ -71,7 +77,17 @@ impl StateMachine {
             current: Arc::default(),
             on_applied: None,
             refused: Arc::default(),
+            leads: Arc::default(),
         }
+    }
+
+    /// Where the node puts the test of whether it leads, once its Raft
+    /// runs (shared: set it after the state machine moved into openraft).
+    /// Only the leader's apply answers proposals, so only its receipts
+    /// reach authors: the other members do not compute the overlap
+    /// warnings, which change no state. Until it is set, every member does.
+    pub fn leader_test(&self) -> LeaderTest {
+        Arc::clone(&self.leads)
     }
 
     /// Calls `listener` after every applied batch of entries or installed snapshot.
@@ -139,9 +155,13 @@ impl StateMachine {
             .zip(times)
             .map(|(count, at)| (requests.by_ref().take(*count).collect(), at))
             .collect();
+        let receipts = match self.leads.get() {
+            Some(leads) if !leads() => Receipts::Untold,
+            _ => Receipts::Told,
+        };
         let mut outcomes = self
             .ledger
-            .commit_groups(groups, meta, Durability::Unsynced, Receipts::Told)
+            .commit_groups(groups, meta, Durability::Unsynced, receipts)
             .map_err(|error| StorageIOError::apply(last, &error))?
             .into_iter();
         Ok(shape

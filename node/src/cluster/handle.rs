@@ -93,6 +93,7 @@ impl Replication {
             }
         });
         let refused_at_apply = machine.refused_counter();
+        let leader_test = machine.leader_test();
         let peers: Peers = Arc::new(settings.peers);
         let raft = Raft::new(
             node_id,
@@ -102,6 +103,10 @@ impl Replication {
             machine,
         )
         .await?;
+        let metrics = raft.metrics();
+        let _ = leader_test.set(Box::new(move || {
+            metrics.borrow().state == openraft::ServerState::Leader
+        }));
         let (proposer, proposal_queue) = Proposer::new();
         let members = Arc::new(Members::new(node_id, raft.clone(), peers));
         let cosigners = Cosigners::new(Arc::clone(&members), settings.tls.clone());
