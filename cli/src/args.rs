@@ -229,6 +229,10 @@ pub enum CoverageCommand {
         /// Include the municipalities under this P-code.
         #[arg(long)]
         children: bool,
+        /// Only support the municipality confirmed (an attestation of the
+        /// project's activity there by its organisation).
+        #[arg(long)]
+        confirmed: bool,
         #[command(flatten)]
         as_of: AsOfArg,
     },
@@ -237,6 +241,10 @@ pub enum CoverageCommand {
         /// P-code to look under (default: everything).
         #[arg(default_value = "")]
         pcode: String,
+        /// What counts as support: what donors report, or only what the
+        /// municipality confirmed.
+        #[arg(long, value_enum, default_value = "reported")]
+        count: SupportCount,
         #[command(flatten)]
         as_of: AsOfArg,
     },
@@ -253,6 +261,10 @@ pub enum CoverageCommand {
         /// At most this many, the largest first.
         #[arg(long)]
         limit: Option<u32>,
+        /// What counts as support: with `confirmed`, support the
+        /// municipality has not confirmed leaves the need a gap.
+        #[arg(long, value_enum, default_value = "reported")]
+        count: SupportCount,
         #[command(flatten)]
         as_of: AsOfArg,
     },
@@ -290,6 +302,43 @@ pub enum CoverageCommand {
     },
     /// Every event about a project: author, kind, time.
     History { project_id: String },
+    /// A project's results: each period's target, the actual value reported
+    /// and the actual value the municipality confirmed; and every
+    /// attestation of the project's claims.
+    Results {
+        project_id: String,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+    /// Claims of projects under a P-code that the party they name disputes
+    /// or confirms only in part: what the ministry should look into.
+    Disputes {
+        #[arg(default_value = "")]
+        pcode: String,
+        #[command(flatten)]
+        as_of: AsOfArg,
+    },
+}
+
+/// What counts as a project's support in a place.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SupportCount {
+    /// What donors report.
+    Reported,
+    /// Only what the municipality confirmed.
+    Confirmed,
+}
+
+impl SupportCount {
+    /// As the Coverage service takes it.
+    pub fn wire(self) -> i32 {
+        use tansiq_proto::v1 as pb;
+        let count = match self {
+            SupportCount::Reported => pb::SupportCount::Reported,
+            SupportCount::Confirmed => pb::SupportCount::Confirmed,
+        };
+        count as i32
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -23,23 +23,35 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
             pcode,
             sector,
             children,
+            confirmed,
             as_of,
         } => {
+            let count = if confirmed {
+                pb::SupportCount::Confirmed
+            } else {
+                pb::SupportCount::Reported
+            };
             let answer = client
                 .who_supports(pb::WhoSupportsRequest {
                     scope: scope(pcode, as_of),
                     sector: sector.unwrap_or_default(),
                     include_children: children,
+                    count: count as i32,
                 })
                 .await?
                 .into_inner();
             print_info(output, answer.info.as_ref());
             supports_table(output, &answer.supports);
         }
-        CoverageCommand::Matrix { pcode, as_of } => {
+        CoverageCommand::Matrix {
+            pcode,
+            count,
+            as_of,
+        } => {
             let answer = client
                 .matrix(pb::MatrixRequest {
                     scope: scope(pcode, as_of),
+                    count: count.wire(),
                 })
                 .await?
                 .into_inner();
@@ -72,6 +84,7 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
             sector,
             level,
             limit,
+            count,
             as_of,
         } => {
             let answer = client
@@ -80,6 +93,7 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                     sector: sector.unwrap_or_default(),
                     admin_level: level.unwrap_or_default(),
                     limit: limit.unwrap_or_default(),
+                    count: count.wire(),
                 })
                 .await?
                 .into_inner();
@@ -165,6 +179,101 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
             }
             if answer.would_be_held {
                 say!("\nunder the ministry's hold policy it would be held pending review");
+            }
+        }
+        CoverageCommand::Results { project_id, as_of } => {
+            let answer = client
+                .get_project(pb::GetProjectRequest {
+                    project_id: project_id.clone(),
+                    scope: scope(String::new(), as_of),
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            let Some(project) = answer.project else {
+                anyhow::bail!("project {project_id} was not registered yet on that date");
+            };
+            if output == Output::Json {
+                say!(
+                    "{}",
+                    serde_json::to_string(&json!({
+                        "projectId": project.project_id,
+                        "results": project.results,
+                        "attestations": project.attestations,
+                    }))?
+                );
+                return Ok(());
+            }
+            let columns = [
+                ("result", 16),
+                ("period", 22),
+                ("target", 10),
+                ("reported", 10),
+                ("confirmed", 10),
+                ("verdict", 10),
+                ("indicator", 0),
+            ];
+            output::header(output, &columns);
+            for result in &project.results {
+                let indicator = result
+                    .indicator
+                    .as_ref()
+                    .map(|i| names(i.title.as_ref()))
+                    .unwrap_or_default();
+                for period in &result.periods {
+                    let row = json!({
+                        "result": result.result_id,
+                        "period": format!("{}..{}", period.start, period.end),
+                        "target": period.target,
+                        "reported": period.reported_actual,
+                        "confirmed": period.confirmed_actual,
+                        "verdict": verdict_name(period.verdict),
+                        "indicator": indicator,
+                    });
+                    output::row(output, &row, &columns);
+                }
+            }
+            if !project.attestations.is_empty() {
+                say!("");
+                attestations_table(output, &project.attestations);
+            }
+        }
+        CoverageCommand::Disputes { pcode, as_of } => {
+            let answer = client
+                .list_disputes(pb::ListDisputesRequest {
+                    scope: scope(pcode, as_of),
+                })
+                .await?
+                .into_inner();
+            print_info(output, answer.info.as_ref());
+            if output == Output::Json {
+                for dispute in &answer.disputes {
+                    say!("{}", serde_json::to_string(dispute)?);
+                }
+                return Ok(());
+            }
+            let columns = [
+                ("project", 24),
+                ("owner", 12),
+                ("subject", 30),
+                ("attester", 16),
+                ("verdict", 10),
+                ("value", 10),
+                ("note", 0),
+            ];
+            output::header(output, &columns);
+            for dispute in &answer.disputes {
+                let attestation = dispute.attestation.clone().unwrap_or_default();
+                let row = json!({
+                    "project": dispute.project_id,
+                    "owner": dispute.owner,
+                    "subject": attestation.subject,
+                    "attester": attestation.attester,
+                    "verdict": verdict_name(attestation.verdict),
+                    "value": attestation.value,
+                    "note": attestation.note,
+                });
+                output::row(output, &row, &columns);
             }
         }
         CoverageCommand::History { project_id } => {
@@ -278,6 +387,16 @@ fn support_row(support: &pb::ProjectSupport) -> anyhow::Result<Value> {
         support.status_name.clone()
     });
     row["title"] = json!(names(support.title.as_ref()));
+    match pb::AttestationVerdict::try_from(support.activity_attested).unwrap_or_default() {
+        pb::AttestationVerdict::Unspecified => {}
+        verdict => {
+            row["status"] = json!(format!(
+                "{} ({} here)",
+                row["status"].as_str().unwrap_or_default(),
+                verdict_name(verdict as i32)
+            ))
+        }
+    }
     let disputed = support.donor_attestation == pb::AttestationVerdict::Disputed as i32;
     if disputed {
         // The donor says it does not fund what the owner claims.
@@ -290,6 +409,37 @@ fn support_row(support: &pb::ProjectSupport) -> anyhow::Result<Value> {
         row["donor"] = json!(format!("{} (claimed by {})", support.donor, support.owner));
     }
     Ok(row)
+}
+
+/// A verdict as the tables show it.
+fn verdict_name(verdict: i32) -> &'static str {
+    match pb::AttestationVerdict::try_from(verdict).unwrap_or_default() {
+        pb::AttestationVerdict::Unspecified => "",
+        pb::AttestationVerdict::Confirmed => "confirmed",
+        pb::AttestationVerdict::Disputed => "disputed",
+        pb::AttestationVerdict::Partly => "partly",
+    }
+}
+
+fn attestations_table(output: Output, attestations: &[pb::Attestation]) {
+    let columns = [
+        ("subject", 30),
+        ("attester", 16),
+        ("verdict", 10),
+        ("value", 10),
+        ("note", 0),
+    ];
+    output::header(output, &columns);
+    for attestation in attestations {
+        let row = json!({
+            "subject": attestation.subject,
+            "attester": attestation.attester,
+            "verdict": verdict_name(attestation.verdict),
+            "value": attestation.value,
+            "note": attestation.note,
+        });
+        output::row(output, &row, &columns);
+    }
 }
 
 fn supports_table(output: Output, supports: &[pb::ProjectSupport]) {

@@ -28,6 +28,7 @@ pub async fn run(
             let answer = connect_coverage(node)
                 .await?
                 .who_supports(pb::WhoSupportsRequest {
+                    count: 0,
                     scope: scope(pcode, as_of),
                     sector: String::new(),
                     include_children: true,

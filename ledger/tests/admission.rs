@@ -53,6 +53,7 @@ fn author(org: &str, seed: u8) -> Author {
 
 fn organisation(org: &str, key: &KeyPair) -> Kind {
     Kind::OrganisationRegistered(pb::OrganisationRegistered {
+        pcode: String::new(),
         org_id: org.into(),
         role: pb::OrgRole::Donor as i32,
         name: Some(pb::Names {
@@ -467,6 +468,7 @@ fn a_secondary_reporter_reports_another_publishers_activities_only_with_the_mini
     let ledger = ledger(dir.path());
     let mut ministry = author("ministry", 1);
     let undp = Kind::OrganisationRegistered(pb::OrganisationRegistered {
+        pcode: String::new(),
         org_id: "undp".into(),
         role: pb::OrgRole::Donor as i32,
         name: Some(pb::Names {

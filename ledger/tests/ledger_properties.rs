@@ -158,6 +158,7 @@ fn project_kind(
             effective_date: "2026-03-01".into(),
         }),
         _ => Kind::TransactionRecorded(pb::TransactionRecorded {
+            receiver_org_id: String::new(),
             project_id: project.into(),
             transaction_type: 3,
             date: "2026-04-01".into(),

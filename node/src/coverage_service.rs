@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::coverage::{AsOf, Coverage, Overlap, ProjectFilter, Support};
+use tansiq_ledger::coverage::{AsOf, Count, Coverage, Overlap, ProjectFilter, Support};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
@@ -216,7 +216,81 @@ fn support_to_proto(
         end: end(project),
         budget: budget(project),
         pending_review: project.pending_review,
+        activity_attested: project.activity_attested(pcode) as i32,
     })
+}
+
+/// What a count asks, as the ledger's queries take it.
+fn count_argument(count: i32) -> Count {
+    match pb::SupportCount::try_from(count).unwrap_or_default() {
+        pb::SupportCount::Reported => Count::Reported,
+        pb::SupportCount::Confirmed => Count::Confirmed,
+    }
+}
+
+/// Every attestation of a project's claims, funders' first.
+fn attestations(project: &ProjectRecord) -> Vec<pb::Attestation> {
+    let funding = project
+        .funding_attested
+        .iter()
+        .map(|(funder, verdict)| pb::Attestation {
+            subject: "funding".to_owned(),
+            attester: funder.clone(),
+            verdict: *verdict as i32,
+            ..Default::default()
+        });
+    let others = project.attested.iter().flat_map(|(subject, words)| {
+        words
+            .iter()
+            .map(move |(attester, word)| attestation(subject, attester, Some(word), word.verdict))
+    });
+    funding.chain(others).collect()
+}
+
+fn attestation(
+    subject: &str,
+    attester: &str,
+    word: Option<&tansiq_ledger::store::AttestationRecord>,
+    verdict: pb::AttestationVerdict,
+) -> pb::Attestation {
+    pb::Attestation {
+        subject: subject.to_owned(),
+        attester: attester.to_owned(),
+        verdict: verdict as i32,
+        note: word.map_or_else(String::new, |w| w.note.clone()),
+        value: word.map_or_else(String::new, |w| w.value.clone()),
+        pcode: word.map_or_else(String::new, |w| w.pcode.clone()),
+        event_id: word.map_or_else(Vec::new, |w| w.event.as_bytes().to_vec()),
+    }
+}
+
+/// A project's results, each period with its target, reported and
+/// confirmed actual values.
+fn results(project: &ProjectRecord) -> Vec<pb::ProjectResult> {
+    let periods = project.result_periods();
+    project
+        .results
+        .iter()
+        .map(|(result_id, result)| pb::ProjectResult {
+            result_id: result_id.clone(),
+            result_type: result.result_type as i32,
+            title: Some(result.title.clone()),
+            reported_by: result.reported_by.clone(),
+            indicator: Some(result.indicator.clone()),
+            periods: periods
+                .iter()
+                .filter(|period| period.result_id == *result_id)
+                .map(|period| pb::ResultPeriodStatus {
+                    start: period.start.clone(),
+                    end: period.end.clone(),
+                    target: period.target.clone(),
+                    reported_actual: period.reported.clone(),
+                    confirmed_actual: period.confirmed.clone(),
+                    verdict: period.verdict as i32,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A project as a listing shows it.
@@ -240,6 +314,8 @@ fn project_listing(project_id: String, project: &ProjectRecord) -> pb::ProjectLi
         budget: budget(project),
         pending_review: project.pending_review,
         closed: project.closed,
+        results: Vec::new(),
+        attestations: Vec::new(),
     }
 }
 
@@ -331,12 +407,17 @@ impl pb::coverage_server::Coverage for CoverageService {
         }
         let sector = sector_argument(&request.sector)?;
         let children = request.include_children;
+        let count = count_argument(request.count);
         self.query(
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, !children)?;
-                let supports = coverage.who_supports(&scope.pcode, sector.as_deref(), children)?;
+                let supports = coverage.counting(count).who_supports(
+                    &scope.pcode,
+                    sector.as_deref(),
+                    children,
+                )?;
                 Ok(pb::WhoSupportsResponse {
                     info: Some(info),
                     supports: supports_to_proto(ledger.store(), &supports)?,
@@ -351,14 +432,16 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::MatrixRequest>,
     ) -> Result<Response<pb::MatrixResponse>, Status> {
-        let scope = scope(request.into_inner().scope);
+        let request = request.into_inner();
+        let count = count_argument(request.count);
+        let scope = scope(request.scope);
         self.query(
             &scope.as_of,
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, false)?;
                 let mut cells = Vec::new();
-                for ((pcode, category), cell) in coverage.matrix(&scope.pcode)? {
+                for ((pcode, category), cell) in coverage.counting(count).matrix(&scope.pcode)? {
                     cells.push(pb::MatrixCell {
                         municipality: names(ledger.store(), &pcode)?,
                         pcode,
@@ -396,6 +479,7 @@ impl pb::coverage_server::Coverage for CoverageService {
         let scope = scope(request.scope);
         let sector = sector_argument(&request.sector)?;
         let level = request.admin_level;
+        let count = count_argument(request.count);
         if level > ADMIN_LEVEL_MAX {
             return Err(Status::invalid_argument(format!(
                 "admin_level {level}: levels run from 1 (a region) to {ADMIN_LEVEL_MAX} (0: all)"
@@ -415,7 +499,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                 };
                 let limit = at_most(request.limit);
                 let mut total = 0u64;
-                for gap in coverage.gaps(&scope.pcode)? {
+                for gap in coverage.counting(count).gaps(&scope.pcode)? {
                     if !in_sector(&gap.sector) {
                         continue;
                     }
@@ -717,10 +801,48 @@ impl pb::coverage_server::Coverage for CoverageService {
                 }
                 let project = coverage
                     .project_as_registered(&project_id)?
-                    .map(|record| project_listing(project_id, &record));
+                    .map(|record| pb::ProjectListing {
+                        results: results(&record),
+                        attestations: attestations(&record),
+                        ..project_listing(project_id, &record)
+                    });
                 Ok(pb::GetProjectResponse {
                     info: Some(info),
                     project,
+                })
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn list_disputes(
+        &self,
+        request: Request<pb::ListDisputesRequest>,
+    ) -> Result<Response<pb::ListDisputesResponse>, Status> {
+        let scope = scope(request.into_inner().scope);
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
+                let disputes = coverage
+                    .disputes(&scope.pcode)?
+                    .into_iter()
+                    .map(|dispute| pb::Dispute {
+                        attestation: Some(attestation(
+                            &dispute.subject,
+                            &dispute.attester,
+                            dispute.word.as_ref(),
+                            dispute.verdict,
+                        )),
+                        project_id: dispute.project_id,
+                        owner: dispute.owner,
+                    })
+                    .collect();
+                Ok(pb::ListDisputesResponse {
+                    info: Some(info),
+                    disputes,
                 })
             },
         )

@@ -128,6 +128,14 @@ const ORGANISATIONS: &[(&str, pb::OrgRole, &str, &str, &str, u32)] = &[
         "",
         21,
     ),
+    (
+        "deir-enterprise-centre",
+        pb::OrgRole::Implementer,
+        "Deir ez-Zor Small Enterprise Centre (illustrative)",
+        "مركز المشاريع الصغيرة في دير الزور",
+        "",
+        22,
+    ),
 ];
 
 /// (P-code, parent, level, Latin, Arabic, population) — P-codes illustrative.
@@ -321,7 +329,7 @@ const PROJECTS: &[Project] = &[
             "المشاريع الصغيرة وتشغيل الشباب في دير الزور",
         ),
         funder: "undp",
-        implementer: "undp",
+        implementer: "deir-enterprise-centre",
         pcode: "SY0901",
         sectors: &["25030", "16020"],
         period: ("2026-01-01", "2027-12-31"),
@@ -387,6 +395,23 @@ const PROJECTS: &[Project] = &[
         status: 1,
         budget: ("950000", "USD"),
     },
+];
+
+/// Municipalities' own organisations (ORG_ROLE_LOCAL_GOVERNMENT): (org id,
+/// P-code, Latin name, Arabic name), registered once their municipality is.
+const LOCAL_GOVERNMENTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "ghadames-municipality",
+        "LY0305",
+        "Ghadames Municipal Council",
+        "المجلس البلدي غدامس",
+    ),
+    (
+        "muwaqqar-municipality",
+        "JO1105",
+        "Al-Muwaqqar Municipality",
+        "بلدية الموقر",
+    ),
 ];
 
 /// (P-code, sector, people in need, severity, source) — figures illustrative.
@@ -459,6 +484,7 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
                     iati_identifier: (*iati).into(),
                     iati_org_type: *org_type,
                     keys: vec![key.public().0.to_vec()],
+                    ..Default::default()
                 }),
             )
             .await?;
@@ -478,6 +504,31 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
                 }),
             )
             .await?;
+    }
+    for (org_id, pcode, latin, arabic) in LOCAL_GOVERNMENTS {
+        let org = OrgId::parse(org_id)?;
+        let key = KeyPair::generate();
+        KeyFile::new(
+            &org,
+            &key,
+            "DEV KEY of the demo scenario; never use it on a real ledger",
+        )
+        .write(&key_dir.join(format!("{org_id}.key")))?;
+        submit
+            .one(
+                &mut ministry,
+                Kind::OrganisationRegistered(pb::OrganisationRegistered {
+                    org_id: (*org_id).into(),
+                    role: pb::OrgRole::LocalGovernment as i32,
+                    name: names(latin, arabic),
+                    iati_org_type: 10,
+                    keys: vec![key.public().0.to_vec()],
+                    pcode: (*pcode).into(),
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        authors.insert(*org_id, Author::new(chain.clone(), org, key, 0, None));
     }
     submit
         .one(
@@ -541,12 +592,201 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
             }),
         )
         .await?;
+    results_and_attestations(&mut submit, &mut authors).await?;
     tracing::info!(
         events = submit.events,
         keys = %key_dir.display(),
         "demo scenario loaded (P-codes and figures are illustrative)"
     );
     Ok(())
+}
+
+/// What was delivered, and who confirmed it (figures illustrative): Ghadames'
+/// council confirms an output of USAID's programme and disputes the amount
+/// of a disbursement; Al-Muwaqqar confirms the ILO project's beneficiaries;
+/// the implementer in Deir ez-Zor confirms it received UNDP's funds.
+async fn results_and_attestations(
+    submit: &mut Submitter<'_>,
+    authors: &mut std::collections::HashMap<&str, Author>,
+) -> anyhow::Result<()> {
+    let mut author = |org: &str| -> anyhow::Result<Author> {
+        authors
+            .remove(org)
+            .with_context(|| format!("demo organisation {org}"))
+    };
+    let (mut usaid, mut ghadames) = (author("usaid")?, author("ghadames-municipality")?);
+    let (mut ilo, mut muwaqqar) = (author("ilo")?, author("muwaqqar-municipality")?);
+    let (mut undp, mut centre) = (author("undp")?, author("deir-enterprise-centre")?);
+    submit
+        .one(
+            &mut usaid,
+            result(
+                "usaid-ghadames-governance",
+                "staff-trained",
+                "Municipal staff trained in revenue management (illustrative)",
+                "موظفو البلدية المدربون على إدارة الإيرادات",
+                ("2025-10-01", "2026-09-30", "60", "45"),
+            ),
+        )
+        .await?;
+    let attest = |subject, verdict: pb::AttestationVerdict, note: &str, value: &str| {
+        Kind::AttestationMade(pb::AttestationMade {
+            subject: Some(subject),
+            verdict: verdict as i32,
+            note: note.into(),
+            value: value.into(),
+        })
+    };
+    use pb::attestation_made::Subject;
+    let delivered = |project: &str, result: &str, start: &str| {
+        Subject::ResultDelivered(pb::ResultPeriodRef {
+            project_id: project.into(),
+            result_id: result.into(),
+            period_start: start.into(),
+        })
+    };
+    submit
+        .one(
+            &mut ghadames,
+            attest(
+                Subject::ProjectActive("usaid-ghadames-governance".into()),
+                pb::AttestationVerdict::Confirmed,
+                "",
+                "",
+            ),
+        )
+        .await?;
+    submit
+        .one(
+            &mut ghadames,
+            attest(
+                delivered("usaid-ghadames-governance", "staff-trained", "2025-10-01"),
+                pb::AttestationVerdict::Confirmed,
+                "45 staff attended all sessions (illustrative)",
+                "",
+            ),
+        )
+        .await?;
+    let disbursement = disbursed(
+        "usaid-ghadames-governance",
+        "300000",
+        "ghadames-municipality",
+    );
+    let (paid, paid_id) = usaid.sign(disbursement, now_ms());
+    submit.signed(paid).await?;
+    submit
+        .one(
+            &mut ghadames,
+            attest(
+                Subject::Transaction(paid_id.0.to_vec()),
+                pb::AttestationVerdict::Disputed,
+                "The council's account received 240,000 USD, not 300,000 (illustrative)",
+                "240000",
+            ),
+        )
+        .await?;
+    submit
+        .one(
+            &mut ilo,
+            result(
+                "ilo-muwaqqar-decent-work",
+                "workers-employed",
+                "Host community and refugee workers in decent jobs (illustrative)",
+                "عمال من المجتمع المضيف واللاجئين في وظائف لائقة",
+                ("2025-03-01", "2026-02-28", "400", "380"),
+            ),
+        )
+        .await?;
+    submit
+        .one(
+            &mut muwaqqar,
+            attest(
+                delivered("ilo-muwaqqar-decent-work", "workers-employed", "2025-03-01"),
+                pb::AttestationVerdict::Confirmed,
+                "Checked against the municipality's employment register (illustrative)",
+                "",
+            ),
+        )
+        .await?;
+    let (paid, paid_id) = undp.sign(
+        disbursed(
+            "undp-deir-small-enterprises",
+            "150000",
+            "deir-enterprise-centre",
+        ),
+        now_ms(),
+    );
+    submit.signed(paid).await?;
+    submit
+        .one(
+            &mut centre,
+            attest(
+                Subject::Transaction(paid_id.0.to_vec()),
+                pb::AttestationVerdict::Confirmed,
+                "",
+                "",
+            ),
+        )
+        .await?;
+    for (org, signer) in [
+        ("usaid", usaid),
+        ("ghadames-municipality", ghadames),
+        ("ilo", ilo),
+        ("muwaqqar-municipality", muwaqqar),
+        ("undp", undp),
+        ("deir-enterprise-centre", centre),
+    ] {
+        authors.insert(org, signer);
+    }
+    Ok(())
+}
+
+/// An output result with one period: (start, end, target, actual), counted in units.
+fn result(
+    project: &str,
+    result_id: &str,
+    latin: &str,
+    arabic: &str,
+    (start, end, target, actual): (&str, &str, &str, &str),
+) -> Kind {
+    let value = |value: &str| pb::IndicatorValue {
+        value: value.into(),
+        ..Default::default()
+    };
+    Kind::ResultReported(pb::ResultReported {
+        project_id: project.into(),
+        result_id: result_id.into(),
+        result_type: pb::ResultType::Output as i32,
+        title: names(latin, arabic),
+        indicator: Some(pb::Indicator {
+            title: names(latin, arabic),
+            measure: pb::IndicatorMeasure::Unit as i32,
+            ascending: true,
+            periods: vec![pb::IndicatorPeriod {
+                start: start.into(),
+                end: end.into(),
+                target: Some(value(target)),
+                actual: Some(value(actual)),
+            }],
+            ..Default::default()
+        }),
+    })
+}
+
+/// A disbursement (IATI transaction type 3) of `amount` USD to `receiver`.
+fn disbursed(project: &str, amount: &str, receiver: &str) -> Kind {
+    Kind::TransactionRecorded(pb::TransactionRecorded {
+        project_id: project.into(),
+        transaction_type: 3,
+        date: "2026-01-15".into(),
+        value: Some(pb::Money {
+            value: amount.into(),
+            currency: "USD".into(),
+        }),
+        description: "Disbursement (illustrative)".into(),
+        receiver_org_id: receiver.into(),
+        ..Default::default()
+    })
 }
 
 fn project_registered(project: &Project) -> Kind {
@@ -611,6 +851,10 @@ impl Submitter<'_> {
         kind: Kind,
     ) -> anyhow::Result<tansiq_ledger::Receipt> {
         let (event, _) = author.sign(kind, now_ms());
+        self.signed(event).await
+    }
+
+    async fn signed(&mut self, event: pb::SignedEvent) -> anyhow::Result<tansiq_ledger::Receipt> {
         match self.committer.submit(vec![event]).await {
             Ok(mut receipts) if receipts.len() == 1 => {
                 self.events += 1;

@@ -284,6 +284,7 @@ pub fn build(dir: &Path, scale: &Scale) -> anyhow::Result<Built> {
                             }),
                             provider_activity_id: String::new(),
                             description: String::new(),
+                            receiver_org_id: String::new(),
                         }),
                         0,
                     )

@@ -848,6 +848,7 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
     // are the gRPC answer for the same filters.
     let filtered = coverage
         .gaps(pb::GapsRequest {
+            count: 0,
             scope: None,
             sector: "140".into(),
             admin_level: 2,
@@ -860,6 +861,7 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
     // A limit keeps the highest ranked.
     let first = coverage
         .gaps(pb::GapsRequest {
+            count: 0,
             scope: None,
             sector: "140".into(),
             admin_level: 2,
@@ -951,6 +953,7 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
                 pcode: "LY".into(),
                 ..Default::default()
             }),
+            count: 0,
         })
         .await
         .unwrap()
@@ -1286,7 +1289,7 @@ async fn organisations_supporting(coverage: &mut CoverageClient<Channel>, pcode:
         .map(|support| support.donor)
         .collect();
     let in_matrix: std::collections::BTreeSet<String> = coverage
-        .matrix(pb::MatrixRequest { scope })
+        .matrix(pb::MatrixRequest { scope, count: 0 })
         .await
         .unwrap()
         .into_inner()

@@ -15,5 +15,6 @@ mod iati;
 mod member_trust;
 mod rejections;
 mod replication;
+mod results;
 mod tls;
 mod tree;

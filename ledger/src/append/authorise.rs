@@ -86,6 +86,8 @@ pub(crate) fn role_name(role: pb::OrgRole) -> &'static str {
         pb::OrgRole::Ministry => "ministry",
         pb::OrgRole::Donor => "donor",
         pb::OrgRole::Observer => "observer",
+        pb::OrgRole::LocalGovernment => "local government",
+        pb::OrgRole::Implementer => "implementer",
         pb::OrgRole::Unspecified => "unspecified",
     }
 }

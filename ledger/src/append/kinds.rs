@@ -5,6 +5,7 @@ use crate::event::{Event, Kind};
 use crate::ids::LogPosition;
 use crate::store::OrgRecord;
 
+use super::attest::ResultBody;
 use super::overlay::{Effects, StageError};
 use super::staging::Staging;
 
@@ -50,6 +51,34 @@ impl Staging<'_> {
             Kind::AttestationMade(body) => {
                 self.attestation_made(event, body, author_id, role, position)
             }
+            Kind::ResultReported(body) => self.result_written(
+                event,
+                ResultBody {
+                    project_id: &body.project_id,
+                    result_id: &body.result_id,
+                    result_type: body.result_type(),
+                    title: body.title.as_ref(),
+                    indicator: body.indicator.as_ref(),
+                },
+                true,
+                author_id,
+                role,
+                position,
+            ),
+            Kind::ResultUpdated(body) => self.result_written(
+                event,
+                ResultBody {
+                    project_id: &body.project_id,
+                    result_id: &body.result_id,
+                    result_type: body.result_type(),
+                    title: body.title.as_ref(),
+                    indicator: body.indicator.as_ref(),
+                },
+                false,
+                author_id,
+                role,
+                position,
+            ),
             Kind::SecondaryReportingConsented(body) => {
                 self.secondary_reporting_consented(body, author_id, role)
             }

@@ -353,6 +353,7 @@ pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreEr
             iati_org_type: 10,
             keys: genesis.ministry_keys.clone(),
             reports_for: Vec::new(),
+            pcode: String::new(),
         },
     );
     for key in &genesis.ministry_keys {

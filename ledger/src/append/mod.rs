@@ -13,6 +13,7 @@
 //! rebuild (`rebuild`) and a snapshot check replay a log through the same
 //! path; a dry run (`trial`) stages without writing.
 
+mod attest;
 mod authorise;
 mod kinds;
 mod ledger;

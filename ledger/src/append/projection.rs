@@ -456,60 +456,6 @@ impl Staging<'_> {
         self.stage_project_details(&body.project_id, project, position, event.id)
     }
 
-    /// An `attestation_made`: a party's word on a claim another made about
-    /// it. For a project's funding: the project, registered by another
-    /// organisation, names the attesting one as a funder; the verdict is
-    /// kept on the project under the funder's name as the project gives it.
-    pub(super) fn attestation_made(
-        &mut self,
-        event: &Event,
-        body: &pb::AttestationMade,
-        author_id: &str,
-        role: pb::OrgRole,
-        position: LogPosition,
-    ) -> Result<Effects, StageError> {
-        let Some(pb::attestation_made::Subject::ProjectFunding(project_id)) = &body.subject else {
-            return Err(Rejection::field("subject", "is required").into());
-        };
-        let mut project = self
-            .project(project_id)?
-            .ok_or_else(|| Rejection::UnknownReference {
-                what: "project",
-                id: project_id.clone(),
-            })?
-            .as_ref()
-            .clone();
-        if project.owner == author_id {
-            return Err(not_allowed(
-                author_id,
-                role,
-                &format!("attest the funding of its own project {project_id:?}: a funder's attestation is the word of a funder the project names, not of the organisation that registered it"),
-            )
-            .into());
-        }
-        let own_iati = self
-            .org(author_id)?
-            .map(|org| org.iati_identifier)
-            .unwrap_or_default();
-        let Some(named) = project
-            .summary
-            .funders
-            .iter()
-            .find(|funder| *funder == author_id || (!own_iati.is_empty() && **funder == own_iati))
-            .cloned()
-        else {
-            return Err(not_allowed(
-                author_id,
-                role,
-                &format!("attest the funding of project {project_id:?}: the project does not name {author_id} as a funder"),
-            )
-            .into());
-        };
-        project.funding_attested.insert(named, body.verdict());
-        self.stage_project(project_id, project, position, event.id)?;
-        Ok(Effects::default())
-    }
-
     /// A `project_status_changed`: its checks and what it changes.
     pub(super) fn project_status_changed(
         &mut self,

@@ -233,6 +233,13 @@ impl Staging<'_> {
             }
             .into());
         }
+        if !body.pcode.is_empty() && self.municipality(&body.pcode)?.is_none() {
+            return Err(Rejection::UnknownReference {
+                what: "municipality",
+                id: body.pcode.clone(),
+            }
+            .into());
+        }
         let mut keys = Vec::with_capacity(body.keys.len());
         for key in &body.keys {
             let key = PublicKeyBytes::from_slice(key)
@@ -260,6 +267,7 @@ impl Staging<'_> {
                 iati_org_type: body.iati_org_type,
                 keys,
                 reports_for: Vec::new(),
+                pcode: body.pcode.clone(),
             },
         );
         Ok(Effects::default())

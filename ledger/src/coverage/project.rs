@@ -4,7 +4,28 @@
 use crate::date::Date;
 use tansiq_proto::v1 as pb;
 
-use crate::store::ProjectRecord;
+use crate::store::{AttestationRecord, ProjectRecord, Subject};
+
+/// One period of one result: what was targeted, reported and confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodStatus {
+    /// The result.
+    pub result_id: String,
+    /// The period (YYYY-MM-DD).
+    pub start: String,
+    /// Its end.
+    pub end: String,
+    /// The target value ("" when none, or qualitative).
+    pub target: String,
+    /// The actual value the project reports.
+    pub reported: String,
+    /// The actual value as the municipality confirmed it: the reported one
+    /// when CONFIRMED, its own when PARTLY, "" otherwise.
+    pub confirmed: String,
+    /// The municipality's word: DISPUTED if one disputes it, else PARTLY,
+    /// else CONFIRMED; UNSPECIFIED when none attested it.
+    pub verdict: pb::AttestationVerdict,
+}
 
 impl ProjectRecord {
     /// The donor: the first funding organisation, else the reporting one.
@@ -52,6 +73,77 @@ impl ProjectRecord {
     /// Whether the project counts as support on `day`.
     pub fn counts_on(&self, day: Date) -> bool {
         !self.closed || Date::parse(&self.closed_on).is_some_and(|end| day <= end)
+    }
+
+    /// What the municipalities said of the project's activity at `pcode`:
+    /// the organisations of the municipality and of those above it that
+    /// attested it. DISPUTED if one disputes it, else CONFIRMED if one
+    /// confirms it, else PARTLY if one says so; UNSPECIFIED when none
+    /// attested it (support reported only).
+    pub fn activity_attested(&self, pcode: &str) -> pb::AttestationVerdict {
+        let Some(attested) = self.attested.get(&Subject::Active.key()) else {
+            return pb::AttestationVerdict::Unspecified;
+        };
+        let verdicts: Vec<pb::AttestationVerdict> = attested
+            .values()
+            .filter(|word| !word.pcode.is_empty() && pcode.starts_with(&word.pcode))
+            .map(|word| word.verdict)
+            .collect();
+        [
+            pb::AttestationVerdict::Disputed,
+            pb::AttestationVerdict::Confirmed,
+            pb::AttestationVerdict::Partly,
+        ]
+        .into_iter()
+        .find(|verdict| verdicts.contains(verdict))
+        .unwrap_or_default()
+    }
+
+    /// Each result period's target, actual as reported and actual as
+    /// confirmed where it was delivered (see [`PeriodStatus`]).
+    pub fn result_periods(&self) -> Vec<PeriodStatus> {
+        let mut periods = Vec::new();
+        for (result_id, result) in &self.results {
+            for period in &result.indicator.periods {
+                let subject = Subject::Result {
+                    result_id: result_id.clone(),
+                    period_start: period.start.clone(),
+                };
+                let words: Vec<&AttestationRecord> = self
+                    .attested
+                    .get(&subject.key())
+                    .map(|by| by.values().collect())
+                    .unwrap_or_default();
+                let reported = period.actual.clone().unwrap_or_default().value;
+                let verdict = [
+                    pb::AttestationVerdict::Disputed,
+                    pb::AttestationVerdict::Partly,
+                    pb::AttestationVerdict::Confirmed,
+                ]
+                .into_iter()
+                .find(|verdict| words.iter().any(|word| word.verdict == *verdict))
+                .unwrap_or_default();
+                let confirmed = match verdict {
+                    pb::AttestationVerdict::Confirmed => reported.clone(),
+                    pb::AttestationVerdict::Partly => words
+                        .iter()
+                        .find(|word| word.verdict == verdict)
+                        .map(|word| word.value.clone())
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                periods.push(PeriodStatus {
+                    result_id: result_id.clone(),
+                    start: period.start.clone(),
+                    end: period.end.clone(),
+                    target: period.target.clone().unwrap_or_default().value,
+                    reported,
+                    confirmed,
+                    verdict,
+                });
+            }
+        }
+        periods
     }
 
     /// The (municipality, sector) pairs the project supports.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tansiq_proto::v1 as pb;
 
 use crate::date::Date;
-use crate::store::{NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
+use crate::store::{AttestationRecord, NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
 use super::overlap::{judge, pair, Complementary, Judged, OverlapKind};
 use super::policy::sector_policy;
@@ -73,6 +73,26 @@ impl Overlap {
     pub fn held(&self) -> bool {
         self.a.project.pending_review || self.b.project.pending_review
     }
+}
+
+/// A claim disputed (or confirmed only in part) by the party it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispute {
+    /// The claim's project.
+    pub project_id: String,
+    /// Its owner: who made the claim (or the implementer who reported a
+    /// result; see the project's results).
+    pub owner: String,
+    /// What is disputed: "funding", "active", "result/ID/START" or
+    /// "transaction/EVENT_ID" (see `store::Subject`).
+    pub subject: String,
+    /// Who disputes it (for "funding", the funder as the project names it).
+    pub attester: String,
+    /// The verdict: DISPUTED or PARTLY.
+    pub verdict: pb::AttestationVerdict,
+    /// The attestation, with its note, value and place (none for funding,
+    /// whose word the project keeps as its verdict only).
+    pub word: Option<AttestationRecord>,
 }
 
 /// An assessed need with no support.
@@ -166,6 +186,21 @@ pub struct Coverage<'a> {
     tally: Option<&'a dyn CountsOfNow>,
     /// The pairs surely never reviewed, to skip reading their reviews.
     unreviewed: Option<&'a dyn Unreviewed>,
+    /// What counts as support: what donors report, or only what the
+    /// municipalities confirmed.
+    count: Count,
+}
+
+/// What counts as a project's support in a place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Count {
+    /// What donors report (the default).
+    #[default]
+    Reported,
+    /// Only support the place's municipality confirmed (an attestation of
+    /// the project's activity, CONFIRMED or PARTLY, by the organisation of
+    /// the municipality or of one above it, and none DISPUTED).
+    Confirmed,
 }
 
 /// What the ledger remembers of the pairs it holds reviews of.
@@ -183,6 +218,17 @@ impl<'a> Coverage<'a> {
             as_of,
             tally: None,
             unreviewed: None,
+            count: Count::Reported,
+        }
+    }
+
+    /// The same queries, counting as support what `count` says: only
+    /// confirmed support is not counted by the tally (it is read).
+    pub fn counting(self, count: Count) -> Coverage<'a> {
+        Coverage {
+            count,
+            tally: self.tally.filter(|_| count == Count::Reported),
+            ..self
         }
     }
 
@@ -201,6 +247,7 @@ impl<'a> Coverage<'a> {
             as_of,
             tally: (as_of.cut_ms == i64::MAX).then_some(tally),
             unreviewed: Some(unreviewed),
+            count: Count::Reported,
         }
     }
 
@@ -235,9 +282,16 @@ impl<'a> Coverage<'a> {
             };
             // The index keeps every place a project ever had; its version
             // as of this query decides.
+            let confirmed = || {
+                matches!(
+                    project.activity_attested(&place),
+                    pb::AttestationVerdict::Confirmed | pb::AttestationVerdict::Partly
+                )
+            };
             if project
                 .places()
                 .any(|(p, s)| p == place && s == place_sector)
+                && (self.count == Count::Reported || confirmed())
             {
                 found.push(Support {
                     pcode: place,
@@ -416,6 +470,55 @@ impl<'a> Coverage<'a> {
             return Ok(false);
         }
         Ok(self.who_supports(pcode, Some(sector), false)?.is_empty())
+    }
+
+    /// The claims of projects located under `pcode` (itself included) that
+    /// the party they name disputes, or confirms only in part: the
+    /// ministry's list of what to look into. By project, then subject.
+    pub fn disputes(&self, pcode: &str) -> Result<Vec<Dispute>, StoreError> {
+        let mut seen = BTreeSet::new();
+        let mut found = Vec::new();
+        for (_, _, project_id) in self.store.coverage_entries(pcode, false)? {
+            if !seen.insert(project_id.clone()) {
+                continue;
+            }
+            let Some(project) = self.store.project_at(&project_id, self.as_of.cut_ms)? else {
+                continue;
+            };
+            let open = |verdict: pb::AttestationVerdict| {
+                matches!(
+                    verdict,
+                    pb::AttestationVerdict::Disputed | pb::AttestationVerdict::Partly
+                )
+            };
+            for (funder, verdict) in &project.funding_attested {
+                if open(*verdict) {
+                    found.push(Dispute {
+                        project_id: project_id.clone(),
+                        subject: "funding".to_owned(),
+                        attester: funder.clone(),
+                        word: None,
+                        verdict: *verdict,
+                        owner: project.owner.clone(),
+                    });
+                }
+            }
+            for (subject, words) in &project.attested {
+                for (attester, word) in words {
+                    if open(word.verdict) {
+                        found.push(Dispute {
+                            project_id: project_id.clone(),
+                            subject: subject.clone(),
+                            attester: attester.clone(),
+                            word: Some(word.clone()),
+                            verdict: word.verdict,
+                            owner: project.owner.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Municipalities under `pcode` × 3-digit sector categories.

@@ -36,6 +36,8 @@ fn project(donor: &str, title: &str, start: &str, end: &str) -> ProjectRecord {
             ..ProjectSummary::default()
         },
         funding_attested: Default::default(),
+        results: Default::default(),
+        attested: Default::default(),
     }
 }
 

@@ -146,5 +146,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::MembershipChangeAuthorised(_) => "membership_change_authorised",
         Kind::SecondaryReportingConsented(_) => "secondary_reporting_consented",
         Kind::AttestationMade(_) => "attestation_made",
+        Kind::ResultReported(_) => "result_reported",
+        Kind::ResultUpdated(_) => "result_updated",
     }
 }

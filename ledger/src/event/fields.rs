@@ -21,11 +21,28 @@ pub fn check(kind: &Kind) -> Checked {
     match kind {
         Kind::OrganisationRegistered(body) => {
             org_id("org_id", &body.org_id)?;
-            if pb::OrgRole::try_from(body.role).unwrap_or_default() == pb::OrgRole::Unspecified {
+            let role = pb::OrgRole::try_from(body.role).unwrap_or_default();
+            if role == pb::OrgRole::Unspecified {
                 return Err(Rejection::field(
                     "role",
-                    "must be ORG_ROLE_MINISTRY, ORG_ROLE_DONOR or ORG_ROLE_OBSERVER",
+                    "must be ORG_ROLE_MINISTRY, _DONOR, _OBSERVER, _LOCAL_GOVERNMENT or _IMPLEMENTER",
                 ));
+            }
+            match (role, body.pcode.is_empty()) {
+                (pb::OrgRole::LocalGovernment, true) => {
+                    return Err(Rejection::field(
+                        "pcode",
+                        "is required for ORG_ROLE_LOCAL_GOVERNMENT: the P-code of the municipality whose organisation it is",
+                    ))
+                }
+                (pb::OrgRole::LocalGovernment, false) => pcode("pcode", &body.pcode)?,
+                (_, false) => {
+                    return Err(Rejection::field(
+                        "pcode",
+                        "is only for ORG_ROLE_LOCAL_GOVERNMENT (a municipality's own organisation)",
+                    ))
+                }
+                (_, true) => {}
             }
             names("name", body.name.as_ref())?;
             text(
@@ -163,8 +180,26 @@ pub fn check(kind: &Kind) -> Checked {
                 &body.description,
                 TEXT_FIELD_BYTES_MAX,
                 Lines::Several,
-            )
+            )?;
+            if !body.receiver_org_id.is_empty() {
+                org_id("receiver_org_id", &body.receiver_org_id)?;
+            }
+            Ok(())
         }
+        Kind::ResultReported(body) => result(
+            &body.project_id,
+            &body.result_id,
+            body.result_type,
+            body.title.as_ref(),
+            body.indicator.as_ref(),
+        ),
+        Kind::ResultUpdated(body) => result(
+            &body.project_id,
+            &body.result_id,
+            body.result_type,
+            body.title.as_ref(),
+            body.indicator.as_ref(),
+        ),
         Kind::ProjectClosed(body) => {
             project_id(&body.project_id)?;
             date("end_date", &body.end_date)
@@ -190,16 +225,42 @@ pub fn check(kind: &Kind) -> Checked {
         }
         Kind::MembershipChangeAuthorised(body) => membership_change(body),
         Kind::AttestationMade(body) => {
+            use pb::attestation_made::Subject;
             match &body.subject {
-                Some(pb::attestation_made::Subject::ProjectFunding(project)) => {
+                Some(Subject::ProjectFunding(project) | Subject::ProjectActive(project)) => {
                     project_id(project)?
+                }
+                Some(Subject::ResultDelivered(period)) => {
+                    project_id(&period.project_id)?;
+                    result_id("result_delivered.result_id", &period.result_id)?;
+                    date("result_delivered.period_start", &period.period_start)?;
+                }
+                Some(Subject::Transaction(event)) => {
+                    if event.len() != 32 {
+                        return Err(Rejection::field(
+                            "transaction",
+                            format!(
+                                "must be the 32-byte id of a TransactionRecorded event, got {} bytes",
+                                event.len()
+                            ),
+                        ));
+                    }
                 }
                 None => {
                     return Err(Rejection::field(
                         "subject",
-                        "is required: what is attested (e.g. projectFunding: a project id)",
+                        "is required: what is attested (projectFunding, projectActive, resultDelivered or transaction)",
                     ))
                 }
+            }
+            if !body.value.is_empty() && !is_decimal_amount(&body.value) {
+                return Err(Rejection::field(
+                    "value",
+                    format!(
+                        "{:?} is not a decimal like \"1250\" or \"1250.50\"",
+                        body.value
+                    ),
+                ));
             }
             let verdict = pb::AttestationVerdict::try_from(body.verdict).unwrap_or_default();
             match verdict {
@@ -238,6 +299,153 @@ pub fn check(kind: &Kind) -> Checked {
             text("note", &body.note, TEXT_FIELD_BYTES_MAX, Lines::Several)
         }
     }
+}
+
+/// A result id: the rules of a project id.
+fn result_id(field: &str, value: &str) -> Checked {
+    if !is_slug(value, 2, 128) {
+        return Err(Rejection::field(
+            field,
+            format!("{value:?} is not an id (lowercase ASCII letters, digits, '-', '_', '.', 2-128 characters)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A result's fields: its ids, type, title and indicator.
+fn result(
+    project: &str,
+    result: &str,
+    result_type: i32,
+    title: Option<&pb::Names>,
+    indicator: Option<&pb::Indicator>,
+) -> Checked {
+    project_id(project)?;
+    result_id("result_id", result)?;
+    if pb::ResultType::try_from(result_type).unwrap_or_default() == pb::ResultType::Unspecified {
+        return Err(Rejection::field(
+            "result_type",
+            "must be RESULT_TYPE_OUTPUT, _OUTCOME, _IMPACT or _OTHER",
+        ));
+    }
+    names("title", title)?;
+    let indicator = indicator.ok_or_else(|| Rejection::field("indicator", "is required"))?;
+    names("indicator.title", indicator.title.as_ref())?;
+    let measure = pb::IndicatorMeasure::try_from(indicator.measure).unwrap_or_default();
+    if measure == pb::IndicatorMeasure::Unspecified {
+        return Err(Rejection::field(
+            "indicator.measure",
+            "must be INDICATOR_MEASURE_UNIT, _PERCENTAGE, _NOMINAL, _ORDINAL or _QUALITATIVE",
+        ));
+    }
+    text(
+        "indicator.vocabulary",
+        &indicator.vocabulary,
+        NAME_BYTES_MAX,
+        Lines::One,
+    )?;
+    text(
+        "indicator.code",
+        &indicator.code,
+        NAME_BYTES_MAX,
+        Lines::One,
+    )?;
+    if !indicator.pcode.is_empty() {
+        pcode("indicator.pcode", &indicator.pcode)?;
+    }
+    if let Some(baseline) = &indicator.baseline {
+        indicator_value("indicator.baseline", measure, baseline)?;
+    }
+    repeated("indicator.periods", indicator.periods.len())?;
+    let mut starts = std::collections::BTreeSet::new();
+    for (index, period_) in indicator.periods.iter().enumerate() {
+        let field = format!("indicator.periods[{index}]");
+        date(&format!("{field}.start"), &period_.start)?;
+        date(&format!("{field}.end"), &period_.end)?;
+        period(
+            &format!("{field}.start"),
+            &period_.start,
+            &format!("{field}.end"),
+            &period_.end,
+        )?;
+        if !starts.insert(period_.start.as_str()) {
+            return Err(Rejection::field(
+                format!("{field}.start"),
+                format!(
+                    "two periods start on {}: a period is named by its start",
+                    period_.start
+                ),
+            ));
+        }
+        if let Some(target) = &period_.target {
+            indicator_value(&format!("{field}.target"), measure, target)?;
+        }
+        if let Some(actual) = &period_.actual {
+            indicator_value(&format!("{field}.actual"), measure, actual)?;
+        }
+    }
+    Ok(())
+}
+
+/// A baseline, target or actual in the indicator's measure.
+fn indicator_value(
+    field: &str,
+    measure: pb::IndicatorMeasure,
+    value: &pb::IndicatorValue,
+) -> Checked {
+    use pb::IndicatorMeasure as Measure;
+    let stated = Measure::try_from(value.measure).unwrap_or_default();
+    if stated != Measure::Unspecified && stated != measure {
+        return Err(Rejection::field(
+            format!("{field}.measure"),
+            format!(
+                "is {}, but the indicator is measured in {}: a value must be in the indicator's measure",
+                stated.as_str_name(),
+                measure.as_str_name()
+            ),
+        ));
+    }
+    text(
+        &format!("{field}.comment"),
+        &value.comment,
+        TEXT_FIELD_BYTES_MAX,
+        Lines::Several,
+    )?;
+    if measure == Measure::Qualitative {
+        if !value.value.is_empty() {
+            return Err(Rejection::field(
+                format!("{field}.value"),
+                "a qualitative indicator has no value: say it in the comment",
+            ));
+        }
+        return Ok(());
+    }
+    if value.value.is_empty() {
+        return Ok(());
+    }
+    if value.value.trim_start().starts_with('-') || !is_decimal_amount(&value.value) {
+        return Err(Rejection::field(
+            format!("{field}.value"),
+            format!(
+                "{:?} is not a decimal like \"120\" or \"12.5\"",
+                value.value
+            ),
+        ));
+    }
+    if measure == Measure::Percentage && decimal_over(&value.value, 100) {
+        return Err(Rejection::field(
+            format!("{field}.value"),
+            format!("{} is over 100: the indicator is a percentage", value.value),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a decimal (already checked) is over `limit`.
+fn decimal_over(value: &str, limit: u64) -> bool {
+    let (integer, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let whole: u64 = integer.parse().unwrap_or(u64::MAX);
+    whole > limit || (whole == limit && fraction.bytes().any(|b| b != b'0'))
 }
 
 /// A cluster membership change: a change named, each node once, with an

@@ -259,6 +259,13 @@ fn activity(out: &mut String, project: &ExportedProject) {
                 escape(&transaction.provider_activity_id)
             );
         }
+        if !transaction.receiver_org_id.is_empty() {
+            let _ = writeln!(
+                out,
+                "      <receiver-org tansiq:org-id=\"{}\"/>",
+                escape(&transaction.receiver_org_id)
+            );
+        }
         out.push_str("    </transaction>\n");
     }
     let _ = writeln!(
@@ -391,6 +398,7 @@ mod tests {
             status: ActivityStatus(2),
             closed_on: String::new(),
             transactions: vec![pb::TransactionRecorded {
+                receiver_org_id: String::new(),
                 project_id: "undp-water".into(),
                 transaction_type: 3,
                 date: "2026-03-01".into(),

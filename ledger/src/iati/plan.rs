@@ -433,6 +433,7 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
                 } else {
                     &transaction.description.latin
                 }),
+                receiver_org_id: transaction.receiver_org_id.clone(),
             });
         }
     }

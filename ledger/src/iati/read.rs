@@ -137,6 +137,9 @@ pub struct Transaction {
     pub provider_activity_id: String,
     /// Its description.
     pub description: Texts,
+    /// Tansiq extension (`tansiq:org-id` on `receiver-org`): the receiving
+    /// organisation's ledger id, which may attest the receipt.
+    pub receiver_org_id: String,
 }
 
 /// One `iati-activity`, as read.
@@ -633,6 +636,11 @@ impl<R: BufRead> Reader<R> {
                 if let Some(transaction) = activity.transactions.last_mut() {
                     transaction.provider_activity_id =
                         attribute(attrs, "provider-activity-id").to_owned();
+                }
+            }
+            (Some("transaction"), "receiver-org") => {
+                if let Some(transaction) = activity.transactions.last_mut() {
+                    transaction.receiver_org_id = attribute(attrs, "org-id").to_owned();
                 }
             }
             _ => {}

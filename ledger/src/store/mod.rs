@@ -17,8 +17,8 @@ pub use db::{KeyValue, Store};
 pub use error::{StorageFault, StoreError};
 pub(crate) use keys::{decode_json, split_text_key, text_key};
 pub use records::{
-    ActivityStatus, KeyRecord, LogRecord, MunicipalityRecord, NeedRecord, OrgRecord, ProjectRecord,
-    ProjectSummary, ReviewRecord, Tip,
+    ActivityStatus, AttestationRecord, KeyRecord, LogRecord, MunicipalityRecord, NeedRecord,
+    OrgRecord, ProjectRecord, ProjectSummary, ResultRecord, ReviewRecord, Subject, Tip,
 };
 pub(crate) use records::{PolicyRecord, ProjectVersion};
 pub(crate) use replace::state_family;

@@ -66,6 +66,10 @@ pub struct OrgRecord {
     /// written before consents existed read and write unchanged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports_for: Vec<String>,
+    /// A municipality's organisation: its P-code (absent from the stored
+    /// record for every other organisation).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pcode: String,
 }
 
 /// An IATI ActivityStatus code (1 pipeline, 2 implementation, 3
@@ -125,6 +129,82 @@ pub struct ProjectRecord {
         with = "code::map"
     )]
     pub funding_attested: BTreeMap<String, pb::AttestationVerdict>,
+    /// Its results (IATI result/indicator/period), by result id, as last
+    /// reported (absent from the stored record when there is none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub results: BTreeMap<String, ResultRecord>,
+    /// What other parties attested of the project's claims: the subject
+    /// ([`Subject::key`]) → the attesting organisation → its latest word
+    /// (absent from the stored record when there is none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attested: BTreeMap<String, BTreeMap<String, AttestationRecord>>,
+}
+
+/// A project's result as last reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// The organisation that reported it last (the owner or an implementer).
+    pub reported_by: String,
+    /// Its IATI ResultType (stored as the `ResultType` number).
+    #[serde(with = "code")]
+    pub result_type: pb::ResultType,
+    /// Its title.
+    pub title: pb::Names,
+    /// Its indicator, periods and values, in proto3 JSON form.
+    pub indicator: pb::Indicator,
+}
+
+impl Eq for ResultRecord {}
+
+/// One party's word on one claim of a project.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRecord {
+    /// The verdict (stored as the `AttestationVerdict` number).
+    #[serde(with = "code")]
+    pub verdict: pb::AttestationVerdict,
+    /// What the party adds.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// The value it confirms when not the one claimed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    /// The P-code the party attests for (a municipality's organisation),
+    /// empty for others.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pcode: String,
+    /// The attesting event.
+    pub event: EventId,
+}
+
+/// What an attestation of a project is about, as its key in
+/// [`ProjectRecord::attested`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The project is active in the attesting municipality.
+    Active,
+    /// A result's period was delivered.
+    Result {
+        /// The result.
+        result_id: String,
+        /// The period's start.
+        period_start: String,
+    },
+    /// A transaction (a disbursement) reached the attesting party.
+    Transaction(EventId),
+}
+
+impl Subject {
+    /// Its key in [`ProjectRecord::attested`].
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Active => "active".to_owned(),
+            Subject::Result {
+                result_id,
+                period_start,
+            } => format!("result/{result_id}/{period_start}"),
+            Subject::Transaction(event) => format!("transaction/{}", event.to_hex()),
+        }
+    }
 }
 
 /// A registered municipality.
@@ -191,6 +271,8 @@ impl ProjectRecord {
             pending_review: false,
             summary: ProjectSummary::from_details(details),
             funding_attested: BTreeMap::new(),
+            results: BTreeMap::new(),
+            attested: BTreeMap::new(),
         }
     }
 }
@@ -379,6 +461,7 @@ mod golden {
             iati_org_type: 40,
             keys: vec![[2; 32].into()],
             reports_for: Vec::new(),
+            pcode: String::new(),
         }
     }
 
@@ -401,6 +484,8 @@ mod golden {
                 ..ProjectSummary::default()
             },
             funding_attested: BTreeMap::new(),
+            results: BTreeMap::new(),
+            attested: BTreeMap::new(),
         }
     }
 

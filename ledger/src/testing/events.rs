@@ -24,6 +24,7 @@ pub fn register_donor(org_id: &str, key: &KeyPair) -> Kind {
         iati_identifier: String::new(),
         iati_org_type: 21,
         keys: vec![key.public().0.to_vec()],
+        pcode: String::new(),
     })
 }
 

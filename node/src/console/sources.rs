@@ -86,7 +86,10 @@ impl Sources {
     }
 
     pub async fn matrix(&self, scope: pb::Scope) -> Result<pb::MatrixResponse, PageError> {
-        let request = pb::MatrixRequest { scope: Some(scope) };
+        let request = pb::MatrixRequest {
+            scope: Some(scope),
+            count: 0,
+        };
         answer(self.coverage.matrix(Request::new(request)).await)
     }
 

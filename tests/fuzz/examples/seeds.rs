@@ -127,6 +127,7 @@ fn main() {
         "organisation",
         true,
         Kind::OrganisationRegistered(pb::OrganisationRegistered {
+            pcode: String::new(),
             org_id: donor.to_string(),
             role: pb::OrgRole::Donor as i32,
             name: names("UNDP Libya", "برنامج الأمم المتحدة الإنمائي - ليبيا"),
@@ -142,6 +143,7 @@ fn main() {
         "transaction",
         false,
         Kind::TransactionRecorded(pb::TransactionRecorded {
+            receiver_org_id: String::new(),
             project_id: "undp-ly-water-1".into(),
             transaction_type: 3,
             date: "2026-03-01".into(),

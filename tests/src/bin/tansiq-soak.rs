@@ -465,6 +465,7 @@ async fn reader_loop(
         let member = rng.gen_range(0..channels.len());
         let floor = shared.max_acknowledged.load(Ordering::SeqCst);
         let mut request = tonic::Request::new(pb::WhoSupportsRequest {
+            count: 0,
             scope: Some(pb::Scope {
                 pcode: READ_PCODE.into(),
                 as_of: String::new(),

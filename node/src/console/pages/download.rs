@@ -51,6 +51,7 @@ async fn download(sources: &Sources, view: &View, table: &str) -> Result<String,
         "coverage" => {
             let answer = sources
                 .who_supports(pb::WhoSupportsRequest {
+                    count: 0,
                     scope: Some(scope),
                     sector: view.sector().to_owned(),
                     include_children: true,

@@ -25,6 +25,7 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
     let lang = view.lang;
     let gaps = sources
         .gaps_of(pb::GapsRequest {
+            count: 0,
             scope: Some(view.scope(view.pcode())),
             sector: view.sector().to_owned(),
             admin_level: view.level()?,

@@ -253,6 +253,7 @@ async fn figures(
             // WhoSupports' (which checks it).
             let supports = sources
                 .who_supports(pb::WhoSupportsRequest {
+                    count: 0,
                     scope: Some(view.scope(pcode)),
                     sector: sector.to_owned(),
                     include_children: true,

@@ -34,6 +34,7 @@ async fn page(sources: &Sources, view: &View, pcode: &str) -> Result<Page, PageE
     // malformed date or an unknown sector.
     let supports = sources
         .who_supports(pb::WhoSupportsRequest {
+            count: 0,
             scope: Some(view.scope(pcode)),
             sector: view.sector().to_owned(),
             include_children: false,

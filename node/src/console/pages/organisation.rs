@@ -73,6 +73,8 @@ pub fn role(lang: Lang, role: i32) -> &'static str {
         Ok(pb::OrgRole::Ministry) => lang.t(Text::RoleMinistry),
         Ok(pb::OrgRole::Donor) => lang.t(Text::RoleDonor),
         Ok(pb::OrgRole::Observer) => lang.t(Text::RoleObserver),
+        Ok(pb::OrgRole::LocalGovernment) => lang.t(Text::RoleLocalGovernment),
+        Ok(pb::OrgRole::Implementer) => lang.t(Text::RoleImplementer),
         Ok(pb::OrgRole::Unspecified) | Err(_) => lang.t(Text::RoleUnknown),
     }
 }
