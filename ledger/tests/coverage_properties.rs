@@ -12,7 +12,7 @@
 use proptest::prelude::*;
 use tansiq_ledger::append::rebuild;
 use tansiq_ledger::author::Author;
-use tansiq_ledger::coverage::{AsOf, Coverage};
+use tansiq_ledger::coverage::{AsOf, Count, Coverage};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::Signatures;
 use tansiq_ledger::ids::OrgId;
@@ -73,6 +73,20 @@ enum Step {
         sector: usize,
         hold: bool,
     },
+    /// The project's owner reports a result with one period.
+    Result {
+        project: usize,
+        actual: u8,
+    },
+    /// A municipality's organisation attests a project's activity (`what`
+    /// 0) or the delivery of its last result (1); refused when the project
+    /// is not in its place.
+    Attest {
+        project: usize,
+        council: usize,
+        verdict: i32,
+        what: u8,
+    },
     /// The next steps are committed on a later day.
     NextDay,
 }
@@ -92,6 +106,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (any::<usize>(), any::<usize>(), 1i32..4).prop_map(|(a, b, verdict)| Step::Review { a, b, verdict }),
         1 => (0usize..3, 0usize..3, 1u64..100_000).prop_map(|(pcode, sector, people)| Step::Need { pcode, sector, people }),
         1 => (0usize..3, any::<bool>()).prop_map(|(sector, hold)| Step::Policy { sector, hold }),
+        1 => (any::<usize>(), 0u8..200).prop_map(|(project, actual)| Step::Result { project, actual }),
+        2 => (any::<usize>(), 0usize..2, 1i32..4, 0u8..2)
+            .prop_map(|(project, council, verdict, what)| Step::Attest { project, council, verdict, what }),
         2 => Just(Step::NextDay),
     ]
 }
@@ -147,12 +164,35 @@ fn play_checking(steps: &[Step], mut check: impl FnMut(&Ledger)) -> History {
             None,
         ));
     }
+    // Municipalities' organisations: one for region LY01 (and the places
+    // under it), one for LY0201.
+    let mut councils = Vec::new();
+    for (name, pcode) in [("council-ly01", "LY01"), ("council-ly0201", "LY0201")] {
+        let key = KeyPair::generate();
+        setup.push(Kind::OrganisationRegistered(pb::OrganisationRegistered {
+            org_id: name.into(),
+            role: pb::OrgRole::LocalGovernment as i32,
+            name: events::names(name, ""),
+            keys: vec![key.public().0.to_vec()],
+            pcode: pcode.into(),
+            ..Default::default()
+        }));
+        councils.push(Author::new(
+            chain.clone(),
+            OrgId::parse(name).unwrap(),
+            key,
+            0,
+            None,
+        ));
+    }
     for kind in setup {
         let event = ministry.sign(kind, FIRST_DAY_MS).0;
         commit_group(&ledger, vec![vec![event]], at(0))
             .remove(0)
             .unwrap();
     }
+    // (project id, result id) of the results reported.
+    let mut results: Vec<(String, String)> = Vec::new();
 
     // (owner, project id)
     let mut projects: Vec<(usize, String)> = Vec::new();
@@ -283,6 +323,68 @@ fn play_checking(steps: &[Step], mut check: impl FnMut(&Ledger)) -> History {
                     day_index,
                 );
             }
+            Step::Result { project, actual } if !projects.is_empty() => {
+                let (owner, id) = projects[project % projects.len()].clone();
+                let result_id = format!("r-{}", results.len());
+                let value = |value: String| pb::IndicatorValue {
+                    value,
+                    ..Default::default()
+                };
+                let reported = submit(
+                    &mut donors[owner],
+                    Kind::ResultReported(pb::ResultReported {
+                        project_id: id.clone(),
+                        result_id: result_id.clone(),
+                        result_type: pb::ResultType::Output as i32,
+                        title: events::names("Wells", ""),
+                        indicator: Some(pb::Indicator {
+                            title: events::names("Wells", ""),
+                            measure: pb::IndicatorMeasure::Unit as i32,
+                            periods: vec![pb::IndicatorPeriod {
+                                start: day(0),
+                                end: day(30),
+                                target: Some(value("100".into())),
+                                actual: Some(value(actual.to_string())),
+                            }],
+                            ..Default::default()
+                        }),
+                    }),
+                    day_index,
+                );
+                if reported {
+                    results.push((id, result_id));
+                }
+            }
+            Step::Attest {
+                project,
+                council,
+                verdict,
+                what,
+            } if !projects.is_empty() => {
+                use pb::attestation_made::Subject;
+                let subject = match (what, results.last()) {
+                    (1, Some((id, result_id))) => Subject::ResultDelivered(pb::ResultPeriodRef {
+                        project_id: id.clone(),
+                        result_id: result_id.clone(),
+                        period_start: day(0),
+                    }),
+                    _ => Subject::ProjectActive(projects[project % projects.len()].1.clone()),
+                };
+                submit(
+                    &mut councils[council],
+                    Kind::AttestationMade(pb::AttestationMade {
+                        subject: Some(subject),
+                        verdict,
+                        note: "seen".into(),
+                        value: if verdict == 3 {
+                            "7".into()
+                        } else {
+                            String::new()
+                        },
+                    }),
+                    day_index,
+                );
+            }
             Step::Policy { sector, hold } => {
                 let policy = if hold {
                     pb::CoordinationPolicy::Hold
@@ -329,15 +431,32 @@ fn projections(ledger: &Ledger) -> Vec<(&'static str, usize, Vec<u8>)> {
         .collect()
 }
 
-/// Every answer a query can give under "LY", as comparable text.
+/// Every answer a query can give under "LY", as comparable text: as
+/// reported, as confirmed, the disputes and every result's periods.
 fn answers(ledger: &Ledger, as_of: AsOf) -> String {
     let coverage = Coverage::new(ledger.store(), as_of);
+    let confirmed = Coverage::new(ledger.store(), as_of).counting(Count::Confirmed);
+    let supports = coverage.who_supports("LY", None, true).unwrap();
+    let periods: Vec<_> = supports
+        .iter()
+        .map(|support| {
+            (
+                support.pcode.clone(),
+                support.project.activity_attested(&support.pcode),
+                support.project.result_periods(),
+            )
+        })
+        .collect();
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}",
-        coverage.who_supports("LY", None, true).unwrap(),
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        supports,
         coverage.overlaps("LY", None, true).unwrap(),
         coverage.gaps("LY").unwrap(),
         coverage.matrix("LY").unwrap(),
+        confirmed.who_supports("LY", None, true).unwrap(),
+        confirmed.gaps("LY").unwrap(),
+        coverage.disputes("LY").unwrap(),
+        periods,
     )
 }
 
