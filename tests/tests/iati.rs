@@ -452,6 +452,34 @@ fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage()
     let file = fixture("undp-libya-v2.03.xml");
     let map = fixture("pcode-map.csv");
     import(&a, &[&file, "--key", &key(&a, "undp"), "--pcode-map", &map]);
+    // UNDP reports results of one of them: a count with a baseline and two
+    // periods, and a qualitative indicator.
+    let results = dir_a.path().join("results.json");
+    std::fs::write(
+        &results,
+        r#"[{"resultReported": {"projectId": "xm-dac-41114-lby-tq-001", "resultId": "wells",
+            "resultType": "RESULT_TYPE_OUTPUT", "title": {"latin": "Wells rehabilitated", "arabic": "آبار مؤهلة"},
+            "indicator": {"title": {"latin": "Wells"}, "measure": "INDICATOR_MEASURE_UNIT", "ascending": true,
+              "vocabulary": "1", "code": "WASH-1",
+              "baseline": {"value": "2", "comment": "before the project"}, "baselineYear": 2025,
+              "periods": [{"start": "2026-01-01", "end": "2026-06-30", "target": {"value": "10"}, "actual": {"value": "7", "comment": "3 delayed"}},
+                          {"start": "2026-07-01", "end": "2026-12-31", "target": {"value": "20"}}]}}},
+          {"resultReported": {"projectId": "xm-dac-41114-lby-tq-001", "resultId": "satisfaction",
+            "resultType": "RESULT_TYPE_OUTCOME", "title": {"latin": "Users satisfied"},
+            "indicator": {"title": {"latin": "Satisfaction"}, "measure": "INDICATOR_MEASURE_QUALITATIVE",
+              "periods": [{"start": "2026-01-01", "end": "2026-12-31", "target": {"comment": "most users satisfied"}}]}}}]"#,
+    )
+    .unwrap();
+    let submitted = cli(
+        &a,
+        &[
+            "submit",
+            results.to_str().unwrap(),
+            "--key",
+            &key(&a, "undp"),
+        ],
+    );
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
 
     // UNDP's projects leave A as IATI 2.03 and enter B (which has the demo only).
     let exported = cli(&a, &["export", "iati", "--org", "undp"]);
@@ -476,6 +504,22 @@ fn exporting_iati_and_importing_it_into_a_fresh_ledger_gives_the_same_coverage()
     let all_path = dir_a.path().join("all-export.xml");
     std::fs::write(&all_path, stdout(&everything)).unwrap();
     assert_valid_iati_203(&all_path);
+
+    // The results came over as they were reported.
+    let results_of = |node: &Node| {
+        let answer: Value = serde_json::from_str(&stdout(&cli(
+            node,
+            &["--output", "json", "results", "xm-dac-41114-lby-tq-001"],
+        )))
+        .unwrap();
+        answer["results"].clone()
+    };
+    let (in_a, in_b) = (results_of(&a), results_of(&b));
+    assert_eq!(in_a.as_array().map(Vec::len), Some(2), "{in_a:#}");
+    assert_eq!(in_a, in_b);
+    // Importing the same file again writes nothing.
+    let again = import(&b, &[&path, "--key", &key(&b, "undp")]);
+    assert_eq!(again["unchanged"], 8, "{again:#}");
 
     // Every coverage answer is the same on both ledgers.
     for query in [

@@ -442,7 +442,7 @@ fn indicator_value(
 }
 
 /// Whether a decimal (already checked) is over `limit`.
-fn decimal_over(value: &str, limit: u64) -> bool {
+pub(crate) fn decimal_over(value: &str, limit: u64) -> bool {
     let (integer, fraction) = value.split_once('.').unwrap_or((value, ""));
     let whole: u64 = integer.parse().unwrap_or(u64::MAX);
     whole > limit || (whole == limit && fraction.bytes().any(|b| b != b'0'))

@@ -42,6 +42,10 @@ pub struct ExportedProject {
     pub closed_on: String,
     /// Its recorded transactions, in log order.
     pub transactions: Vec<pb::TransactionRecorded>,
+    /// Its results as last reported, by result id.
+    pub results: Vec<pb::ResultReported>,
+    /// Other parties' word on its claims: (subject, attester, record).
+    pub attestations: Vec<(String, String, crate::store::AttestationRecord)>,
 }
 
 fn escape(text: &str) -> String {
@@ -268,12 +272,113 @@ fn activity(out: &mut String, project: &ExportedProject) {
         }
         out.push_str("    </transaction>\n");
     }
+    for result in &project.results {
+        write_result(out, result);
+    }
     let _ = writeln!(
         out,
         "    <tansiq:project-id>{}</tansiq:project-id>",
         escape(&project.project_id)
     );
+    for (subject, attester, word) in &project.attestations {
+        let verdict = match word.verdict {
+            pb::AttestationVerdict::Confirmed => "CONFIRMED",
+            pb::AttestationVerdict::Disputed => "DISPUTED",
+            pb::AttestationVerdict::Partly => "PARTLY",
+            pb::AttestationVerdict::Unspecified => "UNSPECIFIED",
+        };
+        let _ = writeln!(
+            out,
+            "    <tansiq:attestation subject=\"{}\" attester=\"{}\" verdict=\"{verdict}\" value=\"{}\" event-id=\"{}\">{}</tansiq:attestation>",
+            escape(subject),
+            escape(attester),
+            escape(&word.value),
+            word.event.to_hex(),
+            escape(&word.note)
+        );
+    }
     out.push_str("  </iati-activity>\n");
+}
+
+/// One result as IATI 2.03's `result` with its one `indicator`; the
+/// result's ledger id travels as `tansiq:result-id`.
+fn write_result(out: &mut String, result: &pb::ResultReported) {
+    let indicator = result.indicator.clone().unwrap_or_default();
+    let narratives = |names: &Option<pb::Names>| -> String {
+        let names = names.clone().unwrap_or_default();
+        let mut text = String::new();
+        if !names.latin.is_empty() {
+            text.push_str(&format!("<narrative>{}</narrative>", escape(&names.latin)));
+        }
+        if !names.arabic.is_empty() {
+            text.push_str(&format!(
+                "<narrative xml:lang=\"ar\">{}</narrative>",
+                escape(&names.arabic)
+            ));
+        }
+        text
+    };
+    let value = |element: &str, value: &Option<pb::IndicatorValue>, extra: &str| -> String {
+        let Some(value) = value else {
+            return String::new();
+        };
+        let comment = if value.comment.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<comment><narrative>{}</narrative></comment>",
+                escape(&value.comment)
+            )
+        };
+        let attribute = if value.value.is_empty() {
+            String::new()
+        } else {
+            format!(" value=\"{}\"", escape(&value.value))
+        };
+        format!("<{element}{extra}{attribute}>{comment}</{element}>")
+    };
+    let _ = writeln!(
+        out,
+        "    <result type=\"{}\">\n      <title>{}</title>",
+        result.result_type,
+        narratives(&result.title)
+    );
+    let _ = write!(
+        out,
+        "      <indicator measure=\"{}\" ascending=\"{}\" tansiq:result-id=\"{}\">\n        <title>{}</title>",
+        indicator.measure,
+        if indicator.ascending { 1 } else { 0 },
+        escape(&result.result_id),
+        narratives(&indicator.title)
+    );
+    if !indicator.code.is_empty() {
+        let _ = write!(
+            out,
+            "\n        <reference vocabulary=\"{}\" code=\"{}\"/>",
+            escape(&indicator.vocabulary),
+            escape(&indicator.code)
+        );
+    }
+    // IATI requires a baseline's year: one without is left out.
+    if indicator.baseline.is_some() && indicator.baseline_year != 0 {
+        let year = format!(" year=\"{}\"", indicator.baseline_year);
+        let _ = write!(
+            out,
+            "\n        {}",
+            value("baseline", &indicator.baseline, &year)
+        );
+    }
+    for period in &indicator.periods {
+        let _ = write!(
+            out,
+            "\n        <period><period-start iso-date=\"{}\"/><period-end iso-date=\"{}\"/>{}{}</period>",
+            escape(&period.start),
+            escape(&period.end),
+            value("target", &period.target, ""),
+            value("actual", &period.actual, "")
+        );
+    }
+    out.push_str("\n      </indicator>\n    </result>\n");
 }
 
 /// The projects `store` holds (those `org` registered, or all), as they
@@ -313,6 +418,16 @@ pub fn projects(
             status: record.status,
             closed_on: record.closed_on,
             transactions: current.transactions,
+            results: current.results.into_values().collect(),
+            attestations: record
+                .attested
+                .iter()
+                .flat_map(|(subject, words)| {
+                    words.iter().map(move |(attester, word)| {
+                        (subject.clone(), attester.clone(), word.clone())
+                    })
+                })
+                .collect(),
         });
     }
     Ok(exported)
@@ -409,6 +524,56 @@ mod tests {
                 provider_activity_id: "XI-1".into(),
                 description: "first".into(),
             }],
+            results: vec![pb::ResultReported {
+                project_id: "undp-water".into(),
+                result_id: "wells".into(),
+                result_type: pb::ResultType::Outcome as i32,
+                title: Some(pb::Names {
+                    latin: "Wells & pumps".into(),
+                    arabic: "آبار".into(),
+                }),
+                indicator: Some(pb::Indicator {
+                    title: Some(pb::Names {
+                        latin: "Wells <working>".into(),
+                        arabic: String::new(),
+                    }),
+                    measure: pb::IndicatorMeasure::Percentage as i32,
+                    ascending: false,
+                    vocabulary: "1".into(),
+                    code: "W-1".into(),
+                    baseline: Some(pb::IndicatorValue {
+                        value: "10".into(),
+                        comment: "2025 survey".into(),
+                        measure: 0,
+                    }),
+                    baseline_year: 2025,
+                    periods: vec![pb::IndicatorPeriod {
+                        start: "2026-01-01".into(),
+                        end: "2026-12-31".into(),
+                        target: Some(pb::IndicatorValue {
+                            value: "80".into(),
+                            ..Default::default()
+                        }),
+                        actual: Some(pb::IndicatorValue {
+                            value: "64.5".into(),
+                            comment: "two districts late".into(),
+                            measure: 0,
+                        }),
+                    }],
+                    pcode: String::new(),
+                }),
+            }],
+            attestations: vec![(
+                "active".into(),
+                "nalut-council".into(),
+                crate::store::AttestationRecord {
+                    verdict: pb::AttestationVerdict::Disputed,
+                    note: "no works seen".into(),
+                    value: String::new(),
+                    pcode: "LY0301".into(),
+                    event: [7; 32].into(),
+                },
+            )],
         };
         let xml = write(std::slice::from_ref(&project), "2026-11-24T00:00:00Z");
         let activities: Vec<_> = Reader::new(xml.as_bytes())
@@ -418,5 +583,14 @@ mod tests {
         assert_eq!(planned.project_id, "undp-water");
         assert_eq!(planned.details, details, "{xml}");
         assert_eq!(planned.transactions, project.transactions);
+        assert_eq!(planned.results, project.results, "{xml}");
+        assert!(
+            planned
+                .notes
+                .iter()
+                .any(|note| note.contains("nalut-council said DISPUTED of active: no works seen")),
+            "{:?}",
+            planned.notes
+        );
     }
 }

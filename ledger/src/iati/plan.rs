@@ -74,6 +74,8 @@ pub struct Plan {
     pub details: pb::ProjectDetails,
     /// The activity's transactions.
     pub transactions: Vec<pb::TransactionRecorded>,
+    /// The activity's results, one per indicator.
+    pub results: Vec<pb::ResultReported>,
     /// Parts of the activity not carried over, and why.
     pub notes: Vec<String>,
     /// Located only by country (no administrative code with a P-code).
@@ -438,13 +440,141 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
         }
     }
 
+    let results = activity
+        .results
+        .iter()
+        .filter_map(|indicator| result(&project_id, indicator, &mut notes))
+        .collect();
+    for attestation in &activity.attestations {
+        notes.push(format!(
+            "attestation on the ledger the file comes from: {} said {} of {}{} (signed there by its author; not carried over)",
+            attestation.attester,
+            attestation.verdict,
+            attestation.subject,
+            if attestation.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", attestation.note)
+            }
+        ));
+    }
+
     Ok(Plan {
         identifier: activity.identifier.clone(),
         project_id,
         details,
         transactions,
+        results,
         notes,
         country_level,
+    })
+}
+
+/// One indicator of an IATI result as a Tansiq result; None (with a note)
+/// when the ledger could not take it. Values the ledger would refuse are
+/// left out with a note, so that one bad figure does not keep the activity
+/// off the ledger.
+fn result(
+    project_id: &str,
+    read: &crate::iati::read::ResultIndicator,
+    notes: &mut Vec<String>,
+) -> Option<pb::ResultReported> {
+    let result_id = if crate::ids::is_slug(&read.ledger_result_id, 2, 128) {
+        read.ledger_result_id.clone()
+    } else if read.indicator_index <= 1 {
+        format!("result-{}", read.result_index)
+    } else {
+        format!("result-{}-{}", read.result_index, read.indicator_index)
+    };
+    let label = format!("result {result_id} of project {project_id}");
+    let result_type = match read.result_type {
+        1 => pb::ResultType::Output,
+        2 => pb::ResultType::Outcome,
+        3 => pb::ResultType::Impact,
+        9 => pb::ResultType::Other,
+        other => {
+            notes.push(format!(
+                "{label}: result type {other} is not IATI's 1, 2, 3 or 9; left out"
+            ));
+            return None;
+        }
+    };
+    let measure = match pb::IndicatorMeasure::try_from(read.measure as i32) {
+        Ok(measure) if measure != pb::IndicatorMeasure::Unspecified => measure,
+        _ => {
+            notes.push(format!(
+                "{label}: indicator measure {} is not IATI's 1-5; left out",
+                read.measure
+            ));
+            return None;
+        }
+    };
+    let value = |what: &str,
+                 read: &Option<crate::iati::read::IndicatorValue>,
+                 notes: &mut Vec<String>| {
+        let read = read.as_ref()?;
+        let mut kept = read.value.trim().to_owned();
+        let usable = match measure {
+            pb::IndicatorMeasure::Qualitative => false,
+            _ => {
+                crate::event::fields::is_decimal_amount(&kept)
+                    && !(measure == pb::IndicatorMeasure::Percentage
+                        && crate::event::fields::decimal_over(&kept, 100))
+            }
+        };
+        if !usable {
+            if !kept.is_empty() && measure != pb::IndicatorMeasure::Qualitative {
+                notes.push(format!("{label}: {what} value {kept:?} is not one the indicator's measure allows; left out"));
+            }
+            kept.clear();
+        }
+        Some(pb::IndicatorValue {
+            value: kept,
+            comment: clip(if read.comment.latin.is_empty() {
+                &read.comment.arabic
+            } else {
+                &read.comment.latin
+            }),
+            measure: 0,
+        })
+    };
+    let mut periods = Vec::new();
+    let mut starts = std::collections::BTreeSet::new();
+    for period in &read.periods {
+        let dated =
+            crate::date::Date::parse(&period.start).zip(crate::date::Date::parse(&period.end));
+        match dated {
+            Some((start, end)) if start <= end && starts.insert(period.start.clone()) => {
+                periods.push(pb::IndicatorPeriod {
+                    start: period.start.clone(),
+                    end: period.end.clone(),
+                    target: value("target", &period.target, notes),
+                    actual: value("actual", &period.actual, notes),
+                });
+            }
+            _ => notes.push(format!(
+                "{label}: a period from {:?} to {:?} is not a period the ledger takes (both dates, the end not before the start, one period per start); left out",
+                period.start, period.end
+            )),
+        }
+    }
+    let title = names(&read.result_title).or_else(|| names(&read.title))?;
+    Some(pb::ResultReported {
+        project_id: project_id.to_owned(),
+        result_id,
+        result_type: result_type as i32,
+        title: Some(title.clone()),
+        indicator: Some(pb::Indicator {
+            title: names(&read.title).or(Some(title)),
+            measure: measure as i32,
+            ascending: read.ascending,
+            vocabulary: clip_to(&read.vocabulary, NAME_BYTES_MAX),
+            code: clip_to(&read.code, NAME_BYTES_MAX),
+            baseline: value("baseline", &read.baseline, notes),
+            baseline_year: read.baseline_year,
+            periods,
+            pcode: String::new(),
+        }),
     })
 }
 
@@ -568,6 +698,8 @@ pub struct Existing {
     pub details: Option<pb::ProjectDetails>,
     /// Its recorded transactions, in log order.
     pub transactions: Vec<pb::TransactionRecorded>,
+    /// Its results as last reported: result id → the body that reported it.
+    pub results: std::collections::BTreeMap<String, pb::ResultReported>,
     /// Closed or cancelled.
     pub closed: bool,
 }
@@ -599,6 +731,21 @@ pub fn existing(
             }
             Kind::ProjectUpdated(updated) => found.details = updated.details,
             Kind::TransactionRecorded(transaction) => found.transactions.push(transaction),
+            Kind::ResultReported(reported) => {
+                found.results.insert(reported.result_id.clone(), reported);
+            }
+            Kind::ResultUpdated(updated) => {
+                found.results.insert(
+                    updated.result_id.clone(),
+                    pb::ResultReported {
+                        project_id: updated.project_id,
+                        result_id: updated.result_id,
+                        result_type: updated.result_type,
+                        title: updated.title,
+                        indicator: updated.indicator,
+                    },
+                );
+            }
             Kind::ProjectClosed(_) => found.closed = true,
             Kind::ProjectStatusChanged(change) => {
                 found.closed |= ActivityStatus(change.status).ends_the_project();
@@ -617,6 +764,10 @@ pub fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<pb::event_body
     use pb::event_body::Kind;
     let mut kinds = Vec::new();
     let closed = existing.as_ref().is_some_and(|e| e.closed);
+    let reported = existing
+        .as_ref()
+        .map(|e| e.results.clone())
+        .unwrap_or_default();
     let mut recorded = match existing {
         None => {
             kinds.push(Kind::ProjectRegistered(pb::ProjectRegistered {
@@ -641,6 +792,19 @@ pub fn difference(plan: &Plan, existing: Option<Existing>) -> Vec<pb::event_body
                 recorded.swap_remove(index);
             }
             None => kinds.push(Kind::TransactionRecorded(transaction.clone())),
+        }
+    }
+    for result in &plan.results {
+        match reported.get(&result.result_id) {
+            None => kinds.push(Kind::ResultReported(result.clone())),
+            Some(have) if have != result => kinds.push(Kind::ResultUpdated(pb::ResultUpdated {
+                project_id: result.project_id.clone(),
+                result_id: result.result_id.clone(),
+                result_type: result.result_type,
+                title: result.title.clone(),
+                indicator: result.indicator.clone(),
+            })),
+            Some(_) => {}
         }
     }
     let details = &plan.details;

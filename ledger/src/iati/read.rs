@@ -142,6 +142,78 @@ pub struct Transaction {
     pub receiver_org_id: String,
 }
 
+/// A baseline, target or actual value of an indicator, as read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndicatorValue {
+    /// Its `value` attribute (empty for a qualitative indicator).
+    pub value: String,
+    /// Its comment.
+    pub comment: Texts,
+}
+
+/// One period of an indicator, as read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndicatorPeriod {
+    /// Its start and end (YYYY-MM-DD).
+    pub start: String,
+    /// Its end.
+    pub end: String,
+    /// Its (first) target.
+    pub target: Option<IndicatorValue>,
+    /// Its (first) actual value.
+    pub actual: Option<IndicatorValue>,
+}
+
+/// One `indicator` of one `result`: a Tansiq result each.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResultIndicator {
+    /// Tansiq extension (`tansiq:result-id` on `indicator`): the result's
+    /// ledger id, in files exported from a Tansiq ledger.
+    pub ledger_result_id: String,
+    /// Which `result` of the activity it is in (1-based), and which
+    /// `indicator` of that result (1-based).
+    pub result_index: usize,
+    /// See `result_index`.
+    pub indicator_index: usize,
+    /// The result's IATI ResultType code.
+    pub result_type: u32,
+    /// The result's title.
+    pub result_title: Texts,
+    /// IATI IndicatorMeasure code.
+    pub measure: u32,
+    /// More is better (IATI's default).
+    pub ascending: bool,
+    /// The indicator's title.
+    pub title: Texts,
+    /// Its first `reference`: vocabulary and code.
+    pub vocabulary: String,
+    /// See `vocabulary`.
+    pub code: String,
+    /// The baseline's year and value.
+    pub baseline_year: u32,
+    /// See `baseline_year`.
+    pub baseline: Option<IndicatorValue>,
+    /// Its periods.
+    pub periods: Vec<IndicatorPeriod>,
+}
+
+/// Tansiq extension (`tansiq:attestation`): another party's word on one of
+/// the project's claims on the ledger the file was exported from. Signed
+/// there by that party; read and reported, never signed again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttestationRead {
+    /// What it is about ("active", "result/ID/START", "transaction/ID", "funding").
+    pub subject: String,
+    /// Who attested.
+    pub attester: String,
+    /// CONFIRMED, DISPUTED or PARTLY.
+    pub verdict: String,
+    /// The value it confirms instead, if any.
+    pub value: String,
+    /// Its note.
+    pub note: String,
+}
+
 /// One `iati-activity`, as read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Activity {
@@ -182,6 +254,13 @@ pub struct Activity {
     pub budgets: Vec<Budget>,
     /// Transactions.
     pub transactions: Vec<Transaction>,
+    /// Results: one entry per indicator.
+    pub results: Vec<ResultIndicator>,
+    /// Each `result` opened so far: its type and title (read before its
+    /// indicators, as IATI orders them).
+    pub result_heads: Vec<(u32, Texts)>,
+    /// Tansiq extension: attestations on the exporting ledger.
+    pub attestations: Vec<AttestationRead>,
 }
 
 /// Why a file could not be read; `line` is 1-based.
@@ -643,6 +722,84 @@ impl<R: BufRead> Reader<R> {
                     transaction.receiver_org_id = attribute(attrs, "org-id").to_owned();
                 }
             }
+            (None, "result") => activity.result_heads.push((
+                number(attribute(attrs, "type")).unwrap_or(0),
+                Texts::default(),
+            )),
+            (Some("result"), "indicator") => {
+                let (result_type, result_title) =
+                    activity.result_heads.last().cloned().unwrap_or_default();
+                let result_index = activity.result_heads.len();
+                let indicator_index = activity
+                    .results
+                    .iter()
+                    .filter(|r| r.result_index == result_index)
+                    .count()
+                    + 1;
+                activity.results.push(ResultIndicator {
+                    ledger_result_id: attribute(attrs, "result-id").to_owned(),
+                    result_index,
+                    indicator_index,
+                    result_type,
+                    result_title,
+                    measure: number(attribute(attrs, "measure")).unwrap_or(0),
+                    ascending: !matches!(attribute(attrs, "ascending"), "0" | "false"),
+                    ..ResultIndicator::default()
+                });
+            }
+            (Some("indicator"), "reference") => {
+                if let Some(indicator) = activity.results.last_mut() {
+                    if indicator.vocabulary.is_empty() && indicator.code.is_empty() {
+                        indicator.vocabulary = attribute(attrs, "vocabulary").to_owned();
+                        indicator.code = attribute(attrs, "code").to_owned();
+                    }
+                }
+            }
+            (Some("indicator"), "baseline") => {
+                if let Some(indicator) = activity.results.last_mut() {
+                    if indicator.baseline.is_none() {
+                        indicator.baseline_year = number(attribute(attrs, "year")).unwrap_or(0);
+                        indicator.baseline = Some(IndicatorValue {
+                            value: attribute(attrs, "value").to_owned(),
+                            ..IndicatorValue::default()
+                        });
+                    }
+                }
+            }
+            (Some("indicator"), "period") => {
+                if let Some(indicator) = activity.results.last_mut() {
+                    indicator.periods.push(IndicatorPeriod::default());
+                }
+            }
+            (Some("period"), "period-start" | "period-end" | "target" | "actual")
+                if stack.first().map(|(n, _)| n.as_str()) == Some("result") =>
+            {
+                let Some(period) = activity
+                    .results
+                    .last_mut()
+                    .and_then(|indicator| indicator.periods.last_mut())
+                else {
+                    return;
+                };
+                let value = || IndicatorValue {
+                    value: attribute(attrs, "value").to_owned(),
+                    ..IndicatorValue::default()
+                };
+                match name {
+                    "period-start" => period.start = iso_date(attribute(attrs, "iso-date")),
+                    "period-end" => period.end = iso_date(attribute(attrs, "iso-date")),
+                    "target" if period.target.is_none() => period.target = Some(value()),
+                    "actual" if period.actual.is_none() => period.actual = Some(value()),
+                    _ => {}
+                }
+            }
+            (None, "attestation") => activity.attestations.push(AttestationRead {
+                subject: attribute(attrs, "subject").to_owned(),
+                attester: attribute(attrs, "attester").to_owned(),
+                verdict: attribute(attrs, "verdict").to_owned(),
+                value: attribute(attrs, "value").to_owned(),
+                note: String::new(),
+            }),
             _ => {}
         }
     }
@@ -784,6 +941,46 @@ impl<R: BufRead> Reader<R> {
             (Some("description"), _) if path.first() == Some(&"transaction") && at_top(2) => {
                 if let Some(transaction) = activity.transactions.last_mut() {
                     transaction.description.add(lang, text);
+                }
+            }
+            (Some("title"), _) if path.first() == Some(&"result") && at_top(2) => {
+                if let Some((_, title)) = activity.result_heads.last_mut() {
+                    title.add(lang, text);
+                }
+            }
+            (Some("title"), _)
+                if path.first() == Some(&"result")
+                    && path.get(1) == Some(&"indicator")
+                    && at_top(3) =>
+            {
+                if let Some(indicator) = activity.results.last_mut() {
+                    indicator.title.add(lang, text);
+                }
+            }
+            (Some("comment"), _) if path.first() == Some(&"result") && path.len() >= 4 => {
+                let Some(indicator) = activity.results.last_mut() else {
+                    return Ok(());
+                };
+                // result/indicator/baseline/comment, result/indicator/period/{target,actual}/comment
+                let holder = match (path.get(2).copied(), path.get(3).copied()) {
+                    (Some("baseline"), Some("comment")) => indicator.baseline.as_mut(),
+                    (Some("period"), Some("target")) => indicator
+                        .periods
+                        .last_mut()
+                        .and_then(|period| period.target.as_mut()),
+                    (Some("period"), Some("actual")) => indicator
+                        .periods
+                        .last_mut()
+                        .and_then(|period| period.actual.as_mut()),
+                    _ => None,
+                };
+                if let Some(holder) = holder {
+                    holder.comment.add(lang, text);
+                }
+            }
+            (_, "attestation") if path.len() == 1 => {
+                if let Some(attestation) = activity.attestations.last_mut() {
+                    attestation.note = text.trim().to_owned();
                 }
             }
             _ => {}
