@@ -601,6 +601,21 @@ async fn an_analyst_reads_coverage_in_a_browser_in_english_and_arabic() {
             .await,
         positions
     );
+    // What the project delivered, and what Ghadames' council said of it:
+    // the output's target, reported and confirmed actual; its word on the
+    // project's activity, the output and a disbursement it disputes.
+    let period = "tr.result-period[data-result=\"staff-trained\"]";
+    assert_eq!(browser.text(&format!("{period} td.target")).await, "60");
+    assert_eq!(browser.text(&format!("{period} td.reported")).await, "45");
+    assert_eq!(browser.text(&format!("{period} td.confirmed")).await, "45");
+    assert_eq!(
+        browser.attributes("tr.attestation", "data-verdict").await,
+        ["confirmed", "confirmed", "disputed"]
+    );
+    assert!(browser
+        .text("#attestations")
+        .await
+        .contains("The council's account received 240,000 USD"));
 
     // Arabic, by the language link (a cookie): right to left, Arabic names,
     // and it stays Arabic on the next page.
@@ -611,6 +626,7 @@ async fn an_analyst_reads_coverage_in_a_browser_in_english_and_arabic() {
         .await;
     assert_eq!(browser.attribute("html", "lang").await, "ar");
     assert!(browser.text("h1").await.contains("إدارة بلدية غدامس"));
+    assert!(browser.text("#results").await.contains("مؤكَّد"));
     browser.open(&format!("{console}/m/LY0305")).await;
     assert_eq!(browser.attribute("html", "dir").await, "rtl");
     assert!(browser.text("h1").await.contains("غدامس"));
@@ -619,6 +635,20 @@ async fn an_analyst_reads_coverage_in_a_browser_in_english_and_arabic() {
         "both scripts"
     );
     assert_eq!(page_supports(&browser).await, rows);
+    // The council confirmed USAID's programme there; UNDP's nobody has.
+    assert_eq!(
+        browser
+            .text("tr.support[data-project=\"usaid-ghadames-governance\"] .badge.activity")
+            .await,
+        "أكدته البلدية"
+    );
+    assert!(browser
+        .attributes(
+            "tr.support[data-project=\"undp-ghadames-local-governance\"] .badge.activity",
+            "class"
+        )
+        .await
+        .is_empty());
     browser.screenshot("municipality-ar").await;
     browser.open(&format!("{console}/")).await;
     assert_eq!(browser.attribute("html", "dir").await, "rtl");

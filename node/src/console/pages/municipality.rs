@@ -153,6 +153,12 @@ pub fn supports_table(
                             @if support.pending_review {
                                 " " span.badge.held { (lang.t(Text::HeldForReview)) }
                             }
+                            @match pb::AttestationVerdict::try_from(support.activity_attested).unwrap_or_default() {
+                                pb::AttestationVerdict::Confirmed => { " " span.badge.confirmed.activity { (lang.t(Text::ConfirmedHere)) } }
+                                pb::AttestationVerdict::Disputed => { " " span.badge.disputed.activity { (lang.t(Text::DisputedHere)) } }
+                                pb::AttestationVerdict::Partly => { " " span.badge.partly.activity { (lang.t(Text::PartlyHere)) } }
+                                pb::AttestationVerdict::Unspecified => {}
+                            }
                         }
                         td { (layout::donor(view, directory, &support.donor, &support.owner, support.donor_claimed, support.donor_attestation)) }
                         td {

@@ -52,6 +52,20 @@ async fn page(sources: &Sources, view: &View, project_id: &str) -> Result<Page, 
                 }
             }
         }
+        @if let Some(details) = &details {
+            section #results {
+                h2 { (lang.t(Text::Results)) }
+                p.explained { (lang.t(Text::ResultsExplained)) }
+                (results_table(view, details))
+            }
+            @if !details.attestations.is_empty() {
+                section #attestations {
+                    h2 { (lang.t(Text::Attestations)) }
+                    p.explained { (lang.t(Text::AttestationsExplained)) }
+                    (attestations_table(view, &directory, &details.attestations))
+                }
+            }
+        }
         section #history {
             h2 { (lang.t(Text::SignedHistory)) }
             p.explained { (lang.t(Text::HistoryExplained)) }
@@ -111,6 +125,86 @@ fn details_list(
             }
             dt { (lang.t(Text::Period)) } dd { (details.start) " – " (details.end) }
             dt { (lang.t(Text::Budget)) } dd { (layout::money(details.budget.as_ref())) }
+        }
+    }
+}
+
+/// A verdict in words, as a badge class and its text.
+pub fn verdict(view: &View, verdict: i32) -> (&'static str, &'static str) {
+    let lang = view.lang;
+    match pb::AttestationVerdict::try_from(verdict).unwrap_or_default() {
+        pb::AttestationVerdict::Confirmed => ("confirmed", lang.t(Text::VerdictConfirmed)),
+        pb::AttestationVerdict::Disputed => ("disputed", lang.t(Text::VerdictDisputed)),
+        pb::AttestationVerdict::Partly => ("partly", lang.t(Text::VerdictPartly)),
+        pb::AttestationVerdict::Unspecified => ("unattested", lang.t(Text::NotAttested)),
+    }
+}
+
+/// Each result period: target, reported actual, confirmed actual and the
+/// municipality's word.
+fn results_table(view: &View, details: &pb::ProjectListing) -> Markup {
+    let lang = view.lang;
+    if details.results.is_empty() {
+        return html! { p.empty #no-results { (lang.t(Text::NoResultsReported)) } };
+    }
+    html! {
+        table.results {
+            thead { tr {
+                th { (lang.t(Text::Result)) }
+                th { (lang.t(Text::Period)) }
+                th.number { (lang.t(Text::Target)) }
+                th.number { (lang.t(Text::ReportedActual)) }
+                th.number { (lang.t(Text::ConfirmedActual)) }
+                th { (lang.t(Text::MunicipalityWord)) }
+            } }
+            tbody {
+                @for result in &details.results {
+                    @let title = result.indicator.as_ref().and_then(|i| i.title.as_ref()).or(result.title.as_ref());
+                    @for period in &result.periods {
+                        @let (class, word) = verdict(view, period.verdict);
+                        tr.result-period data-result=(result.result_id) data-start=(period.start) {
+                            td { (layout::names(lang, title)) }
+                            td.date { (period.start) " – " (period.end) }
+                            td.number.target { (period.target) }
+                            td.number.reported { (period.reported_actual) }
+                            td.number.confirmed { (period.confirmed_actual) }
+                            td { span.badge.(class) { (word) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every attestation of the project's claims.
+fn attestations_table(
+    view: &View,
+    directory: &[pb::Organisation],
+    attestations: &[pb::Attestation],
+) -> Markup {
+    let lang = view.lang;
+    html! {
+        table.attestations {
+            thead { tr {
+                th { (lang.t(Text::Subject)) }
+                th { (lang.t(Text::Attester)) }
+                th { (lang.t(Text::Status)) }
+                th.number { (lang.t(Text::Value)) }
+                th { (lang.t(Text::Note)) }
+            } }
+            tbody {
+                @for attestation in attestations {
+                    @let (class, word) = verdict(view, attestation.verdict);
+                    tr.attestation data-subject=(attestation.subject) data-verdict=(class) {
+                        td { code { (attestation.subject) } }
+                        td { (layout::organisation(view, directory, &attestation.attester)) }
+                        td { span.badge.(class) { (word) } }
+                        td.number { (attestation.value) }
+                        td { (attestation.note) }
+                    }
+                }
+            }
         }
     }
 }
