@@ -96,7 +96,70 @@ fn protocol_document_vectors_hold() {
     let (signature, id) = key.sign(&chain, &body);
     let head_1 = genesis.hash.next(&id);
 
+    // Results and attestations (section 4a): a result a donor reports, and
+    // a municipality's organisation's word on its delivery.
+    let result_body = pb::EventBody {
+        author: "donor".into(),
+        kind: Some(pb::event_body::Kind::ResultReported(pb::ResultReported {
+            project_id: "p-1".into(),
+            result_id: "wells".into(),
+            result_type: pb::ResultType::Output as i32,
+            title: Some(pb::Names {
+                arabic: String::new(),
+                latin: "Wells".into(),
+            }),
+            indicator: Some(pb::Indicator {
+                title: Some(pb::Names {
+                    arabic: String::new(),
+                    latin: "Wells".into(),
+                }),
+                measure: pb::IndicatorMeasure::Unit as i32,
+                ascending: true,
+                periods: vec![pb::IndicatorPeriod {
+                    start: "2026-01-01".into(),
+                    end: "2026-06-30".into(),
+                    target: Some(pb::IndicatorValue {
+                        value: "10".into(),
+                        ..Default::default()
+                    }),
+                    actual: Some(pb::IndicatorValue {
+                        value: "7".into(),
+                        ..Default::default()
+                    }),
+                }],
+                ..Default::default()
+            }),
+        })),
+        ..vector_body(&key.public())
+    }
+    .encode_to_vec();
+    let attestation_body = pb::EventBody {
+        author: "council".into(),
+        kind: Some(pb::event_body::Kind::AttestationMade(pb::AttestationMade {
+            subject: Some(pb::attestation_made::Subject::ResultDelivered(
+                pb::ResultPeriodRef {
+                    project_id: "p-1".into(),
+                    result_id: "wells".into(),
+                    period_start: "2026-01-01".into(),
+                },
+            )),
+            verdict: pb::AttestationVerdict::Partly as i32,
+            note: "6 working".into(),
+            value: "6".into(),
+        })),
+        ..vector_body(&key.public())
+    }
+    .encode_to_vec();
+    let (result_signature, result_id) = key.sign(&chain, &result_body);
+    let (attestation_signature, attestation_id) = key.sign(&chain, &attestation_body);
+
     let computed = [
+        ("result_body", hex::encode(&result_body)),
+        ("result_signature", hex::encode(result_signature)),
+        ("result_event_id", result_id.to_hex()),
+        ("attestation_body", hex::encode(&attestation_body)),
+        ("attestation_signature", hex::encode(attestation_signature)),
+        ("attestation_event_id", attestation_id.to_hex()),
         ("chain_id_hashed", hex::encode(&chain_id_hashed)),
         ("chain_id", chain.to_string()),
         ("public_key", key.public().to_hex()),
