@@ -277,31 +277,78 @@ impl<'a> Coverage<'a> {
             if sector.is_some_and(|wanted| !place_sector.starts_with(wanted)) {
                 continue;
             }
-            let Some(project) = self.project(&project_id)? else {
-                continue;
-            };
-            // The index keeps every place a project ever had; its version
-            // as of this query decides.
-            let confirmed = || {
-                matches!(
-                    project.activity_attested(&place),
-                    pb::AttestationVerdict::Confirmed | pb::AttestationVerdict::Partly
-                )
-            };
-            if project
-                .places()
-                .any(|(p, s)| p == place && s == place_sector)
-                && (self.count == Count::Reported || confirmed())
-            {
-                found.push(Support {
-                    pcode: place,
-                    sector: place_sector,
-                    project_id,
-                    project,
-                });
-            }
+            found.extend(self.support(place, place_sector, project_id)?);
         }
         Ok(found)
+    }
+
+    /// A coverage index entry as support, if the project counts there as
+    /// of this query: the index keeps every place a project ever had, and
+    /// its version as of the query decides (and, counting confirmed
+    /// support only, the municipality's word).
+    fn support(
+        &self,
+        place: String,
+        place_sector: String,
+        project_id: String,
+    ) -> Result<Option<Support>, StoreError> {
+        let Some(project) = self.project(&project_id)? else {
+            return Ok(None);
+        };
+        let confirmed = || {
+            matches!(
+                project.activity_attested(&place),
+                pb::AttestationVerdict::Confirmed | pb::AttestationVerdict::Partly
+            )
+        };
+        let here = project
+            .places()
+            .any(|(p, s)| p == place && s == place_sector);
+        let counts = here && (self.count == Count::Reported || confirmed());
+        Ok(counts.then_some(Support {
+            pcode: place,
+            sector: place_sector,
+            project_id,
+            project,
+        }))
+    }
+
+    /// Calls `each` with every (municipality, sector) cell under `pcode`
+    /// (itself and its children) that has support, optionally in one
+    /// sector or category, in key order, with its supports: one cell's
+    /// projects in memory at a time, however large the ledger.
+    pub(crate) fn for_each_place(
+        &self,
+        pcode: &str,
+        sector: Option<&str>,
+        mut each: impl FnMut(&str, &str, Vec<Support>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut cell: Option<(String, String)> = None;
+        let mut supports = Vec::new();
+        for entry in self.store.coverage_entries_under(pcode) {
+            let (place, place_sector, project_id) = entry?;
+            if sector.is_some_and(|wanted| !place_sector.starts_with(wanted)) {
+                continue;
+            }
+            let same = cell
+                .as_ref()
+                .is_some_and(|(p, s)| *p == place && *s == place_sector);
+            if !same {
+                if let Some((p, s)) = cell.take() {
+                    if !supports.is_empty() {
+                        each(&p, &s, std::mem::take(&mut supports))?;
+                    }
+                }
+                cell = Some((place.clone(), place_sector.clone()));
+            }
+            supports.extend(self.support(place, place_sector, project_id)?);
+        }
+        if let Some((p, s)) = cell {
+            if !supports.is_empty() {
+                each(&p, &s, supports)?;
+            }
+        }
+        Ok(())
     }
 
     /// The project's state as of this query, if it counts as support then.
@@ -320,22 +367,15 @@ impl<'a> Coverage<'a> {
         sector: Option<&str>,
         include_complementary: bool,
     ) -> Result<Vec<Overlap>, StoreError> {
-        let mut places: BTreeMap<(String, String), Vec<Support>> = BTreeMap::new();
-        for support in self.who_supports(pcode, sector, true)? {
-            places
-                .entry((support.pcode.clone(), support.sector.clone()))
-                .or_default()
-                .push(support);
-        }
         let complementary = if include_complementary {
             Complementary::Kept
         } else {
             Complementary::LeftOut
         };
         let mut overlaps = Vec::new();
-        for ((pcode, sector), supports) in places {
-            self.overlaps_among(&pcode, &sector, &supports, complementary, &mut overlaps)?;
-        }
+        self.for_each_place(pcode, sector, |pcode, sector, supports| {
+            self.overlaps_among(pcode, sector, &supports, complementary, &mut overlaps)
+        })?;
         Ok(overlaps)
     }
 
@@ -381,7 +421,7 @@ impl<'a> Coverage<'a> {
 
     /// Appends to `overlaps` each overlapping pair of `supports`, all in
     /// `pcode` and `sector`.
-    fn overlaps_among(
+    pub(crate) fn overlaps_among(
         &self,
         pcode: &str,
         sector: &str,

@@ -76,6 +76,35 @@ impl Store {
             .collect()
     }
 
+    /// [`Store::coverage_entries`] under `pcode` and its children, read as
+    /// the caller goes: (P-code, sector, project) in key order, so each
+    /// (P-code, sector) cell's entries come together.
+    pub(crate) fn coverage_entries_under(
+        &self,
+        pcode: &str,
+    ) -> impl Iterator<Item = Result<(String, String, String), StoreError>> + '_ {
+        let prefix = pcode.as_bytes().to_vec();
+        self.db
+            .iterator_cf(
+                self.cf(cf::COVERAGE),
+                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            )
+            .map_while(move |item| match item {
+                Err(error) => Some(Err(error.into())),
+                Ok((key, _)) => {
+                    if !key.starts_with(&prefix) {
+                        return None;
+                    }
+                    Some(match split_text_key(&key).as_slice() {
+                        [pcode, sector, project] => {
+                            Ok((pcode.clone(), sector.clone(), project.clone()))
+                        }
+                        _ => Err(StoreError::Corrupt("coverage key has not 3 parts".into())),
+                    })
+                }
+            })
+    }
+
     /// Ids of every project ever located in `pcode` with `sector` (exactly),
     /// in id order, read as the caller goes (a caller may stop early).
     pub(crate) fn projects_in_place(

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use crate::date::Date;
 use crate::store::{cf, text_key, NeedRecord, ReviewRecord, StoreError};
 
-use super::overlap::OverlapKind;
+use super::overlap::{Complementary, OverlapKind};
 use super::query::{CountsOfNow, Coverage, Gap, Overlap, Support, Totals};
 
 /// A (municipality P-code, sector code) pair.
@@ -250,14 +250,19 @@ fn under<'m, V>(
 }
 
 fn count_everything(coverage: &Coverage<'_>, state: &mut State) -> Result<(), StoreError> {
-    for overlap in coverage.overlaps("", None, true)? {
-        let pair = Pair::of(&overlap);
-        state
-            .pairs
-            .entry((overlap.pcode, overlap.sector))
-            .or_default()
-            .push(pair);
-    }
+    // Cell by cell: the projects of one cell in memory at a time (listing
+    // every overlap of a 5-million-event ledger at once took 2.6 GiB).
+    coverage.for_each_place("", None, |pcode, sector, supports| {
+        let mut overlaps = Vec::new();
+        coverage.overlaps_among(pcode, sector, &supports, Complementary::Kept, &mut overlaps)?;
+        if !overlaps.is_empty() {
+            state.pairs.insert(
+                (pcode.to_owned(), sector.to_owned()),
+                overlaps.iter().map(Pair::of).collect(),
+            );
+        }
+        Ok(())
+    })?;
     for gap in coverage.gaps("")? {
         set_gap(state, (gap.pcode, gap.sector), Some(gap.need));
     }
