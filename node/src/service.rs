@@ -41,7 +41,35 @@ pub struct LedgerService {
     latest_checkpoint: tokio::sync::Mutex<Option<(pb::SignedCheckpoint, Instant)>>,
 }
 
+/// Entries a cluster member may have logged and not applied and still
+/// take clients (`/readyz`).
+pub const READY_APPLY_LAG_MAX: u64 = 1_000;
+
 impl LedgerService {
+    /// Whether the node should take clients (`/readyz`): its storage takes
+    /// a synced write, and a cluster member's Raft runs, knows a leader and
+    /// has applied its log to within [`READY_APPLY_LAG_MAX`] entries.
+    /// Ok with what it checked, or Err with why not.
+    pub async fn readiness(&self) -> Result<String, String> {
+        let ledger = Arc::clone(&self.ledger);
+        let writable = tokio::task::spawn_blocking(move || ledger.store().accepts_writes())
+            .await
+            .map_err(|error| format!("the storage check did not finish: {error}"))?;
+        if let Err(error) = writable {
+            return Err(format!("its storage does not take writes: {error}"));
+        }
+        let position = self.tip.borrow().position.0;
+        match &self.replication {
+            None => Ok(format!("ready: storage writable, log position {position}")),
+            Some(replication) => match replication.unready(READY_APPLY_LAG_MAX) {
+                Some(why) => Err(why),
+                None => Ok(format!(
+                    "ready: storage writable, a leader known, applied to within {READY_APPLY_LAG_MAX} entries of its log, log position {position}"
+                )),
+            },
+        }
+    }
+
     pub fn new(
         ledger: Arc<Ledger>,
         committer: Committer,

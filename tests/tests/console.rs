@@ -1590,3 +1590,36 @@ fn a_bad_boundaries_file_stops_the_node_saying_why() {
     );
     assert!(!dir.path().join("node").join("db").exists());
 }
+
+/// A load balancer's or systemd's probes on the node's HTTP listener:
+/// `/healthz` while the process answers; `/readyz` 200 once the node should
+/// take clients, 503 with the reason while it should not (here: a cluster
+/// member not yet formed knows no leader), both outside the access rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_readyz_say_whether_to_send_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--http", "127.0.0.1:0"]);
+    let console = node.console_url.clone().expect("--http was given");
+    let console = console.trim_end_matches('/');
+    let alive = get(&format!("{console}/healthz")).await;
+    assert_eq!((alive.status, alive.body.as_str()), (200, "alive\n"));
+    let ready = get(&format!("{console}/readyz")).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(
+        ready.body.starts_with("ready: storage writable"),
+        "{}",
+        ready.body
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    let mut members = tansiq_tests::cluster::members(root.path(), 1);
+    members[0].flags = vec!["--http".into(), "127.0.0.1:0".into()];
+    let genesis = tansiq_tests::cluster::genesis_of(&members);
+    members[0].start(&genesis);
+    let console = members[0].node().console_url.clone().unwrap();
+    let console = console.trim_end_matches('/');
+    let alone = get(&format!("{console}/readyz")).await;
+    assert_eq!(alone.status, 503, "{}", alone.body);
+    assert!(alone.body.contains("knows no leader"), "{}", alone.body);
+    assert_eq!(get(&format!("{console}/healthz")).await.status, 200);
+}

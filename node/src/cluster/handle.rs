@@ -201,6 +201,25 @@ impl Replication {
         self.members.applied_index()
     }
 
+    /// Why this member should not take clients now, if it should not: its
+    /// Raft core stopped, it knows no leader, or it has applied more than
+    /// `lag_max` fewer entries than its log holds (it is catching up).
+    pub(crate) fn unready(&self, lag_max: u64) -> Option<String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        if let Err(fatal) = &metrics.running_state {
+            return Some(format!("its Raft core stopped: {fatal}"));
+        }
+        if metrics.current_leader.is_none() {
+            return Some("it knows no leader (an election is under way, or no quorum)".into());
+        }
+        let logged = metrics.last_log_index.unwrap_or(0);
+        let applied = metrics.last_applied.map_or(0, |id| id.index);
+        let lag = logged.saturating_sub(applied);
+        (lag > lag_max).then(|| {
+            format!("it has applied {applied} of the {logged} entries of its log ({lag} behind, more than {lag_max})")
+        })
+    }
+
     /// Waits until this node has applied every entry committed before the
     /// call (see [`read_barrier`]); returns the applied index the read will
     /// reflect.

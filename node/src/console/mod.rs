@@ -99,7 +99,7 @@ pub fn start(
         access: security.access,
         live_streams: Arc::new(Semaphore::new(live::LIVE_STREAMS_MAX)),
     });
-    let app = router(console);
+    let app = probes(Arc::clone(&console)).merge(router(console));
     let task = match security.tls {
         Some(acceptor) => tokio::spawn(access::serve_tls(listener, acceptor, app, stop.clone())),
         None => {
@@ -159,6 +159,28 @@ pub(crate) struct Console {
     access: access::Access,
     /// Live streams open ([`live::LIVE_STREAMS_MAX`]).
     live_streams: Arc<Semaphore>,
+}
+
+/// `/healthz` (the process answers) and `/readyz` (it should take
+/// clients: see `LedgerService::readiness`), for a load balancer or
+/// systemd: plain text, 200 or 503, outside the console's access rule (they
+/// show nothing of the ledger but its position).
+fn probes(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "alive\n" }))
+        .route(
+            "/readyz",
+            get(|State(console): State<Arc<Console>>| async move {
+                match console.sources.readiness().await {
+                    Ok(ready) => (StatusCode::OK, format!("{ready}\n")),
+                    Err(why) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("not ready: {why}\n"),
+                    ),
+                }
+            }),
+        )
+        .with_state(console)
 }
 
 /// Every page and the stylesheet, behind the page limit and the security

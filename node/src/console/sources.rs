@@ -44,6 +44,11 @@ pub enum Count {
 }
 
 impl Sources {
+    /// Whether the node should take clients (see `LedgerService::readiness`).
+    pub async fn readiness(&self) -> Result<String, String> {
+        self.ledger.readiness().await
+    }
+
     pub fn new(ledger: Arc<LedgerService>, coverage: Arc<CoverageService>) -> Sources {
         Sources { ledger, coverage }
     }
