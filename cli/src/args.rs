@@ -111,6 +111,18 @@ pub enum Command {
         #[command(flatten)]
         trust: LogTrust,
     },
+    /// Ask the node for a consistent copy of its ledger, written while it
+    /// keeps serving into OUT on the node's host, with a manifest (chain,
+    /// position, head, a hash of every file); restore it with
+    /// `tansiq-node restore --from OUT`. Signed with a ministry key.
+    Backup {
+        /// A new or empty folder on the node's host (absolute path).
+        #[arg(long)]
+        out: PathBuf,
+        /// The ministry's key file.
+        #[arg(long, env = "TANSIQ_KEY")]
+        key: Option<PathBuf>,
+    },
     /// Prove that an event is in the log: fetch its inclusion proof and
     /// check it against the current checkpoint, or a saved one.
     Prove {

@@ -71,6 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::tree::audit(output, &mut client, &trust, &since).await
         }
         Command::Status => status(output, &mut connect(&cli.node).await?).await,
+        Command::Backup { out, key } => {
+            backup(output, &mut connect(&cli.node).await?, &out, key).await
+        }
         Command::Tail { from, once } => {
             tail(output, &mut connect(&cli.node).await?, from, once).await
         }
@@ -416,6 +419,54 @@ async fn tail(output: Output, client: &mut Client, from: u64, once: bool) -> any
         if stop_at.is_some_and(|head| entry.position >= head) {
             break;
         }
+    }
+    Ok(())
+}
+
+/// `tansiq backup --out DIR`: the node writes a copy of its ledger there.
+async fn backup(
+    output: Output,
+    client: &mut Client,
+    out: &std::path::Path,
+    key: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let path = key.unwrap_or_else(|| PathBuf::from(crate::signer::DEFAULT_KEY_FILE));
+    let (_, key) = tansiq_ledger::author::KeyFile::read(&path)
+        .with_context(|| "pass --key FILE (the ministry's key) or set TANSIQ_KEY".to_owned())?;
+    let chain = tansiq_ledger::signing::ChainId::parse(
+        &client
+            .get_head(pb::GetHeadRequest {})
+            .await?
+            .into_inner()
+            .chain_id,
+    )?;
+    let out_dir = out.display().to_string();
+    let signed_at_ms = tansiq_ledger::author::now_ms();
+    let signature = key.sign_bytes(&tansiq_ledger::signing::backup_request_bytes(
+        &chain,
+        &out_dir,
+        signed_at_ms,
+    ));
+    let answer = client
+        .backup(pb::BackupRequest {
+            out_dir,
+            signer_key: key.public().0.to_vec(),
+            signed_at_ms,
+            signature: signature.to_vec(),
+        })
+        .await?
+        .into_inner();
+    match output {
+        Output::Json => say!("{}", serde_json::to_string(&answer)?),
+        Output::Table => say!(
+            "backup of chain {} at log position {} (head {}): {} files, {} bytes; manifest {}",
+            answer.chain_id,
+            answer.position,
+            hex::encode(&answer.head),
+            answer.files,
+            answer.bytes,
+            answer.manifest
+        ),
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 
 pub mod append;
 pub mod author;
+pub mod backup;
 mod bounded_map;
 pub mod coverage;
 pub mod date;

@@ -62,6 +62,23 @@ impl fmt::Display for ChainId {
 /// Domain of the signed request that asks a node for an IATI import plan.
 pub const PLAN_DOMAIN: &[u8] = b"tansiq/plan-iati/v1";
 
+/// The domain of a backup request's signature (`Ledger.Backup`).
+pub const BACKUP_DOMAIN: &[u8] = b"tansiq/backup/v1";
+
+/// The bytes a backup request's signature covers: the domain, the chain,
+/// the folder and the signing time.
+pub fn backup_request_bytes(chain: &ChainId, out_dir: &str, signed_at_ms: i64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(BACKUP_DOMAIN);
+    bytes.push(0);
+    bytes.extend_from_slice(chain.0.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(out_dir.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&signed_at_ms.to_be_bytes());
+    bytes
+}
+
 /// The bytes an organisation's key signs to ask a node for an IATI import
 /// plan (`Interchange.PlanIatiImport`): the domain, 0x00, the chain id,
 /// 0x00, the organisation id, 0x00, the signing time (ms since the Unix

@@ -21,10 +21,45 @@ pub const DEFAULT_DEV_HTTP: &str = "127.0.0.1:8080";
 /// Where the node keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tansiq-data";
 
+/// What `tansiq-node backup|restore` does instead of serving.
+#[derive(clap::Subcommand, Debug)]
+pub enum Maintenance {
+    /// Writes a consistent copy of a node's ledger, with a manifest (chain,
+    /// position, head, membership, a hash of every file), into a new
+    /// folder. The node must be stopped (its store is locked while it
+    /// runs).
+    Backup {
+        /// The node's data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// A new (or empty) folder for the backup.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restores a backup into an empty data directory: refuses a damaged
+    /// backup (naming the file) or one of another chain (naming both), and
+    /// replays every signed event of the restored log before it says so.
+    Restore {
+        /// The backup's folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to restore into (it must hold no store).
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The node's genesis: a backup of another chain is refused.
+        /// Without it, the backup's own genesis.json is what the node gets.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+}
+
 /// tansiq-node: a Tansiq ledger node serving gRPC.
 #[derive(Parser, Debug, Default)]
 #[command(name = "tansiq-node", version, about)]
 pub struct Args {
+    /// Instead of serving: back up or restore a data directory.
+    #[command(subcommand)]
+    pub maintenance: Option<Maintenance>,
     /// Start a single development node; creates a dev genesis and a ministry key
     /// in the data directory on first start.
     #[arg(long)]

@@ -14,6 +14,7 @@ pub mod dev;
 pub mod interchange;
 pub mod limits;
 pub mod log_key;
+pub mod maintenance;
 pub mod peer_identity;
 pub mod recovery;
 pub mod service;

@@ -9,7 +9,20 @@ use tansiq_node::config::{Args, Config, LogFormat};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let config = match Config::from_args(Args::parse()) {
+    let mut args = Args::parse();
+    if let Some(task) = args.maintenance.take() {
+        return match tansiq_node::maintenance::run(task) {
+            Ok(done) => {
+                println!("tansiq-node: {done}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("tansiq-node: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("tansiq-node: {error:#}");

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tansiq_ledger::ids::{EventId, LogPosition, PublicKeyBytes};
+use tansiq_ledger::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
 use tansiq_ledger::limits::{
     CHECKPOINT_EVERY, COSIGN_WAIT, SUBSCRIBE_BUFFER_ENTRIES, SUBSCRIBE_PAGE_ENTRIES,
 };
@@ -481,6 +481,46 @@ impl pb::ledger_server::Ledger for LedgerService {
         .map(Response::new)
     }
 
+    async fn backup(
+        &self,
+        request: Request<pb::BackupRequest>,
+    ) -> Result<Response<pb::BackupResponse>, Status> {
+        let request = request.into_inner();
+        let ledger = Arc::clone(&self.ledger);
+        authenticate_ministry(&ledger, &request)?;
+        let out = std::path::PathBuf::from(&request.out_dir);
+        if !out.is_absolute() {
+            return Err(Status::invalid_argument(format!(
+                "out_dir {:?} must be an absolute path on the node's host",
+                request.out_dir
+            )));
+        }
+        let manifest =
+            tokio::task::spawn_blocking(move || tansiq_ledger::backup::backup(&ledger, &out))
+                .await
+                .map_err(|error| Status::internal(format!("the backup did not finish: {error}")))?
+                .map_err(|error| match error {
+                    tansiq_ledger::backup::BackupError::NotEmpty(_) => {
+                        Status::already_exists(error.to_string())
+                    }
+                    other => Status::unavailable(format!("the backup failed: {other}")),
+                })?;
+        let head = HeadHash::from_hex(&manifest.head)
+            .map_err(|error| Status::internal(error.to_string()))?;
+        tracing::info!(out_dir = %request.out_dir, position = manifest.position, "backup written");
+        Ok(Response::new(pb::BackupResponse {
+            chain_id: manifest.chain_id,
+            position: manifest.position,
+            head: head.0.to_vec(),
+            files: manifest.files.len() as u32,
+            bytes: manifest.files.iter().map(|file| file.bytes).sum(),
+            manifest: std::path::Path::new(&request.out_dir)
+                .join(tansiq_ledger::backup::MANIFEST_FILE)
+                .display()
+                .to_string(),
+        }))
+    }
+
     type SubscribeStream = ReceiverStream<Result<pb::LogEntry, Status>>;
 
     async fn subscribe(
@@ -611,4 +651,43 @@ fn tree_head(store: &Store, size: Option<u64>) -> Result<pb::TreeHead, TreeError
         size,
         root: store.tree_root(size)?.0.to_vec(),
     })
+}
+
+/// A backup is asked by the ministry: signed by one of its registered,
+/// unrevoked keys, recently (it writes on the node's disk).
+fn authenticate_ministry(ledger: &Ledger, request: &pb::BackupRequest) -> Result<(), Status> {
+    use tansiq_ledger::signing::{backup_request_bytes, verify_signature};
+    let how = "sign \"tansiq/backup/v1\" 0x00 chain_id 0x00 out_dir 0x00 signed_at_ms (8 bytes, big-endian) with a key of the ministry (docs/PROTOCOL.md); `tansiq backup` does it with --key";
+    let key = PublicKeyBytes::from_slice(&request.signer_key)
+        .map_err(|_| Status::unauthenticated(format!("signer_key is not a public key: {how}")))?;
+    let age = (tansiq_ledger::author::now_ms() - request.signed_at_ms).abs();
+    if age > tansiq_ledger::limits::PLAN_SIGNATURE_AGE_MAX_MS {
+        return Err(Status::unauthenticated(format!(
+            "signed_at_ms is {} s from this node's clock: sign the request again",
+            age / 1000
+        )));
+    }
+    let message = backup_request_bytes(ledger.chain(), &request.out_dir, request.signed_at_ms);
+    if !verify_signature(&key, &message, &request.signature) {
+        return Err(Status::unauthenticated(format!(
+            "the backup request's signature does not verify: {how}"
+        )));
+    }
+    let record = ledger
+        .read(|ledger| ledger.store().key(&key))
+        .map_err(|error| store_status(&error))?;
+    let ministry = ledger.genesis().ministry.as_str();
+    match record {
+        Some(record) if record.revoked_at.is_none() && record.org_id == ministry => Ok(()),
+        Some(record) if record.revoked_at.is_some() => {
+            Err(Status::permission_denied(format!("key {key} was revoked")))
+        }
+        Some(record) => Err(Status::permission_denied(format!(
+            "key {key} belongs to {}: only the ministry ({ministry}) asks a node for a backup",
+            record.org_id
+        ))),
+        None => Err(Status::unauthenticated(format!(
+            "key {key} is not registered on this ledger"
+        ))),
+    }
 }

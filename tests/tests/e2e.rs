@@ -13,6 +13,7 @@ mod crash;
 mod full_disk;
 mod iati;
 mod member_trust;
+mod operations;
 mod rejections;
 mod replication;
 mod results;

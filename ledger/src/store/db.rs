@@ -336,6 +336,22 @@ impl Store {
         self.write_synced(WriteBatch::default())
     }
 
+    /// A consistent copy of the store in `dir` (which must not exist): a
+    /// RocksDB checkpoint (hard links of the immutable files where the
+    /// file system allows, copies otherwise), taken while writes go on.
+    pub(crate) fn checkpoint(&self, dir: &Path) -> Result<(), StoreError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+
+    /// The Raft membership this store holds (openraft's stored membership,
+    /// as JSON text), if it is a cluster member's.
+    pub(crate) fn raft_membership(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get_cf(cf::RAFT_META, b"membership")?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
     /// Makes every unsynced write before it durable: one fsync of the
     /// write-ahead log (after a rebuild's unsynced batches).
     pub(crate) fn sync_wal(&self) -> Result<(), StoreError> {

@@ -1,0 +1,356 @@
+//! Backups of a ledger and their restoration: a consistent copy of the
+//! store (a RocksDB checkpoint: hard links of its immutable files, taken
+//! while the ledger keeps serving) with a manifest naming the chain, the
+//! position and head it holds and a hash of every file; a restoration that
+//! refuses a damaged or foreign backup by name and replays every signed
+//! event of the restored log before anyone uses it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::append::{rebuild, Ledger};
+use crate::event::Signatures;
+use crate::genesis::Genesis;
+use crate::store::{StoreError, Tip};
+
+/// The manifest's file name, beside the copied store (`db/`).
+pub const MANIFEST_FILE: &str = "tansiq-backup.json";
+/// The copied store's folder in a backup.
+pub const STORE_DIR: &str = "db";
+/// The chain's genesis file in a backup (what `tansiq-node --genesis` reads).
+pub const GENESIS_FILE: &str = "genesis.json";
+/// What this version writes in [`Manifest::format`].
+pub const BACKUP_FORMAT: u32 = 1;
+
+/// What a backup holds, written beside it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`BACKUP_FORMAT`] when written.
+    pub format: u32,
+    /// The chain the ledger belongs to.
+    pub chain_id: String,
+    /// Its genesis' hash, hex.
+    pub genesis_hash: String,
+    /// The last log position in the copy.
+    pub position: u64,
+    /// The log head there, hex.
+    pub head: String,
+    /// When the backup was taken, ms since the Unix epoch.
+    pub created_at_ms: i64,
+    /// A cluster member's membership as its store held it (openraft's
+    /// stored membership, JSON), or None outside a cluster.
+    pub membership: Option<String>,
+    /// Every file of the copy, under `db/`.
+    pub files: Vec<BackupFile>,
+}
+
+/// One file of a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupFile {
+    /// Its path under `db/`.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its BLAKE3 hash, hex.
+    pub blake3: String,
+}
+
+/// Why a backup was not written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The destination holds something already.
+    #[error("{0} exists and is not empty: a backup goes into a new folder")]
+    NotEmpty(PathBuf),
+    /// Reading the ledger or writing the copy failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be written or read.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+}
+
+/// Why a backup was not restored (nothing was written to the data directory).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// No manifest, or one this version cannot read.
+    #[error("{0}")]
+    NotABackup(String),
+    /// A file is missing, has another size or hash, or is not in the manifest.
+    #[error("the backup is damaged: {file}: {why}; nothing was restored")]
+    Damaged {
+        /// The file, under `db/`.
+        file: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The backup is of another chain than the node's genesis.
+    #[error("the backup is of chain {backup} (genesis {backup_genesis}), not of this node's chain {expected} ({expected_genesis}); nothing was restored")]
+    Foreign {
+        /// The backup's chain.
+        backup: String,
+        /// Its genesis hash.
+        backup_genesis: String,
+        /// The node's chain.
+        expected: String,
+        /// The node's genesis hash.
+        expected_genesis: String,
+    },
+    /// The data directory holds a store already.
+    #[error("{0} holds a store already: restore into an empty data directory (move the old one aside first)")]
+    TargetNotEmpty(PathBuf),
+    /// The restored log does not replay to what the manifest says.
+    #[error("the restored log does not check: {0}; nothing was restored")]
+    Unverified(String),
+    /// A file could not be read or written.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+}
+
+fn backup_io(path: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
+    move |error| BackupError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+fn restore_io(path: &Path) -> impl Fn(std::io::Error) -> RestoreError + '_ {
+    move |error| RestoreError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// Writes a consistent copy of `ledger` into `out` (new or empty) while it
+/// keeps serving: a RocksDB checkpoint of its store in `out/db`, the
+/// chain's genesis file, then the manifest. Returns the manifest.
+pub fn backup(ledger: &Ledger, out: &Path) -> Result<Manifest, BackupError> {
+    if fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(BackupError::NotEmpty(out.to_path_buf()));
+    }
+    fs::create_dir_all(out).map_err(backup_io(out))?;
+    let store_dir = out.join(STORE_DIR);
+    {
+        // No snapshot replaces the state meanwhile.
+        let _held = ledger.hold_state();
+        ledger.store().checkpoint(&store_dir)?;
+    }
+    // What the copy holds, read from the copy itself.
+    let copy = crate::store::Store::open(&store_dir)?;
+    let tip = copy
+        .tip()?
+        .ok_or_else(|| StoreError::Corrupt("the copied store has no tip".into()))?;
+    let membership = copy.raft_membership()?;
+    drop(copy);
+    let manifest = Manifest {
+        format: BACKUP_FORMAT,
+        chain_id: ledger.chain().to_string(),
+        genesis_hash: ledger.genesis().hash.to_hex(),
+        position: tip.position.0,
+        head: tip.head.to_hex(),
+        created_at_ms: crate::author::now_ms(),
+        membership,
+        files: hash_files(&store_dir).map_err(|(path, error)| BackupError::Io { path, error })?,
+    };
+    let genesis = out.join(GENESIS_FILE);
+    fs::write(
+        &genesis,
+        crate::genesis::GenesisFile::from_genesis(ledger.genesis()).to_json(),
+    )
+    .map_err(backup_io(&genesis))?;
+    let path = out.join(MANIFEST_FILE);
+    let text = serde_json::to_vec_pretty(&manifest)
+        .map_err(|error| StoreError::Corrupt(format!("manifest: {error}")))?;
+    let temporary = out.join(format!("{MANIFEST_FILE}.tmp"));
+    let mut file = fs::File::create(&temporary).map_err(backup_io(&temporary))?;
+    file.write_all(&text).map_err(backup_io(&temporary))?;
+    file.sync_all().map_err(backup_io(&temporary))?;
+    fs::rename(&temporary, &path).map_err(backup_io(&path))?;
+    fs::File::open(out)
+        .and_then(|dir| dir.sync_all())
+        .map_err(backup_io(out))?;
+    Ok(manifest)
+}
+
+/// Every file under `dir`, by name relative to it, in name order, with its size and hash.
+fn hash_files(dir: &Path) -> Result<Vec<BackupFile>, (PathBuf, std::io::Error)> {
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .map_err(|error| (dir.to_path_buf(), error))?
+        .collect::<Result<_, _>>()
+        .map_err(|error| (dir.to_path_buf(), error))?;
+    entries.sort_by_key(fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(|error| (path.clone(), error))?;
+        files.push(BackupFile {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            bytes: bytes.len() as u64,
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+        });
+    }
+    Ok(files)
+}
+
+/// Reads and checks the backup in `from`: its manifest, every file's size
+/// and hash, no file it does not name, and (with `expected`) its chain.
+pub fn check(from: &Path, expected: Option<&Genesis>) -> Result<Manifest, RestoreError> {
+    let path = from.join(MANIFEST_FILE);
+    let text = fs::read(&path).map_err(|error| {
+        RestoreError::NotABackup(format!(
+            "{} is not a Tansiq backup: {}: {error}",
+            from.display(),
+            path.display()
+        ))
+    })?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|error| {
+        RestoreError::NotABackup(format!(
+            "{}: not a backup manifest: {error}",
+            path.display()
+        ))
+    })?;
+    if manifest.format != BACKUP_FORMAT {
+        return Err(RestoreError::NotABackup(format!(
+            "{}: backup format {} (this version reads {BACKUP_FORMAT})",
+            path.display(),
+            manifest.format
+        )));
+    }
+    if let Some(genesis) = expected {
+        if genesis.chain.as_str() != manifest.chain_id
+            || genesis.hash.to_hex() != manifest.genesis_hash
+        {
+            return Err(RestoreError::Foreign {
+                backup: manifest.chain_id.clone(),
+                backup_genesis: manifest.genesis_hash.clone(),
+                expected: genesis.chain.to_string(),
+                expected_genesis: genesis.hash.to_hex(),
+            });
+        }
+    }
+    let store_dir = from.join(STORE_DIR);
+    let found = hash_files(&store_dir).map_err(|(path, error)| RestoreError::Damaged {
+        file: path.display().to_string(),
+        why: error.to_string(),
+    })?;
+    for expected in &manifest.files {
+        let Some(file) = found.iter().find(|file| file.name == expected.name) else {
+            return Err(RestoreError::Damaged {
+                file: expected.name.clone(),
+                why: "missing".into(),
+            });
+        };
+        if file.bytes != expected.bytes {
+            return Err(RestoreError::Damaged {
+                file: expected.name.clone(),
+                why: format!("{} bytes, the manifest says {}", file.bytes, expected.bytes),
+            });
+        }
+        if file.blake3 != expected.blake3 {
+            return Err(RestoreError::Damaged {
+                file: expected.name.clone(),
+                why: "its content is not what the manifest's hash says".into(),
+            });
+        }
+    }
+    if let Some(extra) = found
+        .iter()
+        .find(|file| !manifest.files.iter().any(|named| named.name == file.name))
+    {
+        return Err(RestoreError::Damaged {
+            file: extra.name.clone(),
+            why: "not in the manifest".into(),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Restores the backup in `from` into `data_dir/db` (which must not hold a
+/// store): checks it ([`check`]), copies it beside the target, replays
+/// every signed event of the copy (signatures, key chains, rules) and
+/// checks that it ends at the manifest's position and head, and only then
+/// moves it into place. Returns the restored tip.
+pub fn restore(
+    from: &Path,
+    data_dir: &Path,
+    expected: Option<&Genesis>,
+) -> Result<(Manifest, Tip), RestoreError> {
+    let manifest = check(from, expected)?;
+    let target = data_dir.join(STORE_DIR);
+    if fs::read_dir(&target).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(RestoreError::TargetNotEmpty(target));
+    }
+    fs::create_dir_all(data_dir).map_err(restore_io(data_dir))?;
+    let staging = data_dir.join("db.restoring");
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).map_err(restore_io(&staging))?;
+    for file in &manifest.files {
+        let source = from.join(STORE_DIR).join(&file.name);
+        let copy = staging.join(&file.name);
+        fs::copy(&source, &copy).map_err(restore_io(&source))?;
+        fs::File::open(&copy)
+            .and_then(|copied| copied.sync_all())
+            .map_err(restore_io(&copy))?;
+    }
+    let checked = (|| {
+        let ledger = Ledger::open(&staging, None)
+            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+        let tip = ledger
+            .tip()
+            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+        let scratch = data_dir.join("db.replaying");
+        let _ = fs::remove_dir_all(&scratch);
+        let replayed = rebuild(&ledger, &scratch, i64::MAX, Signatures::Verify)
+            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+        let replayed_tip = replayed
+            .tip()
+            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+        drop(replayed);
+        let _ = fs::remove_dir_all(&scratch);
+        if replayed_tip != tip
+            || tip.position.0 != manifest.position
+            || tip.head.to_hex() != manifest.head
+        {
+            return Err(RestoreError::Unverified(format!(
+                "the manifest says position {} head {}, the copy holds position {} head {}, and its signed events replay to position {} head {}",
+                manifest.position,
+                manifest.head,
+                tip.position.0,
+                tip.head.to_hex(),
+                replayed_tip.position.0,
+                replayed_tip.head.to_hex()
+            )));
+        }
+        Ok(tip)
+    })();
+    let tip = match checked {
+        Ok(tip) => tip,
+        Err(error) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+    };
+    let _ = fs::remove_dir(&target);
+    fs::rename(&staging, &target).map_err(restore_io(&target))?;
+    fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(restore_io(data_dir))?;
+    Ok((manifest, tip))
+}

@@ -1,0 +1,70 @@
+//! `tansiq-node backup` and `tansiq-node restore`: a data directory's
+//! ledger copied out with its manifest, and copied back in once checked
+//! (see `tansiq_ledger::backup`). The genesis file travels with the copy.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tansiq_ledger::backup::{backup, restore, GENESIS_FILE, MANIFEST_FILE};
+use tansiq_ledger::genesis::GenesisFile;
+use tansiq_ledger::Ledger;
+
+use crate::config::Maintenance;
+
+/// Runs one maintenance task; what it did, for the operator.
+pub fn run(task: Maintenance) -> anyhow::Result<String> {
+    match task {
+        Maintenance::Backup { data_dir, out } => {
+            let store = data_dir.join("db");
+            let ledger = Ledger::open(&store, None).with_context(|| {
+                format!(
+                    "cannot open the ledger in {} (a running node holds it: stop the node first)",
+                    store.display()
+                )
+            })?;
+            let manifest = backup(&ledger, &out)?;
+            let bytes: u64 = manifest.files.iter().map(|file| file.bytes).sum();
+            Ok(format!(
+                "backup of chain {} at log position {} (head {}): {} files, {} bytes, in {}; manifest {}",
+                manifest.chain_id,
+                manifest.position,
+                manifest.head,
+                manifest.files.len(),
+                bytes,
+                out.display(),
+                out.join(MANIFEST_FILE).display()
+            ))
+        }
+        Maintenance::Restore {
+            from,
+            data_dir,
+            genesis,
+        } => {
+            let expected = match &genesis {
+                Some(path) => Some(GenesisFile::read(path)?),
+                None => None,
+            };
+            let (manifest, tip) = restore(&from, &data_dir, expected.as_ref())?;
+            copy_genesis(&from, &data_dir)?;
+            Ok(format!(
+                "restored chain {} into {}: log position {} (head {}), every signature and key chain checked again; start the node with --data-dir {}",
+                manifest.chain_id,
+                data_dir.display(),
+                tip.position.0,
+                tip.head.to_hex(),
+                data_dir.display()
+            ))
+        }
+    }
+}
+
+/// Copies `from/genesis.json` to `to/` when there is one and `to` has none.
+fn copy_genesis(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let source = from.join(GENESIS_FILE);
+    let target = to.join(GENESIS_FILE);
+    if source.exists() && !target.exists() {
+        std::fs::copy(&source, &target)
+            .with_context(|| format!("cannot copy {} to {}", source.display(), target.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Operating a node: backups taken while it serves, restored into a new
+//! data directory and checked; damaged and foreign backups refused by name.
+//! Real `tansiq-node` and `tansiq` processes.
+
+// Test code: a panic with its location is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use tansiq_ledger::author::now_ms;
+use tansiq_proto::v1 as pb;
+use tansiq_tests::{binary, cli, events, stderr, stdout, Node};
+
+/// `tansiq-node ARGS` (a maintenance task); its output.
+fn node_task(args: &[&str]) -> std::process::Output {
+    Command::new(binary("tansiq-node"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn manifest(backup: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(backup.join("tansiq-backup.json")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_write_load_restores_to_its_manifest_head() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("node");
+    let node = Node::start(&data);
+    let mut client = node.client().await;
+    let mut ministry = tansiq_tests::author(&mut client, &node.ministry_key()).await;
+    let region = ministry
+        .sign(events::municipality("LY77", "", 1), now_ms())
+        .0;
+    client
+        .submit(pb::SubmitRequest {
+            event: Some(region),
+        })
+        .await
+        .unwrap();
+
+    // A writer submits one event at a time and keeps every receipt.
+    let mut writer = node.client().await;
+    let writing = tokio::spawn(async move {
+        let mut receipts = Vec::new();
+        for n in 0..300 {
+            let pcode = format!("LY77{n:04}");
+            let event = ministry
+                .sign(events::municipality(&pcode, "LY77", 2), now_ms())
+                .0;
+            let receipt = writer
+                .submit(pb::SubmitRequest { event: Some(event) })
+                .await
+                .unwrap()
+                .into_inner();
+            receipts.push((receipt.event_id, receipt.position));
+        }
+        receipts
+    });
+    // Meanwhile the ministry asks for a backup.
+    while node_position(&node).await < 60 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let backup = root.path().join("backup");
+    let key = node.ministry_key().display().to_string();
+    let asked = cli(
+        &node,
+        &["backup", "--out", backup.to_str().unwrap(), "--key", &key],
+    );
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let receipts = writing.await.unwrap();
+    let written = manifest(&backup);
+    let position = written["position"].as_u64().unwrap();
+    assert!(
+        position > 1 && position < receipts.last().unwrap().1,
+        "taken while the writer wrote: position {position}, last receipt {:?}",
+        receipts.last()
+    );
+    assert!(stdout(&asked).contains(&format!("at log position {position}")));
+
+    // Restored into a new data directory, it holds exactly the manifest's log.
+    let restored = root.path().join("restored");
+    let genesis = data.join("genesis.json").display().to_string();
+    let done = node_task(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+        "--genesis",
+        &genesis,
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let genesis_copy = restored.join("genesis.json").display().to_string();
+    let again = Node::start_args(
+        &restored,
+        &["--listen", "127.0.0.1:0", "--genesis", &genesis_copy],
+    );
+    let mut restored_client = again.client().await;
+    let head = restored_client
+        .get_head(pb::GetHeadRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(head.position, position);
+    assert_eq!(hex::encode(&head.head), written["head"].as_str().unwrap());
+    for (event_id, at) in &receipts {
+        let found = restored_client
+            .get_event(pb::GetEventRequest {
+                event_id: event_id.clone(),
+            })
+            .await;
+        match found {
+            Ok(entry) => {
+                assert!(
+                    *at <= position,
+                    "event at {at} is past the backup's {position}"
+                );
+                assert_eq!(entry.into_inner().position, *at);
+            }
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::NotFound);
+                assert!(
+                    *at > position,
+                    "acknowledged event at {at} missing from the backup at {position}"
+                );
+            }
+        }
+    }
+
+    // Only the ministry asks for a backup.
+    let other = root.path().join("not-the-ministry.key");
+    let keygen = cli(
+        &node,
+        &[
+            "keygen",
+            "--org",
+            "someone",
+            "--out",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    let refused = cli(
+        &node,
+        &[
+            "backup",
+            "--out",
+            root.path().join("b2").to_str().unwrap(),
+            "--key",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("is not registered"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!root.path().join("b2").exists());
+}
+
+async fn node_position(node: &Node) -> u64 {
+    node.client()
+        .await
+        .get_head(pb::GetHeadRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .position
+}
+
+#[test]
+fn a_damaged_or_foreign_backup_is_refused_by_name_and_nothing_is_restored() {
+    let root = tempfile::tempdir().unwrap();
+    // Two dev chains, stopped, each backed up offline.
+    let mut backups = Vec::new();
+    for name in ["one", "two"] {
+        let data = root.path().join(name);
+        let node = Node::start_with(&data, &["--demo"]);
+        drop(node);
+        let out = root.path().join(format!("backup-{name}"));
+        let done = node_task(&[
+            "backup",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        backups.push((data, out));
+    }
+    let genesis_one = backups[0].0.join("genesis.json").display().to_string();
+
+    // Another chain's backup.
+    let target = root.path().join("restored");
+    let foreign = node_task(&[
+        "restore",
+        "--from",
+        backups[1].1.to_str().unwrap(),
+        "--data-dir",
+        target.to_str().unwrap(),
+        "--genesis",
+        &genesis_one,
+    ]);
+    let message = String::from_utf8_lossy(&foreign.stderr).into_owned();
+    assert!(!foreign.status.success());
+    let chain_two = manifest(&backups[1].1)["chain_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chain_one = manifest(&backups[0].1)["chain_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(&format!("the backup is of chain {chain_two}"))
+            && message.contains(&chain_one),
+        "{message}"
+    );
+    assert!(!target.join("db").exists());
+
+    // One flipped byte in one file of the first backup.
+    let written = manifest(&backups[0].1);
+    let largest = written["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|file| file["bytes"].as_u64().unwrap())
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = backups[0].1.join("db").join(&largest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let damaged = node_task(&[
+        "restore",
+        "--from",
+        backups[0].1.to_str().unwrap(),
+        "--data-dir",
+        target.to_str().unwrap(),
+        "--genesis",
+        &genesis_one,
+    ]);
+    let message = String::from_utf8_lossy(&damaged.stderr).into_owned();
+    assert!(!damaged.status.success());
+    assert!(
+        message.contains("the backup is damaged") && message.contains(&largest),
+        "{message}"
+    );
+    assert!(!target.join("db").exists());
+}
