@@ -144,6 +144,11 @@ pub struct Args {
     /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev, boundaries).
     #[arg(long, env = "TANSIQ_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Check the configuration (flags, environment, --config file, and
+    /// that the genesis file reads), print what the node would run with,
+    /// and exit: 0 when valid, 2 with the reason otherwise.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// Settings read from a TOML configuration file.

@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
+    let check_only = args.check_config;
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
@@ -29,6 +30,18 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if check_only {
+        return match check(&config) {
+            Ok(summary) => {
+                println!("tansiq-node: configuration valid: {summary}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("tansiq-node: {error:#}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
     init_tracing(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,4 +82,29 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// What `--check-config` checks beyond the flags: that the genesis file
+/// reads; and what the node would run with.
+fn check(config: &Config) -> anyhow::Result<String> {
+    if let Some(path) = &config.genesis {
+        tansiq_ledger::genesis::GenesisFile::read(path)?;
+    }
+    Ok(format!(
+        "data dir {}, gRPC on {} ({}), console {}, mode {:?}{}",
+        config.data_dir.display(),
+        config.listen,
+        match &config.transport {
+            tansiq_node::config::Transport::Plaintext => "plaintext",
+            tansiq_node::config::Transport::Tls(_) => "TLS",
+            tansiq_node::config::Transport::DevTls { .. } => "development TLS",
+        },
+        config
+            .http
+            .map_or_else(|| "off".to_owned(), |address| format!("on {address}")),
+        config.mode,
+        config
+            .node_id
+            .map_or_else(String::new, |id| format!(", cluster member {id}")),
+    ))
 }

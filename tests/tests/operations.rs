@@ -264,3 +264,79 @@ fn a_damaged_or_foreign_backup_is_refused_by_name_and_nothing_is_restored() {
     );
     assert!(!target.join("db").exists());
 }
+
+/// The example configuration file's settings are all accepted, and
+/// `--check-config` says what is wrong (here: a genesis file that is not
+/// there) with exit status 2.
+#[test]
+fn check_config_accepts_the_example_file_and_names_what_is_wrong() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("node");
+    drop(Node::start(&data));
+    let genesis = data.join("genesis.json").display().to_string();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/node.toml");
+    let base = [
+        "--config",
+        example,
+        "--listen",
+        "127.0.0.1:0",
+        "--plaintext",
+        "--check-config",
+    ];
+    let mut valid = base.to_vec();
+    valid.extend(["--genesis", genesis.as_str()]);
+    let checked = node_task(&valid);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&checked.stdout)
+        .contains("configuration valid: data dir /var/lib/tansiq"));
+    let missing = root
+        .path()
+        .join("no-such-genesis.json")
+        .display()
+        .to_string();
+    let mut invalid = base.to_vec();
+    invalid.extend(["--genesis", missing.as_str()]);
+    let refused = node_task(&invalid);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no-such-genesis.json"));
+}
+
+/// The systemd unit passes `systemd-analyze verify` (where systemd is
+/// installed), with its binary paths pointing at the built node.
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(found) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("SKIPPED: systemd-analyze is not installed");
+        return;
+    };
+    assert!(found.status.success());
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/systemd/tansiq-node.service"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tansiq-node.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/tansiq-node",
+            binary("tansiq-node").to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
