@@ -112,6 +112,11 @@ impl CommitterThreads {
 }
 
 impl Committer {
+    /// Requests waiting for the committer now.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Starts both stages. They stop when every `Committer` handle is dropped.
     /// A write that fails with an error reopening the store clears goes to
     /// `recovery`.
@@ -190,6 +195,7 @@ fn write_group(
     match ledger.commit_group(group.requests, now_ms()) {
         Ok(outcomes) => {
             metrics.commit_groups.fetch_add(1, Ordering::Relaxed);
+            crate::exposition::EXPORTED.commit_groups.inc();
             if let Ok(new_tip) = ledger.tip() {
                 tip.send_if_modified(|current| {
                     assert!(
@@ -204,6 +210,9 @@ fn write_group(
             for (job, outcome) in group.jobs.into_iter().zip(outcomes) {
                 record_outcome(metrics, &outcome);
                 metrics.record_latency(job.received.elapsed().as_micros() as u64);
+                crate::exposition::EXPORTED
+                    .commit_latency
+                    .observe(job.received.elapsed().as_secs_f64());
                 let _ = job.reply.send(outcome.map_err(SubmitError::Rejected));
             }
         }
@@ -227,19 +236,26 @@ fn write_group(
 }
 
 fn record_outcome(metrics: &Metrics, outcome: &RequestOutcome) {
+    let exported = &crate::exposition::EXPORTED;
     match outcome {
         Ok(receipts) => {
             for receipt in receipts {
                 if receipt.duplicate {
                     metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                    exported.duplicates.inc();
                 } else {
                     metrics.events_committed.fetch_add(1, Ordering::Relaxed);
+                    exported.events_committed.inc();
                     tracing::debug!(event_id = %receipt.event_id, log_index = receipt.position.0, "committed");
                 }
             }
         }
         Err(rejection) => {
             metrics.events_rejected.fetch_add(1, Ordering::Relaxed);
+            exported
+                .requests_refused
+                .with_label_values(&[rejection.reason()])
+                .inc();
             tracing::info!(reason = rejection.reason(), %rejection, "rejected");
         }
     }

@@ -11,6 +11,7 @@ pub mod convert;
 pub mod coverage_service;
 pub mod demo;
 pub mod dev;
+pub mod exposition;
 pub mod interchange;
 pub mod limits;
 pub mod log_key;

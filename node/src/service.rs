@@ -50,6 +50,30 @@ impl LedgerService {
     /// a synced write, and a cluster member's Raft runs, knows a leader and
     /// has applied its log to within [`READY_APPLY_LAG_MAX`] entries.
     /// Ok with what it checked, or Err with why not.
+    /// What `/metrics` serves: the counters kept as commits happen, and
+    /// the gauges read now (see `crate::exposition`).
+    pub fn metrics(&self) -> String {
+        let exported = &crate::exposition::EXPORTED;
+        exported
+            .log_position
+            .set(self.tip.borrow().position.0 as i64);
+        exported.commit_queue.set(self.committer.queued() as i64);
+        exported.uptime.set(self.started.elapsed().as_secs() as i64);
+        exported.open_files.set(crate::exposition::open_files());
+        let sizes = self.ledger.store().sizes();
+        exported.store_sst_bytes.set(sizes.sst_bytes as i64);
+        exported
+            .store_memtable_bytes
+            .set(sizes.memtable_bytes as i64);
+        exported
+            .store_write_stopped
+            .set(i64::from(sizes.write_stopped));
+        if let Some(replication) = &self.replication {
+            replication.export_raft_metrics(exported);
+        }
+        exported.render()
+    }
+
     pub async fn readiness(&self) -> Result<String, String> {
         let ledger = Arc::clone(&self.ledger);
         let writable = tokio::task::spawn_blocking(move || ledger.store().accepts_writes())

@@ -1623,3 +1623,76 @@ async fn healthz_and_readyz_say_whether_to_send_clients() {
     assert!(alone.body.contains("knows no leader"), "{}", alone.body);
     assert_eq!(get(&format!("{console}/healthz")).await.status, 200);
 }
+
+/// `/metrics` parses as Prometheus text exposition, and its counters move
+/// under load: events committed, requests refused by reason, commit groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_exposition_and_move_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--http", "127.0.0.1:0"]);
+    let console = node.console_url.clone().unwrap();
+    let console = console.trim_end_matches('/').to_owned();
+    let scrape = || async {
+        let answer = get(&format!("{console}/metrics")).await;
+        assert_eq!(answer.status, 200);
+        let lines = answer.body.lines().map(|line| Ok(line.to_owned()));
+        prometheus_parse::Scrape::parse(lines).expect("Prometheus text exposition")
+    };
+    let value = |scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>| {
+        scrape
+            .samples
+            .iter()
+            .find(|sample| {
+                sample.metric == name
+                    && label.is_none_or(|(key, value)| sample.labels.get(key) == Some(value))
+            })
+            .map(|sample| match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    let before = scrape().await;
+    let committed = value(&before, "tansiq_events_committed_total", None).unwrap();
+    // Load: 20 municipalities, and one request refused (a sequence gap).
+    let mut client = node.client().await;
+    let mut ministry = tansiq_tests::author(&mut client, &node.ministry_key()).await;
+    for n in 0..20 {
+        let event = ministry
+            .sign(
+                tansiq_tests::events::municipality(&format!("LY{:02}", 10 + n), "", 1),
+                tansiq_ledger::author::now_ms(),
+            )
+            .0;
+        client
+            .submit(pb::SubmitRequest { event: Some(event) })
+            .await
+            .unwrap();
+    }
+    let mut ahead = tansiq_tests::author(&mut client, &node.ministry_key()).await;
+    ahead.sign(tansiq_tests::events::municipality("LY99", "", 1), 0);
+    let gap = ahead
+        .sign(tansiq_tests::events::municipality("LY98", "", 1), 0)
+        .0;
+    assert!(client
+        .submit(pb::SubmitRequest { event: Some(gap) })
+        .await
+        .is_err());
+    let after = scrape().await;
+    assert_eq!(
+        value(&after, "tansiq_events_committed_total", None).unwrap(),
+        committed + 20.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "tansiq_requests_refused_total",
+            Some(("reason", "sequence_gap"))
+        ),
+        Some(1.0)
+    );
+    assert!(value(&after, "tansiq_log_position", None).unwrap() >= 20.0);
+    assert!(value(&after, "tansiq_commit_latency_seconds_count", None).unwrap() >= 21.0);
+    assert!(value(&after, "tansiq_open_files", None).unwrap() > 0.0);
+}

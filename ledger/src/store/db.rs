@@ -344,6 +344,27 @@ impl Store {
         Ok(())
     }
 
+    /// What the store holds on disk and in memory, for monitoring: bytes of
+    /// live SST files and of memtables over every column family, and
+    /// whether RocksDB stopped writes (a write stall).
+    pub fn sizes(&self) -> StoreSizes {
+        let mut sizes = StoreSizes::default();
+        for name in cf::all() {
+            let family = self.cf(name);
+            let property = |key: &str| {
+                self.db
+                    .property_int_value_cf(family, key)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0)
+            };
+            sizes.sst_bytes += property("rocksdb.live-sst-files-size");
+            sizes.memtable_bytes += property("rocksdb.cur-size-all-mem-tables");
+            sizes.write_stopped |= property("rocksdb.is-write-stopped") != 0;
+        }
+        sizes
+    }
+
     /// The Raft membership this store holds (openraft's stored membership,
     /// as JSON text), if it is a cluster member's.
     pub(crate) fn raft_membership(&self) -> Result<Option<String>, StoreError> {
@@ -378,4 +399,15 @@ impl Store {
             })
             .transpose()
     }
+}
+
+/// See [`Store::sizes`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreSizes {
+    /// Live SST files, bytes.
+    pub sst_bytes: u64,
+    /// Memtables, bytes.
+    pub memtable_bytes: u64,
+    /// RocksDB stopped writes.
+    pub write_stopped: bool,
 }

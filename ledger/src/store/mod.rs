@@ -13,7 +13,7 @@ mod records;
 mod replace;
 pub mod snapshot_file;
 
-pub use db::{KeyValue, Store};
+pub use db::{KeyValue, Store, StoreSizes};
 pub use error::{StorageFault, StoreError};
 pub(crate) use keys::{decode_json, split_text_key, text_key};
 pub use records::{

@@ -201,6 +201,30 @@ impl Replication {
         self.members.applied_index()
     }
 
+    /// Sets the Raft gauges of `/metrics` from this member's Raft metrics.
+    pub(crate) fn export_raft_metrics(&self, exported: &crate::exposition::Exported) {
+        let metrics = self.raft.metrics().borrow().clone();
+        exported.raft_term.set(metrics.current_term as i64);
+        exported
+            .raft_leader
+            .set(i64::from(metrics.current_leader == Some(metrics.id)));
+        let last = metrics.last_log_index.unwrap_or(0);
+        exported.raft_last_log_index.set(last as i64);
+        exported
+            .raft_applied_index
+            .set(metrics.last_applied.map_or(0, |id| id.index) as i64);
+        exported.raft_peer_lag.reset();
+        if let Some(replication) = &metrics.replication {
+            for (peer, matched) in replication {
+                let matched = matched.map_or(0, |id| id.index);
+                exported
+                    .raft_peer_lag
+                    .with_label_values(&[&peer.to_string()])
+                    .set(last.saturating_sub(matched) as i64);
+            }
+        }
+    }
+
     /// Why this member should not take clients now, if it should not: its
     /// Raft core stopped, it knows no leader, or it has applied more than
     /// `lag_max` fewer entries than its log holds (it is catching up).

@@ -169,6 +169,18 @@ fn probes(console: Arc<Console>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "alive\n" }))
         .route(
+            "/metrics",
+            get(|State(console): State<Arc<Console>>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    console.sources.metrics(),
+                )
+            }),
+        )
+        .route(
             "/readyz",
             get(|State(console): State<Arc<Console>>| async move {
                 match console.sources.readiness().await {

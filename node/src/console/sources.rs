@@ -44,6 +44,11 @@ pub enum Count {
 }
 
 impl Sources {
+    /// The node's metrics in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        self.ledger.metrics()
+    }
+
     /// Whether the node should take clients (see `LedgerService::readiness`).
     pub async fn readiness(&self) -> Result<String, String> {
         self.ledger.readiness().await
