@@ -402,6 +402,26 @@ fn who_may_report_and_attest_what_is_enforced_by_the_ledger() {
         "PermissionDenied",
         "its own claim",
     );
+    // An implementer attests only transactions made to it; the
+    // municipality where the project is attests any disbursement of it.
+    demo.refused(
+        "deir-enterprise-centre",
+        "not-its-transaction.json",
+        &attest(
+            &format!(r#""transaction": "{}""#, event_b64(paid_id)),
+            "CONFIRMED",
+        ),
+        "PermissionDenied",
+        "not named as receiver",
+    );
+    demo.submit(
+        "ghadames-municipality",
+        "where-the-project-is.json",
+        &attest(
+            &format!(r#""transaction": "{}""#, event_b64(paid_id)),
+            "CONFIRMED",
+        ),
+    );
     // A disputed or partly verdict needs a note.
     demo.refused(
         "ghadames-municipality",
