@@ -354,3 +354,28 @@ pub fn restore(
         .map_err(restore_io(data_dir))?;
     Ok((manifest, tip))
 }
+
+/// Before a store of an older format is upgraded in place (when the ledger
+/// opens it): a checkpoint of it in `data_dir/backups/before-format-N-MS/db`.
+/// Returns where, or None when the store needs no upgrade (new, or of the
+/// current format).
+pub fn before_upgrade(store_dir: &Path, data_dir: &Path) -> Result<Option<PathBuf>, BackupError> {
+    if !store_dir.join("CURRENT").exists() {
+        return Ok(None);
+    }
+    let store = crate::store::Store::open(store_dir)?;
+    let Some(version) = store.format_version()? else {
+        return Ok(None);
+    };
+    if version >= crate::store::FORMAT_VERSION {
+        return Ok(None);
+    }
+    let out = data_dir.join("backups").join(format!(
+        "before-format-{}-{}",
+        crate::store::FORMAT_VERSION,
+        crate::author::now_ms()
+    ));
+    fs::create_dir_all(&out).map_err(backup_io(&out))?;
+    store.checkpoint(&out.join(STORE_DIR))?;
+    Ok(Some(out))
+}

@@ -340,3 +340,60 @@ fn the_systemd_unit_verifies() {
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+/// A data directory written by the previous release of the store's format
+/// (tests/fixtures/format-1: the demo at ae9814d) opens, answers as it did
+/// then, and is upgraded in place once, with a copy of it kept first.
+#[test]
+fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_copy_first() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("node");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-1");
+    std::fs::create_dir_all(data.join("db")).unwrap();
+    for entry in std::fs::read_dir(fixture.join("db")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), data.join("db").join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(fixture.join("genesis.json"), data.join("genesis.json")).unwrap();
+    let genesis = data.join("genesis.json").display().to_string();
+    let args = ["--listen", "127.0.0.1:0", "--genesis", genesis.as_str()];
+    for start in 0..2 {
+        let node = Node::start_args(&data, &args);
+        let head: Value =
+            serde_json::from_str(&stdout(&cli(&node, &["--output", "json", "head"]))).unwrap();
+        assert_eq!(head["position"], 46, "{head}");
+        assert_eq!(
+            head["head"],
+            "b1b4f13986ed7bb91a32d66728dafadf21fb103167c9f5a1e10d1122907966fa"
+        );
+        let supports: Vec<String> =
+            stdout(&cli(&node, &["--output", "json", "who-supports", "LY0305"]))
+                .lines()
+                .map(|line| {
+                    serde_json::from_str::<Value>(line).unwrap()["projectId"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+        assert_eq!(
+            supports,
+            [
+                "undp-ghadames-local-governance",
+                "usaid-ghadames-governance",
+                "usaid-ghadames-preparedness"
+            ],
+            "start {start}"
+        );
+        let verified = cli(&node, &["verify"]);
+        assert!(verified.status.success(), "{}", stderr(&verified));
+        drop(node);
+        // One copy, taken before the first start upgraded the store.
+        let kept: Vec<String> = std::fs::read_dir(data.join("backups"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0].starts_with("before-format-2-"), "{kept:?}");
+    }
+}

@@ -41,6 +41,14 @@ pub enum OpenError {
     /// The stored genesis does not decode or is refused.
     #[error("stored genesis is invalid: {0}")]
     Genesis(#[from] crate::genesis::GenesisError),
+    /// The store was written by a newer version of Tansiq.
+    #[error("the data directory's store has format {found}, written by a newer Tansiq; this binary reads formats up to {supported}: run the newer binary (or restore a backup of this format)")]
+    NewerFormat {
+        /// The store's format.
+        found: u32,
+        /// The newest this binary reads.
+        supported: u32,
+    },
     /// The directory holds another chain than the genesis given.
     #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
     GenesisMismatch {
@@ -103,6 +111,25 @@ impl Ledger {
         new_chain: NewChain,
     ) -> Result<Ledger, OpenError> {
         let store = Store::open(path)?;
+        match store.format_version()? {
+            Some(found) if found > crate::store::FORMAT_VERSION => {
+                return Err(OpenError::NewerFormat {
+                    found,
+                    supported: crate::store::FORMAT_VERSION,
+                })
+            }
+            // Format 1 reads as it is: the upgrade records the version
+            // (the node backs the store up first: `tansiq-node` on start).
+            Some(found) if found < crate::store::FORMAT_VERSION => {
+                store.set_format_version(crate::store::FORMAT_VERSION)?;
+                tracing::info!(
+                    from = found,
+                    to = crate::store::FORMAT_VERSION,
+                    "upgraded the store's format in place"
+                );
+            }
+            _ => {}
+        }
         let stored = match store.genesis_bytes()? {
             Some(bytes) => Genesis::decode(&bytes)?,
             None => {
@@ -336,6 +363,7 @@ pub(crate) enum Durability {
 }
 
 pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {
+    store.set_format_version(crate::store::FORMAT_VERSION)?;
     let mut batch = store.batch();
     batch.put_genesis(&genesis.bytes);
     batch.put_tip(&Tip {

@@ -12,7 +12,8 @@ use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 use super::cf;
 use super::error::StoreError;
 use super::keys::{
-    decode_log, decode_tip, key_sequence_key, text_key, META_GENESIS, META_TIP, META_TREE_SIZE,
+    decode_log, decode_tip, key_sequence_key, text_key, META_FORMAT, META_GENESIS, META_TIP,
+    META_TREE_SIZE,
 };
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
 
@@ -344,6 +345,27 @@ impl Store {
         Ok(())
     }
 
+    /// The store's format version: [`FORMAT_VERSION`] for a store this
+    /// version wrote, 1 for one written before versions were recorded,
+    /// None for a store that holds no ledger yet.
+    pub fn format_version(&self) -> Result<Option<u32>, StoreError> {
+        if let Some(bytes) = self.get_cf(cf::META, META_FORMAT)? {
+            let bytes: [u8; 4] = bytes
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("format version is not 4 bytes".into()))?;
+            return Ok(Some(u32::from_be_bytes(bytes)));
+        }
+        Ok(self.genesis_bytes()?.map(|_| 1))
+    }
+
+    /// Records the format version (one synced write: the upgrade from
+    /// format 1, whose records read unchanged, is this write alone).
+    pub(crate) fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(cf::META), META_FORMAT, version.to_be_bytes());
+        self.write_synced(batch)
+    }
+
     /// What the store holds on disk and in memory, for monitoring: bytes of
     /// live SST files and of memtables over every column family, and
     /// whether RocksDB stopped writes (a write stall).
@@ -411,3 +433,7 @@ pub struct StoreSizes {
     /// RocksDB stopped writes.
     pub write_stopped: bool,
 }
+
+/// The store format this version writes. 2: the version is recorded (the
+/// records of format 1 read unchanged; fields added since are optional).
+pub const FORMAT_VERSION: u32 = 2;

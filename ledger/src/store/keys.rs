@@ -8,6 +8,8 @@ use super::records::{LogRecord, Tip};
 
 pub(crate) const META_GENESIS: &[u8] = b"genesis";
 pub(crate) const META_TIP: &[u8] = b"tip";
+/// The store's format version (absent: format 1, before it was recorded).
+pub(crate) const META_FORMAT: &[u8] = b"format_version";
 /// How many log entries the Merkle tree holds (u64, big-endian): the log's
 /// position once the tree has caught up with it.
 pub(crate) const META_TREE_SIZE: &[u8] = b"tree_size";

@@ -8,12 +8,12 @@ mod batch;
 pub mod cf;
 mod db;
 mod error;
-mod keys;
+pub(crate) mod keys;
 mod records;
 mod replace;
 pub mod snapshot_file;
 
-pub use db::{KeyValue, Store, StoreSizes};
+pub use db::{KeyValue, Store, StoreSizes, FORMAT_VERSION};
 pub use error::{StorageFault, StoreError};
 pub(crate) use keys::{decode_json, split_text_key, text_key};
 pub use records::{
