@@ -558,6 +558,11 @@ impl<'a> Coverage<'a> {
                 }
             }
         }
+        // The index's order depends on where projects were before: the
+        // answer's does not.
+        found.sort_by(|x, y| {
+            (&x.project_id, &x.subject, &x.attester).cmp(&(&y.project_id, &y.subject, &y.attester))
+        });
         Ok(found)
     }
 
