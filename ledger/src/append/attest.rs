@@ -10,6 +10,7 @@ use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::attestation_made::Subject as Claim;
 use tansiq_proto::v1::event_body::Kind;
 
+use crate::coverage::pcode_within;
 use crate::event::Event;
 use crate::ids::{EventId, LogPosition};
 use crate::reject::Rejection;
@@ -21,12 +22,6 @@ use super::staging::Staging;
 
 /// IATI TransactionType 3: a disbursement, the one transaction attested.
 const DISBURSEMENT: u32 = 3;
-
-/// Whether `pcode` is `area` or a place under it (a parent's P-code is a
-/// prefix of its children's).
-pub(crate) fn within(pcode: &str, area: &str) -> bool {
-    pcode.starts_with(area)
-}
 
 /// A result's fields, as both `result_reported` and `result_updated` carry them.
 pub(super) struct ResultBody<'a> {
@@ -58,7 +53,7 @@ impl Staging<'_> {
                 .summary
                 .locations
                 .iter()
-                .any(|location| within(&indicator.pcode, location))
+                .any(|location| pcode_within(&indicator.pcode, location))
         {
             return Err(Rejection::field(
                 "indicator.pcode",
@@ -165,73 +160,42 @@ impl Staging<'_> {
             .subject
             .as_ref()
             .ok_or_else(|| Rejection::field("subject", "is required"))?;
-        let (project_id, subject, claimed_by, place) = match claim {
+        // The claim's project, read once; a disbursement names it.
+        let disbursement = match claim {
             Claim::ProjectFunding(project_id) => {
                 return self.funding_attested(event, body, project_id, author_id, role, position)
-            }
-            Claim::ProjectActive(project_id) => {
-                let project = self.require_project(project_id)?;
-                let owner = project.owner.clone();
-                (project_id.clone(), Subject::Active, owner, None)
-            }
-            Claim::ResultDelivered(period) => {
-                let project = self.require_project(&period.project_id)?;
-                let result = project.results.get(&period.result_id).ok_or_else(|| {
-                    Rejection::UnknownReference {
-                        what: "result",
-                        id: format!("{}/{}", period.project_id, period.result_id),
-                    }
-                })?;
-                let Some(indicator_period) = result
-                    .indicator
-                    .periods
-                    .iter()
-                    .find(|p| p.start == period.period_start)
-                else {
-                    return Err(Rejection::UnknownReference {
-                        what: "result period",
-                        id: format!(
-                            "{}/{} from {}",
-                            period.project_id, period.result_id, period.period_start
-                        ),
-                    }
-                    .into());
-                };
-                if indicator_period
-                    .actual
-                    .as_ref()
-                    .is_none_or(|actual| actual.value.is_empty() && actual.comment.is_empty())
-                {
-                    return Err(Rejection::field(
-                        "result_delivered",
-                        format!(
-                            "result {}/{} reports no actual value for the period from {}: there is nothing delivered to attest yet",
-                            period.project_id, period.result_id, period.period_start
-                        ),
-                    )
-                    .into());
-                }
-                let place =
-                    (!result.indicator.pcode.is_empty()).then(|| result.indicator.pcode.clone());
-                (
-                    period.project_id.clone(),
-                    Subject::Result {
-                        result_id: period.result_id.clone(),
-                        period_start: period.period_start.clone(),
-                    },
-                    result.reported_by.clone(),
-                    place,
-                )
             }
             Claim::Transaction(event_id) => {
                 let event_id = EventId::from_slice(event_id)
                     .map_err(|error| Rejection::field("transaction", error.to_string()))?;
-                let (transaction, claimed_by) = self.disbursement(&event_id)?;
+                Some((event_id, self.disbursement(&event_id)?))
+            }
+            Claim::ProjectActive(_) | Claim::ResultDelivered(_) => None,
+        };
+        let project_id = match (claim, &disbursement) {
+            (Claim::ProjectActive(project_id), _) => project_id.clone(),
+            (Claim::ResultDelivered(period), _) => period.project_id.clone(),
+            (_, Some((_, (transaction, _)))) => transaction.project_id.clone(),
+            _ => unreachable!("invariant: every other claim returned above"),
+        };
+        let project = self.require_project(&project_id)?;
+        // What is attested, who claimed it, and where (None: the project's places).
+        let (subject, claimed_by, place) = match (claim, disbursement) {
+            (Claim::ResultDelivered(period), _) => {
+                let (claimed_by, place) = self.delivered_period(&project, period)?;
+                let subject = Subject::Result {
+                    result_id: period.result_id.clone(),
+                    period_start: period.period_start.clone(),
+                };
+                (subject, claimed_by, place)
+            }
+            (_, Some((event_id, (transaction, claimed_by)))) => {
                 if transaction.receiver_org_id == author_id {
                     // The receiver attests receipt, wherever the project is.
                     let record = self.attestation_record(body, event, String::new());
                     return self.keep_attestation(
-                        &transaction.project_id,
+                        project,
+                        &project_id,
                         Subject::Transaction(event_id),
                         &claimed_by,
                         record,
@@ -241,24 +205,19 @@ impl Staging<'_> {
                         event.id,
                     );
                 }
-                (
-                    transaction.project_id.clone(),
-                    Subject::Transaction(event_id),
-                    claimed_by,
-                    None,
-                )
+                (Subject::Transaction(event_id), claimed_by, None)
             }
+            _ => (Subject::Active, project.owner.clone(), None),
         };
         // A municipality's organisation, for its own places.
         let area = self.attesting_area(author_id, role, &subject)?;
-        let project = self.require_project(&project_id)?;
         let here = match place.as_deref() {
-            Some(pcode) => within(pcode, &area),
+            Some(pcode) => pcode_within(pcode, &area),
             None => project
                 .summary
                 .locations
                 .iter()
-                .any(|location| within(location, &area)),
+                .any(|location| pcode_within(location, &area)),
         };
         if !here {
             return Err(not_allowed(
@@ -273,6 +232,7 @@ impl Staging<'_> {
         }
         let record = self.attestation_record(body, event, area);
         self.keep_attestation(
+            project,
             &project_id,
             subject,
             &claimed_by,
@@ -282,6 +242,55 @@ impl Staging<'_> {
             position,
             event.id,
         )
+    }
+
+    /// A result period `project` reports as delivered: who reported it,
+    /// and its own place if it has one. Refused when the project has no
+    /// such result or period, or the period reports nothing delivered.
+    fn delivered_period(
+        &self,
+        project: &ProjectRecord,
+        period: &pb::ResultPeriodRef,
+    ) -> Result<(String, Option<String>), StageError> {
+        let result =
+            project
+                .results
+                .get(&period.result_id)
+                .ok_or_else(|| Rejection::UnknownReference {
+                    what: "result",
+                    id: format!("{}/{}", period.project_id, period.result_id),
+                })?;
+        let Some(indicator_period) = result
+            .indicator
+            .periods
+            .iter()
+            .find(|p| p.start == period.period_start)
+        else {
+            return Err(Rejection::UnknownReference {
+                what: "result period",
+                id: format!(
+                    "{}/{} from {}",
+                    period.project_id, period.result_id, period.period_start
+                ),
+            }
+            .into());
+        };
+        if indicator_period
+            .actual
+            .as_ref()
+            .is_none_or(|actual| actual.value.is_empty() && actual.comment.is_empty())
+        {
+            return Err(Rejection::field(
+                "result_delivered",
+                format!(
+                    "result {}/{} reports no actual value for the period from {}: there is nothing delivered to attest yet",
+                    period.project_id, period.result_id, period.period_start
+                ),
+            )
+            .into());
+        }
+        let place = (!result.indicator.pcode.is_empty()).then(|| result.indicator.pcode.clone());
+        Ok((result.reported_by.clone(), place))
     }
 
     /// The P-code a municipality's organisation attests for; others may
@@ -333,6 +342,7 @@ impl Staging<'_> {
     #[allow(clippy::too_many_arguments)]
     fn keep_attestation(
         &mut self,
+        mut project: ProjectRecord,
         project_id: &str,
         subject: Subject,
         claimed_by: &str,
@@ -353,7 +363,6 @@ impl Staging<'_> {
             )
             .into());
         }
-        let mut project = self.require_project(project_id)?;
         project
             .attested
             .entry(subject.key())

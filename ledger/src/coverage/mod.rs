@@ -43,6 +43,7 @@ pub use list::{Listed, Page, ProjectFilter};
 pub use overlap::OverlapKind;
 pub(crate) use overlap::{judge, pair, Complementary, Judged};
 pub(crate) use policy::policy_for;
+pub(crate) use project::pcode_within;
 pub use project::PeriodStatus;
 pub(crate) use query::Unreviewed;
 pub use query::{AsOf, Cell, Count, Coverage, DecimalSum, Dispute, Gap, Overlap, Support, Totals};

@@ -6,6 +6,13 @@ use tansiq_proto::v1 as pb;
 
 use crate::store::{AttestationRecord, ProjectRecord, Subject};
 
+/// Whether `pcode` is `area` or a place under it: a parent's P-code is a
+/// prefix of its children's (the ledger refuses a municipality whose
+/// parent is not).
+pub(crate) fn pcode_within(pcode: &str, area: &str) -> bool {
+    pcode.starts_with(area)
+}
+
 /// One period of one result: what was targeted, reported and confirmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeriodStatus {
@@ -86,7 +93,7 @@ impl ProjectRecord {
         };
         let verdicts: Vec<pb::AttestationVerdict> = attested
             .values()
-            .filter(|word| !word.pcode.is_empty() && pcode.starts_with(&word.pcode))
+            .filter(|word| !word.pcode.is_empty() && pcode_within(pcode, &word.pcode))
             .map(|word| word.verdict)
             .collect();
         [
