@@ -154,7 +154,7 @@ pub fn backup(ledger: &Ledger, out: &Path) -> Result<Manifest, BackupError> {
     let tip = copy
         .tip()?
         .ok_or_else(|| StoreError::Corrupt("the copied store has no tip".into()))?;
-    let membership = copy.raft_membership()?;
+    let membership = crate::replication::stored_membership(&copy)?;
     drop(copy);
     let manifest = Manifest {
         format: BACKUP_FORMAT,
@@ -355,27 +355,24 @@ pub fn restore(
     Ok((manifest, tip))
 }
 
-/// Before a store of an older format is upgraded in place (when the ledger
-/// opens it): a checkpoint of it in `data_dir/backups/before-format-N-MS/db`.
-/// Returns where, or None when the store needs no upgrade (new, or of the
-/// current format).
-pub fn before_upgrade(store_dir: &Path, data_dir: &Path) -> Result<Option<PathBuf>, BackupError> {
-    if !store_dir.join("CURRENT").exists() {
-        return Ok(None);
-    }
-    let store = crate::store::Store::open(store_dir)?;
-    let Some(version) = store.format_version()? else {
-        return Ok(None);
-    };
-    if version >= crate::store::FORMAT_VERSION {
-        return Ok(None);
-    }
+/// The copy of a store of an older format that [`Ledger::open`] keeps
+/// before it upgrades the store in place: a checkpoint in
+/// `DATA_DIR/backups/before-format-N-MS/db`, where `DATA_DIR` holds the
+/// store. Returns where.
+pub(crate) fn copy_before_upgrade(
+    store: &crate::store::Store,
+    store_dir: &Path,
+) -> Result<PathBuf, crate::append::OpenError> {
+    let data_dir = store_dir.parent().unwrap_or(store_dir);
     let out = data_dir.join("backups").join(format!(
         "before-format-{}-{}",
         crate::store::FORMAT_VERSION,
         crate::author::now_ms()
     ));
-    fs::create_dir_all(&out).map_err(backup_io(&out))?;
+    fs::create_dir_all(&out).map_err(|error| crate::append::OpenError::UpgradeCopy {
+        path: out.clone(),
+        error,
+    })?;
     store.checkpoint(&out.join(STORE_DIR))?;
-    Ok(Some(out))
+    Ok(out)
 }

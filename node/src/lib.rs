@@ -74,14 +74,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let db_path = config.data_dir.join("db");
     let store_dir = db_path.clone();
-    // A store of an older format is upgraded in place when the ledger
-    // opens it; a copy of it is kept first.
-    if let Some(kept) = tansiq_ledger::backup::before_upgrade(&db_path, &config.data_dir)? {
-        tracing::info!(
-            backup = %kept.display(),
-            "the store is of an older format: a copy is kept there before it is upgraded in place"
-        );
-    }
     let ledger = {
         let genesis = genesis.clone();
         tokio::task::spawn_blocking(move || Ledger::open(&db_path, genesis.as_ref()))

@@ -49,6 +49,14 @@ pub enum OpenError {
         /// The newest this binary reads.
         supported: u32,
     },
+    /// The copy of a store kept before its upgrade could not be written.
+    #[error("cannot keep a copy of the store before upgrading its format in {path}: {error}; nothing was upgraded")]
+    UpgradeCopy {
+        /// Where the copy was to go.
+        path: std::path::PathBuf,
+        /// Why not.
+        error: std::io::Error,
+    },
     /// The directory holds another chain than the genesis given.
     #[error("data directory holds chain {stored} (genesis {stored_hash}), but the configured genesis is chain {given} ({given_hash})")]
     GenesisMismatch {
@@ -118,14 +126,16 @@ impl Ledger {
                     supported: crate::store::FORMAT_VERSION,
                 })
             }
-            // Format 1 reads as it is: the upgrade records the version
-            // (the node backs the store up first: `tansiq-node` on start).
+            // Format 1 reads as it is: the upgrade records the version,
+            // after a copy of the store is kept.
             Some(found) if found < crate::store::FORMAT_VERSION => {
+                let kept = crate::backup::copy_before_upgrade(&store, path)?;
                 store.set_format_version(crate::store::FORMAT_VERSION)?;
                 tracing::info!(
                     from = found,
                     to = crate::store::FORMAT_VERSION,
-                    "upgraded the store's format in place"
+                    copy = %kept.display(),
+                    "upgraded the store's format in place; a copy of it as it was is kept"
                 );
             }
             _ => {}

@@ -71,6 +71,10 @@ fn a_store_written_by_a_newer_format_is_refused_and_an_older_one_upgraded() {
         upgraded.store().format_version().expect("read"),
         Some(crate::store::FORMAT_VERSION)
     );
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("a copy kept before the upgrade")
+        .collect();
+    assert_eq!(kept.len(), 1);
     upgraded
         .store()
         .set_format_version(crate::store::FORMAT_VERSION + 1)

@@ -18,6 +18,16 @@ pub(super) const META_INSTALLING: &[u8] = b"installing_snapshot";
 pub(super) const META_APPLIED: &[u8] = b"applied";
 pub(super) const META_MEMBERSHIP: &[u8] = b"membership";
 
+/// The membership a member's store holds (openraft's stored membership,
+/// as the JSON text it is kept in), if it is a cluster member's.
+pub(crate) fn stored_membership(
+    store: &crate::store::Store,
+) -> Result<Option<String>, crate::store::StoreError> {
+    Ok(store
+        .get_cf(crate::store::cf::RAFT_META, META_MEMBERSHIP)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 pub(super) fn io_read(error: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::read(&error).into()
 }

@@ -22,6 +22,7 @@
 
 mod log_store;
 mod meta;
+pub(crate) use meta::stored_membership;
 pub mod outbox;
 mod state_machine;
 #[cfg(test)]

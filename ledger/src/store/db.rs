@@ -387,14 +387,6 @@ impl Store {
         sizes
     }
 
-    /// The Raft membership this store holds (openraft's stored membership,
-    /// as JSON text), if it is a cluster member's.
-    pub(crate) fn raft_membership(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get_cf(cf::RAFT_META, b"membership")?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
-    }
-
     /// Makes every unsynced write before it durable: one fsync of the
     /// write-ahead log (after a rebuild's unsynced batches).
     pub(crate) fn sync_wal(&self) -> Result<(), StoreError> {
