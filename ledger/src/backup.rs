@@ -199,11 +199,15 @@ fn hash_files(dir: &Path) -> Result<Vec<BackupFile>, (PathBuf, std::io::Error)> 
         if !path.is_file() {
             continue;
         }
-        let bytes = fs::read(&path).map_err(|error| (path.clone(), error))?;
+        // Streamed: an SST file may be hundreds of MiB.
+        let mut hasher = blake3::Hasher::new();
+        let bytes = fs::File::open(&path)
+            .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
+            .map_err(|error| (path.clone(), error))?;
         files.push(BackupFile {
             name: entry.file_name().to_string_lossy().into_owned(),
-            bytes: bytes.len() as u64,
-            blake3: blake3::hash(&bytes).to_hex().to_string(),
+            bytes,
+            blake3: hasher.finalize().to_hex().to_string(),
         });
     }
     Ok(files)
