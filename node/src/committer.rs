@@ -209,10 +209,11 @@ fn write_group(
             }
             for (job, outcome) in group.jobs.into_iter().zip(outcomes) {
                 record_outcome(metrics, &outcome);
-                metrics.record_latency(job.received.elapsed().as_micros() as u64);
+                let latency = job.received.elapsed();
+                metrics.record_latency(latency.as_micros() as u64);
                 crate::exposition::EXPORTED
                     .commit_latency
-                    .observe(job.received.elapsed().as_secs_f64());
+                    .observe(latency.as_secs_f64());
                 let _ = job.reply.send(outcome.map_err(SubmitError::Rejected));
             }
         }

@@ -518,7 +518,8 @@ impl<'a> Coverage<'a> {
     pub fn disputes(&self, pcode: &str) -> Result<Vec<Dispute>, StoreError> {
         let mut seen = BTreeSet::new();
         let mut found = Vec::new();
-        for (_, _, project_id) in self.store.coverage_entries(pcode, false)? {
+        for entry in self.store.coverage_entries_under(pcode) {
+            let (_, _, project_id) = entry?;
             if !seen.insert(project_id.clone()) {
                 continue;
             }
