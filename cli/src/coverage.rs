@@ -246,34 +246,16 @@ pub async fn run(node: &str, output: Output, command: CoverageCommand) -> anyhow
                 .await?
                 .into_inner();
             print_info(output, answer.info.as_ref());
-            if output == Output::Json {
-                for dispute in &answer.disputes {
-                    say!("{}", serde_json::to_string(dispute)?);
-                }
-                return Ok(());
-            }
-            let columns = [
-                ("project", 24),
-                ("owner", 12),
-                ("subject", 30),
-                ("attester", 16),
-                ("verdict", 10),
-                ("value", 10),
-                ("note", 0),
-            ];
+            let columns: Vec<(&str, usize)> = [("project", 24), ("owner", 12)]
+                .into_iter()
+                .chain(ATTESTATION_COLUMNS)
+                .collect();
             output::header(output, &columns);
             for dispute in &answer.disputes {
-                let attestation = dispute.attestation.clone().unwrap_or_default();
-                let row = json!({
-                    "project": dispute.project_id,
-                    "owner": dispute.owner,
-                    "subject": attestation.subject,
-                    "attester": attestation.attester,
-                    "verdict": verdict_name(attestation.verdict),
-                    "value": attestation.value,
-                    "note": attestation.note,
-                });
-                output::row(output, &row, &columns);
+                let mut row = attestation_row(&dispute.attestation.clone().unwrap_or_default());
+                row["project"] = json!(dispute.project_id);
+                row["owner"] = json!(dispute.owner);
+                emit(output, dispute, &row, &columns)?;
             }
         }
         CoverageCommand::History { project_id } => {
@@ -421,24 +403,30 @@ fn verdict_name(verdict: i32) -> &'static str {
     }
 }
 
+/// An attestation's columns, after those a table puts before them.
+const ATTESTATION_COLUMNS: [(&str, usize); 5] = [
+    ("subject", 30),
+    ("attester", 16),
+    ("verdict", 10),
+    ("value", 10),
+    ("note", 0),
+];
+
+/// An attestation as a table row (its verdict in words).
+fn attestation_row(attestation: &pb::Attestation) -> Value {
+    json!({
+        "subject": attestation.subject,
+        "attester": attestation.attester,
+        "verdict": verdict_name(attestation.verdict),
+        "value": attestation.value,
+        "note": attestation.note,
+    })
+}
+
 fn attestations_table(output: Output, attestations: &[pb::Attestation]) {
-    let columns = [
-        ("subject", 30),
-        ("attester", 16),
-        ("verdict", 10),
-        ("value", 10),
-        ("note", 0),
-    ];
-    output::header(output, &columns);
+    output::header(output, &ATTESTATION_COLUMNS);
     for attestation in attestations {
-        let row = json!({
-            "subject": attestation.subject,
-            "attester": attestation.attester,
-            "verdict": verdict_name(attestation.verdict),
-            "value": attestation.value,
-            "note": attestation.note,
-        });
-        output::row(output, &row, &columns);
+        output::row(output, &attestation_row(attestation), &ATTESTATION_COLUMNS);
     }
 }
 
