@@ -466,29 +466,16 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
     };
     let mut authors = std::collections::HashMap::new();
     for (org_id, role, latin, arabic, iati, org_type) in ORGANISATIONS {
-        let org = OrgId::parse(org_id)?;
-        let key = KeyPair::generate();
-        KeyFile::new(
-            &org,
-            &key,
-            "DEV KEY of the demo scenario; never use it on a real ledger",
-        )
-        .write(&key_dir.join(format!("{org_id}.key")))?;
-        submit
-            .one(
-                &mut ministry,
-                Kind::OrganisationRegistered(pb::OrganisationRegistered {
-                    org_id: (*org_id).into(),
-                    role: *role as i32,
-                    name: names(latin, arabic),
-                    iati_identifier: (*iati).into(),
-                    iati_org_type: *org_type,
-                    keys: vec![key.public().0.to_vec()],
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        authors.insert(*org_id, Author::new(chain.clone(), org, key, 0, None));
+        let registered = pb::OrganisationRegistered {
+            org_id: (*org_id).into(),
+            role: *role as i32,
+            name: names(latin, arabic),
+            iati_identifier: (*iati).into(),
+            iati_org_type: *org_type,
+            ..Default::default()
+        };
+        let author = register(&mut submit, &mut ministry, &key_dir, registered).await?;
+        authors.insert(*org_id, author);
     }
     for (pcode, parent, level, latin, arabic, population) in MUNICIPALITIES {
         submit
@@ -506,29 +493,16 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
             .await?;
     }
     for (org_id, pcode, latin, arabic) in LOCAL_GOVERNMENTS {
-        let org = OrgId::parse(org_id)?;
-        let key = KeyPair::generate();
-        KeyFile::new(
-            &org,
-            &key,
-            "DEV KEY of the demo scenario; never use it on a real ledger",
-        )
-        .write(&key_dir.join(format!("{org_id}.key")))?;
-        submit
-            .one(
-                &mut ministry,
-                Kind::OrganisationRegistered(pb::OrganisationRegistered {
-                    org_id: (*org_id).into(),
-                    role: pb::OrgRole::LocalGovernment as i32,
-                    name: names(latin, arabic),
-                    iati_org_type: 10,
-                    keys: vec![key.public().0.to_vec()],
-                    pcode: (*pcode).into(),
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        authors.insert(*org_id, Author::new(chain.clone(), org, key, 0, None));
+        let registered = pb::OrganisationRegistered {
+            org_id: (*org_id).into(),
+            role: pb::OrgRole::LocalGovernment as i32,
+            name: names(latin, arabic),
+            iati_org_type: 10,
+            pcode: (*pcode).into(),
+            ..Default::default()
+        };
+        let author = register(&mut submit, &mut ministry, &key_dir, registered).await?;
+        authors.insert(*org_id, author);
     }
     submit
         .one(
@@ -599,6 +573,29 @@ pub async fn load(data_dir: &Path, ledger: &Ledger, committer: &Committer) -> an
         "demo scenario loaded (P-codes and figures are illustrative)"
     );
     Ok(())
+}
+
+/// Registers an organisation (as the ministry) with a new key of its own,
+/// written to `key_dir/ORG.key` as a marked dev key; its author.
+async fn register(
+    submit: &mut Submitter<'_>,
+    ministry: &mut Author,
+    key_dir: &Path,
+    mut registered: pb::OrganisationRegistered,
+) -> anyhow::Result<Author> {
+    let org = OrgId::parse(&registered.org_id)?;
+    let key = KeyPair::generate();
+    KeyFile::new(
+        &org,
+        &key,
+        "DEV KEY of the demo scenario; never use it on a real ledger",
+    )
+    .write(&key_dir.join(format!("{org}.key")))?;
+    registered.keys = vec![key.public().0.to_vec()];
+    submit
+        .one(ministry, Kind::OrganisationRegistered(registered))
+        .await?;
+    Ok(Author::new(ministry.chain.clone(), org, key, 0, None))
 }
 
 /// What was delivered, and who confirmed it (figures illustrative): Ghadames'
