@@ -38,60 +38,69 @@ pub struct Exported {
     pub raft_peer_lag: IntGaugeVec,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let counter = IntCounter::new(name, help).expect("invariant: a valid metric name");
+/// `metric`, registered with `registry`.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
     registry
-        .register(Box::new(counter.clone()))
+        .register(Box::new(metric.clone()))
         .expect("invariant: each metric registered once");
-    counter
+    metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    registered(
+        registry,
+        IntCounter::new(name, help).expect("invariant: a valid metric name"),
+    )
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let gauge = IntGauge::new(name, help).expect("invariant: a valid metric name");
-    registry
-        .register(Box::new(gauge.clone()))
-        .expect("invariant: each metric registered once");
-    gauge
+    registered(
+        registry,
+        IntGauge::new(name, help).expect("invariant: a valid metric name"),
+    )
 }
 
 /// The process's metrics.
 pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
     let registry = Registry::new();
-    let requests_refused = IntCounterVec::new(
-        Opts::new(
-            "tansiq_requests_refused_total",
-            "Submitted requests refused, by reason (the tansiq-reason of docs/PROTOCOL.md)",
-        ),
-        &["reason"],
-    )
-    .expect("invariant: a valid metric");
-    registry
-        .register(Box::new(requests_refused.clone()))
-        .expect("invariant: registered once");
-    let commit_latency = Histogram::with_opts(
-        HistogramOpts::new(
-            "tansiq_commit_latency_seconds",
-            "From a submission's arrival to its durable receipt (single node)",
+    let requests_refused = registered(
+        &registry,
+        IntCounterVec::new(
+            Opts::new(
+                "tansiq_requests_refused_total",
+                "Submitted requests refused, by reason (the tansiq-reason of docs/PROTOCOL.md)",
+            ),
+            &["reason"],
         )
-        .buckets(vec![
-            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
-        ]),
-    )
-    .expect("invariant: a valid metric");
-    registry
-        .register(Box::new(commit_latency.clone()))
-        .expect("invariant: registered once");
-    let raft_peer_lag = IntGaugeVec::new(
-        Opts::new(
-            "tansiq_raft_peer_lag_entries",
-            "On the leader: entries of its log each peer has not matched yet",
-        ),
-        &["peer"],
-    )
-    .expect("invariant: a valid metric");
-    registry
-        .register(Box::new(raft_peer_lag.clone()))
-        .expect("invariant: registered once");
+        .expect("invariant: a valid metric"),
+    );
+    let commit_latency = registered(
+        &registry,
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "tansiq_commit_latency_seconds",
+                "From a submission's arrival to its durable receipt (single node)",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+            ]),
+        )
+        .expect("invariant: a valid metric"),
+    );
+    let raft_peer_lag = registered(
+        &registry,
+        IntGaugeVec::new(
+            Opts::new(
+                "tansiq_raft_peer_lag_entries",
+                "On the leader: entries of its log each peer has not matched yet",
+            ),
+            &["peer"],
+        )
+        .expect("invariant: a valid metric"),
+    );
     Exported {
         events_committed: counter(
             &registry,
