@@ -258,7 +258,7 @@ pub struct Activity {
     pub results: Vec<ResultIndicator>,
     /// Each `result` opened so far: its type and title (read before its
     /// indicators, as IATI orders them).
-    pub result_heads: Vec<(u32, Texts)>,
+    pub(crate) result_heads: Vec<(u32, Texts)>,
     /// Tansiq extension: attestations on the exporting ledger.
     pub attestations: Vec<AttestationRead>,
 }
