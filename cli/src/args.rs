@@ -114,12 +114,15 @@ pub enum Command {
     /// Ask the node for a consistent copy of its ledger, written while it
     /// keeps serving into OUT on the node's host, with a manifest (chain,
     /// position, head, a hash of every file); restore it with
-    /// `tansiq-node restore --from OUT`. Signed with a ministry key.
+    /// `tansiq-node restore --from OUT`. Asked as an administrator (a
+    /// certificate of the cluster's CA naming tansiq://CHAIN/admin/NAME, given
+    /// with --tls-cert and --tls-key: what a nightly backup job holds), or
+    /// signed with a ministry key.
     Backup {
         /// A new or empty folder on the node's host (absolute path).
         #[arg(long)]
         out: PathBuf,
-        /// The ministry's key file.
+        /// The ministry's key file (not needed with an administrator's certificate).
         #[arg(long, env = "TANSIQ_KEY")]
         key: Option<PathBuf>,
     },

@@ -72,7 +72,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Status => status(output, &mut connect(&cli.node).await?).await,
         Command::Backup { out, key } => {
-            backup(output, &mut connect(&cli.node).await?, &out, key).await
+            // With a client certificate and no key, the certificate asks.
+            let signer = match (key, &cli.tls_cert) {
+                (None, Some(_)) => None,
+                (key, _) => {
+                    Some(key.unwrap_or_else(|| PathBuf::from(crate::signer::DEFAULT_KEY_FILE)))
+                }
+            };
+            backup(output, &mut connect(&cli.node).await?, &out, signer).await
         }
         Command::Tail { from, once } => {
             tail(output, &mut connect(&cli.node).await?, from, once).await
@@ -428,34 +435,36 @@ async fn backup(
     output: Output,
     client: &mut Client,
     out: &std::path::Path,
-    key: Option<PathBuf>,
+    signer: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let path = key.unwrap_or_else(|| PathBuf::from(crate::signer::DEFAULT_KEY_FILE));
-    let (_, key) = tansiq_ledger::author::KeyFile::read(&path)
-        .with_context(|| "pass --key FILE (the ministry's key) or set TANSIQ_KEY".to_owned())?;
-    let chain = tansiq_ledger::signing::ChainId::parse(
-        &client
-            .get_head(pb::GetHeadRequest {})
-            .await?
-            .into_inner()
-            .chain_id,
-    )?;
     let out_dir = out.display().to_string();
-    let signed_at_ms = tansiq_ledger::author::now_ms();
-    let signature = key.sign_bytes(&tansiq_ledger::signing::backup_request_bytes(
-        &chain,
-        &out_dir,
-        signed_at_ms,
-    ));
-    let answer = client
-        .backup(pb::BackupRequest {
-            out_dir,
-            signer_key: key.public().0.to_vec(),
-            signed_at_ms,
-            signature: signature.to_vec(),
-        })
-        .await?
-        .into_inner();
+    let mut request = pb::BackupRequest {
+        out_dir: out_dir.clone(),
+        ..Default::default()
+    };
+    // Without a signer, the client certificate (an administrator's) asks.
+    if let Some(path) = signer {
+        let (_, key) = tansiq_ledger::author::KeyFile::read(&path).with_context(|| {
+            "pass --key FILE (the ministry's key) or set TANSIQ_KEY, or ask as an administrator with --tls-cert and --tls-key".to_owned()
+        })?;
+        let chain = tansiq_ledger::signing::ChainId::parse(
+            &client
+                .get_head(pb::GetHeadRequest {})
+                .await?
+                .into_inner()
+                .chain_id,
+        )?;
+        request.signed_at_ms = tansiq_ledger::author::now_ms();
+        request.signature = key
+            .sign_bytes(&tansiq_ledger::signing::backup_request_bytes(
+                &chain,
+                &out_dir,
+                request.signed_at_ms,
+            ))
+            .to_vec();
+        request.signer_key = key.public().0.to_vec();
+    }
+    let answer = client.backup(request).await?.into_inner();
     match output {
         Output::Json => say!("{}", serde_json::to_string(&answer)?),
         Output::Table => say!(

@@ -43,6 +43,10 @@ pub struct Manifest {
     /// A cluster member's membership as its store held it (openraft's
     /// stored membership, JSON), or None outside a cluster.
     pub membership: Option<String>,
+    /// The member whose store it is (a cluster member's that recorded its
+    /// id), or None.
+    #[serde(default)]
+    pub member: Option<u64>,
     /// Every file of the copy, under `db/`.
     pub files: Vec<BackupFile>,
 }
@@ -155,6 +159,7 @@ pub fn backup(ledger: &Ledger, out: &Path) -> Result<Manifest, BackupError> {
         .tip()?
         .ok_or_else(|| StoreError::Corrupt("the copied store has no tip".into()))?;
     let membership = crate::replication::stored_membership(&copy)?;
+    let member = crate::replication::member::member_of(&copy)?.flatten();
     drop(copy);
     let manifest = Manifest {
         format: BACKUP_FORMAT,
@@ -164,6 +169,7 @@ pub fn backup(ledger: &Ledger, out: &Path) -> Result<Manifest, BackupError> {
         head: tip.head.to_hex(),
         created_at_ms: crate::author::now_ms(),
         membership,
+        member,
         files: hash_files(&store_dir).map_err(|(path, error)| BackupError::Io { path, error })?,
     };
     let genesis = out.join(GENESIS_FILE);
@@ -286,16 +292,30 @@ pub fn check(from: &Path, expected: Option<&Genesis>) -> Result<Manifest, Restor
     Ok(manifest)
 }
 
+/// What [`restore`] restored.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    /// The backup's manifest.
+    pub manifest: Manifest,
+    /// The restored log's tip (the manifest's position and head).
+    pub tip: Tip,
+    /// For a cluster member's backup: what it was a copy of. The restored
+    /// store forgot its Raft state and rejoins as a new member (see
+    /// `replication::member`).
+    pub rejoins: Option<crate::replication::member::RestoredFrom>,
+}
+
 /// Restores the backup in `from` into `data_dir/db` (which must not hold a
 /// store): checks it ([`check`]), copies it beside the target, replays
 /// every signed event of the copy (signatures, key chains, rules) and
-/// checks that it ends at the manifest's position and head, and only then
-/// moves it into place. Returns the restored tip.
+/// checks that it ends at the manifest's position and head; a cluster
+/// member's copy then forgets its Raft state (it rejoins as a new member);
+/// and only then is it moved into place.
 pub fn restore(
     from: &Path,
     data_dir: &Path,
     expected: Option<&Genesis>,
-) -> Result<(Manifest, Tip), RestoreError> {
+) -> Result<Restored, RestoreError> {
     let manifest = check(from, expected)?;
     let target = data_dir.join(STORE_DIR);
     if fs::read_dir(&target).is_ok_and(|mut entries| entries.next().is_some()) {
@@ -342,10 +362,12 @@ pub fn restore(
                 replayed_tip.head.to_hex()
             )));
         }
-        Ok(tip)
+        let rejoins = crate::replication::member::forget_for_rejoining(ledger.store())
+            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+        Ok((tip, rejoins))
     })();
-    let tip = match checked {
-        Ok(tip) => tip,
+    let (tip, rejoins) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             let _ = fs::remove_dir_all(&staging);
             return Err(error);
@@ -356,7 +378,11 @@ pub fn restore(
     fs::File::open(data_dir)
         .and_then(|dir| dir.sync_all())
         .map_err(restore_io(data_dir))?;
-    Ok((manifest, tip))
+    Ok(Restored {
+        manifest,
+        tip,
+        rejoins,
+    })
 }
 
 /// The copy of a store of an older format that [`Ledger::open`] keeps

@@ -33,6 +33,7 @@ use tonic::codegen::{http, BoxFuture, Bytes, Service};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::Status;
 
+use crate::exposition::Limit;
 use crate::limits::Limits;
 
 /// Bytes held by requests being received, in all and by address.
@@ -66,6 +67,7 @@ impl Budget {
     fn take(&self, ip: Option<IpAddr>, bytes: usize) -> Result<(), Status> {
         let mut held = self.lock();
         if held.total + bytes > self.total_max {
+            crate::exposition::EXPORTED.refused_by(Limit::ReceivingBytes);
             return Err(Status::resource_exhausted(format!(
                 "this node is receiving {} MiB of requests already (its limit); retry in a moment",
                 self.total_max / (1024 * 1024)
@@ -74,6 +76,7 @@ impl Budget {
         if let Some(ip) = ip {
             let from_ip = held.by_ip.get(&ip).copied().unwrap_or_default();
             if from_ip + bytes > self.per_ip_max {
+                crate::exposition::EXPORTED.refused_by(Limit::ReceivingBytesPerAddress);
                 return Err(Status::resource_exhausted(format!(
                     "requests from {ip} being received hold {} MiB of this node's memory (the limit per address); send fewer or smaller requests at once",
                     self.per_ip_max / (1024 * 1024)
@@ -295,11 +298,14 @@ where
         Box::pin(async move {
             match tokio::time::timeout(limit, answer).await {
                 Ok(answered) => answered.map(undecodable_is_invalid_argument),
-                Err(_) => Ok(Status::deadline_exceeded(format!(
+                Err(_) => Ok({
+                    crate::exposition::EXPORTED.refused_by(Limit::RequestTime);
+                    Status::deadline_exceeded(format!(
                     "the request was not received and answered within {} s (this node's limit per request)",
                     limit.as_secs()
                 ))
-                .into_http()),
+                    .into_http()
+                }),
             }
         })
     }

@@ -211,9 +211,7 @@ fn write_group(
                 record_outcome(metrics, &outcome);
                 let latency = job.received.elapsed();
                 metrics.record_latency(latency.as_micros() as u64);
-                crate::exposition::EXPORTED
-                    .commit_latency
-                    .observe(latency.as_secs_f64());
+                crate::exposition::EXPORTED.record_request(outcome.as_deref(), latency);
                 let _ = job.reply.send(outcome.map_err(SubmitError::Rejected));
             }
         }
@@ -237,26 +235,19 @@ fn write_group(
 }
 
 fn record_outcome(metrics: &Metrics, outcome: &RequestOutcome) {
-    let exported = &crate::exposition::EXPORTED;
     match outcome {
         Ok(receipts) => {
             for receipt in receipts {
                 if receipt.duplicate {
                     metrics.duplicates.fetch_add(1, Ordering::Relaxed);
-                    exported.duplicates.inc();
                 } else {
                     metrics.events_committed.fetch_add(1, Ordering::Relaxed);
-                    exported.events_committed.inc();
                     tracing::debug!(event_id = %receipt.event_id, log_index = receipt.position.0, "committed");
                 }
             }
         }
         Err(rejection) => {
             metrics.events_rejected.fetch_add(1, Ordering::Relaxed);
-            exported
-                .requests_refused
-                .with_label_values(&[rejection.reason()])
-                .inc();
             tracing::info!(reason = rejection.reason(), %rejection, "rejected");
         }
     }

@@ -141,9 +141,17 @@ pub struct Args {
     /// Log format: human or json.
     #[arg(long, env = "TANSIQ_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev, boundaries).
+    /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev, boundaries, upgrade_backup, ready_lag_max: examples/node.toml).
     #[arg(long, env = "TANSIQ_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Upgrade a data directory of an older format in place without first
+    /// keeping a copy of it in DATA_DIR/backups (when a backup was taken).
+    #[arg(long)]
+    pub no_upgrade_backup: bool,
+    /// /readyz answers 503 while this node has applied more than N entries
+    /// fewer than its cluster's leader has committed (default 1000).
+    #[arg(long, value_name = "N")]
+    pub ready_lag_max: Option<u64>,
     /// Check the configuration (flags, environment, --config file, and
     /// that the genesis file reads), print what the node would run with,
     /// and exit: 0 when valid, 2 with the reason otherwise.
@@ -161,6 +169,8 @@ struct FileSettings {
     genesis: Option<PathBuf>,
     log_format: Option<String>,
     boundaries: Option<PathBuf>,
+    upgrade_backup: Option<bool>,
+    ready_lag_max: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,7 +222,15 @@ pub struct Config {
     pub genesis: Option<PathBuf>,
     pub log_format: LogFormat,
     pub limits: Limits,
+    /// Whether a store of an older format is copied before its upgrade.
+    pub upgrade_copy: tansiq_ledger::append::UpgradeCopy,
+    /// /readyz: the most entries this node may lag its leader's commit index.
+    pub ready_lag_max: u64,
 }
+
+/// /readyz's default lag: entries a member may be behind its leader's
+/// commit index and still take clients.
+pub const READY_LAG_MAX_DEFAULT: u64 = 1_000;
 
 impl Config {
     /// Merges flags and environment (`args`) over the file they name and the defaults.
@@ -319,8 +337,19 @@ impl Config {
             limits.connections_max = connections;
             limits.connections_per_ip_max = (connections / 8).max(8);
         }
+        let upgrade_copy = if args.no_upgrade_backup || file.upgrade_backup == Some(false) {
+            tansiq_ledger::append::UpgradeCopy::Skip
+        } else {
+            tansiq_ledger::append::UpgradeCopy::Keep
+        };
+        let ready_lag_max = args
+            .ready_lag_max
+            .or(file.ready_lag_max)
+            .unwrap_or(READY_LAG_MAX_DEFAULT);
         Ok(Config {
             limits,
+            upgrade_copy,
+            ready_lag_max,
             mode: if dev { Mode::Dev } else { Mode::Configured },
             demo: args.demo,
             node_id: args.node_id,

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
+use crate::exposition::Limit;
 use crate::limits::Limits;
 
 /// Files RocksDB keeps open at most (`max_open_files` of the store), plus
@@ -68,6 +69,7 @@ impl AddressSlot {
             return None;
         }
         *count += 1;
+        crate::exposition::EXPORTED.connections_open.inc();
         Some(AddressSlot {
             ip,
             open: Arc::clone(open),
@@ -77,6 +79,7 @@ impl AddressSlot {
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
+        crate::exposition::EXPORTED.connections_open.dec();
         let mut counts = lock_whole(&self.open);
         if let Some(count) = counts.get_mut(&self.ip) {
             *count = count.saturating_sub(1);
@@ -163,6 +166,11 @@ pub fn accept(
                         // Closed at once: the flood costs one file descriptor
                         // for a moment, never a slot.
                         drop(stream);
+                        crate::exposition::EXPORTED.refused_by(if slots.0.is_none() {
+                            Limit::Connections
+                        } else {
+                            Limit::ConnectionsPerAddress
+                        });
                         let refused = REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
                         if refused.is_power_of_two() || refused == 0 {
                             tracing::warn!(%peer, connections_max, per_ip_max, refused_so_far = refused + 1, "closed a new connection: every connection slot, or every slot of its address, is taken (--max-connections)");

@@ -1,7 +1,9 @@
 //! `/metrics`: the node's figures in the Prometheus text format, with the
 //! Prometheus project's client. Counters and the commit-latency histogram
-//! are kept as commits happen (single node: the committer); gauges are
-//! read when a scraper asks (log position, queue, Raft, storage, files).
+//! are kept as requests are answered (a single node's committer, a
+//! cluster leader's proposals) and as limits refuse; gauges, and the
+//! counters a cluster's state machine keeps, are read when a scraper asks
+//! (log position, queue, Raft, snapshots, outbox, storage, files).
 
 use std::sync::LazyLock;
 
@@ -36,6 +38,54 @@ pub struct Exported {
     pub raft_applied_index: IntGauge,
     /// The leader's view: entries each peer's log is behind the leader's.
     pub raft_peer_lag: IntGaugeVec,
+    pub raft_snapshot_index: IntGauge,
+    pub raft_purged_index: IntGauge,
+    /// Events this member's state machine applied (cluster).
+    pub events_applied: IntCounter,
+    /// Requests of committed entries refused at apply (cluster).
+    pub refused_at_apply: IntCounter,
+    pub snapshots_built: IntCounter,
+    pub snapshots_installed: IntCounter,
+    /// A donor site's outbox: events waiting for the leader.
+    pub outbox_events: IntGauge,
+    /// Requests and connections a resource limit refused, by limit.
+    pub limit_refusals: IntCounterVec,
+    /// gRPC connections holding a connection slot.
+    pub connections_open: IntGauge,
+}
+
+/// A resource limit that refused something (the `limit` label of
+/// `tansiq_limit_refusals_total`; README, "Limits").
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    /// Every connection slot taken (`--max-connections`).
+    Connections,
+    /// Every slot of one address taken.
+    ConnectionsPerAddress,
+    /// Request bytes being received, in all.
+    ReceivingBytes,
+    /// Request bytes being received from one address.
+    ReceivingBytesPerAddress,
+    /// A request not received and answered in time.
+    RequestTime,
+    /// Log subscriptions open at once.
+    Subscriptions,
+    /// Console pages being rendered at once.
+    ConsolePages,
+}
+
+impl Limit {
+    fn label(self) -> &'static str {
+        match self {
+            Limit::Connections => "connections",
+            Limit::ConnectionsPerAddress => "connections_per_address",
+            Limit::ReceivingBytes => "receiving_bytes",
+            Limit::ReceivingBytesPerAddress => "receiving_bytes_per_address",
+            Limit::RequestTime => "request_time",
+            Limit::Subscriptions => "subscriptions",
+            Limit::ConsolePages => "console_pages",
+        }
+    }
 }
 
 /// `metric`, registered with `registry`.
@@ -82,7 +132,7 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
         Histogram::with_opts(
             HistogramOpts::new(
                 "tansiq_commit_latency_seconds",
-                "From a submission's arrival to its durable receipt (single node)",
+                "From a submission's arrival to its durable receipt (a single node, or a cluster's leader: replicated to a quorum and applied)",
             )
             .buckets(vec![
                 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -101,17 +151,28 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
         )
         .expect("invariant: a valid metric"),
     );
+    let limit_refusals = registered(
+        &registry,
+        IntCounterVec::new(
+            Opts::new(
+                "tansiq_limit_refusals_total",
+                "Requests and connections refused by a resource limit, by limit (README, Limits)",
+            ),
+            &["limit"],
+        )
+        .expect("invariant: a valid metric"),
+    );
     Exported {
         events_committed: counter(
             &registry,
             "tansiq_events_committed_total",
-            "Events committed by this node's committer (single node)",
+            "Events committed for this node's clients (a single node's committer, a cluster leader's proposals)",
         ),
         requests_refused,
         duplicates: counter(
             &registry,
             "tansiq_duplicate_events_total",
-            "Events submitted again that were already on the ledger",
+            "Events submitted again that were already on the ledger (single node, cluster leader)",
         ),
         commit_groups: counter(
             &registry,
@@ -175,11 +236,93 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
             "The last Raft index this member applied (cluster)",
         ),
         raft_peer_lag,
+        raft_snapshot_index: gauge(
+            &registry,
+            "tansiq_raft_snapshot_index",
+            "The last Raft index of this member's latest snapshot (cluster)",
+        ),
+        raft_purged_index: gauge(
+            &registry,
+            "tansiq_raft_purged_index",
+            "The Raft index up to which this member purged its log (cluster)",
+        ),
+        events_applied: counter(
+            &registry,
+            "tansiq_raft_events_applied_total",
+            "Events this member's state machine applied from the Raft log (cluster)",
+        ),
+        refused_at_apply: counter(
+            &registry,
+            "tansiq_raft_requests_refused_at_apply_total",
+            "Requests of committed Raft entries the ledger refused at apply (cluster)",
+        ),
+        snapshots_built: counter(
+            &registry,
+            "tansiq_raft_snapshots_built_total",
+            "Snapshots of the state this member built (cluster)",
+        ),
+        snapshots_installed: counter(
+            &registry,
+            "tansiq_raft_snapshots_installed_total",
+            "Snapshots this member received from a leader and installed (cluster)",
+        ),
+        outbox_events: gauge(
+            &registry,
+            "tansiq_outbox_events",
+            "A donor site's outbox: events accepted and not yet delivered to the leader",
+        ),
+        limit_refusals,
+        connections_open: gauge(
+            &registry,
+            "tansiq_connections_open",
+            "gRPC connections holding one of the node's connection slots",
+        ),
         registry,
     }
 });
 
+/// Moves a counter kept elsewhere (an atomic another crate counts) up to
+/// `value`.
+pub fn catch_up(counter: &IntCounter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
 impl Exported {
+    /// Counts one answered submission: its new and duplicate events, or its
+    /// refusal by reason, and its latency.
+    pub fn record_request(
+        &self,
+        outcome: Result<&[tansiq_ledger::Receipt], &tansiq_ledger::Rejection>,
+        latency: std::time::Duration,
+    ) {
+        match outcome {
+            Ok(receipts) => {
+                for receipt in receipts {
+                    if receipt.duplicate {
+                        self.duplicates.inc();
+                    } else {
+                        self.events_committed.inc();
+                    }
+                }
+            }
+            Err(rejection) => self
+                .requests_refused
+                .with_label_values(&[rejection.reason()])
+                .inc(),
+        }
+        self.commit_latency.observe(latency.as_secs_f64());
+    }
+
+    /// Counts a refusal by `limit`.
+    pub fn refused_by(&self, limit: Limit) {
+        self.limit_refusals
+            .with_label_values(&[limit.label()])
+            .inc();
+    }
+
     /// Everything, in the Prometheus text format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut text = Vec::new();

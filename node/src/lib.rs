@@ -76,10 +76,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store_dir = db_path.clone();
     let ledger = {
         let genesis = genesis.clone();
-        tokio::task::spawn_blocking(move || Ledger::open(&db_path, genesis.as_ref()))
-            .await?
-            .with_context(|| format!("cannot open the ledger in {}", config.data_dir.display()))?
+        let copy = config.upgrade_copy;
+        tokio::task::spawn_blocking(move || {
+            Ledger::open_upgrading(&db_path, genesis.as_ref(), copy)
+        })
+        .await?
+        .with_context(|| format!("cannot open the ledger in {}", config.data_dir.display()))?
     };
+    // A data directory serves the one member (or single node) it belongs to.
+    tansiq_ledger::replication::member::claim(ledger.store(), config.node_id)
+        .with_context(|| format!("cannot start on {}", config.data_dir.display()))?;
     let ledger = Arc::new(ledger);
     let recovery = Arc::new(Recovery::new(&ledger, store_dir, listener.local_addr()?));
     let tip = ledger.tip()?;
@@ -112,6 +118,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 snapshot_every: config.snapshot_every,
                 snapshot_chunk_bytes: config.snapshot_chunk_bytes,
                 tls: tls.clone(),
+                ready_lag_max: config.ready_lag_max,
             };
             Some(
                 Replication::start(node_id, Arc::clone(&ledger), tip_sender_for_raft, settings)

@@ -44,15 +44,31 @@ pub fn run(task: Maintenance) -> anyhow::Result<String> {
                 Some(path) => Some(GenesisFile::read(path)?),
                 None => None,
             };
-            let (manifest, tip) = restore(&from, &data_dir, expected.as_ref())?;
+            let restored = restore(&from, &data_dir, expected.as_ref())?;
             copy_genesis(&from, &data_dir)?;
+            let (manifest, tip) = (&restored.manifest, &restored.tip);
+            let start = match &restored.rejoins {
+                None => format!("start the node with --data-dir {}", data_dir.display()),
+                Some(rejoins) => format!(
+                    "it was a copy of {}: it rejoins the cluster as a new member (its Raft vote and log were forgotten): start it with --data-dir {} and a node id never used in the cluster (not {}), then `tansiq cluster add-learner NEW_ID=URL` and, once caught up, `tansiq cluster promote NEW_ID` (README, \"Backups\")",
+                    rejoins
+                        .member
+                        .map_or_else(|| "a cluster member".to_owned(), |id| format!("member {id}")),
+                    data_dir.display(),
+                    rejoins
+                        .members
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             Ok(format!(
-                "restored chain {} into {}: log position {} (head {}), every signature and key chain checked again; start the node with --data-dir {}",
+                "restored chain {} into {}: log position {} (head {}), every signature and key chain checked again; {start}",
                 manifest.chain_id,
                 data_dir.display(),
                 tip.position.0,
                 tip.head.to_hex(),
-                data_dir.display()
             ))
         }
     }

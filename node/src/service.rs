@@ -41,15 +41,7 @@ pub struct LedgerService {
     latest_checkpoint: tokio::sync::Mutex<Option<(pb::SignedCheckpoint, Instant)>>,
 }
 
-/// Entries a cluster member may have logged and not applied and still
-/// take clients (`/readyz`).
-pub const READY_APPLY_LAG_MAX: u64 = 1_000;
-
 impl LedgerService {
-    /// Whether the node should take clients (`/readyz`): its storage takes
-    /// a synced write, and a cluster member's Raft runs, knows a leader and
-    /// has applied its log to within [`READY_APPLY_LAG_MAX`] entries.
-    /// Ok with what it checked, or Err with why not.
     /// What `/metrics` serves: the counters kept as commits happen, and
     /// the gauges read now (see `crate::exposition`).
     pub fn metrics(&self) -> String {
@@ -74,6 +66,10 @@ impl LedgerService {
         exported.render()
     }
 
+    /// Whether the node should take clients (`/readyz`): its storage takes
+    /// a synced write, and a cluster member's Raft runs, knows a leader and
+    /// has applied to within its limit of the leader's commit index (see
+    /// `Replication::readiness`). Ok with what it checked, or Err with why not.
     pub async fn readiness(&self) -> Result<String, String> {
         let ledger = Arc::clone(&self.ledger);
         let writable = tokio::task::spawn_blocking(move || ledger.store().accepts_writes())
@@ -85,12 +81,9 @@ impl LedgerService {
         let position = self.tip.borrow().position.0;
         match &self.replication {
             None => Ok(format!("ready: storage writable, log position {position}")),
-            Some(replication) => match replication.unready(READY_APPLY_LAG_MAX) {
-                Some(why) => Err(why),
-                None => Ok(format!(
-                    "ready: storage writable, a leader known, applied to within {READY_APPLY_LAG_MAX} entries of its log, log position {position}"
-                )),
-            },
+            Some(replication) => replication.readiness().await.map(|checked| {
+                format!("ready: storage writable, {checked}, log position {position}")
+            }),
         }
     }
 
@@ -509,9 +502,16 @@ impl pb::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<pb::BackupRequest>,
     ) -> Result<Response<pb::BackupResponse>, Status> {
-        let request = request.into_inner();
         let ledger = Arc::clone(&self.ledger);
-        authenticate_ministry(&ledger, &request)?;
+        let administrator = administrator(&request, ledger.chain());
+        let request = request.into_inner();
+        let asked_by = match administrator {
+            Some(identity) => identity.to_string(),
+            None => {
+                authenticate_ministry(&ledger, &request)?;
+                "the ministry (signed)".to_owned()
+            }
+        };
         let out = std::path::PathBuf::from(&request.out_dir);
         if !out.is_absolute() {
             return Err(Status::invalid_argument(format!(
@@ -531,7 +531,7 @@ impl pb::ledger_server::Ledger for LedgerService {
                 })?;
         let head = HeadHash::from_hex(&manifest.head)
             .map_err(|error| Status::internal(error.to_string()))?;
-        tracing::info!(out_dir = %request.out_dir, position = manifest.position, "backup written");
+        tracing::info!(out_dir = %request.out_dir, position = manifest.position, %asked_by, "backup written");
         Ok(Response::new(pb::BackupResponse {
             chain_id: manifest.chain_id,
             position: manifest.position,
@@ -554,6 +554,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         let permit = Arc::clone(&self.subscribers)
             .try_acquire_owned()
             .map_err(|_| {
+                crate::exposition::EXPORTED.refused_by(crate::exposition::Limit::Subscriptions);
                 Status::resource_exhausted(format!(
                     "{} log subscriptions are open on this node (its limit); close one, or retry later",
                     self.subscribers_max
@@ -679,9 +680,22 @@ fn tree_head(store: &Store, size: Option<u64>) -> Result<pb::TreeHead, TreeError
 
 /// A backup is asked by the ministry: signed by one of its registered,
 /// unrevoked keys, recently (it writes on the node's disk).
+/// The administrator whose certificate (of this chain's CA, checked by
+/// the TLS handshake) made `request`, if one did.
+fn administrator<T>(
+    request: &Request<T>,
+    chain: &tansiq_ledger::signing::ChainId,
+) -> Option<crate::peer_identity::PeerIdentity> {
+    let certificates = request.peer_certs()?;
+    let identity =
+        crate::peer_identity::PeerIdentity::from_certificate(certificates.first()?).ok()?;
+    (identity.role == crate::peer_identity::Role::Admin && identity.chain == chain.as_str())
+        .then_some(identity)
+}
+
 fn authenticate_ministry(ledger: &Ledger, request: &pb::BackupRequest) -> Result<(), Status> {
     use tansiq_ledger::signing::{backup_request_bytes, verify_signature};
-    let how = "sign \"tansiq/backup/v1\" 0x00 chain_id 0x00 out_dir 0x00 signed_at_ms (8 bytes, big-endian) with a key of the ministry (docs/PROTOCOL.md); `tansiq backup` does it with --key";
+    let how = "ask over mutual TLS with an administrator's certificate (tansiq://CHAIN/admin/NAME; `tansiq --tls-cert --tls-key backup`), or sign \"tansiq/backup/v1\" 0x00 chain_id 0x00 out_dir 0x00 signed_at_ms (8 bytes, big-endian) with a key of the ministry (docs/PROTOCOL.md; `tansiq backup --key`)";
     let key = PublicKeyBytes::from_slice(&request.signer_key)
         .map_err(|_| Status::unauthenticated(format!("signer_key is not a public key: {how}")))?;
     let age = (tansiq_ledger::author::now_ms() - request.signed_at_ms).abs();

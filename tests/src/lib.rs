@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod disk;
+pub mod probes;
 pub mod scale;
 
 // The ledger's builders for tests, under the paths the tests and the

@@ -19,7 +19,7 @@ use tansiq_proto::v1 as pb;
 use tansiq_tests::cluster::{
     self, register_donors, status, submit_until_acknowledged, wait_for_leader, Member,
 };
-use tansiq_tests::{binary, cli, events, stdout, Node};
+use tansiq_tests::{binary, cli, events, probes, stderr, stdout, Node};
 
 fn node(members: &[Member], id: u64) -> &Node {
     members[id as usize - 1].node()
@@ -229,4 +229,198 @@ async fn a_peer_out_of_reach_is_logged_once_and_once_more_when_back() {
     });
     assert_eq!(back.matches("peer reachable again").count(), 1, "{back}");
     assert!(back.contains(&format!("peer={follower}")), "{back}");
+}
+
+/// A member's backup, restored, rejoins as a new member: started under its
+/// old id (or any id of the membership it was copied with) it is refused
+/// with what to do instead, since its old vote and log must not come back;
+/// under a new id, added as a learner, it catches up to the leader's head
+/// and is promoted. Meanwhile `/metrics` shows the Raft gauges, commits,
+/// snapshots and peers' lag, and `/readyz` follows the leader's commit
+/// index: 200 on a caught-up member, 503 on one that knows no leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_member_rejoins_as_a_new_member_and_probes_follow_the_leader() {
+    let root = tempfile::tempdir().unwrap();
+    let mut members = cluster::members(root.path(), 3);
+    for member in &mut members {
+        member.flags = ["--http", "127.0.0.1:0", "--snapshot-every", "20"]
+            .map(String::from)
+            .to_vec();
+    }
+    let leader = cluster::form(&mut members, 3);
+    let genesis = cluster::genesis_of(&members);
+    let key = members[0].dir.join("ministry.key").display().to_string();
+    let urls: Vec<String> = members.iter().map(Member::url).collect();
+    let mut donor = register_donors(&members, &urls, 1).await.pop().unwrap();
+    let mut submit = |count: usize, from: usize| {
+        let events: Vec<pb::SignedEvent> = (from..from + count)
+            .map(|n| {
+                donor
+                    .sign(
+                        events::project(
+                            &format!("p{n}"),
+                            events::details("LY0101", "14030", "EUR", "1000"),
+                        ),
+                        now_ms(),
+                    )
+                    .0
+            })
+            .collect();
+        events
+    };
+    let urls_now = urls.clone();
+    for event in submit(30, 0) {
+        submit_until_acknowledged(&urls_now, 0, &event).await;
+    }
+
+    // The leader's metrics: its role, commits with their latency, a
+    // snapshot built (every 20 entries), and each peer's lag.
+    let console = |id: u64| members[id as usize - 1].node().console_url.clone().unwrap();
+    let scraped = probes::scrape(&console(leader)).await;
+    assert_eq!(
+        probes::sample(&scraped, "tansiq_raft_leader", None),
+        Some(1.0)
+    );
+    assert!(probes::sample(&scraped, "tansiq_raft_term", None).unwrap() >= 1.0);
+    assert!(probes::sample(&scraped, "tansiq_events_committed_total", None).unwrap() >= 30.0);
+    assert!(probes::sample(&scraped, "tansiq_commit_latency_seconds_count", None).unwrap() >= 30.0);
+    assert!(probes::sample(&scraped, "tansiq_raft_events_applied_total", None).unwrap() >= 30.0);
+    assert!(probes::sample(&scraped, "tansiq_raft_snapshots_built_total", None).unwrap() >= 1.0);
+    let peers: Vec<String> = probes::labelled(&scraped, "tansiq_raft_peer_lag_entries", "peer")
+        .into_iter()
+        .map(|(peer, _)| peer)
+        .collect();
+    for id in (1..=3u64).filter(|id| *id != leader) {
+        assert!(peers.contains(&id.to_string()), "{peers:?}");
+    }
+    let follower = (1..=3u64).find(|id| *id != leader).unwrap();
+    let followed = probes::scrape(&console(follower)).await;
+    assert_eq!(
+        probes::sample(&followed, "tansiq_raft_leader", None),
+        Some(0.0)
+    );
+    assert!(probes::sample(&followed, "tansiq_raft_events_applied_total", None).unwrap() >= 30.0);
+    let (status, body) = probes::readyz(&console(follower)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("of the leader's commit index"), "{body}");
+
+    // The ministry backs up member 3, which is then lost.
+    let backup = root.path().join("backup-3");
+    let asked = cli(
+        members[2].node(),
+        &["backup", "--out", backup.to_str().unwrap(), "--key", &key],
+    );
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup.join("tansiq-backup.json")).unwrap()).unwrap();
+    assert_eq!(manifest["member"], 3, "{manifest}");
+    assert!(manifest["membership"].is_string(), "{manifest}");
+    members[2].node.take().unwrap().kill_9();
+    let survivors = [urls[0].clone(), urls[1].clone()];
+    for event in submit(30, 30) {
+        submit_until_acknowledged(&survivors, 0, &event).await;
+    }
+
+    // Restored, it is told it rejoins as a new member.
+    let restored = root.path().join("restored");
+    let done = std::process::Command::new(binary("tansiq-node"))
+        .args(["restore", "--from", backup.to_str().unwrap(), "--data-dir"])
+        .arg(&restored)
+        .arg("--genesis")
+        .arg(&genesis)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        said.contains("rejoins the cluster as a new member"),
+        "{said}"
+    );
+    // Under its old id (or another id of its membership) it does not start.
+    for old in [3, 1] {
+        let refused = std::process::Command::new(binary("tansiq-node"))
+            .args([
+                "--node-id",
+                &old.to_string(),
+                "--listen",
+                "127.0.0.1:0",
+                "--plaintext",
+            ])
+            .arg("--data-dir")
+            .arg(&restored)
+            .arg("--genesis")
+            .arg(&genesis)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{why}");
+        assert!(why.contains("restored from a backup of member 3"), "{why}");
+        assert!(
+            why.contains("a node id never used in this cluster (e.g. 4)"),
+            "{why}"
+        );
+    }
+
+    // Under a new id it waits, unready, until it is added.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let mut newcomer = Member {
+        id: 4,
+        dir: restored.clone(),
+        listen: format!("127.0.0.1:{port}"),
+        flags: ["--http", "127.0.0.1:0"].map(String::from).to_vec(),
+        log: None,
+        node: None,
+    };
+    newcomer.start(&genesis);
+    let newcomer_console = newcomer.node().console_url.clone().unwrap();
+    let (status, body) = probes::readyz(&newcomer_console).await;
+    assert_eq!(status, 503, "{body}");
+    for change in [
+        vec!["remove".to_owned(), "3".to_owned()],
+        vec!["add-learner".to_owned(), format!("4={}", newcomer.url())],
+    ] {
+        let mut args = vec!["cluster", "--key", key.as_str()];
+        args.extend(change.iter().map(String::as_str));
+        let output = cli(members[0].node(), &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    members.push(newcomer);
+    let head = cluster::converged_head(&members).await;
+    assert!(head.position >= 60, "{head:?}");
+    let output = cli(
+        members[0].node(),
+        &["cluster", "--key", &key, "promote", "4"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let caught_up = cluster::poll("the new member to be ready", || {
+        let (status, body) = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(probes::readyz(&newcomer_console))
+        });
+        (status == 200).then_some(body)
+    });
+    assert!(
+        caught_up.contains("of the leader's commit index"),
+        "{caught_up}"
+    );
+    let verified = cli(members[3].node(), &["verify"]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+
+    // Voters 1 and 2 gone, the new member knows no leader: unready.
+    members[0].node.take().unwrap().kill_9();
+    members[1].node.take().unwrap().kill_9();
+    let why = cluster::poll("the new member to be unready", || {
+        let (status, body) = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(probes::readyz(&newcomer_console))
+        });
+        (status == 503).then_some(body)
+    });
+    assert!(why.starts_with("not ready: "), "{why}");
 }

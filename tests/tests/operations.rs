@@ -1,6 +1,8 @@
 //! Operating a node: backups taken while it serves, restored into a new
-//! data directory and checked; damaged and foreign backups refused by name.
-//! Real `tansiq-node` and `tansiq` processes.
+//! data directory and checked; damaged and foreign backups refused by name;
+//! the old store format upgraded (with or without a copy first); the
+//! configuration checked; probes and metrics. Real `tansiq-node` and
+//! `tansiq` processes.
 
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -11,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 use tansiq_ledger::author::now_ms;
 use tansiq_proto::v1 as pb;
-use tansiq_tests::{binary, cli, events, stderr, stdout, Node};
+use tansiq_tests::{binary, cli, events, probes, stderr, stdout, Node};
 
 /// `tansiq-node ARGS` (a maintenance task); its output.
 fn node_task(args: &[&str]) -> std::process::Output {
@@ -341,13 +343,10 @@ fn the_systemd_unit_verifies() {
     );
 }
 
-/// A data directory written by the previous release of the store's format
-/// (tests/fixtures/format-1: the demo at ae9814d) opens, answers as it did
-/// then, and is upgraded in place once, with a copy of it kept first.
-#[test]
-fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_copy_first() {
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("node");
+/// A copy of tests/fixtures/format-1 (a data directory of the previous
+/// store format) in `root/name`.
+fn format_1_copy(root: &Path, name: &str) -> std::path::PathBuf {
+    let data = root.join(name);
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-1");
     std::fs::create_dir_all(data.join("db")).unwrap();
     for entry in std::fs::read_dir(fixture.join("db")).unwrap() {
@@ -355,6 +354,48 @@ fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_
         std::fs::copy(entry.path(), data.join("db").join(entry.file_name())).unwrap();
     }
     std::fs::copy(fixture.join("genesis.json"), data.join("genesis.json")).unwrap();
+    data
+}
+
+/// `--no-upgrade-backup`: the operator took a backup, so the upgrade keeps
+/// no copy; the store still opens, upgraded, and answers.
+#[test]
+fn told_not_to_the_upgrade_keeps_no_copy() {
+    let root = tempfile::tempdir().unwrap();
+    let data = format_1_copy(root.path(), "node");
+    let genesis = data.join("genesis.json").display().to_string();
+    let node = Node::start_args(
+        &data,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--genesis",
+            &genesis,
+            "--no-upgrade-backup",
+        ],
+    );
+    let head: Value =
+        serde_json::from_str(&stdout(&cli(&node, &["--output", "json", "head"]))).unwrap();
+    assert_eq!(head["position"], 46, "{head}");
+    drop(node);
+    assert!(
+        !data.join("backups").exists(),
+        "no copy kept: {:?}",
+        std::fs::read_dir(data.join("backups")).map(|dir| dir.count())
+    );
+    // Upgraded: a second start (with a copy allowed) has nothing to upgrade.
+    let again = Node::start_args(&data, &["--listen", "127.0.0.1:0", "--genesis", &genesis]);
+    drop(again);
+    assert!(!data.join("backups").exists());
+}
+
+/// A data directory written by the previous release of the store's format
+/// (tests/fixtures/format-1: the demo at ae9814d) opens, answers as it did
+/// then, and is upgraded in place once, with a copy of it kept first.
+#[test]
+fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_copy_first() {
+    let root = tempfile::tempdir().unwrap();
+    let data = format_1_copy(root.path(), "node");
     let genesis = data.join("genesis.json").display().to_string();
     let args = ["--listen", "127.0.0.1:0", "--genesis", genesis.as_str()];
     for start in 0..2 {
@@ -396,4 +437,211 @@ fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert!(kept[0].starts_with("before-format-2-"), "{kept:?}");
     }
+}
+
+/// A load balancer's or systemd's probes on the node's HTTP listener:
+/// `/healthz` while the process answers; `/readyz` 200 once the node should
+/// take clients, 503 with the reason while it should not (here: a cluster
+/// member not yet formed knows no leader), both outside the access rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_readyz_say_whether_to_send_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &["--http", "127.0.0.1:0"]);
+    let console = node.console_url.clone().expect("--http was given");
+    let console = console.trim_end_matches('/');
+    let alive = probes::http_get(&format!("{console}/healthz")).await;
+    assert_eq!((alive.0, alive.1.as_str()), (200, "alive\n"));
+    let (status, body) = probes::readyz(console).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("ready: storage writable"), "{body}");
+
+    let root = tempfile::tempdir().unwrap();
+    let mut members = tansiq_tests::cluster::members(root.path(), 1);
+    members[0].flags = vec!["--http".into(), "127.0.0.1:0".into()];
+    let genesis = tansiq_tests::cluster::genesis_of(&members);
+    members[0].start(&genesis);
+    let console = members[0].node().console_url.clone().unwrap();
+    let (status, body) = probes::readyz(&console).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("knows no leader"), "{body}");
+    let alive = probes::http_get(&format!("{}/healthz", console.trim_end_matches('/'))).await;
+    assert_eq!(alive.0, 200);
+}
+
+/// `/metrics` parses as Prometheus text exposition, and its counters move
+/// under load: events committed, requests refused by reason, commit
+/// latency; connections refused by the per-address limit, and the
+/// connections open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_exposition_and_move_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // 16 connections in all, so at most 8 from one address.
+    let node = Node::start_with(
+        dir.path(),
+        &["--http", "127.0.0.1:0", "--max-connections", "16"],
+    );
+    let console = node.console_url.clone().unwrap();
+    let before = probes::scrape(&console).await;
+    let committed = probes::sample(&before, "tansiq_events_committed_total", None).unwrap();
+    // Load: 20 municipalities, and one request refused (a sequence gap).
+    let mut client = node.client().await;
+    let mut ministry = tansiq_tests::author(&mut client, &node.ministry_key()).await;
+    for n in 0..20 {
+        let event = ministry
+            .sign(
+                events::municipality(&format!("LY{:02}", 10 + n), "", 1),
+                now_ms(),
+            )
+            .0;
+        client
+            .submit(pb::SubmitRequest { event: Some(event) })
+            .await
+            .unwrap();
+    }
+    let mut ahead = tansiq_tests::author(&mut client, &node.ministry_key()).await;
+    ahead.sign(events::municipality("LY99", "", 1), 0);
+    let gap = ahead.sign(events::municipality("LY98", "", 1), 0).0;
+    assert!(client
+        .submit(pb::SubmitRequest { event: Some(gap) })
+        .await
+        .is_err());
+    let after = probes::scrape(&console).await;
+    assert_eq!(
+        probes::sample(&after, "tansiq_events_committed_total", None).unwrap(),
+        committed + 20.0
+    );
+    assert_eq!(
+        probes::sample(
+            &after,
+            "tansiq_requests_refused_total",
+            Some(("reason", "sequence_gap"))
+        ),
+        Some(1.0)
+    );
+    assert!(probes::sample(&after, "tansiq_log_position", None).unwrap() >= 20.0);
+    assert!(probes::sample(&after, "tansiq_commit_latency_seconds_count", None).unwrap() >= 21.0);
+    assert!(probes::sample(&after, "tansiq_open_files", None).unwrap() > 0.0);
+    assert_eq!(
+        probes::sample(
+            &after,
+            "tansiq_limit_refusals_total",
+            Some(("limit", "connections_per_address"))
+        ),
+        None,
+        "nothing refused yet"
+    );
+
+    // Ten more connections from this address: the ones past 8 are closed.
+    let address = node.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let full = loop {
+        let now = probes::scrape(&console).await;
+        let refused = probes::sample(
+            &now,
+            "tansiq_limit_refusals_total",
+            Some(("limit", "connections_per_address")),
+        );
+        if refused.is_some_and(|refused| refused >= 1.0) {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "no refusal counted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        probes::sample(&full, "tansiq_connections_open", None),
+        Some(8.0),
+        "every slot of the address is held"
+    );
+    drop(held);
+    drop(client);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = probes::scrape(&console).await;
+        if probes::sample(&now, "tansiq_connections_open", None).is_some_and(|open| open < 8.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slots were not given back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A nightly backup job holds an administrator's certificate, not a
+/// ministry signing key: over mutual TLS that certificate asks for a
+/// backup. An unsigned request without it, or with a node's certificate,
+/// is refused and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_certificate_asks_for_a_backup_without_a_ministry_key() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("node");
+    let tls = dir.join("tls");
+    let node = Node::start_tls(
+        &dir,
+        &["--dev", "--listen", "127.0.0.1:0"],
+        &tls.join("ca.pem"),
+    );
+
+    let unsigned = root.path().join("unsigned");
+    let refused = node
+        .client()
+        .await
+        .backup(pb::BackupRequest {
+            out_dir: unsigned.display().to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(
+        refused.message().contains("administrator's certificate"),
+        "{refused:?}"
+    );
+    let (node_cert, node_key) = (tls.join("node.pem"), tls.join("node.key"));
+    let as_node = cli(
+        &node,
+        &[
+            "--tls-cert",
+            node_cert.to_str().unwrap(),
+            "--tls-key",
+            node_key.to_str().unwrap(),
+            "backup",
+            "--out",
+            unsigned.to_str().unwrap(),
+        ],
+    );
+    assert!(!as_node.status.success());
+    assert!(
+        stderr(&as_node).contains("Unauthenticated"),
+        "{}",
+        stderr(&as_node)
+    );
+    assert!(!unsigned.exists());
+
+    let backup = root.path().join("nightly");
+    let asked = tansiq_tests::cli_as_admin(&node, &["backup", "--out", backup.to_str().unwrap()]);
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let written = manifest(&backup);
+    assert_eq!(
+        written["position"].as_u64(),
+        Some(node_position(&node).await),
+        "{written}"
+    );
+    let checked = node_task(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        root.path().join("restored").to_str().unwrap(),
+    ]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }

@@ -71,6 +71,16 @@ pub enum OpenError {
     },
 }
 
+/// Whether [`Ledger::open_upgrading`] keeps a copy of a store of an older
+/// format before upgrading it in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpgradeCopy {
+    /// A checkpoint in `DATA_DIR/backups/before-format-N-MS` first.
+    Keep,
+    /// No copy (the operator has a backup).
+    Skip,
+}
+
 /// Whether a new ledger's chain id must be derived from its genesis: yes
 /// for a chain begun here, no for a copy of a chain that exists (it may
 /// predate the rule).
@@ -104,19 +114,31 @@ impl Ledger {
     /// Opens the ledger at `path`. A new directory is initialised from `genesis`;
     /// an existing one must hold the same genesis when one is given.
     pub fn open(path: &Path, genesis: Option<&Genesis>) -> Result<Ledger, OpenError> {
-        Ledger::open_as(path, genesis, NewChain::MustBeDerived)
+        Ledger::open_as(path, genesis, NewChain::MustBeDerived, UpgradeCopy::Keep)
+    }
+
+    /// [`Ledger::open`], saying whether a store of an older format keeps a
+    /// copy of itself before it is upgraded in place (`tansiq-node
+    /// --no-upgrade-backup` says not to: the operator took a backup).
+    pub fn open_upgrading(
+        path: &Path,
+        genesis: Option<&Genesis>,
+        copy: UpgradeCopy,
+    ) -> Result<Ledger, OpenError> {
+        Ledger::open_as(path, genesis, NewChain::MustBeDerived, copy)
     }
 
     /// A new ledger at `path` for the chain of `genesis`, whatever its id:
     /// a copy of a ledger that exists (a rebuild, a snapshot being checked).
     pub(super) fn open_copy(path: &Path, genesis: &Genesis) -> Result<Ledger, OpenError> {
-        Ledger::open_as(path, Some(genesis), NewChain::Copy)
+        Ledger::open_as(path, Some(genesis), NewChain::Copy, UpgradeCopy::Keep)
     }
 
     pub(super) fn open_as(
         path: &Path,
         genesis: Option<&Genesis>,
         new_chain: NewChain,
+        copy: UpgradeCopy,
     ) -> Result<Ledger, OpenError> {
         let store = Store::open(path)?;
         match store.format_version()? {
@@ -127,17 +149,27 @@ impl Ledger {
                 })
             }
             // Format 1 reads as it is: the upgrade records the version,
-            // after a copy of the store is kept.
-            Some(found) if found < crate::store::FORMAT_VERSION => {
-                let kept = crate::backup::copy_before_upgrade(&store, path)?;
-                store.set_format_version(crate::store::FORMAT_VERSION)?;
-                tracing::info!(
-                    from = found,
-                    to = crate::store::FORMAT_VERSION,
-                    copy = %kept.display(),
-                    "upgraded the store's format in place; a copy of it as it was is kept"
-                );
-            }
+            // after a copy of the store is kept (unless told not to).
+            Some(found) if found < crate::store::FORMAT_VERSION => match copy {
+                UpgradeCopy::Keep => {
+                    let kept = crate::backup::copy_before_upgrade(&store, path)?;
+                    store.set_format_version(crate::store::FORMAT_VERSION)?;
+                    tracing::info!(
+                        from = found,
+                        to = crate::store::FORMAT_VERSION,
+                        copy = %kept.display(),
+                        "upgraded the store's format in place; a copy of it as it was is kept"
+                    );
+                }
+                UpgradeCopy::Skip => {
+                    store.set_format_version(crate::store::FORMAT_VERSION)?;
+                    tracing::warn!(
+                        from = found,
+                        to = crate::store::FORMAT_VERSION,
+                        "upgraded the store's format in place without keeping a copy (--no-upgrade-backup)"
+                    );
+                }
+            },
             _ => {}
         }
         let stored = match store.genesis_bytes()? {

@@ -31,7 +31,7 @@ mod trial;
 
 pub use authorise::{activity_reporter, Reporter};
 pub(crate) use ledger::Durability;
-pub use ledger::{Ledger, OpenError};
+pub use ledger::{Ledger, OpenError, UpgradeCopy};
 pub use rebuild::{rebuild, RebuildError};
 pub use receipt::{Receipt, RequestOutcome};
 pub use signers::{keys_introduced, SignerCheckError};

@@ -21,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 mod log_store;
+pub mod member;
 mod meta;
 pub(crate) use meta::stored_membership;
 pub mod outbox;
@@ -31,5 +32,5 @@ mod types;
 
 pub use log_store::LogStore;
 pub use outbox::{Outbox, PushOutcome};
-pub use state_machine::{LeaderTest, StateMachine};
+pub use state_machine::{Counters, LeaderTest, StateMachine};
 pub use types::{Applied, AppliedOutcome, NodeId, Proposal, TypeConfig};

@@ -43,11 +43,24 @@ pub struct StateMachine {
     /// Called after every applied batch of entries and installed snapshot
     /// (e.g. to wake subscribers of the log).
     on_applied: Option<Arc<dyn Fn() + Send + Sync>>,
-    /// Requests refused while applying committed entries, since start.
-    refused: Arc<AtomicU64>,
+    /// What it did since start.
+    counters: Arc<Counters>,
     /// Whether this node leads now (set once its Raft runs: see
     /// [`StateMachine::leader_test`]).
     leads: LeaderTest,
+}
+
+/// What a state machine did since the process started (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Events applied (committed through the log; not duplicates).
+    pub events_applied: AtomicU64,
+    /// Requests refused while applying committed entries.
+    pub refused_at_apply: AtomicU64,
+    /// Snapshots built.
+    pub snapshots_built: AtomicU64,
+    /// Snapshots received and installed.
+    pub snapshots_installed: AtomicU64,
 }
 
 /// Tells whether this node leads.
@@ -76,7 +89,7 @@ impl StateMachine {
             receiving: Arc::default(),
             current: Arc::default(),
             on_applied: None,
-            refused: Arc::default(),
+            counters: Arc::default(),
             leads: Arc::default(),
         }
     }
@@ -102,10 +115,10 @@ impl StateMachine {
         }
     }
 
-    /// The count of requests refused at apply (shared: read it after the
-    /// state machine moved into openraft).
-    pub fn refused_counter(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.refused)
+    /// What it did since start (shared: read it after the state machine
+    /// moved into openraft).
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
     }
 
     /// Applies `entries` in one write batch: every request of every normal
@@ -174,9 +187,15 @@ impl StateMachine {
                         .unwrap_or_default()
                         .into_iter()
                         .map(|outcome| match outcome {
-                            Ok(receipts) => AppliedOutcome::Committed(receipts),
+                            Ok(receipts) => {
+                                let new = receipts.iter().filter(|receipt| !receipt.duplicate).count();
+                                self.counters
+                                    .events_applied
+                                    .fetch_add(new as u64, Ordering::Relaxed);
+                                AppliedOutcome::Committed(receipts)
+                            }
                             Err(rejection) => {
-                                self.refused.fetch_add(1, Ordering::Relaxed);
+                                self.counters.refused_at_apply.fetch_add(1, Ordering::Relaxed);
                                 tracing::warn!(
                                     applied_through = %last,
                                     reason = rejection.reason(),
@@ -362,6 +381,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             Ok((meta, file))
         })
         .await?;
+        self.counters
+            .snapshots_built
+            .fetch_add(1, Ordering::Relaxed);
         Ok(Snapshot {
             meta,
             snapshot: Box::new(tokio::fs::File::from_std(file)),
@@ -443,6 +465,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta = meta.clone();
         // Copying, checking and replacing hundreds of MiB: off the runtime.
         off_the_runtime(move || this.install_from(&meta, file)).await?;
+        self.counters
+            .snapshots_installed
+            .fetch_add(1, Ordering::Relaxed);
         for received in lock_whole(&self.receiving).drain(..) {
             let _ = std::fs::remove_file(received);
         }

@@ -295,3 +295,96 @@ async fn log_entries_written_as_json_before_the_binary_form_are_still_read() {
     assert!(decode_entry(b"\x07garbage").is_err());
     assert!(decode_entry(&binary[..binary.len() - 3]).is_err());
 }
+
+#[tokio::test]
+async fn a_data_directory_serves_its_own_member_and_a_restored_one_rejoins_as_new() {
+    use super::member::{claim, forget_for_rejoining, MemberError};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = ledger(dir.path());
+    let store = ledger.store();
+    claim(store, Some(3)).expect("first start as member 3");
+    claim(store, Some(3)).expect("member 3 again");
+    assert!(matches!(
+        claim(store, Some(2)),
+        Err(MemberError::OtherMember {
+            stored: 3,
+            asked: 2
+        })
+    ));
+    assert!(matches!(
+        claim(store, None),
+        Err(MemberError::MemberAlone(3))
+    ));
+
+    // A member's state: a vote, a log, an applied entry in membership {1, 2, 3}.
+    let mut log = LogStore::new(Arc::clone(&ledger));
+    log.save_vote(&openraft::Vote::new_committed(2, 1))
+        .await
+        .expect("vote");
+    let membership = openraft::Membership::new(
+        vec![[1, 2, 3]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<NodeId>>()],
+        None,
+    );
+    let mut batch = WriteBatch::default();
+    batch.put_cf(
+        store.cf(cf::RAFT_META),
+        super::meta::META_MEMBERSHIP,
+        json(&StoredMembership::<NodeId, openraft::BasicNode>::new(
+            Some(log_id(2, 1, 5)),
+            membership,
+        )),
+    );
+    batch.put_cf(
+        store.cf(cf::RAFT_META),
+        META_APPLIED,
+        json(&Some(log_id(2, 1, 7))),
+    );
+    batch.put_cf(
+        store.cf(cf::RAFT_LOG),
+        8u64.to_be_bytes(),
+        b"entry 8".to_vec(),
+    );
+    store.write_synced(batch).expect("write");
+
+    let restored = forget_for_rejoining(store)
+        .expect("forget")
+        .expect("a member's store");
+    assert_eq!(restored.member, Some(3));
+    assert_eq!(restored.members, vec![1, 2, 3]);
+    assert_eq!(
+        log.read_vote().await.expect("read"),
+        None,
+        "the vote is forgotten"
+    );
+    let state = log.get_log_state().await.expect("log state");
+    assert_eq!(state.last_purged_log_id, Some(log_id(2, 1, 7)));
+    assert_eq!(
+        state.last_log_id,
+        Some(log_id(2, 1, 7)),
+        "no entry after the applied one"
+    );
+    for old in [1, 2, 3] {
+        let refused = claim(store, Some(old)).expect_err("an id of its membership");
+        assert!(refused.to_string().contains("e.g. 4"), "{refused}");
+    }
+    claim(store, Some(4)).expect("a new id");
+    assert!(matches!(
+        claim(store, Some(3)),
+        Err(MemberError::OtherMember { stored: 4, .. })
+    ));
+
+    // A single node's store is not a member's: nothing to forget, and it
+    // does not start as one.
+    let single_dir = tempfile::tempdir().expect("temporary directory");
+    let single = super::tests::ledger(single_dir.path());
+    claim(single.store(), None).expect("a single node");
+    assert!(forget_for_rejoining(single.store())
+        .expect("read")
+        .is_none());
+    assert!(matches!(
+        claim(single.store(), Some(1)),
+        Err(MemberError::SingleAsMember)
+    ));
+}

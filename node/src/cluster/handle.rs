@@ -6,7 +6,7 @@
 //! imports a file that imports it back.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tansiq_ledger::limits::{FIRST_LEADER_WAIT, SNAPSHOT_SEGMENT_TIMEOUT};
 
@@ -37,12 +37,18 @@ pub struct Replication {
     pub(crate) raft: Raft<TypeConfig>,
     pub(super) members: Arc<Members>,
     ledger: Arc<Ledger>,
-    refused_at_apply: Arc<AtomicU64>,
+    counters: Arc<tansiq_ledger::replication::Counters>,
     proposer: Proposer,
     forwarder: Arc<Forwarder>,
     outbox: Arc<DonorOutbox>,
     cosigners: Cosigners,
+    /// /readyz: the most entries this node may lag its leader's commit index.
+    ready_lag_max: u64,
 }
+
+/// How long /readyz waits for the leader's commit index: a probe must
+/// answer well within a load balancer's timeout.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How this node takes part in a cluster (from the node's flags).
 #[derive(Clone, Default)]
@@ -53,6 +59,8 @@ pub(crate) struct ClusterSettings {
     pub(crate) snapshot_chunk_bytes: Option<u64>,
     /// The node's TLS, used as client identity towards peers (None: plaintext).
     pub(crate) tls: Option<Tls>,
+    /// /readyz: the most entries this node may lag its leader's commit index.
+    pub(crate) ready_lag_max: u64,
 }
 
 impl Replication {
@@ -92,7 +100,7 @@ impl Replication {
                 });
             }
         });
-        let refused_at_apply = machine.refused_counter();
+        let counters = machine.counters();
         let leader_test = machine.leader_test();
         let peers: Peers = Arc::new(settings.peers);
         let raft = Raft::new(
@@ -116,11 +124,12 @@ impl Replication {
             raft,
             members: Arc::clone(&members),
             ledger: Arc::clone(&ledger),
-            refused_at_apply,
+            counters,
             proposer,
             forwarder: Arc::clone(&forwarder),
             outbox: Arc::clone(&outbox),
             cosigners,
+            ready_lag_max: settings.ready_lag_max,
         });
         tokio::spawn(propose_loop(Arc::clone(&members), ledger, proposal_queue));
         tokio::spawn(deliver_loop(outbox, members, forwarder));
@@ -201,7 +210,8 @@ impl Replication {
         self.members.applied_index()
     }
 
-    /// Sets the Raft gauges of `/metrics` from this member's Raft metrics.
+    /// Sets the Raft gauges and counters of `/metrics` from this member's
+    /// Raft metrics, its state machine's counts and its outbox.
     pub(crate) fn export_raft_metrics(&self, exported: &crate::exposition::Exported) {
         let metrics = self.raft.metrics().borrow().clone();
         exported.raft_term.set(metrics.current_term as i64);
@@ -213,6 +223,12 @@ impl Replication {
         exported
             .raft_applied_index
             .set(metrics.last_applied.map_or(0, |id| id.index) as i64);
+        exported
+            .raft_snapshot_index
+            .set(metrics.snapshot.map_or(0, |id| id.index) as i64);
+        exported
+            .raft_purged_index
+            .set(metrics.purged.map_or(0, |id| id.index) as i64);
         exported.raft_peer_lag.reset();
         if let Some(replication) = &metrics.replication {
             for (peer, matched) in replication {
@@ -223,25 +239,67 @@ impl Replication {
                     .set(last.saturating_sub(matched) as i64);
             }
         }
+        let counters = &self.counters;
+        crate::exposition::catch_up(
+            &exported.events_applied,
+            counters.events_applied.load(Ordering::Relaxed),
+        );
+        crate::exposition::catch_up(
+            &exported.refused_at_apply,
+            counters.refused_at_apply.load(Ordering::Relaxed),
+        );
+        crate::exposition::catch_up(
+            &exported.snapshots_built,
+            counters.snapshots_built.load(Ordering::Relaxed),
+        );
+        crate::exposition::catch_up(
+            &exported.snapshots_installed,
+            counters.snapshots_installed.load(Ordering::Relaxed),
+        );
+        exported.outbox_events.set(self.outbox.pending() as i64);
     }
 
-    /// Why this member should not take clients now, if it should not: its
-    /// Raft core stopped, it knows no leader, or it has applied more than
-    /// `lag_max` fewer entries than its log holds (it is catching up).
-    pub(crate) fn unready(&self, lag_max: u64) -> Option<String> {
+    /// Whether this member should take clients (`/readyz`): its Raft core
+    /// runs, it knows a leader, and the leader's commit index (which the
+    /// leader confirms with a quorum, as for a linearizable read) is at
+    /// most `ready_lag_max` entries beyond what this member applied. Ok
+    /// with what it checked, Err with why not.
+    pub(crate) async fn readiness(&self) -> Result<String, String> {
         let metrics = self.raft.metrics().borrow().clone();
         if let Err(fatal) = &metrics.running_state {
-            return Some(format!("its Raft core stopped: {fatal}"));
+            return Err(format!("its Raft core stopped: {fatal}"));
         }
         if metrics.current_leader.is_none() {
-            return Some("it knows no leader (an election is under way, or no quorum)".into());
+            return Err("it knows no leader (an election is under way, or no quorum)".into());
         }
-        let logged = metrics.last_log_index.unwrap_or(0);
-        let applied = metrics.last_applied.map_or(0, |id| id.index);
-        let lag = logged.saturating_sub(applied);
-        (lag > lag_max).then(|| {
-            format!("it has applied {applied} of the {logged} entries of its log ({lag} behind, more than {lag_max})")
-        })
+        let committed = tokio::time::timeout(
+            READY_PROBE_TIMEOUT,
+            super::reads::read_index(&self.members, &self.forwarder),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "its leader did not confirm its commit index within {} s",
+                READY_PROBE_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|error| {
+            format!(
+                "its leader's commit index is not known: {}",
+                crate::status::read_status(error).message()
+            )
+        })?;
+        let applied = self.members.applied_index();
+        let lag = committed.saturating_sub(applied);
+        let max = self.ready_lag_max;
+        if lag > max {
+            return Err(format!(
+                "it has applied up to Raft index {applied}, {lag} entries behind its leader's commit index {committed} (more than {max}): it is catching up"
+            ));
+        }
+        Ok(format!(
+            "a leader known, applied up to Raft index {applied} of the leader's commit index {committed} (at most {max} behind)"
+        ))
     }
 
     /// Waits until this node has applied every entry committed before the
@@ -271,7 +329,7 @@ impl Replication {
         cluster_status(
             &metrics,
             tip,
-            self.refused_at_apply.load(Ordering::Relaxed),
+            self.counters.refused_at_apply.load(Ordering::Relaxed),
             self.outbox.pending(),
             &self.cosigners.keys(),
         )

@@ -57,12 +57,22 @@ impl Proposer {
         &self,
         events: Vec<pb::SignedEvent>,
     ) -> Result<Vec<Receipt>, SubmitError> {
+        let received = std::time::Instant::now();
         let (reply, receipt) = oneshot::channel();
         self.proposals
             .send(Pending { events, reply })
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
-        receipt.await.map_err(|_| SubmitError::ShuttingDown)?
+        let answered = receipt.await.map_err(|_| SubmitError::ShuttingDown)?;
+        let recorded = match &answered {
+            Ok(receipts) => Some(Ok(receipts.as_slice())),
+            Err(SubmitError::Rejected(rejection)) => Some(Err(rejection)),
+            Err(_) => None,
+        };
+        if let Some(outcome) = recorded {
+            crate::exposition::EXPORTED.record_request(outcome, received.elapsed());
+        }
+        answered
     }
 }
 

@@ -40,7 +40,9 @@ pub(super) async fn read_barrier(
     Ok(members.applied_index().max(index))
 }
 
-async fn read_index(members: &Members, forwarder: &Forwarder) -> Result<u64, ReadError> {
+/// The leader's commit index, once it confirmed its leadership with a
+/// quorum (asked over `Cluster.ReadIndex` when another node leads).
+pub(super) async fn read_index(members: &Members, forwarder: &Forwarder) -> Result<u64, ReadError> {
     match members.raft.get_read_log_id().await {
         Ok((read, _)) => Ok(read.map_or(0, |log_id| log_id.index)),
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {

@@ -411,6 +411,7 @@ impl PageError {
     }
 
     pub fn busy() -> PageError {
+        crate::exposition::EXPORTED.refused_by(crate::exposition::Limit::ConsolePages);
         PageError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: format!(
