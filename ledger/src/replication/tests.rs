@@ -344,7 +344,7 @@ async fn a_data_directory_serves_its_own_member_and_a_restored_one_rejoins_as_ne
     batch.put_cf(
         store.cf(cf::RAFT_LOG),
         8u64.to_be_bytes(),
-        b"entry 8".to_vec(),
+        b"entry 8",
     );
     store.write_synced(batch).expect("write");
 
