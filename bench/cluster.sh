@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # A 3-voter Tansiq cluster and a 3-member etcd cluster on loopback, driven in
-# the same run with the same concurrency, one write per request:
+# the same run, in two shapes:
 #
-# - Tansiq: tests/src/bin/tansiq-bench.rs against the leader, CLIENTS
-#   concurrent donors each submitting one signed event per request and
-#   waiting for its receipt (every node re-verifies every signature).
-# - etcd (Debian's etcd-server and etcd-client, installed here if missing):
-#   `etcdctl check perf --load=LOAD` (xl = 1000 clients, 256-byte keys,
-#   1024-byte values, 60 s, rate-limited at 15000 writes/s).
+# - one write per request: Tansiq's tests/src/bin/tansiq-bench.rs against
+#   the leader, CLIENTS concurrent donors each submitting one signed event
+#   per request and waiting for its receipt (every node re-verifies every
+#   signature); etcd's `etcdctl check perf --load=LOAD` (xl = 1000 clients,
+#   256-byte keys, 1024-byte values, 60 s, rate-limited at 15000 writes/s);
+# - 100 writes per request: tansiq-bench's SubmitBatch of 100 events, 16
+#   clients; etcd transactions of 100 puts (256-byte keys, 1024-byte values),
+#   `etcdctl txn`, one process per transaction, TXN_LOOPS loops at once.
 #
-# Prints both throughputs and their ratio, and for both the CPU time (user +
-# system, from /proc) each node or member and the client spent per write:
-# on a CPU-bound machine that says where each system's time goes.
-# Not a test: the figures depend on the machine and what else runs on it.
-# Usage: bench/cluster.sh [CLIENTS (default 1000)] [EVENTS_PER_CLIENT (default 20)] [LOAD (default xl)]
+# Prints throughputs, and for each shape the CPU time (user + system, from
+# /proc) each node or member and the client spent per write, and the ratio
+# of the whole cluster's CPU per write (nodes or members, clients apart):
+# Tansiq's / etcd's. On a CPU-bound machine that says where each system's
+# time goes. Not a test: the figures depend on the machine and what else
+# runs on it. (Debian's etcd-server and etcd-client are installed if missing.)
+# Usage: bench/cluster.sh [CLIENTS (default 1000)] [EVENTS_PER_CLIENT (default 20)] [LOAD (default xl)] [TXNS (default 400)]
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$(dirname "$0")/.."
 CLIENTS="${1:-1000}"
 EVENTS_PER_CLIENT="${2:-20}"
 LOAD="${3:-xl}"
+TXNS="${4:-400}"
+TXN_LOOPS=8
 
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
     apt_install "the bench's etcd cluster" etcd-server etcd-client
@@ -79,6 +85,10 @@ echo "== Tansiq: 3 voters on loopback, leader $LEADER_URL"
 "$BIN/tansiq-bench" --node "$LEADER_URL" --ministry-key "$WORK/tansiq-1/ministry.key" \
     --clients "$CLIENTS" --events-per-client "$EVENTS_PER_CLIENT" --single-only \
     --cpu-of "$(IFS=,; echo "${PIDS[*]}")" | tee "$WORK/tansiq.out"
+echo "== Tansiq: 100 events per SubmitBatch, 16 clients"
+"$BIN/tansiq-bench" --node "$LEADER_URL" --ministry-key "$WORK/tansiq-1/ministry.key" \
+    --clients 16 --events-per-client 2000 --batch 100 --batched-only \
+    --cpu-of "$(IFS=,; echo "${PIDS[*]}")" | tee "$WORK/tansiq-batched.out"
 tansiq_rate="$(awk '/^Submit \(1 event/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/ && $(i+1) ~ /^[0-9]+$/) { print $(i+1); exit } }' "$WORK/tansiq.out")"
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 wait 2>/dev/null || true
@@ -118,11 +128,59 @@ client = (float(user) + float(system)) * 1e6 / writes
 parts = ", ".join(f"member {n + 1} {m:.0f}" for n, m in enumerate(members))
 print(f"CPU per write, microseconds (user + system): {parts}, client {client:.0f}; total {sum(members) + client:.0f}")
 PY
-fi
+fi | tee "$WORK/etcd.cpu.out"
+
+# etcd, 100 puts per transaction: TXN_LOOPS loops of etcdctl txn at once.
+echo "== etcd: transactions of 100 puts, $TXNS transactions, $TXN_LOOPS at once (etcdctl txn)"
+python3 - "$WORK/txn" <<'PY'
+import sys
+value = "v" * 1024
+with open(sys.argv[1], "w") as out:
+    out.write("\n")  # no comparisons
+    for n in range(100):
+        out.write(f"put bench-txn-{n:03d}-{'k' * 240} {value}\n")
+    out.write("\n\n")  # no else
+PY
+members_cpu_before="$(members_cpu)"
+txn_started="$(date +%s.%N)"
+{ time (seq "$TXNS" | xargs -P "$TXN_LOOPS" -I{} sh -c \
+    "ETCDCTL_API=3 etcdctl --endpoints '$ENDPOINTS' txn --interactive=false < '$WORK/txn' >/dev/null"); } 2>"$WORK/txn.cpu"
+txn_ended="$(date +%s.%N)"
+members_cpu_after="$(members_cpu)"
+txn_line="$(python3 - "$TXNS" "$members_cpu_before" "$members_cpu_after" $(cat "$WORK/txn.cpu") "$txn_started" "$txn_ended" <<'PY'
+import sys
+txns, before, after, user, system, started, ended = sys.argv[1:8]
+writes = int(txns) * 100
+members = [(a - b) * 1e6 / writes for a, b in zip(map(float, after.split()), map(float, before.split()))]
+client = (float(user) + float(system)) * 1e6 / writes
+rate = writes / (float(ended) - float(started))
+parts = ", ".join(f"member {n + 1} {m:.0f}" for n, m in enumerate(members))
+print(f"{rate:.0f} writes/s; CPU per write, microseconds (user + system): {parts}, client {client:.0f}; members {sum(members):.0f}")
+PY
+)"
+echo "$txn_line"
+
+# The cluster's CPU per write (nodes or members; clients apart), per shape.
+nodes_cpu() {  # the nodes' part of tansiq-bench's "CPU per committed event" line
+    grep -m1 '^CPU per committed event' "$1" | grep -oE 'node pid [0-9]+ [0-9]+' | awk '{ s += $4 } END { if (NR) print s }'
+}
+tansiq_single_cpu="$(nodes_cpu "$WORK/tansiq.out")"
+tansiq_batched_cpu="$(nodes_cpu "$WORK/tansiq-batched.out")"
+etcd_single_cpu="$(grep -oE 'member [0-9]+ [0-9]+' "$WORK/etcd.cpu.out" 2>/dev/null | awk '{ s += $3 } END { if (NR) print s }')"
+etcd_batched_cpu="$(echo "$txn_line" | grep -oE 'members [0-9]+' | awk '{ print $2 }')"
 
 echo "== same run, one write per request, $CLIENTS Tansiq clients"
 echo "Tansiq (3 voters, every signature verified on every node): ${tansiq_rate:-?} events/s"
 echo "etcd (3 members, check perf --load=$LOAD):                  ${etcd_rate:-?} writes/s"
 if [ -n "$tansiq_rate" ] && [ -n "$etcd_rate" ]; then
     python3 -c "print(f'ratio Tansiq / etcd = {$tansiq_rate / $etcd_rate:.2f}')"
+fi
+echo "== the cluster's CPU per write, nodes or members (clients apart), microseconds"
+echo "one write per request:  Tansiq ${tansiq_single_cpu:-?} per event, etcd ${etcd_single_cpu:-?} per write"
+echo "100 writes per request: Tansiq ${tansiq_batched_cpu:-?} per event, etcd ${etcd_batched_cpu:-?} per write"
+if [ -n "$tansiq_single_cpu" ] && [ -n "$etcd_single_cpu" ]; then
+    python3 -c "print(f'CPU ratio Tansiq / etcd, one per request: {$tansiq_single_cpu / $etcd_single_cpu:.2f} (goal <= 0.5)')"
+fi
+if [ -n "$tansiq_batched_cpu" ] && [ -n "$etcd_batched_cpu" ]; then
+    python3 -c "print(f'CPU ratio Tansiq / etcd, 100 per request: {$tansiq_batched_cpu / $etcd_batched_cpu:.2f} (goal <= 0.33)')"
 fi

@@ -91,7 +91,7 @@ fn check(config: &Config) -> anyhow::Result<String> {
         tansiq_ledger::genesis::GenesisFile::read(path)?;
     }
     Ok(format!(
-        "data dir {}, gRPC on {} ({}), console {}, mode {:?}{}",
+        "data dir {}, gRPC on {} ({}), console {}, mode {:?}{}, copy before a format upgrade: {}{}",
         config.data_dir.display(),
         config.listen,
         match &config.transport {
@@ -106,5 +106,17 @@ fn check(config: &Config) -> anyhow::Result<String> {
         config
             .node_id
             .map_or_else(String::new, |id| format!(", cluster member {id}")),
+        match config.upgrade_copy {
+            tansiq_ledger::append::UpgradeCopy::Keep => "yes",
+            tansiq_ledger::append::UpgradeCopy::Skip => "no",
+        },
+        if config.node_id.is_some() {
+            format!(
+                ", ready within {} entries of the leader",
+                config.ready_lag_max
+            )
+        } else {
+            String::new()
+        },
     ))
 }

@@ -341,11 +341,7 @@ async fn a_data_directory_serves_its_own_member_and_a_restored_one_rejoins_as_ne
         META_APPLIED,
         json(&Some(log_id(2, 1, 7))),
     );
-    batch.put_cf(
-        store.cf(cf::RAFT_LOG),
-        8u64.to_be_bytes(),
-        b"entry 8",
-    );
+    batch.put_cf(store.cf(cf::RAFT_LOG), 8u64.to_be_bytes(), b"entry 8");
     store.write_synced(batch).expect("write");
 
     let restored = forget_for_rejoining(store)
