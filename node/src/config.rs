@@ -141,7 +141,7 @@ pub struct Args {
     /// Log format: human or json.
     #[arg(long, env = "TANSIQ_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Optional TOML file with the same settings (data_dir, listen, genesis, log_format, dev, boundaries, upgrade_backup, ready_lag_max: examples/node.toml).
+    /// Optional TOML file with the same settings, but the development ones (examples/node.toml lists them).
     #[arg(long, env = "TANSIQ_CONFIG")]
     pub config: Option<PathBuf>,
     /// Upgrade a data directory of an older format in place without first
@@ -159,7 +159,9 @@ pub struct Args {
     pub check_config: bool,
 }
 
-/// Settings read from a TOML configuration file.
+/// Settings read from a TOML configuration file: every flag's setting
+/// but the development ones (--dev-ca, --dev-role, --plaintext, --demo) and
+/// the maintenance tasks (examples/node.toml lists them with their defaults).
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
@@ -168,9 +170,52 @@ struct FileSettings {
     listen: Option<String>,
     genesis: Option<PathBuf>,
     log_format: Option<String>,
+    node_id: Option<u64>,
+    peers: Option<Vec<String>>,
+    snapshot_every: Option<u64>,
+    snapshot_chunk_bytes: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+    max_connections: Option<usize>,
+    http: Option<String>,
+    http_token_file: Option<PathBuf>,
+    http_client_certs: Option<bool>,
     boundaries: Option<PathBuf>,
     upgrade_backup: Option<bool>,
     ready_lag_max: Option<u64>,
+}
+
+impl FileSettings {
+    /// Fills what the flags and environment (`args`) leave unset.
+    fn under(self, args: &mut Args) {
+        fn fill<T>(flag: &mut Option<T>, file: Option<T>) {
+            if flag.is_none() {
+                *flag = file;
+            }
+        }
+        args.dev |= self.dev.unwrap_or(false);
+        fill(&mut args.data_dir, self.data_dir);
+        fill(&mut args.listen, self.listen);
+        fill(&mut args.genesis, self.genesis);
+        fill(&mut args.log_format, self.log_format);
+        fill(&mut args.node_id, self.node_id);
+        if args.peers.is_empty() {
+            args.peers = self.peers.unwrap_or_default();
+        }
+        fill(&mut args.snapshot_every, self.snapshot_every);
+        fill(&mut args.snapshot_chunk_bytes, self.snapshot_chunk_bytes);
+        fill(&mut args.tls_cert, self.tls_cert);
+        fill(&mut args.tls_key, self.tls_key);
+        fill(&mut args.tls_ca, self.tls_ca);
+        fill(&mut args.max_connections, self.max_connections);
+        fill(&mut args.http, self.http);
+        fill(&mut args.http_token_file, self.http_token_file);
+        args.http_client_certs |= self.http_client_certs.unwrap_or(false);
+        fill(&mut args.boundaries, self.boundaries);
+        args.no_upgrade_backup |= self.upgrade_backup == Some(false);
+        fill(&mut args.ready_lag_max, self.ready_lag_max);
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,20 +280,17 @@ pub const READY_LAG_MAX_DEFAULT: u64 = 1_000;
 impl Config {
     /// Merges flags and environment (`args`) over the file they name and the defaults.
     pub fn from_args(args: Args) -> anyhow::Result<Config> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
-        };
-        let dev = args.dev || file.dev.unwrap_or(false);
-        let listen_text = args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let mut args = args;
+        if let Some(path) = &args.config {
+            read_file(path)?.under(&mut args);
+        }
+        let dev = args.dev;
+        let listen_text = args.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_text.parse().with_context(|| {
             format!("--listen {listen_text:?} is not an address like 127.0.0.1:50051")
         })?;
         let http = http_address(args.http.as_deref(), dev, &listen_text)?;
-        let boundaries = args.boundaries.or(file.boundaries);
+        let boundaries = args.boundaries;
         let console_access = ConsoleAccess {
             tls: http.is_some_and(|address| !address.ip().is_loopback()),
             token_file: args.http_token_file,
@@ -260,12 +302,12 @@ impl Config {
                 path.display()
             );
         }
-        let log_format = match args.log_format.or(file.log_format).as_deref() {
+        let log_format = match args.log_format.as_deref() {
             None | Some("human") => LogFormat::Human,
             Some("json") => LogFormat::Json,
             Some(other) => bail!("--log-format {other:?}: use human or json"),
         };
-        let genesis = args.genesis.or(file.genesis);
+        let genesis = args.genesis;
         if dev && genesis.is_some() {
             bail!("--dev creates its own genesis; do not pass --genesis with it");
         }
@@ -337,15 +379,12 @@ impl Config {
             limits.connections_max = connections;
             limits.connections_per_ip_max = (connections / 8).max(8);
         }
-        let upgrade_copy = if args.no_upgrade_backup || file.upgrade_backup == Some(false) {
+        let upgrade_copy = if args.no_upgrade_backup {
             tansiq_ledger::append::UpgradeCopy::Skip
         } else {
             tansiq_ledger::append::UpgradeCopy::Keep
         };
-        let ready_lag_max = args
-            .ready_lag_max
-            .or(file.ready_lag_max)
-            .unwrap_or(READY_LAG_MAX_DEFAULT);
+        let ready_lag_max = args.ready_lag_max.unwrap_or(READY_LAG_MAX_DEFAULT);
         Ok(Config {
             limits,
             upgrade_copy,
@@ -359,7 +398,6 @@ impl Config {
             transport,
             data_dir: args
                 .data_dir
-                .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             http,
@@ -448,6 +486,77 @@ mod tests {
         assert_eq!(
             config.http.map(|address| address.to_string()).as_deref(),
             Some(DEFAULT_DEV_HTTP)
+        );
+    }
+
+    /// The example file's settings, uncommented, reach the configuration;
+    /// a flag wins over the file.
+    #[test]
+    fn the_file_takes_every_setting_and_flags_win() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("node.toml");
+        let example = include_str!("../../examples/node.toml");
+        // Uncomment every setting (all but `dev`) as the example writes it.
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting) if setting.contains(" = ") && !setting.starts_with("dev ") => {
+                    setting.to_owned()
+                }
+                _ => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, uncommented).expect("write");
+        let config = Config::from_args(Args {
+            config: Some(path.clone()),
+            ..Args::default()
+        })
+        .expect("the example, every setting on, is valid");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/tansiq"));
+        assert_eq!(config.listen.to_string(), "0.0.0.0:50051");
+        assert_eq!(config.node_id, Some(1));
+        assert_eq!(
+            config.peers.get(&2).map(String::as_str),
+            Some("https://10.0.0.2:50051")
+        );
+        assert_eq!(config.snapshot_every, Some(20_000));
+        assert_eq!(config.snapshot_chunk_bytes, Some(3_145_728));
+        assert!(
+            matches!(&config.transport, Transport::Tls(files) if files.ca == PathBuf::from("/etc/tansiq/ca.pem"))
+        );
+        assert_eq!(
+            config.http.map(|address| address.to_string()).as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            config.console_access.token_file,
+            Some(PathBuf::from("/etc/tansiq/console-tokens"))
+        );
+        assert_eq!(
+            config.boundaries,
+            Some(PathBuf::from("/etc/tansiq/boundaries.geojson"))
+        );
+        assert_eq!(config.limits.connections_max, 1024);
+        assert_eq!(config.ready_lag_max, 1000);
+        assert_eq!(
+            config.upgrade_copy,
+            tansiq_ledger::append::UpgradeCopy::Keep
+        );
+        assert_eq!(config.log_format, LogFormat::Json);
+        let config = Config::from_args(Args {
+            config: Some(path),
+            node_id: Some(7),
+            ready_lag_max: Some(5),
+            no_upgrade_backup: true,
+            ..Args::default()
+        })
+        .expect("valid");
+        assert_eq!(config.node_id, Some(7));
+        assert_eq!(config.ready_lag_max, 5);
+        assert_eq!(
+            config.upgrade_copy,
+            tansiq_ledger::append::UpgradeCopy::Skip
         );
     }
 

@@ -1,5 +1,6 @@
 //! `tansiq-node`: parses its configuration and runs the node.
 
+use anyhow::Context;
 use clap::Parser;
 use tansiq_node::config::{Args, Config, LogFormat};
 
@@ -89,6 +90,16 @@ fn init_tracing(format: LogFormat) {
 fn check(config: &Config) -> anyhow::Result<String> {
     if let Some(path) = &config.genesis {
         tansiq_ledger::genesis::GenesisFile::read(path)?;
+    }
+    if let tansiq_node::config::Transport::Tls(files) = &config.transport {
+        for (what, path) in [
+            ("--tls-cert", &files.cert),
+            ("--tls-key", &files.key),
+            ("--tls-ca", &files.ca),
+        ] {
+            std::fs::File::open(path)
+                .with_context(|| format!("{what} {}: cannot read it", path.display()))?;
+        }
     }
     Ok(format!(
         "data dir {}, gRPC on {} ({}), console {}, mode {:?}{}, copy before a format upgrade: {}{}",

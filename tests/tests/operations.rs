@@ -305,6 +305,22 @@ fn check_config_accepts_the_example_file_and_names_what_is_wrong() {
     let refused = node_task(&invalid);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no-such-genesis.json"));
+    // Served with the file's TLS settings, the files must be readable.
+    let with_tls = node_task(&[
+        "--config",
+        example,
+        "--listen",
+        "127.0.0.1:0",
+        "--genesis",
+        genesis.as_str(),
+        "--check-config",
+    ]);
+    assert_eq!(with_tls.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&with_tls.stderr);
+    assert!(
+        said.contains("--tls-cert /etc/tansiq/node.pem: cannot read it"),
+        "{said}"
+    );
 }
 
 /// The systemd unit passes `systemd-analyze verify` (where systemd is
