@@ -523,7 +523,7 @@ mod tests {
         assert_eq!(config.snapshot_every, Some(20_000));
         assert_eq!(config.snapshot_chunk_bytes, Some(3_145_728));
         assert!(
-            matches!(&config.transport, Transport::Tls(files) if files.ca == PathBuf::from("/etc/tansiq/ca.pem"))
+            matches!(&config.transport, Transport::Tls(files) if files.ca == Path::new("/etc/tansiq/ca.pem"))
         );
         assert_eq!(
             config.http.map(|address| address.to_string()).as_deref(),
