@@ -48,6 +48,8 @@ pub struct Exported {
     pub snapshots_installed: IntCounter,
     /// A donor site's outbox: events waiting for the leader.
     pub outbox_events: IntGauge,
+    /// A cluster member's submissions waiting to be proposed.
+    pub proposal_queue: IntGauge,
     /// Requests and connections a resource limit refused, by limit.
     pub limit_refusals: IntCounterVec,
     /// gRPC connections holding a connection slot.
@@ -270,6 +272,11 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
             &registry,
             "tansiq_outbox_events",
             "A donor site's outbox: events accepted and not yet delivered to the leader",
+        ),
+        proposal_queue: gauge(
+            &registry,
+            "tansiq_proposal_queue_requests",
+            "Submissions waiting for this member's proposal loop (cluster)",
         ),
         limit_refusals,
         connections_open: gauge(

@@ -286,6 +286,11 @@ async fn a_restored_member_rejoins_as_a_new_member_and_probes_follow_the_leader(
     assert!(probes::sample(&scraped, "tansiq_commit_latency_seconds_count", None).unwrap() >= 30.0);
     assert!(probes::sample(&scraped, "tansiq_raft_events_applied_total", None).unwrap() >= 30.0);
     assert!(probes::sample(&scraped, "tansiq_raft_snapshots_built_total", None).unwrap() >= 1.0);
+    assert_eq!(
+        probes::sample(&scraped, "tansiq_proposal_queue_requests", None),
+        Some(0.0),
+        "nothing waits once every submission was answered"
+    );
     let peers: Vec<String> = probes::labelled(&scraped, "tansiq_raft_peer_lag_entries", "peer")
         .into_iter()
         .map(|(peer, _)| peer)

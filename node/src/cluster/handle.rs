@@ -257,6 +257,7 @@ impl Replication {
             counters.snapshots_installed.load(Ordering::Relaxed),
         );
         exported.outbox_events.set(self.outbox.pending() as i64);
+        exported.proposal_queue.set(self.proposer.queued() as i64);
     }
 
     /// Whether this member should take clients (`/readyz`): its Raft core

@@ -50,6 +50,11 @@ impl Proposer {
         (Proposer { proposals }, queue)
     }
 
+    /// Submissions waiting for the proposal loop.
+    pub(super) fn queued(&self) -> usize {
+        self.proposals.max_capacity() - self.proposals.capacity()
+    }
+
     /// Checks a request's signatures (bad input never reaches the log), then
     /// commits it through Raft together with the requests that arrived
     /// meanwhile, as one entry.
