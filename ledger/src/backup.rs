@@ -18,8 +18,8 @@ use crate::store::{StoreError, Tip};
 
 /// The manifest's file name, beside the copied store (`db/`).
 pub const MANIFEST_FILE: &str = "tansiq-backup.json";
-/// The copied store's folder in a backup.
-pub const STORE_DIR: &str = "db";
+/// The copied store's folder in a backup (as in a data directory).
+pub use crate::store::STORE_DIR;
 /// The chain's genesis file in a backup (what `tansiq-node --genesis` reads).
 pub const GENESIS_FILE: &str = "genesis.json";
 /// What this version writes in [`Manifest::format`].
@@ -383,26 +383,4 @@ pub fn restore(
         tip,
         rejoins,
     })
-}
-
-/// The copy of a store of an older format that [`Ledger::open`] keeps
-/// before it upgrades the store in place: a checkpoint in
-/// `DATA_DIR/backups/before-format-N-MS/db`, where `DATA_DIR` holds the
-/// store. Returns where.
-pub(crate) fn copy_before_upgrade(
-    store: &crate::store::Store,
-    store_dir: &Path,
-) -> Result<PathBuf, crate::append::OpenError> {
-    let data_dir = store_dir.parent().unwrap_or(store_dir);
-    let out = data_dir.join("backups").join(format!(
-        "before-format-{}-{}",
-        crate::store::FORMAT_VERSION,
-        crate::author::now_ms()
-    ));
-    fs::create_dir_all(&out).map_err(|error| crate::append::OpenError::UpgradeCopy {
-        path: out.clone(),
-        error,
-    })?;
-    store.checkpoint(&out.join(STORE_DIR))?;
-    Ok(out)
 }

@@ -152,7 +152,7 @@ impl Ledger {
             // after a copy of the store is kept (unless told not to).
             Some(found) if found < crate::store::FORMAT_VERSION => match copy {
                 UpgradeCopy::Keep => {
-                    let kept = crate::backup::copy_before_upgrade(&store, path)?;
+                    let kept = copy_before_upgrade(&store, path)?;
                     store.set_format_version(crate::store::FORMAT_VERSION)?;
                     tracing::info!(
                         from = found,
@@ -438,4 +438,23 @@ pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreEr
         );
     }
     store.write_synced(batch.batch)
+}
+
+/// The copy of a store of an older format that [`Ledger::open`] keeps
+/// before it upgrades the store in place: a checkpoint in
+/// `DATA_DIR/backups/before-format-N-MS/db`, where `DATA_DIR` holds the
+/// store. Returns where.
+fn copy_before_upgrade(store: &Store, store_dir: &Path) -> Result<std::path::PathBuf, OpenError> {
+    let data_dir = store_dir.parent().unwrap_or(store_dir);
+    let out = data_dir.join("backups").join(format!(
+        "before-format-{}-{}",
+        crate::store::FORMAT_VERSION,
+        crate::author::now_ms()
+    ));
+    std::fs::create_dir_all(&out).map_err(|error| OpenError::UpgradeCopy {
+        path: out.clone(),
+        error,
+    })?;
+    store.checkpoint(&out.join(crate::store::STORE_DIR))?;
+    Ok(out)
 }

@@ -14,6 +14,9 @@ mod replace;
 pub mod snapshot_file;
 
 pub use db::{KeyValue, Store, StoreSizes, FORMAT_VERSION};
+
+/// The store's folder in a data directory (and in a backup).
+pub const STORE_DIR: &str = "db";
 pub use error::{StorageFault, StoreError};
 pub(crate) use keys::{decode_json, split_text_key, text_key};
 pub use records::{
