@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tansiq_proto::v1 as pb;
 
-use super::read::{Activity, Texts};
+use super::activity::{Activity, Texts};
 use crate::event::codes;
 use crate::event::codes::ActivityStatus;
 use crate::limits::{NAME_BYTES_MAX, TEXT_FIELD_BYTES_MAX};
@@ -476,7 +476,7 @@ pub fn plan(activity: &Activity, map: &PcodeMap) -> Result<Plan, Skip> {
 /// off the ledger.
 fn result(
     project_id: &str,
-    read: &crate::iati::read::ResultIndicator,
+    read: &crate::iati::activity::ResultIndicator,
     notes: &mut Vec<String>,
 ) -> Option<pb::ResultReported> {
     let result_id = if crate::ids::is_slug(&read.ledger_result_id, 2, 128) {
@@ -510,7 +510,7 @@ fn result(
         }
     };
     let value = |what: &str,
-                 read: &Option<crate::iati::read::IndicatorValue>,
+                 read: &Option<crate::iati::activity::IndicatorValue>,
                  notes: &mut Vec<String>| {
         let read = read.as_ref()?;
         let mut kept = read.value.trim().to_owned();
@@ -581,7 +581,7 @@ fn result(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iati::read::{AdministrativeCode, Amount, Budget, Location, Sector};
+    use crate::iati::activity::{AdministrativeCode, Amount, Budget, Location, Sector};
 
     fn activity() -> Activity {
         Activity {
