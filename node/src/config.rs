@@ -148,6 +148,11 @@ pub struct Args {
     /// keeping a copy of it in DATA_DIR/backups (when a backup was taken).
     #[arg(long)]
     pub no_upgrade_backup: bool,
+    /// The folder an administrator's certificate may ask backups into
+    /// (`tansiq backup --out DIR/NAME`); without it, only a ministry-signed
+    /// request asks for a backup. An absolute path.
+    #[arg(long, env = "TANSIQ_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// /readyz answers 503 while this node has applied more than N entries
     /// fewer than its cluster's leader has committed (default 1000).
     #[arg(long, value_name = "N")]
@@ -184,6 +189,7 @@ struct FileSettings {
     boundaries: Option<PathBuf>,
     upgrade_backup: Option<bool>,
     ready_lag_max: Option<u64>,
+    backup_dir: Option<PathBuf>,
 }
 
 impl FileSettings {
@@ -215,6 +221,7 @@ impl FileSettings {
         fill(&mut args.boundaries, self.boundaries);
         args.no_upgrade_backup |= self.upgrade_backup == Some(false);
         fill(&mut args.ready_lag_max, self.ready_lag_max);
+        fill(&mut args.backup_dir, self.backup_dir);
     }
 }
 
@@ -271,6 +278,8 @@ pub struct Config {
     pub upgrade_copy: tansiq_ledger::append::UpgradeCopy,
     /// /readyz: the most entries this node may lag its leader's commit index.
     pub ready_lag_max: u64,
+    /// Where an administrator's certificate may ask for backups.
+    pub backup_dir: Option<PathBuf>,
 }
 
 /// /readyz's default lag: entries a member may be behind its leader's
@@ -385,10 +394,16 @@ impl Config {
             tansiq_ledger::append::UpgradeCopy::Keep
         };
         let ready_lag_max = args.ready_lag_max.unwrap_or(READY_LAG_MAX_DEFAULT);
+        if let Some(dir) = &args.backup_dir {
+            if !dir.is_absolute() {
+                bail!("--backup-dir {} must be an absolute path", dir.display());
+            }
+        }
         Ok(Config {
             limits,
             upgrade_copy,
             ready_lag_max,
+            backup_dir: args.backup_dir,
             mode: if dev { Mode::Dev } else { Mode::Configured },
             demo: args.demo,
             node_id: args.node_id,
@@ -544,6 +559,10 @@ mod tests {
             tansiq_ledger::append::UpgradeCopy::Keep
         );
         assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(
+            config.backup_dir,
+            Some(PathBuf::from("/var/backups/tansiq"))
+        );
         let config = Config::from_args(Args {
             config: Some(path),
             node_id: Some(7),

@@ -46,7 +46,8 @@ pub struct Exported {
     pub refused_at_apply: IntCounter,
     pub snapshots_built: IntCounter,
     pub snapshots_installed: IntCounter,
-    /// A donor site's outbox: events waiting for the leader.
+    /// A donor site's outbox: requests and their events waiting for the leader.
+    pub outbox_requests: IntGauge,
     pub outbox_events: IntGauge,
     /// A cluster member's submissions waiting to be proposed.
     pub proposal_queue: IntGauge,
@@ -268,10 +269,15 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
             "tansiq_raft_snapshots_installed_total",
             "Snapshots this member received from a leader and installed (cluster)",
         ),
+        outbox_requests: gauge(
+            &registry,
+            "tansiq_outbox_requests",
+            "A donor site's outbox: requests accepted and not yet delivered to the leader",
+        ),
         outbox_events: gauge(
             &registry,
             "tansiq_outbox_events",
-            "A donor site's outbox: events accepted and not yet delivered to the leader",
+            "A donor site's outbox: the signed events of those requests",
         ),
         proposal_queue: gauge(
             &registry,
@@ -289,8 +295,11 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
 });
 
 /// Moves a counter kept elsewhere (an atomic another crate counts) up to
-/// `value`.
+/// `value`. Under one lock: two scrapes at once must not both add the
+/// same difference.
 pub fn catch_up(counter: &IntCounter, value: u64) {
+    static CATCHING_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = tansiq_ledger::sync::lock_whole(&CATCHING_UP);
     let current = counter.get();
     if value > current {
         counter.inc_by(value - current);

@@ -137,6 +137,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(replication) = &replication {
         service = service.replicated(Arc::clone(replication));
     }
+    service = service.backups_into(config.backup_dir.clone());
     let log_key = log_key::load_or_create(&config.data_dir, ledger.chain())?;
     tracing::info!(
         verifier_key = log_key.verifier_key(),

@@ -50,7 +50,7 @@ pub fn run(task: Maintenance) -> anyhow::Result<String> {
             let start = match &restored.rejoins {
                 None => format!("start the node with --data-dir {}", data_dir.display()),
                 Some(rejoins) => format!(
-                    "it was a copy of {}: it rejoins the cluster as a new member (its Raft vote and log were forgotten): start it with --data-dir {} and a node id never used in the cluster (not {}), then `tansiq cluster add-learner NEW_ID=URL` and, once caught up, `tansiq cluster promote NEW_ID` (README, \"Backups\")",
+                    "it was a copy of {}: it rejoins the cluster as a new member (its Raft vote and log were forgotten): as the ministry, first `tansiq cluster remove OLD_ID` if the old member is still a voter; then start it with --data-dir {}, a node id never used in the cluster (not {}) and a certificate naming that id; then `tansiq cluster add-learner NEW_ID=URL` and, once caught up, `tansiq cluster promote NEW_ID` (README, \"Running a node in production\")",
                     rejoins
                         .member
                         .map_or_else(|| "a cluster member".to_owned(), |id| format!("member {id}")),

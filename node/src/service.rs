@@ -39,7 +39,14 @@ pub struct LedgerService {
     /// The latest checkpoint made, with its cosignatures, and when; one
     /// is made at a time.
     latest_checkpoint: tokio::sync::Mutex<Option<(pb::SignedCheckpoint, Instant)>>,
+    /// The last readiness check's answer, and when (see `readiness`).
+    last_readiness: tokio::sync::Mutex<Option<(Instant, Result<String, String>)>>,
+    /// Where an administrator's certificate may ask for backups.
+    backup_dir: Option<std::path::PathBuf>,
 }
+
+/// How long a readiness answer is given again to the next probes.
+const READINESS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LedgerService {
     /// What `/metrics` serves: the counters kept as commits happen, and
@@ -71,6 +78,45 @@ impl LedgerService {
     /// has applied to within its limit of the leader's commit index (see
     /// `Replication::readiness`). Ok with what it checked, or Err with why not.
     pub async fn readiness(&self) -> Result<String, String> {
+        // Probes arrive from every load balancer and watchdog: one check at
+        // a time, and its answer reused for [`READINESS_REUSED_FOR`] (each
+        // check costs a synced write and, in a cluster, a quorum round).
+        let mut last = self.last_readiness.lock().await;
+        if let Some((at, answer)) = last.as_ref() {
+            if at.elapsed() < READINESS_REUSED_FOR {
+                return answer.clone();
+            }
+        }
+        let answer = self.check_readiness().await;
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+
+    /// An administrator's certificate writes backups only into the node's
+    /// backup folder (`--backup-dir`): it may not fill any disk the node
+    /// can write.
+    fn within_backup_dir(&self, out: &std::path::Path) -> Result<(), Status> {
+        let Some(dir) = &self.backup_dir else {
+            return Err(Status::permission_denied(
+                "this node has no backup folder (--backup-dir, or backup_dir in its configuration file): an administrator's certificate asks for backups only into it; or sign the request with a ministry key",
+            ));
+        };
+        let inside = out.starts_with(dir)
+            && out != dir.as_path()
+            && out
+                .components()
+                .all(|part| !matches!(part, std::path::Component::ParentDir));
+        if !inside {
+            return Err(Status::permission_denied(format!(
+                "out_dir {} is not a folder inside this node's backup folder {}: an administrator's certificate asks for backups only there",
+                out.display(),
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn check_readiness(&self) -> Result<String, String> {
         let ledger = Arc::clone(&self.ledger);
         let writable = tokio::task::spawn_blocking(move || ledger.store().accepts_writes())
             .await
@@ -105,7 +151,16 @@ impl LedgerService {
             subscribers_max,
             log_key: None,
             latest_checkpoint: tokio::sync::Mutex::new(None),
+            last_readiness: tokio::sync::Mutex::new(None),
+            backup_dir: None,
         }
+    }
+
+    /// Lets an administrator's certificate ask for backups into folders
+    /// inside `dir`.
+    pub fn backups_into(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.backup_dir = dir;
+        self
     }
 
     async fn blocking<T: Send + 'static>(
@@ -505,13 +560,6 @@ impl pb::ledger_server::Ledger for LedgerService {
         let ledger = Arc::clone(&self.ledger);
         let administrator = administrator(&request, ledger.chain());
         let request = request.into_inner();
-        let asked_by = match administrator {
-            Some(identity) => identity.to_string(),
-            None => {
-                authenticate_ministry(&ledger, &request)?;
-                "the ministry (signed)".to_owned()
-            }
-        };
         let out = std::path::PathBuf::from(&request.out_dir);
         if !out.is_absolute() {
             return Err(Status::invalid_argument(format!(
@@ -519,6 +567,16 @@ impl pb::ledger_server::Ledger for LedgerService {
                 request.out_dir
             )));
         }
+        let asked_by = match administrator {
+            Some(identity) => {
+                self.within_backup_dir(&out)?;
+                identity.to_string()
+            }
+            None => {
+                authenticate_ministry(&ledger, &request)?;
+                "the ministry (signed)".to_owned()
+            }
+        };
         let manifest =
             tokio::task::spawn_blocking(move || tansiq_ledger::backup::backup(&ledger, &out))
                 .await
@@ -678,8 +736,6 @@ fn tree_head(store: &Store, size: Option<u64>) -> Result<pb::TreeHead, TreeError
     })
 }
 
-/// A backup is asked by the ministry: signed by one of its registered,
-/// unrevoked keys, recently (it writes on the node's disk).
 /// The administrator whose certificate (of this chain's CA, checked by
 /// the TLS handshake) made `request`, if one did.
 fn administrator<T>(
@@ -693,6 +749,8 @@ fn administrator<T>(
         .then_some(identity)
 }
 
+/// A backup is asked by the ministry: signed by one of its registered,
+/// unrevoked keys, recently (it writes on the node's disk).
 fn authenticate_ministry(ledger: &Ledger, request: &pb::BackupRequest) -> Result<(), Status> {
     use tansiq_ledger::signing::{backup_request_bytes, verify_signature};
     let how = "ask over mutual TLS with an administrator's certificate (tansiq://CHAIN/admin/NAME; `tansiq --tls-cert --tls-key backup`), or sign \"tansiq/backup/v1\" 0x00 chain_id 0x00 out_dir 0x00 signed_at_ms (8 bytes, big-endian) with a key of the ministry (docs/PROTOCOL.md; `tansiq backup --key`)";

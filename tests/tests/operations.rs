@@ -590,16 +590,24 @@ async fn metrics_parse_as_prometheus_exposition_and_move_under_load() {
 
 /// A nightly backup job holds an administrator's certificate, not a
 /// ministry signing key: over mutual TLS that certificate asks for a
-/// backup. An unsigned request without it, or with a node's certificate,
-/// is refused and writes nothing.
+/// backup, into the node's backup folder only. An unsigned request without
+/// it, or with a node's certificate, or into another folder, is refused and
+/// writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrators_certificate_asks_for_a_backup_without_a_ministry_key() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("node");
     let tls = dir.join("tls");
+    let backups = root.path().join("backups");
     let node = Node::start_tls(
         &dir,
-        &["--dev", "--listen", "127.0.0.1:0"],
+        &[
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
         &tls.join("ca.pem"),
     );
 
@@ -639,7 +647,17 @@ async fn an_administrators_certificate_asks_for_a_backup_without_a_ministry_key(
     );
     assert!(!unsigned.exists());
 
-    let backup = root.path().join("nightly");
+    let elsewhere = root.path().join("elsewhere");
+    let refused =
+        tansiq_tests::cli_as_admin(&node, &["backup", "--out", elsewhere.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("not a folder inside this node's backup folder"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!elsewhere.exists());
+    let backup = backups.join("nightly");
     let asked = tansiq_tests::cli_as_admin(&node, &["backup", "--out", backup.to_str().unwrap()]);
     assert!(asked.status.success(), "{}", stderr(&asked));
     let written = manifest(&backup);

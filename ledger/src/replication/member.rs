@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{cf, Store, StoreError};
 
-use super::meta::{json, META_APPLIED, META_COMMITTED, META_MEMBERSHIP, META_PURGED, META_VOTE};
+use super::meta::{
+    json, META_APPLIED, META_COMMITTED, META_INSTALLING, META_MEMBERSHIP, META_PURGED, META_VOTE,
+};
 use super::types::NodeId;
 
 /// The member whose store this is (JSON: its node id, or `null` for a
@@ -49,18 +51,22 @@ pub enum MemberError {
     /// A cluster member's data directory started as a single node, or the reverse.
     #[error("this data directory is cluster member {0}'s: start it with --node-id {0} (a member's store started alone would write outside the cluster's log)")]
     MemberAlone(NodeId),
+    /// A cluster member's data directory from before directories recorded
+    /// their member, started as a single node.
+    #[error("this data directory holds a cluster member's Raft state: start it with --node-id and that member's id (a member's store started alone would write outside the cluster's log)")]
+    UnrecordedMemberAlone,
     /// A single node's data directory started as a cluster member.
     #[error("this data directory served a single node: a cluster member starts from an empty data directory (it catches up from the others) or from a member's backup")]
     SingleAsMember,
     /// A restored store started under an id of the membership it was copied with.
-    #[error("this data directory was restored from a backup of {from} (members then: {members}); a restored member rejoins as a new member, since its old vote and log must not come back: start it with a node id never used in this cluster (e.g. {suggested}), then, as the ministry: `tansiq cluster remove OLD_ID` if the old member is still a voter, `tansiq cluster add-learner NEW_ID=URL`, and `tansiq cluster promote NEW_ID` once `tansiq cluster status` shows it caught up")]
+    #[error("this data directory was restored from a backup of {from} (members then: {members}); a restored member rejoins as a new member, since its old vote and log must not come back: give it a node id never used in this cluster (above {highest}, the highest when the backup was taken; `tansiq cluster status` lists today's) and a certificate naming it; as the ministry, first `tansiq cluster remove OLD_ID` if the old member is still a voter, then start this node, `tansiq cluster add-learner NEW_ID=URL`, and `tansiq cluster promote NEW_ID` once `tansiq cluster status` shows it caught up")]
     Restored {
         /// Which member the backup was of.
         from: String,
         /// The membership's ids, listed.
         members: String,
-        /// An id not in it.
-        suggested: NodeId,
+        /// The highest id it names.
+        highest: NodeId,
     },
     /// Reading or writing the store failed.
     #[error(transparent)]
@@ -100,6 +106,12 @@ pub fn claim(store: &Store, node_id: Option<NodeId>) -> Result<(), MemberError> 
         (Some(_), _) => return Ok(()),
         (None, _) => {}
     }
+    let restored_from = read::<RestoredFrom>(store, META_RESTORED_FROM)?;
+    // A member's store written before stores recorded their member; a
+    // restored member's may serve alone (every voter lost: README).
+    if node_id.is_none() && restored_from.is_none() && holds_raft_state(store)? {
+        return Err(MemberError::UnrecordedMemberAlone);
+    }
     if let (Some(asked), Some(restored)) =
         (node_id, read::<RestoredFrom>(store, META_RESTORED_FROM)?)
     {
@@ -114,16 +126,17 @@ pub fn claim(store: &Store, node_id: Option<NodeId>) -> Result<(), MemberError> 
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            let suggested = restored
+            let highest = restored
                 .members
                 .iter()
                 .chain(restored.member.iter())
                 .max()
-                .map_or(1, |highest| highest + 1);
+                .copied()
+                .unwrap_or_default();
             return Err(MemberError::Restored {
                 from,
                 members,
-                suggested,
+                highest,
             });
         }
     }
@@ -140,14 +153,19 @@ pub fn claim(store: &Store, node_id: Option<NodeId>) -> Result<(), MemberError> 
 /// records what it was a copy of. Returns that, or None for a single
 /// node's store (nothing to forget).
 pub fn forget_for_rejoining(store: &Store) -> Result<Option<RestoredFrom>, StoreError> {
-    let Some(membership) =
-        read::<openraft::StoredMembership<NodeId, openraft::BasicNode>>(store, META_MEMBERSHIP)?
-    else {
+    let membership =
+        read::<openraft::StoredMembership<NodeId, openraft::BasicNode>>(store, META_MEMBERSHIP)?;
+    let member = member_of(store)?.flatten();
+    // A member's, even one that voted or logged before it applied a
+    // membership (right after the cluster was formed).
+    if membership.is_none() && member.is_none() && !holds_raft_state(store)? {
         return Ok(None);
-    };
+    }
     let restored = RestoredFrom {
-        member: member_of(store)?.flatten(),
-        members: membership.membership().nodes().map(|(id, _)| *id).collect(),
+        member,
+        members: membership
+            .map(|membership| membership.membership().nodes().map(|(id, _)| *id).collect())
+            .unwrap_or_default(),
     };
     let applied: Option<openraft::LogId<NodeId>> =
         read::<Option<_>>(store, META_APPLIED)?.flatten();
@@ -157,6 +175,11 @@ pub fn forget_for_rejoining(store: &Store) -> Result<Option<RestoredFrom>, Store
     for key in [META_VOTE, META_COMMITTED, META_MEMBER] {
         batch.delete_cf(meta, key);
     }
+    batch.put_cf(
+        meta,
+        META_INSTALLING,
+        json(&None::<openraft::LogId<NodeId>>),
+    );
     batch.delete_range_cf(log, 0u64.to_be_bytes(), u64::MAX.to_be_bytes());
     batch.delete_cf(log, u64::MAX.to_be_bytes());
     match applied {
@@ -166,4 +189,20 @@ pub fn forget_for_rejoining(store: &Store) -> Result<Option<RestoredFrom>, Store
     batch.put_cf(meta, META_RESTORED_FROM, json(&restored));
     store.write_synced(batch)?;
     Ok(Some(restored))
+}
+
+/// Whether the store holds a Raft member's state: a membership, a vote or
+/// a Raft log entry.
+fn holds_raft_state(store: &Store) -> Result<bool, StoreError> {
+    if store.get_cf(cf::RAFT_META, META_MEMBERSHIP)?.is_some()
+        || store.get_cf(cf::RAFT_META, META_VOTE)?.is_some()
+    {
+        return Ok(true);
+    }
+    let first = store
+        .db()
+        .iterator_cf(store.cf(cf::RAFT_LOG), rocksdb::IteratorMode::Start)
+        .next()
+        .transpose()?;
+    Ok(first.is_some())
 }

@@ -33,15 +33,31 @@ pub struct Outbox {
     append: Mutex<Option<Usage>>,
 }
 
-/// Bytes of signed events waiting, in all and by signing key.
+/// Bytes of signed events waiting, in all and by signing key, and the
+/// requests and events that hold them.
 #[derive(Default)]
 struct Usage {
     total: u64,
     by_key: HashMap<Vec<u8>, u64>,
+    requests: u64,
+    events: u64,
+}
+
+/// What waits in an outbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// Requests queued.
+    pub requests: u64,
+    /// Their signed events.
+    pub events: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 impl Usage {
     fn add(&mut self, events: &[pb::SignedEvent]) {
+        self.requests += 1;
+        self.events += events.len() as u64;
         for (key, bytes) in shares(events) {
             self.total += bytes;
             *self.by_key.entry(key).or_default() += bytes;
@@ -49,6 +65,8 @@ impl Usage {
     }
 
     fn subtract(&mut self, events: &[pb::SignedEvent]) {
+        self.requests = self.requests.saturating_sub(1);
+        self.events = self.events.saturating_sub(events.len() as u64);
         for (key, bytes) in shares(events) {
             self.total = self.total.saturating_sub(bytes);
             if let Some(held) = self.by_key.get_mut(&key) {
@@ -299,21 +317,19 @@ impl Outbox {
         Ok(())
     }
 
-    /// Requests waiting.
-    pub fn len(&self, store: &Store) -> Result<u64, StoreError> {
-        let family = store.cf(cf::OUTBOX);
-        let mut count = 0;
-        for item in store
-            .db()
-            .iterator_cf(family, IteratorMode::From(&[QUEUE], Direction::Forward))
-        {
-            let (key, _) = item?;
-            if key.first() != Some(&QUEUE) {
-                break;
-            }
-            count += 1;
-        }
-        Ok(count)
+    /// What waits: counted from the store on first use, then kept as
+    /// requests are queued and removed.
+    pub fn waiting(&self, store: &Store) -> Result<Waiting, StoreError> {
+        let mut guard = self
+            .append
+            .lock()
+            .map_err(|_| corrupt("append lock poisoned"))?;
+        let usage = self.usage(&mut guard, store)?;
+        Ok(Waiting {
+            requests: usage.requests,
+            events: usage.events,
+            bytes: usage.total,
+        })
     }
 
     /// Whether nothing waits (reads one key; decodes nothing).

@@ -363,13 +363,36 @@ async fn a_data_directory_serves_its_own_member_and_a_restored_one_rejoins_as_ne
     );
     for old in [1, 2, 3] {
         let refused = claim(store, Some(old)).expect_err("an id of its membership");
-        assert!(refused.to_string().contains("e.g. 4"), "{refused}");
+        assert!(
+            refused.to_string().contains("above 3, the highest"),
+            "{refused}"
+        );
     }
     claim(store, Some(4)).expect("a new id");
     assert!(matches!(
         claim(store, Some(3)),
         Err(MemberError::OtherMember { stored: 4, .. })
     ));
+
+    // A member's store from before stores recorded their member does not
+    // start alone; one that voted before it applied a membership is a
+    // member's too.
+    let old_dir = tempfile::tempdir().expect("temporary directory");
+    let old = super::tests::ledger(old_dir.path());
+    let mut old_log = LogStore::new(Arc::clone(&old));
+    old_log
+        .save_vote(&openraft::Vote::new(1, 2))
+        .await
+        .expect("vote");
+    assert!(matches!(
+        claim(old.store(), None),
+        Err(MemberError::UnrecordedMemberAlone)
+    ));
+    let forgotten = forget_for_rejoining(old.store())
+        .expect("forget")
+        .expect("a member's store, though it holds no membership");
+    assert_eq!(forgotten, super::member::RestoredFrom::default());
+    assert_eq!(old_log.read_vote().await.expect("read"), None);
 
     // A single node's store is not a member's: nothing to forget, and it
     // does not start as one.

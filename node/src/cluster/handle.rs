@@ -256,7 +256,11 @@ impl Replication {
             &exported.snapshots_installed,
             counters.snapshots_installed.load(Ordering::Relaxed),
         );
-        exported.outbox_events.set(self.outbox.pending() as i64);
+        // Not set when it cannot be read: 0 would read as "delivered".
+        if let Ok(waiting) = self.outbox.waiting() {
+            exported.outbox_requests.set(waiting.requests as i64);
+            exported.outbox_events.set(waiting.events as i64);
+        }
         exported.proposal_queue.set(self.proposer.queued() as i64);
     }
 

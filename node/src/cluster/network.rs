@@ -129,6 +129,7 @@ impl Connection {
         let client = self.client.as_mut().expect("invariant: connected above");
         let mut payload = pb::RaftPayload {
             message,
+            to_node: self.target,
             ..Default::default()
         };
         if let Method::InstallSnapshot(chunk) = &mut method {

@@ -42,9 +42,18 @@ impl DonorOutbox {
         }
     }
 
-    /// Requests waiting in this node's outbox.
+    /// What waits in this node's outbox.
+    pub(super) fn waiting(
+        &self,
+    ) -> Result<tansiq_ledger::replication::outbox::Waiting, OutboxError> {
+        self.requests
+            .waiting(self.ledger.store())
+            .map_err(OutboxError::Storage)
+    }
+
+    /// Requests waiting in this node's outbox (0 when it cannot be read).
     pub(super) fn pending(&self) -> u64 {
-        self.requests.len(self.ledger.store()).unwrap_or_default()
+        self.waiting().map_or(0, |waiting| waiting.requests)
     }
 
     /// Whether no request waits (an outbox that cannot be read refuses the

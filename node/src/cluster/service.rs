@@ -35,6 +35,31 @@ impl ClusterService {
         ClusterService { replication }
     }
 
+    /// Refuses a Raft message for another node: the membership may name
+    /// this node's address for a member it is not (a restored member
+    /// started on the old member's address before that one was removed),
+    /// and answering for it would speak with a vote and log it never had.
+    fn addressed_here(&self, payload: &pb::RaftPayload) -> Result<(), Status> {
+        let here = self.replication.members.node_id;
+        if payload.to_node == 0 || payload.to_node == here {
+            return Ok(());
+        }
+        // Logged once per node named: the leader retries every 500 ms.
+        static LOGGED: std::sync::Mutex<std::collections::BTreeSet<NodeId>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        if tansiq_ledger::sync::lock_whole(&LOGGED).insert(payload.to_node) {
+            tracing::warn!(
+                to_node = payload.to_node,
+                here,
+                "refused Raft messages for another node: the membership names this address for it (logged once)"
+            );
+        }
+        Err(Status::failed_precondition(format!(
+            "this Raft message is for node {}, and this is node {here}: the cluster's membership names this node's address for node {} (remove that member, or give this node another address)",
+            payload.to_node, payload.to_node
+        )))
+    }
+
     /// Writes a membership change's authorisation to the ledger, on the
     /// leader, before the change is made: a follower sends the caller to
     /// the leader first (so the record and the change happen on one node),
@@ -158,6 +183,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
+        self.addressed_here(request.get_ref())?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(request.get_ref())?;
         claimed_node_matches(
             caller(&request),
@@ -171,6 +197,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
+        self.addressed_here(request.get_ref())?;
         let rpc: VoteRequest<NodeId> = decode(request.get_ref())?;
         claimed_node_matches(caller(&request), rpc.vote.leader_id.voted_for(), "a Vote")?;
         encode(&self.replication.raft.vote(rpc).await)
@@ -182,6 +209,7 @@ impl pb::cluster_server::Cluster for ClusterService {
     ) -> Result<Response<pb::RaftPayload>, Status> {
         let identity = caller(&request).cloned();
         let payload = request.into_inner();
+        self.addressed_here(&payload)?;
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&payload)?;
         claimed_node_matches(
             identity.as_ref(),
