@@ -38,6 +38,8 @@ pub struct Exported {
     pub raft_applied_index: IntGauge,
     /// The leader's view: entries each peer's log is behind the leader's.
     pub raft_peer_lag: IntGaugeVec,
+    /// On the leader: the highest index a majority of the voters hold.
+    pub raft_commit_index: IntGauge,
     pub raft_snapshot_index: IntGauge,
     pub raft_purged_index: IntGauge,
     /// Events this member's state machine applied (cluster).
@@ -239,6 +241,11 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
             "The last Raft index this member applied (cluster)",
         ),
         raft_peer_lag,
+        raft_commit_index: gauge(
+            &registry,
+            "tansiq_raft_commit_index",
+            "On the leader: the highest Raft index a majority of the voters hold (0 elsewhere)",
+        ),
         raft_snapshot_index: gauge(
             &registry,
             "tansiq_raft_snapshot_index",

@@ -291,6 +291,12 @@ async fn a_restored_member_rejoins_as_a_new_member_and_probes_follow_the_leader(
         Some(0.0),
         "nothing waits once every submission was answered"
     );
+    // Every entry so far is committed: the majority's index is the log's end.
+    assert_eq!(
+        probes::sample(&scraped, "tansiq_raft_commit_index", None),
+        probes::sample(&scraped, "tansiq_raft_last_log_index", None),
+    );
+    assert!(probes::sample(&scraped, "tansiq_raft_commit_index", None).unwrap() >= 30.0);
     let peers: Vec<String> = probes::labelled(&scraped, "tansiq_raft_peer_lag_entries", "peer")
         .into_iter()
         .map(|(peer, _)| peer)

@@ -218,6 +218,8 @@ impl Outbox {
         }
         store.write_synced(batch)?;
         usage.total += wanted.total;
+        usage.requests += wanted.requests;
+        usage.events += wanted.events;
         for (key, bytes) in wanted.by_key {
             *usage.by_key.entry(key).or_default() += bytes;
         }

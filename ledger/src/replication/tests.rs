@@ -407,3 +407,42 @@ async fn a_data_directory_serves_its_own_member_and_a_restored_one_rejoins_as_ne
         Err(MemberError::SingleAsMember)
     ));
 }
+
+#[test]
+fn an_outbox_counts_what_waits_as_requests_come_and_go_and_after_a_restart() {
+    use super::outbox::{Outbox, Waiting};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = ledger(dir.path());
+    let store = ledger.store();
+    let outbox = Outbox::new();
+    assert_eq!(outbox.waiting(store).expect("read"), Waiting::default());
+    let event = |n: u8| pb::SignedEvent {
+        body: vec![n; 10],
+        signature: vec![n; 64],
+    };
+    let id = |n: u8| crate::ids::EventId([n; 32]);
+    outbox
+        .push(store, &[id(1), id(2)], vec![event(1), event(2)])
+        .expect("push");
+    outbox.push(store, &[id(3)], vec![event(3)]).expect("push");
+    let expected = Waiting {
+        requests: 2,
+        events: 3,
+        bytes: 3 * 74,
+    };
+    assert_eq!(outbox.waiting(store).expect("read"), expected);
+    // Counted from the store by another instance (a restart).
+    assert_eq!(Outbox::new().waiting(store).expect("read"), expected);
+    let first = outbox.first(store).expect("read").expect("queued");
+    outbox
+        .remove(store, &first, &[id(1), id(2)])
+        .expect("remove");
+    assert_eq!(
+        outbox.waiting(store).expect("read"),
+        Waiting {
+            requests: 1,
+            events: 1,
+            bytes: 74,
+        }
+    );
+}

@@ -229,6 +229,9 @@ impl Replication {
         exported
             .raft_purged_index
             .set(metrics.purged.map_or(0, |id| id.index) as i64);
+        exported
+            .raft_commit_index
+            .set(leader_commit_index(&metrics).unwrap_or(0) as i64);
         exported.raft_peer_lag.reset();
         if let Some(replication) = &metrics.replication {
             for (peer, matched) in replication {
@@ -361,4 +364,33 @@ impl Replication {
     pub(crate) fn own_log_key(&self, key: &str) {
         self.cosigners.own_key(key);
     }
+}
+
+/// On the leader, the highest log index a majority of the voters hold (its
+/// own log, and each voter's matched index): what it has committed, as far
+/// as its metrics tell. None elsewhere. In a joint membership (during a
+/// change) the voters of both configurations count as one set.
+fn leader_commit_index(
+    metrics: &openraft::RaftMetrics<NodeId, openraft::BasicNode>,
+) -> Option<u64> {
+    let replication = metrics.replication.as_ref()?;
+    let mut held: Vec<u64> = metrics
+        .membership_config
+        .voter_ids()
+        .map(|voter| {
+            if voter == metrics.id {
+                metrics.last_log_index.unwrap_or(0)
+            } else {
+                replication
+                    .get(&voter)
+                    .and_then(|matched| matched.map(|id| id.index))
+                    .unwrap_or(0)
+            }
+        })
+        .collect();
+    if held.is_empty() {
+        return None;
+    }
+    held.sort_unstable_by(|a, b| b.cmp(a));
+    Some(held[held.len() / 2])
 }
