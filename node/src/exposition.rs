@@ -301,15 +301,20 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
     }
 });
 
-/// Moves a counter kept elsewhere (an atomic another crate counts) up to
-/// `value`. Under one lock: two scrapes at once must not both add the
-/// same difference.
-pub fn catch_up(counter: &IntCounter, value: u64) {
+/// Moves each counter up to the atomic kept elsewhere (another crate
+/// counts) beside it. Under one lock: two scrapes at once must not both add
+/// the same difference.
+pub fn catch_up(pairs: &[(&IntCounter, &std::sync::atomic::AtomicU64)]) {
     static CATCHING_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = tansiq_ledger::sync::lock_whole(&CATCHING_UP);
-    let current = counter.get();
-    if value > current {
-        counter.inc_by(value - current);
+    for (counter, counted) in pairs {
+        let (current, value) = (
+            counter.get(),
+            counted.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        if value > current {
+            counter.inc_by(value - current);
+        }
     }
 }
 

@@ -243,22 +243,12 @@ impl Replication {
             }
         }
         let counters = &self.counters;
-        crate::exposition::catch_up(
-            &exported.events_applied,
-            counters.events_applied.load(Ordering::Relaxed),
-        );
-        crate::exposition::catch_up(
-            &exported.refused_at_apply,
-            counters.refused_at_apply.load(Ordering::Relaxed),
-        );
-        crate::exposition::catch_up(
-            &exported.snapshots_built,
-            counters.snapshots_built.load(Ordering::Relaxed),
-        );
-        crate::exposition::catch_up(
-            &exported.snapshots_installed,
-            counters.snapshots_installed.load(Ordering::Relaxed),
-        );
+        crate::exposition::catch_up(&[
+            (&exported.events_applied, &counters.events_applied),
+            (&exported.refused_at_apply, &counters.refused_at_apply),
+            (&exported.snapshots_built, &counters.snapshots_built),
+            (&exported.snapshots_installed, &counters.snapshots_installed),
+        ]);
         // Not set when it cannot be read: 0 would read as "delivered".
         if let Ok(waiting) = self.outbox.waiting() {
             exported.outbox_requests.set(waiting.requests as i64);
