@@ -42,6 +42,15 @@ impl<K: Hash + Eq, V: Clone> BoundedMap<K, V> {
         Ok(loaded)
     }
 
+    /// The value of `key` if remembered (nothing is loaded or remembered).
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.values().get(key).cloned()
+    }
+
     /// The value of `key`: remembered, or made (and then remembered).
     pub(crate) fn get_or_make<Q>(&self, key: &Q, make: impl FnOnce() -> V) -> V
     where

@@ -52,6 +52,10 @@ pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;
 /// (keys, organisations, projects) a ledger keeps between commit groups, and
 /// signers' keys as curve points.
 pub const REMEMBERED_RECORDS_MAX: usize = 50_000;
+/// Projects the writer keeps listed by place for the overlap check
+/// (`append/places.rs`), all places together: each entry holds a project's
+/// id, owner, period, titles and donor (a few hundred bytes).
+pub const PLACE_CANDIDATES_MAX: usize = 200_000;
 /// A donor site's outbox holds at most this many bytes of signed events
 /// waiting for the leader; past it the node answers RESOURCE_EXHAUSTED.
 pub const OUTBOX_BYTES_MAX: u64 = 256 * 1024 * 1024;

@@ -18,7 +18,7 @@ use tansiq_ledger::event::Signatures;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
-use tansiq_ledger::testing::{commit_group, events};
+use tansiq_ledger::testing::{commit_group, events, place_index_differences};
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
@@ -125,9 +125,14 @@ struct History {
 
 /// Commits `steps` into a new ledger, one commit group per step, the day
 /// advancing at each `NextDay`. Refused steps (e.g. updating a closed
-/// project) leave nothing, as on a node.
+/// project) leave nothing, as on a node. After each step, the writer's
+/// in-memory lists of projects by place (what the overlap check reads)
+/// equal what the store says is in each place.
 fn play(steps: &[Step]) -> History {
-    play_checking(steps, |_| {})
+    play_checking(steps, |ledger| {
+        let (_, differences) = place_index_differences(ledger);
+        assert_eq!(differences, Vec::<String>::new());
+    })
 }
 
 /// [`play`], calling `check` after each step.
@@ -722,7 +727,11 @@ fn the_tally_sees_a_need_covered_and_uncovered() {
         },
     ];
     let mut uncovered = Vec::new();
+    let mut lists = Vec::new();
     play_checking(&steps, |ledger| {
+        let (compared, differences) = place_index_differences(ledger);
+        assert_eq!(differences, Vec::<String>::new());
+        lists.push(compared);
         let day = Date::parse(&day(30)).unwrap();
         let (tallied, scanned) = tallied_and_scanned(ledger, day);
         assert_eq!(tallied, scanned);
@@ -743,4 +752,7 @@ fn the_tally_sees_a_need_covered_and_uncovered() {
         [1, 0, 1],
         "the need: uncovered, covered, left again"
     );
+    // The registration's place was listed (and its update's), and each
+    // list followed the project: the check above compared something.
+    assert_eq!(lists, [0, 1, 2], "lists of projects by place in memory");
 }

@@ -246,12 +246,20 @@ impl Ledger {
         self.memory.forget_iati_owners();
         self.memory.forget_iati_projects();
         self.memory.projects.forget_all();
+        self.memory.places.forget_all();
         self.memory.reviewed.forget();
         self.tally.forget();
         if replaced.is_ok() {
             self.replacing.count.fetch_add(1, SeqCst);
         }
         replaced
+    }
+
+    /// How many lists of projects by place the writer holds (`places.rs`),
+    /// and those that differ from the store's: none, whatever was written.
+    #[cfg(feature = "test-support")]
+    pub(crate) fn place_index_differences(&self) -> Result<(usize, Vec<String>), StoreError> {
+        self.memory.places.differences(&self.store)
     }
 
     /// Runs `read` against the state, unless a snapshot is replacing it
@@ -389,6 +397,9 @@ impl Ledger {
         }
         self.memory.orgs.remember(written.orgs);
         self.memory.note_iati_projects(&written.projects);
+        self.memory
+            .places
+            .note_written(&written.projects, &written.left);
         self.memory.projects.remember(written.projects);
         self.memory.reviewed.add(written.reviewed);
         self.tally.touch(written.touched);

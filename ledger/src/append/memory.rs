@@ -20,6 +20,8 @@ pub(super) struct CrossGroupCache {
     pub(super) orgs: BoundedMap<String, OrgRecord>,
     pub(super) projects: BoundedMap<String, Arc<ProjectRecord>>,
     pub(super) reviewed: ReviewedPairs,
+    /// The projects in each place, for the overlap check.
+    pub(super) places: super::places::PlaceIndex,
     /// IATI organisation identifier → the organisation that registered it;
     /// loaded on first use, dropped when an organisation is written.
     pub(super) iati_owners: std::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
@@ -114,9 +116,9 @@ pub(super) enum KnownPairs {
 }
 
 impl ReviewedPairs {
-    /// Whether the pair `text_key([a, b])` may have a review: false only
-    /// when it surely has none.
-    pub(super) fn may_have(&self, store: &Store, pair: &[u8]) -> Result<bool, StoreError> {
+    /// Whether the pair (`a`, `b`), in canonical order, may have a review:
+    /// false only when it surely has none.
+    pub(super) fn may_have(&self, store: &Store, a: &str, b: &str) -> Result<bool, StoreError> {
         let mut known = self.known();
         if matches!(*known, KnownPairs::NotLoaded) {
             *known = match store.reviewed_pairs(crate::limits::REMEMBERED_RECORDS_MAX)? {
@@ -125,7 +127,9 @@ impl ReviewedPairs {
             };
         }
         Ok(match &*known {
-            KnownPairs::Pairs(pairs) => pairs.contains(pair),
+            KnownPairs::Pairs(pairs) => {
+                !pairs.is_empty() && pairs.contains(&crate::store::text_key(&[a, b]))
+            }
             KnownPairs::NotLoaded | KnownPairs::TooMany => true,
         })
     }
@@ -168,6 +172,8 @@ pub(super) struct GroupWrites {
     pub(super) keys: HashMap<PublicKeyBytes, KeyRecord>,
     pub(super) orgs: HashMap<String, OrgRecord>,
     pub(super) projects: HashMap<String, Arc<ProjectRecord>>,
+    /// Places projects left: (P-code, sector, project id).
+    pub(super) left: Vec<(String, String, String)>,
     pub(super) reviewed: Vec<Vec<u8>>,
     pub(super) touched: BTreeSet<(String, String)>,
 }

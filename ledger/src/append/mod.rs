@@ -3,7 +3,8 @@
 //! against the state — duplicates, key chains (`staging`), authorisation
 //! (`authorise`, `signers`), what each body does (`kinds`, with the
 //! registry's rules in `registry` and the coverage projection's writer in
-//! `projection`) — read through overlays and caches (`overlay`, `memory`),
+//! `projection`) — read through overlays and caches (`overlay`, `memory`, and `places` for
+//! the overlap check),
 //! and every change of a group goes into one RocksDB write batch.
 //!
 //! A commit group holds several requests; each request is atomic (all of its
@@ -19,6 +20,7 @@ mod kinds;
 mod ledger;
 mod memory;
 mod overlay;
+mod places;
 mod projection;
 mod rebuild;
 mod receipt;

@@ -35,6 +35,8 @@ pub(super) struct Overlay {
     pub(super) project_versions: Vec<(String, LogPosition, Arc<ProjectRecord>, i64)>,
     pub(super) project_events: Vec<(String, LogPosition, EventId)>,
     pub(super) coverage: BTreeSet<(String, String, String)>,
+    /// Places projects left: (P-code, sector, project id).
+    pub(super) left: Vec<(String, String, String)>,
     pub(super) needs: Vec<(String, String, LogPosition, NeedRecord)>,
     pub(super) policies: HashMap<String, PolicyRecord>,
     pub(super) policy_writes: Vec<(String, LogPosition, PolicyRecord)>,
@@ -57,6 +59,7 @@ impl Overlay {
         self.project_versions.extend(other.project_versions);
         self.project_events.extend(other.project_events);
         self.coverage.extend(other.coverage);
+        self.left.extend(other.left);
         self.needs.extend(other.needs);
         self.policies.extend(other.policies);
         self.policy_writes.extend(other.policy_writes);

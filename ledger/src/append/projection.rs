@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{judge, pair, Complementary, Judged, OverlapKind};
+use crate::coverage::{judge, pair, Candidate, Complementary, Judged, OverlapKind};
 use crate::event::codes::ActivityStatus;
 use crate::event::Event;
 use crate::ids::{EventId, LogPosition};
@@ -18,6 +18,7 @@ use crate::store::{
 
 use super::authorise::{ministry_only, not_allowed, project_writer};
 use super::overlay::{Effects, StageError};
+use super::places;
 use super::staging::{Receipts, Staging};
 
 impl Staging<'_> {
@@ -36,6 +37,13 @@ impl Staging<'_> {
                 self.request
                     .touched
                     .insert((pcode.to_owned(), sector.to_owned()));
+                if !project.places().any(|place| place == (pcode, sector)) {
+                    self.request.left.push((
+                        pcode.to_owned(),
+                        sector.to_owned(),
+                        project_id.to_owned(),
+                    ));
+                }
             }
         }
         for (pcode, sector) in project.places() {
@@ -109,7 +117,7 @@ impl Staging<'_> {
         )?;
         let total = overlaps.len();
         let mut warnings = Vec::new();
-        for (shown, (pcode, sector, other_id, other, kind)) in overlaps.into_iter().enumerate() {
+        for (shown, found) in overlaps.into_iter().enumerate() {
             if shown == RECEIPT_OVERLAP_WARNINGS_MAX {
                 warnings.push(format!(
                     "and at least {} more overlaps: see `tansiq check` or `tansiq overlaps`",
@@ -117,12 +125,7 @@ impl Staging<'_> {
                 ));
                 break;
             }
-            let title = if other.summary.title_latin.is_empty() {
-                &other.summary.title_arabic
-            } else {
-                &other.summary.title_latin
-            };
-            let why = match kind {
+            let why = match found.kind {
                 OverlapKind::DifferentDonors => {
                     "another donor, same municipality, sector and period"
                 }
@@ -130,9 +133,17 @@ impl Staging<'_> {
                     "same donor, a similar title: reported twice?"
                 }
             };
+            let Found {
+                pcode,
+                sector,
+                other,
+                ..
+            } = found;
             warnings.push(format!(
-                "overlap in {pcode}, sector {sector}: project {other_id} of {} (\"{title}\") — {why}",
-                other.donor()
+                "overlap in {pcode}, sector {sector}: project {} of {} (\"{}\") — {why}",
+                other.id,
+                other.donor,
+                other.title()
             ));
         }
         Ok(warnings)
@@ -151,20 +162,20 @@ impl Staging<'_> {
         let held = self.overlaps_of(project_id, project, 1, |sector| {
             Ok(self.policy(sector)? == pb::CoordinationPolicy::Hold)
         })?;
-        Ok(held.into_iter().map(|(_, sector, ..)| sector).collect())
+        Ok(held.into_iter().map(|found| found.sector).collect())
     }
 
     /// The projects `project` would overlap with now (unreviewed or not
     /// reviewed as complementary), one entry per other project: in the
-    /// places whose sector `searched` accepts, at most `per_place` in each.
-    #[allow(clippy::type_complexity)]
+    /// places whose sector `searched` accepts, at most `per_place` in each,
+    /// in id order (the same on every node).
     pub(super) fn overlaps_of(
         &self,
         project_id: &str,
         project: &ProjectRecord,
         per_place: usize,
         searched: impl Fn(&str) -> Result<bool, StoreError>,
-    ) -> Result<Vec<(String, String, String, Arc<ProjectRecord>, OverlapKind)>, StageError> {
+    ) -> Result<Vec<Found>, StageError> {
         let today = self.today();
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
@@ -176,9 +187,12 @@ impl Staging<'_> {
             // more, or to know whether this place's sector policy holds it:
             // a crowded sector does not make every registration slower.
             let mut in_place = 0;
-            // Candidates: the store's and this group's, merged in id order
-            // (the same on every node) and read lazily, so the loop's early
-            // stop also stops the reading.
+            // Candidates: the place's projects as written (in memory,
+            // `places.rs`) and those this group staged there, merged in id
+            // order. A project the group changed is read as staged.
+            let listed = self.memory.places.get_or_load(pcode, sector, || {
+                places::as_written(self.store, Some(&self.memory.projects), pcode, sector)
+            })?;
             let mut staged = BTreeSet::new();
             for overlay in [&self.group.coverage, &self.request.coverage] {
                 // A range of the ordered set: a group of thousands of
@@ -188,33 +202,46 @@ impl Staging<'_> {
                     overlay
                         .range(from..)
                         .take_while(|(p, s, _)| p == pcode && s == sector)
-                        .map(|(_, _, id)| id.clone()),
+                        .map(|(_, _, id)| id.as_str()),
                 );
             }
-            let candidates = MergedIds {
-                stored: self.store.projects_in_place(pcode, sector).peekable(),
-                staged: staged.into_iter().peekable(),
-            };
-            for other_id in candidates {
-                let other_id = other_id?;
-                if other_id == project_id || seen.contains(&other_id) {
+            let ids = merged(listed.iter().map(|listed| &*listed.id), staged.into_iter());
+            let mut listed = listed.iter().peekable();
+            for other_id in ids {
+                let written = listed.peek().filter(|listed| &*listed.id == other_id);
+                let written = written.is_some().then(|| listed.next()).flatten();
+                if other_id == project_id || seen.contains(other_id) {
                     continue;
                 }
-                let Some(other) = self.project(&other_id)? else {
-                    continue;
+                let other = match self.staged_project(other_id) {
+                    Some(staged) => {
+                        let still_there = staged.places().any(|place| place == (pcode, sector));
+                        if !still_there {
+                            continue;
+                        }
+                        Arc::new(Candidate::of(other_id, &staged))
+                    }
+                    None => match written {
+                        Some(written) => Arc::clone(written),
+                        None => continue,
+                    },
                 };
-                let still_there = other.places().any(|(p, s)| p == pcode && s == sector);
-                if !still_there || !other.counts_on(today) {
+                if !other.counts_on(today) {
                     continue;
                 }
-                let judged = judge(project, &other, Complementary::LeftOut, || {
-                    self.review(project_id, &other_id)
+                let judged = judge(project, &*other, Complementary::LeftOut, || {
+                    self.review(project_id, other_id)
                 })?;
                 let Some(Judged { kind, .. }) = judged else {
                     continue;
                 };
-                seen.insert(other_id.clone());
-                found.push((pcode.to_owned(), sector.to_owned(), other_id, other, kind));
+                seen.insert(other_id.to_owned());
+                found.push(Found {
+                    pcode: pcode.to_owned(),
+                    sector: sector.to_owned(),
+                    other,
+                    kind,
+                });
                 in_place += 1;
                 if in_place >= per_place {
                     break;
@@ -223,6 +250,43 @@ impl Staging<'_> {
         }
         Ok(found)
     }
+
+    /// A project as this request or group staged it, if either did.
+    fn staged_project(&self, project_id: &str) -> Option<Arc<ProjectRecord>> {
+        self.request
+            .projects
+            .get(project_id)
+            .or_else(|| self.group.projects.get(project_id))
+            .cloned()
+    }
+}
+
+/// A project a registration overlaps with, and where.
+pub(super) struct Found {
+    pub(super) pcode: String,
+    pub(super) sector: String,
+    pub(super) other: Arc<Candidate>,
+    pub(super) kind: OverlapKind,
+}
+
+/// Two ascending streams of ids merged into one, without repeats.
+fn merged<'a>(
+    a: impl Iterator<Item = &'a str>,
+    b: impl Iterator<Item = &'a str>,
+) -> impl Iterator<Item = &'a str> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) => match x.cmp(y) {
+            std::cmp::Ordering::Less => a.next(),
+            std::cmp::Ordering::Greater => b.next(),
+            std::cmp::Ordering::Equal => {
+                b.next();
+                a.next()
+            }
+        },
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 impl Staging<'_> {
@@ -263,33 +327,6 @@ impl Staging<'_> {
             .into());
         }
         Ok(project)
-    }
-}
-
-/// Two ascending streams of project ids merged into one, without repeats:
-/// ids read from the store and ids staged by the group.
-pub(super) struct MergedIds<I: Iterator<Item = Result<String, StoreError>>> {
-    pub(super) stored: std::iter::Peekable<I>,
-    pub(super) staged: std::iter::Peekable<std::collections::btree_set::IntoIter<String>>,
-}
-
-impl<I: Iterator<Item = Result<String, StoreError>>> Iterator for MergedIds<I> {
-    type Item = Result<String, StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let order = match (self.stored.peek(), self.staged.peek()) {
-            (Some(Ok(stored)), Some(staged)) => stored.cmp(staged),
-            (Some(_), _) => std::cmp::Ordering::Less,
-            (None, _) => std::cmp::Ordering::Greater,
-        };
-        match order {
-            std::cmp::Ordering::Less => self.stored.next(),
-            std::cmp::Ordering::Greater => self.staged.next().map(Ok),
-            std::cmp::Ordering::Equal => {
-                self.staged.next();
-                self.stored.next()
-            }
-        }
     }
 }
 

@@ -324,20 +324,16 @@ impl<'a> Staging<'a> {
 impl<'a> Staging<'a> {
     pub(super) fn review(&self, a: &str, b: &str) -> Result<Option<ReviewRecord>, StoreError> {
         let (a, b) = pair(a, b);
-        let key = (a.to_owned(), b.to_owned());
-        if let Some(review) = self
-            .request
-            .reviews
-            .get(&key)
-            .or_else(|| self.group.reviews.get(&key))
-        {
-            return Ok(Some(review.clone()));
+        // Most groups stage no review, and every registration asks of
+        // several pairs: no key is built for empty overlays.
+        for staged in [&self.request.reviews, &self.group.reviews] {
+            if !staged.is_empty() {
+                if let Some(review) = staged.get(&(a.to_owned(), b.to_owned())) {
+                    return Ok(Some(review.clone()));
+                }
+            }
         }
-        if !self
-            .memory
-            .reviewed
-            .may_have(self.store, &crate::store::text_key(&[a, b]))?
-        {
+        if !self.memory.reviewed.may_have(self.store, a, b)? {
             return Ok(None);
         }
         self.store.review_at(a, b, i64::MAX)
@@ -467,6 +463,7 @@ impl<'a> Staging<'a> {
             keys: group.keys,
             orgs: group.orgs,
             projects: group.projects,
+            left: group.left,
             reviewed: group
                 .review_writes
                 .iter()

@@ -28,7 +28,95 @@ impl OverlapKind {
     }
 }
 
-pub(crate) fn periods_intersect(a: &ProjectRecord, b: &ProjectRecord) -> bool {
+/// What the overlap rule reads of a project: who registered it, the
+/// period it occupies and its titles. A stored record answers it, and so
+/// does the writer's [`Candidate`] (the same facts, kept in memory per
+/// place).
+pub(crate) trait Overlapping {
+    /// The organisation that registered (and signs) the project.
+    fn owner(&self) -> &str;
+    /// See [`ProjectRecord::period`].
+    fn period(&self) -> (Option<Date>, Option<Date>);
+    /// Its titles, Latin and Arabic.
+    fn titles(&self) -> (&str, &str);
+}
+
+impl Overlapping for ProjectRecord {
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn period(&self) -> (Option<Date>, Option<Date>) {
+        ProjectRecord::period(self)
+    }
+    fn titles(&self) -> (&str, &str) {
+        (&self.summary.title_latin, &self.summary.title_arabic)
+    }
+}
+
+/// A project as the registration-time overlap check keeps it in memory:
+/// what [`overlap_kind`] reads, whether it counts on a day, and what a
+/// receipt's warning names — parsed once, not at every comparison.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) id: Box<str>,
+    owner: Box<str>,
+    start: Option<Date>,
+    end: Option<Date>,
+    /// `None` when open; when closed, the day it ends (`None`: no day, so
+    /// it counts on none).
+    closed_until: Option<Option<Date>>,
+    title_latin: Box<str>,
+    title_arabic: Box<str>,
+    /// [`ProjectRecord::donor`].
+    pub(crate) donor: Box<str>,
+}
+
+impl Candidate {
+    pub(crate) fn of(id: &str, project: &ProjectRecord) -> Candidate {
+        let (start, end) = project.period();
+        Candidate {
+            id: id.into(),
+            owner: project.owner.as_str().into(),
+            start,
+            end,
+            closed_until: project.closed.then(|| Date::parse(&project.closed_on)),
+            title_latin: project.summary.title_latin.as_str().into(),
+            title_arabic: project.summary.title_arabic.as_str().into(),
+            donor: project.donor().into(),
+        }
+    }
+
+    /// [`ProjectRecord::counts_on`].
+    pub(crate) fn counts_on(&self, day: Date) -> bool {
+        match self.closed_until {
+            None => true,
+            Some(end) => end.is_some_and(|end| day <= end),
+        }
+    }
+
+    /// The title a warning shows: the Latin one, else the Arabic one.
+    pub(crate) fn title(&self) -> &str {
+        if self.title_latin.is_empty() {
+            &self.title_arabic
+        } else {
+            &self.title_latin
+        }
+    }
+}
+
+impl Overlapping for Candidate {
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn period(&self) -> (Option<Date>, Option<Date>) {
+        (self.start, self.end)
+    }
+    fn titles(&self) -> (&str, &str) {
+        (&self.title_latin, &self.title_arabic)
+    }
+}
+
+pub(crate) fn periods_intersect(a: &impl Overlapping, b: &impl Overlapping) -> bool {
     let (a_start, a_end) = a.period();
     let (b_start, b_end) = b.period();
     let before = |start: Option<Date>, end: Option<Date>| match (start, end) {
@@ -39,20 +127,19 @@ pub(crate) fn periods_intersect(a: &ProjectRecord, b: &ProjectRecord) -> bool {
 }
 
 /// Whether `a` and `b` overlap in a place they share (not considering reviews).
-pub(crate) fn overlap_kind(a: &ProjectRecord, b: &ProjectRecord) -> Option<OverlapKind> {
+pub(crate) fn overlap_kind(a: &impl Overlapping, b: &impl Overlapping) -> Option<OverlapKind> {
     if !periods_intersect(a, b) {
         return None;
     }
     // Keyed on who signed the registrations, never on the funder they
     // name: naming another donor as funder must not avoid an overlap (and
     // with it a sector's hold policy).
-    if a.owner != b.owner {
+    if a.owner() != b.owner() {
         return Some(OverlapKind::DifferentDonors);
     }
-    let alike = |x: &str, y: &str| similar_titles(x, y);
-    (alike(&a.summary.title_latin, &b.summary.title_latin)
-        || alike(&a.summary.title_arabic, &b.summary.title_arabic))
-    .then_some(OverlapKind::SameDonorSimilarTitle)
+    let ((a_latin, a_arabic), (b_latin, b_arabic)) = (a.titles(), b.titles());
+    (similar_titles(a_latin, b_latin) || similar_titles(a_arabic, b_arabic))
+        .then_some(OverlapKind::SameDonorSimilarTitle)
 }
 
 /// Whether a pair the ministry reviewed as complementary still counts.
@@ -77,8 +164,8 @@ pub(crate) struct Judged {
 /// keeps it. The one rule the staging (warnings and holds at registration),
 /// `Coverage::overlaps` and `Coverage::check` apply.
 pub(crate) fn judge<E>(
-    a: &ProjectRecord,
-    b: &ProjectRecord,
+    a: &impl Overlapping,
+    b: &impl Overlapping,
     complementary: Complementary,
     review: impl FnOnce() -> Result<Option<ReviewRecord>, E>,
 ) -> Result<Option<Judged>, E> {

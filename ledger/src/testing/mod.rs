@@ -56,3 +56,10 @@ pub fn open_test_ledger(
     let ledger = Ledger::open(path, Some(&genesis)).expect("open the ledger");
     (ledger, Author::new(genesis.chain, ministry, key, 0, None))
 }
+
+/// How many lists of projects by place the writer holds in memory, and
+/// those that differ from what the store says is in each place now (see
+/// `append/places.rs`).
+pub fn place_index_differences(ledger: &Ledger) -> (usize, Vec<String>) {
+    ledger.place_index_differences().expect("storage works")
+}

@@ -1,0 +1,269 @@
+//! Which projects are in each (municipality, sector) now, as the
+//! registration-time overlap check reads them: every registration compares
+//! itself with the projects of each of its places, and reading their ids
+//! from the coverage index and their whole records from the store for each
+//! registration was most of the writer's time (a third of its samples in
+//! the single-node profile of 2026-12-01, once the ledger held more projects
+//! than the record cache).
+//!
+//! Kept by the one writer, in memory, bounded: a place's list is loaded
+//! from the store on first use, changed after each group's write succeeded
+//! (the projects it wrote, in their places now and out of those they left),
+//! and everything is dropped when `limits::PLACE_CANDIDATES_MAX` entries
+//! are exceeded or the state is replaced (a snapshot).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::bounded_map::BoundedMap;
+use crate::coverage::Candidate;
+use crate::store::{ProjectRecord, Store, StoreError};
+use crate::sync::lock_whole;
+
+/// A place's projects now, in id order.
+pub(super) type Listed = Arc<Vec<Arc<Candidate>>>;
+
+#[derive(Default)]
+pub(super) struct PlaceIndex {
+    state: Mutex<Places>,
+}
+
+#[derive(Default)]
+struct Places {
+    /// P-code → sector → the projects there now.
+    lists: HashMap<String, HashMap<String, Listed>>,
+    /// Candidates in all lists.
+    entries: usize,
+}
+
+impl PlaceIndex {
+    /// The projects in `pcode` and `sector` as the last written group left
+    /// them: remembered, or loaded (`load` reads the store) and remembered.
+    pub(super) fn get_or_load(
+        &self,
+        pcode: &str,
+        sector: &str,
+        load: impl FnOnce() -> Result<Vec<Candidate>, StoreError>,
+    ) -> Result<Listed, StoreError> {
+        if let Some(listed) = self.state().list(pcode, sector) {
+            return Ok(listed);
+        }
+        let mut loaded: Vec<Arc<Candidate>> = load()?.into_iter().map(Arc::new).collect();
+        loaded.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let loaded = Arc::new(loaded);
+        let mut places = self.state();
+        places.entries += loaded.len();
+        places
+            .lists
+            .entry(pcode.to_owned())
+            .or_default()
+            .insert(sector.to_owned(), Arc::clone(&loaded));
+        places.bound();
+        Ok(loaded)
+    }
+
+    /// What a group wrote (after its write succeeded): each project it
+    /// wrote, as written, and the places projects left (`left`: P-code,
+    /// sector, project id). Lists not in memory stay so: the store has it.
+    pub(super) fn note_written<'a>(
+        &self,
+        written: impl IntoIterator<Item = (&'a String, &'a Arc<ProjectRecord>)>,
+        left: &[(String, String, String)],
+    ) {
+        let mut places = self.state();
+        for (pcode, sector, project_id) in left {
+            places.change(pcode, sector, |list| {
+                list.retain(|candidate| *candidate.id != **project_id)
+            });
+        }
+        for (project_id, project) in written {
+            let candidate = Arc::new(Candidate::of(project_id, project));
+            for (pcode, sector) in project.places() {
+                places.change(pcode, sector, |list| {
+                    match list.binary_search_by(|listed| (*listed.id).cmp(project_id)) {
+                        Ok(at) => list[at] = Arc::clone(&candidate),
+                        Err(at) => list.insert(at, Arc::clone(&candidate)),
+                    }
+                });
+            }
+        }
+        places.bound();
+    }
+
+    pub(super) fn forget_all(&self) {
+        *self.state() = Places::default();
+    }
+
+    /// How many lists are in memory, and every one that differs from the
+    /// store's (named with both forms): none, after any sequence of
+    /// written groups.
+    #[cfg(feature = "test-support")]
+    pub(super) fn differences(&self, store: &Store) -> Result<(usize, Vec<String>), StoreError> {
+        let mut differences = Vec::new();
+        let mut compared = 0;
+        for (pcode, sectors) in &self.state().lists {
+            for (sector, listed) in sectors {
+                compared += 1;
+                let mut stored = as_written(store, None, pcode, sector)?;
+                stored.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+                let in_memory: Vec<&Candidate> = listed.iter().map(|c| &**c).collect();
+                if in_memory != stored.iter().collect::<Vec<_>>() {
+                    differences.push(format!(
+                        "{pcode} {sector}: in memory {in_memory:?}, stored {stored:?}"
+                    ));
+                }
+            }
+        }
+        Ok((compared, differences))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Places> {
+        lock_whole(&self.state)
+    }
+}
+
+/// The projects in a place as the last written group left them, read
+/// from the store (records `remembered` in memory are not read again): the
+/// coverage index keeps the places projects left, so each record says
+/// whether it is still there.
+pub(super) fn as_written(
+    store: &Store,
+    remembered: Option<&BoundedMap<String, Arc<ProjectRecord>>>,
+    pcode: &str,
+    sector: &str,
+) -> Result<Vec<Candidate>, StoreError> {
+    let mut listed = Vec::new();
+    for project_id in store.projects_in_place(pcode, sector) {
+        let project_id = project_id?;
+        let project = match remembered.and_then(|remembered| remembered.get(&project_id)) {
+            Some(project) => Some(project),
+            None => store.project(&project_id)?.map(Arc::new),
+        };
+        if let Some(project) = project {
+            if project.places().any(|place| place == (pcode, sector)) {
+                listed.push(Candidate::of(&project_id, &project));
+            }
+        }
+    }
+    Ok(listed)
+}
+
+impl Places {
+    fn list(&self, pcode: &str, sector: &str) -> Option<Listed> {
+        self.lists.get(pcode)?.get(sector).cloned()
+    }
+
+    /// Changes the list of a place in memory, keeping the count right.
+    fn change(&mut self, pcode: &str, sector: &str, change: impl FnOnce(&mut Vec<Arc<Candidate>>)) {
+        let Some(listed) = self
+            .lists
+            .get_mut(pcode)
+            .and_then(|sectors| sectors.get_mut(sector))
+        else {
+            return;
+        };
+        let before = listed.len();
+        let list = Arc::make_mut(listed);
+        change(list);
+        self.entries = self.entries - before + list.len();
+    }
+
+    /// Drops every list when they hold more than the limit: the next
+    /// registrations load what they use again.
+    fn bound(&mut self) {
+        if self.entries > crate::limits::PLACE_CANDIDATES_MAX {
+            *self = Places::default();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ProjectSummary;
+
+    fn project(owner: &str, places: &[(&str, &str)]) -> Arc<ProjectRecord> {
+        let mut record = ProjectRecord::registration(
+            owner.to_owned(),
+            &Default::default(),
+            "2026-01-01".to_owned(),
+        );
+        record.summary = ProjectSummary {
+            title_latin: format!("{owner}'s project"),
+            locations: places.iter().map(|(pcode, _)| pcode.to_string()).collect(),
+            sectors: places
+                .iter()
+                .map(|(_, sector)| sector.to_string())
+                .collect(),
+            ..ProjectSummary::default()
+        };
+        Arc::new(record)
+    }
+
+    fn ids(listed: &Listed) -> Vec<&str> {
+        listed.iter().map(|candidate| &*candidate.id).collect()
+    }
+
+    #[test]
+    fn lists_follow_what_groups_write_and_load_only_when_absent() {
+        let index = PlaceIndex::default();
+        let loads = std::cell::Cell::new(0);
+        let load = |ids: &[&str]| {
+            loads.set(loads.get() + 1);
+            let listed: Vec<Candidate> = ids
+                .iter()
+                .map(|id| Candidate::of(id, &project("eu", &[("LY01", "14030")])))
+                .collect();
+            Ok(listed)
+        };
+        let water = index
+            .get_or_load("LY01", "14030", || load(&["p2", "p1"]))
+            .unwrap();
+        assert_eq!(ids(&water), ["p1", "p2"], "in id order");
+        let again = index
+            .get_or_load("LY01", "14030", || load(&["never"]))
+            .unwrap();
+        assert_eq!((ids(&again), loads.get()), (vec!["p1", "p2"], 1));
+
+        // p3 arrives; p1 moves to another sector, not in memory.
+        let written: HashMap<String, Arc<ProjectRecord>> = [
+            ("p3".to_owned(), project("undp", &[("LY01", "14030")])),
+            ("p1".to_owned(), project("eu", &[("LY01", "12220")])),
+        ]
+        .into();
+        let left = [("LY01".to_owned(), "14030".to_owned(), "p1".to_owned())];
+        index.note_written(&written, &left);
+        let now = index
+            .get_or_load("LY01", "14030", || load(&["never"]))
+            .unwrap();
+        assert_eq!(ids(&now), ["p2", "p3"]);
+        assert_eq!(&*now[1].donor, "undp");
+        assert_eq!(index.state().entries, 2);
+        let health = index
+            .get_or_load("LY01", "12220", || load(&["p1"]))
+            .unwrap();
+        assert_eq!((ids(&health), loads.get()), (vec!["p1"], 2));
+
+        index.forget_all();
+        index
+            .get_or_load("LY01", "14030", || load(&["p2", "p3"]))
+            .unwrap();
+        assert_eq!(loads.get(), 3, "forgotten, loaded again");
+    }
+
+    #[test]
+    fn beyond_the_limit_everything_is_dropped() {
+        let index = PlaceIndex::default();
+        let many = crate::limits::PLACE_CANDIDATES_MAX + 1;
+        let record = project("eu", &[("LY01", "14030")]);
+        index
+            .get_or_load("LY01", "14030", || {
+                Ok((0..many)
+                    .map(|n| Candidate::of(&format!("p{n}"), &record))
+                    .collect())
+            })
+            .unwrap();
+        assert_eq!(index.state().entries, 0);
+        assert!(index.state().lists.is_empty());
+    }
+}
