@@ -52,10 +52,12 @@ pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;
 /// (keys, organisations, projects) a ledger keeps between commit groups, and
 /// signers' keys as curve points.
 pub const REMEMBERED_RECORDS_MAX: usize = 50_000;
-/// Projects the writer keeps listed by place for the overlap check
-/// (`append/places.rs`), all places together: each entry holds a project's
-/// id, owner, period, titles and donor (a few hundred bytes).
-pub const PLACE_CANDIDATES_MAX: usize = 200_000;
+/// Bytes of the lists of projects by place the writer keeps for the
+/// overlap check (`append/places.rs`), all places together, counted as
+/// each project's id, owner, titles and donor plus its fixed part, and
+/// each list's keys: about 250 bytes a project with short titles, up to
+/// about 1.3 KB with the longest.
+pub const PLACE_LISTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// A donor site's outbox holds at most this many bytes of signed events
 /// waiting for the leader; past it the node answers RESOURCE_EXHAUSTED.
 pub const OUTBOX_BYTES_MAX: u64 = 256 * 1024 * 1024;

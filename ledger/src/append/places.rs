@@ -9,8 +9,8 @@
 //! Kept by the one writer, in memory, bounded: a place's list is loaded
 //! from the store on first use, changed after each group's write succeeded
 //! (the projects it wrote, in their places now and out of those they left),
-//! and everything is dropped when `limits::PLACE_CANDIDATES_MAX` entries
-//! are exceeded or the state is replaced (a snapshot).
+//! and everything is dropped when the lists hold more than
+//! `limits::PLACE_LISTS_BYTES_MAX` or the state is replaced (a snapshot).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,8 +32,9 @@ pub(super) struct PlaceIndex {
 struct Places {
     /// P-code → sector → the projects there now.
     lists: HashMap<String, HashMap<String, Listed>>,
-    /// Candidates in all lists.
-    entries: usize,
+    /// What all lists hold, in bytes (see [`Candidate::bytes`]); an empty
+    /// list counts its keys.
+    bytes: usize,
 }
 
 impl PlaceIndex {
@@ -52,7 +53,7 @@ impl PlaceIndex {
         loaded.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let loaded = Arc::new(loaded);
         let mut places = self.state();
-        places.entries += loaded.len();
+        places.bytes += list_bytes(pcode, sector) + loaded.iter().map(|c| c.bytes()).sum::<usize>();
         places
             .lists
             .entry(pcode.to_owned())
@@ -148,6 +149,12 @@ pub(super) fn as_written(
     Ok(listed)
 }
 
+/// What a place's list costs besides its projects: its two keys and the
+/// vector's header, in two maps.
+fn list_bytes(pcode: &str, sector: &str) -> usize {
+    pcode.len() + sector.len() + 8 * std::mem::size_of::<usize>()
+}
+
 impl Places {
     fn list(&self, pcode: &str, sector: &str) -> Option<Listed> {
         self.lists.get(pcode)?.get(sector).cloned()
@@ -162,16 +169,17 @@ impl Places {
         else {
             return;
         };
-        let before = listed.len();
+        let before: usize = listed.iter().map(|c| c.bytes()).sum();
         let list = Arc::make_mut(listed);
         change(list);
-        self.entries = self.entries - before + list.len();
+        let after: usize = list.iter().map(|c| c.bytes()).sum();
+        self.bytes = self.bytes - before + after;
     }
 
     /// Drops every list when they hold more than the limit: the next
     /// registrations load what they use again.
     fn bound(&mut self) {
-        if self.entries > crate::limits::PLACE_CANDIDATES_MAX {
+        if self.bytes > crate::limits::PLACE_LISTS_BYTES_MAX {
             *self = Places::default();
         }
     }
@@ -238,11 +246,28 @@ mod tests {
             .unwrap();
         assert_eq!(ids(&now), ["p2", "p3"]);
         assert_eq!(&*now[1].donor, "undp");
-        assert_eq!(index.state().entries, 2);
+        let held = |listed: &Listed| listed.iter().map(|c| c.bytes()).sum::<usize>();
+        assert_eq!(
+            index.state().bytes,
+            list_bytes("LY01", "14030") + held(&now),
+            "counted as the lists change"
+        );
         let health = index
             .get_or_load("LY01", "12220", || load(&["p1"]))
             .unwrap();
         assert_eq!((ids(&health), loads.get()), (vec!["p1"], 2));
+        // An empty place's list costs its keys: many of them count.
+        index
+            .get_or_load("LY02", "14030", || Ok(Vec::new()))
+            .unwrap();
+        assert_eq!(
+            index.state().bytes,
+            list_bytes("LY01", "14030")
+                + held(&now)
+                + list_bytes("LY01", "12220")
+                + held(&health)
+                + list_bytes("LY02", "14030")
+        );
 
         index.forget_all();
         index
@@ -254,8 +279,8 @@ mod tests {
     #[test]
     fn beyond_the_limit_everything_is_dropped() {
         let index = PlaceIndex::default();
-        let many = crate::limits::PLACE_CANDIDATES_MAX + 1;
         let record = project("eu", &[("LY01", "14030")]);
+        let many = crate::limits::PLACE_LISTS_BYTES_MAX / Candidate::of("p0", &record).bytes() + 1;
         index
             .get_or_load("LY01", "14030", || {
                 Ok((0..many)
@@ -263,7 +288,7 @@ mod tests {
                     .collect())
             })
             .unwrap();
-        assert_eq!(index.state().entries, 0);
+        assert_eq!(index.state().bytes, 0);
         assert!(index.state().lists.is_empty());
     }
 }

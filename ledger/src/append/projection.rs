@@ -185,7 +185,8 @@ impl Staging<'_> {
             }
             // Enough to name RECEIPT_OVERLAP_WARNINGS_MAX and say there are
             // more, or to know whether this place's sector policy holds it:
-            // a crowded sector does not make every registration slower.
+            // a crowded sector does not make every comparison slower. (A
+            // place's list is loaded whole, once, while it stays in memory.)
             let mut in_place = 0;
             // Candidates: the place's projects as written (in memory,
             // `places.rs`) and those this group staged there, merged in id

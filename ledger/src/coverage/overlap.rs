@@ -94,6 +94,18 @@ impl Candidate {
         }
     }
 
+    /// The memory it holds, roughly: its fixed part, its text, and the
+    /// `Arc` a list keeps it in.
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Candidate>()
+            + 2 * std::mem::size_of::<usize>()
+            + self.id.len()
+            + self.owner.len()
+            + self.title_latin.len()
+            + self.title_arabic.len()
+            + self.donor.len()
+    }
+
     /// The title a warning shows: the Latin one, else the Arabic one.
     pub(crate) fn title(&self) -> &str {
         if self.title_latin.is_empty() {
