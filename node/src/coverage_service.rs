@@ -114,7 +114,7 @@ pub async fn keep_counts(ledger: std::sync::Weak<Ledger>) {
             }
             Err(error) => tracing::warn!(%error, "the count of open overlaps and gaps failed"),
         }
-        tokio::time::sleep(COUNT_EVERY.max(took * COUNT_PAUSE_PER_COUNTING)).await;
+        tokio::time::sleep(pause_after_count(took)).await;
     }
 }
 
@@ -131,6 +131,12 @@ const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// [`keep_counts`] pauses at least this many times as long as its last
 /// count took.
 const COUNT_PAUSE_PER_COUNTING: u32 = 9;
+
+/// How long [`keep_counts`] waits after a count that took `took`: so that
+/// counting is at most a tenth of the time.
+fn pause_after_count(took: std::time::Duration) -> std::time::Duration {
+    COUNT_EVERY.max(took * COUNT_PAUSE_PER_COUNTING)
+}
 
 fn known_place(store: &Store, pcode: &str, exact: bool) -> Result<(), QueryError> {
     let known = pcode.is_empty()
@@ -995,4 +1001,31 @@ fn organisation_to_proto(
         keys,
         reports_for: record.reports_for,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_count_of_now_takes_at_most_a_tenth_of_the_time() {
+        assert_eq!(pause_after_count(Duration::from_millis(10)), COUNT_EVERY);
+        for took in [
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+        ] {
+            let pause = pause_after_count(took);
+            assert!(pause >= COUNT_EVERY);
+            assert!(
+                took.as_secs_f64() / (took + pause).as_secs_f64() <= 0.1 + 1e-9,
+                "{took:?} of counting, then {pause:?} of pause"
+            );
+        }
+        assert_eq!(
+            pause_after_count(Duration::from_secs(3)),
+            Duration::from_secs(27)
+        );
+    }
 }

@@ -73,19 +73,12 @@ impl PlaceIndex {
     ) {
         let mut places = self.state();
         for (pcode, sector, project_id) in left {
-            places.change(pcode, sector, |list| {
-                list.retain(|candidate| *candidate.id != **project_id)
-            });
+            places.remove(pcode, sector, project_id);
         }
         for (project_id, project) in written {
             let candidate = Arc::new(Candidate::of(project_id, project));
             for (pcode, sector) in project.places() {
-                places.change(pcode, sector, |list| {
-                    match list.binary_search_by(|listed| (*listed.id).cmp(project_id)) {
-                        Ok(at) => list[at] = Arc::clone(&candidate),
-                        Err(at) => list.insert(at, Arc::clone(&candidate)),
-                    }
-                });
+                places.put(pcode, sector, &candidate);
             }
         }
         places.bound();
@@ -160,20 +153,41 @@ impl Places {
         self.lists.get(pcode)?.get(sector).cloned()
     }
 
-    /// Changes the list of a place in memory, keeping the count right.
-    fn change(&mut self, pcode: &str, sector: &str, change: impl FnOnce(&mut Vec<Arc<Candidate>>)) {
-        let Some(listed) = self
-            .lists
-            .get_mut(pcode)
-            .and_then(|sectors| sectors.get_mut(sector))
-        else {
+    /// The list of a place, if in memory, to change (the caller keeps
+    /// [`Places::bytes`] right).
+    fn list_mut(&mut self, pcode: &str, sector: &str) -> Option<&mut Vec<Arc<Candidate>>> {
+        let listed = self.lists.get_mut(pcode)?.get_mut(sector)?;
+        Some(Arc::make_mut(listed))
+    }
+
+    /// Takes `project_id` out of a place's list in memory.
+    fn remove(&mut self, pcode: &str, sector: &str, project_id: &str) {
+        let Some(list) = self.list_mut(pcode, sector) else {
             return;
         };
-        let before: usize = listed.iter().map(|c| c.bytes()).sum();
-        let list = Arc::make_mut(listed);
-        change(list);
-        let after: usize = list.iter().map(|c| c.bytes()).sum();
-        self.bytes = self.bytes - before + after;
+        if let Ok(at) = list.binary_search_by(|listed| (*listed.id).cmp(project_id)) {
+            let gone = list.remove(at).bytes();
+            self.bytes -= gone;
+        }
+    }
+
+    /// Puts `candidate` in a place's list in memory, in place of its
+    /// earlier form if listed.
+    fn put(&mut self, pcode: &str, sector: &str, candidate: &Arc<Candidate>) {
+        let Some(list) = self.list_mut(pcode, sector) else {
+            return;
+        };
+        let (added, replaced) = match list.binary_search_by(|listed| listed.id.cmp(&candidate.id)) {
+            Ok(at) => {
+                let replaced = std::mem::replace(&mut list[at], Arc::clone(candidate));
+                (candidate.bytes(), replaced.bytes())
+            }
+            Err(at) => {
+                list.insert(at, Arc::clone(candidate));
+                (candidate.bytes(), 0)
+            }
+        };
+        self.bytes = self.bytes + added - replaced;
     }
 
     /// Drops every list when they hold more than the limit: the next

@@ -206,11 +206,7 @@ impl Staging<'_> {
                         .map(|(_, _, id)| id.as_str()),
                 );
             }
-            let ids = merged(listed.iter().map(|listed| &*listed.id), staged.into_iter());
-            let mut listed = listed.iter().peekable();
-            for other_id in ids {
-                let written = listed.peek().filter(|listed| &*listed.id == other_id);
-                let written = written.is_some().then(|| listed.next()).flatten();
+            for (other_id, written) in merged(&listed, staged) {
                 if other_id == project_id || seen.contains(other_id) {
                     continue;
                 }
@@ -270,23 +266,28 @@ pub(super) struct Found {
     pub(super) kind: OverlapKind,
 }
 
-/// Two ascending streams of ids merged into one, without repeats.
+/// A place's projects as written (`listed`, in id order) and the ids this
+/// group staged there, merged in id order without repeats: each id with its
+/// written form, if listed.
 fn merged<'a>(
-    a: impl Iterator<Item = &'a str>,
-    b: impl Iterator<Item = &'a str>,
-) -> impl Iterator<Item = &'a str> {
-    let (mut a, mut b) = (a.peekable(), b.peekable());
-    std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) => match x.cmp(y) {
-            std::cmp::Ordering::Less => a.next(),
-            std::cmp::Ordering::Greater => b.next(),
+    listed: &'a [Arc<Candidate>],
+    staged: BTreeSet<&'a str>,
+) -> impl Iterator<Item = (&'a str, Option<&'a Arc<Candidate>>)> {
+    let (mut listed, mut staged) = (listed.iter().peekable(), staged.into_iter().peekable());
+    std::iter::from_fn(move || {
+        let order = match (listed.peek(), staged.peek()) {
+            (Some(written), Some(id)) => (*written.id).cmp(id),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, _) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => listed.next().map(|written| (&*written.id, Some(written))),
+            std::cmp::Ordering::Greater => staged.next().map(|id| (id, None)),
             std::cmp::Ordering::Equal => {
-                b.next();
-                a.next()
+                staged.next();
+                listed.next().map(|written| (&*written.id, Some(written)))
             }
-        },
-        (Some(_), None) => a.next(),
-        (None, _) => b.next(),
+        }
     })
 }
 

@@ -62,8 +62,7 @@ pub(crate) struct Candidate {
     owner: Box<str>,
     start: Option<Date>,
     end: Option<Date>,
-    /// `None` when open; when closed, the day it ends (`None`: no day, so
-    /// it counts on none).
+    /// [`ProjectRecord::closed_until`].
     closed_until: Option<Option<Date>>,
     title_latin: Box<str>,
     title_arabic: Box<str>,
@@ -79,7 +78,7 @@ impl Candidate {
             owner: project.owner.as_str().into(),
             start,
             end,
-            closed_until: project.closed.then(|| Date::parse(&project.closed_on)),
+            closed_until: project.closed_until(),
             title_latin: project.summary.title_latin.as_str().into(),
             title_arabic: project.summary.title_arabic.as_str().into(),
             donor: project.donor().into(),
@@ -88,10 +87,7 @@ impl Candidate {
 
     /// [`ProjectRecord::counts_on`].
     pub(crate) fn counts_on(&self, day: Date) -> bool {
-        match self.closed_until {
-            None => true,
-            Some(end) => end.is_some_and(|end| day <= end),
-        }
+        super::project::counts_on(self.closed_until, day)
     }
 
     /// The memory it holds, roughly: its fixed part, its text, and the

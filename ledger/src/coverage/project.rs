@@ -13,6 +13,16 @@ pub(crate) fn pcode_within(pcode: &str, area: &str) -> bool {
     pcode.starts_with(area)
 }
 
+/// Whether a project closed until `closed_until` (see
+/// [`ProjectRecord::closed_until`]) counts as support on `day`: while open,
+/// and when closed through its end day.
+pub(crate) fn counts_on(closed_until: Option<Option<Date>>, day: Date) -> bool {
+    match closed_until {
+        None => true,
+        Some(end) => end.is_some_and(|end| day <= end),
+    }
+}
+
 /// One period of one result: what was targeted, reported and confirmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeriodStatus {
@@ -79,7 +89,13 @@ impl ProjectRecord {
 
     /// Whether the project counts as support on `day`.
     pub fn counts_on(&self, day: Date) -> bool {
-        !self.closed || Date::parse(&self.closed_on).is_some_and(|end| day <= end)
+        counts_on(self.closed_until(), day)
+    }
+
+    /// `None` while open; when closed, the day it ends (`None`: no day, so
+    /// it counts on none). See [`counts_on`].
+    pub(crate) fn closed_until(&self) -> Option<Option<Date>> {
+        self.closed.then(|| Date::parse(&self.closed_on))
     }
 
     /// What the municipalities said of the project's activity at `pcode`:
