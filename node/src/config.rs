@@ -21,7 +21,7 @@ pub const DEFAULT_DEV_HTTP: &str = "127.0.0.1:8080";
 /// Where the node keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tansiq-data";
 
-/// What `tansiq-node backup|restore` does instead of serving.
+/// What `tansiq-node backup|restore|dump` does instead of serving.
 #[derive(clap::Subcommand, Debug)]
 pub enum Maintenance {
     /// Writes a consistent copy of a node's ledger, with a manifest (chain,
@@ -51,13 +51,28 @@ pub enum Maintenance {
         #[arg(long)]
         genesis: Option<PathBuf>,
     },
+    /// Prints one column family of a data directory's store as JSON lines,
+    /// records (keys, orgs, municipalities, projects, project_versions,
+    /// needs, policies, reviews) as their fields whatever their stored
+    /// form, any other pair as hex. Reads only; works while the node runs
+    /// (it shows what the node had written when it opened).
+    Dump {
+        /// The column family: meta, log, events, keys, key_sequence, orgs,
+        /// municipalities, projects, evidence, project_versions,
+        /// project_events, coverage, needs, policies, reviews, tree,
+        /// raft_log, raft_meta or outbox.
+        family: String,
+        /// The node's data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 /// tansiq-node: a Tansiq ledger node serving gRPC.
 #[derive(Parser, Debug, Default)]
 #[command(name = "tansiq-node", version, about)]
 pub struct Args {
-    /// Instead of serving: back up or restore a data directory.
+    /// Instead of serving: back up, restore or dump a data directory.
     #[command(subcommand)]
     pub maintenance: Option<Maintenance>,
     /// Start a single development node; creates a dev genesis and a ministry key

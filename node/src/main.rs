@@ -14,7 +14,10 @@ fn main() -> std::process::ExitCode {
     if let Some(task) = args.maintenance.take() {
         return match tansiq_node::maintenance::run(task) {
             Ok(done) => {
-                println!("tansiq-node: {done}");
+                // `dump` says nothing here: its output is JSON lines only.
+                if !done.is_empty() {
+                    println!("tansiq-node: {done}");
+                }
                 std::process::ExitCode::SUCCESS
             }
             Err(error) => {

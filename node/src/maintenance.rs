@@ -1,12 +1,15 @@
 //! `tansiq-node backup` and `tansiq-node restore`: a data directory's
 //! ledger copied out with its manifest, and copied back in once checked
 //! (see `tansiq_ledger::backup`). The genesis file travels with the copy.
+//! `tansiq-node dump`: one column family, readable.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 use tansiq_ledger::backup::{backup, restore, GENESIS_FILE, MANIFEST_FILE};
 use tansiq_ledger::genesis::GenesisFile;
+use tansiq_ledger::store::{cf, Store};
 use tansiq_ledger::Ledger;
 
 use crate::config::Maintenance;
@@ -71,7 +74,48 @@ pub fn run(task: Maintenance) -> anyhow::Result<String> {
                 tip.head.to_hex(),
             ))
         }
+        Maintenance::Dump { family, data_dir } => dump(&family, &data_dir),
     }
+}
+
+/// `tansiq-node dump`: JSON lines on stdout; the summary goes to stderr so
+/// that the output is JSON lines only.
+fn dump(family: &str, data_dir: &Path) -> anyhow::Result<String> {
+    if !cf::all().any(|name| name == family) {
+        anyhow::bail!(
+            "no column family {family:?} in a Tansiq store; there are: {}",
+            cf::all().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let path = data_dir.join("db");
+    if !path.join("CURRENT").exists() {
+        anyhow::bail!(
+            "no store in {} (a node's store is DATA_DIR/db; give the node's --data-dir)",
+            path.display()
+        );
+    }
+    let store = Store::open_read_only(&path)
+        .with_context(|| format!("cannot read the store in {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    let pairs = store.dump_readable(family, |pair| match writeln!(out, "{pair}") {
+        Ok(()) => true,
+        Err(error) => {
+            failed = Some(error);
+            false
+        }
+    })?;
+    if let Some(error) = failed.or_else(|| out.flush().err()) {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(error).context("cannot write the dump");
+        }
+    }
+    eprintln!(
+        "tansiq-node: {pairs} pairs of {family} in {}",
+        path.display()
+    );
+    Ok(String::new())
 }
 
 /// Copies `from/genesis.json` to `to/` when there is one and `to` has none.

@@ -359,11 +359,18 @@ fn the_systemd_unit_verifies() {
     );
 }
 
-/// A copy of tests/fixtures/format-1 (a data directory of the previous
+/// A copy of tests/fixtures/format-1 (a data directory of an earlier
 /// store format) in `root/name`.
 fn format_1_copy(root: &Path, name: &str) -> std::path::PathBuf {
+    fixture_copy("format-1", root, name)
+}
+
+/// A copy of the data directory tests/fixtures/`fixture` in `root/name`.
+fn fixture_copy(fixture: &str, root: &Path, name: &str) -> std::path::PathBuf {
     let data = root.join(name);
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-1");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture);
     std::fs::create_dir_all(data.join("db")).unwrap();
     for entry in std::fs::read_dir(fixture.join("db")).unwrap() {
         let entry = entry.unwrap();
@@ -451,8 +458,193 @@ fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(kept.len(), 1, "{kept:?}");
-        assert!(kept[0].starts_with("before-format-2-"), "{kept:?}");
+        assert!(kept[0].starts_with("before-format-3-"), "{kept:?}");
     }
+}
+
+/// `tansiq-node dump FAMILY`: the pairs of one column family as JSON lines,
+/// and how many (on stderr).
+fn dump(data: &Path, family: &str) -> Vec<Value> {
+    let dumped = node_task(&["dump", family, "--data-dir", &data.display().to_string()]);
+    assert!(dumped.status.success(), "{}", stderr(&dumped));
+    assert!(stderr(&dumped).contains(&format!(" pairs of {family} in ")));
+    stdout(&dumped)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The store of the previous format (tests/fixtures/format-2: the demo at
+/// 4aa45a8, every record in JSON) opens in this version, which writes keys,
+/// projects and their versions in protobuf, and answers every question of
+/// tests/fixtures/format-2/answers.json with the very bytes the previous
+/// version's CLI printed: reading both forms (dual read), not rewriting.
+#[test]
+fn a_store_of_format_2_answers_byte_for_byte_as_the_previous_version_did() {
+    let root = tempfile::tempdir().unwrap();
+    let data = fixture_copy("format-2", root.path(), "node");
+    let answers: serde_json::Map<String, Value> = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-2/answers.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(answers.len() > 40, "{} questions", answers.len());
+    // Before: every record of the hot families is in JSON; the dump reads them.
+    let projects = dump(&data, "projects");
+    assert_eq!(projects.len(), 15);
+    assert!(
+        projects.iter().all(|pair| pair["form"] == "json"),
+        "{projects:?}"
+    );
+    let genesis = data.join("genesis.json").display().to_string();
+    let args = ["--listen", "127.0.0.1:0", "--genesis", genesis.as_str()];
+    for start in 0..2 {
+        let node = Node::start_args(&data, &args);
+        for (question, expected) in &answers {
+            let mut asked = vec!["--output", "json"];
+            asked.extend(question.split(' '));
+            let answered = cli(&node, &asked);
+            assert!(
+                answered.status.success(),
+                "{question}: {}",
+                stderr(&answered)
+            );
+            assert_eq!(
+                stdout(&answered),
+                expected.as_str().unwrap(),
+                "start {start}: {question}"
+            );
+        }
+        let verified = cli(&node, &["verify"]);
+        assert!(verified.status.success(), "{}", stderr(&verified));
+        drop(node);
+    }
+    let kept: Vec<String> = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with("before-format-3-"), "{kept:?}");
+    // Not rewritten: the records are as the previous version wrote them,
+    // and read as the same records.
+    assert_eq!(dump(&data, "projects"), projects);
+
+    // One more event: the project it changes is written in protobuf, the
+    // others stay in JSON, and both read.
+    let node = Node::start_args(&data, &args);
+    let event = root.path().join("status.json");
+    std::fs::write(
+        &event,
+        r#"{"projectStatusChanged":{"projectId":"usaid-ghadames-preparedness","status":3,"effectiveDate":"2026-11-30"}}"#,
+    )
+    .unwrap();
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-2-usaid.key");
+    let changed = cli(
+        &node,
+        &[
+            "submit",
+            event.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    let supports = |node: &Node| {
+        let answered = cli(node, &["--output", "json", "who-supports", "LY0305"]);
+        assert!(answered.status.success(), "{}", stderr(&answered));
+        stdout(&answered)
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .map(|project| {
+                (
+                    project["projectId"].as_str().unwrap().to_owned(),
+                    project["status"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let now = supports(&node);
+    assert!(
+        now.contains(&("usaid-ghadames-preparedness".to_owned(), 3.into())),
+        "{now:?}"
+    );
+    drop(node);
+    let after = dump(&data, "projects");
+    let forms: Vec<(&str, &str)> = after
+        .iter()
+        .map(|pair| {
+            (
+                pair["key"][0].as_str().unwrap(),
+                pair["form"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for (project, form) in &forms {
+        let expected = if *project == "usaid-ghadames-preparedness" {
+            "protobuf"
+        } else {
+            "json"
+        };
+        assert_eq!(*form, expected, "{forms:?}");
+    }
+    let node = Node::start_args(&data, &args);
+    assert_eq!(supports(&node), now, "after a restart");
+    let verified = cli(&node, &["verify"]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+}
+
+/// A store this version wrote keeps its hot records in protobuf, and the
+/// dump shows them as fields; an unknown family is refused with the list.
+#[test]
+fn the_dump_shows_protobuf_records_as_fields_and_refuses_an_unknown_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path(), &[]);
+    let event = dir.path().join("municipality.json");
+    std::fs::write(
+        &event,
+        r#"{"municipalityRegistered":{"pcode":"LY03","adminLevel":1,"country":"LY","name":{"latin":"Nalut","arabic":"نالوت"}}}"#,
+    )
+    .unwrap();
+    let register = cli(
+        &node,
+        &[
+            "submit",
+            event.to_str().unwrap(),
+            "--key",
+            node.ministry_key().to_str().unwrap(),
+        ],
+    );
+    assert!(register.status.success(), "{}", stderr(&register));
+    drop(node);
+    let keys = dump(dir.path(), "keys");
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|pair| pair["form"] == "protobuf"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|pair| pair["record"]["sequence"] == 1),
+        "{keys:?}"
+    );
+    let municipalities = dump(dir.path(), "municipalities");
+    assert_eq!(municipalities.len(), 1);
+    assert_eq!(municipalities[0]["key"], serde_json::json!(["LY03"]));
+    assert_eq!(municipalities[0]["record"]["name_arabic"], "نالوت");
+    assert_eq!(municipalities[0]["form"], "json");
+    let unknown = node_task(&[
+        "dump",
+        "nothing",
+        "--data-dir",
+        &dir.path().display().to_string(),
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("there are: meta, log,"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 /// A load balancer's or systemd's probes on the node's HTTP listener:

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::bounded_map::BoundedMap;
 use crate::ids::PublicKeyBytes;
-use crate::store::{cf, decode_json, KeyRecord, OrgRecord, ProjectRecord, Store, StoreError};
+use crate::store::{cf, decode_record, KeyRecord, OrgRecord, ProjectRecord, Store, StoreError};
 use crate::sync::lock_whole;
 
 /// Records as last written, kept between commit groups: every event reads
@@ -65,7 +65,7 @@ impl CrossGroupCache {
         if known.is_none() {
             let mut loaded = HashMap::new();
             for (key, value) in store.dump(cf::PROJECTS)? {
-                let record: ProjectRecord = decode_json(cf::PROJECTS, &value)?;
+                let record: ProjectRecord = decode_record(cf::PROJECTS, &value)?;
                 if !record.iati_identifier.is_empty() {
                     loaded.insert(
                         record.iati_identifier,

@@ -8,7 +8,7 @@ use rocksdb::IteratorMode;
 
 use crate::event::codes::ActivityStatus;
 use crate::store::{
-    cf, decode_json, KeyValue, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
+    cf, decode_record, KeyValue, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
 };
 
 use super::query::Coverage;
@@ -119,7 +119,7 @@ impl Store {
             limit,
         )? {
             let pcode = String::from_utf8_lossy(&key).into_owned();
-            let record: MunicipalityRecord = decode_json(cf::MUNICIPALITIES, &value)?;
+            let record: MunicipalityRecord = decode_record(cf::MUNICIPALITIES, &value)?;
             let children = self.children_of(&pcode)?;
             items.push(Listed {
                 pcode,
@@ -145,7 +145,7 @@ impl Store {
             if *key == *pcode.as_bytes() {
                 continue;
             }
-            let record: MunicipalityRecord = decode_json(cf::MUNICIPALITIES, &value)?;
+            let record: MunicipalityRecord = decode_record(cf::MUNICIPALITIES, &value)?;
             // Level-1 areas name no parent; a country (level 0, its ISO
             // code as P-code) is theirs.
             let under_country = pcode.len() == 2 && record.admin_level == 1;
@@ -168,7 +168,7 @@ impl Store {
             .map(|(key, value)| {
                 Ok((
                     String::from_utf8_lossy(&key).into_owned(),
-                    decode_json(cf::ORGS, &value)?,
+                    decode_record(cf::ORGS, &value)?,
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -4,13 +4,14 @@
 use rocksdb::IteratorMode;
 
 use crate::store::{
-    cf, decode_json, split_text_key, text_key, ProjectRecord, ProjectVersion, Store, StoreError,
+    cf, decode_record, split_text_key, text_key, Decode, ProjectRecord, ProjectVersion, Store,
+    StoreError,
 };
 
 impl Store {
-    /// The last version of a JSON record list (keyed `prefix ‖ position`)
+    /// The last version of a versioned record (keyed `prefix ‖ position`)
     /// committed at or before `cut_ms`.
-    pub(crate) fn last_version_at<T: serde::de::DeserializeOwned>(
+    pub(crate) fn last_version_at<T: Decode>(
         &self,
         family: &str,
         prefix: &[u8],
@@ -32,7 +33,7 @@ impl Store {
             if !key.starts_with(prefix) {
                 break;
             }
-            let record: T = decode_json(family, &value)?;
+            let record: T = decode_record(family, &value)?;
             if committed_at(&record) <= cut_ms {
                 return Ok(Some(record));
             }
@@ -137,7 +138,7 @@ impl Store {
         let mut latest: std::collections::BTreeMap<(String, String), crate::store::NeedRecord> =
             Default::default();
         for (key, value) in self.scan_prefix(cf::NEEDS, pcode.as_bytes())? {
-            let need: crate::store::NeedRecord = decode_json(cf::NEEDS, &value)?;
+            let need: crate::store::NeedRecord = decode_record(cf::NEEDS, &value)?;
             if need.committed_at_ms > cut_ms {
                 continue;
             }

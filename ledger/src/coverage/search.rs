@@ -16,7 +16,7 @@ use rocksdb::IteratorMode;
 
 use super::normalise::normalise;
 use crate::store::{
-    cf, decode_json, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
+    cf, decode_record, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
 };
 
 /// What a hit is.
@@ -203,19 +203,19 @@ fn matches(
     };
     Ok(match kind {
         HitKind::Municipality => {
-            let m: MunicipalityRecord = decode_json(cf::MUNICIPALITIES, value)?;
+            let m: MunicipalityRecord = decode_record(cf::MUNICIPALITIES, value)?;
             (query.code(id) || query.name([&m.name_latin, &m.name_arabic]))
                 .then(|| hit(&m.name_latin, &m.name_arabic, ""))
         }
         HitKind::Organisation => {
-            let o: OrgRecord = decode_json(cf::ORGS, value)?;
+            let o: OrgRecord = decode_record(cf::ORGS, value)?;
             (query.code(id)
                 || query.code(&o.iati_identifier)
                 || query.name([&o.name_latin, &o.name_arabic]))
             .then(|| hit(&o.name_latin, &o.name_arabic, &o.iati_identifier))
         }
         HitKind::Project => {
-            let p: ProjectRecord = decode_json(cf::PROJECTS, value)?;
+            let p: ProjectRecord = decode_record(cf::PROJECTS, value)?;
             let title = &p.summary;
             (query.code(id)
                 || query.code(&p.iati_identifier)

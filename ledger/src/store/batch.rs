@@ -3,13 +3,13 @@
 
 use prost::Message;
 use rocksdb::WriteBatch;
-use serde::Serialize;
 use tansiq_proto::v1 as pb;
 
 use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
 use super::db::Store;
+use super::encoding::Encode;
 use super::keys::{
     key_sequence_key, text_key, versioned_key, META_GENESIS, META_TIP, META_TREE_SIZE,
 };
@@ -78,7 +78,7 @@ impl Batch<'_> {
             .put_cf(self.store.cf(cf::EVENTS), id.as_bytes(), value);
     }
     pub(crate) fn put_key(&mut self, key: &PublicKeyBytes, record: &KeyRecord) {
-        self.put_json(cf::KEYS, key.as_bytes(), record);
+        self.put_record(cf::KEYS, key.as_bytes(), record);
     }
     pub(crate) fn put_key_event(&mut self, key: &PublicKeyBytes, sequence: u64, id: &EventId) {
         self.batch.put_cf(
@@ -88,13 +88,13 @@ impl Batch<'_> {
         );
     }
     pub(crate) fn put_org(&mut self, org_id: &str, record: &OrgRecord) {
-        self.put_json(cf::ORGS, org_id.as_bytes(), record);
+        self.put_record(cf::ORGS, org_id.as_bytes(), record);
     }
     pub(crate) fn put_project(&mut self, project_id: &str, record: &ProjectRecord) {
-        self.put_json(cf::PROJECTS, project_id.as_bytes(), record);
+        self.put_record(cf::PROJECTS, project_id.as_bytes(), record);
     }
     pub(crate) fn put_municipality(&mut self, pcode: &str, record: &MunicipalityRecord) {
-        self.put_json(cf::MUNICIPALITIES, pcode.as_bytes(), record);
+        self.put_record(cf::MUNICIPALITIES, pcode.as_bytes(), record);
     }
     pub(crate) fn put_evidence(
         &mut self,
@@ -117,7 +117,7 @@ impl Batch<'_> {
         position: LogPosition,
         version: &ProjectVersion<&ProjectRecord>,
     ) {
-        self.put_json(
+        self.put_record(
             cf::PROJECT_VERSIONS,
             &versioned_key(&[project_id], position),
             version,
@@ -142,17 +142,18 @@ impl Batch<'_> {
             b"",
         );
     }
-    pub(crate) fn put_versioned<T: Serialize>(
+    pub(crate) fn put_versioned<T: Encode>(
         &mut self,
         family: &str,
         parts: &[&str],
         position: LogPosition,
         value: &T,
     ) {
-        self.put_json(family, &versioned_key(parts, position), value);
+        self.put_record(family, &versioned_key(parts, position), value);
     }
-    pub(crate) fn put_json<T: Serialize>(&mut self, family: &str, key: &[u8], value: &T) {
-        let bytes = serde_json::to_vec(value).expect("invariant: records serialise to JSON");
-        self.batch.put_cf(self.store.cf(family), key, bytes);
+    /// A record in its stored form (see `super::encoding`).
+    pub(crate) fn put_record<T: Encode>(&mut self, family: &str, key: &[u8], value: &T) {
+        self.batch
+            .put_cf(self.store.cf(family), key, value.encode());
     }
 }

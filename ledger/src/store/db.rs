@@ -10,10 +10,11 @@ use tansiq_proto::v1 as pb;
 use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
+use super::encoding::Decode;
 use super::error::StoreError;
 use super::keys::{
-    decode_log, decode_tip, key_sequence_key, text_key, META_FORMAT, META_GENESIS, META_TIP,
-    META_TREE_SIZE,
+    decode_log, decode_record, decode_tip, key_sequence_key, text_key, META_FORMAT, META_GENESIS,
+    META_TIP, META_TREE_SIZE,
 };
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
 
@@ -28,9 +29,25 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut options = Options::default();
+        let (mut options, families) = Store::options();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let store = Store { db };
+        store.finish_interrupted_replacement()?;
+        Ok(store)
+    }
+
+    /// Opens the database at `path` to read it only, even while a node
+    /// holds it (what the node had written when this opens).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let (options, families) = Store::options();
+        let db = DB::open_cf_descriptors_read_only(&options, path, families, false)?;
+        Ok(Store { db })
+    }
+
+    fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
+        let mut options = Options::default();
         options.set_max_background_jobs(2);
         options.set_max_open_files(crate::limits::STORE_OPEN_FILES_MAX);
         // Most lookups on the append path are for keys that do not exist yet
@@ -59,11 +76,10 @@ impl Store {
         // 1,650 events/s against 2,400 in the cluster bench), 0.01 gains.
         family.set_memtable_prefix_bloom_ratio(0.01);
         family.set_memtable_whole_key_filtering(true);
-        let families = cf::all().map(|name| ColumnFamilyDescriptor::new(name, family.clone()));
-        let db = DB::open_cf_descriptors(&options, path, families)?;
-        let store = Store { db };
-        store.finish_interrupted_replacement()?;
-        Ok(store)
+        let families = cf::all()
+            .map(|name| ColumnFamilyDescriptor::new(name, family.clone()))
+            .collect();
+        (options, families)
     }
 }
 
@@ -176,7 +192,7 @@ impl Store {
 
     /// The record of a signing key, if registered.
     pub fn key(&self, key: &PublicKeyBytes) -> Result<Option<KeyRecord>, StoreError> {
-        self.get_json(cf::KEYS, key.as_bytes())
+        self.get_record(cf::KEYS, key.as_bytes())
     }
 
     pub(crate) fn key_event_at(
@@ -193,7 +209,7 @@ impl Store {
 
     /// The record of an organisation, if registered.
     pub fn org(&self, org_id: &str) -> Result<Option<OrgRecord>, StoreError> {
-        self.get_json(cf::ORGS, org_id.as_bytes())
+        self.get_record(cf::ORGS, org_id.as_bytes())
     }
 
     /// Every organisation that registered an IATI organisation identifier:
@@ -202,8 +218,7 @@ impl Store {
         let mut found = Vec::new();
         for item in self.db.iterator_cf(self.cf(cf::ORGS), IteratorMode::Start) {
             let (key, value) = item?;
-            let record: OrgRecord = serde_json::from_slice(&value)
-                .map_err(|error| StoreError::Corrupt(format!("orgs record: {error}")))?;
+            let record: OrgRecord = decode_record(cf::ORGS, &value)?;
             if !record.iati_identifier.is_empty() {
                 found.push((
                     String::from_utf8_lossy(&key).into_owned(),
@@ -216,12 +231,12 @@ impl Store {
 
     /// The current record of a project, if registered.
     pub fn project(&self, project_id: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        self.get_json(cf::PROJECTS, project_id.as_bytes())
+        self.get_record(cf::PROJECTS, project_id.as_bytes())
     }
 
     /// The record of a municipality (or region, or country) by P-code, if registered.
     pub fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
-        self.get_json(cf::MUNICIPALITIES, pcode.as_bytes())
+        self.get_record(cf::MUNICIPALITIES, pcode.as_bytes())
     }
 
     /// Whether evidence of an equivocation by `key` at `sequence` is kept.
@@ -317,6 +332,25 @@ impl Store {
         self.scan_prefix(family, b"")
     }
 
+    /// Every pair of `family` (one of [`cf::all`]) as a JSON object, in key
+    /// order, to `each` until it returns false: records as their fields,
+    /// whatever their stored form (`tansiq-node dump`). Returns how many.
+    pub fn dump_readable(
+        &self,
+        family: &str,
+        mut each: impl FnMut(serde_json::Value) -> bool,
+    ) -> Result<u64, StoreError> {
+        let mut pairs = 0;
+        for item in self.db.iterator_cf(self.cf(family), IteratorMode::Start) {
+            let (key, value) = item?;
+            pairs += 1;
+            if !each(super::encoding::readable_pair(family, &key, &value)) {
+                break;
+            }
+        }
+        Ok(pairs)
+    }
+
     pub(crate) fn db(&self) -> &DB {
         &self.db
     }
@@ -401,16 +435,13 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
+    pub(crate) fn get_record<T: Decode>(
         &self,
         family: &str,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
         self.get_cf(family, key)?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes)
-                    .map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
-            })
+            .map(|bytes| decode_record(family, &bytes))
             .transpose()
     }
 }
@@ -426,6 +457,10 @@ pub struct StoreSizes {
     pub write_stopped: bool,
 }
 
-/// The store format this version writes. 2: the version is recorded (the
-/// records of format 1 read unchanged; fields added since are optional).
-pub const FORMAT_VERSION: u32 = 2;
+/// The store format this version writes.
+/// - 2: the version is recorded (the records of format 1 read unchanged;
+///   fields added since are optional).
+/// - 3: keys, projects and project versions are written in protobuf
+///   (`proto/tansiq/store/v1/records.proto`); the JSON records of formats 1
+///   and 2 read unchanged, and are not rewritten (see `super::encoding`).
+pub const FORMAT_VERSION: u32 = 3;

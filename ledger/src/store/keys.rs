@@ -3,6 +3,7 @@
 
 use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
 
+use super::encoding::Decode;
 use super::error::StoreError;
 use super::records::{LogRecord, Tip};
 
@@ -55,12 +56,9 @@ pub(crate) fn decode_log(position: LogPosition, bytes: &[u8]) -> Result<LogRecor
     })
 }
 
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
-    family: &str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
+/// A record of `family` from its stored bytes (see `super::encoding`).
+pub(crate) fn decode_record<T: Decode>(family: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    T::decode(bytes).map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
 }
 
 /// A key of text parts, each followed by a 0 byte (P-codes, sector codes and

@@ -1,5 +1,7 @@
-//! The stored records: plain data, serialised as JSON (their shape is the
-//! on-disk format).
+//! The stored records: plain data. Their JSON form (serde) is the on-disk
+//! format of store formats 1 and 2, still read, and still written for the
+//! records few events write; keys, projects and project versions are
+//! written in protobuf since format 3 (see `super::encoding`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -424,9 +426,10 @@ mod code {
     }
 }
 
-/// The stored JSON of every record, byte for byte: the on-disk format.
-/// A change that alters these bytes changes what every existing ledger
-/// holds and needs a migration; typing a field (a newtype for an id, an
+/// The stored JSON of every record, byte for byte: the on-disk format of
+/// stores 1 and 2 (which format 3 reads), and of the records still written
+/// in JSON. A change that alters these bytes changes what existing ledgers
+/// hold and needs a migration; typing a field (a newtype for an id, an
 /// enum for a code) must leave them as they are.
 #[cfg(test)]
 mod golden {
