@@ -10,11 +10,11 @@ use tansiq_proto::v1 as pb;
 use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
-use super::encoding::Decode;
+use super::encoding::{decode_record, Decode};
 use super::error::StoreError;
 use super::keys::{
-    decode_log, decode_record, decode_tip, key_sequence_key, text_key, META_FORMAT, META_GENESIS,
-    META_TIP, META_TREE_SIZE,
+    decode_log, decode_tip, key_sequence_key, text_key, META_FORMAT, META_GENESIS, META_TIP,
+    META_TREE_SIZE,
 };
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
 

@@ -20,6 +20,7 @@ use tansiq_proto::v1 as pb;
 
 use crate::ids::{EventId, LogPosition};
 
+use super::error::StoreError;
 use super::records::{
     ActivityStatus, AttestationRecord, KeyRecord, MunicipalityRecord, NeedRecord, OrgRecord,
     PolicyRecord, ProjectRecord, ProjectSummary, ProjectVersion, ResultRecord, ReviewRecord,
@@ -37,6 +38,11 @@ pub(crate) trait Encode {
 pub(crate) trait Decode: Sized {
     /// The record, or why the bytes are not one.
     fn decode(bytes: &[u8]) -> Result<Self, String>;
+}
+
+/// A record of `family` from its stored bytes.
+pub(crate) fn decode_record<T: Decode>(family: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    T::decode(bytes).map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
 }
 
 /// Records stored in JSON only.

@@ -3,7 +3,6 @@
 
 use crate::ids::{EventId, HeadHash, LogPosition, PublicKeyBytes};
 
-use super::encoding::Decode;
 use super::error::StoreError;
 use super::records::{LogRecord, Tip};
 
@@ -54,11 +53,6 @@ pub(crate) fn decode_log(position: LogPosition, bytes: &[u8]) -> Result<LogRecor
             bytes[64..72].try_into().expect("invariant: sliced 8 bytes"),
         ),
     })
-}
-
-/// A record of `family` from its stored bytes (see `super::encoding`).
-pub(crate) fn decode_record<T: Decode>(family: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    T::decode(bytes).map_err(|error| StoreError::Corrupt(format!("{family} record: {error}")))
 }
 
 /// A key of text parts, each followed by a 0 byte (P-codes, sector codes and

@@ -8,7 +8,7 @@ mod batch;
 pub mod cf;
 mod db;
 mod encoding;
-pub(crate) use encoding::Decode;
+pub(crate) use encoding::{decode_record, Decode};
 mod error;
 pub(crate) mod keys;
 mod records;
@@ -20,7 +20,7 @@ pub use db::{KeyValue, Store, StoreSizes, FORMAT_VERSION};
 /// The store's folder in a data directory (and in a backup).
 pub const STORE_DIR: &str = "db";
 pub use error::{StorageFault, StoreError};
-pub(crate) use keys::{decode_record, split_text_key, text_key};
+pub(crate) use keys::{split_text_key, text_key};
 pub use records::{
     ActivityStatus, AttestationRecord, KeyRecord, LogRecord, MunicipalityRecord, NeedRecord,
     OrgRecord, ProjectRecord, ProjectSummary, ResultRecord, ReviewRecord, Subject, Tip,
