@@ -30,7 +30,7 @@ pub enum Maintenance {
     /// runs).
     Backup {
         /// The node's data directory.
-        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        #[arg(long, env = "TANSIQ_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
         /// A new (or empty) folder for the backup.
         #[arg(long)]
@@ -63,7 +63,7 @@ pub enum Maintenance {
         /// raft_log, raft_meta or outbox.
         family: String,
         /// The node's data directory.
-        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        #[arg(long, env = "TANSIQ_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
 }

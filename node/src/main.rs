@@ -123,6 +123,7 @@ fn check(config: &Config) -> anyhow::Result<String> {
         match config.upgrade_copy {
             tansiq_ledger::append::UpgradeCopy::Keep => "yes",
             tansiq_ledger::append::UpgradeCopy::Skip => "no",
+            tansiq_ledger::append::UpgradeCopy::Leave => "no upgrade",
         },
         if config.node_id.is_some() {
             format!(

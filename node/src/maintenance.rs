@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use tansiq_ledger::append::UpgradeCopy;
 use tansiq_ledger::backup::{backup, restore, GENESIS_FILE, MANIFEST_FILE};
 use tansiq_ledger::genesis::GenesisFile;
 use tansiq_ledger::store::{cf, Store};
@@ -19,12 +20,15 @@ pub fn run(task: Maintenance) -> anyhow::Result<String> {
     match task {
         Maintenance::Backup { data_dir, out } => {
             let store = data_dir.join("db");
-            let ledger = Ledger::open(&store, None).with_context(|| {
-                format!(
+            // Not upgraded: the backup keeps the format of the binary that
+            // wrote the store, so that it can go back to it.
+            let ledger =
+                Ledger::open_upgrading(&store, None, UpgradeCopy::Leave).with_context(|| {
+                    format!(
                     "cannot open the ledger in {} (a running node holds it: stop the node first)",
                     store.display()
                 )
-            })?;
+                })?;
             let manifest = backup(&ledger, &out)?;
             let bytes: u64 = manifest.files.iter().map(|file| file.bytes).sum();
             Ok(format!(

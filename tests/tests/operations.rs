@@ -474,6 +474,39 @@ fn dump(data: &Path, family: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The format version a data directory's store records (`tansiq-node dump
+/// meta`).
+fn format_version(data: &Path) -> u32 {
+    let key = hex::encode("format_version");
+    let pair = dump(data, "meta")
+        .into_iter()
+        .find(|pair| pair["key"] == key.as_str())
+        .expect("a format version is recorded");
+    u32::from_str_radix(pair["value"].as_str().unwrap(), 16).unwrap()
+}
+
+/// `tansiq-node backup` with this version's binary does not upgrade a store
+/// of the previous format (nor keep a copy of it): the backup and the data
+/// directory can both go back to the version that wrote them.
+#[test]
+fn a_backup_leaves_a_store_of_the_previous_format_as_it_is() {
+    let root = tempfile::tempdir().unwrap();
+    let data = fixture_copy("format-2", root.path(), "node");
+    assert_eq!(format_version(&data), 2);
+    let out = root.path().join("backup");
+    let backed_up = node_task(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(backed_up.status.success(), "{}", stderr(&backed_up));
+    assert_eq!(format_version(&data), 2);
+    assert!(!data.join("backups").exists());
+    assert_eq!(manifest(&out)["position"], 58, "{}", manifest(&out));
+}
+
 /// The store of the previous format (tests/fixtures/format-2: the demo at
 /// 4aa45a8, every record in JSON) opens in this version, which writes keys,
 /// projects and their versions in protobuf, and answers every question of
@@ -527,6 +560,7 @@ fn a_store_of_format_2_answers_byte_for_byte_as_the_previous_version_did() {
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].starts_with("before-format-3-"), "{kept:?}");
+    assert_eq!(format_version(&data), 3);
     // Not rewritten: the records are as the previous version wrote them,
     // and read as the same records.
     assert_eq!(dump(&data, "projects"), projects);
@@ -617,6 +651,9 @@ fn the_dump_shows_protobuf_records_as_fields_and_refuses_an_unknown_family() {
         ],
     );
     assert!(register.status.success(), "{}", stderr(&register));
+    // While the node runs.
+    let live = dump(dir.path(), "municipalities");
+    assert_eq!(live.len(), 1, "{live:?}");
     drop(node);
     let keys = dump(dir.path(), "keys");
     assert!(!keys.is_empty());

@@ -79,6 +79,11 @@ pub enum UpgradeCopy {
     Keep,
     /// No copy (the operator has a backup).
     Skip,
+    /// No upgrade: the store is read in its own format, which this version
+    /// reads, and left in it (`tansiq-node backup`: a backup taken with a
+    /// new binary still restores into the version that wrote the store).
+    /// Nothing may be committed to a ledger so opened.
+    Leave,
 }
 
 /// Whether a new ledger's chain id must be derived from its genesis: yes
@@ -159,6 +164,13 @@ impl Ledger {
                         to = crate::store::FORMAT_VERSION,
                         copy = %kept.display(),
                         "upgraded the store's format in place; a copy of it as it was is kept"
+                    );
+                }
+                UpgradeCopy::Leave => {
+                    tracing::info!(
+                        found,
+                        this = crate::store::FORMAT_VERSION,
+                        "reading a store of an older format as it is, without upgrading it"
                     );
                 }
                 UpgradeCopy::Skip => {

@@ -39,11 +39,26 @@ impl Store {
     }
 
     /// Opens the database at `path` to read it only, even while a node
-    /// holds it (what the node had written when this opens).
+    /// holds it (what the node had written when this opens). Every table
+    /// file is opened at once, so that a compaction by the node meanwhile
+    /// (which unlinks the files it merged) cannot cut a long read short;
+    /// an open that races a compaction's change of the manifest is tried
+    /// again, three times in all.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let (options, families) = Store::options();
-        let db = DB::open_cf_descriptors_read_only(&options, path, families, false)?;
-        Ok(Store { db })
+        let mut tries = 0;
+        loop {
+            let (mut options, families) = Store::options();
+            options.set_max_open_files(-1);
+            match DB::open_cf_descriptors_read_only(&options, path, families, false) {
+                Ok(db) => return Ok(Store { db }),
+                Err(error) if tries < 2 => {
+                    tries += 1;
+                    tracing::debug!(%error, "opening the store to read it; trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
@@ -340,13 +355,16 @@ impl Store {
         family: &str,
         mut each: impl FnMut(serde_json::Value) -> bool,
     ) -> Result<u64, StoreError> {
+        if !cf::all().any(|name| name == family) {
+            return Err(StoreError::NoSuchFamily(family.to_owned()));
+        }
         let mut pairs = 0;
         for item in self.db.iterator_cf(self.cf(family), IteratorMode::Start) {
             let (key, value) = item?;
-            pairs += 1;
             if !each(super::encoding::readable_pair(family, &key, &value)) {
                 break;
             }
+            pairs += 1;
         }
         Ok(pairs)
     }

@@ -9,7 +9,8 @@
 //! Reading takes either form: every record of store formats 1 and 2 is
 //! JSON, and starts with `{`. A store upgraded from format 2 is not
 //! rewritten; each record changes form when it is next written (dual read).
-//! `tansiq-node --dump FAMILY` prints any family's records as JSON.
+//! `tansiq-node dump FAMILY --data-dir DIR` prints any family's records as
+//! JSON.
 
 use std::collections::BTreeMap;
 
@@ -146,7 +147,7 @@ impl Decode for ProjectVersion {
         either(bytes, |version: stored::ProjectVersion| {
             Ok(ProjectVersion {
                 committed_at_ms: version.committed_at_ms,
-                project: project_record(version.project.unwrap_or_default())?,
+                project: project_record(version.project.ok_or("a version without its project")?)?,
             })
         })
     }
@@ -226,7 +227,8 @@ fn project_message(record: &ProjectRecord) -> stored::Project {
 }
 
 fn project_record(project: stored::Project) -> Result<ProjectRecord, String> {
-    let summary = project.summary.unwrap_or_default();
+    // Always written: a record without one is damaged.
+    let summary = project.summary.ok_or("a project without its summary")?;
     Ok(ProjectRecord {
         owner: project.owner,
         iati_identifier: project.iati_identifier,
@@ -289,7 +291,7 @@ fn project_record(project: stored::Project) -> Result<ProjectRecord, String> {
     })
 }
 
-/// A record as JSON whatever its stored form (`tansiq-node --dump`).
+/// A record as JSON whatever its stored form (`tansiq-node dump`).
 pub(crate) fn readable<T: Decode + Serialize>(bytes: &[u8]) -> Result<serde_json::Value, String> {
     serde_json::to_value(T::decode(bytes)?).map_err(|error| error.to_string())
 }
@@ -324,7 +326,8 @@ pub(crate) fn readable_pair(family: &str, key: &[u8], value: &[u8]) -> serde_jso
     );
     let form = match value.first() {
         Some(&BINARY) => "protobuf",
-        _ => "json",
+        Some(b'{') => "json",
+        _ => "unknown",
     };
     if family == super::cf::KEYS {
         return serde_json::json!({ "key": hex::encode(key), "form": form, "record": record });
@@ -512,6 +515,11 @@ mod tests {
             hex::encode(bare.encode()),
             "010a0265751802320a323032362d30312d3032420f2a064c593033303532053134303330"
         );
+        // Every field, map, result and attestation, in a version.
+        assert_eq!(
+            blake3::hash(&version(&project())).to_hex().as_str(),
+            "9b29223cc0a6cbfb52a54284a967e481547a23e1acbc0d2b8696ed14c0bc8f6a"
+        );
     }
 
     /// Projections are compared byte for byte with a rebuild: maps must
@@ -569,6 +577,18 @@ mod tests {
         message.funding_attested.insert("x".into(), 77);
         let error = ProjectRecord::decode(&binary(&message)).unwrap_err();
         assert!(error.contains("no code 77"), "{error}");
+        // A project without its summary, a version without its project.
+        let mut message = project_message(&project());
+        message.summary = None;
+        let error = ProjectRecord::decode(&binary(&message)).unwrap_err();
+        assert!(error.contains("without its summary"), "{error}");
+        let Err(error) = ProjectVersion::decode(&binary(&stored::ProjectVersion {
+            committed_at_ms: 1,
+            project: None,
+        })) else {
+            panic!("a version without its project must be refused");
+        };
+        assert!(error.contains("without its project"), "{error}");
         // An event id of the wrong length.
         let short = stored::Key {
             last_event: vec![1; 31],

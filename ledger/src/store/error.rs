@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A read overlapped the installation of a snapshot (see `Ledger::read`).
     #[error("this node is installing a snapshot of the ledger from the leader")]
     StateBeingReplaced,
+    /// A column family this store does not have was named.
+    #[error("no column family {0:?} in a Tansiq store")]
+    NoSuchFamily(String),
 }
 
 impl StoreError {
@@ -26,7 +29,7 @@ impl StoreError {
         match self {
             StoreError::Rocks(error) => StorageFault::of_rocksdb(error),
             StoreError::Corrupt(_) => StorageFault::Corruption,
-            StoreError::StateBeingReplaced => StorageFault::Other,
+            StoreError::StateBeingReplaced | StoreError::NoSuchFamily(_) => StorageFault::Other,
         }
     }
 }
