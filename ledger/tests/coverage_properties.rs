@@ -501,6 +501,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 12,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Store format 3 reads the JSON records of format 2 (dual read, no
+    /// rewrite), so a store holding both forms, even versions of one
+    /// project in different forms, answers every question as of every day
+    /// as it did with every record in protobuf.
+    #[test]
+    fn a_store_holding_records_of_both_encodings_answers_the_same(
+        steps in proptest::collection::vec(step(), 1..60),
+        every in 1usize..4,
+    ) {
+        let history = play(&steps);
+        let days: Vec<AsOf> = (0..=history.last_day)
+            .map(|day_index| AsOf::end_of(Date::from_unix_ms(FIRST_DAY_MS + day_index * DAY_MS)))
+            .collect();
+        let before: Vec<String> = days.iter().map(|as_of| answers(&history.ledger, *as_of)).collect();
+        let (in_json, in_protobuf) =
+            tansiq_ledger::testing::rewrite_in_the_previous_encoding(&history.ledger, every);
+        prop_assert!(in_json > 0);
+        prop_assert!(every == 1 || in_protobuf > 0, "both forms: {} and {}", in_json, in_protobuf);
+        for (as_of, expected) in days.iter().zip(&before) {
+            prop_assert_eq!(&answers(&history.ledger, *as_of), expected);
+        }
+    }
+}
+
 /// The totals, gaps and overlaps of now, as a ledger's tally answers them
 /// and as a scan of the store does, for every scope.
 fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {

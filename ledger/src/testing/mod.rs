@@ -63,3 +63,37 @@ pub fn open_test_ledger(
 pub fn place_index_differences(ledger: &Ledger) -> (usize, Vec<String>) {
     ledger.place_index_differences().expect("storage works")
 }
+
+/// Rewrites every `every`-th stored signing key, project and project
+/// version (in key order, from the first) in the JSON form of store formats
+/// 1 and 2, as the previous version wrote them; the others stay in
+/// protobuf. Returns how many records of each form the three families hold
+/// then: (JSON, protobuf). For the tests that a store holding both forms
+/// answers as it did.
+pub fn rewrite_in_the_previous_encoding(ledger: &Ledger, every: usize) -> (usize, usize) {
+    use crate::store::{cf, Decode, KeyRecord, ProjectRecord, ProjectVersion};
+    fn json<T: Decode + serde::Serialize>(bytes: &[u8]) -> Vec<u8> {
+        let record = T::decode(bytes).expect("a stored record reads");
+        serde_json::to_vec(&record).expect("a record serialises")
+    }
+    let store = ledger.store();
+    let mut batch = rocksdb::WriteBatch::default();
+    let (mut in_json, mut in_protobuf) = (0, 0);
+    for family in [cf::KEYS, cf::PROJECTS, cf::PROJECT_VERSIONS] {
+        for (index, (key, value)) in store.dump(family).expect("read").into_iter().enumerate() {
+            if index % every != 0 {
+                in_protobuf += 1;
+                continue;
+            }
+            let rewritten = match family {
+                cf::KEYS => json::<KeyRecord>(&value),
+                cf::PROJECTS => json::<ProjectRecord>(&value),
+                _ => json::<ProjectVersion>(&value),
+            };
+            batch.put_cf(store.cf(family), key, rewritten);
+            in_json += 1;
+        }
+    }
+    store.write_synced(batch).expect("write");
+    (in_json, in_protobuf)
+}
