@@ -23,7 +23,7 @@ use rand::Rng;
 use tansiq_ledger::append::rebuild;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
-use tansiq_ledger::event::Signatures;
+use tansiq_ledger::event::{verify_events_on_this_thread, Event, Signatures};
 use tansiq_ledger::limits::{STORE_BLOCK_CACHE_BYTES, STORE_WRITE_BUFFER_BYTES};
 use tansiq_tests::scale::{self, pcode, Scale, DAY_MS, FIRST_DAY_MS, SECTORS};
 
@@ -135,7 +135,10 @@ fn main() -> anyhow::Result<()> {
     );
     println!("resident memory after queries: {} MiB", rss_mib()?);
 
-    // Rebuild.
+    // Rebuild, beside its anchor: one core's batch verification of the
+    // ledger's own events.
+    let verify_rate = one_core_verify_rate(&ledger, 50_000)?;
+    println!("ed25519 batch verification, 1 core (512 per batch): {verify_rate:.0} signatures/s");
     for verify in [false, true] {
         let target = dir.join(format!("rebuild-{verify}"));
         let started = Instant::now();
@@ -149,15 +152,16 @@ fn main() -> anyhow::Result<()> {
         if rebuilt.tip()? != ledger.tip()? {
             bail!("the rebuild ended at another head");
         }
+        let rate = events as f64 / elapsed.as_secs_f64();
         println!(
-            "rebuild from the log ({}): {events} events in {:.1} s = {:.0} events/s",
+            "rebuild from the log ({}): {events} events in {:.1} s = {rate:.0} events/s, {:.2} x one core's verification",
             if verify {
                 "re-verifying every signature"
             } else {
                 "trusting the local log"
             },
             elapsed.as_secs_f64(),
-            events as f64 / elapsed.as_secs_f64()
+            rate / verify_rate
         );
         drop(rebuilt);
         std::fs::remove_dir_all(&target).ok();
@@ -178,4 +182,36 @@ fn rss_mib() -> anyhow::Result<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .context("VmRSS in /proc/self/status")?;
     Ok(kib / 1024)
+}
+
+/// Verifies the ledger's first `count` events on this thread, in batches of
+/// 512, as the ledger does; returns signatures per second.
+fn one_core_verify_rate(ledger: &tansiq_ledger::Ledger, count: usize) -> anyhow::Result<f64> {
+    let store = ledger.store();
+    let chain = ledger.chain();
+    let mut decoded = Vec::with_capacity(count);
+    let mut from = tansiq_ledger::ids::LogPosition(1);
+    while decoded.len() < count {
+        let records = store.log_range(from, 4096)?;
+        let Some(last) = records.last() else { break };
+        from = tansiq_ledger::ids::LogPosition(last.position.0 + 1);
+        for record in records {
+            let (_, signed) = store
+                .event(&record.event_id)?
+                .context("a logged event is stored")?;
+            decoded.push(Event::decode(chain, signed)?);
+        }
+    }
+    decoded.truncate(count);
+    let events: Vec<&Event> = decoded.iter().collect();
+    let started = Instant::now();
+    for chunk in events.chunks(512) {
+        if !verify_events_on_this_thread(chain, chunk)
+            .iter()
+            .all(|valid| *valid)
+        {
+            bail!("a stored event failed verification");
+        }
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
 }
