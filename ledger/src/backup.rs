@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::append::{rebuild, Ledger};
+use crate::append::{rebuild, Ledger, OpenError, UpgradeCopy};
 use crate::event::Signatures;
 use crate::genesis::Genesis;
 use crate::store::{StoreError, Tip};
@@ -334,8 +334,16 @@ pub fn restore(
             .map_err(restore_io(&copy))?;
     }
     let checked = (|| {
-        let ledger = Ledger::open(&staging, None)
-            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+        // The backup is the copy: an older format is upgraded without
+        // keeping another one.
+        let ledger = Ledger::open_upgrading(&staging, None, UpgradeCopy::Skip).map_err(
+            |error| match error {
+                OpenError::NewerFormat { found, supported } => RestoreError::NotABackup(format!(
+                    "the backup's store has format {found}, written by a newer Tansiq; this binary reads formats up to {supported}: restore it with the version that took it, or a newer one; nothing was restored"
+                )),
+                error => RestoreError::Unverified(error.to_string()),
+            },
+        )?;
         let tip = ledger
             .tip()
             .map_err(|error| RestoreError::Unverified(error.to_string()))?;
@@ -383,4 +391,44 @@ pub fn restore(
         tip,
         rejoins,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backup taken by a newer Tansiq (a newer store format) is refused
+    /// before anything is restored, saying what to do.
+    #[test]
+    fn a_backup_of_a_newer_store_format_is_refused_saying_what_to_do() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let genesis = Genesis::new_chain(
+            "tansiq-newer",
+            &crate::ids::OrgId::parse("ministry").expect("org id"),
+            tansiq_proto::v1::Names::default(),
+            &[crate::signing::KeyPair::from_seed([8; 32]).public()],
+            0,
+        )
+        .expect("genesis");
+        let ledger = Ledger::open(&dir.path().join("node/db"), Some(&genesis)).expect("a ledger");
+        ledger
+            .store()
+            .set_format_version(crate::store::FORMAT_VERSION + 1)
+            .expect("write");
+        let out = dir.path().join("backup");
+        backup(&ledger, &out).expect("a backup");
+        drop(ledger);
+        let target = dir.path().join("restored");
+        match restore(&out, &target, Some(&genesis)) {
+            Err(RestoreError::NotABackup(why)) => {
+                assert!(why.contains("written by a newer Tansiq"), "{why}");
+                assert!(
+                    why.contains("restore it with the version that took it"),
+                    "{why}"
+                );
+            }
+            other => panic!("a newer format must be refused: {:?}", other.map(|_| ())),
+        }
+        assert!(!target.join(STORE_DIR).exists());
+    }
 }
