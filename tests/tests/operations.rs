@@ -453,13 +453,18 @@ fn a_store_of_the_previous_format_opens_answers_the_same_and_is_upgraded_with_a_
         assert!(verified.status.success(), "{}", stderr(&verified));
         drop(node);
         // One copy, taken before the first start upgraded the store.
-        let kept: Vec<String> = std::fs::read_dir(data.join("backups"))
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let kept = kept_copies(&data);
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert!(kept[0].starts_with("before-format-3-"), "{kept:?}");
     }
+}
+
+/// The copies an upgrade kept in `data/backups`, by folder name.
+fn kept_copies(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// `tansiq-node dump FAMILY`: the pairs of one column family as JSON lines,
@@ -554,10 +559,7 @@ fn a_store_of_format_2_answers_byte_for_byte_as_the_previous_version_did() {
         assert!(verified.status.success(), "{}", stderr(&verified));
         drop(node);
     }
-    let kept: Vec<String> = std::fs::read_dir(data.join("backups"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let kept = kept_copies(&data);
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].starts_with("before-format-3-"), "{kept:?}");
     assert_eq!(format_version(&data), 3);

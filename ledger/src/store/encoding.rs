@@ -354,16 +354,8 @@ pub(crate) fn readable_pair(family: &str, key: &[u8], value: &[u8]) -> serde_jso
 
 #[cfg(test)]
 mod tests {
+    use super::super::records::golden::key;
     use super::*;
-
-    fn key() -> KeyRecord {
-        KeyRecord {
-            org_id: "undp".into(),
-            sequence: 7,
-            last_event: Some([1; 32].into()),
-            revoked_at: Some(42_u64.into()),
-        }
-    }
 
     /// Every field set, every map with an entry.
     fn project() -> ProjectRecord {

@@ -19,7 +19,10 @@ pub enum StoreError {
     #[error("this node is installing a snapshot of the ledger from the leader")]
     StateBeingReplaced,
     /// A column family this store does not have was named.
-    #[error("no column family {0:?} in a Tansiq store")]
+    #[error(
+        "no column family {0:?} in a Tansiq store; there are: {families}",
+        families = super::cf::all().collect::<Vec<_>>().join(", ")
+    )]
     NoSuchFamily(String),
 }
 

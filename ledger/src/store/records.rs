@@ -432,7 +432,7 @@ mod code {
 /// hold and needs a migration; typing a field (a newtype for an id, an
 /// enum for a code) must leave them as they are.
 #[cfg(test)]
-mod golden {
+pub(super) mod golden {
     use super::*;
 
     fn json<T: Serialize>(record: &T) -> String {
@@ -446,7 +446,8 @@ mod golden {
         assert_eq!(&read, record);
     }
 
-    fn key() -> KeyRecord {
+    /// A key record with every field set (also `super::encoding`'s tests).
+    pub(in crate::store) fn key() -> KeyRecord {
         KeyRecord {
             org_id: "undp".into(),
             sequence: 7,
