@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod disk;
 pub mod probes;
+pub mod proc;
 pub mod scale;
 
 // The ledger's builders for tests, under the paths the tests and the
@@ -36,20 +37,25 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// The build the running binaries come from, as every benchmark prints it:
-/// the profile's directory (the node is beside this binary), the workspace
-/// crates' optimisation level and whether debug assertions are on.
+/// the profile this binary was compiled in (the node is beside it), the
+/// workspace crates' optimisation level and whether debug assertions are
+/// on; and where the binary runs from when it was copied out of the
+/// target directory (to compare two builds side by side).
 pub fn build_profile() -> String {
-    let dir = bin_dir();
-    let dir = dir
-        .file_name()
-        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-    let profile = match dir.as_str() {
+    let dir = env!("TANSIQ_BUILD_PROFILE_DIR");
+    let profile = match dir {
         "debug" => "dev",
         other => other,
     };
     let assertions = if cfg!(debug_assertions) { "on" } else { "off" };
+    let running = bin_dir();
+    let copied = if running.file_name().is_some_and(|name| name == dir) {
+        String::new()
+    } else {
+        format!(", run from {}", running.display())
+    };
     format!(
-        "{profile} (target/{dir}, Cargo.toml's [profile.{profile}]: workspace crates at opt-level {}, debug assertions {assertions})",
+        "{profile} (target/{dir}, Cargo.toml's [profile.{profile}]: workspace crates at opt-level {}, debug assertions {assertions}{copied})",
         env!("TANSIQ_BUILD_OPT_LEVEL")
     )
 }
