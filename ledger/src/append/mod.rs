@@ -34,6 +34,8 @@ mod trial;
 pub use authorise::{activity_reporter, Reporter};
 pub(crate) use ledger::Durability;
 pub use ledger::{Ledger, OpenError, UpgradeCopy};
+#[cfg(feature = "test-support")]
+pub(crate) use rebuild::{read_chunk, REBUILD_CHUNK_EVENTS};
 pub use rebuild::{rebuild, RebuildError};
 pub use receipt::{Receipt, RequestOutcome};
 pub use signers::{keys_introduced, SignerCheckError};

@@ -106,7 +106,7 @@ impl Ledger {
 /// enough that one write batch carries thousands of events, small enough
 /// that two of them in flight (one verified while the other is written)
 /// stay a few MiB.
-const REBUILD_CHUNK_EVENTS: usize = 8_192;
+pub(crate) const REBUILD_CHUNK_EVENTS: usize = 8_192;
 
 /// One chunk of the log, read and admitted: its records, and its requests
 /// (one event each) grouped by commit time.
@@ -208,7 +208,7 @@ type LogChunk = (Vec<LogRecord>, Vec<pb::SignedEvent>);
 
 /// Up to [`REBUILD_CHUNK_EVENTS`] positions of `source`'s log from `from`,
 /// committed no later than `cut_ms`, with their events; None past the end.
-fn read_chunk(
+pub(crate) fn read_chunk(
     source: &Ledger,
     from: LogPosition,
     cut_ms: i64,

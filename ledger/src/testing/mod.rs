@@ -97,3 +97,94 @@ pub fn rewrite_in_the_previous_encoding(ledger: &Ledger, every: usize) -> (usize
     store.write_synced(batch).expect("write");
     (in_json, in_protobuf)
 }
+
+/// What a store's pairs cost to write, written again: every pair `ledger`
+/// holds in the families of its state ([`crate::store::cf::STATE`]: the
+/// log, the events, the tree, the registries and the projections), put
+/// into a new store at `target` in batches of as many pairs as a rebuild's
+/// chunk of its `events` makes on average, unsynced as a
+/// rebuild writes its chunks, and one sync of the write-ahead log at the
+/// end. They go in key order, each memtable's best case (every insertion
+/// lands next to the one before), where a rebuild writes them in log
+/// order. Only building the batches and writing them is timed, not the
+/// reads that gather them. For `tansiq-coverage-bench`: a floor under a
+/// rebuild that writes the same records through RocksDB, whatever its
+/// staging costs. Returns the pairs, their bytes and the time.
+pub fn rewrite_time(
+    ledger: &Ledger,
+    target: &Path,
+    events: u64,
+) -> (u64, u64, std::time::Duration) {
+    use crate::store::{cf, Store};
+    let source = ledger.store();
+    let mut all_pairs = 0u64;
+    for family in cf::STATE {
+        let mut pairs_of = source.db().raw_iterator_cf(source.cf(family));
+        pairs_of.seek_to_first();
+        while pairs_of.valid() {
+            all_pairs += 1;
+            pairs_of.next();
+        }
+    }
+    let chunk_events = crate::append::REBUILD_CHUNK_EVENTS as u64;
+    let batch_pairs = (all_pairs * chunk_events / events.max(1)).max(1) as usize;
+    let copy = Store::open(target).expect("open a new store");
+    let (mut pairs, mut bytes) = (0u64, 0u64);
+    let mut spent = std::time::Duration::ZERO;
+    type Pending = Vec<(&'static str, crate::store::KeyValue)>;
+    let mut pending: Pending = Vec::with_capacity(batch_pairs);
+    let mut write = |pending: &mut Pending| {
+        let started = std::time::Instant::now();
+        let mut batch = rocksdb::WriteBatch::default();
+        for (family, (key, value)) in pending.drain(..) {
+            batch.put_cf(copy.cf(family), key, value);
+        }
+        copy.write_unsynced(batch).expect("write");
+        spent += started.elapsed();
+    };
+    for family in cf::STATE {
+        let pairs_of = source
+            .db()
+            .iterator_cf(source.cf(family), rocksdb::IteratorMode::Start);
+        for pair in pairs_of {
+            let (key, value) = pair.expect("read");
+            pairs += 1;
+            bytes += (key.len() + value.len()) as u64;
+            pending.push((family, (key, value)));
+            if pending.len() == batch_pairs {
+                write(&mut pending);
+            }
+        }
+    }
+    write(&mut pending);
+    let started = std::time::Instant::now();
+    copy.sync_wal().expect("sync");
+    spent += started.elapsed();
+    (pairs, bytes, spent)
+}
+
+/// What a rebuild's first stage costs without verification: `ledger`'s
+/// whole log read in the rebuild's chunks, each event fetched and decoded,
+/// on this thread; nothing applied. For `tansiq-coverage-bench`, beside
+/// [`rewrite_time`]. Returns the events read and the time.
+pub fn reread_time(ledger: &Ledger) -> (u64, std::time::Duration) {
+    use crate::append::read_chunk;
+    use crate::ids::LogPosition;
+    let started = std::time::Instant::now();
+    let mut from = LogPosition(1);
+    let mut events = 0u64;
+    while let Some((records, envelopes)) = read_chunk(ledger, from, i64::MAX).expect("read") {
+        events += records.len() as u64;
+        from = records.last().map_or(from, |last| last.position.next());
+        let decoded = admit(
+            ledger.chain(),
+            envelopes.into_iter().map(|e| vec![e]),
+            Signatures::Unchecked,
+        );
+        assert!(
+            decoded.iter().all(Result::is_ok),
+            "every stored event decodes"
+        );
+    }
+    (events, started.elapsed())
+}

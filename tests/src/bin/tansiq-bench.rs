@@ -25,6 +25,7 @@ use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::proc::cpu_seconds;
 use tansiq_tests::{author, events, head, Node};
 use tonic::transport::Channel;
 
@@ -349,17 +350,6 @@ impl CpuTimes {
             micros(total)
         );
     }
-}
-
-/// utime + stime of a process, in seconds. /proc counts in USER_HZ ticks,
-/// 100 per second on Linux whatever the kernel's own tick rate.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields 14 and 15 of the line; index 0 here is field 3.
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// Each client submits its requests one after another; all clients at once.
