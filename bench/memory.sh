@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# A node's resident memory on a benchmark ledger, in its default
+# configuration: starts tansiq-node on DIR (a ledger that
+# `bench/coverage.sh --dir DIR` built), asks what analysts ask (the
+# console's overview, the country's totals, overlaps and gaps, a region's
+# matrix, 200 who-supports), and prints the node's VmRSS and VmHWM (peak)
+# from /proc after each step.
+# Usage: bench/memory.sh DIR [MUNICIPALITIES (default 10000, as the bench's)]
+set -euo pipefail
+dir=${1:?usage: bench/memory.sh DIR [MUNICIPALITIES]}
+municipalities=${2:-10000}
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$(dirname "$0")/.."
+cargo build --workspace --bins
+bin="$CARGO_TARGET_DIR/debug"
+grpc=127.0.0.1:27611
+http=127.0.0.1:27612
+"$bin/tansiq-node" --data-dir "$dir" --listen $grpc --plaintext --http $http \
+  >"$dir/memory-node.log" 2>&1 &
+node=$!
+trap 'kill $node 2>/dev/null || true' EXIT
+cli() { "$bin/tansiq" --node "http://$grpc" "$@" >/dev/null; }
+for _ in $(seq 1 600); do cli head 2>/dev/null && break; sleep 0.5; done
+memory() {
+  printf '%-34s %s\n' "$1" "$(awk '/^VmRSS|^VmHWM/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$node/status)"
+}
+memory "started"
+curl -sf -o /dev/null "http://$http/" && memory "console overview (/)"
+cli totals LY && memory "totals LY"
+cli overlaps --limit 500 && memory "overlaps (500)"
+cli gaps LY && memory "gaps LY"
+cli matrix LY05 && memory "matrix LY05 (a region)"
+for i in $(seq 1 200); do
+  index=$(( (i * 7919) % municipalities ))
+  cli who-supports "$(printf 'LY%02d%04d' $((index / 100 % 100)) $index)"
+done
+memory "200 who-supports"
+echo "build: dev profile's $bin/tansiq-node"
