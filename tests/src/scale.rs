@@ -141,6 +141,21 @@ pub struct Built {
     pub rng: StdRng,
 }
 
+/// The ledger a previous run built completely in `dir`, opened, with its
+/// manifest and a generator seeded afresh; None when `dir` holds none.
+pub fn reopen(dir: &Path) -> anyhow::Result<Option<Built>> {
+    let Some(manifest) = Manifest::read(dir)? else {
+        return Ok(None);
+    };
+    let ledger = Ledger::open(&dir.join(DB_DIR), None)
+        .with_context(|| format!("open the ledger in {}", dir.display()))?;
+    Ok(Some(Built {
+        ledger,
+        manifest,
+        rng: StdRng::seed_from_u64(2027),
+    }))
+}
+
 /// Builds the ledger of `scale` into the node data directory `dir` (see
 /// the module's documentation), which must not hold a ledger yet.
 pub fn build(dir: &Path, scale: &Scale) -> anyhow::Result<Built> {

@@ -52,9 +52,13 @@ struct Args {
     queries: usize,
     /// Where to build the ledger, as a node's data directory that
     /// `tansiq-node --data-dir DIR` opens (default: a temporary directory).
-    /// It must not hold a ledger yet.
+    /// A ledger a previous run built there completely is reused (its
+    /// scale, not the flags', applies; the load figure is that run's).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// Stop after the queries: no rebuilds.
+    #[arg(long)]
+    queries_only: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,28 +68,41 @@ fn main() -> anyhow::Result<()> {
         .dir
         .clone()
         .unwrap_or_else(|| scratch.path().to_path_buf());
+    let reopened = scale::reopen(&dir)?;
+    let reused = reopened.is_some();
+    if reused {
+        println!(
+            "reusing the ledger a previous run built in {}",
+            dir.display()
+        );
+    }
     let scale::Built {
         ledger,
         manifest,
         mut rng,
-    } = scale::build(
-        &dir,
-        &Scale {
-            municipalities: args.municipalities,
-            projects: args.projects,
-            donors: args.donors,
-            group: args.group,
-        },
-    )?;
+    } = match reopened {
+        Some(built) => built,
+        None => scale::build(
+            &dir,
+            &Scale {
+                municipalities: args.municipalities,
+                projects: args.projects,
+                donors: args.donors,
+                group: args.group,
+            },
+        )?,
+    };
+    let scale = &manifest.scale;
     let load = manifest.load_time();
     let events = manifest.events;
     let days = manifest.days;
     println!(
-        "tansiq-coverage-bench: {events} events ({} municipalities, {} sectors, {} projects, {} donors) loaded in {:.1} s = {:.0} events/s (sign + verify + commit, one process, {} cores)",
-        args.municipalities,
+        "tansiq-coverage-bench: {events} events ({} municipalities, {} sectors, {} projects, {} donors) loaded{} in {:.1} s = {:.0} events/s (sign + verify + commit, one process, {} cores)",
+        scale.municipalities,
         SECTORS.len(),
-        args.projects,
-        args.donors,
+        scale.projects,
+        scale.donors,
+        if reused { " by the run that built them" } else { "" },
         load.as_secs_f64(),
         events as f64 / load.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, usize::from),
@@ -102,7 +119,7 @@ fn main() -> anyhow::Result<()> {
         let mut latencies = Vec::with_capacity(args.queries);
         let mut found = 0;
         for _ in 0..args.queries {
-            let place = pcode(rng.gen_range(0..args.municipalities));
+            let place = pcode(rng.gen_range(0..scale.municipalities));
             let asked = Instant::now();
             found += coverage.who_supports(&place, None, false)?.len();
             latencies.push(asked.elapsed());
@@ -122,7 +139,7 @@ fn main() -> anyhow::Result<()> {
     let gaps = coverage.gaps("")?;
     println!(
         "gaps over all {} municipalities x {} sectors: {} gaps in {:.2} s",
-        args.municipalities,
+        scale.municipalities,
         SECTORS.len(),
         gaps.len(),
         asked.elapsed().as_secs_f64()
@@ -136,6 +153,9 @@ fn main() -> anyhow::Result<()> {
     );
     println!("resident memory after queries: {} MiB", rss_mib()?);
 
+    if args.queries_only {
+        return Ok(());
+    }
     // Rebuild, beside its anchor: one core's batch verification of the
     // ledger's own events.
     let verify_rate = one_core_verify_rate(&ledger, 50_000)?;
