@@ -7,6 +7,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 /// GET `url`: its status code and body.
 pub async fn http_get(url: &str) -> (u16, String) {
+    let (status, _, body) = http_answer(url).await;
+    (status, body)
+}
+
+/// GET `url`: its status code, headers and body (as text).
+pub async fn http_answer(url: &str) -> (u16, http::HeaderMap, String) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build::<_, Empty<bytes::Bytes>>(HttpConnector::new());
     let response = client
@@ -14,13 +20,14 @@ pub async fn http_get(url: &str) -> (u16, String) {
         .await
         .expect("the node's HTTP listener answers");
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let body = response
         .into_body()
         .collect()
         .await
         .expect("a body")
         .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// `/readyz` of the console at `console` (its URL, with or without the

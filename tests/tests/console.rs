@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::coverage_client::CoverageClient;
@@ -193,20 +193,15 @@ struct Answer {
 }
 
 async fn get(url: &str) -> Answer {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, Empty<bytes::Bytes>>(HttpConnector::new());
-    let response = client.get(url.parse().unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let policy = response
-        .headers()
+    let (status, headers, body) = tansiq_tests::probes::http_answer(url).await;
+    let policy = headers
         .get("content-security-policy")
         .map(|value| value.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
     Answer {
         status,
         policy,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body,
     }
 }
 

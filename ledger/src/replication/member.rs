@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::store::{cf, Store, StoreError};
 
 use super::meta::{
-    json, META_APPLIED, META_COMMITTED, META_INSTALLING, META_MEMBERSHIP, META_PURGED, META_VOTE,
+    json, read_meta, META_APPLIED, META_COMMITTED, META_INSTALLING, META_MEMBERSHIP, META_PURGED,
+    META_VOTE,
 };
 use super::types::NodeId;
 
@@ -73,25 +74,10 @@ pub enum MemberError {
     Store(#[from] StoreError),
 }
 
-fn read<T: serde::de::DeserializeOwned>(
-    store: &Store,
-    key: &[u8],
-) -> Result<Option<T>, StoreError> {
-    match store.get_cf(cf::RAFT_META, key)? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| {
-            StoreError::Corrupt(format!(
-                "raft_meta {}: {error}",
-                String::from_utf8_lossy(key)
-            ))
-        }),
-    }
-}
-
 /// The member a store belongs to: None when it never ran, Some(None) for
 /// a single node's, Some(Some(id)) for member `id`'s.
 pub fn member_of(store: &Store) -> Result<Option<Option<NodeId>>, StoreError> {
-    read(store, META_MEMBER)
+    read_meta(store, META_MEMBER)
 }
 
 /// Checks that a node may start on `store` as `node_id` (None: a single
@@ -106,15 +92,16 @@ pub fn claim(store: &Store, node_id: Option<NodeId>) -> Result<(), MemberError> 
         (Some(_), _) => return Ok(()),
         (None, _) => {}
     }
-    let restored_from = read::<RestoredFrom>(store, META_RESTORED_FROM)?;
+    let restored_from = read_meta::<RestoredFrom>(store, META_RESTORED_FROM)?;
     // A member's store written before stores recorded their member; a
     // restored member's may serve alone (every voter lost: README).
     if node_id.is_none() && restored_from.is_none() && holds_raft_state(store)? {
         return Err(MemberError::UnrecordedMemberAlone);
     }
-    if let (Some(asked), Some(restored)) =
-        (node_id, read::<RestoredFrom>(store, META_RESTORED_FROM)?)
-    {
+    if let (Some(asked), Some(restored)) = (
+        node_id,
+        read_meta::<RestoredFrom>(store, META_RESTORED_FROM)?,
+    ) {
         if restored.members.contains(&asked) || restored.member == Some(asked) {
             let from = restored.member.map_or_else(
                 || "a cluster member".to_owned(),
@@ -153,8 +140,10 @@ pub fn claim(store: &Store, node_id: Option<NodeId>) -> Result<(), MemberError> 
 /// records what it was a copy of. Returns that, or None for a single
 /// node's store (nothing to forget).
 pub fn forget_for_rejoining(store: &Store) -> Result<Option<RestoredFrom>, StoreError> {
-    let membership =
-        read::<openraft::StoredMembership<NodeId, openraft::BasicNode>>(store, META_MEMBERSHIP)?;
+    let membership = read_meta::<openraft::StoredMembership<NodeId, openraft::BasicNode>>(
+        store,
+        META_MEMBERSHIP,
+    )?;
     let member = member_of(store)?.flatten();
     // A member's, even one that voted or logged before it applied a
     // membership (right after the cluster was formed).
@@ -168,7 +157,7 @@ pub fn forget_for_rejoining(store: &Store) -> Result<Option<RestoredFrom>, Store
             .unwrap_or_default(),
     };
     let applied: Option<openraft::LogId<NodeId>> =
-        read::<Option<_>>(store, META_APPLIED)?.flatten();
+        read_meta::<Option<_>>(store, META_APPLIED)?.flatten();
     let meta = store.cf(cf::RAFT_META);
     let log = store.cf(cf::RAFT_LOG);
     let mut batch = rocksdb::WriteBatch::default();

@@ -5,7 +5,7 @@ use openraft::{StorageError, StorageIOError};
 use serde::Serialize;
 
 use crate::append::Ledger;
-use crate::store::cf;
+use crate::store::{cf, Store, StoreError};
 
 use super::types::NodeId;
 
@@ -53,10 +53,24 @@ pub(super) fn meta_get<T: serde::de::DeserializeOwned>(
     ledger: &Ledger,
     key: &[u8],
 ) -> Result<Option<T>, StorageError<NodeId>> {
-    let Some(bytes) = ledger.store().get_cf(cf::RAFT_META, key).map_err(io_read)? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(io_read)
+    read_meta(ledger.store(), key).map_err(io_read)
+}
+
+/// A JSON value of the `raft_meta` family; a value that does not parse is
+/// a damaged store.
+pub(super) fn read_meta<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match store.get_cf(cf::RAFT_META, key)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+            StoreError::Corrupt(format!(
+                "raft_meta {}: {error}",
+                String::from_utf8_lossy(key)
+            ))
+        }),
+    }
 }
 
 pub(super) fn json<T: Serialize>(value: &T) -> Vec<u8> {
