@@ -29,8 +29,14 @@ TXN_LOOPS=8
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
     apt_install "the bench's etcd cluster" etcd-server etcd-client
 fi
-cargo build --workspace --bins
-BIN="$CARGO_TARGET_DIR/debug"
+# TANSIQ_BIN=DIR runs binaries copied there instead (two builds compared
+# side by side); otherwise the dev profile's, built now.
+if [ -n "${TANSIQ_BIN:-}" ]; then
+    BIN="$TANSIQ_BIN"
+else
+    cargo build --workspace --bins
+    BIN="$CARGO_TARGET_DIR/debug"
+fi
 WORK="$(mktemp -d)"
 PIDS=()
 # CPU seconds (user + system) of each process in PIDS, from /proc (USER_HZ = 100).

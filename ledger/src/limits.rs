@@ -84,6 +84,10 @@ pub const COMMIT_LATENCY_WINDOW: usize = 1024;
 pub const PROPOSAL_QUEUE_MAX: usize = 8_192;
 /// Events per Raft entry at most (a batch is whatever arrived meanwhile).
 pub const PROPOSAL_EVENTS_MAX: usize = 4_096;
+/// Events a leader remembers having verified before proposing them, so
+/// that it does not verify them again when it applies them (see
+/// `event::VerifiedHere`): four entries' worth; about 7 MiB when full.
+pub const VERIFIED_HERE_MAX: usize = 4 * PROPOSAL_EVENTS_MAX;
 /// Bytes of signed events per Raft entry at most: a batch stops growing
 /// before it would pass this (one request, at most
 /// [`REQUEST_BYTES_MAX`], always fits).

@@ -1,6 +1,7 @@
 //! Applying Raft entries to the ledger: normal entries commit their requests
 //! with the applied log id in the same batch; a forged event is refused at
-//! apply; a snapshot installed into an empty node reproduces the ledger, also
+//! apply (and a leader skips at apply only the signatures it verified
+//! itself); a snapshot installed into an empty node reproduces the ledger, also
 //! from a handle opened before a newer build removed its file; a damaged
 //! snapshot is refused and changes nothing.
 
@@ -12,6 +13,7 @@ use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload, Vote};
 use tansiq_ledger::author::Author;
+use tansiq_ledger::event::{admit, Event, Signatures};
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::replication::{AppliedOutcome, LogStore, Proposal, StateMachine, TypeConfig};
@@ -185,4 +187,89 @@ async fn entries_apply_once_forgeries_are_refused_and_snapshots_reproduce_the_le
         files("b.snapshots"),
         vec![format!("{}.snapshot", snapshot.meta.snapshot_id)]
     );
+}
+
+/// A leader does not verify again, when it applies an entry, the signatures
+/// its proposer verified and noted (`StateMachine::verified_here`); only
+/// exactly those pairs of event and signature. The same event under
+/// another signature (another leader's entry) is verified and refused.
+#[tokio::test]
+async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
+    let key = KeyPair::from_seed([5; 32]);
+    let genesis = genesis(&key);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = Arc::new(Ledger::open(&dir.path().join("a"), Some(&genesis)).expect("open"));
+    let mut machine = StateMachine::new(Arc::clone(&ledger));
+    let verified = machine.verified_here();
+    let mut ministry = Author::new(
+        genesis.chain.clone(),
+        genesis.ministry.clone(),
+        KeyPair::from_seed([5; 32]),
+        0,
+        None,
+    );
+    let decoded = |envelope: &pb::SignedEvent| -> Vec<Event> {
+        admit(
+            &genesis.chain,
+            [vec![envelope.clone()]],
+            Signatures::Unchecked,
+        )
+        .pop()
+        .expect("one request")
+        .expect("decodes")
+    };
+    let outcome = |applied: &[tansiq_ledger::replication::Applied]| match &applied[0].outcomes[0] {
+        AppliedOutcome::Committed(_) => "committed".to_owned(),
+        AppliedOutcome::Refused { reason, .. } => reason.clone(),
+    };
+
+    // Proposed here: verified before proposing, and noted.
+    let first = ministry.sign(municipality("LY01"), 0).0;
+    let second = ministry.sign(municipality("LY02"), 0).0;
+    verified.note(&decoded(&first));
+    verified.note(&decoded(&second));
+    assert_eq!(verified.len(), 2);
+    let applied = machine
+        .apply([entry(1, vec![vec![first]])])
+        .await
+        .expect("apply");
+    assert_eq!(outcome(&applied), "committed");
+    assert_eq!(verified.len(), 1, "the applied event's pair is used once");
+
+    // The second event under another signature is not what was verified.
+    let mut tampered = second.clone();
+    tampered.signature[10] ^= 0x40;
+    let applied = machine
+        .apply([entry(2, vec![vec![tampered]])])
+        .await
+        .expect("apply");
+    assert_eq!(outcome(&applied), "bad_signature");
+    assert_eq!(verified.len(), 1, "the verified pair is still there");
+    let applied = machine
+        .apply([entry(3, vec![vec![second]])])
+        .await
+        .expect("apply");
+    assert_eq!(outcome(&applied), "committed");
+    assert!(verified.is_empty());
+
+    // The skip is real: a pair noted without being verified (which the
+    // proposer never does) goes through; the same bytes once forgotten,
+    // or on a follower, which noted nothing, are refused.
+    let mut unchecked = ministry.sign(municipality("LY03"), 0).0;
+    unchecked.signature[10] ^= 0x40;
+    let follower_dir = dir.path().join("b");
+    let follower_ledger = Arc::new(Ledger::open(&follower_dir, Some(&genesis)).expect("open"));
+    let mut follower = StateMachine::new(follower_ledger);
+    let applied = follower
+        .apply([entry(1, vec![vec![unchecked.clone()]])])
+        .await
+        .expect("apply");
+    assert_eq!(outcome(&applied), "bad_signature");
+    verified.note(&decoded(&unchecked));
+    let applied = machine
+        .apply([entry(4, vec![vec![unchecked]])])
+        .await
+        .expect("apply");
+    assert_eq!(outcome(&applied), "committed");
+    assert_eq!(ledger.tip().expect("tip").position.0, 3);
 }

@@ -5,7 +5,7 @@
 
 use tansiq_proto::v1 as pb;
 
-use super::{bad_signature, verify_events, Event};
+use super::{bad_signature, verify_events, Event, VerifiedHere};
 use crate::limits::SUBMIT_BATCH_EVENTS_MAX;
 use crate::reject::{in_batch, Rejection};
 use crate::signing::ChainId;
@@ -38,7 +38,27 @@ pub fn admit(
         .map(|envelopes| decode_request(chain, envelopes))
         .collect();
     if signatures == Signatures::Verify {
-        verify_requests(chain, &mut checked);
+        verify_requests(chain, &mut checked, |_| false);
+    }
+    checked
+}
+
+/// [`admit`] with [`Signatures::Verify`], except for the events whose
+/// signatures this node already found valid (`verified`, which forgets
+/// them): a leader applying the entries it proposed.
+pub fn admit_verified_here(
+    chain: &ChainId,
+    requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
+    verified: &VerifiedHere,
+) -> Vec<CheckedRequest> {
+    let mut checked: Vec<CheckedRequest> = requests
+        .into_iter()
+        .map(|envelopes| decode_request(chain, envelopes))
+        .collect();
+    if verified.is_empty() {
+        verify_requests(chain, &mut checked, |_| false);
+    } else {
+        verify_requests(chain, &mut checked, |event| verified.take(event));
     }
     checked
 }
@@ -69,21 +89,40 @@ fn decode_request(
         .collect()
 }
 
-/// Verifies every signature of every request in one batch; a request with a
-/// bad signature becomes that rejection.
-fn verify_requests(chain: &ChainId, requests: &mut [Result<Vec<Event>, Rejection>]) {
-    let all: Vec<&Event> = requests.iter().flatten().flatten().collect();
-    if all.is_empty() {
+/// Verifies every signature of every request in one batch, but those
+/// `known_valid` says were verified already; a request with a bad
+/// signature becomes that rejection.
+fn verify_requests(
+    chain: &ChainId,
+    requests: &mut [Result<Vec<Event>, Rejection>],
+    known_valid: impl Fn(&Event) -> bool,
+) {
+    let known: Vec<bool> = requests
+        .iter()
+        .flatten()
+        .flatten()
+        .map(&known_valid)
+        .collect();
+    let unknown: Vec<&Event> = requests
+        .iter()
+        .flatten()
+        .flatten()
+        .zip(&known)
+        .filter(|(_, known)| !**known)
+        .map(|(event, _)| event)
+        .collect();
+    if unknown.is_empty() {
         return;
     }
-    let verdicts = verify_events(chain, &all);
-    let mut verdicts = verdicts.into_iter();
+    let mut verdicts = verify_events(chain, &unknown).into_iter();
+    let mut known = known.into_iter();
     for request in requests.iter_mut() {
         let Ok(events) = request else { continue };
         let single = events.len() == 1;
         let mut failure = None;
         for (index, event) in events.iter().enumerate() {
-            let valid = verdicts.next().expect("invariant: one verdict per event");
+            let valid = known.next().expect("invariant: one flag per event")
+                || verdicts.next().expect("invariant: one verdict per event");
             if !valid && failure.is_none() {
                 failure = Some(in_batch(single, index, bad_signature(chain, event)));
             }

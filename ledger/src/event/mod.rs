@@ -8,10 +8,12 @@ mod admit;
 pub mod codes;
 mod decode;
 pub mod fields;
+mod verified;
 mod verify;
 
-pub use admit::{admit, CheckedRequest, Signatures};
+pub use admit::{admit, admit_verified_here, CheckedRequest, Signatures};
 pub use decode::{kind_name, Event};
 pub use tansiq_proto::v1::event_body::Kind;
+pub use verified::VerifiedHere;
 pub use verify::verify_events_on_this_thread;
 pub(crate) use verify::{bad_signature, verify_events};

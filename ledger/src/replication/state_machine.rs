@@ -1,5 +1,6 @@
 //! openraft's state machine: the ledger. Applying an entry re-verifies
-//! every signature and commits through the ledger; snapshots are the
+//! every signature (but those this node, leading, verified before it
+//! proposed them) and commits through the ledger; snapshots are the
 //! ledger's state as files, checked by replaying their events before they
 //! are installed.
 
@@ -16,7 +17,7 @@ use openraft::{
 use rocksdb::WriteBatch;
 
 use crate::append::{Durability, Ledger, Receipts};
-use crate::event::{admit, Signatures};
+use crate::event::{admit_verified_here, VerifiedHere};
 use crate::store::cf;
 use crate::sync::lock_whole;
 
@@ -48,6 +49,8 @@ pub struct StateMachine {
     /// Whether this node leads now (set once its Raft runs: see
     /// [`StateMachine::leader_test`]).
     leads: LeaderTest,
+    /// Signatures this node verified before proposing their events.
+    verified: Arc<VerifiedHere>,
 }
 
 /// What a state machine did since the process started (for `/metrics`).
@@ -91,6 +94,7 @@ impl StateMachine {
             on_applied: None,
             counters: Arc::default(),
             leads: Arc::default(),
+            verified: Arc::default(),
         }
     }
 
@@ -101,6 +105,14 @@ impl StateMachine {
     /// warnings, which change no state. Until it is set, every member does.
     pub fn leader_test(&self) -> LeaderTest {
         Arc::clone(&self.leads)
+    }
+
+    /// Where the node's proposer notes the signatures it verified before
+    /// proposing (shared, like [`StateMachine::leader_test`]): applying
+    /// those entries, this node does not verify them again. Every other
+    /// signature of an entry is verified at apply, on every member.
+    pub fn verified_here(&self) -> Arc<VerifiedHere> {
+        Arc::clone(&self.verified)
     }
 
     /// Calls `listener` after every applied batch of entries or installed snapshot.
@@ -123,7 +135,8 @@ impl StateMachine {
 
     /// Applies `entries` in one write batch: every request of every normal
     /// entry decoded and its signatures verified here (one batch
-    /// verification for all), effects staged in log order, and the last
+    /// verification for all, but for those this node verified before
+    /// proposing: [`StateMachine::verified_here`]), effects staged in log order, and the last
     /// applied log id (and the newest membership) in the same batch. The
     /// batch is not synced: the entries are durable in the synced Raft log,
     /// and a crash that loses the write re-applies them from there.
@@ -158,10 +171,11 @@ impl StateMachine {
                 }
             }
         }
-        // Every node checks every signature itself. The rule is
+        // Every node checks every signature itself: at apply, or (the
+        // leader, for what it proposed) before proposing. The rule is
         // deterministic (see `signing::verify_signatures`): batch or one by
         // one, every node reaches the same verdict.
-        let mut requests = admit(&chain, envelopes, Signatures::Verify).into_iter();
+        let mut requests = admit_verified_here(&chain, envelopes, &self.verified).into_iter();
         let groups: Vec<_> = shape
             .iter()
             .flatten()

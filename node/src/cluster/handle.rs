@@ -102,6 +102,7 @@ impl Replication {
         });
         let counters = machine.counters();
         let leader_test = machine.leader_test();
+        let verified_here = machine.verified_here();
         let peers: Peers = Arc::new(settings.peers);
         let raft = Raft::new(
             node_id,
@@ -131,7 +132,12 @@ impl Replication {
             cosigners,
             ready_lag_max: settings.ready_lag_max,
         });
-        tokio::spawn(propose_loop(Arc::clone(&members), ledger, proposal_queue));
+        tokio::spawn(propose_loop(
+            Arc::clone(&members),
+            ledger,
+            proposal_queue,
+            verified_here,
+        ));
         tokio::spawn(deliver_loop(outbox, members, forwarder));
         Ok(replication)
     }

@@ -13,7 +13,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
 use tansiq_ledger::append::{keys_introduced, SignerCheckError};
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::event::{admit, Signatures};
+use tansiq_ledger::event::{admit, Signatures, VerifiedHere};
 use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::replication::{AppliedOutcome, NodeId, Proposal, TypeConfig};
 use tansiq_ledger::store::StorageFault;
@@ -89,6 +89,7 @@ pub(super) async fn propose_loop(
     members: Arc<Members>,
     ledger: Arc<Ledger>,
     mut queue: ProposalQueue,
+    verified_here: Arc<VerifiedHere>,
 ) {
     let chain = ledger.chain().clone();
     let in_flight = Arc::new(InFlightKeys::default());
@@ -155,6 +156,8 @@ pub(super) async fn propose_loop(
                 Ok(events) => {
                     introducing
                         .extend(events.iter().flat_map(|event| keys_introduced(&event.kind)));
+                    // Verified above: not verified again when applied here.
+                    verified_here.note(&events);
                     valid.push(pb::SubmitBatchRequest {
                         events: pending.events,
                     });

@@ -1,0 +1,65 @@
+//! Signatures this node has already found valid, so that a leader does not
+//! verify again, when it applies an entry, the events it verified itself
+//! before proposing them.
+//!
+//! A verdict is a function of the signed bytes and the signature alone
+//! (`signing::verify_signatures`: batch or one by one, the same), and an
+//! event's id is the blake3 of its signed bytes (chain included), so the
+//! pair (event id, signature) names one verdict. An entry can only skip
+//! verification for exactly the bytes and signature checked here: the same
+//! body with another signature, or another body, is verified as before.
+//! Followers find nothing here for the entries a leader sends them and
+//! verify every signature.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use super::Event;
+use crate::ids::EventId;
+use crate::limits::VERIFIED_HERE_MAX;
+
+/// (event id, signature) pairs verified valid on this node and not yet
+/// applied; bounded by [`VERIFIED_HERE_MAX`] (emptied when full: what is
+/// forgotten is verified again, nothing else changes).
+#[derive(Default)]
+pub struct VerifiedHere {
+    pairs: Mutex<HashSet<(EventId, [u8; 64])>>,
+}
+
+impl VerifiedHere {
+    /// Remembers `events`, whose signatures the caller verified valid.
+    pub fn note<'e>(&self, events: impl IntoIterator<Item = &'e Event>) {
+        let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        for event in events {
+            let Ok(signature) = <[u8; 64]>::try_from(event.signature.as_slice()) else {
+                continue;
+            };
+            if pairs.len() >= VERIFIED_HERE_MAX {
+                pairs.clear();
+            }
+            pairs.insert((event.id, signature));
+        }
+    }
+
+    /// Whether `event`'s signature was verified valid here; it is forgotten
+    /// then (an event is applied once).
+    pub(crate) fn take(&self, event: &Event) -> bool {
+        let Ok(signature) = <[u8; 64]>::try_from(event.signature.as_slice()) else {
+            return false;
+        };
+        self.pairs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(event.id, signature))
+    }
+
+    /// How many it holds.
+    pub fn len(&self) -> usize {
+        self.pairs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
