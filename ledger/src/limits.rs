@@ -86,7 +86,8 @@ pub const PROPOSAL_QUEUE_MAX: usize = 8_192;
 pub const PROPOSAL_EVENTS_MAX: usize = 4_096;
 /// Events a leader remembers having verified before proposing them, so
 /// that it does not verify them again when it applies them (see
-/// `event::VerifiedHere`): four entries' worth; about 7 MiB when full.
+/// `event::VerifiedHere`): four entries' worth. A pair is 96 bytes, so
+/// the set holds about 3 MiB at most, with its hash table's slack.
 pub const VERIFIED_HERE_MAX: usize = 4 * PROPOSAL_EVENTS_MAX;
 /// Bytes of signed events per Raft entry at most: a batch stops growing
 /// before it would pass this (one request, at most
