@@ -13,7 +13,7 @@ use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload, Vote};
 use tansiq_ledger::author::Author;
-use tansiq_ledger::event::{admit, Event, Signatures};
+use tansiq_ledger::event::admit_noting;
 use tansiq_ledger::genesis::Genesis;
 use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::replication::{AppliedOutcome, LogStore, Proposal, StateMachine, TypeConfig};
@@ -190,9 +190,10 @@ async fn entries_apply_once_forgeries_are_refused_and_snapshots_reproduce_the_le
 }
 
 /// A leader does not verify again, when it applies an entry, the signatures
-/// its proposer verified and noted (`StateMachine::verified_here`); only
-/// exactly those pairs of event and signature. The same event under
-/// another signature (another leader's entry) is verified and refused.
+/// its proposer verified and noted (`event::admit_noting`); only exactly
+/// those pairs of event and signature. The same event under another
+/// signature (another leader's entry) is verified and refused, and so is a
+/// bad event beside noted ones in one request.
 #[tokio::test]
 async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
     let key = KeyPair::from_seed([5; 32]);
@@ -208,32 +209,33 @@ async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
         0,
         None,
     );
-    let decoded = |envelope: &pb::SignedEvent| -> Vec<Event> {
-        admit(
-            &genesis.chain,
-            [vec![envelope.clone()]],
-            Signatures::Unchecked,
-        )
-        .pop()
-        .expect("one request")
-        .expect("decodes")
+    // What the proposer does before proposing.
+    let propose = |requests: Vec<Vec<pb::SignedEvent>>| {
+        for outcome in admit_noting(&genesis.chain, requests, &verified) {
+            outcome.expect("valid");
+        }
     };
-    let outcome = |applied: &[tansiq_ledger::replication::Applied]| match &applied[0].outcomes[0] {
-        AppliedOutcome::Committed(_) => "committed".to_owned(),
-        AppliedOutcome::Refused { reason, .. } => reason.clone(),
+    let outcomes = |applied: &tansiq_ledger::replication::Applied| -> Vec<String> {
+        applied
+            .outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                AppliedOutcome::Committed(_) => "committed".to_owned(),
+                AppliedOutcome::Refused { reason, .. } => reason.clone(),
+            })
+            .collect()
     };
 
     // Proposed here: verified before proposing, and noted.
     let first = ministry.sign(municipality("LY01"), 0).0;
-    let second = ministry.sign(municipality("LY02"), 0).0;
-    verified.note(&decoded(&first));
-    verified.note(&decoded(&second));
+    let (second, second_id) = ministry.sign(municipality("LY02"), 0);
+    propose(vec![vec![first.clone()], vec![second.clone()]]);
     assert_eq!(verified.len(), 2);
     let applied = machine
         .apply([entry(1, vec![vec![first]])])
         .await
         .expect("apply");
-    assert_eq!(outcome(&applied), "committed");
+    assert_eq!(outcomes(&applied[0]), ["committed"]);
     assert_eq!(verified.len(), 1, "the applied event's pair is used once");
 
     // The second event under another signature is not what was verified.
@@ -243,33 +245,61 @@ async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
         .apply([entry(2, vec![vec![tampered]])])
         .await
         .expect("apply");
-    assert_eq!(outcome(&applied), "bad_signature");
+    assert_eq!(outcomes(&applied[0]), ["bad_signature"]);
     assert_eq!(verified.len(), 1, "the verified pair is still there");
     let applied = machine
         .apply([entry(3, vec![vec![second]])])
         .await
         .expect("apply");
-    assert_eq!(outcome(&applied), "committed");
+    assert_eq!(outcomes(&applied[0]), ["committed"]);
     assert!(verified.is_empty());
 
-    // The skip is real: a pair noted without being verified (which the
-    // proposer never does) goes through; the same bytes once forgotten,
-    // or on a follower, which noted nothing, are refused.
-    let mut unchecked = ministry.sign(municipality("LY03"), 0).0;
-    unchecked.signature[10] ^= 0x40;
-    let follower_dir = dir.path().join("b");
-    let follower_ledger = Arc::new(Ledger::open(&follower_dir, Some(&genesis)).expect("open"));
+    // One entry mixing noted and unnoted events: a request with a noted
+    // event and a bad unnoted one, a request that does not decode, and a
+    // request of an unnoted event and a noted one. Each is judged as if
+    // nothing had been noted.
+    let noted_a = ministry.sign(municipality("LY03"), 0).0;
+    let mut bad = ministry.sign(municipality("LY04"), 0).0;
+    bad.signature[3] ^= 0x01;
+    // The key's chain as committed: its third event follows the second.
+    let mut branch = Author::new(
+        genesis.chain.clone(),
+        genesis.ministry.clone(),
+        KeyPair::from_seed([5; 32]),
+        2,
+        Some(second_id),
+    );
+    let unnoted = branch.sign(municipality("LY05"), 0).0;
+    let noted_b = branch.sign(municipality("LY06"), 0).0;
+    propose(vec![vec![noted_a.clone()], vec![noted_b.clone()]]);
+    let malformed = pb::SignedEvent {
+        body: vec![0xff; 8],
+        ..noted_a.clone()
+    };
+    let applied = machine
+        .apply([entry(
+            4,
+            vec![vec![noted_a, bad], vec![malformed], vec![unnoted, noted_b]],
+        )])
+        .await
+        .expect("apply");
+    let judged = outcomes(&applied[0]);
+    assert_eq!(judged.len(), 3);
+    assert!(judged[0].contains("signature"), "{judged:?}");
+    assert_ne!(judged[1], "committed", "{judged:?}");
+    assert_eq!(judged[2], "committed", "{judged:?}");
+    assert!(verified.is_empty(), "both noted pairs were used");
+    assert_eq!(ledger.tip().expect("tip").position.0, 4);
+
+    // A follower, which noted nothing, verifies what the leader sends.
+    let mut forged = branch.sign(municipality("LY07"), 0).0;
+    forged.signature[10] ^= 0x40;
+    let follower_ledger =
+        Arc::new(Ledger::open(&dir.path().join("b"), Some(&genesis)).expect("open"));
     let mut follower = StateMachine::new(follower_ledger);
     let applied = follower
-        .apply([entry(1, vec![vec![unchecked.clone()]])])
+        .apply([entry(1, vec![vec![forged]])])
         .await
         .expect("apply");
-    assert_eq!(outcome(&applied), "bad_signature");
-    verified.note(&decoded(&unchecked));
-    let applied = machine
-        .apply([entry(4, vec![vec![unchecked]])])
-        .await
-        .expect("apply");
-    assert_eq!(outcome(&applied), "committed");
-    assert_eq!(ledger.tip().expect("tip").position.0, 3);
+    assert_eq!(outcomes(&applied[0]), ["bad_signature"]);
 }

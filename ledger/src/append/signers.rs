@@ -39,8 +39,9 @@ impl Ledger {
     /// registered to the event's author and not revoked, or an earlier event
     /// of the request, or a request still on its way to the log
     /// (`introduced`), registers it. Nothing unauthorised enters a Raft log
-    /// this way; writes nothing; applying the entry checks everything again
-    /// (that is the rule every node follows). The first refusal.
+    /// this way; writes nothing; applying the entry checks everything again,
+    /// signatures aside when this node verified them itself (that is the
+    /// rule every node follows). The first refusal.
     pub fn check_signers(
         &self,
         events: &[Event],

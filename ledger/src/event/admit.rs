@@ -1,7 +1,8 @@
 //! Admission: requests decoded and their signatures verified in batches,
 //! the one way into the staging. Every place that takes requests in calls
-//! [`admit`]: the committer, the leader before it proposes, a donor site's
-//! outbox, every node applying a Raft entry, and a rebuild.
+//! [`admit`]: the committer, a donor site's outbox and a rebuild; the
+//! leader before it proposes calls [`admit_noting`], every node applying a
+//! Raft entry [`admit_verified_here`].
 
 use tansiq_proto::v1 as pb;
 
@@ -40,6 +41,21 @@ pub fn admit(
     if signatures == Signatures::Verify {
         verify_requests(chain, &mut checked, |_| false);
     }
+    checked
+}
+
+/// [`admit`] with [`Signatures::Verify`], for a leader about to propose:
+/// the events of every request found valid are noted in `verified`, so
+/// that applying them on this node does not verify them again
+/// ([`admit_verified_here`]). A request refused later (by its signers'
+/// registration) leaves its pairs behind: they are still valid signatures.
+pub fn admit_noting(
+    chain: &ChainId,
+    requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
+    verified: &VerifiedHere,
+) -> Vec<CheckedRequest> {
+    let checked = admit(chain, requests, Signatures::Verify);
+    verified.note(checked.iter().flatten().flatten());
     checked
 }
 

@@ -11,7 +11,7 @@ pub mod fields;
 mod verified;
 mod verify;
 
-pub use admit::{admit, admit_verified_here, CheckedRequest, Signatures};
+pub use admit::{admit, admit_noting, admit_verified_here, CheckedRequest, Signatures};
 pub use decode::{kind_name, Event};
 pub use tansiq_proto::v1::event_body::Kind;
 pub use verified::VerifiedHere;

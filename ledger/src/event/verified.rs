@@ -8,8 +8,10 @@
 //! pair (event id, signature) names one verdict. An entry can only skip
 //! verification for exactly the bytes and signature checked here: the same
 //! body with another signature, or another body, is verified as before.
-//! Followers find nothing here for the entries a leader sends them and
-//! verify every signature.
+//! Only a node's own proposer adds to it ([`super::admit_noting`]), so a
+//! follower verifies what a leader sends it, but for pairs it verified
+//! itself while it led (whose entries may still come back from another
+//! leader): never a signature this node did not find valid.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -18,9 +20,10 @@ use super::Event;
 use crate::ids::EventId;
 use crate::limits::VERIFIED_HERE_MAX;
 
-/// (event id, signature) pairs verified valid on this node and not yet
-/// applied; bounded by [`VERIFIED_HERE_MAX`] (emptied when full: what is
-/// forgotten is verified again, nothing else changes).
+/// (event id, signature) pairs verified valid on this node, applied or not
+/// (a proposal may never commit); bounded by [`VERIFIED_HERE_MAX`]
+/// (emptied when full: what is forgotten is verified again, nothing else
+/// changes).
 #[derive(Default)]
 pub struct VerifiedHere {
     pairs: Mutex<HashSet<(EventId, [u8; 64])>>,
@@ -28,7 +31,7 @@ pub struct VerifiedHere {
 
 impl VerifiedHere {
     /// Remembers `events`, whose signatures the caller verified valid.
-    pub fn note<'e>(&self, events: impl IntoIterator<Item = &'e Event>) {
+    pub(crate) fn note<'e>(&self, events: impl IntoIterator<Item = &'e Event>) {
         let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
         for event in events {
             let Ok(signature) = <[u8; 64]>::try_from(event.signature.as_slice()) else {

@@ -5,7 +5,9 @@
 //!   purged log ids in `raft_meta`. An append is written **and synced**
 //!   before openraft is told it is flushed.
 //! - The state machine is the ledger: applying a normal entry decodes every
-//!   request, **re-verifies every signature** (no node trusts the leader),
+//!   request, **re-verifies every signature** (no node trusts the leader;
+//!   a node skips only the exact events and signatures it verified itself
+//!   before proposing them, `event::VerifiedHere`),
 //!   and commits through `Ledger::commit_groups`, which writes the applied
 //!   log id and membership in the same batch as the effects (unsynced: the
 //!   entries are in the synced Raft log, so a crash replays them) — an entry

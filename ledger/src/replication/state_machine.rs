@@ -422,7 +422,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        // Decoding, verifying every signature and committing: off the runtime.
+        // Decoding, verifying the signatures and committing: off the runtime.
         let this = self.clone();
         let entries: Vec<_> = entries.into_iter().collect();
         let applied = off_the_runtime(move || this.apply_entries(entries)).await;

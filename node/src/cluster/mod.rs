@@ -6,7 +6,8 @@
 //! A submission reaching a follower or learner is forwarded, unchecked, to
 //! the leader; the leader decodes it and checks its signatures (bad input
 //! never reaches the log), batched with what arrived meanwhile into one Raft
-//! entry. Every node re-verifies every signature when it applies the entry.
+//! entry. Every node re-verifies every signature when it applies the entry,
+//! but those it verified itself before proposing them (`VerifiedHere`).
 //!
 //! This folder owns, one concern per file:
 //! - `handle`: the node's [`Replication`] handle, which starts Raft, composes

@@ -13,7 +13,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
 use tansiq_ledger::append::{keys_introduced, SignerCheckError};
 use tansiq_ledger::author::now_ms;
-use tansiq_ledger::event::{admit, Signatures, VerifiedHere};
+use tansiq_ledger::event::{admit_noting, VerifiedHere};
 use tansiq_ledger::ids::PublicKeyBytes;
 use tansiq_ledger::replication::{AppliedOutcome, NodeId, Proposal, TypeConfig};
 use tansiq_ledger::store::StorageFault;
@@ -121,13 +121,15 @@ pub(super) async fn propose_loop(
         }
         let chain = chain.clone();
         let ledger = Arc::clone(&ledger);
+        let verified_here = Arc::clone(&verified_here);
         let introduced = in_flight.keys();
         let log_ahead_of_apply = members.log_ahead_of_apply();
         let checked = tokio::task::spawn_blocking(move || {
-            let mut requests = admit(
+            // Verified here, and noted: not verified again when applied here.
+            let mut requests = admit_noting(
                 &chain,
                 batch.iter().map(|pending| pending.events.clone()),
-                Signatures::Verify,
+                &verified_here,
             );
             for request in requests.iter_mut() {
                 let Ok(events) = request else { continue };
@@ -156,8 +158,6 @@ pub(super) async fn propose_loop(
                 Ok(events) => {
                     introducing
                         .extend(events.iter().flat_map(|event| keys_introduced(&event.kind)));
-                    // Verified above: not verified again when applied here.
-                    verified_here.note(&events);
                     valid.push(pb::SubmitBatchRequest {
                         events: pending.events,
                     });
