@@ -215,43 +215,30 @@ async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
             outcome.expect("valid");
         }
     };
-    let outcomes = |applied: &tansiq_ledger::replication::Applied| -> Vec<String> {
-        applied
-            .outcomes
-            .iter()
-            .map(|outcome| match outcome {
-                AppliedOutcome::Committed(_) => "committed".to_owned(),
-                AppliedOutcome::Refused { reason, .. } => reason.clone(),
-            })
-            .collect()
-    };
 
     // Proposed here: verified before proposing, and noted.
     let first = ministry.sign(municipality("LY01"), 0).0;
     let (second, second_id) = ministry.sign(municipality("LY02"), 0);
     propose(vec![vec![first.clone()], vec![second.clone()]]);
     assert_eq!(verified.len(), 2);
-    let applied = machine
-        .apply([entry(1, vec![vec![first]])])
-        .await
-        .expect("apply");
-    assert_eq!(outcomes(&applied[0]), ["committed"]);
+    assert_eq!(
+        outcomes(&mut machine, 1, vec![vec![first]]).await,
+        ["committed"]
+    );
     assert_eq!(verified.len(), 1, "the applied event's pair is used once");
 
     // The second event under another signature is not what was verified.
     let mut tampered = second.clone();
     tampered.signature[10] ^= 0x40;
-    let applied = machine
-        .apply([entry(2, vec![vec![tampered]])])
-        .await
-        .expect("apply");
-    assert_eq!(outcomes(&applied[0]), ["bad_signature"]);
+    assert_eq!(
+        outcomes(&mut machine, 2, vec![vec![tampered]]).await,
+        ["bad_signature"]
+    );
     assert_eq!(verified.len(), 1, "the verified pair is still there");
-    let applied = machine
-        .apply([entry(3, vec![vec![second]])])
-        .await
-        .expect("apply");
-    assert_eq!(outcomes(&applied[0]), ["committed"]);
+    assert_eq!(
+        outcomes(&mut machine, 3, vec![vec![second]]).await,
+        ["committed"]
+    );
     assert!(verified.is_empty());
 
     // One entry mixing noted and unnoted events: a request with a noted
@@ -276,14 +263,12 @@ async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
         body: vec![0xff; 8],
         ..noted_a.clone()
     };
-    let applied = machine
-        .apply([entry(
-            4,
-            vec![vec![noted_a, bad], vec![malformed], vec![unnoted, noted_b]],
-        )])
-        .await
-        .expect("apply");
-    let judged = outcomes(&applied[0]);
+    let judged = outcomes(
+        &mut machine,
+        4,
+        vec![vec![noted_a, bad], vec![malformed], vec![unnoted, noted_b]],
+    )
+    .await;
     assert_eq!(judged.len(), 3);
     assert!(judged[0].contains("signature"), "{judged:?}");
     assert_ne!(judged[1], "committed", "{judged:?}");
@@ -297,9 +282,29 @@ async fn a_leader_skips_at_apply_only_the_signatures_it_verified_itself() {
     let follower_ledger =
         Arc::new(Ledger::open(&dir.path().join("b"), Some(&genesis)).expect("open"));
     let mut follower = StateMachine::new(follower_ledger);
-    let applied = follower
-        .apply([entry(1, vec![vec![forged]])])
+    assert_eq!(
+        outcomes(&mut follower, 1, vec![vec![forged]]).await,
+        ["bad_signature"]
+    );
+}
+
+/// Applies one entry of `requests` at `index`: each request's outcome,
+/// "committed" or the reason it was refused.
+async fn outcomes(
+    machine: &mut StateMachine,
+    index: u64,
+    requests: Vec<Vec<pb::SignedEvent>>,
+) -> Vec<String> {
+    let applied = machine
+        .apply([entry(index, requests)])
         .await
         .expect("apply");
-    assert_eq!(outcomes(&applied[0]), ["bad_signature"]);
+    applied[0]
+        .outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            AppliedOutcome::Committed(_) => "committed".to_owned(),
+            AppliedOutcome::Refused { reason, .. } => reason.clone(),
+        })
+        .collect()
 }

@@ -34,10 +34,7 @@ pub fn admit(
     requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
     signatures: Signatures,
 ) -> Vec<CheckedRequest> {
-    let mut checked: Vec<CheckedRequest> = requests
-        .into_iter()
-        .map(|envelopes| decode_request(chain, envelopes))
-        .collect();
+    let mut checked = decode_requests(chain, requests);
     if signatures == Signatures::Verify {
         verify_requests(chain, &mut checked, |_| false);
     }
@@ -67,16 +64,19 @@ pub fn admit_verified_here(
     requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
     verified: &VerifiedHere,
 ) -> Vec<CheckedRequest> {
-    let mut checked: Vec<CheckedRequest> = requests
+    let mut checked = decode_requests(chain, requests);
+    verify_requests(chain, &mut checked, |event| verified.take(event));
+    checked
+}
+
+fn decode_requests(
+    chain: &ChainId,
+    requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
+) -> Vec<CheckedRequest> {
+    requests
         .into_iter()
         .map(|envelopes| decode_request(chain, envelopes))
-        .collect();
-    if verified.is_empty() {
-        verify_requests(chain, &mut checked, |_| false);
-    } else {
-        verify_requests(chain, &mut checked, |event| verified.take(event));
-    }
-    checked
+        .collect()
 }
 
 /// Decodes one request's envelopes (size, encoding, fields) for `chain`.

@@ -33,27 +33,23 @@ impl VerifiedHere {
     /// Remembers `events`, whose signatures the caller verified valid.
     pub(crate) fn note<'e>(&self, events: impl IntoIterator<Item = &'e Event>) {
         let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
-        for event in events {
-            let Ok(signature) = <[u8; 64]>::try_from(event.signature.as_slice()) else {
-                continue;
-            };
+        for pair in events.into_iter().filter_map(pair) {
             if pairs.len() >= VERIFIED_HERE_MAX {
                 pairs.clear();
             }
-            pairs.insert((event.id, signature));
+            pairs.insert(pair);
         }
     }
 
     /// Whether `event`'s signature was verified valid here; it is forgotten
     /// then (an event is applied once).
     pub(crate) fn take(&self, event: &Event) -> bool {
-        let Ok(signature) = <[u8; 64]>::try_from(event.signature.as_slice()) else {
-            return false;
-        };
-        self.pairs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(event.id, signature))
+        pair(event).is_some_and(|pair| {
+            self.pairs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&pair)
+        })
     }
 
     /// How many it holds.
@@ -65,4 +61,11 @@ impl VerifiedHere {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// An event's (id, signature); None for a signature that is not 64 bytes
+/// (decoding refuses those).
+fn pair(event: &Event) -> Option<(EventId, [u8; 64])> {
+    let signature = <[u8; 64]>::try_from(event.signature.as_slice()).ok()?;
+    Some((event.id, signature))
 }
