@@ -98,10 +98,7 @@ pub fn claim(store: &Store, node_id: Option<NodeId>) -> Result<(), MemberError> 
     if node_id.is_none() && restored_from.is_none() && holds_raft_state(store)? {
         return Err(MemberError::UnrecordedMemberAlone);
     }
-    if let (Some(asked), Some(restored)) = (
-        node_id,
-        read_meta::<RestoredFrom>(store, META_RESTORED_FROM)?,
-    ) {
+    if let (Some(asked), Some(restored)) = (node_id, restored_from) {
         if restored.members.contains(&asked) || restored.member == Some(asked) {
             let from = restored.member.map_or_else(
                 || "a cluster member".to_owned(),
