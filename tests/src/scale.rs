@@ -141,19 +141,34 @@ pub struct Built {
     pub rng: StdRng,
 }
 
-/// The ledger a previous run built completely in `dir`, opened, with its
-/// manifest and a generator seeded afresh; None when `dir` holds none.
-pub fn reopen(dir: &Path) -> anyhow::Result<Option<Built>> {
-    let Some(manifest) = Manifest::read(dir)? else {
-        return Ok(None);
-    };
-    let ledger = Ledger::open(&dir.join(DB_DIR), None)
-        .with_context(|| format!("open the ledger in {}", dir.display()))?;
-    Ok(Some(Built {
-        ledger,
-        manifest,
-        rng: StdRng::seed_from_u64(2027),
-    }))
+/// The ledger in `dir`: reopened when a previous run built it completely
+/// (its own scale applies, not `scale`), else built now; says which on
+/// stdout, and returns whether it was reused. A reused ledger's generator
+/// is seeded afresh.
+pub fn reuse_or_build(dir: &Path, scale: &Scale) -> anyhow::Result<(Built, bool)> {
+    if let Some(manifest) = Manifest::read(dir)? {
+        println!(
+            "reusing the ledger in {} (built in {:.1} s)",
+            dir.display(),
+            manifest.load_seconds
+        );
+        let ledger = Ledger::open(&dir.join(DB_DIR), None)
+            .with_context(|| format!("open the ledger in {}", dir.display()))?;
+        let built = Built {
+            ledger,
+            manifest,
+            rng: StdRng::seed_from_u64(2027),
+        };
+        return Ok((built, true));
+    }
+    if dir.join(DB_DIR).exists() {
+        bail!(
+            "{} holds a ledger without {MANIFEST_FILE}: its building did not finish; delete the directory",
+            dir.display()
+        );
+    }
+    println!("building the ledger in {} ...", dir.display());
+    Ok((build(dir, scale)?, false))
 }
 
 /// Builds the ledger of `scale` into the node data directory `dir` (see

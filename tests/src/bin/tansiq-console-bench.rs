@@ -35,7 +35,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tansiq_tests::scale::{self, Manifest, Scale, COUNTRY, DB_DIR};
+use tansiq_tests::scale::{self, Manifest, Scale, COUNTRY};
 use tansiq_tests::Node;
 
 #[derive(Parser)]
@@ -230,38 +230,24 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ledger in `dir`: reused when a previous run built it completely,
-/// else built now (and closed, so that the node can open it).
+/// The ledger in `dir`, reused or built now (and closed, so that the node
+/// can open it).
 fn ledger(dir: &Path, args: &Args) -> anyhow::Result<Manifest> {
-    if let Some(manifest) = Manifest::read(dir)? {
-        println!(
-            "reusing the ledger in {} (built in {:.1} s)",
-            dir.display(),
-            manifest.load_seconds
-        );
-        return Ok(manifest);
-    }
-    if dir.join(DB_DIR).exists() {
-        bail!(
-            "{} holds a ledger without {}: its building did not finish; delete the directory",
-            dir.display(),
-            scale::MANIFEST_FILE
-        );
-    }
     let scale = Scale {
         municipalities: args.municipalities,
         projects: args.projects,
         donors: args.donors,
         group: args.group,
     };
-    println!("building the ledger in {} ...", dir.display());
-    let built = scale::build(dir, &scale)?;
-    println!(
-        "built: {} events in {:.1} s = {:.0} events/s (sign + verify + commit, in process)",
-        built.manifest.events,
-        built.manifest.load_seconds,
-        built.manifest.events as f64 / built.manifest.load_seconds
-    );
+    let (built, reused) = scale::reuse_or_build(dir, &scale)?;
+    if !reused {
+        println!(
+            "built: {} events in {:.1} s = {:.0} events/s (sign + verify + commit, in process)",
+            built.manifest.events,
+            built.manifest.load_seconds,
+            built.manifest.events as f64 / built.manifest.load_seconds
+        );
+    }
     Ok(built.manifest)
 }
 

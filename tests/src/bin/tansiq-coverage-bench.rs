@@ -68,30 +68,22 @@ fn main() -> anyhow::Result<()> {
         .dir
         .clone()
         .unwrap_or_else(|| scratch.path().to_path_buf());
-    let reopened = scale::reopen(&dir)?;
-    let reused = reopened.is_some();
-    if reused {
-        println!(
-            "reusing the ledger a previous run built in {}",
-            dir.display()
-        );
-    }
-    let scale::Built {
-        ledger,
-        manifest,
-        mut rng,
-    } = match reopened {
-        Some(built) => built,
-        None => scale::build(
-            &dir,
-            &Scale {
-                municipalities: args.municipalities,
-                projects: args.projects,
-                donors: args.donors,
-                group: args.group,
-            },
-        )?,
-    };
+    let (
+        scale::Built {
+            ledger,
+            manifest,
+            mut rng,
+        },
+        reused,
+    ) = scale::reuse_or_build(
+        &dir,
+        &Scale {
+            municipalities: args.municipalities,
+            projects: args.projects,
+            donors: args.donors,
+            group: args.group,
+        },
+    )?;
     let scale = &manifest.scale;
     let load = manifest.load_time();
     let events = manifest.events;
@@ -231,24 +223,11 @@ fn rss_mib() -> anyhow::Result<u64> {
 }
 
 /// Verifies the ledger's first `count` events on this thread, in batches of
-/// 512, as the ledger does; returns signatures per second.
-fn one_core_verify_rate(ledger: &tansiq_ledger::Ledger, count: usize) -> anyhow::Result<f64> {
-    let store = ledger.store();
+/// 512 (as `tansiq-bench`'s anchor does by default); returns signatures
+/// per second.
+fn one_core_verify_rate(ledger: &tansiq_ledger::Ledger, count: u64) -> anyhow::Result<f64> {
     let chain = ledger.chain();
-    let mut decoded = Vec::with_capacity(count);
-    let mut from = tansiq_ledger::ids::LogPosition(1);
-    while decoded.len() < count {
-        let records = store.log_range(from, 4096)?;
-        let Some(last) = records.last() else { break };
-        from = tansiq_ledger::ids::LogPosition(last.position.0 + 1);
-        for record in records {
-            let (_, signed) = store
-                .event(&record.event_id)?
-                .context("a logged event is stored")?;
-            decoded.push(Event::decode(chain, signed)?);
-        }
-    }
-    decoded.truncate(count);
+    let decoded = tansiq_ledger::testing::logged_events(ledger, count);
     let events: Vec<&Event> = decoded.iter().collect();
     let started = Instant::now();
     for chunk in events.chunks(512) {
