@@ -482,3 +482,75 @@ pub struct StoreSizes {
 ///   (`proto/tansiq/store/v1/records.proto`); the JSON records of formats 1
 ///   and 2 read unchanged, and are not rewritten (see `super::encoding`).
 pub const FORMAT_VERSION: u32 = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_files(dir: &Path) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("the store's folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".sst"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// `tansiq-node dump` on a running node: the reader opens every table
+    /// file when it opens, so a compaction by the node afterwards, which
+    /// writes new files and deletes the ones the reader would read, does
+    /// not cut the dump short.
+    #[test]
+    fn a_read_only_dump_reads_every_pair_after_the_writer_compacts_its_files_away() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let writer = Store::open(dir.path()).expect("open");
+        let tree = writer.cf(cf::TREE);
+        // More table files than a reader opening files lazily would open
+        // at start (RocksDB loads a quarter of its table cache's capacity,
+        // 1,024 files here), their keys interleaved so that compacting them
+        // means merging them into a new file. The writer does not compact
+        // them meanwhile, nor stall.
+        writer
+            .db
+            .set_options_cf(
+                tree,
+                &[
+                    ("disable_auto_compactions", "true"),
+                    ("level0_slowdown_writes_trigger", "10000"),
+                    ("level0_stop_writes_trigger", "10000"),
+                ],
+            )
+            .expect("options");
+        const FILES: u64 = 300;
+        for file in 0..FILES {
+            let mut batch = WriteBatch::default();
+            for index in 0..10u64 {
+                batch.put_cf(tree, (index * FILES + file).to_be_bytes(), [7u8; 32]);
+            }
+            writer.write_synced(batch).expect("write");
+            writer.db.flush_cf(tree).expect("flush");
+        }
+        let before = table_files(dir.path());
+        assert!(before.len() >= FILES as usize, "{}", before.len());
+
+        let reader = Store::open_read_only(dir.path()).expect("open to read");
+        writer
+            .db
+            .compact_range_cf(tree, None::<&[u8]>, None::<&[u8]>);
+        let after = table_files(dir.path());
+        assert!(
+            before.iter().all(|file| !after.contains(file)),
+            "the compaction replaced every file: after {after:?}"
+        );
+
+        let dumped = reader.dump_readable(cf::TREE, |_| true).expect("dump");
+        assert_eq!(dumped, FILES * 10);
+    }
+}
