@@ -14,6 +14,7 @@
 //! Every receipt is checked: an event that is not committed fails the run.
 //! Run it with `bench/ingest.sh` (release-like dev profile, like the tests).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
-use tansiq_tests::proc::cpu_seconds;
+use tansiq_tests::proc::{cpu_seconds, cpu_seconds_by_thread};
 use tansiq_tests::{author, events, head, Node};
 use tonic::transport::Channel;
 
@@ -58,7 +59,9 @@ struct Args {
     #[arg(long)]
     batched_only: bool,
     /// Process ids of the nodes (Linux): also report the CPU time each
-    /// node and this client spent per committed event while driving.
+    /// node and this client spent per committed event while driving. A
+    /// node the bench starts itself is measured without it, thread by
+    /// thread.
     #[arg(long, value_delimiter = ',')]
     cpu_of: Vec<u32>,
 }
@@ -168,10 +171,21 @@ async fn main() -> anyhow::Result<()> {
         "{:<30} {:>10} {:>12} {:>10} {:>10} {:>8}",
         "load shape", "events", "events/s", "p50 ms", "p99 ms", "ratio"
     );
+    let measured_pids = match &node {
+        Some(node) if args.cpu_of.is_empty() => vec![node.pid()],
+        _ => args.cpu_of.clone(),
+    };
+    let own_node = node.as_ref().map(Node::pid);
     for (shape, workload) in shapes.iter().zip(workloads) {
-        let cpu_before = CpuTimes::read(&args.cpu_of);
+        let cpu_before = CpuTimes::read(&measured_pids);
+        let threads_before = own_node.and_then(cpu_seconds_by_thread);
         let measured = drive(&url, workload).await?;
-        let cpu = cpu_before.and_then(|before| Some(CpuTimes::read(&args.cpu_of)?.since(&before)));
+        let cpu =
+            cpu_before.and_then(|before| Some(CpuTimes::read(&measured_pids)?.since(&before)));
+        let threads = threads_before.and_then(|before| {
+            let after = cpu_seconds_by_thread(own_node?)?;
+            Some(ThreadTimes::between(&before, &after))
+        });
         println!(
             "{:<30} {:>10} {:>12.0} {:>10.1} {:>10.1} {:>8.2}",
             format!(
@@ -186,6 +200,9 @@ async fn main() -> anyhow::Result<()> {
         );
         if let Some(cpu) = cpu {
             cpu.print_per_event(measured.events);
+        }
+        if let Some(threads) = threads {
+            threads.print_per_event(measured.events);
         }
     }
     println!("ratio = durable committed events/s divided by one core's verification rate");
@@ -349,6 +366,46 @@ impl CpuTimes {
             parts.join(", "),
             micros(total)
         );
+    }
+}
+
+/// The CPU seconds each of the node's thread names spent between two reads.
+struct ThreadTimes(Vec<(String, f64)>);
+
+impl ThreadTimes {
+    fn between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> ThreadTimes {
+        let mut spent: Vec<(String, f64)> = after
+            .iter()
+            .map(|(name, seconds)| {
+                let earlier = before.get(name).copied().unwrap_or(0.0);
+                (name.clone(), (seconds - earlier).max(0.0))
+            })
+            .filter(|(_, seconds)| *seconds > 0.0)
+            .collect();
+        spent.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ThreadTimes(spent)
+    }
+
+    /// The node's CPU per event by thread, and the rate its one writer
+    /// thread allows: the writer applies every group in order, alone, so
+    /// no number of cores takes a node past it.
+    fn print_per_event(&self, events: usize) {
+        let micros = |seconds: f64| seconds * 1e6 / events.max(1) as f64;
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, seconds)| format!("{name} {:.1}", micros(*seconds)))
+            .collect();
+        println!(
+            "  node CPU per event by thread, microseconds: {}",
+            parts.join(", ")
+        );
+        if let Some((_, writer)) = self.0.iter().find(|(name, _)| name == "tansiq-write") {
+            println!(
+                "  the writer thread alone allows at most {:.0} events/s",
+                1e6 / micros(*writer).max(f64::MIN_POSITIVE)
+            );
+        }
     }
 }
 
