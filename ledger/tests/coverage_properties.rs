@@ -693,6 +693,11 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
         events::project("water-b", details()),
     );
     assert!(warned_about(&b, "water-a"), "no overlap warning: {b:?}");
+    assert_eq!(
+        b[0].warnings,
+        ["overlap in LY0101, sector 14030: project water-a of donor-a (\"Water network rehabilitation\") — another donor, same municipality, sector and period"],
+        "the warning names the place, the other project, its donor and title, and why"
+    );
 
     commit(
         &ledger,
