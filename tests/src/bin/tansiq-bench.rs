@@ -112,7 +112,10 @@ async fn main() -> anyhow::Result<()> {
     let (node, url, ministry_key) = match (&args.node, &args.ministry_key) {
         (Some(url), Some(key)) => (None, url.clone(), key.clone()),
         _ => {
-            let node = Node::start(data_dir.path());
+            // Every client has its own connection, all from 127.0.0.1: an
+            // address may hold an eighth of --max-connections.
+            let connections = ((args.clients + 64) * 8).max(1024).to_string();
+            let node = Node::start_with(data_dir.path(), &["--max-connections", &connections]);
             let (url, key) = (node.url.clone(), node.ministry_key());
             (Some(node), url, key)
         }
