@@ -82,7 +82,8 @@ pub enum UpgradeCopy {
     /// No upgrade: the store is read in its own format, which this version
     /// reads, and left in it (`tansiq-node backup`: a backup taken with a
     /// new binary still restores into the version that wrote the store).
-    /// Nothing may be committed to a ledger so opened.
+    /// Nothing is written to a ledger so opened: every write, a commit
+    /// included, fails with `StoreError::LeftAsFound`.
     Leave,
 }
 
@@ -184,6 +185,12 @@ impl Ledger {
             },
             _ => {}
         }
+        let left = copy == UpgradeCopy::Leave;
+        if left {
+            if let Some(found) = store.format_version()? {
+                store.leave_as_found(found);
+            }
+        }
         let stored = match store.genesis_bytes()? {
             Some(bytes) => Genesis::decode(&bytes)?,
             None => {
@@ -213,10 +220,13 @@ impl Ledger {
             }
         }
         // A ledger written before the log had its Merkle tree gets it now,
-        // once, from its log.
-        let added = crate::tree::catch_up(&store).map_err(StoreError::from)?;
-        if added > 0 {
-            tracing::info!(entries = added, "built the log's Merkle tree from the log");
+        // once, from its log (not one left as it was found: its tree is
+        // built when it is upgraded, or restored from a backup).
+        if !left {
+            let added = crate::tree::catch_up(&store).map_err(StoreError::from)?;
+            if added > 0 {
+                tracing::info!(entries = added, "built the log's Merkle tree from the log");
+            }
         }
         Ok(Ledger {
             store,

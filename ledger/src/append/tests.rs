@@ -90,3 +90,55 @@ fn a_store_written_by_a_newer_format_is_refused_and_an_older_one_upgraded() {
         other => panic!("a newer format must be refused: {:?}", other.err()),
     }
 }
+
+#[test]
+fn a_ledger_left_in_the_format_it_was_found_in_refuses_every_write() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("db");
+    let (ledger, mut ministry) =
+        crate::testing::open_test_ledger(&path, "tansiq-left", 8, 1_767_225_600_000);
+    let chain = ledger.chain().clone();
+    let mut signed = |pcode: &str, at: i64| {
+        ministry
+            .sign(crate::testing::events::municipality(pcode, "", 1), at)
+            .0
+    };
+    let (first, second) = (signed("LY01", 1), signed("LY02", 2));
+    let request = |event: &pb::SignedEvent| {
+        crate::event::admit(&chain, [vec![event.clone()]], Signatures::Verify)
+    };
+    let first = ledger
+        .commit_group(request(&first), 1)
+        .expect("a ledger opened to upgrade takes writes");
+    assert!(first[0].is_ok(), "{first:?}");
+    let tip = ledger.tip().expect("tip");
+    drop(ledger);
+
+    let left = Ledger::open_upgrading(&path, None, super::ledger::UpgradeCopy::Leave)
+        .expect("opened as it is");
+    let refused = left.commit_group(request(&second), 2);
+    match refused {
+        Err(error @ crate::store::StoreError::LeftAsFound { .. }) => assert!(
+            error.to_string().contains(&format!(
+                "in store format {}, and left unchanged",
+                crate::store::FORMAT_VERSION
+            )),
+            "{error}"
+        ),
+        other => panic!("a commit to a ledger left as found must fail: {other:?}"),
+    }
+    assert!(matches!(
+        left.store().accepts_writes(),
+        Err(crate::store::StoreError::LeftAsFound { .. })
+    ));
+    assert_eq!(left.tip().expect("tip"), tip, "nothing was written");
+    drop(left);
+
+    // Opened again to write, it takes the event it refused.
+    let reopened = Ledger::open(&path, None).expect("reopened");
+    let next = reopened
+        .commit_group(request(&second), 2)
+        .expect("writes again");
+    assert!(next[0].is_ok(), "{next:?}");
+    assert_eq!(reopened.tip().expect("tip").position.0, tip.position.0 + 1);
+}

@@ -24,6 +24,9 @@ pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 /// The RocksDB database of one node.
 pub struct Store {
     pub(crate) db: DB,
+    /// The format the store was found in when it was opened to be read as
+    /// it is ([`Store::leave_as_found`]); 0 while it takes writes.
+    left_in_format: std::sync::atomic::AtomicU32,
 }
 
 impl Store {
@@ -33,7 +36,10 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            left_in_format: Default::default(),
+        };
         store.finish_interrupted_replacement()?;
         Ok(store)
     }
@@ -50,7 +56,12 @@ impl Store {
             let (mut options, families) = Store::options();
             options.set_max_open_files(-1);
             match DB::open_cf_descriptors_read_only(&options, path, families, false) {
-                Ok(db) => return Ok(Store { db }),
+                Ok(db) => {
+                    return Ok(Store {
+                        db,
+                        left_in_format: Default::default(),
+                    })
+                }
                 Err(error) if tries < 2 => {
                     tries += 1;
                     tracing::debug!(%error, "opening the store to read it; trying again");
@@ -377,8 +388,24 @@ impl Store {
     /// survives a crash of the process, not of the machine, until the next
     /// synced write (which syncs the whole write-ahead log before it).
     pub(crate) fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.refuse_if_left()?;
         self.db.write(batch)?;
         Ok(())
+    }
+
+    /// From now on every write is refused: the store is read in `format`,
+    /// the format it was found in, and left in it (see
+    /// `UpgradeCopy::Leave`: a backup keeps what the older binary wrote).
+    pub(crate) fn leave_as_found(&self, format: u32) {
+        self.left_in_format
+            .store(format, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn refuse_if_left(&self) -> Result<(), StoreError> {
+        match self.left_in_format.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => Ok(()),
+            format => Err(StoreError::LeftAsFound { format }),
+        }
     }
 
     /// Whether the store accepts writes: an empty synced write. After a
@@ -442,11 +469,13 @@ impl Store {
     /// Makes every unsynced write before it durable: one fsync of the
     /// write-ahead log (after a rebuild's unsynced batches).
     pub(crate) fn sync_wal(&self) -> Result<(), StoreError> {
+        self.refuse_if_left()?;
         self.db.flush_wal(true)?;
         Ok(())
     }
 
     pub(crate) fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.refuse_if_left()?;
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options)?;

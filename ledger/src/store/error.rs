@@ -24,6 +24,13 @@ pub enum StoreError {
         families = super::cf::all().collect::<Vec<_>>().join(", ")
     )]
     NoSuchFamily(String),
+    /// A write to a store opened to be read in the format it was found in
+    /// (`tansiq-node backup` of an older store).
+    #[error("this store is read as it was found, in store format {format}, and left unchanged (tansiq-node backup opens it so): nothing is written to it; start tansiq-node on it to upgrade it and write")]
+    LeftAsFound {
+        /// The format it was found in.
+        format: u32,
+    },
 }
 
 impl StoreError {
@@ -32,7 +39,9 @@ impl StoreError {
         match self {
             StoreError::Rocks(error) => StorageFault::of_rocksdb(error),
             StoreError::Corrupt(_) => StorageFault::Corruption,
-            StoreError::StateBeingReplaced | StoreError::NoSuchFamily(_) => StorageFault::Other,
+            StoreError::StateBeingReplaced
+            | StoreError::NoSuchFamily(_)
+            | StoreError::LeftAsFound { .. } => StorageFault::Other,
         }
     }
 }
