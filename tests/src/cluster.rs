@@ -75,10 +75,7 @@ impl Member {
 pub fn members(root: &Path, count: u64) -> Vec<Member> {
     (1..=count)
         .map(|id| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free port")
-                .port();
+            let port = crate::ports::unclaimed_port();
             Member {
                 id,
                 dir: root.join(format!("node-{id}")),

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod disk;
+pub mod ports;
 pub mod probes;
 pub mod proc;
 pub mod scale;

@@ -55,11 +55,7 @@ impl Browser {
                 "{program} is missing: install Debian's chromium and chromium-driver (scripts/test.sh does)"
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = tansiq_tests::ports::unclaimed_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
