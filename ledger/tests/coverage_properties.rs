@@ -533,35 +533,61 @@ proptest! {
 }
 
 /// The totals, gaps and overlaps of now, as a ledger's tally answers them
-/// and as a scan of the store does, for every scope.
+/// and as a scan of the store does, for every scope; the scan's answer is
+/// also checked against every pair listed at once, sorted held first and
+/// cut (what the listings that keep only the pairs they show must equal).
 fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
     let now = AsOf {
         cut_ms: i64::MAX,
         day,
     };
-    let answer = |coverage: &Coverage<'_>| {
-        ["", "LY", "LY01", "LY0101", "LY0201"]
-            .iter()
-            .map(|pcode| {
-                format!(
-                    "{pcode}: {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
-                    coverage.totals(pcode).unwrap(),
-                    coverage.gaps(pcode).unwrap(),
-                    coverage
-                        .overlaps_held_first(pcode, None, false, usize::MAX)
-                        .unwrap(),
-                    coverage
-                        .overlaps_held_first(pcode, Some("140"), true, usize::MAX)
-                        .unwrap(),
-                    coverage.overlaps_held_first(pcode, None, true, 2).unwrap(),
-                )
-            })
-            .collect::<String>()
+    type Listing = (Vec<tansiq_ledger::coverage::Overlap>, usize);
+    let answer =
+        |coverage: &Coverage<'_>,
+         open_overlaps: &dyn Fn(&str) -> u64,
+         held_first: &dyn Fn(&str, Option<&str>, bool, usize) -> Listing| {
+            ["", "LY", "LY01", "LY0101", "LY0201"]
+                .iter()
+                .map(|pcode| {
+                    let mut totals = coverage.totals(pcode).unwrap();
+                    totals.open_overlaps = open_overlaps(pcode);
+                    format!(
+                        "{pcode}: {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
+                        totals,
+                        coverage.gaps(pcode).unwrap(),
+                        held_first(pcode, None, false, usize::MAX),
+                        held_first(pcode, Some("140"), true, usize::MAX),
+                        held_first(pcode, None, true, 2),
+                    )
+                })
+                .collect::<String>()
+        };
+    let of = |coverage: Coverage<'_>| {
+        answer(
+            &coverage,
+            &|pcode| coverage.totals(pcode).unwrap().open_overlaps,
+            &|pcode, sector, complementary, limit| {
+                coverage
+                    .overlaps_held_first(pcode, sector, complementary, limit)
+                    .unwrap()
+            },
+        )
     };
-    (
-        answer(&ledger.coverage(now)),
-        answer(&Coverage::new(ledger.store(), now)),
-    )
+    let scan = Coverage::new(ledger.store(), now);
+    let all_at_once = answer(
+        &scan,
+        &|pcode| scan.overlaps(pcode, None, false).unwrap().len() as u64,
+        &|pcode, sector, complementary, limit| {
+            let mut all = scan.overlaps(pcode, sector, complementary).unwrap();
+            all.sort_by_key(|overlap| !overlap.held());
+            let total = all.len();
+            all.truncate(limit);
+            (all, total)
+        },
+    );
+    let scanned = of(scan);
+    assert_eq!(scanned, all_at_once, "cell by cell, and all pairs at once");
+    (of(ledger.coverage(now)), scanned)
 }
 
 proptest! {

@@ -30,6 +30,7 @@ pub mod csv;
 mod list;
 pub(crate) mod normalise;
 mod overlap;
+mod pairs;
 mod policy;
 mod project;
 mod query;

@@ -379,23 +379,9 @@ impl<'a> Coverage<'a> {
         Ok(overlaps)
     }
 
-    /// The pairs that overlap in exactly `pcode` and `sector`, those
-    /// reviewed as complementary included (what [`Coverage::overlaps`]
-    /// lists there).
-    pub(crate) fn overlaps_in_cell(
-        &self,
-        pcode: &str,
-        sector: &str,
-    ) -> Result<Vec<Overlap>, StoreError> {
-        let mut supports = self.who_supports(pcode, Some(sector), false)?;
-        supports.retain(|support| support.sector == sector);
-        let mut overlaps = Vec::new();
-        self.overlaps_among(pcode, sector, &supports, Complementary::Kept, &mut overlaps)?;
-        Ok(overlaps)
-    }
-
     /// [`Coverage::overlaps`], those held for the ministry's review first,
-    /// at most `limit`, with how many there are.
+    /// at most `limit`, with how many there are: only the pairs returned
+    /// are kept, however many there are (see `pairs.rs`).
     pub fn overlaps_held_first(
         &self,
         pcode: &str,
@@ -412,11 +398,8 @@ impl<'a> Coverage<'a> {
                 limit,
             );
         }
-        let mut overlaps = self.overlaps(pcode, sector, include_complementary)?;
-        overlaps.sort_by_key(|overlap| !overlap.held());
-        let total = overlaps.len();
-        overlaps.truncate(limit);
-        Ok((overlaps, total))
+        let cells = self.counted_cells(pcode, sector)?;
+        self.list_held_first(&cells, include_complementary, limit)
     }
 
     /// Appends to `overlaps` each overlapping pair of `supports`, all in
@@ -429,24 +412,17 @@ impl<'a> Coverage<'a> {
         complementary: Complementary,
         overlaps: &mut Vec<Overlap>,
     ) -> Result<(), StoreError> {
-        for (i, a) in supports.iter().enumerate() {
-            for b in &supports[i + 1..] {
-                let judged = judge(&a.project, &b.project, complementary, || {
-                    self.review(&a.project_id, &b.project_id)
-                })?;
-                if let Some(Judged { kind, review }) = judged {
-                    overlaps.push(Overlap {
-                        pcode: pcode.to_owned(),
-                        sector: sector.to_owned(),
-                        a: a.clone(),
-                        b: b.clone(),
-                        kind,
-                        review,
-                    });
-                }
-            }
-        }
-        Ok(())
+        self.for_each_overlap(supports, complementary, |a, b, kind, review| {
+            overlaps.push(Overlap {
+                pcode: pcode.to_owned(),
+                sector: sector.to_owned(),
+                a: a.clone(),
+                b: b.clone(),
+                kind,
+                review,
+            });
+            std::ops::ControlFlow::Continue(())
+        })
     }
 
     /// Open overlapping pairs and uncovered needs under `pcode`.
@@ -456,7 +432,11 @@ impl<'a> Coverage<'a> {
         }
         let gaps = self.gaps(pcode)?;
         Ok(Totals {
-            open_overlaps: self.overlaps(pcode, None, false)?.len() as u64,
+            open_overlaps: self
+                .counted_cells(pcode, None)?
+                .iter()
+                .map(|(_, counts)| counts.open())
+                .sum(),
             uncovered_needs: gaps.len() as u64,
             people_in_uncovered_needs: gaps.iter().map(|gap| gap.need.people_in_need).sum(),
         })

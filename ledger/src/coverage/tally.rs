@@ -1,4 +1,4 @@
-//! The ledger as it stands now, counted: the overlapping pairs and the
+//! The ledger as it stands now, counted: how many pairs overlap and the
 //! uncovered need of each (municipality, sector) cell, kept up to date
 //! cell by cell so that the overview, and the overlaps and gaps of a whole
 //! country, answer without reading every project again.
@@ -12,6 +12,9 @@
 //! a new day (closures and need periods are compared with the day) or a
 //! replaced state count everything once.
 //!
+//! Counts, not pairs: a cell may hold millions of pairs (see `pairs.rs`),
+//! and a listing reads again the few cells it shows.
+//!
 //! Never stale: a group marks its cells after its batch is written, and a
 //! query takes the marks before it reads the store, so a cell written
 //! meanwhile is either read with its new state or counted again by the
@@ -22,13 +25,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::date::Date;
-use crate::store::{cf, text_key, NeedRecord, ReviewRecord, StoreError};
+use crate::store::{cf, text_key, NeedRecord, StoreError};
 
-use super::overlap::{Complementary, OverlapKind};
-use super::query::{CountsOfNow, Coverage, Gap, Overlap, Support, Totals};
-
-/// A (municipality P-code, sector code) pair.
-type Cell = (String, String);
+use super::pairs::{Cell, OverlapCounts};
+use super::query::{CountsOfNow, Coverage, Gap, Overlap, Totals};
 
 /// Where an uncovered need ranks: most people in need first, then the
 /// most severe, then by P-code and sector (the order of [`Coverage::gaps`]).
@@ -60,43 +60,12 @@ struct State {
     /// The day the counts hold for; None until everything is counted.
     day: Option<Date>,
     /// Overlapping pairs per cell, those reviewed as complementary
-    /// included, in the order [`Coverage::overlaps`] lists them (cells
-    /// with none are left out).
-    pairs: BTreeMap<Cell, Vec<Pair>>,
+    /// included (cells with none are left out).
+    pairs: BTreeMap<Cell, OverlapCounts>,
     /// Uncovered needs per cell.
     gaps: BTreeMap<Cell, NeedRecord>,
     /// The same needs, in rank order.
     ranked: BTreeSet<Rank>,
-}
-
-/// Two overlapping projects of a cell, as counted.
-#[derive(Clone, Debug)]
-struct Pair {
-    a: String,
-    b: String,
-    kind: OverlapKind,
-    review: Option<ReviewRecord>,
-    /// One of the two is held for the ministry's review.
-    held: bool,
-}
-
-impl Pair {
-    fn of(overlap: &Overlap) -> Pair {
-        Pair {
-            a: overlap.a.project_id.clone(),
-            b: overlap.b.project_id.clone(),
-            kind: overlap.kind,
-            review: overlap.review.clone(),
-            held: overlap.held(),
-        }
-    }
-
-    fn open(&self) -> bool {
-        !self
-            .review
-            .as_ref()
-            .is_some_and(ReviewRecord::complementary)
-    }
 }
 
 impl Tally {
@@ -159,8 +128,8 @@ impl CountsOfNow for Tally {
     fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError> {
         let state = self.counted(coverage)?;
         let mut totals = Totals::default();
-        for (_, pairs) in under(&state.pairs, pcode) {
-            totals.open_overlaps += pairs.iter().filter(|pair| pair.open()).count() as u64;
+        for (_, counts) in under(&state.pairs, pcode) {
+            totals.open_overlaps += counts.open();
         }
         for (_, need) in under(&state.gaps, pcode) {
             totals.uncovered_needs += 1;
@@ -201,41 +170,16 @@ impl CountsOfNow for Tally {
         include_complementary: bool,
         limit: usize,
     ) -> Result<(Vec<Overlap>, usize), StoreError> {
-        let state = self.counted(coverage)?;
-        let mut chosen: Vec<(&Cell, &Pair)> = under(&state.pairs, pcode)
-            .filter(|((_, cell_sector), _)| {
-                sector.is_none_or(|wanted| cell_sector.starts_with(wanted))
-            })
-            .flat_map(|(cell, pairs)| pairs.iter().map(move |pair| (cell, pair)))
-            .filter(|(_, pair)| include_complementary || pair.open())
-            .collect();
-        chosen.sort_by_key(|(_, pair)| !pair.held);
-        let total = chosen.len();
-        let mut overlaps = Vec::with_capacity(total.min(limit));
-        for ((pcode, sector), pair) in chosen.into_iter().take(limit) {
-            let support = |project_id: &str| -> Result<Support, StoreError> {
-                let project = coverage.project(project_id)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "the tally holds project {project_id}, the store does not"
-                    ))
-                })?;
-                Ok(Support {
-                    pcode: pcode.clone(),
-                    sector: sector.clone(),
-                    project_id: project_id.to_owned(),
-                    project,
+        let cells: Vec<(Cell, OverlapCounts)> = {
+            let state = self.counted(coverage)?;
+            under(&state.pairs, pcode)
+                .filter(|((_, cell_sector), _)| {
+                    sector.is_none_or(|wanted| cell_sector.starts_with(wanted))
                 })
-            };
-            overlaps.push(Overlap {
-                pcode: pcode.clone(),
-                sector: sector.clone(),
-                a: support(&pair.a)?,
-                b: support(&pair.b)?,
-                kind: pair.kind,
-                review: pair.review.clone(),
-            });
-        }
-        Ok((overlaps, total))
+                .map(|(cell, counts)| (cell.clone(), *counts))
+                .collect()
+        };
+        coverage.list_held_first(&cells, include_complementary, limit)
     }
 }
 
@@ -252,17 +196,9 @@ fn under<'m, V>(
 fn count_everything(coverage: &Coverage<'_>, state: &mut State) -> Result<(), StoreError> {
     // Cell by cell: the projects of one cell in memory at a time (listing
     // every overlap of a 5-million-event ledger at once took 2.6 GiB).
-    coverage.for_each_place("", None, |pcode, sector, supports| {
-        let mut overlaps = Vec::new();
-        coverage.overlaps_among(pcode, sector, &supports, Complementary::Kept, &mut overlaps)?;
-        if !overlaps.is_empty() {
-            state.pairs.insert(
-                (pcode.to_owned(), sector.to_owned()),
-                overlaps.iter().map(Pair::of).collect(),
-            );
-        }
-        Ok(())
-    })?;
+    for (cell, counts) in coverage.counted_cells("", None)? {
+        state.pairs.insert(cell, counts);
+    }
     for gap in coverage.gaps("")? {
         set_gap(state, (gap.pcode, gap.sector), Some(gap.need));
     }
@@ -272,15 +208,11 @@ fn count_everything(coverage: &Coverage<'_>, state: &mut State) -> Result<(), St
 /// Counts one cell again: its pairs, and whether its need is covered.
 fn count_cell(coverage: &Coverage<'_>, state: &mut State, cell: &Cell) -> Result<(), StoreError> {
     let (pcode, sector) = cell;
-    let pairs: Vec<Pair> = coverage
-        .overlaps_in_cell(pcode, sector)?
-        .iter()
-        .map(Pair::of)
-        .collect();
-    if pairs.is_empty() {
+    let counts = coverage.count_overlaps(&coverage.cell_supports(pcode, sector)?)?;
+    if counts.is_empty() {
         state.pairs.remove(cell);
     } else {
-        state.pairs.insert(cell.clone(), pairs);
+        state.pairs.insert(cell.clone(), counts);
     }
     let need: Option<NeedRecord> = coverage.store.last_version_at(
         cf::NEEDS,

@@ -402,7 +402,10 @@ impl Store {
     }
 
     fn refuse_if_left(&self) -> Result<(), StoreError> {
-        match self.left_in_format.load(std::sync::atomic::Ordering::SeqCst) {
+        match self
+            .left_in_format
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             0 => Ok(()),
             format => Err(StoreError::LeftAsFound { format }),
         }
