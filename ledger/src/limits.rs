@@ -67,6 +67,13 @@ pub const OUTBOX_BYTES_PER_KEY_MAX: u64 = 32 * 1024 * 1024;
 
 // Requests and answers
 
+/// Supports one WhoSupports answer names at most: about what fits in the
+/// largest answer a node sends ([`REQUEST_BYTES_MAX`], at the 420 bytes a
+/// support takes with ordinary titles), so that an answer is bounded
+/// before it is read whole (a whole country of a million events was read
+/// into 530 MiB, then refused as too large to send). Past it the node says
+/// to narrow the question, or to page with ListProjects.
+pub const WHO_SUPPORTS_MAX: usize = 40_000;
 /// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// The largest Ledger answer this client reads: what a node sends at most

@@ -818,3 +818,64 @@ fn the_tally_sees_a_need_covered_and_uncovered() {
     // list followed the project: the check above compared something.
     assert_eq!(lists, [0, 1, 2], "lists of projects by place in memory");
 }
+
+/// A who-supports answer is bounded before it is read whole: past `max`
+/// supports the ledger says so instead of reading on.
+#[test]
+fn who_supports_stops_past_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
+        &dir.path().join("ledger"),
+        "tansiq-bounded",
+        9,
+        FIRST_DAY_MS,
+    );
+    let chain = ministry.chain.clone();
+    let mut at = FIRST_DAY_MS;
+    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
+        at += 1;
+        let event = author.sign(kind, at).0;
+        let outcome = commit_group(ledger, vec![vec![event]], at).remove(0);
+        assert!(outcome.is_ok(), "{outcome:?}");
+    };
+    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
+    for pcode in ["LY0101", "LY0102"] {
+        commit(
+            &ledger,
+            &mut ministry,
+            events::municipality(pcode, "LY01", 2),
+        );
+    }
+    let key = KeyPair::generate();
+    commit(
+        &ledger,
+        &mut ministry,
+        events::register_donor("donor-a", &key),
+    );
+    let mut donor = Author::new(chain, OrgId::parse("donor-a").unwrap(), key, 0, None);
+    for (project, pcode) in [
+        ("pa", "LY0101"),
+        ("pb", "LY0101"),
+        ("pc", "LY0101"),
+        ("pd", "LY0102"),
+    ] {
+        let details = events::details(pcode, "14030", "EUR", "1000");
+        commit(&ledger, &mut donor, events::project(project, details));
+    }
+    let coverage = ledger.coverage(AsOf::now(at));
+    let count = |pcode: &str, children: bool, max: usize| {
+        coverage
+            .who_supports_at_most(pcode, None, children, max)
+            .unwrap()
+            .map(|supports| supports.len())
+    };
+    assert_eq!(count("LY01", true, 4), Some(4), "four under LY01");
+    assert_eq!(count("LY01", true, 3), None, "more than three");
+    assert_eq!(count("LY0101", false, 3), Some(3), "three in LY0101 alone");
+    assert_eq!(count("LY0101", false, 2), None, "more than two");
+    assert_eq!(
+        coverage.who_supports("LY01", None, true).unwrap().len(),
+        4,
+        "unbounded"
+    );
+}

@@ -10,7 +10,7 @@ use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTO
 use tansiq_ledger::event::{kind_name, Event};
 use tansiq_ledger::limits::{
     ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX,
-    SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX,
+    SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX, WHO_SUPPORTS_MAX,
 };
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
@@ -428,11 +428,18 @@ impl pb::coverage_server::Coverage for CoverageService {
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, !children)?;
-                let supports = coverage.counting(count).who_supports(
-                    &scope.pcode,
-                    sector.as_deref(),
-                    children,
-                )?;
+                let supports = coverage
+                    .counting(count)
+                    .who_supports_at_most(&scope.pcode, sector.as_deref(), children, WHO_SUPPORTS_MAX)?
+                    .ok_or_else(|| {
+                        QueryError::TooLarge(format!(
+                            "more than {WHO_SUPPORTS_MAX} supports (a project in a municipality and sector) match {}{}{}, more than one answer holds: ask about one municipality or region (a longer P-code){}, or page through the projects with ListProjects (`tansiq list projects`), which takes the same P-code and sector",
+                            if scope.pcode.is_empty() { "anything" } else { scope.pcode.as_str() },
+                            if children { " and the places under it" } else { "" },
+                            sector.as_deref().map_or_else(String::new, |sector| format!(" in sector {sector}")),
+                            if sector.is_none() { " or one sector" } else { "" },
+                        ))
+                    })?;
                 Ok(pb::WhoSupportsResponse {
                     info: Some(info),
                     supports: supports_to_proto(ledger.store(), &supports)?,

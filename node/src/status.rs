@@ -153,6 +153,9 @@ pub enum QueryError {
     /// The query cannot run as asked (a search with nothing to look for, a
     /// page token the node did not give); says what to change.
     Invalid(String),
+    /// The answer would be larger than a node sends; says how to narrow
+    /// the question or page through it.
+    TooLarge(String),
 }
 
 impl From<SearchError> for QueryError {
@@ -184,12 +187,15 @@ pub fn tree_status(error: &TreeError) -> Status {
 }
 
 /// A query's failure as a status: NOT_FOUND for a reference the ledger
-/// does not hold, else as [`store_status`].
+/// does not hold, INVALID_ARGUMENT for a question that cannot run as
+/// asked, OUT_OF_RANGE for an answer larger than a node sends, else as
+/// [`store_status`].
 pub fn query_status(error: &QueryError) -> Status {
     match error {
         QueryError::Store(error) => store_status(error),
         QueryError::NotFound(message) => Status::not_found(message.clone()),
         QueryError::Invalid(message) => Status::invalid_argument(message.clone()),
+        QueryError::TooLarge(message) => Status::out_of_range(message.clone()),
     }
 }
 

@@ -272,14 +272,33 @@ impl<'a> Coverage<'a> {
         sector: Option<&str>,
         children: bool,
     ) -> Result<Vec<Support>, StoreError> {
+        Ok(self
+            .who_supports_at_most(pcode, sector, children, usize::MAX)?
+            .unwrap_or_default())
+    }
+
+    /// [`Coverage::who_supports`], or None as soon as there are more than
+    /// `max`: what an answer to another organisation holds is bounded
+    /// before it is read whole.
+    pub fn who_supports_at_most(
+        &self,
+        pcode: &str,
+        sector: Option<&str>,
+        children: bool,
+        max: usize,
+    ) -> Result<Option<Vec<Support>>, StoreError> {
         let mut found = Vec::new();
-        for (place, place_sector, project_id) in self.store.coverage_entries(pcode, !children)? {
+        for entry in self.store.coverage_entries_read(pcode, !children) {
+            let (place, place_sector, project_id) = entry?;
             if sector.is_some_and(|wanted| !place_sector.starts_with(wanted)) {
                 continue;
             }
             found.extend(self.support(place, place_sector, project_id)?);
+            if found.len() > max {
+                return Ok(None);
+            }
         }
-        Ok(found)
+        Ok(Some(found))
     }
 
     /// A coverage index entry as support, if the project counts there as

@@ -63,18 +63,7 @@ impl Store {
         pcode: &str,
         exact: bool,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let prefix = if exact {
-            text_key(&[pcode])
-        } else {
-            pcode.as_bytes().to_vec()
-        };
-        self.scan_prefix(cf::COVERAGE, &prefix)?
-            .into_iter()
-            .map(|(key, _)| match split_text_key(&key).as_slice() {
-                [pcode, sector, project] => Ok((pcode.clone(), sector.clone(), project.clone())),
-                _ => Err(StoreError::Corrupt("coverage key has not 3 parts".into())),
-            })
-            .collect()
+        self.coverage_entries_read(pcode, exact).collect()
     }
 
     /// [`Store::coverage_entries`] under `pcode` and its children, read as
@@ -84,7 +73,21 @@ impl Store {
         &self,
         pcode: &str,
     ) -> impl Iterator<Item = Result<(String, String, String), StoreError>> + '_ {
-        let prefix = pcode.as_bytes().to_vec();
+        self.coverage_entries_read(pcode, false)
+    }
+
+    /// [`Store::coverage_entries`], read as the caller goes (a caller may
+    /// stop early).
+    pub(crate) fn coverage_entries_read(
+        &self,
+        pcode: &str,
+        exact: bool,
+    ) -> impl Iterator<Item = Result<(String, String, String), StoreError>> + '_ {
+        let prefix = if exact {
+            text_key(&[pcode])
+        } else {
+            pcode.as_bytes().to_vec()
+        };
         self.db
             .iterator_cf(
                 self.cf(cf::COVERAGE),
