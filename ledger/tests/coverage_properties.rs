@@ -542,26 +542,26 @@ fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
         day,
     };
     type Listing = (Vec<tansiq_ledger::coverage::Overlap>, usize);
-    let answer =
-        |coverage: &Coverage<'_>,
-         open_overlaps: &dyn Fn(&str) -> u64,
-         held_first: &dyn Fn(&str, Option<&str>, bool, usize) -> Listing| {
-            ["", "LY", "LY01", "LY0101", "LY0201"]
-                .iter()
-                .map(|pcode| {
-                    let mut totals = coverage.totals(pcode).unwrap();
-                    totals.open_overlaps = open_overlaps(pcode);
-                    format!(
-                        "{pcode}: {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
-                        totals,
-                        coverage.gaps(pcode).unwrap(),
-                        held_first(pcode, None, false, usize::MAX),
-                        held_first(pcode, Some("140"), true, usize::MAX),
-                        held_first(pcode, None, true, 2),
-                    )
-                })
-                .collect::<String>()
-        };
+    type HeldFirst<'a> = &'a dyn Fn(&str, Option<&str>, bool, usize) -> Listing;
+    let answer = |coverage: &Coverage<'_>,
+                  open_overlaps: &dyn Fn(&str) -> u64,
+                  held_first: HeldFirst<'_>| {
+        ["", "LY", "LY01", "LY0101", "LY0201"]
+            .iter()
+            .map(|pcode| {
+                let mut totals = coverage.totals(pcode).unwrap();
+                totals.open_overlaps = open_overlaps(pcode);
+                format!(
+                    "{pcode}: {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
+                    totals,
+                    coverage.gaps(pcode).unwrap(),
+                    held_first(pcode, None, false, usize::MAX),
+                    held_first(pcode, Some("140"), true, usize::MAX),
+                    held_first(pcode, None, true, 2),
+                )
+            })
+            .collect::<String>()
+    };
     let of = |coverage: Coverage<'_>| {
         answer(
             &coverage,
