@@ -74,6 +74,11 @@ pub const OUTBOX_BYTES_PER_KEY_MAX: u64 = 32 * 1024 * 1024;
 /// into 530 MiB, then refused as too large to send). Past it the node says
 /// to narrow the question, or to page with ListProjects.
 pub const WHO_SUPPORTS_MAX: usize = 40_000;
+/// Overlapping pairs one Overlaps answer names at most (two projects
+/// each, about 1 KiB): a request for all of them (limit 0) or for more is
+/// refused when more match, saying how many; held pairs come first in
+/// any smaller page.
+pub const OVERLAPS_ANSWER_MAX: usize = 10_000;
 /// Largest gRPC request the node decodes (a full SubmitBatch of typical events fits).
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// The largest Ledger answer this client reads: what a node sends at most

@@ -9,6 +9,8 @@
 // Test code: a panic with its location is the failure report.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 use tansiq_ledger::append::rebuild;
 use tansiq_ledger::author::Author;
@@ -543,29 +545,38 @@ fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
     };
     type Listing = (Vec<tansiq_ledger::coverage::Overlap>, usize);
     type HeldFirst<'a> = &'a dyn Fn(&str, Option<&str>, bool, usize) -> Listing;
-    let answer = |coverage: &Coverage<'_>,
-                  open_overlaps: &dyn Fn(&str) -> u64,
-                  held_first: HeldFirst<'_>| {
-        ["", "LY", "LY01", "LY0101", "LY0201"]
-            .iter()
-            .map(|pcode| {
-                let mut totals = coverage.totals(pcode).unwrap();
-                totals.open_overlaps = open_overlaps(pcode);
-                format!(
-                    "{pcode}: {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
-                    totals,
-                    coverage.gaps(pcode).unwrap(),
-                    held_first(pcode, None, false, usize::MAX),
-                    held_first(pcode, Some("140"), true, usize::MAX),
-                    held_first(pcode, None, true, 2),
-                )
-            })
-            .collect::<String>()
-    };
+    // The open pairs under a P-code: in all, and per municipality and
+    // category (what a matrix cell says).
+    type OpenPairs<'a> = &'a dyn Fn(&str) -> (u64, BTreeMap<(String, String), u64>);
+    let answer =
+        |coverage: &Coverage<'_>, open_overlaps: OpenPairs<'_>, held_first: HeldFirst<'_>| {
+            ["", "LY", "LY01", "LY0101", "LY0201"]
+                .iter()
+                .map(|pcode| {
+                    let mut totals = coverage.totals(pcode).unwrap();
+                    let (open, by_category) = open_overlaps(pcode);
+                    totals.open_overlaps = open;
+                    format!(
+                        "{pcode}: {:?} {:?} {:?}\n{:?}\n{:?}\n{:?}\n",
+                        totals,
+                        by_category,
+                        coverage.gaps(pcode).unwrap(),
+                        held_first(pcode, None, false, usize::MAX),
+                        held_first(pcode, Some("140"), true, usize::MAX),
+                        held_first(pcode, None, true, 2),
+                    )
+                })
+                .collect::<String>()
+        };
     let of = |coverage: Coverage<'_>| {
         answer(
             &coverage,
-            &|pcode| coverage.totals(pcode).unwrap().open_overlaps,
+            &|pcode| {
+                (
+                    coverage.totals(pcode).unwrap().open_overlaps,
+                    coverage.open_overlaps_by_category(pcode).unwrap(),
+                )
+            },
             &|pcode, sector, complementary, limit| {
                 coverage
                     .overlaps_held_first(pcode, sector, complementary, limit)
@@ -576,7 +587,17 @@ fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
     let scan = Coverage::new(ledger.store(), now);
     let all_at_once = answer(
         &scan,
-        &|pcode| scan.overlaps(pcode, None, false).unwrap().len() as u64,
+        &|pcode| {
+            let open = scan.overlaps(pcode, None, false).unwrap();
+            let mut by_category = BTreeMap::new();
+            for overlap in &open {
+                let category = overlap.sector[..3].to_owned();
+                *by_category
+                    .entry((overlap.pcode.clone(), category))
+                    .or_insert(0) += 1;
+            }
+            (open.len() as u64, by_category)
+        },
         &|pcode, sector, complementary, limit| {
             let mut all = scan.overlaps(pcode, sector, complementary).unwrap();
             all.sort_by_key(|overlap| !overlap.held());

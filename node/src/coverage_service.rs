@@ -9,7 +9,7 @@ use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
 use tansiq_ledger::limits::{
-    ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, PAGE_TOKEN_BYTES_MAX,
+    ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, OVERLAPS_ANSWER_MAX, PAGE_TOKEN_BYTES_MAX,
     SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX, WHO_SUPPORTS_MAX,
 };
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
@@ -462,9 +462,15 @@ impl pb::coverage_server::Coverage for CoverageService {
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, false)?;
+                let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
                 let mut cells = Vec::new();
                 for ((pcode, category), cell) in coverage.counting(count).matrix(&scope.pcode)? {
+                    let open_overlaps = overlapping
+                        .get(&(pcode.clone(), category.clone()))
+                        .copied()
+                        .unwrap_or(0);
                     cells.push(pb::MatrixCell {
+                        open_overlaps,
                         municipality: names(ledger.store(), &pcode)?,
                         pcode,
                         category_name: SECTOR_CATEGORY
@@ -599,7 +605,7 @@ impl pb::coverage_server::Coverage for CoverageService {
         let scope = scope(request.scope);
         let sector = sector_argument(&request.sector)?;
         let include = request.include_complementary;
-        let limit = at_most(request.limit);
+        let asked = at_most(request.limit);
         self.query(
             &scope.as_of,
             scope.consistency,
@@ -609,8 +615,15 @@ impl pb::coverage_server::Coverage for CoverageService {
                     &scope.pcode,
                     sector.as_deref(),
                     include,
-                    limit,
+                    asked.min(OVERLAPS_ANSWER_MAX),
                 )?;
+                if asked > OVERLAPS_ANSWER_MAX && total > OVERLAPS_ANSWER_MAX {
+                    return Err(QueryError::TooLarge(format!(
+                        "{total} pairs overlap under {}{}, and one answer names at most {OVERLAPS_ANSWER_MAX}: ask for at most that many (limit; those held for review come first), or narrow the question with a longer P-code or a sector",
+                        if scope.pcode.is_empty() { "every P-code" } else { scope.pcode.as_str() },
+                        sector.as_deref().map_or_else(String::new, |sector| format!(" in sector {sector}")),
+                    )));
+                }
                 Ok(pb::OverlapsResponse {
                     info: Some(info),
                     overlaps: overlaps

@@ -543,6 +543,10 @@ async fn an_analyst_reads_coverage_in_a_browser_in_english_and_arabic() {
 
     // Matrix cell → municipality → project → its signed history.
     browser.open(&format!("{console}/matrix")).await;
+    assert!(
+        browser.count("td.overlap a.cell span.mark.overlap").await > 0,
+        "the matrix marks the demo's overlapping cells"
+    );
     browser
         .click("a.cell[data-pcode=\"LY0305\"][data-category=\"151\"]")
         .await;
@@ -981,6 +985,38 @@ async fn an_analyst_searches_filters_downloads_and_sees_new_events_live() {
         .into_inner();
     assert!(!matrix.cells.is_empty());
     assert_eq!(matrix_csv.body.lines().count(), 1 + matrix.cells.len());
+    // Each cell counts the open pairs Overlaps lists in its municipality
+    // and category.
+    let open = coverage
+        .overlaps(pb::OverlapsRequest {
+            scope: Some(pb::Scope {
+                pcode: "LY".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut listed = std::collections::BTreeMap::new();
+    for overlap in &open.overlaps {
+        *listed
+            .entry((overlap.pcode.clone(), overlap.sector[..3].to_owned()))
+            .or_insert(0u64) += 1;
+    }
+    let counted: std::collections::BTreeMap<_, _> = matrix
+        .cells
+        .iter()
+        .filter(|cell| cell.open_overlaps > 0)
+        .map(|cell| {
+            (
+                (cell.pcode.clone(), cell.category.clone()),
+                cell.open_overlaps,
+            )
+        })
+        .collect();
+    assert!(!counted.is_empty(), "the demo has overlaps");
+    assert_eq!(counted, listed);
     assert_eq!(
         get(&format!("{console}/download/secrets")).await.status,
         404

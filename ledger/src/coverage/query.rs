@@ -9,6 +9,7 @@ use crate::date::Date;
 use crate::store::{AttestationRecord, NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
 use super::overlap::{judge, pair, Complementary, Judged, OverlapKind};
+use super::pairs::{Cell as PairCell, OverlapCounts};
 use super::policy::sector_policy;
 
 /// The point in time a query answers for.
@@ -167,14 +168,13 @@ pub struct Totals {
 pub(crate) trait CountsOfNow: Sync {
     fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError>;
     fn gaps(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Vec<Gap>, StoreError>;
-    fn overlaps(
+    /// [`Coverage::counted_cells`], from the counts kept.
+    fn counted_cells(
         &self,
         coverage: &Coverage<'_>,
         pcode: &str,
         sector: Option<&str>,
-        include_complementary: bool,
-        limit: usize,
-    ) -> Result<(Vec<Overlap>, usize), StoreError>;
+    ) -> Result<Vec<(PairCell, OverlapCounts)>, StoreError>;
 }
 
 /// Queries over a store's committed projections, as of a point in time.
@@ -408,17 +408,40 @@ impl<'a> Coverage<'a> {
         include_complementary: bool,
         limit: usize,
     ) -> Result<(Vec<Overlap>, usize), StoreError> {
-        if let Some(tally) = self.tally {
-            return tally.overlaps(
-                &self.untallied(),
-                pcode,
-                sector,
-                include_complementary,
-                limit,
-            );
-        }
-        let cells = self.counted_cells(pcode, sector)?;
+        let cells = self.overlap_cells(pcode, sector)?;
         self.list_held_first(&cells, include_complementary, limit)
+    }
+
+    /// Open overlapping pairs (not reviewed as complementary) per
+    /// municipality and 3-digit category under `pcode`: what
+    /// [`Coverage::overlaps`] would list there, counted.
+    pub fn open_overlaps_by_category(
+        &self,
+        pcode: &str,
+    ) -> Result<BTreeMap<(String, String), u64>, StoreError> {
+        let mut by_category: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for ((place, sector), counts) in self.overlap_cells(pcode, None)? {
+            if counts.open() == 0 {
+                continue;
+            }
+            let category = sector.get(..3).unwrap_or(&sector).to_owned();
+            *by_category.entry((place, category)).or_default() += counts.open();
+        }
+        Ok(by_category)
+    }
+
+    /// Every cell under `pcode` (optionally in one sector or category)
+    /// with overlapping pairs, counted, in cell order: from the counts of
+    /// now when this query is of now, else read cell by cell.
+    fn overlap_cells(
+        &self,
+        pcode: &str,
+        sector: Option<&str>,
+    ) -> Result<Vec<(PairCell, OverlapCounts)>, StoreError> {
+        match self.tally {
+            Some(tally) => tally.counted_cells(&self.untallied(), pcode, sector),
+            None => self.counted_cells(pcode, sector),
+        }
     }
 
     /// Appends to `overlaps` each overlapping pair of `supports`, all in

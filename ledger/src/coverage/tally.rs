@@ -28,7 +28,7 @@ use crate::date::Date;
 use crate::store::{cf, text_key, NeedRecord, StoreError};
 
 use super::pairs::{Cell, OverlapCounts};
-use super::query::{CountsOfNow, Coverage, Gap, Overlap, Totals};
+use super::query::{CountsOfNow, Coverage, Gap, Totals};
 
 /// Where an uncovered need ranks: most people in need first, then the
 /// most severe, then by P-code and sector (the order of [`Coverage::gaps`]).
@@ -159,27 +159,21 @@ impl CountsOfNow for Tally {
         Ok(gaps)
     }
 
-    /// Overlapping pairs under `pcode` now, optionally in one sector (or
-    /// category), held ones first, then as [`Coverage::overlaps`] lists
-    /// them; at most `limit`, with how many there are.
-    fn overlaps(
+    /// The cells under `pcode` now with overlapping pairs, optionally in
+    /// one sector (or category), counted, in cell order.
+    fn counted_cells(
         &self,
         coverage: &Coverage<'_>,
         pcode: &str,
         sector: Option<&str>,
-        include_complementary: bool,
-        limit: usize,
-    ) -> Result<(Vec<Overlap>, usize), StoreError> {
-        let cells: Vec<(Cell, OverlapCounts)> = {
-            let state = self.counted(coverage)?;
-            under(&state.pairs, pcode)
-                .filter(|((_, cell_sector), _)| {
-                    sector.is_none_or(|wanted| cell_sector.starts_with(wanted))
-                })
-                .map(|(cell, counts)| (cell.clone(), *counts))
-                .collect()
-        };
-        coverage.list_held_first(&cells, include_complementary, limit)
+    ) -> Result<Vec<(Cell, OverlapCounts)>, StoreError> {
+        let state = self.counted(coverage)?;
+        Ok(under(&state.pairs, pcode)
+            .filter(|((_, cell_sector), _)| {
+                sector.is_none_or(|wanted| cell_sector.starts_with(wanted))
+            })
+            .map(|(cell, counts)| (cell.clone(), *counts))
+            .collect())
     }
 }
 

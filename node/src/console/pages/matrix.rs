@@ -54,12 +54,6 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
         });
     }
     let matrix = sources.matrix(view.scope(pcode)).await?;
-    let overlaps = sources
-        .overlaps(pb::OverlapsRequest {
-            scope: Some(view.scope(pcode)),
-            ..Default::default()
-        })
-        .await?;
     let gaps = sources.gaps(view.scope(pcode)).await?;
 
     let mut rows: BTreeMap<&str, Option<&pb::Names>> = BTreeMap::new();
@@ -75,10 +69,12 @@ async fn page(sources: &Sources, view: &View) -> Result<Page, PageError> {
         columns.entry(category).or_insert("");
         gap_cells.entry((&gap.pcode, category)).or_insert(gap);
     }
-    let overlap_cells: BTreeSet<(&str, &str)> = overlaps
-        .overlaps
+    // Counted by the node: a cell's pairs may be millions.
+    let overlap_cells: BTreeSet<(&str, &str)> = matrix
+        .cells
         .iter()
-        .map(|o| (o.pcode.as_str(), o.sector.get(..3).unwrap_or(&o.sector)))
+        .filter(|cell| cell.open_overlaps > 0)
+        .map(|cell| (cell.pcode.as_str(), cell.category.as_str()))
         .collect();
     let cells: BTreeMap<(&str, &str), &pb::MatrixCell> = matrix
         .cells
