@@ -438,11 +438,42 @@ fn projections(ledger: &Ledger) -> Vec<(&'static str, usize, Vec<u8>)> {
         .collect()
 }
 
+/// The coverage matrix under "LY" from its every support at once: a
+/// project counted once per municipality and category.
+fn matrix_of_every_support(
+    coverage: &Coverage<'_>,
+) -> BTreeMap<(String, String), tansiq_ledger::coverage::Cell> {
+    let mut cells: BTreeMap<(String, String), tansiq_ledger::coverage::Cell> = BTreeMap::new();
+    let mut counted = std::collections::BTreeSet::new();
+    for support in coverage.who_supports("LY", None, true).unwrap() {
+        let key = (support.pcode.clone(), support.sector[..3].to_owned());
+        if !counted.insert((key.clone(), support.project_id.clone())) {
+            continue;
+        }
+        let cell = cells.entry(key).or_default();
+        cell.projects += 1;
+        cell.donors.insert(support.project.donor().to_owned());
+        let summary = &support.project.summary;
+        if tansiq_ledger::coverage::DecimalSum::default().add(&summary.budget_value) {
+            cell.budget
+                .entry(summary.budget_currency.clone())
+                .or_default()
+                .add(&summary.budget_value);
+        }
+    }
+    cells
+}
+
 /// Every answer a query can give under "LY", as comparable text: as
 /// reported, as confirmed, the disputes and every result's periods.
 fn answers(ledger: &Ledger, as_of: AsOf) -> String {
     let coverage = Coverage::new(ledger.store(), as_of);
     let confirmed = Coverage::new(ledger.store(), as_of).counting(Count::Confirmed);
+    assert_eq!(
+        coverage.matrix("LY").unwrap(),
+        matrix_of_every_support(&coverage),
+        "the matrix read cell by cell, and from every support at once"
+    );
     let supports = coverage.who_supports("LY", None, true).unwrap();
     let periods: Vec<_> = supports
         .iter()
@@ -899,4 +930,56 @@ fn who_supports_stops_past_its_bound() {
         4,
         "unbounded"
     );
+}
+
+/// A matrix cell is a municipality and a 3-digit category: a project in
+/// two sectors of one category counts once there, beside another project.
+#[test]
+fn a_project_in_two_sectors_of_one_category_counts_once_in_the_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
+        &dir.path().join("ledger"),
+        "tansiq-matrix",
+        10,
+        FIRST_DAY_MS,
+    );
+    let chain = ministry.chain.clone();
+    let mut at = FIRST_DAY_MS;
+    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
+        at += 1;
+        let event = author.sign(kind, at).0;
+        let outcome = commit_group(ledger, vec![vec![event]], at).remove(0);
+        assert!(outcome.is_ok(), "{outcome:?}");
+    };
+    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
+    commit(
+        &ledger,
+        &mut ministry,
+        events::municipality("LY0101", "LY01", 2),
+    );
+    let key = KeyPair::generate();
+    commit(
+        &ledger,
+        &mut ministry,
+        events::register_donor("donor-a", &key),
+    );
+    let mut donor = Author::new(chain, OrgId::parse("donor-a").unwrap(), key, 0, None);
+    let mut both = events::details("LY0101", "14030", "EUR", "1000");
+    both.sectors = vec![
+        pb::ProjectSector {
+            code: "14030".into(),
+            percentage: 50,
+        },
+        pb::ProjectSector {
+            code: "14031".into(),
+            percentage: 50,
+        },
+    ];
+    commit(&ledger, &mut donor, events::project("two-sectors", both));
+    let one = events::details("LY0101", "14031", "EUR", "500");
+    commit(&ledger, &mut donor, events::project("one-sector", one));
+    let matrix = ledger.coverage(AsOf::now(at)).matrix("LY01").unwrap();
+    let cell = &matrix[&("LY0101".to_owned(), "140".to_owned())];
+    assert_eq!(cell.projects, 2, "{matrix:?}");
+    assert_eq!(cell.budget["EUR"].to_string(), "1500.00");
 }

@@ -477,7 +477,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                             .get(&category)
                             .map_or_else(String::new, |e| e.name.to_owned()),
                         category,
-                        projects: cell.projects.len() as u32,
+                        projects: cell.projects,
                         donors: cell.donors.into_iter().collect(),
                         budget: cell
                             .budget

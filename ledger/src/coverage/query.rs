@@ -110,8 +110,9 @@ pub struct Gap {
 /// One cell of the coverage matrix: a municipality and a 3-digit sector category.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cell {
-    /// Ids of the projects supporting the cell.
-    pub projects: BTreeSet<String>,
+    /// How many projects support the cell (one in two sectors of its
+    /// category counts once).
+    pub projects: u32,
     /// Their donors (see [`ProjectRecord::donor`]).
     pub donors: BTreeSet<String>,
     /// Budgets of the cell's projects, summed per currency (whole budgets, not apportioned).
@@ -592,14 +593,25 @@ impl<'a> Coverage<'a> {
     /// Municipalities under `pcode` × 3-digit sector categories.
     pub fn matrix(&self, pcode: &str) -> Result<BTreeMap<(String, String), Cell>, StoreError> {
         let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
-        for support in self.who_supports(pcode, None, true)? {
-            let category = support
-                .sector
-                .get(..3)
-                .unwrap_or(&support.sector)
-                .to_owned();
-            let cell = cells.entry((support.pcode, category)).or_default();
-            if cell.projects.insert(support.project_id) {
+        // Cell by cell, one (municipality, sector) in memory at a time. A
+        // category's sectors come together within a municipality (keys in
+        // order, the category a sector's first 3 digits), so the projects
+        // already counted are kept for the category being read only.
+        let mut counted: ((String, String), BTreeSet<String>) = Default::default();
+        self.for_each_place(pcode, None, |place, sector, supports| {
+            let key = (
+                place.to_owned(),
+                sector.get(..3).unwrap_or(sector).to_owned(),
+            );
+            if counted.0 != key {
+                counted = (key.clone(), BTreeSet::new());
+            }
+            let cell = cells.entry(key).or_default();
+            for support in supports {
+                if !counted.1.insert(support.project_id) {
+                    continue;
+                }
+                cell.projects += 1;
                 cell.donors.insert(support.project.donor().to_owned());
                 let summary = &support.project.summary;
                 if crate::event::fields::is_decimal_amount(&summary.budget_value) {
@@ -609,7 +621,8 @@ impl<'a> Coverage<'a> {
                         .add(&summary.budget_value);
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(cells)
     }
 
