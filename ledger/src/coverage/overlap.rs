@@ -197,3 +197,52 @@ pub(crate) fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
         (b, a)
     }
 }
+
+/// A (municipality P-code, sector code) pair.
+pub(crate) type Cell = (String, String);
+
+/// The overlapping pairs of one cell, counted: how many were reviewed as
+/// complementary and how many not, and how many of each are held for the
+/// ministry's review.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OverlapCounts {
+    open: u64,
+    open_held: u64,
+    complementary: u64,
+    complementary_held: u64,
+}
+
+impl OverlapCounts {
+    pub(crate) fn add(&mut self, held: bool, complementary: bool) {
+        let (pairs, held_pairs) = if complementary {
+            (&mut self.complementary, &mut self.complementary_held)
+        } else {
+            (&mut self.open, &mut self.open_held)
+        };
+        *pairs += 1;
+        *held_pairs += u64::from(held);
+    }
+
+    /// Pairs not reviewed as complementary.
+    pub(crate) fn open(&self) -> u64 {
+        self.open
+    }
+
+    /// No pair at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.open + self.complementary == 0
+    }
+
+    /// (pairs, of which held) a listing shows, with or without those
+    /// reviewed as complementary.
+    pub(crate) fn listed(&self, include_complementary: bool) -> (u64, u64) {
+        if include_complementary {
+            (
+                self.open + self.complementary,
+                self.open_held + self.complementary_held,
+            )
+        } else {
+            (self.open, self.open_held)
+        }
+    }
+}

@@ -13,57 +13,8 @@ use std::ops::ControlFlow;
 
 use crate::store::{ReviewRecord, StoreError};
 
-use super::overlap::{judge, Complementary, Judged, OverlapKind};
+use super::overlap::{judge, Cell, Complementary, Judged, OverlapCounts, OverlapKind};
 use super::query::{Coverage, Overlap, Support};
-
-/// A (municipality P-code, sector code) pair.
-pub(crate) type Cell = (String, String);
-
-/// The overlapping pairs of one cell, counted: how many were reviewed as
-/// complementary and how many not, and how many of each are held for the
-/// ministry's review.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct OverlapCounts {
-    open: u64,
-    open_held: u64,
-    complementary: u64,
-    complementary_held: u64,
-}
-
-impl OverlapCounts {
-    fn add(&mut self, held: bool, complementary: bool) {
-        let (pairs, held_pairs) = if complementary {
-            (&mut self.complementary, &mut self.complementary_held)
-        } else {
-            (&mut self.open, &mut self.open_held)
-        };
-        *pairs += 1;
-        *held_pairs += u64::from(held);
-    }
-
-    /// Pairs not reviewed as complementary.
-    pub(crate) fn open(&self) -> u64 {
-        self.open
-    }
-
-    /// No pair at all.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.open + self.complementary == 0
-    }
-
-    /// (pairs, of which held) a listing shows, with or without those
-    /// reviewed as complementary.
-    fn listed(&self, include_complementary: bool) -> (u64, u64) {
-        if include_complementary {
-            (
-                self.open + self.complementary,
-                self.open_held + self.complementary_held,
-            )
-        } else {
-            (self.open, self.open_held)
-        }
-    }
-}
 
 /// One of the two projects is held for the ministry's review.
 fn held(a: &Support, b: &Support) -> bool {

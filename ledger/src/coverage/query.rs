@@ -8,8 +8,9 @@ use tansiq_proto::v1 as pb;
 use crate::date::Date;
 use crate::store::{AttestationRecord, NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
-use super::overlap::{judge, pair, Complementary, Judged, OverlapKind};
-use super::pairs::{Cell as PairCell, OverlapCounts};
+use super::overlap::{
+    judge, pair, Cell as PairCell, Complementary, Judged, OverlapCounts, OverlapKind,
+};
 use super::policy::sector_policy;
 
 /// The point in time a query answers for.

@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use crate::date::Date;
 use crate::store::{cf, text_key, NeedRecord, StoreError};
 
-use super::pairs::{Cell, OverlapCounts};
+use super::overlap::{Cell, OverlapCounts};
 use super::query::{CountsOfNow, Coverage, Gap, Totals};
 
 /// Where an uncovered need ranks: most people in need first, then the
