@@ -512,6 +512,27 @@ fn a_backup_leaves_a_store_of_the_previous_format_as_it_is() {
     assert_eq!(manifest(&out)["position"], 58, "{}", manifest(&out));
 }
 
+/// A matrix answer as the previous version's CLI printed it: without the
+/// field added since (a cell's `open_overlaps`, printed last in its object
+/// when not zero). Everything else is compared byte for byte.
+fn without_fields_added_since_format_2(answer: &str) -> String {
+    const ADDED: &str = ",\"openOverlaps\":\"";
+    let mut kept = String::with_capacity(answer.len());
+    let mut rest = answer;
+    while let Some(at) = rest.find(ADDED) {
+        kept.push_str(&rest[..at]);
+        let value = &rest[at + ADDED.len()..];
+        let end = value.find('"').expect("a quoted count");
+        assert!(
+            value[..end].bytes().all(|b| b.is_ascii_digit()) && value[end + 1..].starts_with('}'),
+            "openOverlaps is a count, last in its cell: {answer}"
+        );
+        rest = &value[end + 1..];
+    }
+    kept.push_str(rest);
+    kept
+}
+
 /// The store of the previous format (tests/fixtures/format-2: the demo at
 /// 4aa45a8, every record in JSON) opens in this version, which writes keys,
 /// projects and their versions in protobuf, and answers every question of
@@ -549,8 +570,12 @@ fn a_store_of_format_2_answers_byte_for_byte_as_the_previous_version_did() {
                 "{question}: {}",
                 stderr(&answered)
             );
+            let mut printed = stdout(&answered);
+            if question.starts_with("matrix") {
+                printed = without_fields_added_since_format_2(&printed);
+            }
             assert_eq!(
-                stdout(&answered),
+                printed,
                 expected.as_str().unwrap(),
                 "start {start}: {question}"
             );
