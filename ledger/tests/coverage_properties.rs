@@ -871,50 +871,76 @@ fn the_tally_sees_a_need_covered_and_uncovered() {
     assert_eq!(lists, [0, 1, 2], "lists of projects by place in memory");
 }
 
+/// A ledger with LY01 and `municipalities` under it, and one registered
+/// donor, "donor-a": what the small tests below commit to.
+struct OneDonor {
+    ledger: Ledger,
+    donor: Author,
+    at: i64,
+    _dir: tempfile::TempDir,
+}
+
+impl OneDonor {
+    fn new(chain: &str, seed: u8, municipalities: &[&str]) -> OneDonor {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
+            &dir.path().join("ledger"),
+            chain,
+            seed,
+            FIRST_DAY_MS,
+        );
+        let mut at = FIRST_DAY_MS;
+        let root = events::municipality("LY01", "", 1);
+        commit_at(&ledger, &mut at, &mut ministry, root);
+        for pcode in municipalities {
+            let municipality = events::municipality(pcode, "LY01", 2);
+            commit_at(&ledger, &mut at, &mut ministry, municipality);
+        }
+        let key = KeyPair::generate();
+        let registration = events::register_donor("donor-a", &key);
+        commit_at(&ledger, &mut at, &mut ministry, registration);
+        let org = OrgId::parse("donor-a").unwrap();
+        OneDonor {
+            donor: Author::new(ministry.chain.clone(), org, key, 0, None),
+            ledger,
+            at,
+            _dir: dir,
+        }
+    }
+
+    /// Registers `project_id` as donor-a.
+    fn register(&mut self, project_id: &str, details: pb::ProjectDetails) {
+        let kind = events::project(project_id, details);
+        commit_at(&self.ledger, &mut self.at, &mut self.donor, kind);
+    }
+
+    fn now(&self) -> Coverage<'_> {
+        self.ledger.coverage(AsOf::now(self.at))
+    }
+}
+
+/// Commits `kind` signed by `author`, a moment after `at`, which it moves on.
+fn commit_at(ledger: &Ledger, at: &mut i64, author: &mut Author, kind: Kind) {
+    *at += 1;
+    let event = author.sign(kind, *at).0;
+    let outcome = commit_group(ledger, vec![vec![event]], *at).remove(0);
+    assert!(outcome.is_ok(), "{outcome:?}");
+}
+
 /// A who-supports answer is bounded before it is read whole: past `max`
 /// supports the ledger says so instead of reading on.
 #[test]
 fn who_supports_stops_past_its_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
-        &dir.path().join("ledger"),
-        "tansiq-bounded",
-        9,
-        FIRST_DAY_MS,
-    );
-    let chain = ministry.chain.clone();
-    let mut at = FIRST_DAY_MS;
-    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
-        at += 1;
-        let event = author.sign(kind, at).0;
-        let outcome = commit_group(ledger, vec![vec![event]], at).remove(0);
-        assert!(outcome.is_ok(), "{outcome:?}");
-    };
-    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
-    for pcode in ["LY0101", "LY0102"] {
-        commit(
-            &ledger,
-            &mut ministry,
-            events::municipality(pcode, "LY01", 2),
-        );
-    }
-    let key = KeyPair::generate();
-    commit(
-        &ledger,
-        &mut ministry,
-        events::register_donor("donor-a", &key),
-    );
-    let mut donor = Author::new(chain, OrgId::parse("donor-a").unwrap(), key, 0, None);
+    let mut small = OneDonor::new("tansiq-bounded", 9, &["LY0101", "LY0102"]);
     for (project, pcode) in [
         ("pa", "LY0101"),
         ("pb", "LY0101"),
         ("pc", "LY0101"),
         ("pd", "LY0102"),
     ] {
-        let details = events::details(pcode, "14030", "EUR", "1000");
-        commit(&ledger, &mut donor, events::project(project, details));
+        small.register(project, events::details(pcode, "14030", "EUR", "1000"));
     }
-    let coverage = ledger.coverage(AsOf::now(at));
+    let coverage = small.now();
     let count = |pcode: &str, children: bool, max: usize| {
         coverage
             .who_supports_at_most(pcode, None, children, max)
@@ -936,34 +962,7 @@ fn who_supports_stops_past_its_bound() {
 /// two sectors of one category counts once there, beside another project.
 #[test]
 fn a_project_in_two_sectors_of_one_category_counts_once_in_the_matrix() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
-        &dir.path().join("ledger"),
-        "tansiq-matrix",
-        10,
-        FIRST_DAY_MS,
-    );
-    let chain = ministry.chain.clone();
-    let mut at = FIRST_DAY_MS;
-    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
-        at += 1;
-        let event = author.sign(kind, at).0;
-        let outcome = commit_group(ledger, vec![vec![event]], at).remove(0);
-        assert!(outcome.is_ok(), "{outcome:?}");
-    };
-    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
-    commit(
-        &ledger,
-        &mut ministry,
-        events::municipality("LY0101", "LY01", 2),
-    );
-    let key = KeyPair::generate();
-    commit(
-        &ledger,
-        &mut ministry,
-        events::register_donor("donor-a", &key),
-    );
-    let mut donor = Author::new(chain, OrgId::parse("donor-a").unwrap(), key, 0, None);
+    let mut small = OneDonor::new("tansiq-matrix", 10, &["LY0101"]);
     let mut both = events::details("LY0101", "14030", "EUR", "1000");
     both.sectors = vec![
         pb::ProjectSector {
@@ -975,10 +974,12 @@ fn a_project_in_two_sectors_of_one_category_counts_once_in_the_matrix() {
             percentage: 50,
         },
     ];
-    commit(&ledger, &mut donor, events::project("two-sectors", both));
-    let one = events::details("LY0101", "14031", "EUR", "500");
-    commit(&ledger, &mut donor, events::project("one-sector", one));
-    let matrix = ledger.coverage(AsOf::now(at)).matrix("LY01").unwrap();
+    small.register("two-sectors", both);
+    small.register(
+        "one-sector",
+        events::details("LY0101", "14031", "EUR", "500"),
+    );
+    let matrix = small.now().matrix("LY01").unwrap();
     let cell = &matrix[&("LY0101".to_owned(), "140".to_owned())];
     assert_eq!(cell.projects, 2, "{matrix:?}");
     assert_eq!(cell.budget["EUR"].to_string(), "1500.00");
