@@ -595,3 +595,108 @@ async fn an_integrator_lists_what_is_on_the_ledger_and_unknown_references_are_no
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     assert!(refused.message().contains("not an OrgRole"), "{refused:?}");
 }
+
+/// A crowded municipality: 210 projects of three donors in one sector,
+/// every pair overlapping (more than an answer names). Asking Overlaps for
+/// all of them is refused with how many match and what to ask instead; a
+/// page of them answers, with the total; the matrix cell counts them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_ask() {
+    use tansiq_ledger::author::{now_ms, Author};
+    use tansiq_ledger::ids::OrgId;
+    use tansiq_ledger::signing::KeyPair;
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::coverage_client::CoverageClient;
+    use tansiq_tests::{author, events};
+
+    const PER_DONOR: usize = 70;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let chain = ministry.chain.clone();
+    let mut setup = vec![
+        ministry
+            .sign(events::municipality("LY01", "", 1), now_ms())
+            .0,
+        ministry
+            .sign(events::municipality("LY0101", "LY01", 2), now_ms())
+            .0,
+    ];
+    let mut donors = Vec::new();
+    for index in 0..3 {
+        let org = format!("donor-{index}");
+        let key = KeyPair::generate();
+        setup.push(
+            ministry
+                .sign(events::register_donor(&org, &key), now_ms())
+                .0,
+        );
+        donors.push(Author::new(
+            chain.clone(),
+            OrgId::parse(&org).unwrap(),
+            key,
+            0,
+            None,
+        ));
+    }
+    client
+        .submit_batch(pb::SubmitBatchRequest { events: setup })
+        .await
+        .unwrap();
+    let mut projects = Vec::new();
+    for (index, donor) in donors.iter_mut().enumerate() {
+        for n in 0..PER_DONOR {
+            let details = events::details("LY0101", "14030", "EUR", "1000");
+            let kind = events::project(&format!("d{index}-p{n}"), details);
+            projects.push(donor.sign(kind, now_ms()).0);
+        }
+    }
+    client
+        .submit_batch(pb::SubmitBatchRequest { events: projects })
+        .await
+        .unwrap();
+
+    let pairs = (3 * PER_DONOR) * (3 * PER_DONOR - 1) / 2;
+    assert!(pairs > tansiq_ledger::limits::OVERLAPS_ANSWER_MAX);
+    let mut coverage = CoverageClient::new(node.channel().await);
+    let ask = |limit: u32| pb::OverlapsRequest {
+        scope: Some(pb::Scope {
+            pcode: "LY01".into(),
+            ..Default::default()
+        }),
+        limit,
+        ..Default::default()
+    };
+    let refused = coverage.overlaps(ask(0)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .starts_with(&format!("{pairs} pairs overlap under LY01, and one answer names at most 10000: ask for at most that many")),
+        "{}",
+        refused.message()
+    );
+    let page = coverage.overlaps(ask(25)).await.unwrap().into_inner();
+    assert_eq!((page.overlaps.len(), page.total), (25, pairs as u64));
+    let matrix = coverage
+        .matrix(pb::MatrixRequest {
+            scope: ask(0).scope,
+            count: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let cells: Vec<(String, String, u64)> = matrix
+        .cells
+        .iter()
+        .map(|cell| {
+            (
+                cell.pcode.clone(),
+                cell.category.clone(),
+                cell.open_overlaps,
+            )
+        })
+        .collect();
+    assert_eq!(cells, [("LY0101".into(), "140".into(), pairs as u64)]);
+}
