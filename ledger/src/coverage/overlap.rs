@@ -159,6 +159,17 @@ pub(crate) enum Complementary {
     Kept,
 }
 
+impl Complementary {
+    /// Kept when a listing includes the complementary pairs, else left out.
+    pub(crate) fn kept_if(include_complementary: bool) -> Complementary {
+        if include_complementary {
+            Complementary::Kept
+        } else {
+            Complementary::LeftOut
+        }
+    }
+}
+
 /// Two projects that overlap, and the ministry's review of the pair if any.
 #[derive(Clone, Debug)]
 pub(crate) struct Judged {

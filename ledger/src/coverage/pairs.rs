@@ -85,11 +85,7 @@ impl Coverage<'_> {
             .iter()
             .map(|(_, counts)| counts.listed(include_complementary).0)
             .sum();
-        let complementary = if include_complementary {
-            Complementary::Kept
-        } else {
-            Complementary::LeftOut
-        };
+        let complementary = Complementary::kept_if(include_complementary);
         let mut overlaps = Vec::new();
         for held_pass in [true, false] {
             for ((pcode, sector), counts) in cells {
@@ -108,14 +104,7 @@ impl Coverage<'_> {
                 let supports = self.cell_supports(pcode, sector)?;
                 self.for_each_overlap(&supports, complementary, |a, b, kind, review| {
                     if held(a, b) == held_pass {
-                        overlaps.push(Overlap {
-                            pcode: pcode.clone(),
-                            sector: sector.clone(),
-                            a: a.clone(),
-                            b: b.clone(),
-                            kind,
-                            review,
-                        });
+                        overlaps.push(Overlap::of(pcode, sector, a, b, kind, review));
                     }
                     if overlaps.len() >= limit {
                         ControlFlow::Break(())

@@ -71,6 +71,25 @@ pub struct Overlap {
 }
 
 impl Overlap {
+    /// The pair of `a` and `b` in `pcode` and `sector`.
+    pub(crate) fn of(
+        pcode: &str,
+        sector: &str,
+        a: &Support,
+        b: &Support,
+        kind: OverlapKind,
+        review: Option<ReviewRecord>,
+    ) -> Overlap {
+        Overlap {
+            pcode: pcode.to_owned(),
+            sector: sector.to_owned(),
+            a: a.clone(),
+            b: b.clone(),
+            kind,
+            review,
+        }
+    }
+
     /// One of the two projects is held for the ministry's review.
     pub fn held(&self) -> bool {
         self.a.project.pending_review || self.b.project.pending_review
@@ -346,7 +365,7 @@ impl<'a> Coverage<'a> {
     ) -> Result<(), StoreError> {
         let mut cell: Option<(String, String)> = None;
         let mut supports = Vec::new();
-        for entry in self.store.coverage_entries_under(pcode) {
+        for entry in self.store.coverage_entries_read(pcode, false) {
             let (place, place_sector, project_id) = entry?;
             if sector.is_some_and(|wanted| !place_sector.starts_with(wanted)) {
                 continue;
@@ -382,20 +401,25 @@ impl<'a> Coverage<'a> {
 
     /// Overlapping pairs under `pcode` (and its children), optionally in one
     /// sector; with `include_complementary`, also the pairs reviewed as such.
+    /// Every pair at once: a crowded cell holds n²/2 of them, so a node
+    /// answers with [`Coverage::overlaps_held_first`] instead (the tests
+    /// check it against this).
     pub fn overlaps(
         &self,
         pcode: &str,
         sector: Option<&str>,
         include_complementary: bool,
     ) -> Result<Vec<Overlap>, StoreError> {
-        let complementary = if include_complementary {
-            Complementary::Kept
-        } else {
-            Complementary::LeftOut
-        };
         let mut overlaps = Vec::new();
         self.for_each_place(pcode, sector, |pcode, sector, supports| {
-            self.overlaps_among(pcode, sector, &supports, complementary, &mut overlaps)
+            self.for_each_overlap(
+                &supports,
+                Complementary::kept_if(include_complementary),
+                |a, b, kind, review| {
+                    overlaps.push(Overlap::of(pcode, sector, a, b, kind, review));
+                    std::ops::ControlFlow::Continue(())
+                },
+            )
         })?;
         Ok(overlaps)
     }
@@ -444,29 +468,6 @@ impl<'a> Coverage<'a> {
             Some(tally) => tally.counted_cells(&self.untallied(), pcode, sector),
             None => self.counted_cells(pcode, sector),
         }
-    }
-
-    /// Appends to `overlaps` each overlapping pair of `supports`, all in
-    /// `pcode` and `sector`.
-    pub(crate) fn overlaps_among(
-        &self,
-        pcode: &str,
-        sector: &str,
-        supports: &[Support],
-        complementary: Complementary,
-        overlaps: &mut Vec<Overlap>,
-    ) -> Result<(), StoreError> {
-        self.for_each_overlap(supports, complementary, |a, b, kind, review| {
-            overlaps.push(Overlap {
-                pcode: pcode.to_owned(),
-                sector: sector.to_owned(),
-                a: a.clone(),
-                b: b.clone(),
-                kind,
-                review,
-            });
-            std::ops::ControlFlow::Continue(())
-        })
     }
 
     /// Open overlapping pairs and uncovered needs under `pcode`.
@@ -542,7 +543,7 @@ impl<'a> Coverage<'a> {
     pub fn disputes(&self, pcode: &str) -> Result<Vec<Dispute>, StoreError> {
         let mut seen = BTreeSet::new();
         let mut found = Vec::new();
-        for entry in self.store.coverage_entries_under(pcode) {
+        for entry in self.store.coverage_entries_read(pcode, false) {
             let (_, _, project_id) = entry?;
             if !seen.insert(project_id.clone()) {
                 continue;

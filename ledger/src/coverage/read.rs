@@ -66,18 +66,9 @@ impl Store {
         self.coverage_entries_read(pcode, exact).collect()
     }
 
-    /// [`Store::coverage_entries`] under `pcode` and its children, read as
-    /// the caller goes: (P-code, sector, project) in key order, so each
-    /// (P-code, sector) cell's entries come together.
-    pub(crate) fn coverage_entries_under(
-        &self,
-        pcode: &str,
-    ) -> impl Iterator<Item = Result<(String, String, String), StoreError>> + '_ {
-        self.coverage_entries_read(pcode, false)
-    }
-
     /// [`Store::coverage_entries`], read as the caller goes (a caller may
-    /// stop early).
+    /// stop early): (P-code, sector, project) in key order, so each
+    /// (P-code, sector) cell's entries come together.
     pub(crate) fn coverage_entries_read(
         &self,
         pcode: &str,
