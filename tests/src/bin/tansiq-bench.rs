@@ -182,7 +182,9 @@ async fn main() -> anyhow::Result<()> {
     for (shape, workload) in shapes.iter().zip(workloads) {
         let cpu_before = CpuTimes::read(&measured_pids);
         let threads_before = own_node.and_then(cpu_seconds_by_thread);
+        let groups_before = commit_groups(&mut client).await?;
         let measured = drive(&url, workload).await?;
+        let groups = commit_groups(&mut client).await? - groups_before;
         let cpu =
             cpu_before.and_then(|before| Some(CpuTimes::read(&measured_pids)?.since(&before)));
         let threads = threads_before.and_then(|before| {
@@ -207,10 +209,24 @@ async fn main() -> anyhow::Result<()> {
         if let Some(threads) = threads {
             threads.print_per_event(measured.events);
         }
+        println!(
+            "  {} commit groups, {:.1} events per group",
+            groups,
+            measured.events as f64 / groups.max(1) as f64
+        );
     }
     println!("ratio = durable committed events/s divided by one core's verification rate");
     drop(node);
     Ok(())
+}
+
+/// The commit groups the node wrote since it started (GetStatus).
+async fn commit_groups(client: &mut LedgerClient<Channel>) -> anyhow::Result<u64> {
+    Ok(client
+        .get_status(pb::GetStatusRequest {})
+        .await?
+        .into_inner()
+        .commit_groups)
 }
 
 /// Registers the bench municipality (if new) and one donor per client,
