@@ -1,6 +1,7 @@
 //! The staging of one commit group: reads through the overlays and caches,
 //! each event's key chain, and the group's write batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
@@ -12,7 +13,7 @@ use crate::ids::{EventId, PublicKeyBytes};
 use crate::reject::{in_batch, Rejection};
 use crate::store::ReviewRecord;
 use crate::store::{
-    cf, KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Store,
+    cf, EncodedProject, KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Store,
     StoreError, Tip,
 };
 use crate::tree;
@@ -424,21 +425,24 @@ impl<'a> Staging<'a> {
         for (org_id, record) in &group.orgs {
             batch.put_org(org_id, record);
         }
+        // Each state of a project encoded once: for its version and, the
+        // last one, for its record.
+        let mut last_state = HashMap::new();
+        for (project_id, position, project, committed_at_ms) in &group.project_versions {
+            let encoded = EncodedProject::of(project);
+            batch.put_project_version(project_id, *position, *committed_at_ms, &encoded);
+            last_state.insert(project_id.as_str(), (project, encoded));
+        }
         for (project_id, record) in &group.projects {
-            batch.put_project(project_id, record);
+            match last_state.get(project_id.as_str()) {
+                Some((last, encoded)) if Arc::ptr_eq(last, record) => {
+                    batch.put_project(project_id, encoded)
+                }
+                _ => batch.put_project(project_id, &EncodedProject::of(record)),
+            }
         }
         for (pcode, record) in &group.municipalities {
             batch.put_municipality(pcode, record);
-        }
-        for (project_id, position, project, committed_at_ms) in &group.project_versions {
-            batch.put_project_version(
-                project_id,
-                *position,
-                &ProjectVersion {
-                    committed_at_ms: *committed_at_ms,
-                    project: project.as_ref(),
-                },
-            );
         }
         for (project_id, position, id) in &group.project_events {
             batch.put_project_event(project_id, *position, id);

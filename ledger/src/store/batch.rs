@@ -9,13 +9,11 @@ use crate::ids::{EventId, LogPosition, PublicKeyBytes};
 
 use super::cf;
 use super::db::Store;
-use super::encoding::Encode;
+use super::encoding::{Encode, EncodedProject};
 use super::keys::{
     key_sequence_key, text_key, versioned_key, META_GENESIS, META_TIP, META_TREE_SIZE,
 };
-use super::records::{
-    KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, ProjectVersion, Tip,
-};
+use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, Tip};
 
 impl Store {
     /// A batch writer bound to this store's column families.
@@ -90,8 +88,12 @@ impl Batch<'_> {
     pub(crate) fn put_org(&mut self, org_id: &str, record: &OrgRecord) {
         self.put_record(cf::ORGS, org_id.as_bytes(), record);
     }
-    pub(crate) fn put_project(&mut self, project_id: &str, record: &ProjectRecord) {
-        self.put_record(cf::PROJECTS, project_id.as_bytes(), record);
+    pub(crate) fn put_project(&mut self, project_id: &str, encoded: &EncodedProject) {
+        self.batch.put_cf(
+            self.store.cf(cf::PROJECTS),
+            project_id.as_bytes(),
+            encoded.record(),
+        );
     }
     pub(crate) fn put_municipality(&mut self, pcode: &str, record: &MunicipalityRecord) {
         self.put_record(cf::MUNICIPALITIES, pcode.as_bytes(), record);
@@ -111,16 +113,19 @@ impl Batch<'_> {
             envelope.encode_to_vec(),
         );
     }
+    /// The project as `position` left it, committed at `committed_at_ms`
+    /// (a [`super::ProjectVersion`]).
     pub(crate) fn put_project_version(
         &mut self,
         project_id: &str,
         position: LogPosition,
-        version: &ProjectVersion<&ProjectRecord>,
+        committed_at_ms: i64,
+        encoded: &EncodedProject,
     ) {
-        self.put_record(
-            cf::PROJECT_VERSIONS,
-            &versioned_key(&[project_id], position),
-            version,
+        self.batch.put_cf(
+            self.store.cf(cf::PROJECT_VERSIONS),
+            versioned_key(&[project_id], position),
+            encoded.version(committed_at_ms),
         );
     }
     pub(crate) fn put_project_event(
