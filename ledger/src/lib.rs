@@ -36,5 +36,5 @@ pub mod sync;
 pub mod testing;
 pub mod tree;
 
-pub use append::{Ledger, Receipt};
+pub use append::{Ledger, Receipt, Warning};
 pub use reject::Rejection;

@@ -758,7 +758,7 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
         receipts
             .iter()
             .flat_map(|receipt| &receipt.warnings)
-            .any(|warning| warning.contains(project))
+            .any(|warning| warning.to_string().contains(project))
     };
     commit(
         &ledger,
@@ -772,7 +772,7 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
     );
     assert!(warned_about(&b, "water-a"), "no overlap warning: {b:?}");
     assert_eq!(
-        b[0].warnings,
+        b[0].warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         ["overlap in LY0101, sector 14030: project water-a of donor-a (\"Water network rehabilitation\") — another donor, same municipality, sector and period"],
         "the warning names the place, the other project, its donor and title, and why"
     );
@@ -814,6 +814,85 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
         "reviewed pair warned after reopening: {b:?}"
     );
     assert!(warned_about(&b, "water-c"), "{b:?}");
+}
+
+/// A receipt names at most ten overlaps and counts the rest, says why a
+/// project is held, and reads the same once serialised (a Raft entry's
+/// outcome travels as text): the lines a donor's engineer reads, pinned.
+#[test]
+fn a_receipt_names_ten_overlaps_counts_the_rest_and_says_why_it_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, mut ministry) = tansiq_ledger::testing::open_test_ledger(
+        &dir.path().join("ledger"),
+        "tansiq-receipt-lines",
+        7,
+        FIRST_DAY_MS,
+    );
+    let chain = ministry.chain.clone();
+    let mut at = FIRST_DAY_MS;
+    let mut commit = |author: &mut Author, kind: Kind| {
+        at += 1;
+        let event = author.sign(kind, at).0;
+        commit_group(&ledger, vec![vec![event]], at)
+            .remove(0)
+            .unwrap()
+            .remove(0)
+    };
+    commit(&mut ministry, events::municipality("LY01", "", 1));
+    commit(&mut ministry, events::municipality("LY0101", "LY01", 2));
+    let lines = |receipt: &tansiq_ledger::Receipt| -> Vec<String> {
+        receipt.warnings.iter().map(ToString::to_string).collect()
+    };
+    let mut last = None;
+    for index in 0..13 {
+        let name = format!("donor-{index:02}");
+        let key = KeyPair::generate();
+        commit(&mut ministry, events::register_donor(&name, &key));
+        let mut donor = Author::new(chain.clone(), OrgId::parse(&name).unwrap(), key, 0, None);
+        if index == 12 {
+            commit(
+                &mut ministry,
+                Kind::SectorPolicySet(pb::SectorPolicySet {
+                    sector: "14030".into(),
+                    policy: pb::CoordinationPolicy::Hold as i32,
+                }),
+            );
+        }
+        let details = events::details("LY0101", "14030", "EUR", "100000");
+        let receipt = commit(
+            &mut donor,
+            events::project(&format!("water-{index:02}"), details),
+        );
+        if index == 11 {
+            let told = lines(&receipt);
+            assert_eq!(told.len(), 11, "{told:#?}");
+            assert_eq!(
+                told[0],
+                "overlap in LY0101, sector 14030: project water-00 of donor-00 (\"Water network rehabilitation\") — another donor, same municipality, sector and period"
+            );
+            assert!(
+                told[9].contains("project water-09 of donor-09"),
+                "{told:#?}"
+            );
+            assert_eq!(
+                told[10],
+                "and at least 1 more overlaps: see `tansiq check` or `tansiq overlaps`"
+            );
+            assert!(!receipt.pending_review);
+        }
+        last = Some(receipt);
+    }
+    let held = last.unwrap();
+    assert!(held.pending_review, "{held:?}");
+    let told = lines(&held);
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some("held pending the ministry's review: sector 14030 is under the hold policy"),
+        "{told:#?}"
+    );
+    let read_back: tansiq_ledger::Receipt =
+        serde_json::from_str(&serde_json::to_string(&held).unwrap()).unwrap();
+    assert_eq!(lines(&read_back), told, "the same lines once serialised");
 }
 
 /// A need's cell is counted again when a project comes to cover it, and

@@ -10,7 +10,7 @@ use openraft::{BasicNode, RaftMetrics};
 use tansiq_ledger::ids::EventId;
 use tansiq_ledger::replication::NodeId;
 use tansiq_ledger::store::{LogRecord, Tip};
-use tansiq_ledger::Receipt;
+use tansiq_ledger::{Receipt, Warning};
 use tansiq_proto::v1 as pb;
 
 /// A node's view of the cluster, from its Raft metrics, the ledger's tip
@@ -97,7 +97,7 @@ pub fn receipt_to_proto(receipt: &Receipt) -> pb::Receipt {
         state: pb::ReceiptState::Committed as i32,
         duplicate: receipt.duplicate,
         committed_at_ms: receipt.committed_at_ms,
-        warnings: receipt.warnings.clone(),
+        warnings: receipt.warnings.iter().map(Warning::text).collect(),
         pending_review: receipt.pending_review,
     }
 }

@@ -19,7 +19,7 @@ use tansiq_ledger::iati::{Activity, Reader};
 use tansiq_ledger::ids::{OrgId, PublicKeyBytes};
 use tansiq_ledger::signing::{plan_request_bytes, verify_signature};
 use tansiq_ledger::store::StoreError;
-use tansiq_ledger::Ledger;
+use tansiq_ledger::{Ledger, Warning};
 use tansiq_proto::v1 as pb;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -179,7 +179,11 @@ impl Planner<'_> {
                 match ledger.try_kinds(trial, self.signer, org_id, kinds.clone(), now_ms())? {
                     Ok(receipts) => {
                         tried.pending_review = receipts.iter().any(|r| r.pending_review);
-                        tried.warnings = receipts.into_iter().flat_map(|r| r.warnings).collect();
+                        tried.warnings = receipts
+                            .iter()
+                            .flat_map(|r| &r.warnings)
+                            .map(Warning::text)
+                            .collect();
                     }
                     Err(rejection) => {
                         tried.refusal = rejection.to_string();

@@ -37,7 +37,7 @@ pub use ledger::{Ledger, OpenError, UpgradeCopy};
 #[cfg(feature = "test-support")]
 pub(crate) use rebuild::{read_chunk, REBUILD_CHUNK_EVENTS};
 pub use rebuild::{rebuild, RebuildError};
-pub use receipt::{Receipt, RequestOutcome};
+pub use receipt::{Receipt, RequestOutcome, Warning};
 pub use signers::{keys_introduced, SignerCheckError};
 pub(crate) use staging::Receipts;
 pub use trial::Trial;

@@ -72,7 +72,7 @@ impl Overlay {
 /// What an accepted event's author is told besides its receipt.
 #[derive(Default)]
 pub(super) struct Effects {
-    pub(super) warnings: Vec<String>,
+    pub(super) warnings: Vec<super::receipt::Warning>,
     pub(super) pending_review: bool,
 }
 

@@ -19,6 +19,7 @@ use crate::store::{
 use super::authorise::{ministry_only, not_allowed, project_writer};
 use super::overlay::{Effects, StageError};
 use super::places;
+use super::receipt::Warning;
 use super::staging::{Receipts, Staging};
 
 impl Staging<'_> {
@@ -93,22 +94,19 @@ impl Staging<'_> {
         if !held_sectors.is_empty() {
             project.pending_review = true;
             effects.pending_review = true;
-            effects.warnings.push(format!(
-                "held pending the ministry's review: sector {} is under the hold policy",
-                held_sectors.into_iter().collect::<Vec<_>>().join(", ")
-            ));
+            effects.warnings.push(Warning::held(held_sectors));
         }
         self.stage_project(project_id, project, position, event)?;
         Ok(effects)
     }
 
     /// The receipt's overlap warnings: up to `RECEIPT_OVERLAP_WARNINGS_MAX`
-    /// per place, and a line saying there are more.
+    /// per place, and one saying there are more.
     fn overlap_warnings(
         &self,
         project_id: &str,
         project: &ProjectRecord,
-    ) -> Result<Vec<String>, StageError> {
+    ) -> Result<Vec<Warning>, StageError> {
         let overlaps = self.overlaps_of(
             project_id,
             project,
@@ -116,50 +114,19 @@ impl Staging<'_> {
             |_| Ok(true),
         )?;
         let total = overlaps.len();
-        let mut warnings = Vec::new();
+        let mut warnings = Vec::with_capacity(total.min(RECEIPT_OVERLAP_WARNINGS_MAX + 1));
         for (shown, found) in overlaps.into_iter().enumerate() {
             if shown == RECEIPT_OVERLAP_WARNINGS_MAX {
-                warnings.push(format!(
-                    "and at least {} more overlaps: see `tansiq check` or `tansiq overlaps`",
-                    total - shown
-                ));
+                warnings.push(Warning::more_overlaps(total - shown));
                 break;
             }
-            let why = match found.kind {
-                OverlapKind::DifferentDonors => {
-                    "another donor, same municipality, sector and period"
-                }
-                OverlapKind::SameDonorSimilarTitle => {
-                    "same donor, a similar title: reported twice?"
-                }
-            };
             let Found {
                 pcode,
                 sector,
                 other,
-                ..
+                kind,
             } = found;
-            // The writer thread names every overlap of every registration:
-            // one exactly sized string (`concat`), not the formatting
-            // machinery, which was a tenth of the writer's time in
-            // `bench/ingest.sh`.
-            warnings.push(
-                [
-                    "overlap in ",
-                    &pcode,
-                    ", sector ",
-                    &sector,
-                    ": project ",
-                    &other.id,
-                    " of ",
-                    &other.donor,
-                    " (\"",
-                    other.title(),
-                    "\") — ",
-                    why,
-                ]
-                .concat(),
-            );
+            warnings.push(Warning::overlap(pcode, sector, other, kind));
         }
         Ok(warnings)
     }
