@@ -700,3 +700,114 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
         .collect();
     assert_eq!(cells, [("LY0101".into(), "140".into(), pairs as u64)]);
 }
+
+/// PROTOCOL.md: a WhoSupports answer holds at most 40,000 supports (a
+/// project in a municipality and sector); past that the node says so and
+/// what to ask instead, and a narrower question still answers. 26 projects
+/// of one donor, each in 200 municipalities and 8 sectors, make 41,600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
+    use tansiq_ledger::author::{now_ms, Author};
+    use tansiq_ledger::ids::OrgId;
+    use tansiq_ledger::limits::WHO_SUPPORTS_MAX;
+    use tansiq_ledger::signing::KeyPair;
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::coverage_client::CoverageClient;
+    use tansiq_tests::{author, events};
+
+    const PLACES: usize = 200;
+    const SECTORS: [&str; 8] = [
+        "14030", "12220", "11220", "16010", "15112", "21020", "23230", "25030",
+    ];
+    const PROJECTS: usize = 26;
+    assert!(PROJECTS * PLACES * SECTORS.len() > WHO_SUPPORTS_MAX);
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let chain = ministry.chain.clone();
+    let pcode = |index: usize| format!("LY99{index:04}");
+    let mut setup = vec![
+        ministry
+            .sign(events::municipality("LY99", "", 1), now_ms())
+            .0,
+    ];
+    for index in 0..PLACES {
+        setup.push(
+            ministry
+                .sign(events::municipality(&pcode(index), "LY99", 2), now_ms())
+                .0,
+        );
+    }
+    let key = KeyPair::generate();
+    setup.push(
+        ministry
+            .sign(events::register_donor("donor-wide", &key), now_ms())
+            .0,
+    );
+    client
+        .submit_batch(pb::SubmitBatchRequest { events: setup })
+        .await
+        .unwrap();
+    let mut donor = Author::new(chain, OrgId::parse("donor-wide").unwrap(), key, 0, None);
+    let mut projects = Vec::new();
+    for n in 0..PROJECTS {
+        let mut details = events::details(&pcode(0), SECTORS[0], "EUR", "1000");
+        details.title = Some(pb::Names {
+            latin: format!("Programme {n} of many places"),
+            arabic: String::new(),
+        });
+        details.locations = (0..PLACES)
+            .map(|index| pb::ProjectLocation {
+                pcode: pcode(index),
+                percentage: 0,
+            })
+            .collect();
+        details.sectors = SECTORS
+            .iter()
+            .map(|code| pb::ProjectSector {
+                code: (*code).into(),
+                percentage: 0,
+            })
+            .collect();
+        projects.push(
+            donor
+                .sign(events::project(&format!("wide-{n}"), details), now_ms())
+                .0,
+        );
+    }
+    client
+        .submit_batch(pb::SubmitBatchRequest { events: projects })
+        .await
+        .unwrap();
+
+    let mut coverage = CoverageClient::new(node.channel().await);
+    let ask = |pcode: &str| pb::WhoSupportsRequest {
+        scope: Some(pb::Scope {
+            pcode: pcode.into(),
+            ..Default::default()
+        }),
+        include_children: true,
+        ..Default::default()
+    };
+    let refused = coverage.who_supports(ask("LY99")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    let message = refused.message();
+    assert!(
+        message
+            .starts_with("more than 40000 supports (a project in a municipality and sector) match")
+            && message.contains("ask about one municipality or region (a longer P-code)")
+            && message.contains("ListProjects"),
+        "{message}"
+    );
+    let one_place = coverage
+        .who_supports(ask(&pcode(7)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one_place.supports.len(), PROJECTS * SECTORS.len());
+    assert!(one_place
+        .supports
+        .iter()
+        .all(|support| support.pcode == pcode(7)));
+}
