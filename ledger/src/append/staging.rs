@@ -1,7 +1,6 @@
 //! The staging of one commit group: reads through the overlays and caches,
 //! each event's key chain, and the group's write batch.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
@@ -425,22 +424,27 @@ impl<'a> Staging<'a> {
         for (org_id, record) in &group.orgs {
             batch.put_org(org_id, record);
         }
-        // Each state of a project encoded once: for its version and, the
-        // last one, for its record.
-        let mut last_state = HashMap::new();
+        // Each state of a project encoded once, for its version; the
+        // group's last state (`stage_project` stages a project's record and
+        // its version together, the same `Arc`) is also its record.
+        let mut records = 0;
         for (project_id, position, project, committed_at_ms) in &group.project_versions {
             let encoded = EncodedProject::of(project);
             batch.put_project_version(project_id, *position, *committed_at_ms, &encoded);
-            last_state.insert(project_id.as_str(), (project, encoded));
-        }
-        for (project_id, record) in &group.projects {
-            match last_state.get(project_id.as_str()) {
-                Some((last, encoded)) if Arc::ptr_eq(last, record) => {
-                    batch.put_project(project_id, encoded)
-                }
-                _ => batch.put_project(project_id, &EncodedProject::of(record)),
+            if group
+                .projects
+                .get(project_id)
+                .is_some_and(|last| Arc::ptr_eq(last, project))
+            {
+                batch.put_project(project_id, &encoded);
+                records += 1;
             }
         }
+        assert_eq!(
+            records,
+            group.projects.len(),
+            "invariant: every project record staged is its last version"
+        );
         for (pcode, record) in &group.municipalities {
             batch.put_municipality(pcode, record);
         }
