@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tansiq_ledger::author::{now_ms, Author};
-use tansiq_ledger::ids::OrgId;
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 use tokio::net::{TcpListener, TcpStream};
@@ -274,7 +273,6 @@ async fn committed_receipt(
 pub async fn register_donors(members: &[Member], urls: &[String], count: usize) -> Vec<Author> {
     let mut client = members[0].node().client().await;
     let mut ministry = crate::author(&mut client, &members[0].node().ministry_key()).await;
-    let chain = ministry.chain.clone();
     let mut setup = vec![
         ministry
             .sign(crate::events::municipality("LY0101", "", 2), now_ms())
@@ -282,20 +280,14 @@ pub async fn register_donors(members: &[Member], urls: &[String], count: usize) 
     ];
     let mut donors = Vec::new();
     for index in 0..count {
-        let key = KeyPair::generate();
-        let name = format!("donor-{index}");
-        setup.push(
-            ministry
-                .sign(crate::events::register_donor(&name, &key), now_ms())
-                .0,
+        let (registration, donor) = tansiq_ledger::testing::registered_donor(
+            &mut ministry,
+            &format!("donor-{index}"),
+            KeyPair::generate(),
+            now_ms(),
         );
-        donors.push(Author::new(
-            ChainId::parse(chain.as_str()).expect("valid test ids"),
-            OrgId::parse(&name).expect("valid test ids"),
-            key,
-            0,
-            None,
-        ));
+        setup.push(registration);
+        donors.push(donor);
     }
     for event in &setup {
         submit_until_acknowledged(urls, 0, event).await;

@@ -26,12 +26,12 @@ use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use tansiq_ledger::author::{Author, KeyFile};
+use tansiq_ledger::author::KeyFile;
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::SECTOR;
 use tansiq_ledger::genesis::GenesisFile;
-use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::KeyPair;
+use tansiq_ledger::testing::registered_donor;
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::event_body::Kind;
@@ -190,7 +190,6 @@ pub fn build(dir: &Path, scale: &Scale) -> anyhow::Result<Built> {
 
     let (ledger, mut ministry) =
         crate::open_test_ledger(&dir.join(DB_DIR), CHAIN_NAME, MINISTRY_SEED, FIRST_DAY_MS);
-    let chain = ministry.chain.clone();
     std::fs::write(
         dir.join(tansiq_node::dev::GENESIS_FILE),
         GenesisFile::from_genesis(ledger.genesis()).to_json(),
@@ -230,15 +229,10 @@ pub fn build(dir: &Path, scale: &Scale) -> anyhow::Result<Built> {
     let mut donors = Vec::with_capacity(scale.donors);
     for index in 0..scale.donors {
         let key = KeyPair::from_seed([(index % 250) as u8 + 2; 32]);
-        let name = format!("donor-{index}");
-        loader.push(ministry.sign(events::register_donor(&name, &key), 0).0)?;
-        donors.push(Author::new(
-            chain.clone(),
-            OrgId::parse(&name)?,
-            key,
-            0,
-            None,
-        ));
+        let (registration, donor) =
+            registered_donor(&mut ministry, &format!("donor-{index}"), key, 0);
+        loader.push(registration)?;
+        donors.push(donor);
     }
     for index in 0..scale.municipalities {
         let need = Kind::NeedAssessed(pb::NeedAssessed {

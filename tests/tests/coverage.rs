@@ -602,9 +602,9 @@ async fn an_integrator_lists_what_is_on_the_ledger_and_unknown_references_are_no
 /// page of them answers, with the total; the matrix cell counts them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_ask() {
-    use tansiq_ledger::author::{now_ms, Author};
-    use tansiq_ledger::ids::OrgId;
+    use tansiq_ledger::author::now_ms;
     use tansiq_ledger::signing::KeyPair;
+    use tansiq_ledger::testing::registered_donor;
     use tansiq_proto::v1 as pb;
     use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::{author, events};
@@ -614,7 +614,6 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
     let node = Node::start(&dir.path().join("node"));
     let mut client = node.client().await;
     let mut ministry = author(&mut client, &node.ministry_key()).await;
-    let chain = ministry.chain.clone();
     let mut setup = vec![
         ministry
             .sign(events::municipality("LY01", "", 1), now_ms())
@@ -625,20 +624,14 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
     ];
     let mut donors = Vec::new();
     for index in 0..3 {
-        let org = format!("donor-{index}");
-        let key = KeyPair::generate();
-        setup.push(
-            ministry
-                .sign(events::register_donor(&org, &key), now_ms())
-                .0,
+        let (registration, donor) = registered_donor(
+            &mut ministry,
+            &format!("donor-{index}"),
+            KeyPair::generate(),
+            now_ms(),
         );
-        donors.push(Author::new(
-            chain.clone(),
-            OrgId::parse(&org).unwrap(),
-            key,
-            0,
-            None,
-        ));
+        setup.push(registration);
+        donors.push(donor);
     }
     client
         .submit_batch(pb::SubmitBatchRequest { events: setup })
@@ -707,10 +700,10 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
 /// of one donor, each in 200 municipalities and 8 sectors, make 41,600.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
-    use tansiq_ledger::author::{now_ms, Author};
-    use tansiq_ledger::ids::OrgId;
+    use tansiq_ledger::author::now_ms;
     use tansiq_ledger::limits::WHO_SUPPORTS_MAX;
     use tansiq_ledger::signing::KeyPair;
+    use tansiq_ledger::testing::registered_donor;
     use tansiq_proto::v1 as pb;
     use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::{author, events};
@@ -725,7 +718,6 @@ async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
     let node = Node::start(&dir.path().join("node"));
     let mut client = node.client().await;
     let mut ministry = author(&mut client, &node.ministry_key()).await;
-    let chain = ministry.chain.clone();
     let pcode = |index: usize| format!("LY99{index:04}");
     let mut setup = vec![
         ministry
@@ -739,17 +731,13 @@ async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
                 .0,
         );
     }
-    let key = KeyPair::generate();
-    setup.push(
-        ministry
-            .sign(events::register_donor("donor-wide", &key), now_ms())
-            .0,
-    );
+    let (registration, mut donor) =
+        registered_donor(&mut ministry, "donor-wide", KeyPair::generate(), now_ms());
+    setup.push(registration);
     client
         .submit_batch(pb::SubmitBatchRequest { events: setup })
         .await
         .unwrap();
-    let mut donor = Author::new(chain, OrgId::parse("donor-wide").unwrap(), key, 0, None);
     let mut projects = Vec::new();
     for n in 0..PROJECTS {
         let mut details = events::details(&pcode(0), SECTORS[0], "EUR", "1000");

@@ -223,3 +223,18 @@ fn read_log(
     }
     (events, fetching, decoding)
 }
+
+/// A donor organisation `org` signing with `key`: the ministry's
+/// registration of it, signed at `at_ms` (to commit or submit), and the
+/// donor's author at the start of its key's chain.
+pub fn registered_donor(
+    ministry: &mut Author,
+    org: &str,
+    key: KeyPair,
+    at_ms: i64,
+) -> (pb::SignedEvent, Author) {
+    let registration = ministry.sign(events::register_donor(org, &key), at_ms).0;
+    let org = OrgId::parse(org).expect("valid test org id");
+    let donor = Author::new(ministry.chain.clone(), org, key, 0, None);
+    (registration, donor)
+}
