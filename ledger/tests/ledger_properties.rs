@@ -384,3 +384,60 @@ fn a_signed_event_has_no_bit_that_can_be_flipped_silently() {
         .unwrap();
     assert_eq!(receipt[0].event_id, id);
 }
+
+#[test]
+fn a_rebuild_is_on_disk_when_it_returns_and_never_writes_over_a_ledger() {
+    // A rebuild writes without RocksDB's write-ahead log and flushes every
+    // memtable before it returns: the target, closed and opened again,
+    // holds the same log and answers. A target that already holds events
+    // (one an interrupted rebuild left, or any ledger) is refused.
+    let mut fixture = fixture();
+    let mut donor = register_donor(&mut fixture, "donor-a");
+    for (index, pcode) in MUNICIPALITIES.iter().enumerate() {
+        let mut details = events::details(pcode, SECTORS[index], "EUR", "1000");
+        details.iati_identifier = format!("XM-TEST-p{index}");
+        let (event, _) = donor.sign(
+            events::project(&format!("p{index}"), details),
+            CREATED_AT_MS,
+        );
+        commit(&fixture.ledger, vec![vec![event]])
+            .remove(0)
+            .unwrap();
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let target = scratch.path().join("rebuilt");
+    let rebuilt = tansiq_ledger::append::rebuild(
+        &fixture.ledger,
+        &target,
+        i64::MAX,
+        tansiq_ledger::event::Signatures::Verify,
+    )
+    .unwrap();
+    drop(rebuilt);
+    let reopened = open(&target, Some(fixture.ledger.genesis()));
+    assert_eq!(reopened.tip().unwrap(), fixture.ledger.tip().unwrap());
+    assert_eq!(assert_head_chain_recomputes(&reopened), 8);
+    for index in 0..MUNICIPALITIES.len() {
+        let id = format!("p{index}");
+        assert_eq!(
+            reopened.store().project(&id).unwrap(),
+            fixture.ledger.store().project(&id).unwrap(),
+            "project {id}"
+        );
+    }
+    drop(reopened);
+    let refused = tansiq_ledger::append::rebuild(
+        &fixture.ledger,
+        &target,
+        i64::MAX,
+        tansiq_ledger::event::Signatures::Unchecked,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(tansiq_ledger::append::RebuildError::TargetNotEmpty(ref path)) if path == &target
+        ),
+        "a rebuild into a ledger with events is refused, got {:?}",
+        refused.map(|_| ())
+    );
+}

@@ -346,17 +346,12 @@ fn read_entries(
         .saturating_sub(from.0)
         .min(SUBSCRIBE_PAGE_ENTRIES as u64) as usize;
     let records = ledger.store().log_range(from, count)?;
-    let mut entries = Vec::with_capacity(records.len());
-    for record in records {
-        let (_, event) = ledger.store().event(&record.event_id)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "log position {} names missing event {}",
-                record.position, record.event_id
-            ))
-        })?;
-        entries.push(log_entry(&record, event));
-    }
-    Ok(entries)
+    let events = ledger.store().events_of(&records)?;
+    Ok(records
+        .iter()
+        .zip(events)
+        .map(|(record, event)| log_entry(record, event))
+        .collect())
 }
 
 fn id_argument<T>(parse: Result<T, tansiq_ledger::ids::IdError>) -> Result<T, Status> {

@@ -412,6 +412,7 @@ impl Ledger {
         match sync {
             Durability::Synced => self.store.write_synced(batch)?,
             Durability::Unsynced => self.store.write_unsynced(batch)?,
+            Durability::Unlogged => self.store.write_unlogged(batch)?,
         }
         self.memory.keys.remember(written.keys);
         if !written.orgs.is_empty() {
@@ -435,6 +436,12 @@ pub(crate) enum Durability {
     Synced,
     /// Only when what is written can be recomputed from a synced log.
     Unsynced,
+    /// Not even into RocksDB's write-ahead log: only into a store that is
+    /// thrown away unless every write into it finishes and its memtables
+    /// are then flushed ([`crate::store::Store::flush_all`]): a rebuild's
+    /// target. A crash loses what no flush has written yet, and not
+    /// the same amount in every column family.
+    Unlogged,
 }
 
 pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {

@@ -20,6 +20,12 @@ pub enum RebuildError {
     /// The new ledger could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// The target already holds a ledger with events: a rebuild writes
+    /// only into a new one.
+    #[error(
+        "{0} already holds a ledger with events: a rebuild writes into a new, empty directory"
+    )]
+    TargetNotEmpty(std::path::PathBuf),
     /// Reading the log or writing the new ledger failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -124,10 +130,13 @@ struct AdmittedChunk {
 ///
 /// Two stages run at once: one thread reads the next chunk of the log and
 /// verifies its signatures while the calling thread applies the chunk
-/// before. Chunks are written without waiting for the disk (nobody is told
-/// of a receipt: the overlap warnings are not computed either), and one
-/// sync of the write-ahead log at the end makes the whole rebuild durable
-/// before it returns.
+/// before. Nobody is told of a receipt (the overlap warnings are not
+/// computed either). Chunks are written without RocksDB's write-ahead log
+/// ([`Durability::Unlogged`]): the target is whole only when this returns
+/// Ok, after every memtable has been flushed to disk; a target left by an
+/// interrupted rebuild is not a ledger to open, and every caller rebuilds
+/// into a new directory it discards on failure (one that already holds
+/// events is refused).
 pub fn rebuild(
     source: &Ledger,
     target: &Path,
@@ -135,6 +144,9 @@ pub fn rebuild(
     signatures: Signatures,
 ) -> Result<Ledger, RebuildError> {
     let rebuilt = Ledger::open_copy(target, source.genesis())?;
+    if rebuilt.tip()?.position.0 != 0 {
+        return Err(RebuildError::TargetNotEmpty(target.to_path_buf()));
+    }
     let (chunks, admitted) = std::sync::mpsc::sync_channel::<Result<AdmittedChunk, StoreError>>(1);
     std::thread::scope(|scope| -> Result<(), RebuildError> {
         scope.spawn(move || read_and_admit(source, cut_ms, signatures, &chunks));
@@ -143,7 +155,7 @@ pub fn rebuild(
             let outcomes = rebuilt.commit_groups(
                 groups,
                 Vec::new(),
-                Durability::Unsynced,
+                Durability::Unlogged,
                 Receipts::Untold,
             )?;
             for (record, outcome) in records.iter().zip(outcomes.into_iter().flatten()) {
@@ -158,7 +170,7 @@ pub fn rebuild(
         }
         Ok(())
     })?;
-    rebuilt.store.sync_wal()?;
+    rebuilt.store.flush_all()?;
     Ok(rebuilt)
 }
 
@@ -220,12 +232,6 @@ pub(crate) fn read_chunk(
     if records.is_empty() {
         return Ok(None);
     }
-    let mut envelopes = Vec::with_capacity(records.len());
-    for record in &records {
-        let (_, envelope) = source.store.event(&record.event_id)?.ok_or_else(|| {
-            StoreError::Corrupt(format!("log names missing event {}", record.event_id))
-        })?;
-        envelopes.push(envelope);
-    }
+    let envelopes = source.store.events_of(&records)?;
     Ok(Some((records, envelopes)))
 }

@@ -184,21 +184,42 @@ impl Store {
         &self,
         id: &EventId,
     ) -> Result<Option<(LogPosition, pb::SignedEvent)>, StoreError> {
-        let Some(bytes) = self.get_cf(cf::EVENTS, id.as_bytes())? else {
+        let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
             return Ok(None);
         };
-        if bytes.len() < 8 {
-            return Err(StoreError::Corrupt(format!(
-                "event {id} record is {} bytes",
-                bytes.len()
-            )));
-        }
-        let position = LogPosition(u64::from_be_bytes(
-            bytes[..8].try_into().expect("invariant: sliced 8 bytes"),
-        ));
-        let envelope = pb::SignedEvent::decode(&bytes[8..])
-            .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))?;
-        Ok(Some((position, envelope)))
+        decode_event(id, &bytes).map(Some)
+    }
+
+    /// The events `records` name, in their order, fetched together (one
+    /// RocksDB multi-get: the ids sorted and looked up per table file,
+    /// rather than one lookup from the top per event). An event missing,
+    /// or stored at another position than its record says, is corruption.
+    pub fn events_of(&self, records: &[LogRecord]) -> Result<Vec<pb::SignedEvent>, StoreError> {
+        let ids = records.iter().map(|record| record.event_id.as_bytes());
+        let found = self
+            .db
+            .batched_multi_get_cf(self.cf(cf::EVENTS), ids, false);
+        records
+            .iter()
+            .zip(found)
+            .map(|(record, bytes)| {
+                let id = &record.event_id;
+                let bytes = bytes?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "log position {} names event {id}, which is not stored",
+                        record.position
+                    ))
+                })?;
+                let (position, envelope) = decode_event(id, &bytes)?;
+                if position != record.position {
+                    return Err(StoreError::Corrupt(format!(
+                        "event {id} is stored at log position {position}, but the log has it at {}",
+                        record.position
+                    )));
+                }
+                Ok(envelope)
+            })
+            .collect()
     }
 
     /// The log position of an event, without decoding its envelope.
@@ -393,6 +414,28 @@ impl Store {
         Ok(())
     }
 
+    /// A write that skips the write-ahead log: it is in the memtables, and
+    /// on disk only once they are flushed ([`Store::flush_all`]). For a
+    /// store that is discarded if the process stops before that flush.
+    pub(crate) fn write_unlogged(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.refuse_if_left()?;
+        let mut options = WriteOptions::default();
+        options.disable_wal(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// Writes every column family's memtable to a table file and waits for
+    /// it: what [`Store::write_unlogged`] wrote is then on disk.
+    pub(crate) fn flush_all(&self) -> Result<(), StoreError> {
+        self.refuse_if_left()?;
+        let families: Vec<_> = cf::all().map(|family| self.cf(family)).collect();
+        let mut options = rocksdb::FlushOptions::default();
+        options.set_wait(true);
+        self.db.flush_cfs_opt(&families, &options)?;
+        Ok(())
+    }
+
     /// From now on every write is refused: the store is read in `format`,
     /// the format it was found in, and left in it (see
     /// `UpgradeCopy::Leave`: a backup keeps what the older binary wrote).
@@ -469,14 +512,6 @@ impl Store {
         sizes
     }
 
-    /// Makes every unsynced write before it durable: one fsync of the
-    /// write-ahead log (after a rebuild's unsynced batches).
-    pub(crate) fn sync_wal(&self) -> Result<(), StoreError> {
-        self.refuse_if_left()?;
-        self.db.flush_wal(true)?;
-        Ok(())
-    }
-
     pub(crate) fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.refuse_if_left()?;
         let mut options = WriteOptions::default();
@@ -514,6 +549,19 @@ pub struct StoreSizes {
 ///   (`proto/tansiq/store/v1/records.proto`); the JSON records of formats 1
 ///   and 2 read unchanged, and are not rewritten (see `super::encoding`).
 pub const FORMAT_VERSION: u32 = 3;
+
+/// A stored event: its log position (8 bytes, big-endian), then its envelope.
+fn decode_event(id: &EventId, bytes: &[u8]) -> Result<(LogPosition, pb::SignedEvent), StoreError> {
+    let Some((position, envelope)) = bytes.split_first_chunk::<8>() else {
+        return Err(StoreError::Corrupt(format!(
+            "event {id} record is {} bytes",
+            bytes.len()
+        )));
+    };
+    let envelope = pb::SignedEvent::decode(envelope)
+        .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))?;
+    Ok((LogPosition(u64::from_be_bytes(*position)), envelope))
+}
 
 #[cfg(test)]
 mod tests {

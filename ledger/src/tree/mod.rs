@@ -197,16 +197,7 @@ pub(crate) fn catch_up(store: &Store) -> Result<u64, TreeError> {
                 size + 1
             ))));
         }
-        let mut entries = Vec::with_capacity(records.len());
-        for record in &records {
-            let Some((_, envelope)) = store.event(&record.event_id)? else {
-                return Err(TreeError::Store(StoreError::Corrupt(format!(
-                    "log position {} names event {} that is not stored",
-                    record.position.0, record.event_id
-                ))));
-            };
-            entries.push(entry(&envelope));
-        }
+        let entries: Vec<Vec<u8>> = store.events_of(&records)?.iter().map(entry).collect();
         let hashes = hashes_to_store(store, size, entries.iter().map(Vec::as_slice))?;
         size += entries.len() as u64;
         let mut batch = store.batch();

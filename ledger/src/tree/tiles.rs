@@ -8,7 +8,7 @@ use tlog_tiles::Tile;
 
 use super::{entry, Reader, TreeError};
 use crate::ids::LogPosition;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Levels of the tree a tile spans, as the spec fixes it.
 pub const TILE_HEIGHT: u8 = 8;
@@ -174,14 +174,9 @@ impl Store {
             }
             TilePath::Entries { .. } => {
                 let records = self.log_range(LogPosition(start + 1), width as usize)?;
+                let envelopes = self.events_of(&records)?;
                 let mut bundle = Vec::new();
-                for record in records {
-                    let Some((_, envelope)) = self.event(&record.event_id)? else {
-                        return Err(TreeError::Store(StoreError::Corrupt(format!(
-                            "log position {} names an event that is not stored",
-                            record.position.0
-                        ))));
-                    };
+                for (record, envelope) in records.iter().zip(envelopes) {
                     let bytes = entry(&envelope);
                     let length = u16::try_from(bytes.len()).map_err(|_| {
                         TreeError::TooLarge(format!(
