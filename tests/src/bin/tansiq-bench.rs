@@ -22,7 +22,6 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tansiq_ledger::author::{now_ms, Author};
 use tansiq_ledger::event::{verify_events_on_this_thread, Event};
-use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::{ChainId, KeyPair};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
@@ -130,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         tansiq_tests::build_profile()
     );
 
-    let mut donors = register_donors(&mut client, &ministry_key, &chain, args.clients).await?;
+    let mut donors = register_donors(&mut client, &ministry_key, args.clients).await?;
     let mut shapes = vec![
         Shape {
             name: "SubmitBatch",
@@ -238,7 +237,6 @@ async fn commit_groups(client: &mut LedgerClient<Channel>) -> anyhow::Result<u64
 async fn register_donors(
     client: &mut LedgerClient<Channel>,
     ministry_key: &std::path::Path,
-    chain: &ChainId,
     count: usize,
 ) -> anyhow::Result<Vec<Author>> {
     let mut ministry = author(client, ministry_key).await;
@@ -266,14 +264,14 @@ async fn register_donors(
     let mut donors = Vec::with_capacity(count);
     let mut registrations = Vec::with_capacity(count);
     for index in 0..count {
-        let org = OrgId::parse(&format!("bench-{run}-{index}"))?;
-        let key = KeyPair::generate();
-        registrations.push(
-            ministry
-                .sign(events::register_donor(org.as_str(), &key), now_ms())
-                .0,
+        let (registration, donor) = tansiq_ledger::testing::registered_donor(
+            &mut ministry,
+            &format!("bench-{run}-{index}"),
+            KeyPair::generate(),
+            now_ms(),
         );
-        donors.push(Author::new(chain.clone(), org, key, 0, None));
+        registrations.push(registration);
+        donors.push(donor);
     }
     client
         .submit_batch(pb::SubmitBatchRequest {
