@@ -74,6 +74,15 @@ pub const OUTBOX_BYTES_PER_KEY_MAX: u64 = 32 * 1024 * 1024;
 /// into 530 MiB, then refused as too large to send). Past it the node says
 /// to narrow the question, or to page with ListProjects.
 pub const WHO_SUPPORTS_MAX: usize = 40_000;
+/// Places (registered municipalities and regions under the asked P-code,
+/// itself included) one Matrix answer covers at most: a cell per place
+/// and sector category with support (about 110 bytes with a few donors,
+/// 50 categories at most), so that an answer stays under the largest a
+/// node sends ([`REQUEST_BYTES_MAX`]). Counted before anything is
+/// computed: past it the node refuses and says to ask per region (the
+/// whole of a 50,000-municipality ledger took a node to 700 MiB and 112 s,
+/// then failed to send 50 MB).
+pub const MATRIX_PLACES_MAX: usize = 2_000;
 /// Overlapping pairs one Overlaps answer names at most (two projects
 /// each, about 1 KiB): a request for all of them (limit 0) or for more is
 /// refused when more match, saying how many; held pairs come first in

@@ -9,8 +9,8 @@ use tansiq_ledger::date::Date;
 use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTOR_CATEGORY};
 use tansiq_ledger::event::{kind_name, Event};
 use tansiq_ledger::limits::{
-    ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, OVERLAPS_ANSWER_MAX, PAGE_TOKEN_BYTES_MAX,
-    SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX, WHO_SUPPORTS_MAX,
+    ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, MATRIX_PLACES_MAX, OVERLAPS_ANSWER_MAX,
+    PAGE_TOKEN_BYTES_MAX, SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX, WHO_SUPPORTS_MAX,
 };
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
@@ -462,6 +462,16 @@ impl pb::coverage_server::Coverage for CoverageService {
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, false)?;
+                let places = ledger
+                    .store()
+                    .count_municipalities_under(&scope.pcode, MATRIX_PLACES_MAX + 1)?;
+                if places > MATRIX_PLACES_MAX {
+                    return Err(QueryError::TooLarge(format!(
+                        "more than {MATRIX_PLACES_MAX} municipalities are registered {}: one Matrix answer covers at most {MATRIX_PLACES_MAX}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
+                        if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
+                        if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
+                    )));
+                }
                 let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
                 let mut cells = Vec::new();
                 for ((pcode, category), cell) in coverage.counting(count).matrix(&scope.pcode)? {

@@ -799,3 +799,96 @@ async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
         .iter()
         .all(|support| support.pcode == pcode(7)));
 }
+
+/// PROTOCOL.md: a Matrix answer covers at most 2,000 registered places
+/// under its P-code; past that the node says so before computing anything
+/// and names what to ask instead, and one region within it still answers.
+/// A region of 2,000 municipalities (2,001 places with the region itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_past_its_bound_says_to_ask_per_region() {
+    use tansiq_ledger::author::now_ms;
+    use tansiq_ledger::limits::MATRIX_PLACES_MAX;
+    use tansiq_ledger::signing::KeyPair;
+    use tansiq_ledger::testing::registered_donor;
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::coverage_client::CoverageClient;
+    use tansiq_tests::{author, events};
+
+    const PLACES: usize = MATRIX_PLACES_MAX;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let pcode = |index: usize| format!("LY98{index:04}");
+    let mut setup = vec![
+        ministry
+            .sign(events::municipality("LY98", "", 1), now_ms())
+            .0,
+    ];
+    for index in 0..PLACES {
+        setup.push(
+            ministry
+                .sign(events::municipality(&pcode(index), "LY98", 2), now_ms())
+                .0,
+        );
+    }
+    let (registration, mut donor) =
+        registered_donor(&mut ministry, "donor-matrix", KeyPair::generate(), now_ms());
+    setup.push(registration);
+    for events in setup.chunks(1_000) {
+        client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut details = events::details(&pcode(1), "14030", "EUR", "1000");
+    details.locations = [1, 1_001]
+        .iter()
+        .map(|index| pb::ProjectLocation {
+            pcode: pcode(*index),
+            percentage: 0,
+        })
+        .collect();
+    let (project, _) = donor.sign(events::project("water-two-places", details), now_ms());
+    client
+        .submit(pb::SubmitRequest {
+            event: Some(project),
+        })
+        .await
+        .unwrap();
+
+    let mut coverage = CoverageClient::new(node.channel().await);
+    let ask = |pcode: &str| pb::MatrixRequest {
+        scope: Some(pb::Scope {
+            pcode: pcode.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    for (asked, under) in [("LY98", "under LY98"), ("", "on this ledger")] {
+        let refused = coverage.matrix(ask(asked)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+        let message = refused.message();
+        assert!(
+            message.starts_with(&format!(
+                "more than {MATRIX_PLACES_MAX} municipalities are registered {under}:"
+            )) && message.contains("ask for one region at a time"),
+            "{message}"
+        );
+    }
+    // 1,000 places under LY980: within the bound, and the project's cell
+    // there is in the answer (its other place is not under LY980).
+    let cells = coverage
+        .matrix(ask("LY980"))
+        .await
+        .unwrap()
+        .into_inner()
+        .cells;
+    let found: Vec<(&str, &str, u32)> = cells
+        .iter()
+        .map(|cell| (cell.pcode.as_str(), cell.category.as_str(), cell.projects))
+        .collect();
+    assert_eq!(found, vec![(pcode(1).as_str(), "140", 1)]);
+}

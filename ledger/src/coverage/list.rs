@@ -132,9 +132,19 @@ impl Store {
 
     /// Whether a municipality's P-code is `pcode` or begins with it.
     pub fn has_municipality_under(&self, pcode: &str) -> Result<bool, StoreError> {
-        Ok(!self
-            .page_of(cf::MUNICIPALITIES, pcode.as_bytes(), b"", 1)?
-            .is_empty())
+        Ok(self.count_municipalities_under(pcode, 1)? > 0)
+    }
+
+    /// How many municipalities' P-codes are `pcode` or begin with it,
+    /// counted up to `at_most` (for a bound: reads no further).
+    pub fn count_municipalities_under(
+        &self,
+        pcode: &str,
+        at_most: usize,
+    ) -> Result<usize, StoreError> {
+        Ok(self
+            .page_of(cf::MUNICIPALITIES, pcode.as_bytes(), b"", at_most)?
+            .len())
     }
 
     /// The P-codes whose parent is `pcode` (children begin with their
