@@ -80,6 +80,68 @@ impl CoverageService {
         .map_err(|error| Status::internal(format!("query task failed: {error}")))?
         .map_err(|error| query_status(&error))
     }
+
+    /// The Matrix answer, refused before anything is computed when more
+    /// than `places_max` places are registered under its P-code. A remote
+    /// client's answer must fit in one message
+    /// ([`MATRIX_PLACES_MAX`]); the console's map, which encodes none,
+    /// asks without a bound.
+    pub async fn matrix_within(
+        &self,
+        request: pb::MatrixRequest,
+        places_max: Option<usize>,
+    ) -> Result<pb::MatrixResponse, Status> {
+        let count = count_argument(request.count);
+        let scope = scope(request.scope);
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
+                if let Some(max) = places_max {
+                    if ledger.store().count_municipalities_under(&scope.pcode, max + 1)? > max {
+                        return Err(QueryError::TooLarge(format!(
+                            "more than {max} municipalities are registered {}: one Matrix answer covers at most {max}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
+                            if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
+                            if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
+                        )));
+                    }
+                }
+                let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
+                let mut cells = Vec::new();
+                for ((pcode, category), cell) in coverage.counting(count).matrix(&scope.pcode)? {
+                    let open_overlaps = overlapping
+                        .get(&(pcode.clone(), category.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                    cells.push(pb::MatrixCell {
+                        open_overlaps,
+                        municipality: names(ledger.store(), &pcode)?,
+                        pcode,
+                        category_name: SECTOR_CATEGORY
+                            .get(&category)
+                            .map_or_else(String::new, |e| e.name.to_owned()),
+                        category,
+                        projects: cell.projects,
+                        donors: cell.donors.into_iter().collect(),
+                        budget: cell
+                            .budget
+                            .into_iter()
+                            .map(|(currency, value)| pb::BudgetTotal {
+                                currency,
+                                value: value.to_string(),
+                            })
+                            .collect(),
+                    });
+                }
+                Ok(pb::MatrixResponse {
+                    info: Some(info),
+                    cells,
+                })
+            },
+        )
+        .await
+    }
 }
 
 /// NOT_FOUND unless a registered municipality has the P-code `pcode`
@@ -454,59 +516,9 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::MatrixRequest>,
     ) -> Result<Response<pb::MatrixResponse>, Status> {
-        let request = request.into_inner();
-        let count = count_argument(request.count);
-        let scope = scope(request.scope);
-        self.query(
-            &scope.as_of,
-            scope.consistency,
-            move |ledger, coverage, info| {
-                known_place(ledger.store(), &scope.pcode, false)?;
-                let places = ledger
-                    .store()
-                    .count_municipalities_under(&scope.pcode, MATRIX_PLACES_MAX + 1)?;
-                if places > MATRIX_PLACES_MAX {
-                    return Err(QueryError::TooLarge(format!(
-                        "more than {MATRIX_PLACES_MAX} municipalities are registered {}: one Matrix answer covers at most {MATRIX_PLACES_MAX}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
-                        if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
-                        if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
-                    )));
-                }
-                let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
-                let mut cells = Vec::new();
-                for ((pcode, category), cell) in coverage.counting(count).matrix(&scope.pcode)? {
-                    let open_overlaps = overlapping
-                        .get(&(pcode.clone(), category.clone()))
-                        .copied()
-                        .unwrap_or(0);
-                    cells.push(pb::MatrixCell {
-                        open_overlaps,
-                        municipality: names(ledger.store(), &pcode)?,
-                        pcode,
-                        category_name: SECTOR_CATEGORY
-                            .get(&category)
-                            .map_or_else(String::new, |e| e.name.to_owned()),
-                        category,
-                        projects: cell.projects,
-                        donors: cell.donors.into_iter().collect(),
-                        budget: cell
-                            .budget
-                            .into_iter()
-                            .map(|(currency, value)| pb::BudgetTotal {
-                                currency,
-                                value: value.to_string(),
-                            })
-                            .collect(),
-                    });
-                }
-                Ok(pb::MatrixResponse {
-                    info: Some(info),
-                    cells,
-                })
-            },
-        )
-        .await
-        .map(Response::new)
+        self.matrix_within(request.into_inner(), Some(MATRIX_PLACES_MAX))
+            .await
+            .map(Response::new)
     }
 
     async fn gaps(

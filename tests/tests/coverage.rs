@@ -816,7 +816,11 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
 
     const PLACES: usize = MATRIX_PLACES_MAX;
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(&dir.path().join("node"));
+    // The demo's node, for its console and map boundaries.
+    let node = Node::start_with(
+        &dir.path().join("node"),
+        &["--demo", "--http", "127.0.0.1:0"],
+    );
     let mut client = node.client().await;
     let mut ministry = author(&mut client, &node.ministry_key()).await;
     let pcode = |index: usize| format!("LY98{index:04}");
@@ -891,4 +895,23 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
         .map(|cell| (cell.pcode.as_str(), cell.category.as_str(), cell.projects))
         .collect();
     assert_eq!(found, vec![(pcode(1).as_str(), "140", 1)]);
+
+    // The console's download holds what the CLI's export would: refused
+    // the same way. Its map, which sends no gRPC answer, still computes
+    // the region from every place under it (none of them has a shape in
+    // the demo's boundaries: the page counts them).
+    let console = node
+        .console_url
+        .clone()
+        .expect("the node names its console");
+    let console = console.trim_end_matches('/');
+    let (status, _, body) =
+        tansiq_tests::probes::http_answer(&format!("{console}/download/matrix?pcode=LY98")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ask for one region at a time"), "{body}");
+    let (status, _, body) =
+        tansiq_tests::probes::http_answer(&format!("{console}/map?pcode=LY98")).await;
+    assert_eq!(status, 200, "{body}");
+    let without_shape = format!("id=\"without-shape\" data-count=\"{}\"", PLACES + 1);
+    assert!(body.contains(&without_shape), "{without_shape} in {body}");
 }

@@ -95,12 +95,31 @@ impl Sources {
         answer(self.coverage.who_supports(Request::new(request)).await)
     }
 
+    /// The matrix under the scope's P-code, as a gRPC client gets it: a
+    /// download holds the same bytes as the CLI's export.
     pub async fn matrix(&self, scope: pb::Scope) -> Result<pb::MatrixResponse, PageError> {
         let request = pb::MatrixRequest {
             scope: Some(scope),
             count: 0,
         };
         answer(self.coverage.matrix(Request::new(request)).await)
+    }
+
+    /// The matrix under the scope's P-code however many places it has
+    /// (no gRPC answer is encoded): for the map, which draws a country's
+    /// regions from every place under them.
+    pub async fn matrix_of_every_place(
+        &self,
+        scope: pb::Scope,
+    ) -> Result<pb::MatrixResponse, PageError> {
+        let request = pb::MatrixRequest {
+            scope: Some(scope),
+            count: 0,
+        };
+        self.coverage
+            .matrix_within(request, None)
+            .await
+            .map_err(|status| PageError::of(&status))
     }
 
     pub async fn gaps(&self, scope: pb::Scope) -> Result<pb::GapsResponse, PageError> {

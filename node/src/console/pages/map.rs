@@ -238,7 +238,7 @@ async fn figures(
     let (pcode, sector) = (view.pcode(), view.sector());
     match by {
         By::Coverage if sector.is_empty() => {
-            let matrix = sources.matrix(view.scope(pcode)).await?;
+            let matrix = sources.matrix_of_every_place(view.scope(pcode)).await?;
             let mut organisations: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for cell in matrix.cells {
                 organisations
