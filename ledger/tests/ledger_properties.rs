@@ -413,6 +413,11 @@ fn a_rebuild_is_on_disk_when_it_returns_and_never_writes_over_a_ledger() {
         tansiq_ledger::event::Signatures::Verify,
     )
     .unwrap();
+    assert_eq!(
+        tansiq_ledger::testing::unflushed_entries(&rebuilt),
+        0,
+        "every memtable is flushed when rebuild returns"
+    );
     drop(rebuilt);
     let reopened = open(&target, Some(fixture.ledger.genesis()));
     assert_eq!(reopened.tip().unwrap(), fixture.ledger.tip().unwrap());

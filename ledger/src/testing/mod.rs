@@ -103,9 +103,9 @@ pub fn rewrite_in_the_previous_encoding(ledger: &Ledger, every: usize) -> (usize
 /// log, the events, the tree, the registries and the projections), put
 /// into a new store at `target` in batches of as many pairs as a rebuild's
 /// chunk of its `events` makes on average, without the write-ahead log as
-/// a rebuild writes its chunks, and every memtable flushed at the end. They go in key order, each memtable's best case (every insertion
-/// lands next to the one before), where a rebuild writes them in log
-/// order. Only building the batches and writing them is timed, not the
+/// a rebuild writes its chunks, and every memtable flushed at the end.
+/// They go in key order, each memtable's best case (every insertion lands
+/// next to the one before), where a rebuild writes them in log order. Only building the batches and writing them is timed, not the
 /// reads that gather them. For `tansiq-coverage-bench`: a floor under a
 /// rebuild that writes the same records through RocksDB, whatever its
 /// staging costs. Returns the pairs, their bytes and the time.
@@ -236,4 +236,25 @@ pub fn registered_donor(
     let org = OrgId::parse(org).expect("valid test org id");
     let donor = Author::new(ministry.chain.clone(), org, key, 0, None);
     (registration, donor)
+}
+
+/// Entries in `ledger`'s memtables (active and immutable, every column
+/// family): what no table file holds yet.
+pub fn unflushed_entries(ledger: &Ledger) -> u64 {
+    let store = ledger.store();
+    crate::store::cf::all()
+        .flat_map(|family| {
+            [
+                "rocksdb.num-entries-active-mem-table",
+                "rocksdb.num-entries-imm-mem-tables",
+            ]
+            .map(|property| {
+                store
+                    .db()
+                    .property_int_value_cf(store.cf(family), property)
+                    .expect("read a property")
+                    .unwrap_or(0)
+            })
+        })
+        .sum()
 }
