@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use tansiq_ledger::limits::LIST_PAGE_MAX;
+use tansiq_ledger::limits::{LIST_PAGE_MAX, MATRIX_PLACES_MAX};
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::coverage_server::Coverage as _;
 use tansiq_proto::v1::ledger_server::Ledger as _;
@@ -98,11 +98,7 @@ impl Sources {
     /// The matrix under the scope's P-code, as a gRPC client gets it: a
     /// download holds the same bytes as the CLI's export.
     pub async fn matrix(&self, scope: pb::Scope) -> Result<pb::MatrixResponse, PageError> {
-        let request = pb::MatrixRequest {
-            scope: Some(scope),
-            count: 0,
-        };
-        answer(self.coverage.matrix(Request::new(request)).await)
+        self.matrix_within(scope, Some(MATRIX_PLACES_MAX)).await
     }
 
     /// The matrix under the scope's P-code however many places it has
@@ -112,12 +108,20 @@ impl Sources {
         &self,
         scope: pb::Scope,
     ) -> Result<pb::MatrixResponse, PageError> {
+        self.matrix_within(scope, None).await
+    }
+
+    async fn matrix_within(
+        &self,
+        scope: pb::Scope,
+        places_max: Option<usize>,
+    ) -> Result<pb::MatrixResponse, PageError> {
         let request = pb::MatrixRequest {
             scope: Some(scope),
             count: 0,
         };
         self.coverage
-            .matrix_within(request, None)
+            .matrix_within(request, places_max)
             .await
             .map_err(|status| PageError::of(&status))
     }
