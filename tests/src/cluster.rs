@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tansiq_ledger::author::{now_ms, Author};
-use tansiq_ledger::signing::KeyPair;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 use tokio::net::{TcpListener, TcpStream};
@@ -278,17 +277,12 @@ pub async fn register_donors(members: &[Member], urls: &[String], count: usize) 
             .sign(crate::events::municipality("LY0101", "", 2), now_ms())
             .0,
     ];
-    let mut donors = Vec::new();
-    for index in 0..count {
-        let (registration, donor) = tansiq_ledger::testing::registered_donor(
-            &mut ministry,
-            &format!("donor-{index}"),
-            KeyPair::generate(),
-            now_ms(),
-        );
-        setup.push(registration);
-        donors.push(donor);
-    }
+    let (registrations, donors) = tansiq_ledger::testing::registered_donors(
+        &mut ministry,
+        (0..count).map(|index| format!("donor-{index}")),
+        now_ms(),
+    );
+    setup.extend(registrations);
     for event in &setup {
         submit_until_acknowledged(urls, 0, event).await;
     }

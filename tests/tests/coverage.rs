@@ -603,8 +603,7 @@ async fn an_integrator_lists_what_is_on_the_ledger_and_unknown_references_are_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_ask() {
     use tansiq_ledger::author::now_ms;
-    use tansiq_ledger::signing::KeyPair;
-    use tansiq_ledger::testing::registered_donor;
+    use tansiq_ledger::testing::registered_donors;
     use tansiq_proto::v1 as pb;
     use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::{author, events};
@@ -622,17 +621,12 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
             .sign(events::municipality("LY0101", "LY01", 2), now_ms())
             .0,
     ];
-    let mut donors = Vec::new();
-    for index in 0..3 {
-        let (registration, donor) = registered_donor(
-            &mut ministry,
-            &format!("donor-{index}"),
-            KeyPair::generate(),
-            now_ms(),
-        );
-        setup.push(registration);
-        donors.push(donor);
-    }
+    let (registrations, mut donors) = registered_donors(
+        &mut ministry,
+        (0..3).map(|index| format!("donor-{index}")),
+        now_ms(),
+    );
+    setup.extend(registrations);
     client
         .submit_batch(pb::SubmitBatchRequest { events: setup })
         .await
@@ -702,8 +696,6 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
 async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
     use tansiq_ledger::author::now_ms;
     use tansiq_ledger::limits::WHO_SUPPORTS_MAX;
-    use tansiq_ledger::signing::KeyPair;
-    use tansiq_ledger::testing::registered_donor;
     use tansiq_proto::v1 as pb;
     use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::{author, events};
@@ -719,25 +711,8 @@ async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
     let mut client = node.client().await;
     let mut ministry = author(&mut client, &node.ministry_key()).await;
     let pcode = |index: usize| format!("LY99{index:04}");
-    let mut setup = vec![
-        ministry
-            .sign(events::municipality("LY99", "", 1), now_ms())
-            .0,
-    ];
-    for index in 0..PLACES {
-        setup.push(
-            ministry
-                .sign(events::municipality(&pcode(index), "LY99", 2), now_ms())
-                .0,
-        );
-    }
-    let (registration, mut donor) =
-        registered_donor(&mut ministry, "donor-wide", KeyPair::generate(), now_ms());
-    setup.push(registration);
-    client
-        .submit_batch(pb::SubmitBatchRequest { events: setup })
-        .await
-        .unwrap();
+    let mut donor =
+        region_with_a_donor(&mut client, &mut ministry, "LY99", PLACES, "donor-wide").await;
     let mut projects = Vec::new();
     for n in 0..PROJECTS {
         let mut details = events::details(&pcode(0), SECTORS[0], "EUR", "1000");
@@ -808,8 +783,6 @@ async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
 async fn a_matrix_past_its_bound_says_to_ask_per_region() {
     use tansiq_ledger::author::now_ms;
     use tansiq_ledger::limits::MATRIX_PLACES_MAX;
-    use tansiq_ledger::signing::KeyPair;
-    use tansiq_ledger::testing::registered_donor;
     use tansiq_proto::v1 as pb;
     use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::{author, events};
@@ -824,29 +797,8 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
     let mut client = node.client().await;
     let mut ministry = author(&mut client, &node.ministry_key()).await;
     let pcode = |index: usize| format!("LY98{index:04}");
-    let mut setup = vec![
-        ministry
-            .sign(events::municipality("LY98", "", 1), now_ms())
-            .0,
-    ];
-    for index in 0..PLACES {
-        setup.push(
-            ministry
-                .sign(events::municipality(&pcode(index), "LY98", 2), now_ms())
-                .0,
-        );
-    }
-    let (registration, mut donor) =
-        registered_donor(&mut ministry, "donor-matrix", KeyPair::generate(), now_ms());
-    setup.push(registration);
-    for events in setup.chunks(1_000) {
-        client
-            .submit_batch(pb::SubmitBatchRequest {
-                events: events.to_vec(),
-            })
-            .await
-            .unwrap();
-    }
+    let mut donor =
+        region_with_a_donor(&mut client, &mut ministry, "LY98", PLACES, "donor-matrix").await;
     let mut details = events::details(&pcode(1), "14030", "EUR", "1000");
     details.locations = [1, 1_001]
         .iter()
@@ -914,4 +866,49 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
     assert_eq!(status, 200, "{body}");
     let without_shape = format!("id=\"without-shape\" data-count=\"{}\"", PLACES + 1);
     assert!(body.contains(&without_shape), "{without_shape} in {body}");
+}
+
+/// The ministry registers region `region` (level 1), `places`
+/// municipalities under it (P-codes `{region}0000` on) and a donor `org`,
+/// in SubmitBatch requests of at most 1,000 events; returns the donor's
+/// author.
+async fn region_with_a_donor(
+    client: &mut tansiq_proto::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+    ministry: &mut tansiq_ledger::author::Author,
+    region: &str,
+    places: usize,
+    org: &str,
+) -> tansiq_ledger::author::Author {
+    use tansiq_ledger::author::now_ms;
+    use tansiq_proto::v1 as pb;
+    use tansiq_tests::events;
+    let mut setup = vec![
+        ministry
+            .sign(events::municipality(region, "", 1), now_ms())
+            .0,
+    ];
+    for index in 0..places {
+        let pcode = format!("{region}{index:04}");
+        setup.push(
+            ministry
+                .sign(events::municipality(&pcode, region, 2), now_ms())
+                .0,
+        );
+    }
+    let (registration, donor) = tansiq_ledger::testing::registered_donor(
+        ministry,
+        org,
+        tansiq_ledger::signing::KeyPair::generate(),
+        now_ms(),
+    );
+    setup.push(registration);
+    for events in setup.chunks(1_000) {
+        client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    donor
 }

@@ -238,6 +238,18 @@ pub fn registered_donor(
     (registration, donor)
 }
 
+/// [`registered_donor`] for each of `orgs`, each with a new key: the
+/// ministry's registrations in order, and the donors' authors.
+pub fn registered_donors(
+    ministry: &mut Author,
+    orgs: impl IntoIterator<Item = String>,
+    at_ms: i64,
+) -> (Vec<pb::SignedEvent>, Vec<Author>) {
+    orgs.into_iter()
+        .map(|org| registered_donor(ministry, &org, KeyPair::generate(), at_ms))
+        .unzip()
+}
+
 /// Entries in `ledger`'s memtables (active and immutable, every column
 /// family): what no table file holds yet.
 pub fn unflushed_entries(ledger: &Ledger) -> u64 {

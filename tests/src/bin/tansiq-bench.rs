@@ -22,7 +22,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tansiq_ledger::author::{now_ms, Author};
 use tansiq_ledger::event::{verify_events_on_this_thread, Event};
-use tansiq_ledger::signing::{ChainId, KeyPair};
+use tansiq_ledger::signing::ChainId;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
 use tansiq_tests::proc::{cpu_seconds, cpu_seconds_by_thread};
@@ -261,18 +261,11 @@ async fn register_donors(
         .await;
     let mut ministry = author(client, ministry_key).await;
     let run = now_ms();
-    let mut donors = Vec::with_capacity(count);
-    let mut registrations = Vec::with_capacity(count);
-    for index in 0..count {
-        let (registration, donor) = tansiq_ledger::testing::registered_donor(
-            &mut ministry,
-            &format!("bench-{run}-{index}"),
-            KeyPair::generate(),
-            now_ms(),
-        );
-        registrations.push(registration);
-        donors.push(donor);
-    }
+    let (registrations, donors) = tansiq_ledger::testing::registered_donors(
+        &mut ministry,
+        (0..count).map(|index| format!("bench-{run}-{index}")),
+        now_ms(),
+    );
     client
         .submit_batch(pb::SubmitBatchRequest {
             events: registrations,
