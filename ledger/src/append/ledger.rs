@@ -265,6 +265,7 @@ impl Ledger {
         // What the ledger keeps in memory of its records is stale now.
         self.memory.keys.forget_all();
         self.memory.orgs.forget_all();
+        self.memory.municipalities.forget_all();
         self.memory.forget_iati_owners();
         self.memory.forget_iati_projects();
         self.memory.projects.forget_all();
@@ -419,6 +420,7 @@ impl Ledger {
             self.memory.forget_iati_owners();
         }
         self.memory.orgs.remember(written.orgs);
+        self.memory.municipalities.remember(written.municipalities);
         self.memory.note_iati_projects(&written.projects);
         self.memory
             .places

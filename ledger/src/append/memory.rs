@@ -6,18 +6,22 @@ use std::sync::Arc;
 
 use crate::bounded_map::BoundedMap;
 use crate::ids::PublicKeyBytes;
-use crate::store::{cf, decode_record, KeyRecord, OrgRecord, ProjectRecord, Store, StoreError};
+use crate::store::{
+    cf, decode_record, KeyRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
+};
 use crate::sync::lock_whole;
 
 /// Records as last written, kept between commit groups: every event reads
-/// its key and organisation, and the overlap check reads the records of the
-/// projects already in a place, again and again. Filled as records are read
+/// its key and organisation, every registration its places' municipalities,
+/// and the overlap check reads the records of the projects already in a
+/// place, again and again. Filled as records are read
 /// and written by the one writer (after its write succeeded); emptied when
 /// full and when the state is replaced (a snapshot).
 #[derive(Default)]
 pub(super) struct CrossGroupCache {
     pub(super) keys: BoundedMap<PublicKeyBytes, KeyRecord>,
     pub(super) orgs: BoundedMap<String, OrgRecord>,
+    pub(super) municipalities: BoundedMap<String, MunicipalityRecord>,
     pub(super) projects: BoundedMap<String, Arc<ProjectRecord>>,
     pub(super) reviewed: ReviewedPairs,
     /// The projects in each place, for the overlap check.
@@ -171,6 +175,7 @@ impl crate::coverage::Unreviewed for ReviewedPairs {
 pub(super) struct GroupWrites {
     pub(super) keys: HashMap<PublicKeyBytes, KeyRecord>,
     pub(super) orgs: HashMap<String, OrgRecord>,
+    pub(super) municipalities: HashMap<String, MunicipalityRecord>,
     pub(super) projects: HashMap<String, Arc<ProjectRecord>>,
     /// Places projects left: (P-code, sector, project id).
     pub(super) left: Vec<(String, String, String)>,

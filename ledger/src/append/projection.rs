@@ -160,7 +160,10 @@ impl Staging<'_> {
     ) -> Result<Vec<Found>, StageError> {
         let today = self.today();
         let mut found = Vec::new();
-        let mut seen = BTreeSet::new();
+        // One entry per other project: those found in an earlier place are
+        // not found again (a place lists each id once). Most projects have
+        // one place, and need no such set.
+        let mut seen = project.places().nth(1).map(|_| BTreeSet::new());
         for (pcode, sector) in project.places() {
             if !searched(sector)? {
                 continue;
@@ -189,7 +192,9 @@ impl Staging<'_> {
                 );
             }
             for (other_id, written) in merged(&listed, staged) {
-                if other_id == project_id || seen.contains(other_id) {
+                if other_id == project_id
+                    || seen.as_ref().is_some_and(|seen| seen.contains(other_id))
+                {
                     continue;
                 }
                 let other = match self.staged_project(other_id) {
@@ -214,7 +219,9 @@ impl Staging<'_> {
                 let Some(Judged { kind, .. }) = judged else {
                     continue;
                 };
-                seen.insert(other_id.to_owned());
+                if let Some(seen) = seen.as_mut() {
+                    seen.insert(other_id.to_owned());
+                }
                 found.push(Found {
                     pcode: pcode.to_owned(),
                     sector: sector.to_owned(),

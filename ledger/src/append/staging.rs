@@ -183,7 +183,14 @@ impl<'a> Staging<'a> {
         &self,
         pcode: &str,
     ) -> Result<Option<MunicipalityRecord>, StoreError> {
-        layered!(self, municipalities, pcode, self.store.municipality(pcode))
+        layered!(
+            self,
+            municipalities,
+            pcode,
+            self.memory
+                .municipalities
+                .get_or_load(pcode, || self.store.municipality(pcode))
+        )
     }
 
     pub(super) fn stage_event(&mut self, event: &Event) -> Result<Receipt, StageError> {
@@ -470,6 +477,7 @@ impl<'a> Staging<'a> {
         let written = GroupWrites {
             keys: group.keys,
             orgs: group.orgs,
+            municipalities: group.municipalities,
             projects: group.projects,
             left: group.left,
             reviewed: group
