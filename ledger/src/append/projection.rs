@@ -191,23 +191,32 @@ impl Staging<'_> {
                         .map(|(_, _, id)| id.as_str()),
                 );
             }
+            // A project listed as written and not staged here is as written,
+            // unless this group moved it out of here: `stage_project` names
+            // every place a staged project is in, and in `left` those it
+            // left. Most groups move nothing, and most candidates then need
+            // no look-up of the group's projects.
+            let moved_out = !self.group.left.is_empty() || !self.request.left.is_empty();
             for (other_id, written) in merged(&listed, staged) {
                 if other_id == project_id
                     || seen.as_ref().is_some_and(|seen| seen.contains(other_id))
                 {
                     continue;
                 }
-                let other = match self.staged_project(other_id) {
-                    Some(staged) => {
-                        let still_there = staged.places().any(|place| place == (pcode, sector));
-                        if !still_there {
-                            continue;
+                let other = match written {
+                    Written::Only(written) if !moved_out => Arc::clone(written),
+                    Written::Only(_) | Written::Staged(_) => match self.staged_project(other_id) {
+                        Some(staged) => {
+                            let still_there = staged.places().any(|place| place == (pcode, sector));
+                            if !still_there {
+                                continue;
+                            }
+                            Arc::new(Candidate::of(other_id, &staged))
                         }
-                        Arc::new(Candidate::of(other_id, &staged))
-                    }
-                    None => match written {
-                        Some(written) => Arc::clone(written),
-                        None => continue,
+                        None => match written.form() {
+                            Some(written) => Arc::clone(written),
+                            None => continue,
+                        },
                     },
                 };
                 if !other.counts_on(today) {
@@ -255,13 +264,30 @@ pub(super) struct Found {
     pub(super) kind: OverlapKind,
 }
 
+/// How a place's candidate was found: listed as written and not staged
+/// there, or staged there (with its written form, if listed).
+#[derive(Clone, Copy)]
+enum Written<'a> {
+    Only(&'a Arc<Candidate>),
+    Staged(Option<&'a Arc<Candidate>>),
+}
+
+impl<'a> Written<'a> {
+    fn form(self) -> Option<&'a Arc<Candidate>> {
+        match self {
+            Written::Only(written) => Some(written),
+            Written::Staged(written) => written,
+        }
+    }
+}
+
 /// A place's projects as written (`listed`, in id order) and the ids this
 /// group staged there, merged in id order without repeats: each id with its
-/// written form, if listed.
+/// written form, if listed, and whether it was staged there.
 fn merged<'a>(
     listed: &'a [Arc<Candidate>],
     staged: BTreeSet<&'a str>,
-) -> impl Iterator<Item = (&'a str, Option<&'a Arc<Candidate>>)> {
+) -> impl Iterator<Item = (&'a str, Written<'a>)> {
     let (mut listed, mut staged) = (listed.iter().peekable(), staged.into_iter().peekable());
     std::iter::from_fn(move || {
         let order = match (listed.peek(), staged.peek()) {
@@ -270,11 +296,15 @@ fn merged<'a>(
             (None, _) => std::cmp::Ordering::Greater,
         };
         match order {
-            std::cmp::Ordering::Less => listed.next().map(|written| (&*written.id, Some(written))),
-            std::cmp::Ordering::Greater => staged.next().map(|id| (id, None)),
+            std::cmp::Ordering::Less => listed
+                .next()
+                .map(|written| (&*written.id, Written::Only(written))),
+            std::cmp::Ordering::Greater => staged.next().map(|id| (id, Written::Staged(None))),
             std::cmp::Ordering::Equal => {
                 staged.next();
-                listed.next().map(|written| (&*written.id, Some(written)))
+                listed
+                    .next()
+                    .map(|written| (&*written.id, Written::Staged(Some(written))))
             }
         }
     })
