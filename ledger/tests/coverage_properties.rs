@@ -475,6 +475,18 @@ fn answers(ledger: &Ledger, as_of: AsOf) -> String {
         "the matrix read cell by cell, and from every support at once"
     );
     let supports = coverage.who_supports("LY", None, true).unwrap();
+    let mut donors: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for support in &supports {
+        donors
+            .entry(support.pcode.clone())
+            .or_default()
+            .insert(support.project.donor().to_owned());
+    }
+    assert_eq!(
+        coverage.donors_by_place("LY").unwrap(),
+        donors,
+        "the donors of each place read cell by cell, and from every support at once"
+    );
     let periods: Vec<_> = supports
         .iter()
         .map(|support| {

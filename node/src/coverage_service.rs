@@ -1,6 +1,7 @@
 //! The `tansiq.v1.Coverage` gRPC service: read-only queries over the
 //! coverage projections (see `tansiq_ledger::coverage`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tansiq_ledger::author::now_ms;
@@ -81,15 +82,30 @@ impl CoverageService {
         .map_err(|error| query_status(&error))
     }
 
+    /// The donors supporting each municipality under the scope's P-code,
+    /// for the console's map (not a gRPC answer: it holds only names, a
+    /// few per place, however many places a country has).
+    pub async fn donors_by_place(
+        &self,
+        scope: pb::Scope,
+    ) -> Result<(BTreeMap<String, BTreeSet<String>>, pb::AnswerInfo), Status> {
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
+                Ok((coverage.donors_by_place(&scope.pcode)?, info))
+            },
+        )
+        .await
+    }
+
     /// The Matrix answer, refused before anything is computed when more
-    /// than `places_max` places are registered under its P-code. A remote
-    /// client's answer must fit in one message
-    /// ([`MATRIX_PLACES_MAX`]); the console's map, which encodes none,
-    /// asks without a bound.
-    pub async fn matrix_within(
+    /// than [`MATRIX_PLACES_MAX`] places are registered under its P-code:
+    /// an answer must fit in one message.
+    async fn bounded_matrix(
         &self,
         request: pb::MatrixRequest,
-        places_max: Option<usize>,
     ) -> Result<pb::MatrixResponse, Status> {
         let count = count_argument(request.count);
         let scope = scope(request.scope);
@@ -98,14 +114,13 @@ impl CoverageService {
             scope.consistency,
             move |ledger, coverage, info| {
                 known_place(ledger.store(), &scope.pcode, false)?;
-                if let Some(max) = places_max {
-                    if ledger.store().count_municipalities_under(&scope.pcode, max + 1)? > max {
-                        return Err(QueryError::TooLarge(format!(
-                            "more than {max} municipalities are registered {}: one Matrix answer covers at most {max}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
-                            if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
-                            if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
-                        )));
-                    }
+                let max = MATRIX_PLACES_MAX;
+                if ledger.store().count_municipalities_under(&scope.pcode, max + 1)? > max {
+                    return Err(QueryError::TooLarge(format!(
+                        "more than {max} municipalities are registered {}: one Matrix answer covers at most {max}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
+                        if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
+                        if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
+                    )));
                 }
                 let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
                 let mut cells = Vec::new();
@@ -516,7 +531,7 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::MatrixRequest>,
     ) -> Result<Response<pb::MatrixResponse>, Status> {
-        self.matrix_within(request.into_inner(), Some(MATRIX_PLACES_MAX))
+        self.bounded_matrix(request.into_inner())
             .await
             .map(Response::new)
     }

@@ -592,6 +592,30 @@ impl<'a> Coverage<'a> {
         Ok(found)
     }
 
+    /// The donors (see [`ProjectRecord::donor`]) supporting each
+    /// municipality under `pcode`, in any sector: what a map colours a
+    /// place by. Cell by cell like [`Coverage::matrix`], and it keeps only
+    /// the names: a country's map needs no cells, budgets or overlaps.
+    pub fn donors_by_place(
+        &self,
+        pcode: &str,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
+        let mut donors: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        self.for_each_place(pcode, None, |place, _, supports| {
+            let of_place = match donors.get_mut(place) {
+                Some(of_place) => of_place,
+                None => donors.entry(place.to_owned()).or_default(),
+            };
+            for support in supports {
+                if !of_place.contains(support.project.donor()) {
+                    of_place.insert(support.project.donor().to_owned());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(donors)
+    }
+
     /// Municipalities under `pcode` × 3-digit sector categories.
     pub fn matrix(&self, pcode: &str) -> Result<BTreeMap<(String, String), Cell>, StoreError> {
         let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();

@@ -2,11 +2,12 @@
 //! gRPC services, called in process with the same requests a client sends,
 //! and their errors as HTTP statuses.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use tansiq_ledger::limits::{LIST_PAGE_MAX, MATRIX_PLACES_MAX};
+use tansiq_ledger::limits::LIST_PAGE_MAX;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::coverage_server::Coverage as _;
 use tansiq_proto::v1::ledger_server::Ledger as _;
@@ -95,33 +96,24 @@ impl Sources {
         answer(self.coverage.who_supports(Request::new(request)).await)
     }
 
-    /// The matrix under the scope's P-code, as a gRPC client gets it: a
-    /// download holds the same bytes as the CLI's export.
+    /// The matrix under the scope's P-code, as a gRPC client gets it
+    /// (with its bound): a download holds the same bytes as the CLI's export.
     pub async fn matrix(&self, scope: pb::Scope) -> Result<pb::MatrixResponse, PageError> {
-        self.matrix_within(scope, Some(MATRIX_PLACES_MAX)).await
-    }
-
-    /// The matrix under the scope's P-code however many places it has
-    /// (no gRPC answer is encoded): for the map, which draws a country's
-    /// regions from every place under them.
-    pub async fn matrix_of_every_place(
-        &self,
-        scope: pb::Scope,
-    ) -> Result<pb::MatrixResponse, PageError> {
-        self.matrix_within(scope, None).await
-    }
-
-    async fn matrix_within(
-        &self,
-        scope: pb::Scope,
-        places_max: Option<usize>,
-    ) -> Result<pb::MatrixResponse, PageError> {
         let request = pb::MatrixRequest {
             scope: Some(scope),
             count: 0,
         };
+        answer(self.coverage.matrix(Request::new(request)).await)
+    }
+
+    /// The donors supporting each municipality under the scope's P-code:
+    /// what the map colours a place by, for every place of a country.
+    pub async fn donors_by_place(
+        &self,
+        scope: pb::Scope,
+    ) -> Result<(BTreeMap<String, BTreeSet<String>>, pb::AnswerInfo), PageError> {
         self.coverage
-            .matrix_within(request, places_max)
+            .donors_by_place(scope)
             .await
             .map_err(|status| PageError::of(&status))
     }

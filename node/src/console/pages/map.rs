@@ -238,15 +238,8 @@ async fn figures(
     let (pcode, sector) = (view.pcode(), view.sector());
     match by {
         By::Coverage if sector.is_empty() => {
-            let matrix = sources.matrix_of_every_place(view.scope(pcode)).await?;
-            let mut organisations: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-            for cell in matrix.cells {
-                organisations
-                    .entry(cell.pcode)
-                    .or_default()
-                    .extend(cell.donors);
-            }
-            Ok((Figures::Coverage(organisations), matrix.info))
+            let (organisations, info) = sources.donors_by_place(view.scope(pcode)).await?;
+            Ok((Figures::Coverage(organisations), Some(info)))
         }
         By::Coverage => {
             // The matrix has categories only: a sector (or category) is
