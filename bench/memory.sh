@@ -3,8 +3,9 @@
 # configuration: starts tansiq-node on DIR (a ledger that
 # `bench/coverage.sh --dir DIR` built), asks what analysts ask (the
 # console's overview, the country's totals, overlaps and gaps, a region's
-# matrix, 200 who-supports), and prints the node's VmRSS and VmHWM (peak)
-# from /proc after each step.
+# matrix, 200 who-supports, the console's map of the country) and prints
+# the node's VmRSS and VmHWM (peak) from /proc after each step. The map
+# gets a square per region (LY00..LY99, the bench's), written to DIR.
 # Usage: bench/memory.sh DIR [MUNICIPALITIES (default 10000, as the bench's)]
 set -euo pipefail
 dir=${1:?usage: bench/memory.sh DIR [MUNICIPALITIES]}
@@ -15,8 +16,18 @@ cargo build --workspace --bins
 bin="$CARGO_TARGET_DIR/debug"
 grpc=127.0.0.1:27611
 http=127.0.0.1:27612
+boundaries="$dir/memory-regions.geojson"
+{
+  printf '{"type":"FeatureCollection","features":['
+  for r in $(seq 0 99); do
+    lon=$((10 + r % 10)); lat=$((25 + r / 10))
+    printf '%s{"type":"Feature","properties":{"ADM1_PCODE":"LY%02d"},"geometry":{"type":"Polygon","coordinates":[[[%d,%d],[%d.9,%d],[%d.9,%d.9],[%d,%d.9],[%d,%d]]]}}' \
+      "$([ "$r" = 0 ] || echo ,)" "$r" "$lon" "$lat" "$lon" "$lat" "$lon" "$lat" "$lon" "$lat" "$lon" "$lat"
+  done
+  printf ']}'
+} >"$boundaries"
 "$bin/tansiq-node" --data-dir "$dir" --listen $grpc --plaintext --http $http \
-  >"$dir/memory-node.log" 2>&1 &
+  --boundaries "$boundaries" >"$dir/memory-node.log" 2>&1 &
 node=$!
 trap 'kill $node 2>/dev/null || true' EXIT
 cli() { "$bin/tansiq" --node "http://$grpc" "$@" >/dev/null; }
@@ -38,4 +49,5 @@ for i in $(seq 1 200); do
   cli who-supports "$(printf 'LY%02d%04d' $((index / 100 % 100)) $index)"
 done
 memory "200 who-supports"
+curl -sf -o /dev/null "http://$http/map" && memory "console map of the country"
 echo "build: dev profile's $bin/tansiq-node"

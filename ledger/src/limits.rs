@@ -81,9 +81,9 @@ pub const WHO_SUPPORTS_MAX: usize = 40_000;
 /// node sends ([`REQUEST_BYTES_MAX`]). Counted before anything is
 /// computed: past it the node refuses and says to ask per region (the
 /// whole of a 50,000-municipality ledger took a node to 700 MiB and 112 s,
-/// then failed to send 50 MB). The console's map, which encodes no gRPC
-/// answer, asks without this bound; its CSV download, like the CLI's
-/// export, within it.
+/// then failed to send 50 MB). The console's CSV download, like the
+/// CLI's export, asks within it; its map reads only each place's donors
+/// (`Coverage::donors_by_place`).
 pub const MATRIX_PLACES_MAX: usize = 2_000;
 /// Overlapping pairs one Overlaps answer names at most (two projects
 /// each, about 1 KiB): a request for all of them (limit 0) or for more is
