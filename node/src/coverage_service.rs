@@ -11,7 +11,8 @@ use tansiq_ledger::event::codes::{ActivityStatus, ACTIVITY_STATUS, SECTOR, SECTO
 use tansiq_ledger::event::{kind_name, Event};
 use tansiq_ledger::limits::{
     ADMIN_LEVEL_MAX, LIST_PAGE_DEFAULT, LIST_PAGE_MAX, MATRIX_PLACES_MAX, OVERLAPS_ANSWER_MAX,
-    PAGE_TOKEN_BYTES_MAX, SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX, WHO_SUPPORTS_MAX,
+    PAGE_TOKEN_BYTES_MAX, REQUEST_BYTES_MAX, SEARCH_QUERY_BYTES_MAX, SEARCH_SCAN_MAX,
+    WHO_SUPPORTS_MAX,
 };
 use tansiq_ledger::store::{OrgRecord, ProjectRecord, Store, StoreError};
 use tansiq_ledger::Ledger;
@@ -100,6 +101,34 @@ impl CoverageService {
         .await
     }
 
+    /// Each municipality's uncovered needs under the scope's P-code (in
+    /// `sector`, a prefix; "" for all): how many, and the people in need
+    /// of the largest. For the console's map, which draws every place of a
+    /// country and needs no need's source text.
+    pub async fn uncovered_by_place(
+        &self,
+        scope: pb::Scope,
+        sector: String,
+    ) -> Result<(BTreeMap<String, (usize, u64)>, pb::AnswerInfo), Status> {
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
+                let mut needs: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+                for gap in coverage.gaps(&scope.pcode)? {
+                    if gap.sector.starts_with(&sector) {
+                        let entry = needs.entry(gap.pcode).or_default();
+                        entry.0 += 1;
+                        entry.1 = entry.1.max(gap.need.people_in_need);
+                    }
+                }
+                Ok((needs, info))
+            },
+        )
+        .await
+    }
+
     /// The Matrix answer, refused before anything is computed when more
     /// than [`MATRIX_PLACES_MAX`] places are registered under its P-code:
     /// an answer must fit in one message.
@@ -149,6 +178,9 @@ impl CoverageService {
                             .collect(),
                     });
                 }
+                let cells = fitting(cells, "cells", |_| {
+                    "ask for one region at a time (a longer P-code)".to_owned()
+                })?;
                 Ok(pb::MatrixResponse {
                     info: Some(info),
                     cells,
@@ -268,6 +300,36 @@ fn sector_argument(sector: &str) -> Result<Option<String>, Status> {
             SECTOR.name, SECTOR_CATEGORY.name
         )))
     }
+}
+
+/// What the entries of one Coverage answer may take: the node encodes no
+/// larger answer ([`REQUEST_BYTES_MAX`]), less room for its other fields.
+const ANSWER_ENTRIES_BYTES_MAX: usize = REQUEST_BYTES_MAX - 64 * 1024;
+
+/// `entries` if they fit in one answer; else OUT_OF_RANGE saying how many
+/// of them, from the first, would fit, and what to ask instead. The count
+/// bounds of each answer hold for ordinary names and titles; names, titles
+/// and sources written long (up to their own limits) would otherwise make
+/// an answer the node cannot send, refused with a message nobody can act on.
+fn fitting<M: prost::Message>(
+    entries: Vec<M>,
+    what: &str,
+    instead: impl FnOnce(usize) -> String,
+) -> Result<Vec<M>, QueryError> {
+    let mut bytes = 0;
+    for (fit, entry) in entries.iter().enumerate() {
+        let len = entry.encoded_len();
+        bytes += 1 + prost::length_delimiter_len(len) + len;
+        if bytes > ANSWER_ENTRIES_BYTES_MAX {
+            return Err(QueryError::TooLarge(format!(
+                "these {} {what} take more than the {} MiB one answer holds (their names, titles or sources are long): the first {fit} fit; {}",
+                entries.len(),
+                REQUEST_BYTES_MAX >> 20,
+                instead(fit)
+            )));
+        }
+    }
+    Ok(entries)
 }
 
 fn scope(scope: Option<pb::Scope>) -> pb::Scope {
@@ -517,9 +579,12 @@ impl pb::coverage_server::Coverage for CoverageService {
                             if sector.is_none() { " or one sector" } else { "" },
                         ))
                     })?;
+                let supports = fitting(supports_to_proto(ledger.store(), &supports)?, "supports", |_| {
+                    "ask about one municipality or region (a longer P-code) or one sector, or page through the projects with ListProjects (`tansiq list projects`)".to_owned()
+                })?;
                 Ok(pb::WhoSupportsResponse {
                     info: Some(info),
-                    supports: supports_to_proto(ledger.store(), &supports)?,
+                    supports,
                 })
             },
         )
@@ -600,6 +665,9 @@ impl pb::coverage_server::Coverage for CoverageService {
                         rank,
                     });
                 }
+                let gaps = fitting(gaps, "uncovered needs", |fit| {
+                    format!("ask for at most {fit} (limit; the largest needs come first), or narrow the question with a longer P-code or a sector")
+                })?;
                 Ok(pb::GapsResponse {
                     info: Some(info),
                     gaps,
@@ -661,12 +729,16 @@ impl pb::coverage_server::Coverage for CoverageService {
                         sector.as_deref().map_or_else(String::new, |sector| format!(" in sector {sector}")),
                     )));
                 }
+                let overlaps = overlaps
+                    .iter()
+                    .map(|o| overlap_to_proto(ledger.store(), o))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let overlaps = fitting(overlaps, "overlapping pairs", |fit| {
+                    format!("ask for at most {fit} (limit; those held for review come first), or narrow the question with a longer P-code or a sector")
+                })?;
                 Ok(pb::OverlapsResponse {
                     info: Some(info),
-                    overlaps: overlaps
-                        .iter()
-                        .map(|o| overlap_to_proto(ledger.store(), o))
-                        .collect::<Result<_, _>>()?,
+                    overlaps,
                     total: total as u64,
                 })
             },

@@ -868,6 +868,113 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
     assert!(body.contains(&without_shape), "{without_shape} in {body}");
 }
 
+/// PROTOCOL.md: an answer whose entries would not fit in one message
+/// (16 MiB) is refused with OUT_OF_RANGE saying how many would fit, not
+/// failed while being sent. 2,100 uncovered needs whose sources are 8 KiB
+/// each (the field's limit) are more than one Gaps answer holds; a limit
+/// that fits answers, and the console's map, which sends no gRPC answer,
+/// still draws the region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_too_long_for_one_message_says_how_many_fit() {
+    use tansiq_ledger::author::now_ms;
+    use tansiq_ledger::limits::TEXT_FIELD_BYTES_MAX;
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::coverage_client::CoverageClient;
+    use tansiq_proto::v1::event_body::Kind;
+    use tansiq_tests::author;
+
+    const NEEDS: usize = 2_100;
+    let dir = tempfile::tempdir().unwrap();
+    // The demo's node, for its console and map boundaries.
+    let node = Node::start_with(
+        &dir.path().join("node"),
+        &["--demo", "--http", "127.0.0.1:0"],
+    );
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    region_with_a_donor(&mut client, &mut ministry, "LY97", NEEDS, "donor-long").await;
+    let sentence =
+        "Joint assessment of the water network by the municipal council and the ministry. ";
+    let source: String = sentence
+        .repeat(TEXT_FIELD_BYTES_MAX / sentence.len())
+        .trim_end()
+        .to_owned();
+    let needs: Vec<pb::SignedEvent> = (0..NEEDS)
+        .map(|index| {
+            let need = Kind::NeedAssessed(pb::NeedAssessed {
+                pcode: format!("LY97{index:04}"),
+                sector: "14030".into(),
+                people_in_need: 1_000 + index as u64,
+                severity: 3,
+                period_start: "2024-01-01".into(),
+                period_end: "2030-12-31".into(),
+                source: source.clone(),
+            });
+            ministry.sign(need, now_ms()).0
+        })
+        .collect();
+    for events in needs.chunks(1_000) {
+        client
+            .submit_batch(pb::SubmitBatchRequest {
+                events: events.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+
+    let mut coverage = CoverageClient::new(node.channel().await)
+        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
+    let ask = |limit: u32| pb::GapsRequest {
+        scope: Some(pb::Scope {
+            pcode: "LY97".into(),
+            ..Default::default()
+        }),
+        limit,
+        ..Default::default()
+    };
+    let refused = coverage.gaps(ask(0)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    let message = refused.message();
+    assert!(
+        message.starts_with(&format!(
+            "these {NEEDS} uncovered needs take more than the 16 MiB one answer holds"
+        )),
+        "{message}"
+    );
+    let fit: usize = message
+        .split("the first ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("how many fit, in {message}"));
+    assert!(
+        message.contains(&format!("ask for at most {fit} (limit")),
+        "{message}"
+    );
+    assert!((1_000..NEEDS).contains(&fit), "{fit} of {NEEDS} fit");
+    // That many fit, largest needs first; the total counts every one.
+    let answer = coverage.gaps(ask(fit as u32)).await.unwrap().into_inner();
+    assert_eq!((answer.gaps.len(), answer.total), (fit, NEEDS as u64));
+    assert_eq!(answer.gaps[0].people_in_need, 1_000 + NEEDS as u64 - 1);
+    // One more than fits is refused the same way.
+    let refused = coverage.gaps(ask(fit as u32 + 1)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+
+    // The console's map of the region by uncovered needs, which sends no
+    // gRPC answer, reads them all and draws the page (it counts the
+    // region's places: none has a shape in the demo's boundaries).
+    let console = node
+        .console_url
+        .clone()
+        .expect("the node names its console");
+    let console = console.trim_end_matches('/');
+    let (status, _, body) =
+        tansiq_tests::probes::http_answer(&format!("{console}/map?pcode=LY97&by=gaps")).await;
+    assert_eq!(status, 200, "{body}");
+    let without_shape = format!("id=\"without-shape\" data-count=\"{}\"", NEEDS + 1);
+    assert!(body.contains(&without_shape), "{without_shape} in {body}");
+}
+
 /// The ministry registers region `region` (level 1), `places`
 /// municipalities under it (P-codes `{region}0000` on) and a donor `org`,
 /// in SubmitBatch requests of at most 1,000 events; returns the donor's

@@ -106,6 +106,19 @@ impl Sources {
         answer(self.coverage.matrix(Request::new(request)).await)
     }
 
+    /// Each municipality's uncovered needs under the scope's P-code, in
+    /// `sector` (a prefix): how many, and the people in need of the largest.
+    pub async fn uncovered_by_place(
+        &self,
+        scope: pb::Scope,
+        sector: &str,
+    ) -> Result<(BTreeMap<String, (usize, u64)>, pb::AnswerInfo), PageError> {
+        self.coverage
+            .uncovered_by_place(scope, sector.to_owned())
+            .await
+            .map_err(|status| PageError::of(&status))
+    }
+
     /// The donors supporting each municipality under the scope's P-code:
     /// what the map colours a place by, for every place of a country.
     pub async fn donors_by_place(

@@ -268,16 +268,10 @@ async fn figures(
                     "sector {sector:?} is not an OECD DAC sector (5 digits) or category (3 digits)"
                 )));
             }
-            let gaps = sources.gaps(view.scope(pcode)).await?;
-            let mut needs: BTreeMap<String, (usize, u64)> = BTreeMap::new();
-            for gap in gaps.gaps {
-                if gap.sector.starts_with(sector) {
-                    let entry = needs.entry(gap.pcode).or_default();
-                    entry.0 += 1;
-                    entry.1 = entry.1.max(gap.people_in_need);
-                }
-            }
-            Ok((Figures::Gaps(needs), gaps.info))
+            let (needs, info) = sources
+                .uncovered_by_place(view.scope(pcode), sector)
+                .await?;
+            Ok((Figures::Gaps(needs), Some(info)))
         }
     }
 }
