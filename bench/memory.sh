@@ -36,7 +36,8 @@ memory() {
   printf '%-34s %s\n' "$1" "$(awk '/^VmRSS|^VmHWM/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$node/status)"
 }
 memory "started"
-curl -sf -o /dev/null "http://$http/" && memory "console overview (/)"
+curl -sf -o /dev/null "http://$http/"
+memory "console overview (/)"
 cli totals LY && memory "totals LY"
 cli overlaps --limit 500 && memory "overlaps (500)"
 cli gaps LY && memory "gaps LY"
@@ -49,5 +50,6 @@ for i in $(seq 1 200); do
   cli who-supports "$(printf 'LY%02d%04d' $((index / 100 % 100)) $index)"
 done
 memory "200 who-supports"
-curl -sf -o /dev/null "http://$http/map" && memory "console map of the country"
+curl -sf -o /dev/null "http://$http/map"
+memory "console map of the country"
 echo "build: dev profile's $bin/tansiq-node"

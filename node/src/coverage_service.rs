@@ -130,11 +130,13 @@ impl CoverageService {
     }
 
     /// The Matrix answer, refused before anything is computed when more
-    /// than [`MATRIX_PLACES_MAX`] places are registered under its P-code:
-    /// an answer must fit in one message.
+    /// than [`MATRIX_PLACES_MAX`] places are registered under its P-code,
+    /// and when its cells take more than `bytes_max`: an answer must fit
+    /// in one message.
     async fn bounded_matrix(
         &self,
         request: pb::MatrixRequest,
+        bytes_max: usize,
     ) -> Result<pb::MatrixResponse, Status> {
         let count = count_argument(request.count);
         let scope = scope(request.scope);
@@ -178,7 +180,7 @@ impl CoverageService {
                             .collect(),
                     });
                 }
-                let cells = fitting(cells, "cells", |_| {
+                let cells = fitting(cells, bytes_max, "cells", |_| {
                     "ask for one region at a time (a longer P-code)".to_owned()
                 })?;
                 Ok(pb::MatrixResponse {
@@ -306,23 +308,41 @@ fn sector_argument(sector: &str) -> Result<Option<String>, Status> {
 /// larger answer ([`REQUEST_BYTES_MAX`]), less room for its other fields.
 const ANSWER_ENTRIES_BYTES_MAX: usize = REQUEST_BYTES_MAX - 64 * 1024;
 
-/// `entries` if they fit in one answer; else OUT_OF_RANGE saying how many
-/// of them, from the first, would fit, and what to ask instead. The count
-/// bounds of each answer hold for ordinary names and titles; names, titles
-/// and sources written long (up to their own limits) would otherwise make
-/// an answer the node cannot send, refused with a message nobody can act on.
+/// Marks a request the node makes of itself (the console's pages): its
+/// answer is used in process and never sent as one gRPC message, so it is
+/// not held to one message's size (its count bounds still hold).
+#[derive(Clone, Copy, Debug)]
+pub struct InProcess;
+
+/// What the entries of `request`'s answer may take, in bytes.
+fn entries_bytes_max<T>(request: &Request<T>) -> usize {
+    if request.extensions().get::<InProcess>().is_some() {
+        usize::MAX
+    } else {
+        ANSWER_ENTRIES_BYTES_MAX
+    }
+}
+
+/// `entries` if they take at most `bytes_max` encoded; else OUT_OF_RANGE
+/// saying what to ask instead (`instead` is told how many of them, from
+/// the first, would fit). The count bounds of each answer hold for
+/// ordinary names and titles; names, titles and sources written long (up
+/// to their own limits) would otherwise make an answer the node cannot
+/// send, refused with a message nobody can act on.
 fn fitting<M: prost::Message>(
     entries: Vec<M>,
+    bytes_max: usize,
     what: &str,
     instead: impl FnOnce(usize) -> String,
 ) -> Result<Vec<M>, QueryError> {
     let mut bytes = 0;
     for (fit, entry) in entries.iter().enumerate() {
         let len = entry.encoded_len();
+        // A repeated message field's entry: a one-byte tag, the length, the body.
         bytes += 1 + prost::length_delimiter_len(len) + len;
-        if bytes > ANSWER_ENTRIES_BYTES_MAX {
+        if bytes > bytes_max {
             return Err(QueryError::TooLarge(format!(
-                "these {} {what} take more than the {} MiB one answer holds (their names, titles or sources are long): the first {fit} fit; {}",
+                "these {} {what} take more than fits in one answer ({} MiB; their names, titles or sources are long): {}",
                 entries.len(),
                 REQUEST_BYTES_MAX >> 20,
                 instead(fit)
@@ -552,6 +572,7 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::WhoSupportsRequest>,
     ) -> Result<Response<pb::WhoSupportsResponse>, Status> {
+        let bytes_max = entries_bytes_max(&request);
         let request = request.into_inner();
         let scope = scope(request.scope);
         if scope.pcode.is_empty() && !request.include_children {
@@ -579,7 +600,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                             if sector.is_none() { " or one sector" } else { "" },
                         ))
                     })?;
-                let supports = fitting(supports_to_proto(ledger.store(), &supports)?, "supports", |_| {
+                let supports = fitting(supports_to_proto(ledger.store(), &supports)?, bytes_max, "supports", |_| {
                     "ask about one municipality or region (a longer P-code) or one sector, or page through the projects with ListProjects (`tansiq list projects`)".to_owned()
                 })?;
                 Ok(pb::WhoSupportsResponse {
@@ -596,7 +617,8 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::MatrixRequest>,
     ) -> Result<Response<pb::MatrixResponse>, Status> {
-        self.bounded_matrix(request.into_inner())
+        let bytes_max = entries_bytes_max(&request);
+        self.bounded_matrix(request.into_inner(), bytes_max)
             .await
             .map(Response::new)
     }
@@ -605,6 +627,7 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::GapsRequest>,
     ) -> Result<Response<pb::GapsResponse>, Status> {
+        let bytes_max = entries_bytes_max(&request);
         let request = request.into_inner();
         let scope = scope(request.scope);
         let sector = sector_argument(&request.sector)?;
@@ -665,8 +688,8 @@ impl pb::coverage_server::Coverage for CoverageService {
                         rank,
                     });
                 }
-                let gaps = fitting(gaps, "uncovered needs", |fit| {
-                    format!("ask for at most {fit} (limit; the largest needs come first), or narrow the question with a longer P-code or a sector")
+                let gaps = fitting(gaps, bytes_max, "uncovered needs", |fit| {
+                    format!("the first {fit} fit: ask for at most {fit} (limit; the largest needs come first), or narrow the question with a longer P-code or a sector")
                 })?;
                 Ok(pb::GapsResponse {
                     info: Some(info),
@@ -706,6 +729,7 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::OverlapsRequest>,
     ) -> Result<Response<pb::OverlapsResponse>, Status> {
+        let bytes_max = entries_bytes_max(&request);
         let request = request.into_inner();
         let scope = scope(request.scope);
         let sector = sector_argument(&request.sector)?;
@@ -733,8 +757,8 @@ impl pb::coverage_server::Coverage for CoverageService {
                     .iter()
                     .map(|o| overlap_to_proto(ledger.store(), o))
                     .collect::<Result<Vec<_>, _>>()?;
-                let overlaps = fitting(overlaps, "overlapping pairs", |fit| {
-                    format!("ask for at most {fit} (limit; those held for review come first), or narrow the question with a longer P-code or a sector")
+                let overlaps = fitting(overlaps, bytes_max, "overlapping pairs", |fit| {
+                    format!("the first {fit} fit: ask for at most {fit} (limit; those held for review come first), or narrow the question with a longer P-code or a sector")
                 })?;
                 Ok(pb::OverlapsResponse {
                     info: Some(info),

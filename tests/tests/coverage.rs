@@ -872,8 +872,8 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
 /// (16 MiB) is refused with OUT_OF_RANGE saying how many would fit, not
 /// failed while being sent. 2,100 uncovered needs whose sources are 8 KiB
 /// each (the field's limit) are more than one Gaps answer holds; a limit
-/// that fits answers, and the console's map, which sends no gRPC answer,
-/// still draws the region.
+/// that fits answers. The console's pages, which send no gRPC answer, still
+/// show the region, its gaps and its map.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     use tansiq_ledger::author::now_ms;
@@ -937,7 +937,7 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     let message = refused.message();
     assert!(
         message.starts_with(&format!(
-            "these {NEEDS} uncovered needs take more than the 16 MiB one answer holds"
+            "these {NEEDS} uncovered needs take more than fits in one answer (16 MiB;"
         )),
         "{message}"
     );
@@ -948,7 +948,7 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("how many fit, in {message}"));
     assert!(
-        message.contains(&format!("ask for at most {fit} (limit")),
+        message.contains(&format!("fit: ask for at most {fit} (limit")),
         "{message}"
     );
     assert!((1_000..NEEDS).contains(&fit), "{fit} of {NEEDS} fit");
@@ -960,14 +960,24 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     let refused = coverage.gaps(ask(fit as u32 + 1)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
 
-    // The console's map of the region by uncovered needs, which sends no
-    // gRPC answer, reads them all and draws the page (it counts the
-    // region's places: none has a shape in the demo's boundaries).
+    // The console's pages, which send no gRPC answer, read them all: the
+    // region's page lists its gaps, the gaps page its largest, and its
+    // map by uncovered needs counts its places (none has a shape in the
+    // demo's boundaries).
     let console = node
         .console_url
         .clone()
         .expect("the node names its console");
     let console = console.trim_end_matches('/');
+    for page in ["m/LY97", "gaps?pcode=LY97"] {
+        let (status, _, body) =
+            tansiq_tests::probes::http_answer(&format!("{console}/{page}")).await;
+        assert_eq!(status, 200, "{page}: {body}");
+        assert!(
+            body.contains("LY972099"),
+            "{page}: the largest need's place"
+        );
+    }
     let (status, _, body) =
         tansiq_tests::probes::http_answer(&format!("{console}/map?pcode=LY97&by=gaps")).await;
     assert_eq!(status, 200, "{body}");

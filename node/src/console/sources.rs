@@ -16,7 +16,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::i18n::Text;
 use super::COUNT_PAGES_MAX;
-use crate::coverage_service::CoverageService;
+use crate::coverage_service::{CoverageService, InProcess};
 use crate::service::LedgerService;
 
 /// The services the console asks, shared with the gRPC server.
@@ -93,17 +93,17 @@ impl Sources {
         &self,
         request: pb::WhoSupportsRequest,
     ) -> Result<pb::WhoSupportsResponse, PageError> {
-        answer(self.coverage.who_supports(Request::new(request)).await)
+        answer(self.coverage.who_supports(in_process(request)).await)
     }
 
-    /// The matrix under the scope's P-code, as a gRPC client gets it
-    /// (with its bound): a download holds the same bytes as the CLI's export.
+    /// The matrix under the scope's P-code, within the places a gRPC answer
+    /// covers: a download holds the same rows as the CLI's export.
     pub async fn matrix(&self, scope: pb::Scope) -> Result<pb::MatrixResponse, PageError> {
         let request = pb::MatrixRequest {
             scope: Some(scope),
             count: 0,
         };
-        answer(self.coverage.matrix(Request::new(request)).await)
+        answer(self.coverage.matrix(in_process(request)).await)
     }
 
     /// Each municipality's uncovered needs under the scope's P-code, in
@@ -148,14 +148,14 @@ impl Sources {
     }
 
     pub async fn gaps_of(&self, request: pb::GapsRequest) -> Result<pb::GapsResponse, PageError> {
-        answer(self.coverage.gaps(Request::new(request)).await)
+        answer(self.coverage.gaps(in_process(request)).await)
     }
 
     pub async fn overlaps(
         &self,
         request: pb::OverlapsRequest,
     ) -> Result<pb::OverlapsResponse, PageError> {
-        answer(self.coverage.overlaps(Request::new(request)).await)
+        answer(self.coverage.overlaps(in_process(request)).await)
     }
 
     pub async fn project_history(
@@ -384,6 +384,14 @@ where
         token = next_token;
     }
     Ok(Count::MoreThan(total))
+}
+
+/// A request the console makes of the node's own services: its answer is
+/// drawn, not sent as one gRPC message (see [`InProcess`]).
+fn in_process<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(InProcess);
+    request
 }
 
 fn answer<T>(result: Result<Response<T>, Status>) -> Result<T, PageError> {
