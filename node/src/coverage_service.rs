@@ -128,69 +128,6 @@ impl CoverageService {
         )
         .await
     }
-
-    /// The Matrix answer, refused before anything is computed when more
-    /// than [`MATRIX_PLACES_MAX`] places are registered under its P-code,
-    /// and when its cells take more than `bytes_max`: an answer must fit
-    /// in one message.
-    async fn bounded_matrix(
-        &self,
-        request: pb::MatrixRequest,
-        bytes_max: usize,
-    ) -> Result<pb::MatrixResponse, Status> {
-        let count = count_argument(request.count);
-        let scope = scope(request.scope);
-        self.query(
-            &scope.as_of,
-            scope.consistency,
-            move |ledger, coverage, info| {
-                known_place(ledger.store(), &scope.pcode, false)?;
-                let max = MATRIX_PLACES_MAX;
-                if ledger.store().count_municipalities_under(&scope.pcode, max + 1)? > max {
-                    return Err(QueryError::TooLarge(format!(
-                        "more than {max} municipalities are registered {}: one Matrix answer covers at most {max}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
-                        if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
-                        if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
-                    )));
-                }
-                let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
-                let mut cells = Vec::new();
-                for ((pcode, category), cell) in coverage.counting(count).matrix(&scope.pcode)? {
-                    let open_overlaps = overlapping
-                        .get(&(pcode.clone(), category.clone()))
-                        .copied()
-                        .unwrap_or(0);
-                    cells.push(pb::MatrixCell {
-                        open_overlaps,
-                        municipality: names(ledger.store(), &pcode)?,
-                        pcode,
-                        category_name: SECTOR_CATEGORY
-                            .get(&category)
-                            .map_or_else(String::new, |e| e.name.to_owned()),
-                        category,
-                        projects: cell.projects,
-                        donors: cell.donors.into_iter().collect(),
-                        budget: cell
-                            .budget
-                            .into_iter()
-                            .map(|(currency, value)| pb::BudgetTotal {
-                                currency,
-                                value: value.to_string(),
-                            })
-                            .collect(),
-                    });
-                }
-                let cells = fitting(cells, bytes_max, "cells", |_| {
-                    "ask for one region at a time (a longer P-code)".to_owned()
-                })?;
-                Ok(pb::MatrixResponse {
-                    info: Some(info),
-                    cells,
-                })
-            },
-        )
-        .await
-    }
 }
 
 /// NOT_FOUND unless a registered municipality has the P-code `pcode`
@@ -617,10 +554,62 @@ impl pb::coverage_server::Coverage for CoverageService {
         &self,
         request: Request<pb::MatrixRequest>,
     ) -> Result<Response<pb::MatrixResponse>, Status> {
+        // Refused before anything is computed when more than
+        // MATRIX_PLACES_MAX places are registered under its P-code, and
+        // when its cells take more than one answer holds.
         let bytes_max = entries_bytes_max(&request);
-        self.bounded_matrix(request.into_inner(), bytes_max)
-            .await
-            .map(Response::new)
+        let request = request.into_inner();
+        let count = count_argument(request.count);
+        let scope = scope(request.scope);
+        self.query(
+            &scope.as_of,
+            scope.consistency,
+            move |ledger, coverage, info| {
+                known_place(ledger.store(), &scope.pcode, false)?;
+                let max = MATRIX_PLACES_MAX;
+                if ledger.store().count_municipalities_under(&scope.pcode, max + 1)? > max {
+                    return Err(QueryError::TooLarge(format!(
+                        "more than {max} municipalities are registered {}: one Matrix answer covers at most {max}; ask for one region at a time (a longer P-code; `tansiq list municipalities{}` names them), or ask Totals for counts of the whole",
+                        if scope.pcode.is_empty() { "on this ledger".to_owned() } else { format!("under {}", scope.pcode) },
+                        if scope.pcode.is_empty() { String::new() } else { format!(" {}", scope.pcode) },
+                    )));
+                }
+                let overlapping = coverage.open_overlaps_by_category(&scope.pcode)?;
+                let mut cells = Vec::new();
+                for (key, cell) in coverage.counting(count).matrix(&scope.pcode)? {
+                    let open_overlaps = overlapping.get(&key).copied().unwrap_or(0);
+                    let (pcode, category) = key;
+                    cells.push(pb::MatrixCell {
+                        open_overlaps,
+                        municipality: names(ledger.store(), &pcode)?,
+                        pcode,
+                        category_name: SECTOR_CATEGORY
+                            .get(&category)
+                            .map_or_else(String::new, |e| e.name.to_owned()),
+                        category,
+                        projects: cell.projects,
+                        donors: cell.donors.into_iter().collect(),
+                        budget: cell
+                            .budget
+                            .into_iter()
+                            .map(|(currency, value)| pb::BudgetTotal {
+                                currency,
+                                value: value.to_string(),
+                            })
+                            .collect(),
+                    });
+                }
+                let cells = fitting(cells, bytes_max, "cells", |_| {
+                    "ask for one region at a time (a longer P-code)".to_owned()
+                })?;
+                Ok(pb::MatrixResponse {
+                    info: Some(info),
+                    cells,
+                })
+            },
+        )
+        .await
+        .map(Response::new)
     }
 
     async fn gaps(
