@@ -648,10 +648,7 @@ async fn an_answer_that_would_name_too_many_overlaps_says_how_many_and_what_to_a
     assert!(pairs > tansiq_ledger::limits::OVERLAPS_ANSWER_MAX);
     let mut coverage = CoverageClient::new(node.channel().await);
     let ask = |limit: u32| pb::OverlapsRequest {
-        scope: Some(pb::Scope {
-            pcode: "LY01".into(),
-            ..Default::default()
-        }),
+        scope: scope_of("LY01"),
         limit,
         ..Default::default()
     };
@@ -746,10 +743,7 @@ async fn a_who_supports_answer_past_its_bound_says_what_to_ask_instead() {
 
     let mut coverage = CoverageClient::new(node.channel().await);
     let ask = |pcode: &str| pb::WhoSupportsRequest {
-        scope: Some(pb::Scope {
-            pcode: pcode.into(),
-            ..Default::default()
-        }),
+        scope: scope_of(pcode),
         include_children: true,
         ..Default::default()
     };
@@ -817,10 +811,7 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
 
     let mut coverage = CoverageClient::new(node.channel().await);
     let ask = |pcode: &str| pb::MatrixRequest {
-        scope: Some(pb::Scope {
-            pcode: pcode.into(),
-            ..Default::default()
-        }),
+        scope: scope_of(pcode),
         ..Default::default()
     };
     for (asked, under) in [("LY98", "under LY98"), ("", "on this ledger")] {
@@ -852,11 +843,8 @@ async fn a_matrix_past_its_bound_says_to_ask_per_region() {
     // the same way. Its map, which sends no gRPC answer, still computes
     // the region from every place under it (none of them has a shape in
     // the demo's boundaries: the page counts them).
-    let console = node
-        .console_url
-        .clone()
-        .expect("the node names its console");
-    let console = console.trim_end_matches('/');
+    let console = console_of(&node);
+    let console = console.as_str();
     let (status, _, body) =
         tansiq_tests::probes::http_answer(&format!("{console}/download/matrix?pcode=LY98")).await;
     assert_eq!(status, 400, "{body}");
@@ -925,10 +913,7 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     let mut coverage = CoverageClient::new(node.channel().await)
         .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
     let ask = |limit: u32| pb::GapsRequest {
-        scope: Some(pb::Scope {
-            pcode: "LY97".into(),
-            ..Default::default()
-        }),
+        scope: scope_of("LY97"),
         limit,
         ..Default::default()
     };
@@ -964,11 +949,8 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     // region's page lists its gaps, the gaps page its largest, and its
     // map by uncovered needs counts its places (none has a shape in the
     // demo's boundaries).
-    let console = node
-        .console_url
-        .clone()
-        .expect("the node names its console");
-    let console = console.trim_end_matches('/');
+    let console = console_of(&node);
+    let console = console.as_str();
     for page in ["m/LY97", "gaps?pcode=LY97"] {
         let (status, _, body) =
             tansiq_tests::probes::http_answer(&format!("{console}/{page}")).await;
@@ -983,6 +965,23 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     assert_eq!(status, 200, "{body}");
     let without_shape = format!("id=\"without-shape\" data-count=\"{}\"", NEEDS + 1);
     assert!(body.contains(&without_shape), "{without_shape} in {body}");
+}
+
+/// A Coverage query's scope: the places under `pcode`, now.
+fn scope_of(pcode: &str) -> Option<tansiq_proto::v1::Scope> {
+    Some(tansiq_proto::v1::Scope {
+        pcode: pcode.into(),
+        ..Default::default()
+    })
+}
+
+/// The node's console address, without its final slash.
+fn console_of(node: &Node) -> String {
+    node.console_url
+        .as_deref()
+        .expect("the node names its console")
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// The ministry registers region `region` (level 1), `places`

@@ -105,8 +105,9 @@ pub fn rewrite_in_the_previous_encoding(ledger: &Ledger, every: usize) -> (usize
 /// chunk of its `events` makes on average, without the write-ahead log as
 /// a rebuild writes its chunks, and every memtable flushed at the end.
 /// They go in key order, each memtable's best case (every insertion lands
-/// next to the one before), where a rebuild writes them in log order. Only building the batches and writing them is timed, not the
-/// reads that gather them. For `tansiq-coverage-bench`: a floor under a
+/// next to the one before), where a rebuild writes them in log order.
+/// Only building the batches and writing them is timed, not the reads
+/// that gather them. For `tansiq-coverage-bench`: a floor under a
 /// rebuild that writes the same records through RocksDB, whatever its
 /// staging costs. Returns the pairs, their bytes and the time.
 pub fn rewrite_time(
