@@ -967,6 +967,133 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     assert!(body.contains(&without_shape), "{without_shape} in {body}");
 }
 
+/// WhoSupports and Overlaps hold to the same byte bound as Gaps (they
+/// share `fitting`): two donors' projects in the same 256 places and
+/// sector, each naming 96 implementers with 508-byte names (a field's
+/// limit is 512), make 512 supports of about 50 KiB and 256 overlapping
+/// pairs of twice that: more than one 16 MiB answer holds of either. Each
+/// is refused with OUT_OF_RANGE saying what to ask instead, and that
+/// question answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
+    use tansiq_ledger::author::now_ms;
+    use tansiq_ledger::testing::events;
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::coverage_client::CoverageClient;
+    use tansiq_tests::author;
+
+    const PLACES: usize = 256;
+    const IMPLEMENTERS: usize = 96;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let mut first =
+        region_with_a_donor(&mut client, &mut ministry, "LY96", PLACES, "donor-first").await;
+    let (registration, mut second) = tansiq_ledger::testing::registered_donor(
+        &mut ministry,
+        "donor-second",
+        tansiq_ledger::signing::KeyPair::generate(),
+        now_ms(),
+    );
+    let long_project = |donor: &mut tansiq_ledger::author::Author, id: &str| {
+        let mut details = events::details("LY960000", "14030", "EUR", "250000");
+        details.locations = (0..PLACES)
+            .map(|index| pb::ProjectLocation {
+                pcode: format!("LY96{index:04}"),
+                percentage: 0,
+            })
+            .collect();
+        details.participants = (0..IMPLEMENTERS)
+            .map(|index| pb::ParticipatingOrg {
+                role: 4,
+                name: events::names(
+                    &format!("{index:03} {}", "Implementing partner ".repeat(24)),
+                    "",
+                ),
+                ..Default::default()
+            })
+            .collect();
+        donor.sign(events::project(id, details), now_ms()).0
+    };
+    let projects = vec![
+        registration,
+        long_project(&mut first, "first-long"),
+        long_project(&mut second, "second-long"),
+    ];
+    for event in projects {
+        client
+            .submit(pb::SubmitRequest { event: Some(event) })
+            .await
+            .unwrap();
+    }
+
+    let mut coverage = CoverageClient::new(node.channel().await)
+        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
+    let supports = |pcode: &str| pb::WhoSupportsRequest {
+        scope: scope_of(pcode),
+        include_children: true,
+        ..Default::default()
+    };
+    let refused = coverage.who_supports(supports("LY96")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    let message = refused.message();
+    assert!(
+        message.starts_with(&format!(
+            "these {} supports take more than fits in one answer (16 MiB;",
+            2 * PLACES
+        )) && message.contains("ask about one municipality or region (a longer P-code)"),
+        "{message}"
+    );
+    // One municipality, as the message says: both projects there.
+    let answer = coverage
+        .who_supports(supports("LY960007"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut found: Vec<&str> = answer
+        .supports
+        .iter()
+        .map(|s| s.project_id.as_str())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, ["first-long", "second-long"]);
+    assert_eq!(answer.supports[0].implementers.len(), IMPLEMENTERS);
+
+    let overlaps = |limit: u32| pb::OverlapsRequest {
+        scope: scope_of("LY96"),
+        limit,
+        ..Default::default()
+    };
+    let refused = coverage.overlaps(overlaps(0)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    let message = refused.message();
+    assert!(
+        message.starts_with(&format!(
+            "these {PLACES} overlapping pairs take more than fits in one answer (16 MiB;"
+        )),
+        "{message}"
+    );
+    let fit: usize = message
+        .split("the first ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("how many fit, in {message}"));
+    assert!((100..PLACES).contains(&fit), "{fit} of {PLACES} fit");
+    let answer = coverage
+        .overlaps(overlaps(fit as u32))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((answer.overlaps.len(), answer.total), (fit, PLACES as u64));
+    let refused = coverage
+        .overlaps(overlaps(fit as u32 + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+}
+
 /// A Coverage query's scope: the places under `pcode`, now.
 fn scope_of(pcode: &str) -> Option<tansiq_proto::v1::Scope> {
     Some(tansiq_proto::v1::Scope {
