@@ -84,6 +84,9 @@ type Requests = Vec<Vec<pb::SignedEvent>>;
 struct Shape {
     name: &'static str,
     batch: usize,
+    /// Issue 17's goal for this shape: events/s as a multiple of one
+    /// core's verification rate.
+    goal: f64,
 }
 
 struct Measured {
@@ -134,10 +137,12 @@ async fn main() -> anyhow::Result<()> {
         Shape {
             name: "SubmitBatch",
             batch: args.batch,
+            goal: 1.0,
         },
         Shape {
             name: "Submit (1 event per request)",
             batch: 1,
+            goal: 0.25,
         },
     ];
     if args.single_only {
@@ -202,11 +207,14 @@ async fn main() -> anyhow::Result<()> {
             measured.percentile(0.99).as_secs_f64() * 1e3,
             measured.rate() / verify_rate
         );
-        if let Some(cpu) = cpu {
+        if let Some(cpu) = &cpu {
             cpu.print_per_event(measured.events);
         }
-        if let Some(threads) = threads {
+        if let Some(threads) = &threads {
             threads.print_per_event(measured.events);
+        }
+        if let (Some(cpu), Some(threads)) = (&cpu, &threads) {
+            print_budget(shape.goal, verify_rate, cpu, threads, measured.events);
         }
         // A cluster member commits through Raft, not commit groups: it
         // counts none, and there is nothing to say.
@@ -421,6 +429,31 @@ impl ThreadTimes {
             );
         }
     }
+}
+
+/// What the shape's goal leaves for everything but verification, beside
+/// what it took. At `goal` times one core's verification rate, verifying
+/// takes `goal` cores (the node verifies each event once, in batches as the
+/// anchor does); the machine's other cores must carry everything else: the
+/// node's other threads and this client, which runs on the same machine.
+fn print_budget(goal: f64, verify_rate: f64, cpu: &CpuTimes, threads: &ThreadTimes, events: usize) {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let budget = (cores - goal).max(0.0) / (goal * verify_rate) * 1e6;
+    let micros = |seconds: f64| seconds * 1e6 / events.max(1) as f64;
+    let node: f64 = cpu.nodes.iter().map(|(_, seconds)| seconds).sum();
+    let verifying = threads
+        .0
+        .iter()
+        .filter(|(name, _)| name == "tansiq-verify")
+        .map(|(_, seconds)| seconds)
+        .sum::<f64>();
+    let rest = micros(node - verifying + cpu.client);
+    println!(
+        "  at the goal ({goal} x one core) on this machine's {cores} cores, all but verification may take {budget:.1} µs per event; it took {rest:.1} (node {:.1} + this client {:.1}), {:.1} x the budget",
+        micros(node - verifying),
+        micros(cpu.client),
+        rest / budget.max(f64::MIN_POSITIVE)
+    );
 }
 
 /// Each client submits its requests one after another; all clients at once.
