@@ -389,10 +389,19 @@ async fn a_restored_member_rejoins_as_a_new_member_and_probes_follow_the_leader(
         log: None,
         node: None,
     };
+    newcomer.log_into(root.path());
     newcomer.start(&genesis);
     let newcomer_console = newcomer.node().console_url.clone().unwrap();
     let backed_up_at = manifest["position"].as_u64().unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The leader's messages for member 3 did reach it, and it refused them
+    // (its own log says so), rather than no time having passed for any.
+    let newcomer_log = newcomer.log.clone().unwrap();
+    cluster::poll("the newcomer to refuse member 3's messages", || {
+        std::fs::read_to_string(&newcomer_log)
+            .ok()?
+            .contains("refused Raft messages for another node")
+            .then_some(())
+    });
     let mut newcomer_client = newcomer.node().client().await;
     assert_eq!(
         tansiq_tests::head(&mut newcomer_client).await.position,
