@@ -142,3 +142,78 @@ fn a_ledger_left_in_the_format_it_was_found_in_refuses_every_write() {
     assert!(next[0].is_ok(), "{next:?}");
     assert_eq!(reopened.tip().expect("tip").position.0, tip.position.0 + 1);
 }
+
+/// A rebuild stages each commit time's events as one request; an event
+/// that no longer applies is still named by its own position and id, not
+/// its group's first. Here the log's positions 2 and 3 are swapped in the
+/// source's store (one group of three events by one key): position 2 then
+/// holds the key's third event, refused as a gap in its chain.
+#[test]
+fn a_rebuild_names_the_event_that_no_longer_applies() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (source, mut ministry) = crate::testing::open_test_ledger(
+        &dir.path().join("source"),
+        "tansiq-rebuild-refused",
+        9,
+        1_767_225_600_000,
+    );
+    let events: Vec<pb::SignedEvent> = ["LY01", "LY02", "LY03"]
+        .into_iter()
+        .map(|pcode| {
+            ministry
+                .sign(crate::testing::events::municipality(pcode, "", 1), 1)
+                .0
+        })
+        .collect();
+    let requests = crate::event::admit(source.chain(), [events], Signatures::Verify);
+    let committed = source
+        .commit_group(requests, 1_767_225_600_000)
+        .expect("commit");
+    assert!(committed[0].is_ok(), "{committed:?}");
+    let start = source.tip().expect("tip").position.0 - 2;
+    let [first, second, third] = <[_; 3]>::try_from(
+        source
+            .store()
+            .log_range(crate::ids::LogPosition(start), 3)
+            .expect("log"),
+    )
+    .expect("three records");
+    let envelopes = source
+        .store()
+        .events_of(&[second.clone(), third.clone()])
+        .expect("events");
+    let mut batch = source.store().batch();
+    for ((record, takes), envelope) in [(&second, &third), (&third, &second)]
+        .into_iter()
+        .zip(envelopes.iter().rev())
+    {
+        batch.put_log(&crate::store::LogRecord {
+            event_id: takes.event_id,
+            ..record.clone()
+        });
+        batch.put_event(&takes.event_id, record.position, envelope);
+    }
+    source.store().write_synced(batch.batch).expect("write");
+
+    let refused = rebuild(
+        &source,
+        &dir.path().join("rebuilt"),
+        i64::MAX,
+        Signatures::Unchecked,
+    );
+    match refused {
+        Err(super::rebuild::RebuildError::Refused {
+            position,
+            event_id,
+            rejection,
+        }) => {
+            assert_eq!((position, event_id), (second.position, third.event_id));
+            assert!(
+                matches!(*rejection, crate::Rejection::SequenceGap { .. }),
+                "{rejection}"
+            );
+        }
+        other => panic!("the swapped log must be refused: {:?}", other.err()),
+    }
+    assert_ne!(first.event_id, third.event_id);
+}
