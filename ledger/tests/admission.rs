@@ -321,6 +321,66 @@ fn an_iati_activity_identifier_names_one_project_on_the_ledger() {
     ));
 }
 
+/// A donor without an IATI organisation identifier may not register an
+/// activity under another organisation's identifier, wherever that
+/// organisation's registration was staged: committed in an earlier group,
+/// in an earlier request of the same group, or earlier in the same
+/// request. The verdict must not depend on those boundaries: a cluster's
+/// nodes apply Raft entries (each a group) in batches of their own sizes,
+/// and a rebuild stages each commit time's events as one request; a rule
+/// that saw only some of them would split the nodes' states.
+#[test]
+fn an_organisations_iati_identifier_is_its_own_wherever_its_registration_was_staged() {
+    for boundary in ["earlier group", "earlier request", "same request"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = ledger(dir.path());
+        let mut ministry = author("ministry", 1);
+        let (place, _) = ministry.sign(municipality("LY01"), 0);
+        let (twin, _) = ministry.sign(organisation("twin-a", &KeyPair::from_seed([3; 32])), 0);
+        commit(&ledger, vec![place, twin]).expect("registered");
+        let publisher = Kind::OrganisationRegistered(pb::OrganisationRegistered {
+            iati_identifier: "XI-IATI-EC_NEAR".into(),
+            ..match organisation("eu", &KeyPair::from_seed([5; 32])) {
+                Kind::OrganisationRegistered(body) => body,
+                _ => unreachable!("organisation() registers an organisation"),
+            }
+        });
+        let (publisher, _) = ministry.sign(publisher, 0);
+        let (taken, _) = author("twin-a", 3).sign(
+            Kind::ProjectRegistered(pb::ProjectRegistered {
+                project_id: "twin-water".into(),
+                details: Some(details("XI-IATI-EC_NEAR-1")),
+            }),
+            0,
+        );
+        let at = 1_767_225_600_000;
+        let outcome = match boundary {
+            "earlier group" => {
+                commit(&ledger, vec![publisher]).expect("registered");
+                commit(&ledger, vec![taken])
+            }
+            "earlier request" => {
+                let mut outcomes = ledger
+                    .commit_group(vec![decoded(vec![publisher]), decoded(vec![taken])], at)
+                    .expect("commit");
+                assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+                outcomes.pop().expect("two outcomes").map(drop)
+            }
+            _ => commit(&ledger, vec![publisher, taken]),
+        };
+        match outcome {
+            Err(rejection) => assert!(
+                matches!(rejection.root(), Rejection::NotAllowed { .. })
+                    && rejection
+                        .to_string()
+                        .contains("XI-IATI-EC_NEAR is the IATI identifier of organisation eu"),
+                "{boundary}: {rejection}"
+            ),
+            Ok(()) => panic!("{boundary}: twin-a registered an activity of eu's"),
+        }
+    }
+}
+
 fn details(identifier: &str) -> pb::ProjectDetails {
     pb::ProjectDetails {
         iati_identifier: identifier.into(),

@@ -90,12 +90,21 @@ impl Staging<'_> {
         let owners = self.memory.iati_owners(self.store)?;
         let owner_of = |prefix: &str| {
             owners.get(prefix).cloned().or_else(|| {
-                // An organisation registered earlier in this request.
-                self.request
-                    .orgs
-                    .iter()
-                    .find(|(_, org)| org.iati_identifier == prefix)
-                    .map(|(org_id, _)| org_id.clone())
+                // An organisation registered earlier in this request or
+                // this group, not yet written. Both: the verdict must not
+                // depend on where a request or group boundary fell (a
+                // cluster's nodes apply Raft entries, each a group, in
+                // batches of their own sizes, all staged on one group's
+                // overlay; a rebuild stages a commit time's events as one
+                // request). The least id if several share the identifier,
+                // not a hash map's order.
+                [&self.request.orgs, &self.group.orgs]
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, org)| org.iati_identifier == prefix)
+                    .map(|(org_id, _)| org_id)
+                    .min()
+                    .cloned()
             })
         };
         let reporter = Reporter {
