@@ -331,44 +331,8 @@ fn an_iati_activity_identifier_names_one_project_on_the_ledger() {
 /// that saw only some of them would split the nodes' states.
 #[test]
 fn an_organisations_iati_identifier_is_its_own_wherever_its_registration_was_staged() {
-    for boundary in ["earlier group", "earlier request", "same request"] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ledger = ledger(dir.path());
-        let mut ministry = author("ministry", 1);
-        let (place, _) = ministry.sign(municipality("LY01"), 0);
-        let (twin, _) = ministry.sign(organisation("twin-a", &KeyPair::from_seed([3; 32])), 0);
-        commit(&ledger, vec![place, twin]).expect("registered");
-        let publisher = Kind::OrganisationRegistered(pb::OrganisationRegistered {
-            iati_identifier: "XI-IATI-EC_NEAR".into(),
-            ..match organisation("eu", &KeyPair::from_seed([5; 32])) {
-                Kind::OrganisationRegistered(body) => body,
-                _ => unreachable!("organisation() registers an organisation"),
-            }
-        });
-        let (publisher, _) = ministry.sign(publisher, 0);
-        let (taken, _) = author("twin-a", 3).sign(
-            Kind::ProjectRegistered(pb::ProjectRegistered {
-                project_id: "twin-water".into(),
-                details: Some(details("XI-IATI-EC_NEAR-1")),
-            }),
-            0,
-        );
-        let at = 1_767_225_600_000;
-        let outcome = match boundary {
-            "earlier group" => {
-                commit(&ledger, vec![publisher]).expect("registered");
-                commit(&ledger, vec![taken])
-            }
-            "earlier request" => {
-                let mut outcomes = ledger
-                    .commit_group(vec![decoded(vec![publisher]), decoded(vec![taken])], at)
-                    .expect("commit");
-                assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
-                outcomes.pop().expect("two outcomes").map(drop)
-            }
-            _ => commit(&ledger, vec![publisher, taken]),
-        };
-        match outcome {
+    for boundary in BOUNDARIES {
+        match registered_after(boundary, "XI-IATI-EC_NEAR", "XI-IATI-EC_NEAR-1") {
             Err(rejection) => assert!(
                 matches!(rejection.root(), Rejection::NotAllowed { .. })
                     && rejection
@@ -378,6 +342,66 @@ fn an_organisations_iati_identifier_is_its_own_wherever_its_registration_was_sta
             ),
             Ok(()) => panic!("{boundary}: twin-a registered an activity of eu's"),
         }
+    }
+}
+
+/// An identifier beginning with a hyphen begins with no organisation's
+/// identifier: not with the empty one of an organisation registered
+/// without any, wherever that registration was staged.
+#[test]
+fn an_identifier_beginning_with_a_hyphen_is_nobodys() {
+    for boundary in BOUNDARIES {
+        let outcome = registered_after(boundary, "", "-1");
+        assert!(outcome.is_ok(), "{boundary}: {outcome:?}");
+    }
+}
+
+/// Where an organisation's registration is staged relative to a project's.
+const BOUNDARIES: [&str; 3] = ["earlier group", "earlier request", "same request"];
+
+/// On a new ledger with a place and twin-a (a donor without an IATI
+/// organisation identifier): the verdict on twin-a's project with the
+/// activity identifier `identifier`, staged after the ministry's
+/// registration of "eu" with the IATI identifier `publisher` (empty: none),
+/// across `boundary`.
+fn registered_after(boundary: &str, publisher: &str, identifier: &str) -> Result<(), Rejection> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = ledger(dir.path());
+    let mut ministry = author("ministry", 1);
+    let (place, _) = ministry.sign(municipality("LY01"), 0);
+    let (twin, _) = ministry.sign(organisation("twin-a", &KeyPair::from_seed([3; 32])), 0);
+    commit(&ledger, vec![place, twin]).expect("registered");
+    let registration = Kind::OrganisationRegistered(pb::OrganisationRegistered {
+        iati_identifier: publisher.into(),
+        ..match organisation("eu", &KeyPair::from_seed([5; 32])) {
+            Kind::OrganisationRegistered(body) => body,
+            _ => unreachable!("organisation() registers an organisation"),
+        }
+    });
+    let (registration, _) = ministry.sign(registration, 0);
+    let (project, _) = author("twin-a", 3).sign(
+        Kind::ProjectRegistered(pb::ProjectRegistered {
+            project_id: "twin-water".into(),
+            details: Some(details(identifier)),
+        }),
+        0,
+    );
+    match boundary {
+        "earlier group" => {
+            commit(&ledger, vec![registration]).expect("registered");
+            commit(&ledger, vec![project])
+        }
+        "earlier request" => {
+            let mut outcomes = ledger
+                .commit_group(
+                    vec![decoded(vec![registration]), decoded(vec![project])],
+                    1_767_225_600_000,
+                )
+                .expect("commit");
+            assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+            outcomes.pop().expect("two outcomes").map(drop)
+        }
+        _ => commit(&ledger, vec![registration, project]),
     }
 }
 

@@ -40,12 +40,17 @@ pub fn activity_reporter(
             "its IATI identifier must begin with {author}'s own, {own}- (an activity another organisation publishes is registered by that organisation, or by a secondary reporter the ministry consented to)"
         ));
     }
-    let taken = identifier.match_indices('-').find_map(|(at, _)| {
-        let prefix = &identifier[..at];
-        owner_of(prefix)
-            .filter(|owner| owner != author)
-            .map(|owner| (owner, prefix))
-    });
+    // An empty prefix (an identifier beginning with '-') is no
+    // organisation's identifier.
+    let taken = identifier
+        .match_indices('-')
+        .filter(|(at, _)| *at > 0)
+        .find_map(|(at, _)| {
+            let prefix = &identifier[..at];
+            owner_of(prefix)
+                .filter(|owner| owner != author)
+                .map(|owner| (owner, prefix))
+        });
     match taken {
         Some((owner, prefix)) => Err(format!(
             "{prefix} is the IATI identifier of organisation {owner}, whose activities only it registers (or a secondary reporter the ministry consented to)"
