@@ -395,8 +395,8 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(groups.len());
         for (requests, committed_at_ms) in groups {
             let committed_at_ms = committed_at_ms.max(floor);
-            floor = committed_at_ms;
             staging.committed_at_ms = committed_at_ms;
+            let before = staging.group_tip.position;
             let mut group = Vec::with_capacity(requests.len());
             for request in requests {
                 group.push(match request {
@@ -405,6 +405,14 @@ impl Ledger {
                 });
             }
             outcomes.push(group);
+            // The floor is the last logged position's time, within a call
+            // as across calls: a group that logged nothing (every request
+            // refused, or duplicates) does not raise it, or a node applying
+            // it with the next group would commit that one later than a
+            // node applying them apart.
+            if staging.group_tip.position > before {
+                floor = committed_at_ms;
+            }
         }
         let (mut batch, written) = staging.into_batch()?;
         for (key, value) in raft_meta {

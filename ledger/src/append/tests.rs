@@ -226,3 +226,50 @@ fn a_rebuild_names_the_event_that_no_longer_applies() {
         other => panic!("the swapped log must be refused: {:?}", other.err()),
     }
 }
+
+/// Commit times never go back: a group is committed no earlier than the
+/// last logged position. A group that logged nothing (here a request
+/// refused on admission) is no logged position: staged in the same call as
+/// the next group or apart (a cluster's nodes apply Raft entries in batches
+/// of their own sizes), the next group gets the same time.
+#[test]
+fn a_group_that_logs_nothing_does_not_move_the_next_groups_time() {
+    use super::ledger::Durability;
+    use super::staging::Receipts;
+    let refused = || {
+        vec![Err(crate::Rejection::Malformed {
+            detail: "refused on admission".into(),
+        })]
+    };
+    let mut committed_at = Vec::new();
+    for together in [true, false] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (ledger, mut ministry) = crate::testing::open_test_ledger(
+            &dir.path().join("db"),
+            "tansiq-floor",
+            10,
+            1_767_225_600_000,
+        );
+        let mut place = |pcode: &str| {
+            let (event, _) = ministry.sign(crate::testing::events::municipality(pcode, "", 1), 1);
+            crate::event::admit(ledger.chain(), [vec![event]], Signatures::Verify)
+        };
+        let first = place("LY01");
+        let second = place("LY02");
+        ledger.commit_group(first, 100).expect("commit");
+        let groups = vec![(refused(), 300), (second, 200)];
+        let outcomes = if together {
+            ledger
+                .commit_groups(groups, Vec::new(), Durability::Synced, Receipts::Told)
+                .expect("commit")
+        } else {
+            groups
+                .into_iter()
+                .map(|(requests, at)| ledger.commit_group(requests, at).expect("commit"))
+                .collect()
+        };
+        let receipts = outcomes[1][0].as_ref().expect("accepted");
+        committed_at.push(receipts[0].committed_at_ms);
+    }
+    assert_eq!(committed_at, [200, 200]);
+}
