@@ -969,7 +969,7 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
 
 /// WhoSupports and Overlaps hold to the same byte bound as Gaps (they
 /// share `fitting`): two donors' projects in the same 256 places and
-/// sector, each naming 96 implementers with 508-byte names (a field's
+/// sector, each naming 96 implementers with 510-byte names (a field's
 /// limit is 512), make 512 supports of about 50 KiB and 256 overlapping
 /// pairs of twice that: more than one 16 MiB answer holds of either. Each
 /// is refused with OUT_OF_RANGE saying what to ask instead, and that
@@ -997,23 +997,7 @@ async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
         now_ms(),
     );
     let long_project = |donor: &mut tansiq_ledger::author::Author, id: &str| {
-        let mut details = events::details("LY960000", "14030", "EUR", "250000");
-        details.locations = (0..PLACES)
-            .map(|index| pb::ProjectLocation {
-                pcode: format!("LY96{index:04}"),
-                percentage: 0,
-            })
-            .collect();
-        details.participants = (0..IMPLEMENTERS)
-            .map(|index| pb::ParticipatingOrg {
-                role: 4,
-                name: events::names(
-                    &format!("{index:03} {}", "Implementing partner ".repeat(24)),
-                    "",
-                ),
-                ..Default::default()
-            })
-            .collect();
+        let details = spread_over("LY96", PLACES, &["14030"], 4, IMPLEMENTERS);
         donor.sign(events::project(id, details), now_ms()).0
     };
     let projects = vec![
@@ -1092,6 +1076,119 @@ async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+}
+
+/// Matrix holds to the same byte bound: 16 projects, each in 256 places
+/// and 10 sector categories and each naming another funder with a
+/// 510-byte name (the donor a cell lists), make 2,560 cells of 16 donors,
+/// more than one 16 MiB answer holds. Refused with OUT_OF_RANGE saying to
+/// ask for one region at a time; a region of 100 of the places answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_too_long_for_one_message_says_to_ask_for_a_region() {
+    use tansiq_ledger::author::now_ms;
+    use tansiq_ledger::testing::events;
+    use tansiq_proto::v1 as pb;
+    use tansiq_proto::v1::coverage_client::CoverageClient;
+    use tansiq_tests::author;
+
+    const PLACES: usize = 256;
+    const SECTORS: [&str; 10] = [
+        "14030", "12220", "11220", "13020", "15110", "16010", "21020", "23210", "31120", "43010",
+    ];
+    const PROJECTS: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let mut client = node.client().await;
+    let mut ministry = author(&mut client, &node.ministry_key()).await;
+    let mut donor =
+        region_with_a_donor(&mut client, &mut ministry, "LY95", PLACES, "donor-wide").await;
+    let projects: Vec<pb::SignedEvent> = (0..PROJECTS)
+        .map(|index| {
+            let details = spread_over("LY95", PLACES, &SECTORS, 1, 1);
+            donor
+                .sign(
+                    events::project(&format!("wide-{index:02}"), details),
+                    now_ms(),
+                )
+                .0
+        })
+        .collect();
+    client
+        .submit_batch(pb::SubmitBatchRequest { events: projects })
+        .await
+        .unwrap();
+
+    let mut coverage = CoverageClient::new(node.channel().await)
+        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
+    let ask = |pcode: &str| pb::MatrixRequest {
+        scope: scope_of(pcode),
+        ..Default::default()
+    };
+    let refused = coverage.matrix(ask("LY95")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    let message = refused.message();
+    assert!(
+        message.starts_with(&format!(
+            "these {} cells take more than fits in one answer (16 MiB;",
+            PLACES * SECTORS.len()
+        )) && message.contains("ask for one region at a time"),
+        "{message}"
+    );
+    let cells = coverage
+        .matrix(ask("LY9500"))
+        .await
+        .unwrap()
+        .into_inner()
+        .cells;
+    assert_eq!(cells.len(), 100 * SECTORS.len());
+    assert!(
+        cells.iter().all(|cell| cell.donors.len() == PROJECTS),
+        "16 donors in each cell"
+    );
+}
+
+/// The details of a project in the first `places` places of `region` (as
+/// `region_with_a_donor` numbers them) and in `sectors`, naming `named`
+/// participants in `role` (IATI organisation role: 1 funding, 4
+/// implementing) with 510-byte names (a name's limit is 512), each its own.
+fn spread_over(
+    region: &str,
+    places: usize,
+    sectors: &[&str],
+    role: u32,
+    named: usize,
+) -> tansiq_proto::v1::ProjectDetails {
+    use tansiq_ledger::testing::events;
+    use tansiq_proto::v1 as pb;
+    static NAMED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut details = events::details(&format!("{region}0000"), sectors[0], "EUR", "250000");
+    details.locations = (0..places)
+        .map(|index| pb::ProjectLocation {
+            pcode: format!("{region}{index:04}"),
+            percentage: 0,
+        })
+        .collect();
+    details.sectors = sectors
+        .iter()
+        .map(|code| pb::ProjectSector {
+            code: (*code).into(),
+            percentage: 0,
+        })
+        .collect();
+    details.participants = (0..named)
+        .map(|_| {
+            let number = NAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            pb::ParticipatingOrg {
+                role,
+                name: events::names(
+                    &format!("{number:03} {}", "Participant in project ".repeat(22)),
+                    "",
+                ),
+                ..Default::default()
+            }
+        })
+        .collect();
+    details
 }
 
 /// A Coverage query's scope: the places under `pcode`, now.
