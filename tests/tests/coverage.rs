@@ -867,7 +867,6 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     use tansiq_ledger::author::now_ms;
     use tansiq_ledger::limits::TEXT_FIELD_BYTES_MAX;
     use tansiq_proto::v1 as pb;
-    use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_proto::v1::event_body::Kind;
     use tansiq_tests::author;
 
@@ -910,32 +909,14 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
             .unwrap();
     }
 
-    let mut coverage = CoverageClient::new(node.channel().await)
-        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
+    let mut coverage = large_answers(&node).await;
     let ask = |limit: u32| pb::GapsRequest {
         scope: scope_of("LY97"),
         limit,
         ..Default::default()
     };
     let refused = coverage.gaps(ask(0)).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
-    let message = refused.message();
-    assert!(
-        message.starts_with(&format!(
-            "these {NEEDS} uncovered needs take more than fits in one answer (16 MiB;"
-        )),
-        "{message}"
-    );
-    let fit: usize = message
-        .split("the first ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|number| number.parse().ok())
-        .unwrap_or_else(|| panic!("how many fit, in {message}"));
-    assert!(
-        message.contains(&format!("fit: ask for at most {fit} (limit")),
-        "{message}"
-    );
+    let fit = how_many_fit(&too_long(refused, NEEDS, "uncovered needs"));
     assert!((1_000..NEEDS).contains(&fit), "{fit} of {NEEDS} fit");
     // That many fit, largest needs first; the total counts every one.
     let answer = coverage.gaps(ask(fit as u32)).await.unwrap().into_inner();
@@ -943,7 +924,7 @@ async fn an_answer_too_long_for_one_message_says_how_many_fit() {
     assert_eq!(answer.gaps[0].people_in_need, 1_000 + NEEDS as u64 - 1);
     // One more than fits is refused the same way.
     let refused = coverage.gaps(ask(fit as u32 + 1)).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    too_long(refused, fit + 1, "uncovered needs");
 
     // The console's pages, which send no gRPC answer, read them all: the
     // region's page lists its gaps, the gaps page its largest, and its
@@ -979,7 +960,6 @@ async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
     use tansiq_ledger::author::now_ms;
     use tansiq_ledger::testing::events;
     use tansiq_proto::v1 as pb;
-    use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::author;
 
     const PLACES: usize = 256;
@@ -1012,21 +992,16 @@ async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
             .unwrap();
     }
 
-    let mut coverage = CoverageClient::new(node.channel().await)
-        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
+    let mut coverage = large_answers(&node).await;
     let supports = |pcode: &str| pb::WhoSupportsRequest {
         scope: scope_of(pcode),
         include_children: true,
         ..Default::default()
     };
     let refused = coverage.who_supports(supports("LY96")).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
-    let message = refused.message();
+    let message = too_long(refused, 2 * PLACES, "supports");
     assert!(
-        message.starts_with(&format!(
-            "these {} supports take more than fits in one answer (16 MiB;",
-            2 * PLACES
-        )) && message.contains("ask about one municipality or region (a longer P-code)"),
+        message.contains("ask about one municipality or region (a longer P-code)"),
         "{message}"
     );
     // One municipality, as the message says: both projects there.
@@ -1050,20 +1025,7 @@ async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
         ..Default::default()
     };
     let refused = coverage.overlaps(overlaps(0)).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
-    let message = refused.message();
-    assert!(
-        message.starts_with(&format!(
-            "these {PLACES} overlapping pairs take more than fits in one answer (16 MiB;"
-        )),
-        "{message}"
-    );
-    let fit: usize = message
-        .split("the first ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|number| number.parse().ok())
-        .unwrap_or_else(|| panic!("how many fit, in {message}"));
+    let fit = how_many_fit(&too_long(refused, PLACES, "overlapping pairs"));
     assert!((100..PLACES).contains(&fit), "{fit} of {PLACES} fit");
     let answer = coverage
         .overlaps(overlaps(fit as u32))
@@ -1075,7 +1037,7 @@ async fn supports_and_overlaps_too_long_for_one_message_say_what_to_ask() {
         .overlaps(overlaps(fit as u32 + 1))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    too_long(refused, fit + 1, "overlapping pairs");
 }
 
 /// Matrix holds to the same byte bound: 16 projects, each in 256 places
@@ -1088,7 +1050,6 @@ async fn a_matrix_too_long_for_one_message_says_to_ask_for_a_region() {
     use tansiq_ledger::author::now_ms;
     use tansiq_ledger::testing::events;
     use tansiq_proto::v1 as pb;
-    use tansiq_proto::v1::coverage_client::CoverageClient;
     use tansiq_tests::author;
 
     const PLACES: usize = 256;
@@ -1118,20 +1079,15 @@ async fn a_matrix_too_long_for_one_message_says_to_ask_for_a_region() {
         .await
         .unwrap();
 
-    let mut coverage = CoverageClient::new(node.channel().await)
-        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX);
+    let mut coverage = large_answers(&node).await;
     let ask = |pcode: &str| pb::MatrixRequest {
         scope: scope_of(pcode),
         ..Default::default()
     };
     let refused = coverage.matrix(ask("LY95")).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
-    let message = refused.message();
+    let message = too_long(refused, PLACES * SECTORS.len(), "cells");
     assert!(
-        message.starts_with(&format!(
-            "these {} cells take more than fits in one answer (16 MiB;",
-            PLACES * SECTORS.len()
-        )) && message.contains("ask for one region at a time"),
+        message.contains("ask for one region at a time"),
         "{message}"
     );
     let cells = coverage
@@ -1189,6 +1145,45 @@ fn spread_over(
         })
         .collect();
     details
+}
+
+/// A Coverage client that takes answers as large as the CLI does.
+async fn large_answers(
+    node: &Node,
+) -> tansiq_proto::v1::coverage_client::CoverageClient<tonic::transport::Channel> {
+    tansiq_proto::v1::coverage_client::CoverageClient::new(node.channel().await)
+        .max_decoding_message_size(tansiq_ledger::limits::CLIENT_COVERAGE_ANSWER_BYTES_MAX)
+}
+
+/// `refused`'s message, after checking it is the byte bound's refusal of
+/// `count` entries (`what`): OUT_OF_RANGE, "these COUNT WHAT take more than
+/// fits in one answer (16 MiB; ...".
+fn too_long(refused: tonic::Status, count: usize, what: &str) -> String {
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    let message = refused.message().to_owned();
+    assert!(
+        message.starts_with(&format!(
+            "these {count} {what} take more than fits in one answer (16 MiB;"
+        )),
+        "{message}"
+    );
+    message
+}
+
+/// How many entries a byte-bound refusal says fit ("the first N fit: ask
+/// for at most N (limit ...").
+fn how_many_fit(message: &str) -> usize {
+    let fit: usize = message
+        .split("the first ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("how many fit, in {message}"));
+    assert!(
+        message.contains(&format!("fit: ask for at most {fit} (limit")),
+        "{message}"
+    );
+    fit
 }
 
 /// A Coverage query's scope: the places under `pcode`, now.
