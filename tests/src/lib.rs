@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: start real `tansiq-node` processes on free
 //! loopback ports, run the real `tansiq` CLI, and sign events as clients do.
 
+pub mod anchor;
 pub mod cluster;
 pub mod disk;
 pub mod ports;

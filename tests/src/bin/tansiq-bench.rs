@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use tansiq_ledger::author::{now_ms, Author};
-use tansiq_ledger::event::{verify_events_on_this_thread, Event};
+use tansiq_ledger::event::Event;
 use tansiq_ledger::signing::ChainId;
 use tansiq_proto::v1 as pb;
 use tansiq_proto::v1::ledger_client::LedgerClient;
+use tansiq_tests::anchor::{self, VerifyRates};
 use tansiq_tests::proc::{cpu_seconds, cpu_seconds_by_thread};
 use tansiq_tests::{author, events, head, Node};
 use tonic::transport::Channel;
@@ -168,11 +169,9 @@ async fn main() -> anyhow::Result<()> {
             / presigned.len().max(1)
     );
 
-    let verify_rate = one_core_verify_rate(&chain, &workloads, args.verify_batch)?;
-    println!(
-        "ed25519 batch verification, 1 core ({} per batch): {:.0} signatures/s",
-        args.verify_batch, verify_rate
-    );
+    let rates = one_core_verify_rates(&chain, &workloads, args.verify_batch)?;
+    rates.print(args.verify_batch);
+    let verify_rate = rates.library;
 
     println!(
         "{:<30} {:>10} {:>12} {:>10} {:>10} {:>8}",
@@ -313,13 +312,13 @@ fn presign(donors: &mut [Author], shape: &Shape, events_per_client: usize) -> Ve
         .collect()
 }
 
-/// Verifies every pre-signed event on this thread, in batches of
-/// `batch`, with the ledger's verification; returns signatures per second.
-fn one_core_verify_rate(
+/// One core's verification of every pre-signed event, in batches of
+/// `batch`: the library's rate (the anchor) and the ledger's.
+fn one_core_verify_rates(
     chain: &ChainId,
     workloads: &[Vec<Requests>],
     batch: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<VerifyRates> {
     let decoded: Vec<Event> = workloads
         .iter()
         .flatten()
@@ -328,16 +327,7 @@ fn one_core_verify_rate(
         .map(|signed| Event::decode(chain, signed.clone()))
         .collect::<Result<_, _>>()?;
     let decoded: Vec<&Event> = decoded.iter().collect();
-    let started = Instant::now();
-    for chunk in decoded.chunks(batch) {
-        if !verify_events_on_this_thread(chain, chunk)
-            .iter()
-            .all(|valid| *valid)
-        {
-            bail!("a pre-signed event failed verification");
-        }
-    }
-    Ok(decoded.len() as f64 / started.elapsed().as_secs_f64())
+    anchor::one_core_verify_rates(chain, &decoded, batch)
 }
 
 /// CPU seconds (user + system) of the nodes named by `--cpu-of`, and of this

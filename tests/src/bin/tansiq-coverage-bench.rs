@@ -23,8 +23,9 @@ use rand::Rng;
 use tansiq_ledger::append::rebuild;
 use tansiq_ledger::coverage::{AsOf, Coverage};
 use tansiq_ledger::date::Date;
-use tansiq_ledger::event::{verify_events_on_this_thread, Event, Signatures};
+use tansiq_ledger::event::{Event, Signatures};
 use tansiq_ledger::limits::{STORE_BLOCK_CACHE_BYTES, STORE_WRITE_BUFFER_BYTES};
+use tansiq_tests::anchor::{self, VerifyRates};
 use tansiq_tests::proc::cpu_seconds;
 use tansiq_tests::scale::{self, pcode, Scale, DAY_MS, FIRST_DAY_MS, SECTORS};
 
@@ -150,8 +151,9 @@ fn main() -> anyhow::Result<()> {
     }
     // Rebuild, beside its anchor: one core's batch verification of the
     // ledger's own events.
-    let verify_rate = one_core_verify_rate(&ledger, 50_000)?;
-    println!("ed25519 batch verification, 1 core (512 per batch): {verify_rate:.0} signatures/s");
+    let rates = one_core_verify_rates(&ledger, 50_000)?;
+    rates.print(512);
+    let verify_rate = rates.library;
     for verify in [false, true] {
         let target = dir.join(format!("rebuild-{verify}"));
         let cpu_before = cpu_seconds("self").context("CPU time from /proc")?;
@@ -222,21 +224,14 @@ fn rss_mib() -> anyhow::Result<u64> {
     Ok(kib / 1024)
 }
 
-/// Verifies the ledger's first `count` events on this thread, in batches of
-/// 512 (as `tansiq-bench`'s anchor does by default); returns signatures
-/// per second.
-fn one_core_verify_rate(ledger: &tansiq_ledger::Ledger, count: u64) -> anyhow::Result<f64> {
-    let chain = ledger.chain();
+/// One core's verification of the ledger's first `count` events, in
+/// batches of 512 (as `tansiq-bench`'s anchor by default): the library's
+/// rate (the anchor) and the ledger's.
+fn one_core_verify_rates(
+    ledger: &tansiq_ledger::Ledger,
+    count: u64,
+) -> anyhow::Result<VerifyRates> {
     let decoded = tansiq_ledger::testing::logged_events(ledger, count);
     let events: Vec<&Event> = decoded.iter().collect();
-    let started = Instant::now();
-    for chunk in events.chunks(512) {
-        if !verify_events_on_this_thread(chain, chunk)
-            .iter()
-            .all(|valid| *valid)
-        {
-            bail!("a stored event failed verification");
-        }
-    }
-    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+    anchor::one_core_verify_rates(ledger.chain(), &events, 512)
 }
