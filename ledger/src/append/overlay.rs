@@ -14,14 +14,16 @@ use crate::store::{
 };
 use crate::store::{NeedRecord, PolicyRecord, ReviewRecord};
 
-use super::receipt::Receipt;
+use super::receipt::Logged;
 
 /// Changes staged by a request or a group, not yet written.
 #[derive(Default)]
 pub(super) struct Overlay {
     pub(super) keys: HashMap<PublicKeyBytes, KeyRecord>,
     pub(super) key_events: HashMap<(PublicKeyBytes, u64), EventId>,
-    pub(super) receipts: HashMap<EventId, Receipt>,
+    /// Each event staged, for a repeat later in the group: its receipt's
+    /// place in the log (the warnings were told once, and are not kept).
+    pub(super) logged: HashMap<EventId, Logged>,
     pub(super) orgs: HashMap<String, OrgRecord>,
     pub(super) projects: HashMap<String, Arc<ProjectRecord>>,
     /// IATI activity identifier → the project staged with it last.
@@ -50,7 +52,7 @@ impl Overlay {
     pub(super) fn absorb(&mut self, other: Overlay) {
         self.keys.extend(other.keys);
         self.key_events.extend(other.key_events);
-        self.receipts.extend(other.receipts);
+        self.logged.extend(other.logged);
         self.orgs.extend(other.orgs);
         self.projects.extend(other.projects);
         self.identifiers.extend(other.identifiers);

@@ -153,6 +153,30 @@ impl<'de> serde::Deserialize<'de> for Warning {
 /// One request's outcome: a receipt per event, or the reason none was written.
 pub type RequestOutcome = Result<Vec<Receipt>, Rejection>;
 
+/// Where an event was logged: all its receipt says when it comes again.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Logged {
+    pub(super) position: LogPosition,
+    pub(super) head: HeadHash,
+    pub(super) committed_at_ms: i64,
+}
+
+impl Logged {
+    /// The receipt an event's author is told when sending it again
+    /// (`duplicate`; no warnings: those were told the first time).
+    pub(super) fn repeated(self, id: &EventId) -> Receipt {
+        Receipt {
+            event_id: *id,
+            position: self.position,
+            head: self.head,
+            committed_at_ms: self.committed_at_ms,
+            duplicate: true,
+            warnings: Vec::new(),
+            pending_review: false,
+        }
+    }
+}
+
 /// The receipt of an event already on the ledger (`duplicate`: its author
 /// is told it again), or None.
 pub(super) fn stored_receipt(store: &Store, id: &EventId) -> Result<Option<Receipt>, StoreError> {
@@ -164,13 +188,10 @@ pub(super) fn stored_receipt(store: &Store, id: &EventId) -> Result<Option<Recei
             "event {id} at position {position} has no log record"
         ))
     })?;
-    Ok(Some(Receipt {
-        event_id: *id,
+    let logged = Logged {
         position,
         head: record.head,
         committed_at_ms: record.committed_at_ms,
-        duplicate: true,
-        warnings: Vec::new(),
-        pending_review: false,
-    }))
+    };
+    Ok(Some(logged.repeated(id)))
 }

@@ -20,7 +20,7 @@ use crate::tree;
 use super::memory::{CrossGroupCache, GroupWrites};
 use super::overlay::{GroupCache, Overlay, StageError};
 use super::receipt::stored_receipt;
-use super::receipt::{Receipt, RequestOutcome};
+use super::receipt::{Logged, Receipt, RequestOutcome};
 
 /// Looks a value up in the request's overlay, then the group's, then the
 /// group's read cache, then the store.
@@ -115,18 +115,13 @@ impl<'a> Staging<'a> {
     }
 
     pub(super) fn receipt_of(&self, id: &EventId) -> Result<Option<Receipt>, StoreError> {
-        if let Some(receipt) = self
+        if let Some(logged) = self
             .request
-            .receipts
+            .logged
             .get(id)
-            .or_else(|| self.group.receipts.get(id))
+            .or_else(|| self.group.logged.get(id))
         {
-            return Ok(Some(Receipt {
-                duplicate: true,
-                warnings: Vec::new(),
-                pending_review: false,
-                ..receipt.clone()
-            }));
+            return Ok(Some(logged.repeated(id)));
         }
         stored_receipt(self.store, id)
     }
@@ -245,6 +240,14 @@ impl<'a> Staging<'a> {
         self.request
             .key_events
             .insert((event.signer, event.sequence), event.id);
+        self.request.logged.insert(
+            event.id,
+            Logged {
+                position,
+                head,
+                committed_at_ms: self.committed_at_ms,
+            },
+        );
         let receipt = Receipt {
             event_id: event.id,
             position,
@@ -254,7 +257,6 @@ impl<'a> Staging<'a> {
             warnings: effects.warnings,
             pending_review: effects.pending_review,
         };
-        self.request.receipts.insert(event.id, receipt.clone());
         self.request.appended.push((record, event.to_signed()));
         self.request_tip = Tip { position, head };
         Ok(receipt)

@@ -273,3 +273,51 @@ fn a_group_that_logs_nothing_does_not_move_the_next_groups_time() {
     }
     assert_eq!(committed_at, [200, 200]);
 }
+
+#[test]
+fn an_event_sent_again_is_told_where_it_was_logged_first() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (ledger, mut ministry) = crate::testing::open_test_ledger(
+        &dir.path().join("db"),
+        "tansiq-again",
+        10,
+        1_767_225_600_000,
+    );
+    let (event, _) = ministry.sign(crate::testing::events::municipality("LY01", "", 1), 1);
+    let admitted = |times: usize| {
+        crate::event::admit(
+            ledger.chain(),
+            std::iter::repeat_n(vec![event.clone()], times),
+            Signatures::Verify,
+        )
+    };
+    // Twice in one group (a retry before the first was written), then again
+    // in a later group.
+    let outcomes = ledger.commit_group(admitted(2), 100).expect("commit");
+    let first = outcomes[0].as_ref().expect("accepted")[0].clone();
+    let again = outcomes[1].as_ref().expect("a repeat is answered")[0].clone();
+    let later = ledger.commit_group(admitted(1), 200).expect("commit")[0]
+        .as_ref()
+        .expect("a repeat is answered")[0]
+        .clone();
+    assert!(!first.duplicate);
+    for repeat in [again, later] {
+        assert!(repeat.duplicate);
+        assert_eq!(
+            (
+                repeat.event_id,
+                repeat.position,
+                repeat.head,
+                repeat.committed_at_ms
+            ),
+            (
+                first.event_id,
+                first.position,
+                first.head,
+                first.committed_at_ms
+            )
+        );
+        assert!(repeat.warnings.is_empty() && !repeat.pending_review);
+    }
+    assert_eq!(ledger.tip().expect("tip").position, first.position);
+}
