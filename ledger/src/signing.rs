@@ -200,10 +200,7 @@ pub struct SignatureCheck<'a> {
 /// Here a batch is checked with one multiscalar multiplication; a failing
 /// batch is checked one by one to find the culprits.
 pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
-    let parsed: Vec<Option<Parsed>> = checks
-        .iter()
-        .map(|check| Parsed::new(key_point(check.key)?, check))
-        .collect();
+    let parsed: Vec<Option<Parsed>> = checks.iter().map(Parsed::new).collect();
     if checks.len() > 1 && parsed.iter().all(Option::is_some) {
         let all: Vec<&Parsed> = parsed.iter().flatten().collect();
         if Parsed::hold_together(&all) {
@@ -241,9 +238,12 @@ struct Parsed {
 }
 
 impl Parsed {
-    /// `None` when the signature cannot be valid (not 64 bytes, `s` not
-    /// canonical, `R` not a point or of small order).
-    fn new(a: EdwardsPoint, check: &SignatureCheck<'_>) -> Option<Parsed> {
+    /// `None` when the signature cannot be valid (the key not an
+    /// acceptable point, not 64 bytes, `s` not canonical, `R` not a point
+    /// or of small order). `a` is always the point of `key`'s bytes, which
+    /// a batch relies on to name a signer by its bytes.
+    fn new(check: &SignatureCheck<'_>) -> Option<Parsed> {
+        let a = key_point(check.key)?;
         let signature: &[u8; 64] = check.signature.try_into().ok()?;
         let (r_bytes, s_bytes) = signature.split_at(32);
         let s_bytes: [u8; 32] = s_bytes.try_into().ok()?;
@@ -278,10 +278,14 @@ impl Parsed {
     /// for a batch of valid signatures, and fails (but for a chance of about
     /// 2^-128) when one of them does not hold alone.
     ///
-    /// One signer's terms are added up first, `Σ (z·k)A = (Σ z·k)A`: the
-    /// same point, so the same verdict, from one point per signer instead of
-    /// one per signature. A request's events are usually one donor's, and a
-    /// batch of them is then about half as many points to multiply.
+    /// One signer's terms are added up first, `Σ (z·k)A = (Σ z·k)A`, from
+    /// one point per signer instead of one per signature: a request's
+    /// events are usually one donor's, and a batch of them is then about
+    /// half as many points to multiply. With scalars reduced mod l the two
+    /// sides may differ by a multiple of `l·A`, a torsion point when `A`
+    /// has a torsion component (such keys are accepted: only small-order
+    /// ones are weak); multiplied by the cofactor, as the equation is, they
+    /// are the same point, so the verdict is the same.
     fn hold_together(all: &[&Parsed]) -> bool {
         let mut rng = rand::thread_rng();
         let zs: Vec<Scalar> = all
@@ -464,7 +468,7 @@ mod tests {
     fn batch_holds(checks: &[SignatureCheck<'_>]) -> bool {
         let parsed: Vec<Parsed> = checks
             .iter()
-            .map(|check| Parsed::new(key_point(check.key).expect("a key"), check).expect("parses"))
+            .map(|check| Parsed::new(check).expect("parses"))
             .collect();
         Parsed::hold_together(&parsed.iter().collect::<Vec<_>>())
     }
@@ -488,7 +492,7 @@ mod tests {
         assert_eq!(verify_signatures(&valid), vec![true; 6]);
         // One of the donor's signatures broken: the batch fails and names it.
         let mut one_bad = signatures.clone();
-        one_bad[3][10] ^= 1;
+        one_bad[3][40] ^= 1;
         let one_bad = checks_of(&publics, &messages, &one_bad);
         assert!(!batch_holds(&one_bad));
         assert_eq!(
@@ -547,6 +551,53 @@ mod tests {
         for _ in 0..64 {
             assert!(batch_holds(&checks));
             assert_eq!(verify_signatures(&checks), vec![true; 4]);
+        }
+    }
+
+    #[test]
+    fn a_signer_whose_key_has_a_torsion_component_holds_in_a_batch_every_time() {
+        // A = aB + T: not of small order, so accepted; its signatures hold
+        // under the cofactored equation, and adding up its terms mod l may
+        // leave a multiple of l·A = l·T, which the cofactor removes.
+        let a = Scalar::from(555_555_u64);
+        let torsion = curve25519_dalek::constants::EIGHT_TORSION[1];
+        let key = PublicKeyBytes(
+            (ED25519_BASEPOINT_POINT * a + torsion)
+                .compress()
+                .to_bytes(),
+        );
+        let sign = |body: &[u8], nonce: u64| -> (Vec<u8>, [u8; 64]) {
+            let message = signed_bytes(&chain(), body);
+            let r = Scalar::from(nonce);
+            let r_bytes = (ED25519_BASEPOINT_POINT * r).compress().to_bytes();
+            let hash = Sha512::new()
+                .chain_update(r_bytes)
+                .chain_update(key.0)
+                .chain_update(&message)
+                .finalize();
+            let k = Scalar::from_bytes_mod_order_wide(&hash.into());
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(&r_bytes);
+            signature[32..].copy_from_slice((r + k * a).as_bytes());
+            (message, signature)
+        };
+        let signed: Vec<(Vec<u8>, [u8; 64])> = (0..5u8)
+            .map(|i| sign(&[i; 12], 1_000 + u64::from(i)))
+            .collect();
+        let checks: Vec<SignatureCheck<'_>> = signed
+            .iter()
+            .map(|(message, signature)| SignatureCheck {
+                key: &key,
+                message,
+                signature,
+            })
+            .collect();
+        for check in &checks {
+            assert!(verify_signature(check.key, check.message, check.signature));
+        }
+        for _ in 0..64 {
+            assert!(batch_holds(&checks));
+            assert_eq!(verify_signatures(&checks), vec![true; 5]);
         }
     }
 

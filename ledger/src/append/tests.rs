@@ -284,24 +284,32 @@ fn an_event_sent_again_is_told_where_it_was_logged_first() {
         1_767_225_600_000,
     );
     let (event, _) = ministry.sign(crate::testing::events::municipality("LY01", "", 1), 1);
-    let admitted = |times: usize| {
-        crate::event::admit(
-            ledger.chain(),
-            std::iter::repeat_n(vec![event.clone()], times),
-            Signatures::Verify,
-        )
+    let admitted = |requests: Vec<Vec<pb::SignedEvent>>| {
+        crate::event::admit(ledger.chain(), requests, Signatures::Verify)
     };
-    // Twice in one group (a retry before the first was written), then again
-    // in a later group.
-    let outcomes = ledger.commit_group(admitted(2), 100).expect("commit");
-    let first = outcomes[0].as_ref().expect("accepted")[0].clone();
+    // Twice in one request, again in another request of the same group (a
+    // retry before the first was written), then in a later group.
+    let outcomes = ledger
+        .commit_group(
+            admitted(vec![
+                vec![event.clone(), event.clone()],
+                vec![event.clone()],
+            ]),
+            100,
+        )
+        .expect("commit");
+    let in_request = outcomes[0].as_ref().expect("accepted");
+    let first = in_request[0].clone();
+    let twice = in_request[1].clone();
     let again = outcomes[1].as_ref().expect("a repeat is answered")[0].clone();
-    let later = ledger.commit_group(admitted(1), 200).expect("commit")[0]
+    let later = ledger
+        .commit_group(admitted(vec![vec![event.clone()]]), 200)
+        .expect("commit")[0]
         .as_ref()
         .expect("a repeat is answered")[0]
         .clone();
     assert!(!first.duplicate);
-    for repeat in [again, later] {
+    for repeat in [twice, again, later] {
         assert!(repeat.duplicate);
         assert_eq!(
             (

@@ -4,8 +4,10 @@
 //! It starts a real `tansiq-node --dev` (or uses `--node`), registers one donor
 //! per client, pre-signs every event (so signing is not measured), then:
 //!
-//! 1. verifies all those signatures on this thread, in batches, with the
-//!    ledger's own verification function: the one-core rate;
+//! 1. verifies all those signatures on this thread, in batches, with
+//!    ed25519-dalek's `verify_batch`: the one-core rate, every ratio's
+//!    anchor (and with the ledger's own verification, printed beside it;
+//!    `tansiq_tests::anchor`);
 //! 2. for each load shape, lets the clients submit concurrently, each waiting
 //!    for its receipt before sending the next request (closed loop): committed
 //!    events per second from the first send to the last receipt, and the
@@ -45,7 +47,7 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     batch: usize,
     /// Events per signature-verification batch in the one-core measurement.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = anchor::VERIFY_BATCH)]
     verify_batch: usize,
     /// Use a running node (its ministry key file must be given too) instead of starting one.
     #[arg(long, requires = "ministry_key")]
@@ -426,10 +428,12 @@ impl ThreadTimes {
 /// takes `goal` cores; the machine's other cores must carry everything
 /// else: the node's other work and this client, which runs on the same
 /// machine. The node's verification is counted at the anchor's cost per
-/// signature (it verifies each event once, in batches as the anchor does):
-/// its threads cannot tell it apart, since a large group is verified on
-/// helper threads that end with it, whose time the per-thread line above
-/// misses (it is in the node's total, and named here).
+/// signature, which is what the goal allows it (the node's own
+/// verification may cost less: the ledger's rate is printed beside the
+/// anchor's): the node's threads cannot tell verification apart, since a
+/// large group is verified on helper threads that end with it, whose time
+/// the per-thread line above misses (it is in the node's total, and named
+/// here).
 fn print_budget(goal: f64, verify_rate: f64, cpu: &CpuTimes, threads: &ThreadTimes, events: usize) {
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     let budget = (cores - goal).max(0.0) / (goal * verify_rate) * 1e6;
@@ -443,7 +447,7 @@ fn print_budget(goal: f64, verify_rate: f64, cpu: &CpuTimes, threads: &ThreadTim
         (node - listed).max(0.0)
     );
     println!(
-        "  at the goal ({goal} x one core) on this machine's {cores} cores, all but verification may take {budget:.1} µs per event; it took {rest:.1} (the node's {node:.1} less {verifying:.1} verifying, plus this client's {:.1}), {:.1} x the budget",
+        "  at the goal ({goal} x one core) on this machine's {cores} cores, all but verification may take {budget:.1} µs per event; it took {rest:.1} (the node's {node:.1} less {verifying:.1} for verification at the anchor's rate, plus this client's {:.1}), {:.1} x the budget",
         micros(cpu.client),
         rest / budget.max(f64::MIN_POSITIVE)
     );

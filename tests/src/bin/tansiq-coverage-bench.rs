@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     // Rebuild, beside its anchor: one core's batch verification of the
     // ledger's own events.
     let rates = one_core_verify_rates(&ledger, 50_000)?;
-    rates.print(512);
+    rates.print(anchor::VERIFY_BATCH);
     let verify_rate = rates.library;
     for verify in [false, true] {
         let target = dir.join(format!("rebuild-{verify}"));
@@ -225,7 +225,7 @@ fn rss_mib() -> anyhow::Result<u64> {
 }
 
 /// One core's verification of the ledger's first `count` events, in
-/// batches of 512 (as `tansiq-bench`'s anchor by default): the library's
+/// batches of `anchor::VERIFY_BATCH` (as `tansiq-bench`'s by default): the library's
 /// rate (the anchor) and the ledger's.
 fn one_core_verify_rates(
     ledger: &tansiq_ledger::Ledger,
@@ -233,5 +233,5 @@ fn one_core_verify_rates(
 ) -> anyhow::Result<VerifyRates> {
     let decoded = tansiq_ledger::testing::logged_events(ledger, count);
     let events: Vec<&Event> = decoded.iter().collect();
-    anchor::one_core_verify_rates(ledger.chain(), &events, 512)
+    anchor::one_core_verify_rates(ledger.chain(), &events, anchor::VERIFY_BATCH)
 }
