@@ -8,6 +8,23 @@ use crate::event::Signatures;
 use crate::genesis::Genesis;
 use crate::signing::ChainId;
 
+/// A ledger of its own (in `db` under the temporary directory returned
+/// with it) on chain `chain`, and its ministry, whose key is `seed`'s.
+fn test_ledger(chain: &str, seed: u8) -> (tempfile::TempDir, Ledger, crate::author::Author) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (ledger, ministry) =
+        crate::testing::open_test_ledger(&dir.path().join("db"), chain, seed, 1_767_225_600_000);
+    (dir, ledger, ministry)
+}
+
+/// `requests` decoded and verified for `ledger`, as a node admits them.
+fn admitted(
+    ledger: &Ledger,
+    requests: impl IntoIterator<Item = Vec<pb::SignedEvent>>,
+) -> Vec<crate::event::CheckedRequest> {
+    crate::event::admit(ledger.chain(), requests, Signatures::Verify)
+}
+
 #[test]
 fn a_chain_made_before_derived_ids_still_rebuilds_but_no_new_one_begins() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -93,10 +110,8 @@ fn a_store_written_by_a_newer_format_is_refused_and_an_older_one_upgraded() {
 
 #[test]
 fn a_ledger_left_in_the_format_it_was_found_in_refuses_every_write() {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let (dir, ledger, mut ministry) = test_ledger("tansiq-left", 8);
     let path = dir.path().join("db");
-    let (ledger, mut ministry) =
-        crate::testing::open_test_ledger(&path, "tansiq-left", 8, 1_767_225_600_000);
     let chain = ledger.chain().clone();
     let mut signed = |pcode: &str, at: i64| {
         ministry
@@ -153,16 +168,10 @@ fn a_ledger_left_in_the_format_it_was_found_in_refuses_every_write() {
 /// the group's first event).
 #[test]
 fn a_rebuild_names_the_event_that_no_longer_applies() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let (source, mut ministry) = crate::testing::open_test_ledger(
-        &dir.path().join("source"),
-        "tansiq-rebuild-refused",
-        9,
-        1_767_225_600_000,
-    );
+    let (dir, source, mut ministry) = test_ledger("tansiq-rebuild-refused", 9);
     // An earlier group (another commit time) in the same chunk of the log.
     let (earlier, _) = ministry.sign(crate::testing::events::municipality("LY00", "", 1), 1);
-    let earlier = crate::event::admit(source.chain(), [vec![earlier]], Signatures::Verify);
+    let earlier = admitted(&source, [vec![earlier]]);
     let committed = source
         .commit_group(earlier, 1_767_225_500_000)
         .expect("commit");
@@ -175,7 +184,7 @@ fn a_rebuild_names_the_event_that_no_longer_applies() {
                 .0
         })
         .collect();
-    let requests = crate::event::admit(source.chain(), [events], Signatures::Verify);
+    let requests = admitted(&source, [events]);
     let committed = source
         .commit_group(requests, 1_767_225_600_000)
         .expect("commit");
@@ -243,16 +252,10 @@ fn a_group_that_logs_nothing_does_not_move_the_next_groups_time() {
     };
     let mut committed_at = Vec::new();
     for together in [true, false] {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let (ledger, mut ministry) = crate::testing::open_test_ledger(
-            &dir.path().join("db"),
-            "tansiq-floor",
-            10,
-            1_767_225_600_000,
-        );
+        let (_dir, ledger, mut ministry) = test_ledger("tansiq-floor", 10);
         let mut place = |pcode: &str| {
             let (event, _) = ministry.sign(crate::testing::events::municipality(pcode, "", 1), 1);
-            crate::event::admit(ledger.chain(), [vec![event]], Signatures::Verify)
+            admitted(&ledger, [vec![event]])
         };
         let first = place("LY01");
         let second = place("LY02");
@@ -276,25 +279,16 @@ fn a_group_that_logs_nothing_does_not_move_the_next_groups_time() {
 
 #[test]
 fn an_event_sent_again_is_told_where_it_was_logged_first() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let (ledger, mut ministry) = crate::testing::open_test_ledger(
-        &dir.path().join("db"),
-        "tansiq-again",
-        10,
-        1_767_225_600_000,
-    );
+    let (_dir, ledger, mut ministry) = test_ledger("tansiq-again", 10);
     let (event, _) = ministry.sign(crate::testing::events::municipality("LY01", "", 1), 1);
-    let admitted = |requests: Vec<Vec<pb::SignedEvent>>| {
-        crate::event::admit(ledger.chain(), requests, Signatures::Verify)
-    };
     // Twice in one request, again in another request of the same group (a
     // retry before the first was written), then in a later group.
     let outcomes = ledger
         .commit_group(
-            admitted(vec![
-                vec![event.clone(), event.clone()],
-                vec![event.clone()],
-            ]),
+            admitted(
+                &ledger,
+                [vec![event.clone(), event.clone()], vec![event.clone()]],
+            ),
             100,
         )
         .expect("commit");
@@ -303,7 +297,7 @@ fn an_event_sent_again_is_told_where_it_was_logged_first() {
     let twice = in_request[1].clone();
     let again = outcomes[1].as_ref().expect("a repeat is answered")[0].clone();
     let later = ledger
-        .commit_group(admitted(vec![vec![event.clone()]]), 200)
+        .commit_group(admitted(&ledger, [vec![event.clone()]]), 200)
         .expect("commit")[0]
         .as_ref()
         .expect("a repeat is answered")[0]
