@@ -554,7 +554,10 @@ fn split_event<'b>(id: &EventId, bytes: &'b [u8]) -> Result<(LogPosition, &'b [u
 }
 
 /// A stored event, its envelope decoded.
-fn decode_event(id: &EventId, bytes: &[u8]) -> Result<(LogPosition, pb::SignedEvent), StoreError> {
+pub(crate) fn decode_event(
+    id: &EventId,
+    bytes: &[u8],
+) -> Result<(LogPosition, pb::SignedEvent), StoreError> {
     let (position, envelope) = split_event(id, bytes)?;
     let envelope = pb::SignedEvent::decode(envelope)
         .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))?;
