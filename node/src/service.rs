@@ -345,8 +345,7 @@ fn read_entries(
     let count = (through.0 + 1)
         .saturating_sub(from.0)
         .min(SUBSCRIBE_PAGE_ENTRIES as u64) as usize;
-    let records = ledger.store().log_range(from, count)?;
-    let events = ledger.store().events_of(&records)?;
+    let (records, events) = ledger.store().log_range_with_events(from, count)?;
     Ok(records
         .iter()
         .zip(events)

@@ -405,8 +405,8 @@ impl<'a> Staging<'a> {
                 "invariant: a commit group is contiguous"
             );
             expected = Some(record.position.next());
-            batch.put_log(record);
-            batch.put_event(&record.event_id, record.position, envelope);
+            batch.put_log(record, envelope);
+            batch.put_event(&record.event_id, record.position);
         }
         // The log's Merkle tree, in the same batch as its entries.
         if let Some((first, _)) = group.appended.first() {

@@ -206,11 +206,14 @@ fn a_rebuild_names_the_event_that_no_longer_applies() {
         .into_iter()
         .zip(envelopes.iter().rev())
     {
-        batch.put_log(&crate::store::LogRecord {
-            event_id: takes.event_id,
-            ..record.clone()
-        });
-        batch.put_event(&takes.event_id, record.position, envelope);
+        batch.put_log(
+            &crate::store::LogRecord {
+                event_id: takes.event_id,
+                ..record.clone()
+            },
+            envelope,
+        );
+        batch.put_event(&takes.event_id, record.position);
     }
     source.store().write_synced(batch.batch).expect("write");
 
@@ -322,4 +325,111 @@ fn an_event_sent_again_is_told_where_it_was_logged_first() {
         assert!(repeat.warnings.is_empty() && !repeat.pending_review);
     }
     assert_eq!(ledger.tip().expect("tip").position, first.position);
+}
+
+/// Store format 4 keeps each event's envelope in its log entry, and the
+/// events family maps ids to positions. A store whose events were written
+/// before (each envelope in the events family, each log entry its record
+/// alone) is not rewritten: here every other event is put back in that
+/// layout, and every event still reads the same by id, by position range
+/// and by records, and the ledger rebuilds, every signature checked, to
+/// the same head, in the new layout only.
+#[test]
+fn events_written_in_the_layout_before_format_4_read_and_rebuild_the_same() {
+    use crate::ids::LogPosition;
+    use crate::store::cf;
+    use prost::Message;
+
+    let (dir, ledger, mut ministry) = test_ledger("tansiq-layout", 8);
+    let requests: Vec<Vec<pb::SignedEvent>> = (0..9)
+        .map(|n| {
+            let pcode = format!("LY{n:02}");
+            let at = 1_767_225_600_000 + n;
+            vec![
+                ministry
+                    .sign(crate::testing::events::municipality(&pcode, "", 1), at)
+                    .0,
+            ]
+        })
+        .collect();
+    let committed = ledger
+        .commit_group(admitted(&ledger, requests), 1_767_225_700_000)
+        .expect("commit");
+    assert!(committed.iter().all(Result::is_ok), "{committed:?}");
+    let store = ledger.store();
+    let tip = ledger.tip().expect("tip");
+    let everything = tip.position.0 as usize;
+    let (records, envelopes) = store
+        .log_range_with_events(LogPosition(1), everything)
+        .expect("read");
+    assert_eq!(records.len(), everything);
+
+    let entry_bytes = |position: LogPosition| {
+        store
+            .get_cf(cf::LOG, &position.0.to_be_bytes())
+            .expect("read")
+            .expect("stored")
+            .len()
+    };
+    let mut batch = store.batch();
+    for (record, envelope) in records.iter().zip(&envelopes).step_by(2) {
+        let mut entry = Vec::new();
+        entry.extend_from_slice(record.event_id.as_bytes());
+        entry.extend_from_slice(record.head.as_bytes());
+        entry.extend_from_slice(&record.committed_at_ms.to_be_bytes());
+        batch
+            .batch
+            .put_cf(store.cf(cf::LOG), record.position.0.to_be_bytes(), entry);
+        let mut value = record.position.0.to_be_bytes().to_vec();
+        envelope.encode(&mut value).expect("encode");
+        batch
+            .batch
+            .put_cf(store.cf(cf::EVENTS), record.event_id.as_bytes(), value);
+    }
+    store.write_synced(batch.batch).expect("write");
+    let earlier = records
+        .iter()
+        .filter(|record| entry_bytes(record.position) == 72)
+        .count();
+    assert_eq!(
+        (earlier, records.len() - earlier),
+        (everything.div_ceil(2), everything / 2),
+        "both layouts in one store"
+    );
+
+    assert_eq!(
+        store
+            .log_range_with_events(LogPosition(1), everything)
+            .expect("read"),
+        (records.clone(), envelopes.clone())
+    );
+    assert_eq!(store.events_of(&records).expect("read"), envelopes);
+    for (record, envelope) in records.iter().zip(&envelopes) {
+        assert_eq!(
+            store.event(&record.event_id).expect("read"),
+            Some((record.position, envelope.clone()))
+        );
+        assert_eq!(
+            store.event_position(&record.event_id).expect("read"),
+            Some(record.position)
+        );
+    }
+
+    let rebuilt = rebuild(
+        &ledger,
+        &dir.path().join("rebuilt"),
+        i64::MAX,
+        Signatures::Verify,
+    )
+    .expect("rebuild");
+    assert_eq!(rebuilt.tip().expect("tip"), tip);
+    let rebuilt_store = rebuilt.store();
+    assert_eq!(rebuilt_store.events_of(&records).expect("read"), envelopes);
+    assert!(
+        records.iter().all(|record| rebuilt_store
+            .get_cf(cf::LOG, &record.position.0.to_be_bytes())
+            .expect("read")
+            .is_some_and(|entry| entry.len() > 72)),
+        "a rebuild writes the new layout"
+    );
 }

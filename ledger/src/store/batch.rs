@@ -11,7 +11,8 @@ use super::cf;
 use super::db::Store;
 use super::encoding::{Encode, EncodedProject};
 use super::keys::{
-    key_sequence_key, text_key, versioned_key, META_GENESIS, META_TIP, META_TREE_SIZE,
+    key_sequence_key, text_key, versioned_key, LOG_RECORD_BYTES, META_GENESIS, META_TIP,
+    META_TREE_SIZE,
 };
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, Tip};
 
@@ -51,29 +52,31 @@ impl Batch<'_> {
         self.batch
             .put_cf(self.store.cf(cf::META), META_TREE_SIZE, size.to_be_bytes());
     }
-    pub(crate) fn put_log(&mut self, record: &LogRecord) {
-        let mut value = Vec::with_capacity(72);
+    /// A log entry: its record (event id, head, commit time: 72 bytes),
+    /// then its event's envelope. Since store format 4 the log holds the
+    /// events, under their positions, so that the log reads in order; the
+    /// events family maps each id to its position ([`Batch::put_event`]).
+    pub(crate) fn put_log(&mut self, record: &LogRecord, envelope: &pb::SignedEvent) {
+        let mut value = Vec::with_capacity(LOG_RECORD_BYTES + envelope.encoded_len());
         value.extend_from_slice(record.event_id.as_bytes());
         value.extend_from_slice(record.head.as_bytes());
         value.extend_from_slice(&record.committed_at_ms.to_be_bytes());
+        envelope
+            .encode(&mut value)
+            .expect("invariant: encoding into a Vec cannot fail");
         self.batch.put_cf(
             self.store.cf(cf::LOG),
             record.position.0.to_be_bytes(),
             value,
         );
     }
-    pub(crate) fn put_event(
-        &mut self,
-        id: &EventId,
-        position: LogPosition,
-        envelope: &pb::SignedEvent,
-    ) {
-        let mut value = position.0.to_be_bytes().to_vec();
-        envelope
-            .encode(&mut value)
-            .expect("invariant: encoding into a Vec cannot fail");
-        self.batch
-            .put_cf(self.store.cf(cf::EVENTS), id.as_bytes(), value);
+    /// An event's log position, under its id (its envelope is in the log).
+    pub(crate) fn put_event(&mut self, id: &EventId, position: LogPosition) {
+        self.batch.put_cf(
+            self.store.cf(cf::EVENTS),
+            id.as_bytes(),
+            position.0.to_be_bytes(),
+        );
     }
     pub(crate) fn put_key(&mut self, key: &PublicKeyBytes, record: &KeyRecord) {
         self.put_record(cf::KEYS, key.as_bytes(), record);

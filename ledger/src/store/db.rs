@@ -13,8 +13,8 @@ use super::cf;
 use super::encoding::{decode_record, Decode};
 use super::error::StoreError;
 use super::keys::{
-    decode_log, decode_tip, key_sequence_key, text_key, META_FORMAT, META_GENESIS, META_TIP,
-    META_TREE_SIZE,
+    decode_log, decode_tip, key_sequence_key, text_key, LOG_RECORD_BYTES, META_FORMAT,
+    META_GENESIS, META_TIP, META_TREE_SIZE,
 };
 use super::records::{KeyRecord, LogRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Tip};
 
@@ -179,6 +179,33 @@ impl Store {
         Ok(records)
     }
 
+    /// Log records from `from` (inclusive), at most `limit`, with their
+    /// events' envelopes: one scan of the log in order (since store format
+    /// 4 each entry holds its envelope; an entry written before holds its
+    /// record alone, and its envelope is fetched from the events family).
+    pub fn log_range_with_events(
+        &self,
+        from: LogPosition,
+        limit: usize,
+    ) -> Result<(Vec<LogRecord>, Vec<pb::SignedEvent>), StoreError> {
+        let start = from.0.to_be_bytes();
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut records = Vec::with_capacity(limit.min(1024));
+        let mut envelopes = Vec::with_capacity(limit.min(1024));
+        for item in self.db.iterator_cf(self.cf(cf::LOG), mode).take(limit) {
+            let (key, value) = item?;
+            let position = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
+            );
+            let record = decode_log(LogPosition(position), &value)?;
+            envelopes.push(self.envelope_of(&record, &value)?);
+            records.push(record);
+        }
+        Ok((records, envelopes))
+    }
+
     /// The stored envelope of an event and its log position.
     pub fn event(
         &self,
@@ -187,42 +214,95 @@ impl Store {
         let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
             return Ok(None);
         };
-        decode_event(id, &bytes).map(Some)
+        let (position, envelope) = split_event(id, &bytes)?;
+        if !envelope.is_empty() {
+            // Written before store format 4: the envelope is here.
+            return Ok(Some((position, decode_envelope(id, envelope)?)));
+        }
+        let entry = self
+            .get_cf(cf::LOG, &position.0.to_be_bytes())?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "event {id} is indexed at log position {position}, which is not stored"
+                ))
+            })?;
+        let record = decode_log(position, &entry)?;
+        if record.event_id != *id {
+            return Err(StoreError::Corrupt(format!(
+                "event {id} is indexed at log position {position}, which holds event {}",
+                record.event_id
+            )));
+        }
+        Ok(Some((position, self.envelope_of(&record, &entry)?)))
     }
 
-    /// The events `records` name, in their order, fetched with one RocksDB
-    /// multi-get (no faster than a get each, measured: the ids are random,
-    /// each in another block). An event missing, or stored at another
-    /// position than its record says, is corruption.
+    /// The events `records` name, in their order: each read from its log
+    /// entry, with one RocksDB multi-get of their positions (an entry
+    /// written before store format 4 sends to the events family). An event
+    /// missing, or stored at another position than its record says, is
+    /// corruption.
     pub fn events_of(&self, records: &[LogRecord]) -> Result<Vec<pb::SignedEvent>, StoreError> {
-        let ids = records.iter().map(|record| record.event_id.as_bytes());
+        let positions: Vec<[u8; 8]> = records
+            .iter()
+            .map(|record| record.position.0.to_be_bytes())
+            .collect();
         let found = self
             .db
-            .batched_multi_get_cf(self.cf(cf::EVENTS), ids, false);
+            .batched_multi_get_cf(self.cf(cf::LOG), &positions, false);
         records
             .iter()
             .zip(found)
-            .map(|(record, bytes)| {
-                let id = &record.event_id;
-                let bytes = bytes?.ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "log position {} names event {id}, which is not stored",
-                        record.position
-                    ))
+            .map(|(record, entry)| {
+                let entry = entry?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("log position {} is not stored", record.position))
                 })?;
-                let (position, envelope) = decode_event(id, &bytes)?;
-                if position != record.position {
+                let stored = decode_log(record.position, &entry)?;
+                if stored.event_id != record.event_id {
                     return Err(StoreError::Corrupt(format!(
-                        "event {id} is stored at log position {position}, but the log has it at {}",
-                        record.position
+                        "log position {} holds event {}, not {}",
+                        record.position, stored.event_id, record.event_id
                     )));
                 }
-                Ok(envelope)
+                self.envelope_of(record, &entry)
             })
             .collect()
     }
 
-    /// The log position of an event, without decoding its envelope.
+    /// The envelope of `record`'s event, given its log entry's value
+    /// (`entry`): after the record's bytes since store format 4; for an
+    /// entry written before, from the events family, where it must be
+    /// stored at the record's position.
+    fn envelope_of(&self, record: &LogRecord, entry: &[u8]) -> Result<pb::SignedEvent, StoreError> {
+        let id = &record.event_id;
+        let envelope = &entry[LOG_RECORD_BYTES..];
+        if !envelope.is_empty() {
+            return decode_envelope(id, envelope);
+        }
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "log position {} names event {id}, which is not stored",
+                    record.position
+                ))
+            })?;
+        let (position, envelope) = split_event(id, &bytes)?;
+        if position != record.position {
+            return Err(StoreError::Corrupt(format!(
+                "event {id} is stored at log position {position}, but the log has it at {}",
+                record.position
+            )));
+        }
+        if envelope.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "event {id} at log position {position}: neither its log entry nor the events family holds its envelope"
+            )));
+        }
+        decode_envelope(id, envelope)
+    }
+
+    /// The log position of an event, without reading its envelope.
     pub(crate) fn event_position(&self, id: &EventId) -> Result<Option<LogPosition>, StoreError> {
         let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
             return Ok(None);
@@ -542,10 +622,16 @@ pub struct StoreSizes {
 /// - 3: keys, projects and project versions are written in protobuf
 ///   (`proto/tansiq/store/v1/records.proto`); the JSON records of formats 1
 ///   and 2 read unchanged, and are not rewritten (see `super::encoding`).
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: an event's envelope is written in its log entry, after the log
+///   record (the log reads in order, in one scan); the events family maps
+///   an event's id to its position only. Events of earlier formats (the
+///   envelope in the events family, the log entry the record alone) read
+///   unchanged, and are not rewritten.
+pub const FORMAT_VERSION: u32 = 4;
 
-/// A stored event: its log position (8 bytes, big-endian), then its
-/// envelope's bytes.
+/// A value of the events family: an event's log position (8 bytes,
+/// big-endian), then, in stores written before format 4, its envelope's
+/// bytes (empty since: the envelope is in the log).
 fn split_event<'b>(id: &EventId, bytes: &'b [u8]) -> Result<(LogPosition, &'b [u8]), StoreError> {
     let (position, envelope) = bytes.split_first_chunk::<8>().ok_or_else(|| {
         StoreError::Corrupt(format!("event {id} record is {} bytes", bytes.len()))
@@ -553,15 +639,10 @@ fn split_event<'b>(id: &EventId, bytes: &'b [u8]) -> Result<(LogPosition, &'b [u
     Ok((LogPosition(u64::from_be_bytes(*position)), envelope))
 }
 
-/// A stored event, its envelope decoded.
-pub(crate) fn decode_event(
-    id: &EventId,
-    bytes: &[u8],
-) -> Result<(LogPosition, pb::SignedEvent), StoreError> {
-    let (position, envelope) = split_event(id, bytes)?;
-    let envelope = pb::SignedEvent::decode(envelope)
-        .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))?;
-    Ok((position, envelope))
+/// An event's envelope, decoded from its stored bytes.
+fn decode_envelope(id: &EventId, envelope: &[u8]) -> Result<pb::SignedEvent, StoreError> {
+    pb::SignedEvent::decode(envelope)
+        .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))
 }
 
 #[cfg(test)]

@@ -36,10 +36,14 @@ pub(crate) fn decode_tip(bytes: &[u8]) -> Result<Tip, StoreError> {
     })
 }
 
+/// The bytes of a log record: event id, head, commit time. Since store
+/// format 4 a log entry's value is these, then its event's envelope.
+pub(crate) const LOG_RECORD_BYTES: usize = 72;
+
 pub(crate) fn decode_log(position: LogPosition, bytes: &[u8]) -> Result<LogRecord, StoreError> {
-    if bytes.len() != 72 {
+    if bytes.len() < LOG_RECORD_BYTES {
         return Err(StoreError::Corrupt(format!(
-            "log record {position} is {} bytes, expected 72",
+            "log record {position} is {} bytes, expected at least {LOG_RECORD_BYTES}",
             bytes.len()
         )));
     }

@@ -15,8 +15,6 @@ mod records;
 mod replace;
 pub mod snapshot_file;
 
-#[cfg(feature = "test-support")]
-pub(crate) use db::decode_event;
 pub use db::{KeyValue, Store, StoreSizes, FORMAT_VERSION};
 
 /// The store's folder in a data directory (and in a backup).

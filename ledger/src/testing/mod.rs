@@ -171,58 +171,11 @@ pub fn rewrite_time(
 /// whole log read in the rebuild's chunks, each event fetched and decoded,
 /// on this thread; nothing applied. For `tansiq-coverage-bench`, beside
 /// [`rewrite_time`]. Returns the events read, the time spent reading the
-/// log and fetching the events (by id, as stored), and the time spent
+/// log and its events (in one scan since store format 4; by id for events
+/// stored before), and the time spent
 /// decoding them (the rebuild's `admit`, signatures unchecked).
 pub fn reread_time(ledger: &Ledger) -> (u64, std::time::Duration, std::time::Duration) {
     read_log(ledger, u64::MAX, |_| {})
-}
-
-/// What reading the same events costs when they are read in the order
-/// they are stored, by one iterator over the events family (key order,
-/// which is event-id order), as a log that kept each event under its
-/// position would be read in log order: the floor a rebuild's first stage
-/// would have with that layout, beside [`reread_time`]'s fetch by id.
-/// Each value is split into its position and envelope as
-/// `Store::events_of` does (counted as fetching), then decoded as
-/// [`reread_time`] decodes, in chunks of a rebuild's size. Returns the
-/// events read and the two times.
-pub fn scan_time(ledger: &Ledger) -> (u64, std::time::Duration, std::time::Duration) {
-    use crate::store::cf;
-    let store = ledger.store();
-    let chunk = crate::append::REBUILD_CHUNK_EVENTS;
-    let (mut fetching, mut decoding) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-    let mut events = 0u64;
-    let mut stored = store
-        .db()
-        .iterator_cf(store.cf(cf::EVENTS), rocksdb::IteratorMode::Start);
-    loop {
-        let started = std::time::Instant::now();
-        let mut envelopes = Vec::with_capacity(chunk);
-        for pair in stored.by_ref().take(chunk) {
-            let (key, value) = pair.expect("read");
-            let id = crate::ids::EventId(key[..].try_into().expect("an event id is 32 bytes"));
-            let (_, envelope) =
-                crate::store::decode_event(&id, &value).expect("every stored event splits");
-            envelopes.push(envelope);
-        }
-        fetching += started.elapsed();
-        if envelopes.is_empty() {
-            break;
-        }
-        events += envelopes.len() as u64;
-        let started = std::time::Instant::now();
-        let decoded = admit(
-            ledger.chain(),
-            envelopes.into_iter().map(|e| vec![e]),
-            Signatures::Unchecked,
-        );
-        decoding += started.elapsed();
-        assert!(
-            decoded.iter().all(Result::is_ok),
-            "every stored event decodes"
-        );
-    }
-    (events, fetching, decoding)
 }
 
 /// The first `count` events of `ledger`'s log (all if fewer), decoded, as
