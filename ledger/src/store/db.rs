@@ -236,38 +236,6 @@ impl Store {
         Ok(Some((position, self.envelope_of(&record, &entry)?)))
     }
 
-    /// The events `records` name, in their order: each read from its log
-    /// entry, with one RocksDB multi-get of their positions (an entry
-    /// written before store format 4 sends to the events family). An event
-    /// missing, or stored at another position than its record says, is
-    /// corruption.
-    pub fn events_of(&self, records: &[LogRecord]) -> Result<Vec<pb::SignedEvent>, StoreError> {
-        let positions: Vec<[u8; 8]> = records
-            .iter()
-            .map(|record| record.position.0.to_be_bytes())
-            .collect();
-        let found = self
-            .db
-            .batched_multi_get_cf(self.cf(cf::LOG), &positions, false);
-        records
-            .iter()
-            .zip(found)
-            .map(|(record, entry)| {
-                let entry = entry?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("log position {} is not stored", record.position))
-                })?;
-                let stored = decode_log(record.position, &entry)?;
-                if stored.event_id != record.event_id {
-                    return Err(StoreError::Corrupt(format!(
-                        "log position {} holds event {}, not {}",
-                        record.position, stored.event_id, record.event_id
-                    )));
-                }
-                self.envelope_of(record, &entry)
-            })
-            .collect()
-    }
-
     /// The envelope of `record`'s event, given its log entry's value
     /// (`entry`): after the record's bytes since store format 4; for an
     /// entry written before, from the events family, where it must be

@@ -190,14 +190,15 @@ pub(crate) fn catch_up(store: &Store) -> Result<u64, TreeError> {
     let start = store.tree_size()?;
     let mut size = start;
     while size < target {
-        let records = store.log_range(LogPosition(size + 1), CATCH_UP_BATCH)?;
+        let (records, envelopes) =
+            store.log_range_with_events(LogPosition(size + 1), CATCH_UP_BATCH)?;
         if records.is_empty() {
             return Err(TreeError::Store(StoreError::Corrupt(format!(
                 "the log has no entry at position {} below its tip {target}",
                 size + 1
             ))));
         }
-        let entries: Vec<Vec<u8>> = store.events_of(&records)?.iter().map(entry).collect();
+        let entries: Vec<Vec<u8>> = envelopes.iter().map(entry).collect();
         let hashes = hashes_to_store(store, size, entries.iter().map(Vec::as_slice))?;
         size += entries.len() as u64;
         let mut batch = store.batch();

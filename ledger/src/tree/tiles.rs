@@ -173,8 +173,8 @@ impl Store {
                     .map_err(|error| reader.error(error, "a tile"))
             }
             TilePath::Entries { .. } => {
-                let records = self.log_range(LogPosition(start + 1), width as usize)?;
-                let envelopes = self.events_of(&records)?;
+                let (records, envelopes) =
+                    self.log_range_with_events(LogPosition(start + 1), width as usize)?;
                 let mut bundle = Vec::new();
                 for (record, envelope) in records.iter().zip(envelopes) {
                     let bytes = entry(&envelope);
