@@ -188,6 +188,12 @@ pub(super) fn stored_receipt(store: &Store, id: &EventId) -> Result<Option<Recei
             "event {id} at position {position} has no log record"
         ))
     })?;
+    if record.event_id != *id {
+        return Err(StoreError::Corrupt(format!(
+            "event {id} is indexed at log position {position}, which holds event {}",
+            record.event_id
+        )));
+    }
     let logged = Logged {
         position,
         head: record.head,

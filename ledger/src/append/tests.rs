@@ -429,11 +429,63 @@ fn events_written_in_the_layout_before_format_4_read_and_rebuild_the_same() {
             .expect("read"),
         (records.clone(), envelopes.clone())
     );
-    assert!(
-        records.iter().all(|record| rebuilt_store
+    for (record, envelope) in records.iter().zip(&envelopes) {
+        let entry = rebuilt_store
             .get_cf(cf::LOG, &record.position.0.to_be_bytes())
             .expect("read")
-            .is_some_and(|entry| entry.len() > 72)),
-        "a rebuild writes the new layout"
+            .expect("stored");
+        let indexed = rebuilt_store
+            .get_cf(cf::EVENTS, record.event_id.as_bytes())
+            .expect("read")
+            .expect("stored");
+        assert!(
+            entry.len() > 72 && indexed.len() == 8,
+            "a rebuild writes the new layout: entry {} bytes, index {} bytes",
+            entry.len(),
+            indexed.len()
+        );
+        assert_eq!(
+            rebuilt_store.event(&record.event_id).expect("read"),
+            Some((record.position, envelope.clone()))
+        );
+    }
+
+    // Read by id, an event is read through its log entry, which must name
+    // it, and from one place only: a damaged or forged index is refused,
+    // never served as an event.
+    let corrupt = |id: &crate::ids::EventId| match store.event(id) {
+        Err(crate::store::StoreError::Corrupt(message)) => message,
+        other => panic!("a damaged index must be refused: {other:?}"),
+    };
+    let (old, new) = (&records[0], &records[1]);
+    let put_index = |id: &crate::ids::EventId, value: Vec<u8>| {
+        let mut batch = store.batch();
+        batch
+            .batch
+            .put_cf(store.cf(cf::EVENTS), id.as_bytes(), value);
+        store.write_synced(batch.batch).expect("write");
+    };
+    // A second envelope under a format-4 event's id.
+    let mut twice = new.position.0.to_be_bytes().to_vec();
+    envelopes[0].encode(&mut twice).expect("encode");
+    put_index(&new.event_id, twice);
+    assert!(corrupt(&new.event_id).contains("stored twice"));
+    // An id indexed at another event's position.
+    put_index(&new.event_id, old.position.0.to_be_bytes().to_vec());
+    assert!(corrupt(&new.event_id).contains(&format!("which holds event {}", old.event_id)));
+    // An event of the earlier layout whose envelope is gone.
+    put_index(&old.event_id, old.position.0.to_be_bytes().to_vec());
+    assert!(corrupt(&old.event_id).contains("neither its log entry nor the events family"));
+    // Sent again, an event whose index names another position is not
+    // told that position: the commit fails, nothing is written.
+    put_index(&new.event_id, old.position.0.to_be_bytes().to_vec());
+    let again = ledger.commit_group(
+        admitted(&ledger, [vec![envelopes[1].clone()]]),
+        1_767_225_800_000,
     );
+    assert!(
+        matches!(&again, Err(crate::store::StoreError::Corrupt(message)) if message.contains("which holds event")),
+        "{again:?}"
+    );
+    assert_eq!(ledger.tip().expect("tip"), tip);
 }

@@ -206,7 +206,10 @@ impl Store {
         Ok((records, envelopes))
     }
 
-    /// The stored envelope of an event and its log position.
+    /// The stored envelope of an event and its log position. Always read
+    /// through the event's log entry, which must name it: the bytes served
+    /// are those a rebuild reads from that entry (and a restore or a
+    /// snapshot check verified), never an envelope the id index alone holds.
     pub fn event(
         &self,
         id: &EventId,
@@ -214,11 +217,7 @@ impl Store {
         let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
             return Ok(None);
         };
-        let (position, envelope) = split_event(id, &bytes)?;
-        if !envelope.is_empty() {
-            // Written before store format 4: the envelope is here.
-            return Ok(Some((position, decode_envelope(id, envelope)?)));
-        }
+        let (position, under_id) = split_event(id, &bytes)?;
         let entry = self
             .get_cf(cf::LOG, &position.0.to_be_bytes())?
             .ok_or_else(|| {
@@ -233,7 +232,24 @@ impl Store {
                 record.event_id
             )));
         }
-        Ok(Some((position, self.envelope_of(&record, &entry)?)))
+        let in_log = &entry[LOG_RECORD_BYTES..];
+        let envelope = match (in_log.is_empty(), under_id.is_empty()) {
+            // Store format 4: in the log entry.
+            (false, true) => decode_envelope(id, in_log)?,
+            // Written before: under its id, where a rebuild reads it too.
+            (true, false) => decode_envelope(id, under_id)?,
+            (false, false) => {
+                return Err(StoreError::Corrupt(format!(
+                    "event {id} at log position {position} is stored twice: in its log entry and under its id"
+                )))
+            }
+            (true, true) => {
+                return Err(StoreError::Corrupt(format!(
+                    "event {id} at log position {position}: neither its log entry nor the events family holds its envelope"
+                )))
+            }
+        };
+        Ok(Some((position, envelope)))
     }
 
     /// The envelope of `record`'s event, given its log entry's value

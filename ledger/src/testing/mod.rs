@@ -168,7 +168,7 @@ pub fn rewrite_time(
 }
 
 /// What a rebuild's first stage costs without verification: `ledger`'s
-/// whole log read in the rebuild's chunks, each event fetched and decoded,
+/// whole log read in the rebuild's chunks, each entry with its event, decoded,
 /// on this thread; nothing applied. For `tansiq-coverage-bench`, beside
 /// [`rewrite_time`]. Returns the events read, the time spent reading the
 /// log and its events (in one scan since store format 4; by id for events
