@@ -110,8 +110,9 @@ fn assert_head_chain_recomputes(ledger: &Ledger) -> u64 {
         }
         for record in records {
             assert_eq!(record.position, LogPosition(expected_position));
-            let (position, envelope) = store.event(&record.event_id).unwrap().unwrap();
-            assert_eq!(position, record.position);
+            let (by_id, envelope) = store.event(&record.event_id).unwrap().unwrap();
+            assert_eq!(by_id, record);
+            let position = record.position;
             let mut signed = b"tansiq/event/v1\0".to_vec();
             signed.extend_from_slice(chain.as_bytes());
             signed.push(0);

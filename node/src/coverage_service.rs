@@ -831,8 +831,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                 }
                 let mut entries = Vec::new();
                 for (position, event_id) in store.project_events(&project_id)? {
-                    let record = store.log_record(position)?;
-                    let Some((_, envelope)) = store.event(&event_id)? else {
+                    let Some((record, envelope)) = store.event(&event_id)? else {
                         continue;
                     };
                     let event = Event::decode(ledger.chain(), envelope).map_err(|rejection| {
@@ -845,7 +844,7 @@ impl pb::coverage_server::Coverage for CoverageService {
                         signer_key: event.signer.0.to_vec(),
                         kind: kind_name(&event.kind).to_owned(),
                         created_at_ms: event.created_at_ms,
-                        committed_at_ms: record.map_or(0, |r| r.committed_at_ms),
+                        committed_at_ms: record.committed_at_ms,
                     });
                 }
                 Ok(pb::ProjectHistoryResponse {

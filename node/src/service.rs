@@ -389,13 +389,9 @@ impl pb::ledger_server::Ledger for LedgerService {
         let id = id_argument(EventId::from_slice(&request.into_inner().event_id))?;
         let found = self
             .blocking(move |ledger| {
-                let Some((position, event)) = ledger.store().event(&id)? else {
+                let Some((record, event)) = ledger.store().event(&id)? else {
                     return Ok(None);
                 };
-                let record = ledger
-                    .store()
-                    .log_record(position)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("event {id} has no log record")))?;
                 Ok(Some(log_entry(&record, event)))
             })
             .await?;
@@ -498,22 +494,15 @@ impl pb::ledger_server::Ledger for LedgerService {
         };
         let tree_size = request.tree_size;
         self.tree(move |store| {
-            let (position, envelope) = match event {
+            let (record, envelope) = match event {
                 Some(id) => store
                     .event(&id)?
                     .ok_or_else(|| TreeError::NotFound(format!("no event {id} on this ledger")))?,
-                None => {
-                    let record = store.log_record(LogPosition(position))?.ok_or_else(|| {
-                        TreeError::OutOfRange(format!(
-                            "log position {position} is past the log's end"
-                        ))
-                    })?;
-                    let (_, envelope) = store.event(&record.event_id)?.ok_or_else(|| {
-                        StoreError::Corrupt(format!("log position {position} has no event"))
-                    })?;
-                    (record.position, envelope)
-                }
+                None => store.entry_at(LogPosition(position))?.ok_or_else(|| {
+                    TreeError::OutOfRange(format!("log position {position} is past the log's end"))
+                })?,
             };
+            let position = record.position;
             let tree = tree_head(store, (tree_size != 0).then_some(tree_size))?;
             let hashes = store.inclusion_proof(position.0 - 1, tree.size)?;
             Ok(pb::InclusionProof {

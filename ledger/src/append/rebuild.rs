@@ -249,13 +249,10 @@ pub(crate) fn read_chunk(
     from: LogPosition,
     cut_ms: i64,
 ) -> Result<Option<LogChunk>, StoreError> {
-    let (mut records, mut envelopes) = source
-        .store
-        .log_range_with_events(from, REBUILD_CHUNK_EVENTS)?;
-    if let Some(beyond) = records.iter().position(|r| r.committed_at_ms > cut_ms) {
-        records.truncate(beyond);
-        envelopes.truncate(beyond);
-    }
+    let (records, envelopes) =
+        source
+            .store
+            .log_range_with_events_until(from, REBUILD_CHUNK_EVENTS, cut_ms)?;
     if records.is_empty() {
         return Ok(None);
     }

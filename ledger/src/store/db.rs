@@ -164,18 +164,11 @@ impl Store {
 
     /// Log records from `from` (inclusive), at most `limit`.
     pub fn log_range(&self, from: LogPosition, limit: usize) -> Result<Vec<LogRecord>, StoreError> {
-        let start = from.0.to_be_bytes();
-        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut records = Vec::with_capacity(limit.min(1024));
-        for item in self.db.iterator_cf(self.cf(cf::LOG), mode).take(limit) {
-            let (key, value) = item?;
-            let position = u64::from_be_bytes(
-                key.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
-            );
-            records.push(decode_log(LogPosition(position), &value)?);
-        }
+        self.scan_log(from, limit, |record, _| {
+            records.push(record);
+            Ok(true)
+        })?;
         Ok(records)
     }
 
@@ -188,10 +181,40 @@ impl Store {
         from: LogPosition,
         limit: usize,
     ) -> Result<(Vec<LogRecord>, Vec<pb::SignedEvent>), StoreError> {
-        let start = from.0.to_be_bytes();
-        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        self.log_range_with_events_until(from, limit, i64::MAX)
+    }
+
+    /// [`Store::log_range_with_events`], stopping before the first entry
+    /// committed after `cut_ms` (a rebuild cut at a date reads no further).
+    pub(crate) fn log_range_with_events_until(
+        &self,
+        from: LogPosition,
+        limit: usize,
+        cut_ms: i64,
+    ) -> Result<(Vec<LogRecord>, Vec<pb::SignedEvent>), StoreError> {
         let mut records = Vec::with_capacity(limit.min(1024));
         let mut envelopes = Vec::with_capacity(limit.min(1024));
+        self.scan_log(from, limit, |record, entry| {
+            if record.committed_at_ms > cut_ms {
+                return Ok(false);
+            }
+            envelopes.push(self.envelope_of(&record, entry)?);
+            records.push(record);
+            Ok(true)
+        })?;
+        Ok((records, envelopes))
+    }
+
+    /// Hands each log entry from `from` (at most `limit`), its record
+    /// decoded and its whole value, to `each` until it says to stop.
+    fn scan_log(
+        &self,
+        from: LogPosition,
+        limit: usize,
+        mut each: impl FnMut(LogRecord, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let start = from.0.to_be_bytes();
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
         for item in self.db.iterator_cf(self.cf(cf::LOG), mode).take(limit) {
             let (key, value) = item?;
             let position = u64::from_be_bytes(
@@ -199,21 +222,31 @@ impl Store {
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
             );
-            let record = decode_log(LogPosition(position), &value)?;
-            envelopes.push(self.envelope_of(&record, &value)?);
-            records.push(record);
+            if !each(decode_log(LogPosition(position), &value)?, &value)? {
+                break;
+            }
         }
-        Ok((records, envelopes))
+        Ok(())
     }
 
-    /// The stored envelope of an event and its log position. Always read
+    /// The log entry at `position` and its event, if committed.
+    pub fn entry_at(
+        &self,
+        position: LogPosition,
+    ) -> Result<Option<(LogRecord, pb::SignedEvent)>, StoreError> {
+        let Some(entry) = self.get_cf(cf::LOG, &position.0.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let record = decode_log(position, &entry)?;
+        let envelope = self.envelope_of(&record, &entry)?;
+        Ok(Some((record, envelope)))
+    }
+
+    /// An event by its id: its log record and its envelope. Always read
     /// through the event's log entry, which must name it: the bytes served
     /// are those a rebuild reads from that entry (and a restore or a
     /// snapshot check verified), never an envelope the id index alone holds.
-    pub fn event(
-        &self,
-        id: &EventId,
-    ) -> Result<Option<(LogPosition, pb::SignedEvent)>, StoreError> {
+    pub fn event(&self, id: &EventId) -> Result<Option<(LogRecord, pb::SignedEvent)>, StoreError> {
         let Some(bytes) = self.db.get_pinned_cf(self.cf(cf::EVENTS), id.as_bytes())? else {
             return Ok(None);
         };
@@ -232,35 +265,20 @@ impl Store {
                 record.event_id
             )));
         }
-        let in_log = &entry[LOG_RECORD_BYTES..];
-        let envelope = match (in_log.is_empty(), under_id.is_empty()) {
-            // Store format 4: in the log entry.
-            (false, true) => decode_envelope(id, in_log)?,
-            // Written before: under its id, where a rebuild reads it too.
-            (true, false) => decode_envelope(id, under_id)?,
-            (false, false) => {
-                return Err(StoreError::Corrupt(format!(
-                    "event {id} at log position {position} is stored twice: in its log entry and under its id"
-                )))
-            }
-            (true, true) => {
-                return Err(StoreError::Corrupt(format!(
-                    "event {id} at log position {position}: neither its log entry nor the events family holds its envelope"
-                )))
-            }
-        };
-        Ok(Some((position, envelope)))
+        let envelope = one_envelope(&record, &entry[LOG_RECORD_BYTES..], under_id)?;
+        Ok(Some((record, envelope)))
     }
 
     /// The envelope of `record`'s event, given its log entry's value
-    /// (`entry`): after the record's bytes since store format 4; for an
-    /// entry written before, from the events family, where it must be
-    /// stored at the record's position.
+    /// (`entry`): after the record's bytes since store format 4 (a scan
+    /// takes it from there without reading the id index; a read by id
+    /// checks both); for an entry written before, from the events family,
+    /// where it must be stored at the record's position.
     fn envelope_of(&self, record: &LogRecord, entry: &[u8]) -> Result<pb::SignedEvent, StoreError> {
         let id = &record.event_id;
-        let envelope = &entry[LOG_RECORD_BYTES..];
-        if !envelope.is_empty() {
-            return decode_envelope(id, envelope);
+        let in_log = &entry[LOG_RECORD_BYTES..];
+        if !in_log.is_empty() {
+            return decode_envelope(id, in_log);
         }
         let bytes = self
             .db
@@ -271,19 +289,14 @@ impl Store {
                     record.position
                 ))
             })?;
-        let (position, envelope) = split_event(id, &bytes)?;
+        let (position, under_id) = split_event(id, &bytes)?;
         if position != record.position {
             return Err(StoreError::Corrupt(format!(
                 "event {id} is stored at log position {position}, but the log has it at {}",
                 record.position
             )));
         }
-        if envelope.is_empty() {
-            return Err(StoreError::Corrupt(format!(
-                "event {id} at log position {position}: neither its log entry nor the events family holds its envelope"
-            )));
-        }
-        decode_envelope(id, envelope)
+        one_envelope(record, in_log, under_id)
     }
 
     /// The log position of an event, without reading its envelope.
@@ -621,6 +634,28 @@ fn split_event<'b>(id: &EventId, bytes: &'b [u8]) -> Result<(LogPosition, &'b [u
         StoreError::Corrupt(format!("event {id} record is {} bytes", bytes.len()))
     })?;
     Ok((LogPosition(u64::from_be_bytes(*position)), envelope))
+}
+
+/// The envelope of `record`'s event from the one place that holds it: its
+/// log entry, after the record (`in_log`, store format 4), or, for an
+/// entry written before, its events-family value, after the position
+/// (`under_id`). Both, or neither, is corruption.
+fn one_envelope(
+    record: &LogRecord,
+    in_log: &[u8],
+    under_id: &[u8],
+) -> Result<pb::SignedEvent, StoreError> {
+    let (id, position) = (&record.event_id, record.position);
+    match (in_log.is_empty(), under_id.is_empty()) {
+        (false, true) => decode_envelope(id, in_log),
+        (true, false) => decode_envelope(id, under_id),
+        (false, false) => Err(StoreError::Corrupt(format!(
+            "event {id} at log position {position} is stored twice: in its log entry and under its id"
+        ))),
+        (true, true) => Err(StoreError::Corrupt(format!(
+            "event {id} at log position {position}: neither its log entry nor the events family holds its envelope"
+        ))),
+    }
 }
 
 /// An event's envelope, decoded from its stored bytes.

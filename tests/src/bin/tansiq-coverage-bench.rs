@@ -196,7 +196,7 @@ fn main() -> anyhow::Result<()> {
             let (read, fetching, decoding) = tansiq_ledger::testing::reread_time(&rebuilt);
             let spent = fetching + decoding;
             println!(
-                "its log read again as a rebuild reads it (on one thread, nothing verified or applied): {read} events in {:.1} s = {:.0} events/s; per event {:.1} µs reading (the log in order, each entry with its event; an event of a store written before format 4 fetched by its id), {:.1} µs decoding",
+                "its log read again as a rebuild reads it (on one thread, nothing verified or applied): {read} events in {:.1} s = {:.0} events/s; per event {:.1} µs reading (the log in order, each entry with its event), {:.1} µs decoding",
                 spent.as_secs_f64(),
                 read as f64 / spent.as_secs_f64(),
                 micros(fetching) / read.max(1) as f64,
