@@ -382,14 +382,10 @@ impl Ledger {
         // rebuild cut by them): a group is committed no earlier than the
         // last position. Deterministic: a function of the log, so every
         // node of a cluster gets the same times whatever the clocks did.
-        let mut floor = match tip.position.0 {
-            0 => i64::MIN,
-            _ => self
-                .store
-                .log_range(tip.position, 1)?
-                .first()
-                .map_or(i64::MIN, |record| record.committed_at_ms),
-        };
+        let mut floor = self
+            .store
+            .log_record(tip.position)?
+            .map_or(i64::MIN, |record| record.committed_at_ms);
         let mut staging = Staging::new(&self.store, &self.memory, tip, 0);
         staging.receipts = receipts;
         let mut outcomes = Vec::with_capacity(groups.len());
