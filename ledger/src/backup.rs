@@ -2,8 +2,8 @@
 //! store (a RocksDB checkpoint: hard links of its immutable files, taken
 //! while the ledger keeps serving) with a manifest naming the chain, the
 //! position and head it holds and a hash of every file; a restoration that
-//! refuses a damaged or foreign backup by name and replays every signed
-//! event of the restored log before anyone uses it.
+//! refuses a damaged or foreign backup by name, replays every signed
+//! event of the restored log and installs only the state so replayed.
 
 use std::fs;
 use std::io::Write;
@@ -308,9 +308,11 @@ pub struct Restored {
 /// Restores the backup in `from` into `data_dir/db` (which must not hold a
 /// store): checks it ([`check`]), copies it beside the target, replays
 /// every signed event of the copy (signatures, key chains, rules) and
-/// checks that it ends at the manifest's position and head; a cluster
-/// member's copy then forgets its Raft state (it rejoins as a new member);
-/// and only then is it moved into place.
+/// checks that it ends at the manifest's position and head; installs in
+/// the copy the state so replayed, in place of the copy's own registries,
+/// projections and indexes (with the copy's equivocation evidence, each
+/// piece checked); a cluster member's copy then forgets its Raft state (it
+/// rejoins as a new member); and only then is it moved into place.
 pub fn restore(
     from: &Path,
     data_dir: &Path,
@@ -348,28 +350,47 @@ pub fn restore(
             .tip()
             .map_err(|error| RestoreError::Unverified(error.to_string()))?;
         let scratch = data_dir.join("db.replaying");
+        let state = data_dir.join("db.replayed-state");
         let _ = fs::remove_dir_all(&scratch);
-        let replayed = rebuild(&ledger, &scratch, i64::MAX, Signatures::Verify)
-            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
-        let replayed_tip = replayed
-            .tip()
-            .map_err(|error| RestoreError::Unverified(error.to_string()))?;
-        drop(replayed);
+        let installed = (|| {
+            let replayed = rebuild(&ledger, &scratch, i64::MAX, Signatures::Verify)
+                .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+            let replayed_tip = replayed
+                .tip()
+                .map_err(|error| RestoreError::Unverified(error.to_string()))?;
+            if replayed_tip != tip
+                || tip.position.0 != manifest.position
+                || tip.head.to_hex() != manifest.head
+            {
+                return Err(RestoreError::Unverified(format!(
+                    "the manifest says position {} head {}, the copy holds position {} head {}, and its signed events replay to position {} head {}",
+                    manifest.position,
+                    manifest.head,
+                    tip.position.0,
+                    tip.head.to_hex(),
+                    replayed_tip.position.0,
+                    replayed_tip.head.to_hex()
+                )));
+            }
+            carry_checked_evidence(&ledger, &replayed)?;
+            // What is installed is the replay's state, a function of the
+            // signed events (and the evidence just checked): the copy's
+            // registries, projections and indexes are never trusted. The
+            // copy keeps only what is the node's own (its Raft state,
+            // forgotten below for a member, and a donor site's outbox).
+            let replayed_store = replayed.store();
+            replayed_store
+                .write_state(&replayed_store.db().snapshot(), &state)
+                .map_err(restore_io(&state))?;
+            drop(replayed);
+            ledger
+                .store()
+                .replace_state(&state, Vec::new())
+                .map_err(|error| RestoreError::Unverified(error.to_string()))
+        })();
         let _ = fs::remove_dir_all(&scratch);
-        if replayed_tip != tip
-            || tip.position.0 != manifest.position
-            || tip.head.to_hex() != manifest.head
-        {
-            return Err(RestoreError::Unverified(format!(
-                "the manifest says position {} head {}, the copy holds position {} head {}, and its signed events replay to position {} head {}",
-                manifest.position,
-                manifest.head,
-                tip.position.0,
-                tip.head.to_hex(),
-                replayed_tip.position.0,
-                replayed_tip.head.to_hex()
-            )));
-        }
+        let _ = fs::remove_file(&state);
+        installed?;
         let rejoins = crate::replication::member::forget_for_rejoining(ledger.store())
             .map_err(|error| RestoreError::Unverified(error.to_string()))?;
         Ok((tip, rejoins))
@@ -391,6 +412,51 @@ pub fn restore(
         tip,
         rejoins,
     })
+}
+
+/// Writes into `replayed` the equivocation evidence of `copy`, each piece
+/// checked first: the refused envelope decodes for the chain, is signed by
+/// the key it names (signature checked), at the sequence and with the id
+/// the evidence names, and the replayed log holds a different event of that
+/// key at that sequence. Evidence is not in the log, so the replay cannot
+/// give it; a piece that does not check refuses the restore, naming it.
+fn carry_checked_evidence(copy: &Ledger, replayed: &Ledger) -> Result<usize, RestoreError> {
+    let unverified = |error: StoreError| RestoreError::Unverified(error.to_string());
+    let evidence = copy.store().evidence().map_err(unverified)?;
+    let mut batch = replayed.store().batch();
+    for (key, sequence, id, envelope) in &evidence {
+        let refuse = |why: &str| {
+            RestoreError::Unverified(format!(
+                "the backup's evidence of an equivocation by key {key} at sequence {sequence} (event {id}) {why}"
+            ))
+        };
+        let event = crate::event::Event::decode(copy.chain(), envelope.clone())
+            .map_err(|rejection| refuse(&format!("does not decode: {rejection}")))?;
+        if event.signer != *key || event.sequence != *sequence || event.id != *id {
+            return Err(refuse(&format!(
+                "holds another event: key {}, sequence {}, id {}",
+                event.signer, event.sequence, event.id
+            )));
+        }
+        if !crate::event::verify_events_on_this_thread(copy.chain(), &[&event])[0] {
+            return Err(refuse("is not signed by that key"));
+        }
+        match replayed
+            .store()
+            .key_event_at(key, *sequence)
+            .map_err(unverified)?
+        {
+            Some(logged) if logged != *id => {}
+            Some(_) => return Err(refuse("is the event the log holds")),
+            None => return Err(refuse("names a sequence the log has no event at")),
+        }
+        batch.put_evidence(key, *sequence, id, envelope);
+    }
+    replayed
+        .store()
+        .write_synced(batch.batch)
+        .map_err(unverified)?;
+    Ok(evidence.len())
 }
 
 #[cfg(test)]
@@ -428,6 +494,107 @@ mod tests {
                 );
             }
             other => panic!("a newer format must be refused: {:?}", other.map(|_| ())),
+        }
+        assert!(!target.join(STORE_DIR).exists());
+    }
+    /// What a restore installs is what the backup's signed events give,
+    /// never the copy's own registries, projections or indexes: a backup
+    /// whose municipality record and coverage index were rewritten, its
+    /// manifest's hashes recomputed (as whoever forged the files would),
+    /// restores to the honest record without the forged entry, and keeps
+    /// its equivocation evidence, checked. Evidence that does not check
+    /// (a signature changed) refuses the restore, naming it.
+    #[test]
+    fn a_restore_installs_what_the_signed_events_give_not_the_copys_own_state() {
+        use crate::author::Author;
+        use crate::signing::KeyPair;
+        use crate::testing::events::municipality;
+        use crate::testing::{commit_group, open_test_ledger};
+
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let at = 1_767_225_600_000;
+        let (ledger, mut ministry) =
+            open_test_ledger(&dir.path().join("node/db"), "tansiq-restore", 3, at);
+        let genesis = ledger.genesis().clone();
+        let (tripoli, _) = ministry.sign(municipality("LY01", "", 1), at);
+        assert!(commit_group(&ledger, vec![vec![tripoli]], at)[0].is_ok());
+        // The same key signs another event at sequence 1: refused, kept as evidence.
+        let mut twin = Author::new(
+            ledger.chain().clone(),
+            ministry.org.clone(),
+            KeyPair::from_seed([3; 32]),
+            0,
+            None,
+        );
+        let (equivocation, _) = twin.sign(municipality("LY09", "", 1), at);
+        assert!(commit_group(&ledger, vec![vec![equivocation.clone()]], at)[0].is_err());
+        let (benghazi, _) = ministry.sign(municipality("LY02", "", 1), at);
+        assert!(commit_group(&ledger, vec![vec![benghazi]], at)[0].is_ok());
+        let honest = ledger.store().municipality("LY01").expect("read");
+        assert!(honest.is_some());
+        assert_eq!(ledger.store().evidence().expect("evidence").len(), 1);
+        let forged_state = dir.path().join("backup-forged-state");
+        let forged_evidence = dir.path().join("backup-forged-evidence");
+        backup(&ledger, &forged_state).expect("a backup");
+        backup(&ledger, &forged_evidence).expect("a backup");
+        drop(ledger);
+
+        // Rewrites `backup`'s store with `forge`, then its manifest's hashes.
+        let forge = |backup: &Path, forge: &dyn Fn(&crate::store::Store)| {
+            let store = crate::store::Store::open(&backup.join(STORE_DIR)).expect("open the copy");
+            forge(&store);
+            drop(store);
+            let path = backup.join(MANIFEST_FILE);
+            let mut manifest: Manifest =
+                serde_json::from_slice(&fs::read(&path).expect("manifest")).expect("json");
+            manifest.files = hash_files(&backup.join(STORE_DIR)).expect("hashes");
+            fs::write(&path, serde_json::to_vec(&manifest).expect("json")).expect("write");
+        };
+        forge(&forged_state, &|store| {
+            let mut batch = store.batch();
+            batch.put_municipality(
+                "LY01",
+                &crate::store::MunicipalityRecord {
+                    parent: String::new(),
+                    admin_level: 1,
+                    name_arabic: String::new(),
+                    name_latin: "Forged".into(),
+                },
+            );
+            batch.put_coverage("LY01", "WASH", "ghost-project");
+            store.write_synced(batch.batch).expect("write");
+        });
+        let target = dir.path().join("restored");
+        let restored = restore(&forged_state, &target, Some(&genesis)).expect("restored");
+        assert_eq!(restored.tip.position.0, 2);
+        let ledger = Ledger::open(&target.join(STORE_DIR), Some(&genesis)).expect("open");
+        assert_eq!(ledger.store().municipality("LY01").expect("read"), honest);
+        assert_eq!(
+            ledger.store().coverage_entries("LY01", true).expect("read"),
+            Vec::new(),
+            "the forged coverage entry is not installed"
+        );
+        let evidence = ledger.store().evidence().expect("evidence");
+        assert_eq!(evidence.len(), 1, "the checked evidence is kept");
+        assert_eq!(evidence[0].3, equivocation);
+        drop(ledger);
+
+        forge(&forged_evidence, &|store| {
+            let mut changed = equivocation.clone();
+            changed.signature[5] ^= 1;
+            let id = crate::event::Event::decode(&genesis.chain, changed.clone())
+                .expect("decodes")
+                .id;
+            let mut batch = store.batch();
+            batch.put_evidence(&twin.key.public(), 1, &id, &changed);
+            store.write_synced(batch.batch).expect("write");
+        });
+        let target = dir.path().join("refused");
+        match restore(&forged_evidence, &target, Some(&genesis)) {
+            Err(RestoreError::Unverified(why)) => {
+                assert!(why.contains("is not signed by that key"), "{why}")
+            }
+            other => panic!("forged evidence was restored: {:?}", other.map(|_| ())),
         }
         assert!(!target.join(STORE_DIR).exists());
     }
