@@ -49,26 +49,62 @@ pub(super) struct Overlay {
 }
 
 impl Overlay {
-    pub(super) fn absorb(&mut self, other: Overlay) {
-        self.keys.extend(other.keys);
-        self.key_events.extend(other.key_events);
-        self.logged.extend(other.logged);
-        self.orgs.extend(other.orgs);
-        self.projects.extend(other.projects);
-        self.identifiers.extend(other.identifiers);
-        self.municipalities.extend(other.municipalities);
-        self.appended.extend(other.appended);
-        self.project_versions.extend(other.project_versions);
-        self.project_events.extend(other.project_events);
-        self.coverage.extend(other.coverage);
-        self.left.extend(other.left);
-        self.needs.extend(other.needs);
-        self.policies.extend(other.policies);
-        self.policy_writes.extend(other.policy_writes);
-        self.reviews.extend(other.reviews);
-        self.review_writes.extend(other.review_writes);
-        self.touched.extend(other.touched);
+    /// Takes `later`'s changes (a request's) after this one's (its
+    /// group's): for a key both hold, `later`'s record wins; lists keep
+    /// their order, this one's first.
+    pub(super) fn absorb(&mut self, later: Overlay) {
+        merge_map(&mut self.keys, later.keys);
+        merge_map(&mut self.key_events, later.key_events);
+        merge_map(&mut self.logged, later.logged);
+        merge_map(&mut self.orgs, later.orgs);
+        merge_map(&mut self.projects, later.projects);
+        merge_map(&mut self.identifiers, later.identifiers);
+        merge_map(&mut self.municipalities, later.municipalities);
+        merge_list(&mut self.appended, later.appended);
+        merge_list(&mut self.project_versions, later.project_versions);
+        merge_list(&mut self.project_events, later.project_events);
+        merge_set(&mut self.coverage, later.coverage);
+        merge_list(&mut self.left, later.left);
+        merge_list(&mut self.needs, later.needs);
+        merge_map(&mut self.policies, later.policies);
+        merge_list(&mut self.policy_writes, later.policy_writes);
+        merge_map(&mut self.reviews, later.reviews);
+        merge_list(&mut self.review_writes, later.review_writes);
+        merge_set(&mut self.touched, later.touched);
     }
+}
+
+/// `later`'s entries into `earlier`, `later`'s winning where both hold a
+/// key, the smaller map moved into the larger: a group absorbing a request
+/// larger than itself (its first, or a rebuild's whole group of events in
+/// one request) does not copy and rehash the larger one.
+fn merge_map<K: Eq + std::hash::Hash, V>(earlier: &mut HashMap<K, V>, mut later: HashMap<K, V>) {
+    if earlier.len() < later.len() {
+        std::mem::swap(earlier, &mut later);
+        // `earlier` holds the later entries now: the earlier ones fill in
+        // only the keys the later did not name.
+        for (key, value) in later {
+            earlier.entry(key).or_insert(value);
+        }
+    } else {
+        earlier.extend(later);
+    }
+}
+
+/// `later` after `earlier`, moved whole when `earlier` is empty.
+fn merge_list<T>(earlier: &mut Vec<T>, later: Vec<T>) {
+    if earlier.is_empty() {
+        *earlier = later;
+    } else {
+        earlier.extend(later);
+    }
+}
+
+fn merge_set<T: Ord>(earlier: &mut BTreeSet<T>, mut later: BTreeSet<T>) {
+    if earlier.len() < later.len() {
+        std::mem::swap(earlier, &mut later);
+    }
+    earlier.append(&mut later);
 }
 
 /// What an accepted event's author is told besides its receipt.
@@ -107,4 +143,33 @@ pub(super) struct GroupCache {
     pub(super) municipalities: RefCell<HashMap<String, Option<MunicipalityRecord>>>,
     /// Sector policies: looked up on every registration, rarely changed.
     pub(super) policies: RefCell<HashMap<String, Option<PolicyRecord>>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{merge_list, merge_map, merge_set};
+    use std::collections::{BTreeSet, HashMap};
+
+    /// Whichever map is larger, the later record of a key wins and every
+    /// key of both is kept; lists keep their order; sets their union.
+    #[test]
+    fn a_later_change_wins_whichever_side_is_larger() {
+        for (earlier_len, later_len) in [(1, 3), (3, 1), (0, 2), (2, 0), (2, 2)] {
+            let earlier: HashMap<u32, &str> = (0..earlier_len).map(|k| (k, "earlier")).collect();
+            let later: HashMap<u32, &str> = (1..=later_len).map(|k| (k, "later")).collect();
+            let mut merged = earlier.clone();
+            merge_map(&mut merged, later.clone());
+            let mut expected = earlier;
+            expected.extend(later);
+            assert_eq!(merged, expected, "{earlier_len} then {later_len}");
+        }
+        let mut list = vec![1, 2];
+        merge_list(&mut list, vec![3]);
+        let mut empty = Vec::new();
+        merge_list(&mut empty, vec![4, 5]);
+        assert_eq!((list, empty), (vec![1, 2, 3], vec![4, 5]));
+        let mut set = BTreeSet::from([1]);
+        merge_set(&mut set, BTreeSet::from([1, 2, 3]));
+        assert_eq!(set, BTreeSet::from([1, 2, 3]));
+    }
 }
