@@ -371,22 +371,12 @@ fn events_written_in_the_layout_before_format_4_read_and_rebuild_the_same() {
             .expect("stored")
             .len()
     };
-    let mut batch = store.batch();
-    for (record, envelope) in records.iter().zip(&envelopes).step_by(2) {
-        let mut entry = Vec::new();
-        entry.extend_from_slice(record.event_id.as_bytes());
-        entry.extend_from_slice(record.head.as_bytes());
-        entry.extend_from_slice(&record.committed_at_ms.to_be_bytes());
-        batch
-            .batch
-            .put_cf(store.cf(cf::LOG), record.position.0.to_be_bytes(), entry);
-        let mut value = record.position.0.to_be_bytes().to_vec();
-        envelope.encode(&mut value).expect("encode");
-        batch
-            .batch
-            .put_cf(store.cf(cf::EVENTS), record.event_id.as_bytes(), value);
-    }
-    store.write_synced(batch.batch).expect("write");
+    assert_eq!(
+        store
+            .put_back_in_the_layout_before_format_4(2)
+            .expect("write"),
+        everything.div_ceil(2)
+    );
     let earlier = records
         .iter()
         .filter(|record| entry_bytes(record.position) == 72)

@@ -102,20 +102,13 @@ fn forge(from: &Path, to: &Path, mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>)
     writer.finish_file().expect("finish");
 }
 
-/// A leader (or anyone who can reach InstallSnapshot) sends a snapshot
-/// whose file is whole (its BLAKE3 trailer recomputed) but forged: a
-/// registry record changed, or an event's bytes changed. The node
-/// installs only what the snapshot's signed events give: the forged
-/// record never appears, and forged events are refused, changing nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let key = crate::signing::KeyPair::from_seed([4; 32]);
-    let source = ledger(&dir.path().join("source"));
+/// A ledger at `dir` whose one event registers Tripoli (LY01).
+fn tripoli_ledger(dir: &Path) -> Arc<Ledger> {
+    let source = ledger(dir);
     let mut ministry = crate::author::Author::new(
         source.chain().clone(),
         crate::ids::OrgId::parse("ministry").expect("org id"),
-        key,
+        crate::signing::KeyPair::from_seed([4; 32]),
         0,
         None,
     );
@@ -140,6 +133,18 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
     source
         .commit_group(requests, 1_767_225_600_000)
         .expect("commit");
+    source
+}
+
+/// A leader (or anyone who can reach InstallSnapshot) sends a snapshot
+/// whose file is whole (its BLAKE3 trailer recomputed) but forged: a
+/// registry record changed, or an event's bytes changed. The node
+/// installs only what the snapshot's signed events give: the forged
+/// record never appears, and forged events are refused, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = tripoli_ledger(&dir.path().join("source"));
     let honest = dir.path().join("honest.snapshot");
     StateMachine::new(Arc::clone(&source))
         .dump_state(&honest)
@@ -186,6 +191,72 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
         }
     });
     assert_eq!(forged, 1, "the event registering Tripoli, in its log entry");
+    let other = ledger(&dir.path().join("other"));
+    let before = other.tip().expect("tip");
+    let refused = StateMachine::new(Arc::clone(&other))
+        .install_snapshot(
+            &meta,
+            Box::new(tokio::fs::File::open(&forged_event).await.expect("open")),
+        )
+        .await;
+    assert!(refused.is_err(), "a forged event was installed");
+    assert_eq!(other.tip().expect("tip"), before);
+    assert!(other.store().municipality("LY01").expect("read").is_none());
+}
+
+/// A snapshot from a member whose store is of a format before 4 (each
+/// envelope in the events family, its log entry the record alone): the
+/// honest one installs, with the same head and record; one whose event
+/// was changed there (the file whole, the signature kept) is refused and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_in_the_layout_before_format_4_installs_honest_and_is_refused_forged() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = tripoli_ledger(&dir.path().join("source"));
+    let store = source.store();
+    assert_eq!(
+        store
+            .put_back_in_the_layout_before_format_4(1)
+            .expect("write"),
+        1
+    );
+    store.set_format_version(3).expect("write");
+    let honest = dir.path().join("honest-format-3.snapshot");
+    StateMachine::new(Arc::clone(&source))
+        .dump_state(&honest)
+        .expect("dump the state");
+    let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+
+    let follower = ledger(&dir.path().join("follower"));
+    StateMachine::new(Arc::clone(&follower))
+        .install_snapshot(
+            &meta,
+            Box::new(tokio::fs::File::open(&honest).await.expect("open")),
+        )
+        .await
+        .expect("an honest snapshot of the earlier layout installs");
+    assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
+    let installed = follower
+        .store()
+        .municipality("LY01")
+        .expect("read")
+        .expect("registered");
+    assert_eq!(installed.name_latin, "Tripoli");
+
+    let forged_event = dir.path().join("forged-event-format-3.snapshot");
+    let mut forged = 0;
+    forge(&honest, &forged_event, |family, _, value| {
+        if family == cf::EVENTS {
+            if let Some(at) = value.windows(7).position(|window| window == b"Tripoli") {
+                value[at..at + 7].copy_from_slice(b"Tripolx");
+                forged += 1;
+            }
+        }
+    });
+    assert_eq!(
+        forged, 1,
+        "the event registering Tripoli, in the events family"
+    );
     let other = ledger(&dir.path().join("other"));
     let before = other.tip().expect("tip");
     let refused = StateMachine::new(Arc::clone(&other))
