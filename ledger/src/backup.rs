@@ -537,6 +537,13 @@ mod tests {
         let forged_evidence = dir.path().join("backup-forged-evidence");
         backup(&ledger, &forged_state).expect("a backup");
         backup(&ledger, &forged_evidence).expect("a backup");
+        let forged_event = dir.path().join("backup-forged-event");
+        backup(&ledger, &forged_event).expect("a backup");
+        let first = ledger
+            .store()
+            .log_record(crate::ids::LogPosition(1))
+            .expect("read")
+            .expect("logged");
         drop(ledger);
 
         // Rewrites `backup`'s store with `forge`, then its manifest's hashes.
@@ -595,6 +602,38 @@ mod tests {
                 assert!(why.contains("is not signed by that key"), "{why}")
             }
             other => panic!("forged evidence was restored: {:?}", other.map(|_| ())),
+        }
+        assert!(!target.join(STORE_DIR).exists());
+
+        // An event of the log changed (its signature kept): the restore
+        // says which event no longer applies, and restores nothing.
+        forge(&forged_event, &|store| {
+            let key = 1u64.to_be_bytes();
+            let mut entry = store
+                .get_cf(crate::store::cf::LOG, &key)
+                .expect("read")
+                .expect("logged");
+            let at = entry
+                .windows(4)
+                .position(|window| window == b"LY01")
+                .expect("the event names LY01");
+            entry[at + 3] = b'9';
+            let mut batch = store.batch();
+            batch
+                .batch
+                .put_cf(store.cf(crate::store::cf::LOG), key, entry);
+            store.write_synced(batch.batch).expect("write");
+        });
+        let target = dir.path().join("refused-event");
+        match restore(&forged_event, &target, Some(&genesis)) {
+            Err(RestoreError::Unverified(why)) => assert!(
+                why.contains(&format!(
+                    "event {} at position 1 no longer applies",
+                    first.event_id
+                )),
+                "{why}"
+            ),
+            other => panic!("a forged event was restored: {:?}", other.map(|_| ())),
         }
         assert!(!target.join(STORE_DIR).exists());
     }
