@@ -415,11 +415,16 @@ pub fn restore(
 }
 
 /// Writes into `replayed` the equivocation evidence of `copy`, each piece
-/// checked first: the refused envelope decodes for the chain, is signed by
-/// the key it names (signature checked), at the sequence and with the id
-/// the evidence names, and the replayed log holds a different event of that
-/// key at that sequence. Evidence is not in the log, so the replay cannot
-/// give it; a piece that does not check refuses the restore, naming it.
+/// checked first: the refused envelope decodes for the chain, names the
+/// key, sequence and id the evidence is kept under, and is signed by that
+/// key (signature checked). Evidence is not in the log, so the replay
+/// cannot give it; a piece that does not check refuses the restore, naming
+/// it. What the log holds at that sequence is not asked: an honest store
+/// keeps evidence of an event refused against another of the same request
+/// (both at one sequence), and that request logged neither, so the log may
+/// hold no event there, or later the refused one itself. A piece whose
+/// signature checks was signed by its key, whatever the log says, and is
+/// what the node that took the backup kept.
 fn carry_checked_evidence(copy: &Ledger, replayed: &Ledger) -> Result<usize, RestoreError> {
     let unverified = |error: StoreError| RestoreError::Unverified(error.to_string());
     let evidence = copy.store().evidence().map_err(unverified)?;
@@ -440,15 +445,6 @@ fn carry_checked_evidence(copy: &Ledger, replayed: &Ledger) -> Result<usize, Res
         }
         if !crate::event::verify_events_on_this_thread(copy.chain(), &[&event])[0] {
             return Err(refuse("is not signed by that key"));
-        }
-        match replayed
-            .store()
-            .key_event_at(key, *sequence)
-            .map_err(unverified)?
-        {
-            Some(logged) if logged != *id => {}
-            Some(_) => return Err(refuse("is the event the log holds")),
-            None => return Err(refuse("names a sequence the log has no event at")),
         }
         batch.put_evidence(key, *sequence, id, envelope);
     }
@@ -502,8 +498,9 @@ mod tests {
     /// whose municipality record and coverage index were rewritten, its
     /// manifest's hashes recomputed (as whoever forged the files would),
     /// restores to the honest record without the forged entry, and keeps
-    /// its equivocation evidence, checked. Evidence that does not check
-    /// (a signature changed) refuses the restore, naming it.
+    /// its equivocation evidence, checked (also a piece refused against an
+    /// event of its own request, which the log does not hold). Evidence that
+    /// does not check (a signature changed) refuses the restore, naming it.
     #[test]
     fn a_restore_installs_what_the_signed_events_give_not_the_copys_own_state() {
         use crate::author::Author;
@@ -528,11 +525,24 @@ mod tests {
         );
         let (equivocation, _) = twin.sign(municipality("LY09", "", 1), at);
         assert!(commit_group(&ledger, vec![vec![equivocation.clone()]], at)[0].is_err());
-        let (benghazi, _) = ministry.sign(municipality("LY02", "", 1), at);
+        let (benghazi, benghazi_id) = ministry.sign(municipality("LY02", "", 1), at);
         assert!(commit_group(&ledger, vec![vec![benghazi]], at)[0].is_ok());
+        // One request holding two events at sequence 3: the second is
+        // refused against the first, the request logs neither, and the
+        // second is kept as evidence though the log has no event there.
+        let (sirte, _) = ministry.sign(municipality("LY03", "", 1), at);
+        let (sirte_twin, _) = Author::new(
+            ledger.chain().clone(),
+            ministry.org.clone(),
+            KeyPair::from_seed([3; 32]),
+            2,
+            Some(benghazi_id),
+        )
+        .sign(municipality("LY04", "", 1), at);
+        assert!(commit_group(&ledger, vec![vec![sirte, sirte_twin]], at)[0].is_err());
         let honest = ledger.store().municipality("LY01").expect("read");
         assert!(honest.is_some());
-        assert_eq!(ledger.store().evidence().expect("evidence").len(), 1);
+        assert_eq!(ledger.store().evidence().expect("evidence").len(), 2);
         let forged_state = dir.path().join("backup-forged-state");
         let forged_evidence = dir.path().join("backup-forged-evidence");
         backup(&ledger, &forged_state).expect("a backup");
@@ -582,8 +592,8 @@ mod tests {
             "the forged coverage entry is not installed"
         );
         let evidence = ledger.store().evidence().expect("evidence");
-        assert_eq!(evidence.len(), 1, "the checked evidence is kept");
-        assert_eq!(evidence[0].3, equivocation);
+        assert_eq!(evidence.len(), 2, "the checked evidence is kept");
+        assert!(evidence.iter().any(|(_, _, _, kept)| *kept == equivocation));
         drop(ledger);
 
         forge(&forged_evidence, &|store| {

@@ -47,6 +47,13 @@ impl Store {
     /// in between leaves the marker, and opening the store replaces the
     /// state again from the same file: the replacement is never left half
     /// done, and `file` must stay until this returns.
+    ///
+    /// A store that appends after this holds only state a replay of
+    /// signed events wrote (a checked snapshot, a restore; a received file
+    /// goes unchecked only into the scratch store a check reads the log
+    /// of): staging relies on no key's record being behind the log (an
+    /// event that extends its key's chain is not looked up as a repeat,
+    /// `Staging::stage_event`).
     pub(crate) fn replace_state(
         &self,
         file: &Path,
