@@ -191,7 +191,7 @@ pub(super) async fn propose_loop(
                 Err(_) => {
                     for reply in replies {
                         let _ = reply.send(Err(SubmitError::NotDecided(format!(
-                            "not committed within {} s: this node cannot reach a majority of the voters (partition or voters down). The entry may still commit if they come back; resubmit the same signed events (accepted exactly once by event id) or submit to a node on the majority side",
+                            "not committed within {} s: a majority of the voters did not log and apply it in time (a partition, voters down, or a node or its disk overloaded). The entry may still commit; resubmit the same signed events (accepted exactly once by event id), or submit to a node on the majority side",
                             PROPOSAL_DECISION_TIMEOUT.as_secs()
                         ))));
                     }
