@@ -179,6 +179,11 @@ pub const IATI_TEXT_RUN_MAX: usize = 8 * 1024 * 1024;
 /// size of the ledger.
 pub const REPLACE_BATCH_BYTES: usize = 4 << 20;
 
+/// A state file being written (a snapshot, a checked snapshot, a restore's
+/// replayed state) is synced after each this many bytes, not only at its
+/// end (see `store::snapshot_file::SyncedAsItGrows`).
+pub const SNAPSHOT_SYNC_BYTES: usize = 8 << 20;
+
 // The CLI
 
 /// Signatures checked per batch: batch verification costs less per

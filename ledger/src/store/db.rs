@@ -75,6 +75,11 @@ impl Store {
     fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
         let mut options = Options::default();
         options.set_max_background_jobs(2);
+        // Table files written by flushes and compactions go to disk as
+        // they are written (RocksDB's advice for this setting), not in one
+        // burst at their end that the write-ahead log's syncs could wait
+        // behind (as for state files: `store::snapshot_file::SyncedAsItGrows`).
+        options.set_bytes_per_sync(1 << 20);
         options.set_max_open_files(crate::limits::STORE_OPEN_FILES_MAX);
         // Most lookups on the append path are for keys that do not exist yet
         // (a new event id, a new project): bloom filters answer those
