@@ -179,29 +179,8 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
 
     // A forged event (its body changed, the signature kept): refused,
     // the follower's state as it was.
-    let forged_event = dir.path().join("forged-event.snapshot");
-    let mut forged = 0;
-    forge(&honest, &forged_event, |family, _, value| {
-        // Events are kept in their log entries (store format 4).
-        if family == cf::LOG {
-            if let Some(at) = value.windows(7).position(|window| window == b"Tripoli") {
-                value[at..at + 7].copy_from_slice(b"Tripolx");
-                forged += 1;
-            }
-        }
-    });
-    assert_eq!(forged, 1, "the event registering Tripoli, in its log entry");
-    let other = ledger(&dir.path().join("other"));
-    let before = other.tip().expect("tip");
-    let refused = StateMachine::new(Arc::clone(&other))
-        .install_snapshot(
-            &meta,
-            Box::new(tokio::fs::File::open(&forged_event).await.expect("open")),
-        )
-        .await;
-    assert!(refused.is_err(), "a forged event was installed");
-    assert_eq!(other.tip().expect("tip"), before);
-    assert!(other.store().municipality("LY01").expect("read").is_none());
+    // Events are kept in their log entries (store format 4).
+    a_changed_tripoli_is_refused(dir.path(), &honest, &meta, cf::LOG).await;
 }
 
 /// A snapshot from a member whose store is of a format before 4 (each
@@ -243,25 +222,34 @@ async fn a_snapshot_in_the_layout_before_format_4_installs_honest_and_is_refused
         .expect("registered");
     assert_eq!(installed.name_latin, "Tripoli");
 
-    let forged_event = dir.path().join("forged-event-format-3.snapshot");
+    a_changed_tripoli_is_refused(dir.path(), &honest, &meta, cf::EVENTS).await;
+}
+
+/// The snapshot `honest` with the one event registering Tripoli changed
+/// where `family` keeps it (the file whole, the signature kept): a new
+/// ledger under `dir` refuses it, its state as it was.
+async fn a_changed_tripoli_is_refused(
+    dir: &Path,
+    honest: &Path,
+    meta: &openraft::SnapshotMeta<NodeId, openraft::BasicNode>,
+    family: &str,
+) {
+    let forged_event = dir.join(format!("forged-event-in-{family}.snapshot"));
     let mut forged = 0;
-    forge(&honest, &forged_event, |family, _, value| {
-        if family == cf::EVENTS {
+    forge(honest, &forged_event, |in_family, _, value| {
+        if in_family == family {
             if let Some(at) = value.windows(7).position(|window| window == b"Tripoli") {
                 value[at..at + 7].copy_from_slice(b"Tripolx");
                 forged += 1;
             }
         }
     });
-    assert_eq!(
-        forged, 1,
-        "the event registering Tripoli, in the events family"
-    );
-    let other = ledger(&dir.path().join("other"));
+    assert_eq!(forged, 1, "the event registering Tripoli, in {family}");
+    let other = ledger(&dir.join(format!("other-{family}")));
     let before = other.tip().expect("tip");
     let refused = StateMachine::new(Arc::clone(&other))
         .install_snapshot(
-            &meta,
+            meta,
             Box::new(tokio::fs::File::open(&forged_event).await.expect("open")),
         )
         .await;
