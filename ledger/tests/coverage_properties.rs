@@ -907,6 +907,94 @@ fn a_receipt_names_ten_overlaps_counts_the_rest_and_says_why_it_is_held() {
     assert_eq!(lines(&read_back), told, "the same lines once serialised");
 }
 
+/// A crowded place not in the writer's memory (after a restart, a snapshot,
+/// or when its lists outgrew their limit) is read from the store only as
+/// far as the receipt needs, tells what the remembered list told, and is
+/// not remembered; a place read whole is. (Loading whole crowded places
+/// record by record held a million-event writer to about a thousand events
+/// a second: bench/README, "the snapshot bench's stall".)
+#[test]
+fn a_crowded_place_read_from_the_store_tells_what_memory_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let (ledger, mut ministry) =
+        tansiq_ledger::testing::open_test_ledger(&path, "tansiq-crowded-place", 7, FIRST_DAY_MS);
+    let chain = ministry.chain.clone();
+    let mut at = FIRST_DAY_MS;
+    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
+        at += 1;
+        let event = author.sign(kind, at).0;
+        commit_group(ledger, vec![vec![event]], at)
+            .remove(0)
+            .unwrap()
+            .remove(0)
+    };
+    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
+    commit(
+        &ledger,
+        &mut ministry,
+        events::municipality("LY0101", "LY01", 2),
+    );
+    let lines = |receipt: &tansiq_ledger::Receipt| -> Vec<String> {
+        receipt.warnings.iter().map(ToString::to_string).collect()
+    };
+    let mut donors = Vec::new();
+    for index in 0..14 {
+        let name = format!("donor-{index:02}");
+        let key = KeyPair::generate();
+        commit(&ledger, &mut ministry, events::register_donor(&name, &key));
+        donors.push(Author::new(
+            chain.clone(),
+            OrgId::parse(&name).unwrap(),
+            key,
+            0,
+            None,
+        ));
+    }
+    let water = |index: usize| {
+        let details = events::details("LY0101", "14030", "EUR", "100000");
+        events::project(&format!("water-{index:02}"), details)
+    };
+    let mut told_from_memory = Vec::new();
+    for (index, donor) in donors.iter_mut().enumerate().take(13) {
+        told_from_memory = lines(&commit(&ledger, donor, water(index)));
+    }
+    assert_eq!(told_from_memory.len(), 11, "{told_from_memory:#?}");
+    assert_eq!(place_index_differences(&ledger), (1, Vec::new()));
+
+    drop(ledger);
+    let ledger = Ledger::open(&path, None).unwrap();
+    assert_eq!(place_index_differences(&ledger).0, 0, "nothing in memory");
+    let told = lines(&commit(&ledger, &mut donors[13], water(13)));
+    // The same first ten, in id order, and the count of the rest: what the
+    // list in memory told the registration before.
+    assert_eq!(told, told_from_memory, "{told:#?}");
+    assert!(
+        told[9].contains("project water-09 of donor-09"),
+        "{told:#?}"
+    );
+    assert_eq!(
+        place_index_differences(&ledger),
+        (0, Vec::new()),
+        "read as far as needed, not remembered"
+    );
+
+    // A place with one project is read whole, and remembered.
+    let clinic = |name: &str| {
+        let mut details = events::details("LY0101", "12220", "EUR", "100000");
+        details.iati_identifier = format!("XM-TEST-{name}");
+        events::project(name, details)
+    };
+    commit(&ledger, &mut donors[0], clinic("clinic-00"));
+    let told = lines(&commit(&ledger, &mut donors[1], clinic("clinic-01")));
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert!(
+        told[0].contains("project clinic-00 of donor-00"),
+        "{told:#?}"
+    );
+    assert_eq!(place_index_differences(&ledger), (1, Vec::new()));
+}
+
 /// A need's cell is counted again when a project comes to cover it, and
 /// again when the project moves away.
 #[test]

@@ -6,8 +6,11 @@
 //! the single-node profile of 2026-12-01, once the ledger held more projects
 //! than the record cache).
 //!
-//! Kept by the one writer, in memory, bounded: a place's list is loaded
-//! from the store on first use, changed after each group's write succeeded
+//! Kept by the one writer, in memory, bounded: a place's list is
+//! remembered once a registration has read it whole from the store (one
+//! that finds enough overlaps stops early, and a crowded place is then read
+//! only as far as needed, each time: see [`as_written`]), changed after
+//! each group's write succeeded
 //! (the projects it wrote, in their places now and out of those they left),
 //! and everything is dropped when the lists hold more than
 //! `limits::PLACE_LISTS_BYTES_MAX` or the state is replaced (a snapshot).
@@ -39,28 +42,30 @@ struct Places {
 
 impl PlaceIndex {
     /// The projects in `pcode` and `sector` as the last written group left
-    /// them: remembered, or loaded (`load` reads the store) and remembered.
-    pub(super) fn get_or_load(
-        &self,
-        pcode: &str,
-        sector: &str,
-        load: impl FnOnce() -> Result<Vec<Candidate>, StoreError>,
-    ) -> Result<Listed, StoreError> {
-        if let Some(listed) = self.state().list(pcode, sector) {
-            return Ok(listed);
-        }
-        let mut loaded: Vec<Arc<Candidate>> = load()?.into_iter().map(Arc::new).collect();
-        loaded.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let loaded = Arc::new(loaded);
+    /// them, if remembered.
+    pub(super) fn get(&self, pcode: &str, sector: &str) -> Option<Listed> {
+        self.state().list(pcode, sector)
+    }
+
+    /// Remembers a place's whole list, read from the store ([`as_written`])
+    /// since the last group was written.
+    pub(super) fn remember(&self, pcode: &str, sector: &str, mut listed: Vec<Arc<Candidate>>) {
+        // Already in id order when read in key order (ids hold no NUL);
+        // sorting a sorted list costs one pass.
+        listed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let listed = Arc::new(listed);
         let mut places = self.state();
-        places.bytes += list_bytes(pcode, sector) + loaded.iter().map(|c| c.bytes()).sum::<usize>();
-        places
+        places.bytes += list_bytes(pcode, sector) + listed.iter().map(|c| c.bytes()).sum::<usize>();
+        let earlier = places
             .lists
             .entry(pcode.to_owned())
             .or_default()
-            .insert(sector.to_owned(), Arc::clone(&loaded));
+            .insert(sector.to_owned(), listed);
+        if let Some(earlier) = earlier {
+            places.bytes -=
+                list_bytes(pcode, sector) + earlier.iter().map(|c| c.bytes()).sum::<usize>();
+        }
         places.bound();
-        Ok(loaded)
     }
 
     /// What a group wrote (after its write succeeded): each project it
@@ -98,8 +103,8 @@ impl PlaceIndex {
         for (pcode, sectors) in &self.state().lists {
             for (sector, listed) in sectors {
                 compared += 1;
-                let mut stored = as_written(store, None, pcode, sector)?;
-                stored.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+                let stored: Vec<Candidate> =
+                    as_written(store, None, pcode, sector).collect::<Result<_, _>>()?;
                 let in_memory: Vec<&Candidate> = listed.iter().map(|c| &**c).collect();
                 if in_memory != stored.iter().collect::<Vec<_>>() {
                     differences.push(format!(
@@ -117,29 +122,39 @@ impl PlaceIndex {
 }
 
 /// The projects in a place as the last written group left them, read
-/// from the store (records `remembered` in memory are not read again): the
-/// coverage index keeps the places projects left, so each record says
-/// whether it is still there.
-pub(super) fn as_written(
-    store: &Store,
-    remembered: Option<&BoundedMap<String, Arc<ProjectRecord>>>,
-    pcode: &str,
-    sector: &str,
-) -> Result<Vec<Candidate>, StoreError> {
-    let mut listed = Vec::new();
-    for project_id in store.projects_in_place(pcode, sector) {
-        let project_id = project_id?;
-        let project = match remembered.and_then(|remembered| remembered.get(&project_id)) {
-            Some(project) => Some(project),
-            None => store.project(&project_id)?.map(Arc::new),
-        };
-        if let Some(project) = project {
-            if project.places().any(|place| place == (pcode, sector)) {
-                listed.push(Candidate::of(&project_id, &project));
-            }
-        }
-    }
-    Ok(listed)
+/// from the store as the caller goes, in id order (records `remembered` in
+/// memory are not read again): the coverage index keeps the places
+/// projects left, so each record says whether it is still there.
+///
+/// Read lazily so that a registration in a crowded place reads only the
+/// projects it compares itself with: loading a place whole, one record per
+/// project, was what held a million-event ledger's writer to about a
+/// thousand events a second once its places no longer fitted in memory
+/// (bench/README, "the snapshot bench's stall").
+pub(super) fn as_written<'a>(
+    store: &'a Store,
+    remembered: Option<&'a BoundedMap<String, Arc<ProjectRecord>>>,
+    pcode: &'a str,
+    sector: &'a str,
+) -> impl Iterator<Item = Result<Candidate, StoreError>> + 'a {
+    store
+        .projects_in_place(pcode, sector)
+        .filter_map(move |project_id| {
+            let project_id = match project_id {
+                Ok(project_id) => project_id,
+                Err(error) => return Some(Err(error)),
+            };
+            let project = match remembered.and_then(|remembered| remembered.get(&project_id)) {
+                Some(project) => Some(project),
+                None => match store.project(&project_id) {
+                    Ok(project) => project.map(Arc::new),
+                    Err(error) => return Some(Err(error)),
+                },
+            };
+            let project = project?;
+            let still_there = project.places().any(|place| place == (pcode, sector));
+            still_there.then(|| Ok(Candidate::of(&project_id, &project)))
+        })
 }
 
 /// What a place's list costs besides its projects: its two keys and the
@@ -222,6 +237,23 @@ mod tests {
         Arc::new(record)
     }
 
+    /// What the overlap check does with a place: the list if remembered,
+    /// else `load`'s, remembered.
+    fn get_or_load(
+        index: &PlaceIndex,
+        pcode: &str,
+        sector: &str,
+        load: impl FnOnce() -> Result<Vec<Candidate>, ()>,
+    ) -> Result<Listed, ()> {
+        if let Some(listed) = index.get(pcode, sector) {
+            return Ok(listed);
+        }
+        index.remember(pcode, sector, load()?.into_iter().map(Arc::new).collect());
+        Ok(index
+            .get(pcode, sector)
+            .expect("remembered: below the limit"))
+    }
+
     fn ids(listed: &Listed) -> Vec<&str> {
         listed.iter().map(|candidate| &*candidate.id).collect()
     }
@@ -238,13 +270,9 @@ mod tests {
                 .collect();
             Ok(listed)
         };
-        let water = index
-            .get_or_load("LY01", "14030", || load(&["p2", "p1"]))
-            .unwrap();
+        let water = get_or_load(&index, "LY01", "14030", || load(&["p2", "p1"])).unwrap();
         assert_eq!(ids(&water), ["p1", "p2"], "in id order");
-        let again = index
-            .get_or_load("LY01", "14030", || load(&["never"]))
-            .unwrap();
+        let again = get_or_load(&index, "LY01", "14030", || load(&["never"])).unwrap();
         assert_eq!((ids(&again), loads.get()), (vec!["p1", "p2"], 1));
 
         // p3 arrives; p1 moves to another sector, not in memory.
@@ -255,9 +283,7 @@ mod tests {
         .into();
         let left = [("LY01".to_owned(), "14030".to_owned(), "p1".to_owned())];
         index.note_written(&written, &left);
-        let now = index
-            .get_or_load("LY01", "14030", || load(&["never"]))
-            .unwrap();
+        let now = get_or_load(&index, "LY01", "14030", || load(&["never"])).unwrap();
         assert_eq!(ids(&now), ["p2", "p3"]);
         assert_eq!(&*now[1].donor, "undp");
         let held = |listed: &Listed| listed.iter().map(|c| c.bytes()).sum::<usize>();
@@ -266,14 +292,10 @@ mod tests {
             list_bytes("LY01", "14030") + held(&now),
             "counted as the lists change"
         );
-        let health = index
-            .get_or_load("LY01", "12220", || load(&["p1"]))
-            .unwrap();
+        let health = get_or_load(&index, "LY01", "12220", || load(&["p1"])).unwrap();
         assert_eq!((ids(&health), loads.get()), (vec!["p1"], 2));
         // An empty place's list costs its keys: many of them count.
-        index
-            .get_or_load("LY02", "14030", || Ok(Vec::new()))
-            .unwrap();
+        get_or_load(&index, "LY02", "14030", || Ok(Vec::new())).unwrap();
         assert_eq!(
             index.state().bytes,
             list_bytes("LY01", "14030")
@@ -284,9 +306,7 @@ mod tests {
         );
 
         index.forget_all();
-        index
-            .get_or_load("LY01", "14030", || load(&["p2", "p3"]))
-            .unwrap();
+        get_or_load(&index, "LY01", "14030", || load(&["p2", "p3"])).unwrap();
         assert_eq!(loads.get(), 3, "forgotten, loaded again");
     }
 
@@ -295,13 +315,13 @@ mod tests {
         let index = PlaceIndex::default();
         let record = project("eu", &[("LY01", "14030")]);
         let many = crate::limits::PLACE_LISTS_BYTES_MAX / Candidate::of("p0", &record).bytes() + 1;
-        index
-            .get_or_load("LY01", "14030", || {
-                Ok((0..many)
-                    .map(|n| Candidate::of(&format!("p{n}"), &record))
-                    .collect())
-            })
-            .unwrap();
+        index.remember(
+            "LY01",
+            "14030",
+            (0..many)
+                .map(|n| Arc::new(Candidate::of(&format!("p{n}"), &record)))
+                .collect(),
+        );
         assert_eq!(index.state().bytes, 0);
         assert!(index.state().lists.is_empty());
     }

@@ -170,15 +170,23 @@ impl Staging<'_> {
             }
             // Enough to name RECEIPT_OVERLAP_WARNINGS_MAX and say there are
             // more, or to know whether this place's sector policy holds it:
-            // a crowded sector does not make every comparison slower. (A
-            // place's list is loaded whole, once, while it stays in memory.)
+            // a crowded sector does not make every comparison slower.
             let mut in_place = 0;
-            // Candidates: the place's projects as written (in memory,
-            // `places.rs`) and those this group staged there, merged in id
-            // order. A project the group changed is read as staged.
-            let listed = self.memory.places.get_or_load(pcode, sector, || {
-                places::as_written(self.store, Some(&self.memory.projects), pcode, sector)
-            })?;
+            // Candidates: the place's projects as written (remembered in
+            // memory, or read from the store as far as needed: `places.rs`)
+            // and those this group staged there, merged in id order. A
+            // project the group changed is read as staged.
+            let remembered = self.memory.places.get(pcode, sector);
+            let written: Box<dyn Iterator<Item = Result<Arc<Candidate>, StoreError>>> =
+                match &remembered {
+                    Some(listed) => Box::new(listed.iter().cloned().map(Ok)),
+                    None => Box::new(
+                        places::as_written(self.store, Some(&self.memory.projects), pcode, sector)
+                            .map(|candidate| candidate.map(Arc::new)),
+                    ),
+                };
+            // A place read whole from the store is remembered.
+            let mut read = remembered.is_none().then(Vec::new);
             let mut staged = BTreeSet::new();
             for overlay in [&self.group.coverage, &self.request.coverage] {
                 // A range of the ordered set: a group of thousands of
@@ -197,15 +205,20 @@ impl Staging<'_> {
             // left. Most groups move nothing, and most candidates then need
             // no look-up of the group's projects.
             let moved_out = !self.group.left.is_empty() || !self.request.left.is_empty();
-            for (other_id, written) in merged(&listed, staged) {
+            for written in merged(written, staged) {
+                let written = written?;
+                if let (Some(read), Some(form)) = (read.as_mut(), written.form()) {
+                    read.push(Arc::clone(form));
+                }
+                let other_id = written.id();
                 if other_id == project_id
                     || seen.as_ref().is_some_and(|seen| seen.contains(other_id))
                 {
                     continue;
                 }
-                let other = match written {
-                    Written::Only(written) if !moved_out => Arc::clone(written),
-                    Written::Only(_) | Written::Staged(_) => match self.staged_project(other_id) {
+                let other = match &written {
+                    Written::Only(form) if !moved_out => Arc::clone(form),
+                    Written::Only(_) | Written::Staged(..) => match self.staged_project(other_id) {
                         Some(staged) => {
                             let still_there = staged.places().any(|place| place == (pcode, sector));
                             if !still_there {
@@ -214,7 +227,7 @@ impl Staging<'_> {
                             Arc::new(Candidate::of(other_id, &staged))
                         }
                         None => match written.form() {
-                            Some(written) => Arc::clone(written),
+                            Some(form) => Arc::clone(form),
                             None => continue,
                         },
                     },
@@ -239,8 +252,12 @@ impl Staging<'_> {
                 });
                 in_place += 1;
                 if in_place >= per_place {
+                    read = None;
                     break;
                 }
+            }
+            if let Some(read) = read {
+                self.memory.places.remember(pcode, sector, read);
             }
         }
         Ok(found)
@@ -265,46 +282,52 @@ pub(super) struct Found {
 }
 
 /// How a place's candidate was found: listed as written and not staged
-/// there, or staged there (with its written form, if listed).
-#[derive(Clone, Copy)]
+/// there, or staged there (by its id, with its written form, if listed).
 enum Written<'a> {
-    Only(&'a Arc<Candidate>),
-    Staged(Option<&'a Arc<Candidate>>),
+    Only(Arc<Candidate>),
+    Staged(&'a str, Option<Arc<Candidate>>),
 }
 
-impl<'a> Written<'a> {
-    fn form(self) -> Option<&'a Arc<Candidate>> {
+impl Written<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Written::Only(written) => &written.id,
+            Written::Staged(id, _) => id,
+        }
+    }
+
+    fn form(&self) -> Option<&Arc<Candidate>> {
         match self {
             Written::Only(written) => Some(written),
-            Written::Staged(written) => written,
+            Written::Staged(_, written) => written.as_ref(),
         }
     }
 }
 
-/// A place's projects as written (`listed`, in id order) and the ids this
+/// A place's projects as written (`written`, in id order) and the ids this
 /// group staged there, merged in id order without repeats: each id with its
-/// written form, if listed, and whether it was staged there.
+/// written form, if listed, and whether it was staged there. Stops at the
+/// first error reading the written ones.
 fn merged<'a>(
-    listed: &'a [Arc<Candidate>],
+    written: impl Iterator<Item = Result<Arc<Candidate>, StoreError>> + 'a,
     staged: BTreeSet<&'a str>,
-) -> impl Iterator<Item = (&'a str, Written<'a>)> {
-    let (mut listed, mut staged) = (listed.iter().peekable(), staged.into_iter().peekable());
+) -> impl Iterator<Item = Result<Written<'a>, StoreError>> + 'a {
+    let (mut written, mut staged) = (written.peekable(), staged.into_iter().peekable());
     std::iter::from_fn(move || {
-        let order = match (listed.peek(), staged.peek()) {
-            (Some(written), Some(id)) => (*written.id).cmp(id),
-            (Some(_), None) => std::cmp::Ordering::Less,
+        let order = match (written.peek(), staged.peek()) {
+            (Some(Err(_)), _) => return written.next().map(|error| error.map(Written::Only)),
+            (Some(Ok(form)), Some(id)) => (*form.id).cmp(id),
+            (Some(Ok(_)), None) => std::cmp::Ordering::Less,
             (None, _) => std::cmp::Ordering::Greater,
         };
         match order {
-            std::cmp::Ordering::Less => listed
-                .next()
-                .map(|written| (&*written.id, Written::Only(written))),
-            std::cmp::Ordering::Greater => staged.next().map(|id| (id, Written::Staged(None))),
+            std::cmp::Ordering::Less => written.next().map(|form| form.map(Written::Only)),
+            std::cmp::Ordering::Greater => staged.next().map(|id| Ok(Written::Staged(id, None))),
             std::cmp::Ordering::Equal => {
-                staged.next();
-                listed
+                let id = staged.next()?;
+                written
                     .next()
-                    .map(|written| (&*written.id, Written::Staged(Some(written))))
+                    .map(|form| form.map(|form| Written::Staged(id, Some(form))))
             }
         }
     })
