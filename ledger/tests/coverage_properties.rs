@@ -951,10 +951,12 @@ fn a_crowded_place_read_from_the_store_tells_what_memory_told() {
             None,
         ));
     }
-    let water = |index: usize| {
-        let details = events::details("LY0101", "14030", "EUR", "100000");
-        events::project(&format!("water-{index:02}"), details)
+    let water_named = |name: &str| {
+        let mut details = events::details("LY0101", "14030", "EUR", "100000");
+        details.iati_identifier = format!("XM-TEST-{name}");
+        events::project(name, details)
     };
+    let water = |index: usize| water_named(&format!("water-{index:02}"));
     let mut told_from_memory = Vec::new();
     for (index, donor) in donors.iter_mut().enumerate().take(13) {
         told_from_memory = lines(&commit(&ledger, donor, water(index)));
@@ -975,11 +977,40 @@ fn a_crowded_place_read_from_the_store_tells_what_memory_told() {
     );
     assert_eq!(
         place_index_differences(&ledger),
-        (0, Vec::new()),
-        "read as far as needed, not remembered"
+        (1, Vec::new()),
+        "remembered as far as it was read"
     );
+    // Projects written after it keep what is remembered equal to the store
+    // up to where it was read: one within (water-05a, between water-05 and
+    // water-06) is in the next receipts, one beyond (water-99) is not in
+    // memory.
+    commit(&ledger, &mut donors[0], water_named("water-99"));
+    commit(&ledger, &mut donors[1], water_named("water-05a"));
+    assert_eq!(place_index_differences(&ledger), (1, Vec::new()));
+    let told = lines(&commit(&ledger, &mut donors[2], water_named("water-98")));
+    assert!(
+        told[6].contains("project water-05a of donor-01"),
+        "{told:#?}"
+    );
+    assert!(
+        told[9].contains("project water-08 of donor-08"),
+        "{told:#?}"
+    );
+    assert_eq!(place_index_differences(&ledger), (1, Vec::new()));
+    // One that overlaps nothing (another period) reads memory, then the
+    // store on from where memory ends, to the end: the place is then
+    // remembered whole, each project once.
+    let mut later = water_named("water-97");
+    if let Kind::ProjectRegistered(registered) = &mut later {
+        let details = registered.details.as_mut().unwrap();
+        details.planned_start = "2030-01-01".into();
+        details.planned_end = "2030-12-31".into();
+    }
+    let told = lines(&commit(&ledger, &mut donors[4], later));
+    assert_eq!(told, Vec::<String>::new());
+    assert_eq!(place_index_differences(&ledger), (1, Vec::new()));
 
-    // A place with one project is read whole, and remembered.
+    // A place with one project is read whole, and remembered beside it.
     let clinic = |name: &str| {
         let mut details = events::details("LY0101", "12220", "EUR", "100000");
         details.iati_identifier = format!("XM-TEST-{name}");
@@ -992,7 +1023,7 @@ fn a_crowded_place_read_from_the_store_tells_what_memory_told() {
         told[0].contains("project clinic-00 of donor-00"),
         "{told:#?}"
     );
-    assert_eq!(place_index_differences(&ledger), (1, Vec::new()));
+    assert_eq!(place_index_differences(&ledger), (2, Vec::new()));
 }
 
 /// A need's cell is counted again when a project comes to cover it, and

@@ -23,8 +23,30 @@ use crate::coverage::Candidate;
 use crate::store::{ProjectRecord, Store, StoreError};
 use crate::sync::lock_whole;
 
-/// A place's projects now, in id order.
-pub(super) type Listed = Arc<Vec<Arc<Candidate>>>;
+/// A place's projects now, in id order: all of them, or those up to an id.
+pub(super) type Listed = Arc<PlaceList>;
+
+/// What is remembered of a place: its projects as written, in id order,
+/// all of them (`through` is `None`), or those whose id is at most
+/// `through`: a crowded place is remembered as far as registrations read
+/// it, and read on from the store after `through` when one needs more.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct PlaceList {
+    pub(super) candidates: Vec<Arc<Candidate>>,
+    pub(super) through: Option<Box<str>>,
+}
+
+impl PlaceList {
+    /// Whether a project `id` belongs in what is remembered.
+    fn covers(&self, id: &str) -> bool {
+        self.through.as_deref().is_none_or(|through| id <= through)
+    }
+
+    fn bytes(&self) -> usize {
+        self.through.as_deref().map_or(0, str::len)
+            + self.candidates.iter().map(|c| c.bytes()).sum::<usize>()
+    }
+}
 
 #[derive(Default)]
 pub(super) struct PlaceIndex {
@@ -47,23 +69,29 @@ impl PlaceIndex {
         self.state().list(pcode, sector)
     }
 
-    /// Remembers a place's whole list, read from the store ([`as_written`])
-    /// since the last group was written.
-    pub(super) fn remember(&self, pcode: &str, sector: &str, mut listed: Vec<Arc<Candidate>>) {
-        // Already in id order when read in key order (ids hold no NUL);
-        // sorting a sorted list costs one pass.
-        listed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let listed = Arc::new(listed);
+    /// Remembers what was read of a place from the store ([`as_written`],
+    /// in id order, since the last group was written): the whole place
+    /// (`through` `None`), or every project up to the id `through`.
+    pub(super) fn remember(
+        &self,
+        pcode: &str,
+        sector: &str,
+        candidates: Vec<Arc<Candidate>>,
+        through: Option<&str>,
+    ) {
+        let listed = PlaceList {
+            candidates,
+            through: through.map(Into::into),
+        };
         let mut places = self.state();
-        places.bytes += list_bytes(pcode, sector) + listed.iter().map(|c| c.bytes()).sum::<usize>();
+        places.bytes += list_bytes(pcode, sector) + listed.bytes();
         let earlier = places
             .lists
             .entry(pcode.to_owned())
             .or_default()
-            .insert(sector.to_owned(), listed);
+            .insert(sector.to_owned(), Arc::new(listed));
         if let Some(earlier) = earlier {
-            places.bytes -=
-                list_bytes(pcode, sector) + earlier.iter().map(|c| c.bytes()).sum::<usize>();
+            places.bytes -= list_bytes(pcode, sector) + earlier.bytes();
         }
         places.bound();
     }
@@ -103,9 +131,10 @@ impl PlaceIndex {
         for (pcode, sectors) in &self.state().lists {
             for (sector, listed) in sectors {
                 compared += 1;
-                let stored: Vec<Candidate> =
-                    as_written(store, None, pcode, sector).collect::<Result<_, _>>()?;
-                let in_memory: Vec<&Candidate> = listed.iter().map(|c| &**c).collect();
+                let stored: Vec<Candidate> = as_written(store, None, pcode, sector, None)
+                    .filter(|read| read.as_ref().map_or(true, |c| listed.covers(&c.id)))
+                    .collect::<Result<_, _>>()?;
+                let in_memory: Vec<&Candidate> = listed.candidates.iter().map(|c| &**c).collect();
                 if in_memory != stored.iter().collect::<Vec<_>>() {
                     differences.push(format!(
                         "{pcode} {sector}: in memory {in_memory:?}, stored {stored:?}"
@@ -122,8 +151,9 @@ impl PlaceIndex {
 }
 
 /// The projects in a place as the last written group left them, read
-/// from the store as the caller goes, in id order (records `remembered` in
-/// memory are not read again): the coverage index keeps the places
+/// from the store as the caller goes, in id order, all or those whose id is
+/// greater than `after` (records `remembered` in memory are not read
+/// again): the coverage index keeps the places
 /// projects left, so each record says whether it is still there.
 ///
 /// Read lazily so that a registration in a crowded place reads only the
@@ -136,9 +166,10 @@ pub(super) fn as_written<'a>(
     remembered: Option<&'a BoundedMap<String, Arc<ProjectRecord>>>,
     pcode: &'a str,
     sector: &'a str,
+    after: Option<&str>,
 ) -> impl Iterator<Item = Result<Candidate, StoreError>> + 'a {
     store
-        .projects_in_place(pcode, sector)
+        .projects_in_place(pcode, sector, after)
         .filter_map(move |project_id| {
             let project_id = match project_id {
                 Ok(project_id) => project_id,
@@ -170,7 +201,7 @@ impl Places {
 
     /// The list of a place, if in memory, to change (the caller keeps
     /// [`Places::bytes`] right).
-    fn list_mut(&mut self, pcode: &str, sector: &str) -> Option<&mut Vec<Arc<Candidate>>> {
+    fn list_mut(&mut self, pcode: &str, sector: &str) -> Option<&mut PlaceList> {
         let listed = self.lists.get_mut(pcode)?.get_mut(sector)?;
         Some(Arc::make_mut(listed))
     }
@@ -180,6 +211,7 @@ impl Places {
         let Some(list) = self.list_mut(pcode, sector) else {
             return;
         };
+        let list = &mut list.candidates;
         if let Ok(at) = list.binary_search_by(|listed| (*listed.id).cmp(project_id)) {
             let gone = list.remove(at).bytes();
             self.bytes -= gone;
@@ -187,11 +219,15 @@ impl Places {
     }
 
     /// Puts `candidate` in a place's list in memory, in place of its
-    /// earlier form if listed.
+    /// earlier form if listed (if the list goes as far as its id).
     fn put(&mut self, pcode: &str, sector: &str, candidate: &Arc<Candidate>) {
         let Some(list) = self.list_mut(pcode, sector) else {
             return;
         };
+        if !list.covers(&candidate.id) {
+            return;
+        }
+        let list = &mut list.candidates;
         let (added, replaced) = match list.binary_search_by(|listed| listed.id.cmp(&candidate.id)) {
             Ok(at) => {
                 let replaced = std::mem::replace(&mut list[at], Arc::clone(candidate));
@@ -248,14 +284,23 @@ mod tests {
         if let Some(listed) = index.get(pcode, sector) {
             return Ok(listed);
         }
-        index.remember(pcode, sector, load()?.into_iter().map(Arc::new).collect());
+        index.remember(
+            pcode,
+            sector,
+            load()?.into_iter().map(Arc::new).collect(),
+            None,
+        );
         Ok(index
             .get(pcode, sector)
             .expect("remembered: below the limit"))
     }
 
     fn ids(listed: &Listed) -> Vec<&str> {
-        listed.iter().map(|candidate| &*candidate.id).collect()
+        listed
+            .candidates
+            .iter()
+            .map(|candidate| &*candidate.id)
+            .collect()
     }
 
     #[test]
@@ -270,8 +315,9 @@ mod tests {
                 .collect();
             Ok(listed)
         };
-        let water = get_or_load(&index, "LY01", "14030", || load(&["p2", "p1"])).unwrap();
-        assert_eq!(ids(&water), ["p1", "p2"], "in id order");
+        // The store reads a place in id order.
+        let water = get_or_load(&index, "LY01", "14030", || load(&["p1", "p2"])).unwrap();
+        assert_eq!(ids(&water), ["p1", "p2"]);
         let again = get_or_load(&index, "LY01", "14030", || load(&["never"])).unwrap();
         assert_eq!((ids(&again), loads.get()), (vec!["p1", "p2"], 1));
 
@@ -285,8 +331,8 @@ mod tests {
         index.note_written(&written, &left);
         let now = get_or_load(&index, "LY01", "14030", || load(&["never"])).unwrap();
         assert_eq!(ids(&now), ["p2", "p3"]);
-        assert_eq!(&*now[1].donor, "undp");
-        let held = |listed: &Listed| listed.iter().map(|c| c.bytes()).sum::<usize>();
+        assert_eq!(&*now.candidates[1].donor, "undp");
+        let held = |listed: &Listed| listed.bytes();
         assert_eq!(
             index.state().bytes,
             list_bytes("LY01", "14030") + held(&now),
@@ -311,6 +357,34 @@ mod tests {
     }
 
     #[test]
+    fn a_place_remembered_in_part_takes_only_projects_up_to_where_it_was_read() {
+        let index = PlaceIndex::default();
+        let water = |owner: &str| project(owner, &[("LY01", "14030")]);
+        let read = ["p1", "p3"]
+            .iter()
+            .map(|id| Arc::new(Candidate::of(id, &water("eu"))))
+            .collect();
+        index.remember("LY01", "14030", read, Some("p3"));
+        let written: HashMap<String, Arc<ProjectRecord>> = [
+            ("p2".to_owned(), water("undp")),
+            ("p4".to_owned(), water("undp")),
+            ("p3".to_owned(), water("giz")),
+        ]
+        .into();
+        let left = [("LY01".to_owned(), "14030".to_owned(), "p1".to_owned())];
+        index.note_written(&written, &left);
+        let now = index.get("LY01", "14030").unwrap();
+        assert_eq!(ids(&now), ["p2", "p3"], "p4 is beyond what was read");
+        assert_eq!(&*now.candidates[1].donor, "giz", "p3 as written last");
+        assert_eq!(now.through.as_deref(), Some("p3"));
+        assert_eq!(
+            index.state().bytes,
+            list_bytes("LY01", "14030") + now.bytes(),
+            "counted with the id it goes to"
+        );
+    }
+
+    #[test]
     fn beyond_the_limit_everything_is_dropped() {
         let index = PlaceIndex::default();
         let record = project("eu", &[("LY01", "14030")]);
@@ -321,6 +395,7 @@ mod tests {
             (0..many)
                 .map(|n| Arc::new(Candidate::of(&format!("p{n}"), &record)))
                 .collect(),
+            None,
         );
         assert_eq!(index.state().bytes, 0);
         assert!(index.state().lists.is_empty());

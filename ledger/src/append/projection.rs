@@ -177,16 +177,30 @@ impl Staging<'_> {
             // and those this group staged there, merged in id order. A
             // project the group changed is read as staged.
             let remembered = self.memory.places.get(pcode, sector);
-            let written: Box<dyn Iterator<Item = Result<Arc<Candidate>, StoreError>>> =
-                match &remembered {
-                    Some(listed) => Box::new(listed.iter().cloned().map(Ok)),
-                    None => Box::new(
-                        places::as_written(self.store, Some(&self.memory.projects), pcode, sector)
-                            .map(|candidate| candidate.map(Arc::new)),
-                    ),
-                };
-            // A place read whole from the store is remembered.
-            let mut read = remembered.is_none().then(Vec::new);
+            // What memory holds of the place, and where the store is read
+            // on from if that is not all of it (`Some(None)`: from the start).
+            let (from_memory, after) = match &remembered {
+                Some(listed) => (&listed.candidates[..], listed.through.as_deref().map(Some)),
+                None => (&[][..], Some(None)),
+            };
+            let written = from_memory
+                .iter()
+                .cloned()
+                .map(Ok)
+                .chain(after.into_iter().flat_map(|after| {
+                    places::as_written(
+                        self.store,
+                        Some(&self.memory.projects),
+                        pcode,
+                        sector,
+                        after,
+                    )
+                    .map(|candidate| candidate.map(Arc::new))
+                }));
+            // What is read, to remember: the place whole if the loop reads
+            // to its end, else as far as it read.
+            let mut read = after.is_some().then(Vec::new);
+            let mut whole = true;
             let mut staged = BTreeSet::new();
             for overlay in [&self.group.coverage, &self.request.coverage] {
                 // A range of the ordered set: a group of thousands of
@@ -252,12 +266,19 @@ impl Staging<'_> {
                 });
                 in_place += 1;
                 if in_place >= per_place {
-                    read = None;
+                    whole = false;
                     break;
                 }
             }
             if let Some(read) = read {
-                self.memory.places.remember(pcode, sector, read);
+                if whole {
+                    self.memory.places.remember(pcode, sector, read, None);
+                } else if read.len() > from_memory.len() {
+                    let through = read.last().map(|last| Box::<str>::from(&*last.id));
+                    self.memory
+                        .places
+                        .remember(pcode, sector, read, through.as_deref());
+                }
             }
         }
         Ok(found)

@@ -101,17 +101,28 @@ impl Store {
     }
 
     /// Ids of every project ever located in `pcode` with `sector` (exactly),
-    /// in id order, read as the caller goes (a caller may stop early).
+    /// in id order, all or those greater than `after`, read as the caller
+    /// goes (a caller may stop early).
     pub(crate) fn projects_in_place(
         &self,
         pcode: &str,
         sector: &str,
+        after: Option<&str>,
     ) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
         let prefix = text_key(&[pcode, sector]);
+        // Just after `after`'s own key (…after NUL): before any greater id.
+        let from = match after {
+            Some(after) => {
+                let mut from = text_key(&[pcode, sector, after]);
+                from.push(0);
+                from
+            }
+            None => prefix.clone(),
+        };
         self.db
             .iterator_cf(
                 self.cf(cf::COVERAGE),
-                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+                IteratorMode::From(&from, rocksdb::Direction::Forward),
             )
             .map_while(move |item| match item {
                 Err(error) => Some(Err(error.into())),
