@@ -285,6 +285,17 @@ impl Ledger {
         self.memory.places.differences(&self.store)
     }
 
+    /// See `testing::place_remembered_through`.
+    #[cfg(feature = "test-support")]
+    pub(crate) fn place_remembered_through(
+        &self,
+        pcode: &str,
+        sector: &str,
+    ) -> Option<Option<String>> {
+        let listed = self.memory.places.get(pcode, sector)?;
+        Some(listed.through.as_deref().map(str::to_owned))
+    }
+
     /// Runs `read` against the state, unless a snapshot is replacing it
     /// when the read starts or before it ends: then the answer could mix
     /// the old state and the new, and the error is

@@ -6,11 +6,11 @@
 //! the single-node profile of 2026-12-01, once the ledger held more projects
 //! than the record cache).
 //!
-//! Kept by the one writer, in memory, bounded: a place's list is
-//! remembered once a registration has read it whole from the store (one
-//! that finds enough overlaps stops early, and a crowded place is then read
-//! only as far as needed, each time: see [`as_written`]), changed after
-//! each group's write succeeded
+//! Kept by the one writer, in memory, bounded: a place's projects are
+//! remembered as far as a registration read them from the store (one that
+//! finds enough overlaps stops early: see [`as_written`] and [`PlaceList`];
+//! a later one that needs more reads on from there), changed after each
+//! group's write succeeded
 //! (the projects it wrote, in their places now and out of those they left),
 //! and everything is dropped when the lists hold more than
 //! `limits::PLACE_LISTS_BYTES_MAX` or the state is replaced (a snapshot).

@@ -64,6 +64,16 @@ pub fn place_index_differences(ledger: &Ledger) -> (usize, Vec<String>) {
     ledger.place_index_differences().expect("storage works")
 }
 
+/// How far the writer remembers a place's projects: not at all (`None`),
+/// all of them (`Some(None)`), or up to a project id (`Some(Some(id))`).
+pub fn place_remembered_through(
+    ledger: &Ledger,
+    pcode: &str,
+    sector: &str,
+) -> Option<Option<String>> {
+    ledger.place_remembered_through(pcode, sector)
+}
+
 /// Rewrites every `every`-th stored signing key, project and project
 /// version (in key order, from the first) in the JSON form of store formats
 /// 1 and 2, as the previous version wrote them; the others stay in
