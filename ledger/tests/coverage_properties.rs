@@ -740,33 +740,12 @@ fn a_review_from_an_earlier_group_or_before_a_restart_silences_its_overlap() {
     let path = dir.path().join("ledger");
     let (ledger, mut ministry) =
         tansiq_ledger::testing::open_test_ledger(&path, "tansiq-review-memory", 7, FIRST_DAY_MS);
-    let chain = ministry.chain.clone();
     let mut at = FIRST_DAY_MS;
-    let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
-        at += 1;
-        let event = author.sign(kind, at).0;
-        commit_group(ledger, vec![vec![event]], at)
-            .remove(0)
-            .unwrap()
-    };
-    let mut donors: Vec<Author> = Vec::new();
-    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
-    commit(
-        &ledger,
-        &mut ministry,
-        events::municipality("LY0101", "LY01", 2),
-    );
-    for name in ["donor-a", "donor-b", "donor-c"] {
-        let key = KeyPair::generate();
-        commit(&ledger, &mut ministry, events::register_donor(name, &key));
-        donors.push(Author::new(
-            chain.clone(),
-            OrgId::parse(name).unwrap(),
-            key,
-            0,
-            None,
-        ));
-    }
+    register_ly0101(&ledger, &mut at, &mut ministry);
+    let names = ["donor-a", "donor-b", "donor-c"].map(String::from);
+    let mut donors = register_donors(&ledger, &mut at, &mut ministry, names);
+    let mut commit =
+        |ledger: &Ledger, author: &mut Author, kind: Kind| commit_at(ledger, &mut at, author, kind);
     let details = || events::details("LY0101", "14030", "EUR", "100000");
     let warned_about = |receipts: &[tansiq_ledger::Receipt], project: &str| {
         receipts
@@ -842,27 +821,17 @@ fn a_receipt_names_ten_overlaps_counts_the_rest_and_says_why_it_is_held() {
         7,
         FIRST_DAY_MS,
     );
-    let chain = ministry.chain.clone();
     let mut at = FIRST_DAY_MS;
-    let mut commit = |author: &mut Author, kind: Kind| {
-        at += 1;
-        let event = author.sign(kind, at).0;
-        commit_group(&ledger, vec![vec![event]], at)
-            .remove(0)
-            .unwrap()
-            .remove(0)
-    };
-    commit(&mut ministry, events::municipality("LY01", "", 1));
-    commit(&mut ministry, events::municipality("LY0101", "LY01", 2));
+    register_ly0101(&ledger, &mut at, &mut ministry);
+    let names = (0..13).map(|index| format!("donor-{index:02}"));
+    let donors = register_donors(&ledger, &mut at, &mut ministry, names);
+    let mut commit =
+        |author: &mut Author, kind: Kind| commit_at(&ledger, &mut at, author, kind).remove(0);
     let lines = |receipt: &tansiq_ledger::Receipt| -> Vec<String> {
         receipt.warnings.iter().map(ToString::to_string).collect()
     };
     let mut last = None;
-    for index in 0..13 {
-        let name = format!("donor-{index:02}");
-        let key = KeyPair::generate();
-        commit(&mut ministry, events::register_donor(&name, &key));
-        let mut donor = Author::new(chain.clone(), OrgId::parse(&name).unwrap(), key, 0, None);
+    for (index, mut donor) in donors.into_iter().enumerate() {
         if index == 12 {
             commit(
                 &mut ministry,
@@ -922,38 +891,16 @@ fn a_crowded_place_read_from_the_store_tells_what_memory_told() {
     let path = dir.path().join("ledger");
     let (ledger, mut ministry) =
         tansiq_ledger::testing::open_test_ledger(&path, "tansiq-crowded-place", 7, FIRST_DAY_MS);
-    let chain = ministry.chain.clone();
     let mut at = FIRST_DAY_MS;
+    register_ly0101(&ledger, &mut at, &mut ministry);
+    let names = (0..14).map(|index| format!("donor-{index:02}"));
+    let mut donors = register_donors(&ledger, &mut at, &mut ministry, names);
     let mut commit = |ledger: &Ledger, author: &mut Author, kind: Kind| {
-        at += 1;
-        let event = author.sign(kind, at).0;
-        commit_group(ledger, vec![vec![event]], at)
-            .remove(0)
-            .unwrap()
-            .remove(0)
+        commit_at(ledger, &mut at, author, kind).remove(0)
     };
-    commit(&ledger, &mut ministry, events::municipality("LY01", "", 1));
-    commit(
-        &ledger,
-        &mut ministry,
-        events::municipality("LY0101", "LY01", 2),
-    );
     let lines = |receipt: &tansiq_ledger::Receipt| -> Vec<String> {
         receipt.warnings.iter().map(ToString::to_string).collect()
     };
-    let mut donors = Vec::new();
-    for index in 0..14 {
-        let name = format!("donor-{index:02}");
-        let key = KeyPair::generate();
-        commit(&ledger, &mut ministry, events::register_donor(&name, &key));
-        donors.push(Author::new(
-            chain.clone(),
-            OrgId::parse(&name).unwrap(),
-            key,
-            0,
-            None,
-        ));
-    }
     let water_named = |name: &str| {
         let mut details = events::details("LY0101", "14030", "EUR", "100000");
         details.iati_identifier = format!("XM-TEST-{name}");
@@ -1114,12 +1061,10 @@ impl OneDonor {
             let municipality = events::municipality(pcode, "LY01", 2);
             commit_at(&ledger, &mut at, &mut ministry, municipality);
         }
-        let key = KeyPair::generate();
-        let registration = events::register_donor("donor-a", &key);
-        commit_at(&ledger, &mut at, &mut ministry, registration);
-        let org = OrgId::parse("donor-a").unwrap();
+        let names = ["donor-a".to_owned()];
+        let donor = register_donors(&ledger, &mut at, &mut ministry, names).remove(0);
         OneDonor {
-            donor: Author::new(ministry.chain.clone(), org, key, 0, None),
+            donor,
             ledger,
             at,
             _dir: dir,
@@ -1138,11 +1083,46 @@ impl OneDonor {
 }
 
 /// Commits `kind` signed by `author`, a moment after `at`, which it moves on.
-fn commit_at(ledger: &Ledger, at: &mut i64, author: &mut Author, kind: Kind) {
+/// Returns its receipts (one: a group of one event).
+fn commit_at(
+    ledger: &Ledger,
+    at: &mut i64,
+    author: &mut Author,
+    kind: Kind,
+) -> Vec<tansiq_ledger::Receipt> {
     *at += 1;
     let event = author.sign(kind, *at).0;
     let outcome = commit_group(ledger, vec![vec![event]], *at).remove(0);
-    assert!(outcome.is_ok(), "{outcome:?}");
+    outcome.unwrap_or_else(|refused| panic!("refused: {refused:?}"))
+}
+
+/// Registers LY01 and, under it, LY0101 (signed by `ministry`).
+fn register_ly0101(ledger: &Ledger, at: &mut i64, ministry: &mut Author) {
+    commit_at(ledger, at, ministry, events::municipality("LY01", "", 1));
+    commit_at(
+        ledger,
+        at,
+        ministry,
+        events::municipality("LY0101", "LY01", 2),
+    );
+}
+
+/// Registers a donor of each name (signed by `ministry`): their authors.
+fn register_donors(
+    ledger: &Ledger,
+    at: &mut i64,
+    ministry: &mut Author,
+    names: impl IntoIterator<Item = String>,
+) -> Vec<Author> {
+    names
+        .into_iter()
+        .map(|name| {
+            let key = KeyPair::generate();
+            commit_at(ledger, at, ministry, events::register_donor(&name, &key));
+            let org = OrgId::parse(&name).unwrap();
+            Author::new(ministry.chain.clone(), org, key, 0, None)
+        })
+        .collect()
 }
 
 /// A who-supports answer is bounded before it is read whole: past `max`
