@@ -77,11 +77,11 @@ impl PlaceIndex {
         pcode: &str,
         sector: &str,
         candidates: Vec<Arc<Candidate>>,
-        through: Option<&str>,
+        through: Option<Box<str>>,
     ) {
         let listed = PlaceList {
             candidates,
-            through: through.map(Into::into),
+            through,
         };
         let mut places = self.state();
         places.bytes += list_bytes(pcode, sector) + listed.bytes();
@@ -364,7 +364,7 @@ mod tests {
             .iter()
             .map(|id| Arc::new(Candidate::of(id, &water("eu"))))
             .collect();
-        index.remember("LY01", "14030", read, Some("p3"));
+        index.remember("LY01", "14030", read, Some("p3".into()));
         let written: HashMap<String, Arc<ProjectRecord>> = [
             ("p2".to_owned(), water("undp")),
             ("p4".to_owned(), water("undp")),

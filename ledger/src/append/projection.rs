@@ -274,10 +274,8 @@ impl Staging<'_> {
                 if whole {
                     self.memory.places.remember(pcode, sector, read, None);
                 } else if read.len() > from_memory.len() {
-                    let through = read.last().map(|last| Box::<str>::from(&*last.id));
-                    self.memory
-                        .places
-                        .remember(pcode, sector, read, through.as_deref());
+                    let through = read.last().map(|last| last.id.clone());
+                    self.memory.places.remember(pcode, sector, read, through);
                 }
             }
         }
