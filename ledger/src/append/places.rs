@@ -12,8 +12,10 @@
 //! a later one that needs more reads on from there), changed after each
 //! group's write succeeded
 //! (the projects it wrote, in their places now and out of those they left),
-//! and everything is dropped when the lists hold more than
-//! `limits::PLACE_LISTS_BYTES_MAX` or the state is replaced (a snapshot).
+//! and bounded: when the lists hold more than
+//! `limits::PLACE_LISTS_BYTES_MAX`, the places used least recently are
+//! dropped until they hold three quarters of it. Everything is dropped when
+//! the state is replaced (a snapshot).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,23 +58,65 @@ pub(super) struct PlaceIndex {
 #[derive(Default)]
 struct Places {
     /// P-code → sector → the projects there now.
-    lists: HashMap<String, HashMap<String, Listed>>,
+    lists: HashMap<String, HashMap<String, Used>>,
     /// What all lists hold, in bytes (see [`Candidate::bytes`]); an empty
     /// list counts its keys.
     bytes: usize,
+    /// Counts uses of the lists: each list keeps the count of its last use.
+    clock: u64,
+}
+
+/// A list and when it was last used (see [`Places::clock`]).
+struct Used {
+    listed: Listed,
+    last: u64,
 }
 
 impl PlaceIndex {
     /// The projects in `pcode` and `sector` as the last written group left
     /// them, if remembered.
     pub(super) fn get(&self, pcode: &str, sector: &str) -> Option<Listed> {
-        self.state().list(pcode, sector)
+        self.state().use_list(pcode, sector)
     }
 
-    /// Remembers what was read of a place from the store ([`as_written`],
-    /// in id order, since the last group was written): the whole place
-    /// (`through` `None`), or every project up to the id `through`.
-    pub(super) fn remember(
+    /// A place's projects as written, in id order: those remembered, then
+    /// the store's after them (all of them if none are remembered), read
+    /// as the caller goes. [`PlaceRead::finish`] remembers what was read.
+    pub(super) fn read<'a>(
+        &'a self,
+        store: &'a Store,
+        projects: &'a BoundedMap<String, Arc<ProjectRecord>>,
+        pcode: &'a str,
+        sector: &'a str,
+    ) -> PlaceRead<'a, impl Iterator<Item = Result<Candidate, StoreError>> + 'a> {
+        let remembered = self.get(pcode, sector);
+        // Where the store is read on from, if memory does not hold the
+        // whole place (`Some(None)`: from its start).
+        let after = match &remembered {
+            Some(listed) => listed.through.clone().map(Some),
+            None => Some(None),
+        };
+        let from_memory = remembered
+            .as_ref()
+            .map_or(0, |listed| listed.candidates.len());
+        PlaceRead {
+            index: self,
+            pcode,
+            sector,
+            remembered,
+            next_in_memory: 0,
+            from_memory,
+            from_store: after
+                .map(|after| as_written(store, Some(projects), pcode, sector, after.as_deref())),
+            read: Vec::new(),
+            to_the_end: false,
+        }
+    }
+
+    /// Remembers what was read of a place (in id order, since the last
+    /// group was written): the whole place (`through` `None`), or every
+    /// project up to the id `through`.
+    fn remember(
         &self,
         pcode: &str,
         sector: &str,
@@ -85,13 +129,18 @@ impl PlaceIndex {
         };
         let mut places = self.state();
         places.bytes += list_bytes(pcode, sector) + listed.bytes();
+        places.clock += 1;
+        let used = Used {
+            listed: Arc::new(listed),
+            last: places.clock,
+        };
         let earlier = places
             .lists
             .entry(pcode.to_owned())
             .or_default()
-            .insert(sector.to_owned(), Arc::new(listed));
+            .insert(sector.to_owned(), used);
         if let Some(earlier) = earlier {
-            places.bytes -= list_bytes(pcode, sector) + earlier.bytes();
+            places.bytes -= list_bytes(pcode, sector) + earlier.listed.bytes();
         }
         places.bound();
     }
@@ -129,7 +178,7 @@ impl PlaceIndex {
         let mut differences = Vec::new();
         let mut compared = 0;
         for (pcode, sectors) in &self.state().lists {
-            for (sector, listed) in sectors {
+            for (sector, Used { listed, .. }) in sectors {
                 compared += 1;
                 let stored: Vec<Candidate> = as_written(store, None, pcode, sector, None)
                     .filter(|read| read.as_ref().map_or(true, |c| listed.covers(&c.id)))
@@ -147,6 +196,73 @@ impl PlaceIndex {
 
     fn state(&self) -> std::sync::MutexGuard<'_, Places> {
         lock_whole(&self.state)
+    }
+}
+
+/// A place's projects as written, in id order ([`PlaceIndex::read`]):
+/// what memory holds of it, then, unless that is the whole place, the
+/// store's projects after it. Keeps what it hands out when the store is
+/// read, so that [`PlaceRead::finish`] can remember it.
+pub(super) struct PlaceRead<'a, S> {
+    index: &'a PlaceIndex,
+    pcode: &'a str,
+    sector: &'a str,
+    remembered: Option<Listed>,
+    next_in_memory: usize,
+    from_memory: usize,
+    /// `None` when memory holds the whole place.
+    from_store: Option<S>,
+    /// What was handed out, if the store is read.
+    read: Vec<Arc<Candidate>>,
+    /// Whether the place was read to its end.
+    to_the_end: bool,
+}
+
+impl<S: Iterator<Item = Result<Candidate, StoreError>>> Iterator for PlaceRead<'_, S> {
+    type Item = Result<Arc<Candidate>, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let in_memory = self
+            .remembered
+            .as_ref()
+            .and_then(|listed| listed.candidates.get(self.next_in_memory));
+        let candidate = match in_memory {
+            Some(candidate) => {
+                self.next_in_memory += 1;
+                Arc::clone(candidate)
+            }
+            None => match self.from_store.as_mut()?.next() {
+                Some(Ok(candidate)) => Arc::new(candidate),
+                Some(Err(error)) => return Some(Err(error)),
+                None => {
+                    self.to_the_end = true;
+                    return None;
+                }
+            },
+        };
+        if self.from_store.is_some() {
+            self.read.push(Arc::clone(&candidate));
+        }
+        Some(Ok(candidate))
+    }
+}
+
+impl<S> PlaceRead<'_, S> {
+    /// Remembers what was read, if the store was: the whole place if it
+    /// was read to its end, else as far as it was read, if that is further
+    /// than memory held. (A read stopped by an error is not finished.)
+    pub(super) fn finish(self) {
+        if self.from_store.is_none() {
+            return;
+        }
+        if self.to_the_end {
+            self.index
+                .remember(self.pcode, self.sector, self.read, None);
+        } else if self.read.len() > self.from_memory {
+            let through = self.read.last().map(|last| last.id.clone());
+            self.index
+                .remember(self.pcode, self.sector, self.read, through);
+        }
     }
 }
 
@@ -188,22 +304,30 @@ pub(super) fn as_written<'a>(
         })
 }
 
-/// What a place's list costs besides its projects: its two keys and the
-/// vector's header, in two maps.
+/// What a place's list costs besides its projects and the id it goes to:
+/// its two keys (and their headers, in two maps), the list's header and
+/// its shared pointer's counts, and when it was used.
 fn list_bytes(pcode: &str, sector: &str) -> usize {
-    pcode.len() + sector.len() + 8 * std::mem::size_of::<usize>()
+    pcode.len()
+        + sector.len()
+        + std::mem::size_of::<PlaceList>()
+        + 10 * std::mem::size_of::<usize>()
 }
 
 impl Places {
-    fn list(&self, pcode: &str, sector: &str) -> Option<Listed> {
-        self.lists.get(pcode)?.get(sector).cloned()
+    /// A place's list, if in memory, now its most recently used.
+    fn use_list(&mut self, pcode: &str, sector: &str) -> Option<Listed> {
+        let used = self.lists.get_mut(pcode)?.get_mut(sector)?;
+        self.clock += 1;
+        used.last = self.clock;
+        Some(Arc::clone(&used.listed))
     }
 
     /// The list of a place, if in memory, to change (the caller keeps
     /// [`Places::bytes`] right).
     fn list_mut(&mut self, pcode: &str, sector: &str) -> Option<&mut PlaceList> {
-        let listed = self.lists.get_mut(pcode)?.get_mut(sector)?;
-        Some(Arc::make_mut(listed))
+        let used = self.lists.get_mut(pcode)?.get_mut(sector)?;
+        Some(Arc::make_mut(&mut used.listed))
     }
 
     /// Takes `project_id` out of a place's list in memory.
@@ -241,11 +365,38 @@ impl Places {
         self.bytes = self.bytes + added - replaced;
     }
 
-    /// Drops every list when they hold more than the limit: the next
-    /// registrations load what they use again.
+    /// When the lists hold more than the limit, drops those used least
+    /// recently until they hold three quarters of it (so that the sort
+    /// this takes comes once per quarter of the limit, not once per list):
+    /// the registrations that use them again read them again.
     fn bound(&mut self) {
-        if self.bytes > crate::limits::PLACE_LISTS_BYTES_MAX {
-            *self = Places::default();
+        let limit = crate::limits::PLACE_LISTS_BYTES_MAX;
+        if self.bytes <= limit {
+            return;
+        }
+        let mut by_use: Vec<(u64, String, String)> = self
+            .lists
+            .iter()
+            .flat_map(|(pcode, sectors)| {
+                sectors
+                    .iter()
+                    .map(|(sector, used)| (used.last, pcode.clone(), sector.clone()))
+            })
+            .collect();
+        by_use.sort_unstable_by_key(|(last, ..)| *last);
+        for (_, pcode, sector) in by_use {
+            if self.bytes <= limit / 4 * 3 {
+                break;
+            }
+            let Some(sectors) = self.lists.get_mut(&pcode) else {
+                continue;
+            };
+            if let Some(dropped) = sectors.remove(&sector) {
+                self.bytes -= list_bytes(&pcode, &sector) + dropped.listed.bytes();
+            }
+            if sectors.is_empty() {
+                self.lists.remove(&pcode);
+            }
         }
     }
 }
@@ -385,19 +536,55 @@ mod tests {
     }
 
     #[test]
-    fn beyond_the_limit_everything_is_dropped() {
+    fn beyond_the_limit_the_places_used_least_recently_are_dropped() {
         let index = PlaceIndex::default();
         let record = project("eu", &[("LY01", "14030")]);
-        let many = crate::limits::PLACE_LISTS_BYTES_MAX / Candidate::of("p0", &record).bytes() + 1;
+        // Four lists of two sevenths of the limit each: the fourth takes
+        // the lists past it, and three quarters of it hold two.
+        let per_list = crate::limits::PLACE_LISTS_BYTES_MAX * 2
+            / 7
+            / Candidate::of("p000000", &record).bytes();
+        let fill = |pcode: &str| {
+            let candidates = (0..per_list)
+                .map(|n| Arc::new(Candidate::of(&format!("p{n:06}"), &record)))
+                .collect();
+            index.remember(pcode, "14030", candidates, None);
+        };
+        fill("LY01");
+        fill("LY02");
+        fill("LY03");
+        assert!(
+            index.get("LY01", "14030").is_some(),
+            "used again: now the most recent"
+        );
+        fill("LY04");
+        let kept: Vec<&str> = ["LY01", "LY02", "LY03", "LY04"]
+            .into_iter()
+            .filter(|pcode| index.state().lists.contains_key(*pcode))
+            .collect();
+        assert_eq!(
+            kept,
+            ["LY01", "LY04"],
+            "LY02 and LY03 were used least recently"
+        );
+        let held = index.get("LY01", "14030").unwrap().bytes() + list_bytes("LY01", "14030");
+        assert_eq!(
+            index.state().bytes,
+            2 * held,
+            "counted as lists are dropped"
+        );
+        assert!(index.state().bytes <= crate::limits::PLACE_LISTS_BYTES_MAX / 4 * 3);
+
+        // A list larger than the limit alone is not kept either.
         index.remember(
-            "LY01",
+            "LY05",
             "14030",
-            (0..many)
-                .map(|n| Arc::new(Candidate::of(&format!("p{n}"), &record)))
+            (0..per_list * 4)
+                .map(|n| Arc::new(Candidate::of(&format!("p{n:06}"), &record)))
                 .collect(),
             None,
         );
-        assert_eq!(index.state().bytes, 0);
-        assert!(index.state().lists.is_empty());
+        assert!(index.get("LY05", "14030").is_none());
+        assert!(index.state().bytes <= crate::limits::PLACE_LISTS_BYTES_MAX / 4 * 3);
     }
 }

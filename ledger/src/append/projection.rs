@@ -18,7 +18,6 @@ use crate::store::{
 
 use super::authorise::{ministry_only, not_allowed, project_writer};
 use super::overlay::{Effects, StageError};
-use super::places;
 use super::receipt::Warning;
 use super::staging::{Receipts, Staging};
 
@@ -176,31 +175,10 @@ impl Staging<'_> {
             // memory, or read from the store as far as needed: `places.rs`)
             // and those this group staged there, merged in id order. A
             // project the group changed is read as staged.
-            let remembered = self.memory.places.get(pcode, sector);
-            // What memory holds of the place, and where the store is read
-            // on from if that is not all of it (`Some(None)`: from the start).
-            let (from_memory, after) = match &remembered {
-                Some(listed) => (&listed.candidates[..], listed.through.as_deref().map(Some)),
-                None => (&[][..], Some(None)),
-            };
-            let written = from_memory
-                .iter()
-                .cloned()
-                .map(Ok)
-                .chain(after.into_iter().flat_map(|after| {
-                    places::as_written(
-                        self.store,
-                        Some(&self.memory.projects),
-                        pcode,
-                        sector,
-                        after,
-                    )
-                    .map(|candidate| candidate.map(Arc::new))
-                }));
-            // What is read, to remember: the place whole if the loop reads
-            // to its end, else as far as it read.
-            let mut read = after.is_some().then(Vec::new);
-            let mut whole = true;
+            let mut written =
+                self.memory
+                    .places
+                    .read(self.store, &self.memory.projects, pcode, sector);
             let mut staged = BTreeSet::new();
             for overlay in [&self.group.coverage, &self.request.coverage] {
                 // A range of the ordered set: a group of thousands of
@@ -219,11 +197,8 @@ impl Staging<'_> {
             // left. Most groups move nothing, and most candidates then need
             // no look-up of the group's projects.
             let moved_out = !self.group.left.is_empty() || !self.request.left.is_empty();
-            for written in merged(written, staged) {
+            for written in merged(written.by_ref(), staged) {
                 let written = written?;
-                if let (Some(read), Some(form)) = (read.as_mut(), written.form()) {
-                    read.push(Arc::clone(form));
-                }
                 let other_id = written.id();
                 if other_id == project_id
                     || seen.as_ref().is_some_and(|seen| seen.contains(other_id))
@@ -266,18 +241,10 @@ impl Staging<'_> {
                 });
                 in_place += 1;
                 if in_place >= per_place {
-                    whole = false;
                     break;
                 }
             }
-            if let Some(read) = read {
-                if whole {
-                    self.memory.places.remember(pcode, sector, read, None);
-                } else if read.len() > from_memory.len() {
-                    let through = read.last().map(|last| last.id.clone());
-                    self.memory.places.remember(pcode, sector, read, through);
-                }
-            }
+            written.finish();
         }
         Ok(found)
     }
