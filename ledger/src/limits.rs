@@ -58,6 +58,10 @@ pub const REMEMBERED_RECORDS_MAX: usize = 50_000;
 /// each list's keys: about 250 bytes a project with short titles, up to
 /// about 1.3 KB with the longest.
 pub const PLACE_LISTS_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Past days whose counts (open overlaps and uncovered needs per cell) a
+/// node keeps once asked, so that the pages of an as-of view count once
+/// (`coverage::PastTallies`); each holds what the counts of now hold.
+pub const PAST_DAYS_COUNTED_MAX: usize = 4;
 /// A donor site's outbox holds at most this many bytes of signed events
 /// waiting for the leader; past it the node answers RESOURCE_EXHAUSTED.
 pub const OUTBOX_BYTES_MAX: u64 = 256 * 1024 * 1024;

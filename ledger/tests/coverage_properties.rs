@@ -21,7 +21,7 @@ use tansiq_ledger::ids::OrgId;
 use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
 use tansiq_ledger::testing::{
-    commit_group, events, place_index_differences, place_remembered_through,
+    commit_group, events, past_days_counted, place_index_differences, place_remembered_through,
 };
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -579,15 +579,12 @@ proptest! {
     }
 }
 
-/// The totals, gaps and overlaps of now, as a ledger's tally answers them
-/// and as a scan of the store does, for every scope; the scan's answer is
-/// also checked against every pair listed at once, sorted held first and
-/// cut (what the listings that keep only the pairs they show must equal).
-fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
-    let now = AsOf {
-        cut_ms: i64::MAX,
-        day,
-    };
+/// The totals, gaps and overlaps as of `as_of`, as the ledger answers
+/// them (from the counts it keeps, if it keeps any for `as_of`) and as a
+/// scan of the store does, for every scope; the scan's answer is also
+/// checked against every pair listed at once, sorted held first and cut
+/// (what the listings that keep only the pairs they show must equal).
+fn tallied_and_scanned(ledger: &Ledger, as_of: AsOf) -> (String, String) {
     type Listing = (Vec<tansiq_ledger::coverage::Overlap>, usize);
     type HeldFirst<'a> = &'a dyn Fn(&str, Option<&str>, bool, usize) -> Listing;
     // The open pairs under a P-code: in all, and per municipality and
@@ -629,7 +626,7 @@ fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
             },
         )
     };
-    let scan = Coverage::new(ledger.store(), now);
+    let scan = Coverage::new(ledger.store(), as_of);
     let all_at_once = answer(
         &scan,
         &|pcode| {
@@ -653,7 +650,7 @@ fn tallied_and_scanned(ledger: &Ledger, day: Date) -> (String, String) {
     );
     let scanned = of(scan);
     assert_eq!(scanned, all_at_once, "cell by cell, and all pairs at once");
-    (of(ledger.coverage(now)), scanned)
+    (of(ledger.coverage(as_of)), scanned)
 }
 
 proptest! {
@@ -663,8 +660,10 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// The counts of now that commits keep up to date, cell by cell, equal
-    /// a count of everything after every step.
+    /// The counts of now that commits keep up to date, cell by cell, and
+    /// those of past days, counted once and kept, equal a count of
+    /// everything after every step; a day is kept only once it has ended
+    /// on the ledger (its last commit is on a later day).
     #[test]
     fn the_tally_kept_by_commits_equals_a_count_of_everything(
         steps in proptest::collection::vec(step(), 1..60),
@@ -678,12 +677,30 @@ proptest! {
             if checked % 8 == 7 {
                 days.push(day((checked % 90) as u8));
             }
-            for day in days {
-                let day = Date::parse(&day).unwrap();
-                let (tallied, scanned) = tallied_and_scanned(ledger, day);
+            let mut as_ofs: Vec<AsOf> = days
+                .iter()
+                .map(|day| AsOf { cut_ms: i64::MAX, day: Date::parse(day).unwrap() })
+                .collect();
+            // The day of the last commit, which later steps may still
+            // commit on, and the day before it, which has ended.
+            let last = last_commit_ms(ledger);
+            let (today, yesterday) = (
+                AsOf::end_of(Date::from_unix_ms(last)),
+                AsOf::end_of(Date::from_unix_ms(last - DAY_MS)),
+            );
+            as_ofs.extend([today, yesterday]);
+            for as_of in as_ofs {
+                let (tallied, scanned) = tallied_and_scanned(ledger, as_of);
                 if tallied != scanned && failure.is_none() {
-                    failure = Some(format!("after step {checked}, day {day}:\ntally: {tallied}\nscan:  {scanned}"));
+                    failure = Some(format!("after step {checked}, as of {as_of:?}:\ntally: {tallied}\nscan:  {scanned}"));
                 }
+            }
+            let kept = past_days_counted(ledger);
+            if (kept.contains(&today.cut_ms) || !kept.contains(&yesterday.cut_ms)) && failure.is_none() {
+                failure = Some(format!(
+                    "after step {checked}: kept the days ending {kept:?}, not the one ending {} but the one ending {}",
+                    today.cut_ms, yesterday.cut_ms
+                ));
             }
             checked += 1;
         });
@@ -691,6 +708,13 @@ proptest! {
         prop_assert_eq!(checked, steps.len());
         drop(history);
     }
+}
+
+/// The time of the ledger's last commit.
+fn last_commit_ms(ledger: &Ledger) -> i64 {
+    let tip = ledger.tip().unwrap();
+    let record = ledger.store().log_record(tip.position).unwrap();
+    record.expect("the tip is logged").committed_at_ms
 }
 
 #[test]
@@ -1011,13 +1035,12 @@ fn the_tally_sees_a_need_covered_and_uncovered() {
         let (compared, differences) = place_index_differences(ledger);
         assert_eq!(differences, Vec::<String>::new());
         lists.push(compared);
-        let day = Date::parse(&day(30)).unwrap();
-        let (tallied, scanned) = tallied_and_scanned(ledger, day);
-        assert_eq!(tallied, scanned);
         let now = AsOf {
             cut_ms: i64::MAX,
-            day,
+            day: Date::parse(&day(30)).unwrap(),
         };
+        let (tallied, scanned) = tallied_and_scanned(ledger, now);
+        assert_eq!(tallied, scanned);
         uncovered.push(
             ledger
                 .coverage(now)

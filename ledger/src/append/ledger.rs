@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{AsOf, Coverage, Tally};
+use crate::coverage::{AsOf, Coverage, KeptCounts, PastTallies, Tally};
 use crate::event::Event;
 use crate::genesis::Genesis;
 use crate::ids::{EventId, LogPosition};
@@ -104,6 +104,8 @@ pub struct Ledger {
     pub(super) replacing: StateReplacement,
     /// Counts of now, kept up to date by the commits (see `coverage::Tally`).
     pub(super) tally: Tally,
+    /// Counts of past days, counted once when asked (`coverage::PastTallies`).
+    pub(super) past: PastTallies,
 }
 
 /// A snapshot replacing the state is written in several batches (see
@@ -234,6 +236,7 @@ impl Ledger {
             memory: CrossGroupCache::default(),
             replacing: StateReplacement::default(),
             tally: Tally::default(),
+            past: PastTallies::default(),
         })
     }
 
@@ -272,6 +275,7 @@ impl Ledger {
         self.memory.places.forget_all();
         self.memory.reviewed.forget();
         self.tally.forget();
+        self.past.forget();
         if replaced.is_ok() {
             self.replacing.count.fetch_add(1, SeqCst);
         }
@@ -283,6 +287,12 @@ impl Ledger {
     #[cfg(feature = "test-support")]
     pub(crate) fn place_index_differences(&self) -> Result<(usize, Vec<String>), StoreError> {
         self.memory.places.differences(&self.store)
+    }
+
+    /// See `testing::past_days_counted`.
+    #[cfg(feature = "test-support")]
+    pub(crate) fn past_days_counted(&self) -> Vec<i64> {
+        self.past.days()
     }
 
     /// See `testing::place_remembered_through`.
@@ -326,7 +336,28 @@ impl Ledger {
     /// Coverage queries as of `as_of`; those of now answer their totals and
     /// gaps from the counts the ledger keeps up to date.
     pub fn coverage(&self, as_of: AsOf) -> Coverage<'_> {
-        Coverage::of_ledger(&self.store, as_of, &self.tally, &self.memory.reviewed)
+        let kept: Option<&dyn KeptCounts> = if as_of.cut_ms == i64::MAX {
+            Some(&self.tally)
+        } else if self.has_ended(as_of) {
+            Some(&self.past)
+        } else {
+            None
+        };
+        Coverage::of_ledger(&self.store, as_of, kept, &self.memory.reviewed)
+    }
+
+    /// Whether `as_of` is over on this ledger: its last commit is later.
+    /// Commit times never go back along the log (`commit_groups`), so
+    /// nothing committed from now on counts as of it. (Unknown, on a read
+    /// error: then not; the query reads what it needs.)
+    fn has_ended(&self, as_of: AsOf) -> bool {
+        let last = self
+            .store
+            .tip()
+            .ok()
+            .flatten()
+            .and_then(|tip| self.store.log_record(tip.position).ok().flatten());
+        last.is_some_and(|record| record.committed_at_ms > as_of.cut_ms)
     }
 
     /// Counts what was written since the last count of now (see

@@ -182,11 +182,12 @@ pub struct Totals {
     pub people_in_uncovered_needs: u64,
 }
 
-/// The counts of now that a query of now may answer from instead of
-/// reading every project (the ledger's [`super::Tally`], kept up to date
-/// by its commits). Each is given the same queries, reading what they
-/// need, to count with.
-pub(crate) trait CountsOfNow: Sync {
+/// Counts the ledger keeps, that a query may answer from instead of
+/// reading every project: of now (the ledger's [`super::Tally`], kept up
+/// to date by its commits), or of a day that has ended on the ledger
+/// ([`super::PastTallies`]: nothing committed later changes them). Each
+/// is given the same queries, reading what they need, to count with.
+pub(crate) trait KeptCounts: Sync {
     fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError>;
     fn gaps(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Vec<Gap>, StoreError>;
     /// [`Coverage::counted_cells`], from the counts kept.
@@ -203,8 +204,9 @@ pub(crate) trait CountsOfNow: Sync {
 pub struct Coverage<'a> {
     pub(crate) store: &'a Store,
     pub(crate) as_of: AsOf,
-    /// The counts of now, for queries of now (see [`CountsOfNow`]).
-    tally: Option<&'a dyn CountsOfNow>,
+    /// The counts kept for this query's point in time, if any (see
+    /// [`KeptCounts`]).
+    tally: Option<&'a dyn KeptCounts>,
     /// The pairs surely never reviewed, to skip reading their reviews.
     unreviewed: Option<&'a dyn Unreviewed>,
     /// What counts as support: what donors report, or only what the
@@ -254,19 +256,20 @@ impl<'a> Coverage<'a> {
     }
 
     /// Queries over `store` as of `as_of`, as the ledger that owns it asks
-    /// them: totals, gaps and overlaps of now are answered from `tally`,
-    /// and reviews are read only for pairs `unreviewed` does not rule out
-    /// (both kept up to date by the ledger).
+    /// them: totals, gaps and overlaps are answered from `tally`, the
+    /// counts the ledger keeps for `as_of` (if it keeps any), and reviews
+    /// are read only for pairs `unreviewed` does not rule out (both kept
+    /// up to date by the ledger).
     pub(crate) fn of_ledger(
         store: &'a Store,
         as_of: AsOf,
-        tally: &'a dyn CountsOfNow,
+        tally: Option<&'a dyn KeptCounts>,
         unreviewed: &'a dyn Unreviewed,
     ) -> Self {
         Coverage {
             store,
             as_of,
-            tally: (as_of.cut_ms == i64::MAX).then_some(tally),
+            tally,
             unreviewed: Some(unreviewed),
             count: Count::Reported,
         }

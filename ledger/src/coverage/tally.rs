@@ -18,17 +18,21 @@
 //! Never stale: a group marks its cells after its batch is written, and a
 //! query takes the marks before it reads the store, so a cell written
 //! meanwhile is either read with its new state or counted again by the
-//! next query. Queries as of an earlier date do not use the tally.
+//! next query.
+//!
+//! Queries as of an earlier day use [`PastTallies`] instead: the counts of
+//! a day that has ended on the ledger never change, so they are counted
+//! once, when first asked, and kept for the next pages of the same day.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use crate::date::Date;
 use crate::store::{cf, text_key, NeedRecord, StoreError};
 
 use super::overlap::{Cell, OverlapCounts};
-use super::query::{CountsOfNow, Coverage, Gap, Totals};
+use super::query::{AsOf, Coverage, Gap, KeptCounts, Totals};
 
 /// Where an uncovered need ranks: most people in need first, then the
 /// most severe, then by P-code and sector (the order of [`Coverage::gaps`]).
@@ -123,7 +127,7 @@ impl Tally {
     }
 }
 
-impl CountsOfNow for Tally {
+impl KeptCounts for Tally {
     /// Totals under `pcode` (a prefix; "" for all), now.
     fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError> {
         let state = self.counted(coverage)?;
@@ -174,6 +178,70 @@ impl CountsOfNow for Tally {
             })
             .map(|(cell, counts)| (cell.clone(), *counts))
             .collect())
+    }
+}
+
+/// The counts of the past days asked about most recently, each counted
+/// once (by a [`Tally`] nothing marks), at most
+/// `limits::PAST_DAYS_COUNTED_MAX` of them.
+///
+/// Only for a day that has ended on the ledger: one whose end is earlier
+/// than the last commit's time. Commit times never go back along the log,
+/// so nothing committed later is counted as of that day, and its counts
+/// are final (the ledger checks this before it hands the counts to a
+/// query: `Ledger::coverage`).
+#[derive(Default)]
+pub struct PastTallies {
+    /// By the end of their day, the most recently asked last.
+    days: Mutex<VecDeque<(i64, Arc<Tally>)>>,
+}
+
+impl PastTallies {
+    /// The counts of `as_of`'s day, now the most recently asked.
+    fn of(&self, as_of: AsOf) -> Arc<Tally> {
+        let mut days = crate::sync::lock_whole(&self.days);
+        let tally = match days.iter().position(|(cut, _)| *cut == as_of.cut_ms) {
+            Some(at) => days.remove(at).map(|(_, tally)| tally),
+            None => None,
+        }
+        .unwrap_or_default();
+        days.push_back((as_of.cut_ms, Arc::clone(&tally)));
+        while days.len() > crate::limits::PAST_DAYS_COUNTED_MAX {
+            days.pop_front();
+        }
+        tally
+    }
+
+    /// Forgets every day (the state was replaced).
+    pub(crate) fn forget(&self) {
+        crate::sync::lock_whole(&self.days).clear();
+    }
+
+    /// The ends of the days kept (cut times), the most recently asked last.
+    #[cfg(feature = "test-support")]
+    pub(crate) fn days(&self) -> Vec<i64> {
+        let days = crate::sync::lock_whole(&self.days);
+        days.iter().map(|(cut, _)| *cut).collect()
+    }
+}
+
+impl KeptCounts for PastTallies {
+    fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError> {
+        self.of(coverage.as_of()).totals(coverage, pcode)
+    }
+
+    fn gaps(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Vec<Gap>, StoreError> {
+        self.of(coverage.as_of()).gaps(coverage, pcode)
+    }
+
+    fn counted_cells(
+        &self,
+        coverage: &Coverage<'_>,
+        pcode: &str,
+        sector: Option<&str>,
+    ) -> Result<Vec<(Cell, OverlapCounts)>, StoreError> {
+        self.of(coverage.as_of())
+            .counted_cells(coverage, pcode, sector)
     }
 }
 

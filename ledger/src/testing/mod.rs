@@ -74,6 +74,13 @@ pub fn place_remembered_through(
     ledger.place_remembered_through(pcode, sector)
 }
 
+/// The days whose counts the ledger keeps for as-of queries, by the end
+/// of each (`AsOf::cut_ms`), the most recently asked last (see
+/// `coverage::PastTallies`).
+pub fn past_days_counted(ledger: &Ledger) -> Vec<i64> {
+    ledger.past_days_counted()
+}
+
 /// Rewrites every `every`-th stored signing key, project and project
 /// version (in key order, from the first) in the JSON form of store formats
 /// 1 and 2, as the previous version wrote them; the others stay in
