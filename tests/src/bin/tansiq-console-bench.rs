@@ -13,7 +13,10 @@
 //! - the gaps of the country (`/gaps?pcode=LY`);
 //! - the overlaps of the country (`/overlaps?pcode=LY`) and of everything,
 //!   those reviewed as complementary included (`/overlaps?all=1`);
-//! - a random project with its signed history (`/p/pN`).
+//! - a random project with its signed history (`/p/pN`);
+//! - the overview, and the country's gaps and overlaps, as of the middle
+//!   day of the ledger's history (`?as_of=YYYY-MM-DD`: a day that has
+//!   ended on the ledger, whose counts the node keeps once made).
 //!
 //! For each it prints the p50, p99 and maximum of the time to the last
 //! byte of the body, as this client sees it on loopback (the node's time
@@ -35,6 +38,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tansiq_ledger::date::Date;
 use tansiq_tests::scale::{self, Manifest, Scale, COUNTRY};
 use tansiq_tests::Node;
 
@@ -129,7 +133,7 @@ fn main() -> anyhow::Result<()> {
         rss_started / 1024
     );
 
-    let pages = pages(&scale);
+    let pages = pages(&manifest);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -251,9 +255,16 @@ fn ledger(dir: &Path, args: &Args) -> anyhow::Result<Manifest> {
     Ok(built.manifest)
 }
 
-fn pages(scale: &Scale) -> Vec<PageKind> {
+fn pages(manifest: &Manifest) -> Vec<PageKind> {
+    let scale = &manifest.scale;
     let (municipalities, regions, projects) =
         (scale.municipalities, scale.regions(), scale.projects);
+    // The middle simulated day: ended, since later groups committed after it.
+    let past = Date::from_unix_ms(scale::FIRST_DAY_MS + manifest.days / 2 * scale::DAY_MS);
+    let as_of = move |path: &str| {
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{joiner}as_of={past}")
+    };
     vec![
         PageKind {
             name: "overview",
@@ -303,6 +314,21 @@ fn pages(scale: &Scale) -> Vec<PageKind> {
                 format!("/p/{}", scale::project_id(rng.gen_range(0..projects)))
             }),
             marker: "history-entry",
+        },
+        PageKind {
+            name: "overview as of a past day",
+            path: Box::new(move |_| as_of("/")),
+            marker: "id=\"position\"",
+        },
+        PageKind {
+            name: "gaps of the country as of a past day",
+            path: Box::new(move |_| as_of(&format!("/gaps?pcode={COUNTRY}"))),
+            marker: "class=\"gaps\"",
+        },
+        PageKind {
+            name: "overlaps of the country as of a past day",
+            path: Box::new(move |_| as_of(&format!("/overlaps?pcode={COUNTRY}"))),
+            marker: "class=\"overlap",
         },
     ]
 }
