@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use tansiq_ledger::append::rebuild;
 use tansiq_ledger::author::Author;
-use tansiq_ledger::coverage::{AsOf, Count, Coverage};
+use tansiq_ledger::coverage::{AsOf, Count, Coverage, ProjectFilter};
 use tansiq_ledger::date::Date;
 use tansiq_ledger::event::Signatures;
 use tansiq_ledger::ids::OrgId;
@@ -22,6 +22,7 @@ use tansiq_ledger::signing::KeyPair;
 use tansiq_ledger::store::cf;
 use tansiq_ledger::testing::{
     commit_group, events, past_days_counted, place_index_differences, place_remembered_through,
+    projects_one_by_one,
 };
 use tansiq_ledger::Ledger;
 use tansiq_proto::v1 as pb;
@@ -489,6 +490,25 @@ fn answers(ledger: &Ledger, as_of: AsOf) -> String {
         donors,
         "the donors of each place read cell by cell, and from every support at once"
     );
+    // Every project as of the point, listed a page at a time (pages of
+    // three, so that listings go on after a project; and one page), as
+    // one project at a time reads it.
+    let listed = |page_size: usize| {
+        let (mut all, mut after) = (Vec::new(), String::new());
+        loop {
+            let page = coverage
+                .projects(ProjectFilter::default(), &after, page_size)
+                .unwrap();
+            all.extend(page.items);
+            match page.next {
+                Some(next) => after = next,
+                None => return all,
+            }
+        }
+    };
+    let projects = projects_one_by_one(ledger, as_of);
+    assert_eq!(listed(3), projects, "every project, in pages of three");
+    assert_eq!(listed(10_000), projects, "every project, in one page");
     let periods: Vec<_> = supports
         .iter()
         .map(|support| {
@@ -500,7 +520,8 @@ fn answers(ledger: &Ledger, as_of: AsOf) -> String {
         })
         .collect();
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        projects,
         supports,
         coverage.overlaps("LY", None, true).unwrap(),
         coverage.gaps("LY").unwrap(),

@@ -214,8 +214,19 @@ impl Coverage<'_> {
             }
             Ok::<_, StoreError>(items.len() < limit)
         };
-        if filter.pcode.is_empty() {
-            // Every project, in id order, a page of records at a time.
+        if filter.pcode.is_empty() && self.as_of.cut_ms != i64::MAX {
+            // Every project as of the cut, in id order, in one read.
+            let mut kept = |id: String, project: ProjectRecord| {
+                if filter.keeps(&project) {
+                    items.push((id, project));
+                }
+                items.len() < limit
+            };
+            self.store
+                .each_project_at(after, self.as_of.cut_ms, &mut kept)?;
+        } else if filter.pcode.is_empty() {
+            // Every project now, in id order, a page of records at a time
+            // (each project's state of now is its last version: one seek).
             let mut from = after.to_owned();
             'scan: loop {
                 let page = self

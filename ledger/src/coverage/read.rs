@@ -5,7 +5,7 @@ use rocksdb::IteratorMode;
 
 use crate::store::{
     cf, decode_record, split_text_key, text_key, Decode, ProjectRecord, ProjectVersion, Store,
-    StoreError,
+    StoreError, VersionTime,
 };
 
 impl Store {
@@ -54,6 +54,82 @@ impl Store {
             |v: &ProjectVersion| v.committed_at_ms,
         )?;
         Ok(version.map(|v| v.project))
+    }
+
+    /// Every project's state as committed at or before `cut_ms`, in id
+    /// order from the first id greater than `after` ("": from the first),
+    /// to `each` until it returns false; projects registered later are
+    /// left out. One forward read of the versions family: a project's
+    /// versions follow each other in log order, and commit times never go
+    /// back along the log, so its state at the cut is the last version
+    /// read before one committed later. Each version is decoded only as
+    /// far as its time ([`VersionTime`]), and only that last one whole; the
+    /// versions after the first one past the cut not at all. What
+    /// [`Store::project_at`] answers for each
+    /// project, without an iterator and a seek per project.
+    pub(crate) fn each_project_at(
+        &self,
+        after: &str,
+        cut_ms: i64,
+        mut each: impl FnMut(String, ProjectRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(cf::PROJECT_VERSIONS));
+        if after.is_empty() {
+            iter.seek_to_first();
+        } else {
+            // Past every version of `after` (`after` NUL position), and
+            // before any greater id (whose byte after `after` is not NUL).
+            let mut from = text_key(&[after]);
+            from.extend_from_slice(&[0xFF; 9]);
+            iter.seek(&from);
+        }
+        // The project being read: its id (with its NUL), its last version
+        // committed by the cut so far (as stored: only that one is decoded,
+        // the others only as far as their time), and whether a version
+        // after the cut was reached.
+        let mut current: Vec<u8> = Vec::new();
+        let mut state: Option<Vec<u8>> = None;
+        let mut past_the_cut = false;
+        loop {
+            let id = match iter.key() {
+                Some(key) => Some(
+                    key.len()
+                        .checked_sub(8)
+                        .map(|at| &key[..at])
+                        .filter(|id| id.last() == Some(&0))
+                        .ok_or_else(|| {
+                            StoreError::Corrupt("project version key without an id".into())
+                        })?,
+                ),
+                None => None,
+            };
+            if id != Some(current.as_slice()) {
+                if let Some(stored) = state.take() {
+                    let version: ProjectVersion = decode_record(cf::PROJECT_VERSIONS, &stored)?;
+                    let name = &current[..current.len() - 1];
+                    if !each(String::from_utf8_lossy(name).into_owned(), version.project) {
+                        return Ok(());
+                    }
+                }
+                let Some(id) = id else { break };
+                current = id.to_vec();
+                past_the_cut = false;
+            }
+            if !past_the_cut {
+                let value = iter.value().unwrap_or_default();
+                let VersionTime(committed_at_ms) = decode_record(cf::PROJECT_VERSIONS, value)?;
+                if committed_at_ms <= cut_ms {
+                    let stored = state.get_or_insert_with(Vec::new);
+                    stored.clear();
+                    stored.extend_from_slice(value);
+                } else {
+                    past_the_cut = true;
+                }
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(())
     }
 
     /// (P-code, sector, project id) of every project ever located under

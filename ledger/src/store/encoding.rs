@@ -188,6 +188,29 @@ impl Decode for ProjectVersion {
     }
 }
 
+/// When a [`ProjectVersion`] was committed, read without decoding its
+/// project: in protobuf, field 1 of its message alone (the project, field
+/// 2, is skipped over by its length); in JSON, from the whole version.
+pub(crate) struct VersionTime(pub i64);
+
+/// The part of `stored::ProjectVersion` that [`VersionTime`] reads.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StoredVersionTime {
+    #[prost(int64, tag = "1")]
+    committed_at_ms: i64,
+}
+
+impl Decode for VersionTime {
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        match bytes.split_first() {
+            Some((&BINARY, rest)) => <StoredVersionTime as prost::Message>::decode(rest)
+                .map(|time| VersionTime(time.committed_at_ms))
+                .map_err(|error| error.to_string()),
+            _ => ProjectVersion::decode(bytes).map(|version| VersionTime(version.committed_at_ms)),
+        }
+    }
+}
+
 fn event_id(bytes: &[u8]) -> Result<EventId, String> {
     EventId::from_slice(bytes).map_err(|error| error.to_string())
 }

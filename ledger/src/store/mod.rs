@@ -8,7 +8,7 @@ mod batch;
 pub mod cf;
 mod db;
 mod encoding;
-pub(crate) use encoding::{decode_record, Decode, EncodedProject};
+pub(crate) use encoding::{decode_record, Decode, EncodedProject, VersionTime};
 mod error;
 pub(crate) mod keys;
 mod records;

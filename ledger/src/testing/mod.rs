@@ -74,6 +74,28 @@ pub fn place_remembered_through(
     ledger.place_remembered_through(pcode, sector)
 }
 
+/// Every project's state as of `as_of`, read one project at a time: each
+/// id in the projects family, its state by a look-up of its own versions
+/// (`Coverage::project_as_registered`), those registered later left out.
+/// What a listing of every project must equal.
+pub fn projects_one_by_one(
+    ledger: &Ledger,
+    as_of: crate::coverage::AsOf,
+) -> Vec<(String, crate::store::ProjectRecord)> {
+    let coverage = crate::coverage::Coverage::new(ledger.store(), as_of);
+    let ids = ledger
+        .store()
+        .dump(crate::store::cf::PROJECTS)
+        .expect("storage works");
+    ids.into_iter()
+        .filter_map(|(id, _)| {
+            let id = String::from_utf8(id.to_vec()).expect("project ids are text");
+            let project = coverage.project_as_registered(&id).expect("storage works");
+            project.map(|project| (id, project))
+        })
+        .collect()
+}
+
 /// The days whose counts the ledger keeps for as-of queries, by the end
 /// of each (`AsOf::cut_ms`), the most recently asked last (see
 /// `coverage::PastTallies`).
