@@ -3,7 +3,8 @@
 # configuration: starts tansiq-node on DIR (a ledger that
 # `bench/coverage.sh --dir DIR` built), asks what analysts ask (the
 # console's overview, the country's totals, overlaps and gaps, a region's
-# matrix, 200 who-supports, the console's map of the country) and prints
+# matrix, 200 who-supports, the console's map of the country, the overview
+# and overlaps as of six past days) and prints
 # the node's VmRSS and VmHWM (peak) from /proc after each step. The map
 # gets a square per region (LY00..LY99, the bench's), written to DIR.
 # Usage: bench/memory.sh DIR [MUNICIPALITIES (default 10000, as the bench's)]
@@ -52,4 +53,13 @@ done
 memory "200 who-supports"
 curl -sf -o /dev/null "http://$http/map"
 memory "console map of the country"
+# As of past days: the node keeps the counts of the last few days asked
+# (limits::PAST_DAYS_COUNTED_MAX, 4); six days, so that two are dropped.
+# The bench's ledgers begin on 2024-01-01, a simulated day per group of
+# 2,000 events: these days have ended on a ledger of a million or more.
+for day in 2024-06-01 2024-08-01 2024-10-01 2024-12-01 2025-02-01 2025-04-01; do
+  curl -sf -o /dev/null "http://$http/?as_of=$day"
+  curl -sf -o /dev/null "http://$http/overlaps?as_of=$day"
+  memory "overview + overlaps as of $day"
+done
 echo "build: dev profile's $bin/tansiq-node"

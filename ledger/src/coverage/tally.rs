@@ -95,6 +95,37 @@ impl Tally {
         marks.everything = true;
     }
 
+    /// About how many bytes the counts take: each entry's key and value,
+    /// its strings' bytes (each rounded up as the allocator does, to 16),
+    /// and a share of the tree's nodes (16 per entry).
+    pub(crate) fn bytes(&self) -> usize {
+        const NODE: usize = 16;
+        fn text(text: &str) -> usize {
+            text.len().next_multiple_of(16)
+        }
+        let cell = |(pcode, sector): &Cell| text(pcode) + text(sector);
+        let state = crate::sync::lock_whole(&self.state);
+        let pairs: usize = (state.pairs.keys())
+            .map(|key| std::mem::size_of::<(Cell, OverlapCounts)>() + NODE + cell(key))
+            .sum();
+        let gaps: usize = (state.gaps.iter())
+            .map(|(key, need)| {
+                std::mem::size_of::<(Cell, NeedRecord)>()
+                    + NODE
+                    + cell(key)
+                    + text(&need.period_start)
+                    + text(&need.period_end)
+                    + text(&need.source)
+            })
+            .sum();
+        let ranked: usize = (state.ranked.iter())
+            .map(|(_, _, pcode, sector)| {
+                std::mem::size_of::<Rank>() + NODE + text(pcode) + text(sector)
+            })
+            .sum();
+        pairs + gaps + ranked
+    }
+
     /// Counts the cells written since the last count (everything on a new
     /// day), so that the next query of now finds them counted.
     pub(crate) fn count(&self, coverage: &Coverage<'_>) -> Result<(), StoreError> {
@@ -182,8 +213,12 @@ impl KeptCounts for Tally {
 }
 
 /// The counts of the past days asked about most recently, each counted
-/// once (by a [`Tally`] nothing marks), at most
-/// `limits::PAST_DAYS_COUNTED_MAX` of them.
+/// once (by a [`Tally`] nothing marks): at most
+/// `limits::PAST_DAYS_COUNTED_MAX` days, taking at most
+/// `limits::PAST_COUNTS_BYTES_MAX` together (about: [`Tally::bytes`]).
+/// A day whose counts alone take more is answered, then not kept: on a
+/// ledger that large every page as of a past day counts again, and the
+/// node's memory stays bounded by its limits, not by the ledger's size.
 ///
 /// Only for a day that has ended on the ledger: one whose end is earlier
 /// than the last commit's time. Commit times never go back along the log,
@@ -192,24 +227,62 @@ impl KeptCounts for Tally {
 /// query: `Ledger::coverage`).
 #[derive(Default)]
 pub struct PastTallies {
-    /// By the end of their day, the most recently asked last.
-    days: Mutex<VecDeque<(i64, Arc<Tally>)>>,
+    /// The most recently asked last.
+    days: Mutex<VecDeque<Day>>,
+}
+
+/// One past day's counts.
+struct Day {
+    /// The end of the day ([`AsOf::cut_ms`]).
+    cut_ms: i64,
+    tally: Arc<Tally>,
+    /// What its counts take, once counted.
+    bytes: Option<usize>,
 }
 
 impl PastTallies {
     /// The counts of `as_of`'s day, now the most recently asked.
     fn of(&self, as_of: AsOf) -> Arc<Tally> {
         let mut days = crate::sync::lock_whole(&self.days);
-        let tally = match days.iter().position(|(cut, _)| *cut == as_of.cut_ms) {
-            Some(at) => days.remove(at).map(|(_, tally)| tally),
+        let day = match days.iter().position(|day| day.cut_ms == as_of.cut_ms) {
+            Some(at) => days.remove(at),
             None => None,
         }
-        .unwrap_or_default();
-        days.push_back((as_of.cut_ms, Arc::clone(&tally)));
-        while days.len() > crate::limits::PAST_DAYS_COUNTED_MAX {
-            days.pop_front();
-        }
+        .unwrap_or_else(|| Day {
+            cut_ms: as_of.cut_ms,
+            tally: Arc::default(),
+            bytes: None,
+        });
+        let tally = Arc::clone(&day.tally);
+        days.push_back(day);
         tally
+    }
+
+    /// `ask`, of the counts of `coverage`'s day; then the counts kept are
+    /// brought back within their limits.
+    fn answer<T>(
+        &self,
+        coverage: &Coverage<'_>,
+        ask: impl FnOnce(&Tally) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tally = self.of(coverage.as_of());
+        let answer = ask(&tally)?;
+        // Counted now (by `ask`): measured outside the days' lock, since
+        // measuring waits for the tally's own.
+        let bytes = tally.bytes();
+        let mut days = crate::sync::lock_whole(&self.days);
+        if let Some(day) = days.iter_mut().find(|day| Arc::ptr_eq(&day.tally, &tally)) {
+            if day.bytes.is_none() {
+                tracing::debug!(cut_ms = day.cut_ms, bytes, "counted a past day");
+                day.bytes = Some(bytes);
+            }
+        }
+        keep_within(
+            &mut days,
+            crate::limits::PAST_DAYS_COUNTED_MAX,
+            crate::limits::PAST_COUNTS_BYTES_MAX,
+        );
+        Ok(answer)
     }
 
     /// Forgets every day (the state was replaced).
@@ -221,17 +294,30 @@ impl PastTallies {
     #[cfg(feature = "test-support")]
     pub(crate) fn days(&self) -> Vec<i64> {
         let days = crate::sync::lock_whole(&self.days);
-        days.iter().map(|(cut, _)| *cut).collect()
+        days.iter().map(|day| day.cut_ms).collect()
+    }
+}
+
+/// Drops the days asked least recently until at most `days_max` are left,
+/// taking at most `bytes_max` together (a day not yet measured counts as
+/// nothing: it is being counted, and is measured once it is).
+fn keep_within(days: &mut VecDeque<Day>, days_max: usize, bytes_max: usize) {
+    let mut bytes: usize = days.iter().filter_map(|day| day.bytes).sum();
+    while days.len() > days_max || bytes > bytes_max {
+        let Some(dropped) = days.pop_front() else {
+            break;
+        };
+        bytes -= dropped.bytes.unwrap_or(0);
     }
 }
 
 impl KeptCounts for PastTallies {
     fn totals(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Totals, StoreError> {
-        self.of(coverage.as_of()).totals(coverage, pcode)
+        self.answer(coverage, |tally| tally.totals(coverage, pcode))
     }
 
     fn gaps(&self, coverage: &Coverage<'_>, pcode: &str) -> Result<Vec<Gap>, StoreError> {
-        self.of(coverage.as_of()).gaps(coverage, pcode)
+        self.answer(coverage, |tally| tally.gaps(coverage, pcode))
     }
 
     fn counted_cells(
@@ -240,8 +326,9 @@ impl KeptCounts for PastTallies {
         pcode: &str,
         sector: Option<&str>,
     ) -> Result<Vec<(Cell, OverlapCounts)>, StoreError> {
-        self.of(coverage.as_of())
-            .counted_cells(coverage, pcode, sector)
+        self.answer(coverage, |tally| {
+            tally.counted_cells(coverage, pcode, sector)
+        })
     }
 }
 
@@ -305,5 +392,43 @@ fn set_gap(state: &mut State, cell: Cell, need: Option<NeedRecord>) {
     if let Some(need) = need {
         state.ranked.insert(rank(&need, &cell));
         state.gaps.insert(cell, need);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(cut_ms: i64, bytes: Option<usize>) -> Day {
+        Day {
+            cut_ms,
+            tally: Arc::default(),
+            bytes,
+        }
+    }
+
+    fn cuts(days: &VecDeque<Day>) -> Vec<i64> {
+        days.iter().map(|day| day.cut_ms).collect()
+    }
+
+    #[test]
+    fn past_days_are_dropped_least_recently_asked_first_past_either_limit() {
+        // Within both limits: all kept.
+        let mut days = VecDeque::from([day(1, Some(10)), day(2, Some(10)), day(3, None)]);
+        keep_within(&mut days, 3, 20);
+        assert_eq!(cuts(&days), [1, 2, 3]);
+        // Past the bytes: the least recently asked goes first; the one
+        // being counted (not yet measured) weighs nothing.
+        days.push_back(day(4, Some(5)));
+        keep_within(&mut days, 4, 20);
+        assert_eq!(cuts(&days), [2, 3, 4]);
+        // Past the number of days.
+        days.push_back(day(5, Some(1)));
+        keep_within(&mut days, 3, 100);
+        assert_eq!(cuts(&days), [3, 4, 5]);
+        // A day larger than the bytes alone is not kept.
+        days.push_back(day(6, Some(101)));
+        keep_within(&mut days, 10, 100);
+        assert_eq!(cuts(&days), Vec::<i64>::new());
     }
 }
