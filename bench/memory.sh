@@ -14,7 +14,8 @@ municipalities=${2:-10000}
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins
-bin="$CARGO_TARGET_DIR/debug"
+# TANSIQ_BIN: a folder holding other tansiq-node and tansiq binaries to measure.
+bin="${TANSIQ_BIN:-$CARGO_TARGET_DIR/debug}"
 grpc=127.0.0.1:27611
 http=127.0.0.1:27612
 boundaries="$dir/memory-regions.geojson"
@@ -62,4 +63,4 @@ for day in 2024-06-01 2024-08-01 2024-10-01 2024-12-01 2025-02-01 2025-04-01; do
   curl -sf -o /dev/null "http://$http/overlaps?as_of=$day"
   memory "overview + overlaps as of $day"
 done
-echo "build: dev profile's $bin/tansiq-node"
+echo "build: $bin/tansiq-node (dev profile unless TANSIQ_BIN names another)"

@@ -63,9 +63,12 @@ pub const PLACE_LISTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// (`coverage::PastTallies`); each holds what the counts of now hold.
 pub const PAST_DAYS_COUNTED_MAX: usize = 4;
 /// What the counts of those past days take together at most (about:
-/// `Tally::bytes`); a day whose counts alone take more is not kept (about
-/// 3.3-4.4 MB a day at a million bench events: bench/README.md).
-pub const PAST_COUNTS_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// `Tally::bytes`); a day whose counts alone take more is not kept. About
+/// 3.3-4.4 MB a day at a million bench events (three or four days kept),
+/// 17 MB at five million (none kept: every as-of page counts again there,
+/// as before the days were kept, and the node's memory stays where it
+/// was; bench/README.md).
+pub const PAST_COUNTS_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// A donor site's outbox holds at most this many bytes of signed events
 /// waiting for the leader; past it the node answers RESOURCE_EXHAUSTED.
 pub const OUTBOX_BYTES_MAX: u64 = 256 * 1024 * 1024;

@@ -338,7 +338,11 @@ impl Ledger {
     pub fn coverage(&self, as_of: AsOf) -> Coverage<'_> {
         let kept: Option<&dyn KeptCounts> = if as_of.cut_ms == i64::MAX {
             Some(&self.tally)
-        } else if self.has_ended(as_of) {
+        } else if self.has_ended(as_of)
+            // A past day takes about what now takes (fewer projects);
+            // unknown before the first count of now.
+            && (self.tally.counted_bytes()).is_some_and(PastTallies::would_keep)
+        {
             Some(&self.past)
         } else {
             None

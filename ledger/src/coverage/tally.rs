@@ -26,6 +26,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::date::Date;
@@ -49,6 +50,9 @@ pub struct Tally {
     state: Mutex<State>,
     /// What the append path marks, under its own lock.
     marks: Mutex<Marks>,
+    /// [`Tally::bytes`] after the last count of everything, plus one (0:
+    /// never counted).
+    counted_bytes: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -99,31 +103,14 @@ impl Tally {
     /// its strings' bytes (each rounded up as the allocator does, to 16),
     /// and a share of the tree's nodes (16 per entry).
     pub(crate) fn bytes(&self) -> usize {
-        const NODE: usize = 16;
-        fn text(text: &str) -> usize {
-            text.len().next_multiple_of(16)
-        }
-        let cell = |(pcode, sector): &Cell| text(pcode) + text(sector);
-        let state = crate::sync::lock_whole(&self.state);
-        let pairs: usize = (state.pairs.keys())
-            .map(|key| std::mem::size_of::<(Cell, OverlapCounts)>() + NODE + cell(key))
-            .sum();
-        let gaps: usize = (state.gaps.iter())
-            .map(|(key, need)| {
-                std::mem::size_of::<(Cell, NeedRecord)>()
-                    + NODE
-                    + cell(key)
-                    + text(&need.period_start)
-                    + text(&need.period_end)
-                    + text(&need.source)
-            })
-            .sum();
-        let ranked: usize = (state.ranked.iter())
-            .map(|(_, _, pcode, sector)| {
-                std::mem::size_of::<Rank>() + NODE + text(pcode) + text(sector)
-            })
-            .sum();
-        pairs + gaps + ranked
+        state_bytes(&crate::sync::lock_whole(&self.state))
+    }
+
+    /// What the counts took after the last count of everything (see
+    /// [`Tally::bytes`]), without waiting for a count under way; None
+    /// before the first.
+    pub(crate) fn counted_bytes(&self) -> Option<usize> {
+        self.counted_bytes.load(Relaxed).checked_sub(1)
     }
 
     /// Counts the cells written since the last count (everything on a new
@@ -145,6 +132,8 @@ impl Tally {
             *state = State::default();
             count_everything(coverage, &mut state)?;
             state.day = Some(day);
+            self.counted_bytes
+                .store(state_bytes(&state).saturating_add(1), Relaxed);
             return Ok(state);
         }
         for cell in &marks.cells {
@@ -212,6 +201,34 @@ impl KeptCounts for Tally {
     }
 }
 
+/// See [`Tally::bytes`].
+fn state_bytes(state: &State) -> usize {
+    const NODE: usize = 16;
+    fn text(text: &str) -> usize {
+        text.len().next_multiple_of(16)
+    }
+    let cell = |(pcode, sector): &Cell| text(pcode) + text(sector);
+    let pairs: usize = (state.pairs.keys())
+        .map(|key| std::mem::size_of::<(Cell, OverlapCounts)>() + NODE + cell(key))
+        .sum();
+    let gaps: usize = (state.gaps.iter())
+        .map(|(key, need)| {
+            std::mem::size_of::<(Cell, NeedRecord)>()
+                + NODE
+                + cell(key)
+                + text(&need.period_start)
+                + text(&need.period_end)
+                + text(&need.source)
+        })
+        .sum();
+    let ranked: usize = (state.ranked.iter())
+        .map(|(_, _, pcode, sector)| {
+            std::mem::size_of::<Rank>() + NODE + text(pcode) + text(sector)
+        })
+        .sum();
+    pairs + gaps + ranked
+}
+
 /// The counts of the past days asked about most recently, each counted
 /// once (by a [`Tally`] nothing marks): at most
 /// `limits::PAST_DAYS_COUNTED_MAX` days, taking at most
@@ -248,10 +265,22 @@ impl PastTallies {
             Some(at) => days.remove(at),
             None => None,
         }
-        .unwrap_or_else(|| Day {
-            cut_ms: as_of.cut_ms,
-            tally: Arc::default(),
-            bytes: None,
+        .unwrap_or_else(|| {
+            // A new day: room for it is made before it is counted, so
+            // that the counts kept never take more than their limit,
+            // even while one is being counted. It will take about what
+            // the largest kept day takes.
+            let expected = days.iter().filter_map(|day| day.bytes).max();
+            keep_within(
+                &mut days,
+                crate::limits::PAST_DAYS_COUNTED_MAX - 1,
+                crate::limits::PAST_COUNTS_BYTES_MAX.saturating_sub(expected.unwrap_or(0)),
+            );
+            Day {
+                cut_ms: as_of.cut_ms,
+                tally: Arc::default(),
+                bytes: None,
+            }
         });
         let tally = Arc::clone(&day.tally);
         days.push_back(day);
@@ -283,6 +312,13 @@ impl PastTallies {
             crate::limits::PAST_COUNTS_BYTES_MAX,
         );
         Ok(answer)
+    }
+
+    /// Whether a day whose counts take about `bytes` would be kept: one
+    /// that would not is not worth counting whole (a query then reads the
+    /// projections cell by cell, holding less at once).
+    pub(crate) fn would_keep(bytes: usize) -> bool {
+        bytes <= crate::limits::PAST_COUNTS_BYTES_MAX
     }
 
     /// Forgets every day (the state was replaced).
