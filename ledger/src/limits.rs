@@ -63,8 +63,8 @@ pub const PLACE_LISTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// (`coverage::PastTallies`); each holds what the counts of now hold.
 pub const PAST_DAYS_COUNTED_MAX: usize = 4;
 /// What the counts of those past days take together at most (about:
-/// `Tally::bytes`); a day whose counts alone take more is not kept. About
-/// 3.3-4.4 MB a day at a million bench events (three or four days kept),
+/// `Tally::counted_bytes`); a day whose counts alone take more is not
+/// kept. About 3.3-4.4 MB a day at a million bench events (three kept),
 /// 17 MB at five million (none kept: every as-of page counts again there,
 /// as before the days were kept, and the node's memory stays where it
 /// was; bench/README.md).

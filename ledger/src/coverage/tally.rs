@@ -50,8 +50,7 @@ pub struct Tally {
     state: Mutex<State>,
     /// What the append path marks, under its own lock.
     marks: Mutex<Marks>,
-    /// [`Tally::bytes`] after the last count of everything, plus one (0:
-    /// never counted).
+    /// [`Tally::counted_bytes`], plus one (0: never counted).
     counted_bytes: AtomicUsize,
 }
 
@@ -99,16 +98,9 @@ impl Tally {
         marks.everything = true;
     }
 
-    /// About how many bytes the counts take: each entry's key and value,
-    /// its strings' bytes (each rounded up as the allocator does, to 16),
-    /// and a share of the tree's nodes (16 per entry).
-    pub(crate) fn bytes(&self) -> usize {
-        state_bytes(&crate::sync::lock_whole(&self.state))
-    }
-
-    /// What the counts took after the last count of everything (see
-    /// [`Tally::bytes`]), without waiting for a count under way; None
-    /// before the first.
+    /// About how many bytes the counts took after the last count of
+    /// everything ([`state_bytes`]), without waiting for a count under
+    /// way; None before the first.
     pub(crate) fn counted_bytes(&self) -> Option<usize> {
         self.counted_bytes.load(Relaxed).checked_sub(1)
     }
@@ -132,8 +124,9 @@ impl Tally {
             *state = State::default();
             count_everything(coverage, &mut state)?;
             state.day = Some(day);
-            self.counted_bytes
-                .store(state_bytes(&state).saturating_add(1), Relaxed);
+            let bytes = state_bytes(&state);
+            tracing::debug!(%day, bytes, "counted everything");
+            self.counted_bytes.store(bytes.saturating_add(1), Relaxed);
             return Ok(state);
         }
         for cell in &marks.cells {
@@ -201,7 +194,9 @@ impl KeptCounts for Tally {
     }
 }
 
-/// See [`Tally::bytes`].
+/// About how many bytes `state` takes: each entry's key and value, its
+/// strings' bytes (each rounded up as the allocator does, to 16), and a
+/// share of the tree's nodes (16 per entry).
 fn state_bytes(state: &State) -> usize {
     const NODE: usize = 16;
     fn text(text: &str) -> usize {
@@ -232,7 +227,8 @@ fn state_bytes(state: &State) -> usize {
 /// The counts of the past days asked about most recently, each counted
 /// once (by a [`Tally`] nothing marks): at most
 /// `limits::PAST_DAYS_COUNTED_MAX` days, taking at most
-/// `limits::PAST_COUNTS_BYTES_MAX` together (about: [`Tally::bytes`]).
+/// `limits::PAST_COUNTS_BYTES_MAX` together (about:
+/// [`Tally::counted_bytes`]).
 /// A day whose counts alone take more is answered, then not kept: on a
 /// ledger that large every page as of a past day counts again, and the
 /// node's memory stays bounded by its limits, not by the ledger's size.
@@ -253,8 +249,6 @@ struct Day {
     /// The end of the day ([`AsOf::cut_ms`]).
     cut_ms: i64,
     tally: Arc<Tally>,
-    /// What its counts take, once counted.
-    bytes: Option<usize>,
 }
 
 impl PastTallies {
@@ -270,7 +264,10 @@ impl PastTallies {
             // that the counts kept never take more than their limit,
             // even while one is being counted. It will take about what
             // the largest kept day takes.
-            let expected = days.iter().filter_map(|day| day.bytes).max();
+            let expected = days
+                .iter()
+                .filter_map(|day| day.tally.counted_bytes())
+                .max();
             keep_within(
                 &mut days,
                 crate::limits::PAST_DAYS_COUNTED_MAX - 1,
@@ -279,7 +276,6 @@ impl PastTallies {
             Day {
                 cut_ms: as_of.cut_ms,
                 tally: Arc::default(),
-                bytes: None,
             }
         });
         let tally = Arc::clone(&day.tally);
@@ -294,20 +290,9 @@ impl PastTallies {
         coverage: &Coverage<'_>,
         ask: impl FnOnce(&Tally) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tally = self.of(coverage.as_of());
-        let answer = ask(&tally)?;
-        // Counted now (by `ask`): measured outside the days' lock, since
-        // measuring waits for the tally's own.
-        let bytes = tally.bytes();
-        let mut days = crate::sync::lock_whole(&self.days);
-        if let Some(day) = days.iter_mut().find(|day| Arc::ptr_eq(&day.tally, &tally)) {
-            if day.bytes.is_none() {
-                tracing::debug!(cut_ms = day.cut_ms, bytes, "counted a past day");
-                day.bytes = Some(bytes);
-            }
-        }
+        let answer = ask(&self.of(coverage.as_of()))?;
         keep_within(
-            &mut days,
+            &mut crate::sync::lock_whole(&self.days),
             crate::limits::PAST_DAYS_COUNTED_MAX,
             crate::limits::PAST_COUNTS_BYTES_MAX,
         );
@@ -338,12 +323,15 @@ impl PastTallies {
 /// taking at most `bytes_max` together (a day not yet measured counts as
 /// nothing: it is being counted, and is measured once it is).
 fn keep_within(days: &mut VecDeque<Day>, days_max: usize, bytes_max: usize) {
-    let mut bytes: usize = days.iter().filter_map(|day| day.bytes).sum();
+    let mut bytes: usize = days
+        .iter()
+        .filter_map(|day| day.tally.counted_bytes())
+        .sum();
     while days.len() > days_max || bytes > bytes_max {
         let Some(dropped) = days.pop_front() else {
             break;
         };
-        bytes -= dropped.bytes.unwrap_or(0);
+        bytes -= dropped.tally.counted_bytes().unwrap_or(0);
     }
 }
 
@@ -435,11 +423,15 @@ fn set_gap(state: &mut State, cell: Cell, need: Option<NeedRecord>) {
 mod tests {
     use super::*;
 
+    /// A day whose counts took `bytes` (None: not yet counted).
     fn day(cut_ms: i64, bytes: Option<usize>) -> Day {
+        let tally = Tally::default();
+        if let Some(bytes) = bytes {
+            tally.counted_bytes.store(bytes + 1, Relaxed);
+        }
         Day {
             cut_ms,
-            tally: Arc::default(),
-            bytes,
+            tally: Arc::new(tally),
         }
     }
 
