@@ -355,13 +355,14 @@ impl Ledger {
     /// nothing committed from now on counts as of it. (Unknown, on a read
     /// error: then not; the query reads what it needs.)
     fn has_ended(&self, as_of: AsOf) -> bool {
-        let last = self
-            .store
-            .tip()
-            .ok()
-            .flatten()
-            .and_then(|tip| self.store.log_record(tip.position).ok().flatten());
-        last.is_some_and(|record| record.committed_at_ms > as_of.cut_ms)
+        (self.tip().and_then(|tip| self.committed_at(&tip))).is_ok_and(|last| last > as_of.cut_ms)
+    }
+
+    /// When the position `tip` was committed (`i64::MIN` when nothing is
+    /// logged there): no later commit is earlier.
+    fn committed_at(&self, tip: &Tip) -> Result<i64, StoreError> {
+        let record = self.store.log_record(tip.position)?;
+        Ok(record.map_or(i64::MIN, |record| record.committed_at_ms))
     }
 
     /// Counts what was written since the last count of now (see
@@ -428,10 +429,7 @@ impl Ledger {
         // rebuild cut by them): a group is committed no earlier than the
         // last position. Deterministic: a function of the log, so every
         // node of a cluster gets the same times whatever the clocks did.
-        let mut floor = self
-            .store
-            .log_record(tip.position)?
-            .map_or(i64::MIN, |record| record.committed_at_ms);
+        let mut floor = self.committed_at(&tip)?;
         let mut staging = Staging::new(&self.store, &self.memory, tip, 0);
         staging.receipts = receipts;
         let mut outcomes = Vec::with_capacity(groups.len());
