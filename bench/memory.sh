@@ -8,6 +8,9 @@
 # the node's VmRSS and VmHWM (peak) from /proc after each step. The map
 # gets a square per region (LY00..LY99, the bench's), written to DIR.
 # Usage: bench/memory.sh DIR [MUNICIPALITIES (default 10000, as the bench's)]
+# Each line also gives the node's anonymous and file-backed resident memory,
+# and RocksDB's share from its metrics. NODE_ENV="env NAME=VALUE" runs the
+# node with an environment variable set (e.g. MALLOC_ARENA_MAX=8, to compare).
 set -euo pipefail
 dir=${1:?usage: bench/memory.sh DIR [MUNICIPALITIES]}
 municipalities=${2:-10000}
@@ -28,14 +31,22 @@ boundaries="$dir/memory-regions.geojson"
   done
   printf ']}'
 } >"$boundaries"
-"$bin/tansiq-node" --data-dir "$dir" --listen $grpc --plaintext --http $http \
+${NODE_ENV:-} "$bin/tansiq-node" --data-dir "$dir" --listen $grpc --plaintext --http $http \
   --boundaries "$boundaries" >"$dir/memory-node.log" 2>&1 &
 node=$!
 trap 'kill $node 2>/dev/null || true' EXIT
 cli() { "$bin/tansiq" --node "http://$grpc" "$@" >/dev/null; }
 for _ in $(seq 1 600); do cli head 2>/dev/null && break; sleep 0.5; done
 memory() {
-  printf '%-34s %s\n' "$1" "$(awk '/^VmRSS|^VmHWM/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$node/status)"
+  local store
+  # RocksDB's own share, from the node's metrics: table readers (index and
+  # filter blocks, outside the cache), the block cache, the memtables.
+  store=$(curl -sf "http://$http/metrics" | awk '
+    /^tansiq_store_table_readers_bytes / {r = $2}
+    /^tansiq_store_block_cache_bytes / {c = $2}
+    /^tansiq_store_memtable_bytes / {m = $2}
+    END {printf "store: readers %d cache %d memtables %d MiB", r/1048576, c/1048576, m/1048576}')
+  printf '%-34s %s %s\n' "$1" "$(awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$node/status)" "$store"
 }
 memory "started"
 curl -sf -o /dev/null "http://$http/"

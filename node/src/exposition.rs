@@ -31,6 +31,8 @@ pub struct Exported {
     pub open_files: IntGauge,
     pub store_sst_bytes: IntGauge,
     pub store_memtable_bytes: IntGauge,
+    pub store_table_readers_bytes: IntGauge,
+    pub store_block_cache_bytes: IntGauge,
     pub store_write_stopped: IntGauge,
     pub raft_term: IntGauge,
     pub raft_leader: IntGauge,
@@ -214,6 +216,16 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
             &registry,
             "tansiq_store_memtable_bytes",
             "Bytes of RocksDB's memtables",
+        ),
+        store_table_readers_bytes: gauge(
+            &registry,
+            "tansiq_store_table_readers_bytes",
+            "Bytes RocksDB estimates its open table files' readers hold (index and filter blocks outside the block cache)",
+        ),
+        store_block_cache_bytes: gauge(
+            &registry,
+            "tansiq_store_block_cache_bytes",
+            "Bytes of RocksDB's block cache in use (memtables are charged to it too)",
         ),
         store_write_stopped: gauge(
             &registry,

@@ -65,6 +65,12 @@ impl LedgerService {
             .store_memtable_bytes
             .set(sizes.memtable_bytes as i64);
         exported
+            .store_table_readers_bytes
+            .set(sizes.table_readers_bytes as i64);
+        exported
+            .store_block_cache_bytes
+            .set(sizes.block_cache_bytes as i64);
+        exported
             .store_write_stopped
             .set(i64::from(sizes.write_stopped));
         if let Some(replication) = &self.replication {

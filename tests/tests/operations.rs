@@ -752,7 +752,7 @@ async fn healthz_and_readyz_say_whether_to_send_clients() {
 
 /// `/metrics` parses as Prometheus text exposition, and its counters move
 /// under load: events committed, requests refused by reason, commit
-/// latency; connections refused by the per-address limit, and the
+/// latency, RocksDB's memory; connections refused by the per-address limit, and the
 /// connections open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_exposition_and_move_under_load() {
@@ -803,6 +803,13 @@ async fn metrics_parse_as_prometheus_exposition_and_move_under_load() {
     assert!(probes::sample(&after, "tansiq_log_position", None).unwrap() >= 20.0);
     assert!(probes::sample(&after, "tansiq_commit_latency_seconds_count", None).unwrap() >= 21.0);
     assert!(probes::sample(&after, "tansiq_open_files", None).unwrap() > 0.0);
+    // RocksDB's memory: the events just written are in memtables, whose
+    // size is charged to the block cache (read from a family that uses it:
+    // RocksDB's default family has no cache and would say 0).
+    let memtables = probes::sample(&after, "tansiq_store_memtable_bytes", None).unwrap();
+    assert!(memtables > 0.0);
+    assert!(probes::sample(&after, "tansiq_store_block_cache_bytes", None).unwrap() >= memtables);
+    assert!(probes::sample(&after, "tansiq_store_table_readers_bytes", None).is_some());
     assert_eq!(
         probes::sample(
             &after,

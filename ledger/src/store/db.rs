@@ -563,10 +563,21 @@ impl Store {
     }
 
     /// What the store holds on disk and in memory, for monitoring: bytes of
-    /// live SST files and of memtables over every column family, and
-    /// whether RocksDB stopped writes (a write stall).
+    /// live SST files, of memtables and of open table files' readers over
+    /// every column family, the shared block cache's use, and whether
+    /// RocksDB stopped writes (a write stall).
     pub fn sizes(&self) -> StoreSizes {
-        let mut sizes = StoreSizes::default();
+        let mut sizes = StoreSizes {
+            // One cache for every family but RocksDB's default, which the
+            // store never uses (`Store::options`): read once, from the log's.
+            block_cache_bytes: self
+                .db
+                .property_int_value_cf(self.cf(cf::LOG), "rocksdb.block-cache-usage")
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+            ..StoreSizes::default()
+        };
         for name in cf::all() {
             let family = self.cf(name);
             let property = |key: &str| {
@@ -578,6 +589,7 @@ impl Store {
             };
             sizes.sst_bytes += property("rocksdb.live-sst-files-size");
             sizes.memtable_bytes += property("rocksdb.cur-size-all-mem-tables");
+            sizes.table_readers_bytes += property("rocksdb.estimate-table-readers-mem");
             sizes.write_stopped |= property("rocksdb.is-write-stopped") != 0;
         }
         sizes
@@ -614,6 +626,12 @@ pub struct StoreSizes {
     pub sst_bytes: u64,
     /// Memtables, bytes.
     pub memtable_bytes: u64,
+    /// Readers of open table files (their index and filter blocks, held
+    /// outside the block cache), bytes, as RocksDB estimates them.
+    pub table_readers_bytes: u64,
+    /// The block cache in use (data blocks; memtables are charged to it
+    /// too), bytes.
+    pub block_cache_bytes: u64,
     /// RocksDB stopped writes.
     pub write_stopped: bool,
 }
