@@ -9,7 +9,30 @@ use tansiq_node::config::{Args, Config, LogFormat};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// RocksDB is C++ and allocates through glibc's malloc, not the allocator
+/// above: its block cache's blocks, memtable arenas and iterators' buffers.
+/// glibc gives each thread that allocates under contention an arena of its
+/// own (up to eight per core) and returns freed memory from an arena only
+/// at its top, so blocks read by one query thread and evicted later leave
+/// holes in every arena: at a million events, RocksDB's 64 MiB cache ended
+/// up spread over five arenas of 48-60 MiB each, and the node's peak after
+/// bench/memory.sh's steps was 305-343 MiB (165 MiB with one arena; the
+/// ingest benches moved within their noise). One arena, unless the operator
+/// set `MALLOC_ARENA_MAX` themselves.
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a parameter of glibc's allocator; it is
+        // called before the node starts any thread.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let mut args = Args::parse();
     if let Some(task) = args.maintenance.take() {
         return match tansiq_node::maintenance::run(task) {
