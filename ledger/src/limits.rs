@@ -64,11 +64,10 @@ pub const PLACE_LISTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const PAST_DAYS_COUNTED_MAX: usize = 4;
 /// What the counts of those past days take together at most (about:
 /// `Tally::counted_bytes`); a day whose counts alone take more is not
-/// kept. About 3.3-4.4 MB a day at a million bench events (three kept),
-/// 17 MB at five million (none kept: every as-of page counts again there,
-/// as before the days were kept, and the node's memory stays where it
-/// was; bench/README.md).
-pub const PAST_COUNTS_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// kept. About 3.3-4.4 MB a day at a million bench events (all four
+/// kept), 17 MB at five million (three kept); bench/README.md has the
+/// node's memory with them.
+pub const PAST_COUNTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// A donor site's outbox holds at most this many bytes of signed events
 /// waiting for the leader; past it the node answers RESOURCE_EXHAUSTED.
 pub const OUTBOX_BYTES_MAX: u64 = 256 * 1024 * 1024;
