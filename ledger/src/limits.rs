@@ -64,9 +64,10 @@ pub const PLACE_LISTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const PAST_DAYS_COUNTED_MAX: usize = 4;
 /// What the counts of those past days take together at most (about:
 /// `Tally::counted_bytes`); a day whose counts alone take more is not
-/// kept. About 3.3-4.4 MB a day at a million bench events (all four
-/// kept), 17 MB at five million (three kept); bench/README.md has the
-/// node's memory with them.
+/// kept. About 3.3-4.4 MB a day at a million bench events, 17 MB at five
+/// million: so, by arithmetic (room for a day is made before it is
+/// counted), all four days at 1M and three at 5M; bench/README.md has the
+/// node's memory with them (measured), not a count of the days kept.
 pub const PAST_COUNTS_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// A donor site's outbox holds at most this many bytes of signed events
 /// waiting for the leader; past it the node answers RESOURCE_EXHAUSTED.
