@@ -1,6 +1,7 @@
 //! A ledger rebuilt from its log, and a received snapshot checked by
 //! replaying its signed events before it is installed.
 
+use std::io::Seek;
 use std::path::Path;
 
 use tansiq_proto::v1 as pb;
@@ -68,23 +69,29 @@ impl Ledger {
     /// registries and heads in the file are never trusted: what is
     /// installed is a function of signed events alone (equivocation
     /// evidence, which is not, is not carried over). `scratch` is removed.
+    ///
+    /// The events are replayed as they are read from the file, which
+    /// holds the log in order with each event in its entry (store format
+    /// 4): no store is written but the rebuilt one, so a check needs one
+    /// store's memory besides the node's own, and writes the state once.
+    /// A file with entries of the layout before format 4 (their events in
+    /// a later family of the file) is first put in a store of its own,
+    /// whose log the replay then reads.
     pub(crate) fn check_snapshot(
         &self,
-        received: &Path,
+        received: &mut std::fs::File,
         scratch: &Path,
         out: &Path,
     ) -> Result<Tip, SnapshotCheckError> {
         let checked = (|| {
-            let claimed = Ledger::open_copy(&scratch.join("claimed"), &self.genesis)
-                .map_err(RebuildError::from)?;
-            claimed.replace_state(received, Vec::new())?;
-            let claimed_tip = claimed.tip()?;
-            let rebuilt = rebuild(
-                &claimed,
-                &scratch.join("rebuilt"),
-                i64::MAX,
-                Signatures::Verify,
-            )?;
+            received.rewind()?;
+            let (rebuilt, claimed_tip) = match self.replay_file(received, scratch)? {
+                Some(replayed) => replayed,
+                None => {
+                    received.rewind()?;
+                    self.replay_through_a_store(received, scratch)?
+                }
+            };
             let rebuilt_tip = rebuilt.tip()?;
             if claimed_tip != rebuilt_tip {
                 return Err(SnapshotCheckError::HeadMismatch {
@@ -94,8 +101,6 @@ impl Ledger {
                     rebuilt_head: rebuilt_tip.head,
                 });
             }
-            // Its caches and memtables are not needed for the write.
-            drop(claimed);
             let store = rebuilt.store();
             store.write_state(&store.db().snapshot(), out)?;
             Ok(rebuilt_tip)
@@ -106,6 +111,135 @@ impl Ledger {
         }
         checked
     }
+
+    /// Replays the log of the state file `received` as it is read, into
+    /// a new ledger under `scratch`; returns it and the tip the file
+    /// claims, or None when an entry of the log does not carry its event
+    /// (the layout before store format 4). The log's entries must come
+    /// in order, from position 1, each once.
+    fn replay_file(
+        &self,
+        received: &mut std::fs::File,
+        scratch: &Path,
+    ) -> Result<Option<(Ledger, Tip)>, SnapshotCheckError> {
+        use crate::store::{cf, keys};
+        let target = scratch.join("rebuilt");
+        let mut claimed = None;
+        let mut earlier_layout = false;
+        let rebuilt = replay(self.genesis(), &target, Signatures::Verify, |send| {
+            let log = cf_index(cf::LOG);
+            let meta = cf_index(cf::META);
+            let mut next = LogPosition(1);
+            let mut chunk: LogChunk = (Vec::new(), Vec::new());
+            // Set when this reader stops the file's read on purpose.
+            let mut stopped: Option<Result<(), StoreError>> = None;
+            let read = crate::store::snapshot_file::read_pairs(
+                std::io::BufReader::new(&mut *received),
+                |family, key, value| {
+                    let mut stop = |why: Result<(), StoreError>| {
+                        stopped = Some(why);
+                        Err(std::io::Error::other("stopped"))
+                    };
+                    // Every pair's family is checked, though only the log
+                    // and the tip are read: a file of unknown families is
+                    // not one this node wrote.
+                    crate::store::state_family(family)?;
+                    if family == meta && key == keys::META_TIP {
+                        match keys::decode_tip(value) {
+                            Ok(tip) => claimed = Some(tip),
+                            Err(error) => return stop(Err(error)),
+                        }
+                    }
+                    if family != log {
+                        return Ok(());
+                    }
+                    let (record, envelope) = match crate::store::decode_log_pair(key, value) {
+                        Ok(pair) => pair,
+                        Err(error) => return stop(Err(error)),
+                    };
+                    if record.position != next {
+                        return stop(Err(corrupt(format!(
+                            "its log has position {} where {next} comes next",
+                            record.position
+                        ))));
+                    }
+                    next = next.next();
+                    let Some(envelope) = envelope else {
+                        earlier_layout = true;
+                        return stop(Ok(()));
+                    };
+                    chunk.0.push(record);
+                    chunk.1.push(envelope);
+                    if chunk.0.len() == REBUILD_CHUNK_EVENTS && !send(std::mem::take(&mut chunk)) {
+                        return stop(Ok(()));
+                    }
+                    Ok(())
+                },
+            );
+            match (read, stopped) {
+                (_, Some(why)) => why,
+                (Ok(_), None) => {
+                    if !chunk.0.is_empty() {
+                        send(chunk);
+                    }
+                    Ok(())
+                }
+                (Err(error), None) => Err(corrupt(format!("snapshot file: {error}"))),
+            }
+        })?;
+        if earlier_layout {
+            drop(rebuilt);
+            std::fs::remove_dir_all(&target)?;
+            return Ok(None);
+        }
+        let claimed =
+            claimed.ok_or_else(|| corrupt("the snapshot names no tip of its log".into()))?;
+        Ok(Some((rebuilt, claimed)))
+    }
+
+    /// A snapshot check for a file of the layout before store format 4:
+    /// the file put whole in a store under `scratch` (its families
+    /// checked as they are copied), whose log is then replayed.
+    fn replay_through_a_store(
+        &self,
+        received: &mut std::fs::File,
+        scratch: &Path,
+    ) -> Result<(Ledger, Tip), SnapshotCheckError> {
+        let copy = scratch.join("received.snapshot");
+        let mut writer = crate::store::snapshot_file::Writer::create(&copy)?;
+        crate::store::snapshot_file::read_pairs(
+            std::io::BufReader::new(&mut *received),
+            |family, key, value| {
+                crate::store::state_family(family)?;
+                writer.put(family, key, value)
+            },
+        )?;
+        writer.finish_file()?;
+        let claimed = Ledger::open_copy(&scratch.join("claimed"), &self.genesis)
+            .map_err(RebuildError::from)?;
+        claimed.replace_state(&copy, Vec::new())?;
+        let claimed_tip = claimed.tip()?;
+        let rebuilt = rebuild(
+            &claimed,
+            &scratch.join("rebuilt"),
+            i64::MAX,
+            Signatures::Verify,
+        )?;
+        Ok((rebuilt, claimed_tip))
+    }
+}
+
+/// The index of a state family in a snapshot file.
+fn cf_index(family: &str) -> u8 {
+    let index = crate::store::cf::STATE
+        .iter()
+        .position(|name| *name == family)
+        .expect("invariant: the family is a state family");
+    u8::try_from(index).expect("invariant: fewer than 255 state families")
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt(format!("snapshot: {what}"))
 }
 
 /// Log positions a rebuild reads, verifies and writes at once: large
@@ -148,13 +282,48 @@ pub fn rebuild(
     cut_ms: i64,
     signatures: Signatures,
 ) -> Result<Ledger, RebuildError> {
-    let rebuilt = Ledger::open_copy(target, source.genesis())?;
+    replay(source.genesis(), target, signatures, |send| {
+        let mut from = LogPosition(1);
+        while let Some(chunk) = read_chunk(source, from, cut_ms)? {
+            // A chunk shorter than asked ends the log, or stops at the cut.
+            let full = chunk.0.len() == REBUILD_CHUNK_EVENTS;
+            from = chunk.0.last().map_or(from, |last| last.position.next());
+            if !send(chunk) || !full {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Replays the log chunks `read` hands to its sink, in order, into a new
+/// ledger at `target` (see [`rebuild`]). `read` runs on a thread of its
+/// own, and each chunk is admitted (decoded, signatures verified) there;
+/// the sink says false once the replay stopped (a refusal), and `read`
+/// should stop too. Its error ends the replay.
+fn replay(
+    genesis: &crate::genesis::Genesis,
+    target: &Path,
+    signatures: Signatures,
+    read: impl FnOnce(&mut dyn FnMut(LogChunk) -> bool) -> Result<(), StoreError> + Send,
+) -> Result<Ledger, RebuildError> {
+    let rebuilt = Ledger::open_copy(target, genesis)?;
     if rebuilt.tip()?.position.0 != 0 {
         return Err(RebuildError::TargetNotEmpty(target.to_path_buf()));
     }
+    let chain = genesis.chain.clone();
     let (chunks, admitted) = std::sync::mpsc::sync_channel::<Result<AdmittedChunk, StoreError>>(1);
     std::thread::scope(|scope| -> Result<(), RebuildError> {
-        scope.spawn(move || read_and_admit(source, cut_ms, signatures, &chunks));
+        scope.spawn(move || {
+            let sender = chunks.clone();
+            let mut send = |(records, envelopes): LogChunk| {
+                let admitted = admit_chunk(&chain, records, envelopes, signatures);
+                sender.send(Ok(admitted)).is_ok()
+            };
+            if let Err(error) = read(&mut send) {
+                let _ = chunks.send(Err(error));
+            }
+        });
         for chunk in admitted {
             let AdmittedChunk { records, groups } = chunk?;
             let outcomes = rebuilt.commit_groups(
@@ -188,55 +357,35 @@ pub fn rebuild(
     Ok(rebuilt)
 }
 
-/// The rebuild's first stage: reads `source`'s log up to `cut_ms` in
-/// chunks, decodes and verifies each, and sends it on; stops at the end of
-/// the log, at the cut, at an error (sent on), or when the receiver is gone.
-fn read_and_admit(
-    source: &Ledger,
-    cut_ms: i64,
+/// One chunk of the log admitted: decoded, its signatures verified
+/// (unless trusted), its events grouped by commit time.
+fn admit_chunk(
+    chain: &crate::signing::ChainId,
+    records: Vec<LogRecord>,
+    envelopes: Vec<pb::SignedEvent>,
     signatures: Signatures,
-    chunks: &std::sync::mpsc::SyncSender<Result<AdmittedChunk, StoreError>>,
-) {
-    let chain = source.chain().clone();
-    let mut from = LogPosition(1);
-    loop {
-        let read = read_chunk(source, from, cut_ms);
-        let (records, envelopes) = match read {
-            Ok(Some(read)) => read,
-            Ok(None) => return,
-            Err(error) => {
-                let _ = chunks.send(Err(error));
-                return;
-            }
-        };
-        // A chunk shorter than asked ends the log, or stops at the cut.
-        let full = records.len() == REBUILD_CHUNK_EVENTS;
-        from = records.last().map_or(from, |last| last.position.next());
-        let mut requests =
-            admit(&chain, envelopes.into_iter().map(|e| vec![e]), signatures).into_iter();
-        // One group per commit time, in log order.
-        let mut groups: Vec<(Vec<CheckedRequest>, i64)> = Vec::new();
-        for record in &records {
-            let request = requests.next().expect("invariant: one request per record");
-            match groups.last_mut() {
-                Some((group, at)) if *at == record.committed_at_ms => group.push(request),
-                _ => groups.push((vec![request], record.committed_at_ms)),
-            }
-        }
-        for (group, _) in &mut groups {
-            if group.iter().all(Result::is_ok) {
-                let events = std::mem::take(group)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .collect();
-                *group = vec![Ok(events)];
-            }
-        }
-        if chunks.send(Ok(AdmittedChunk { records, groups })).is_err() || !full {
-            return;
+) -> AdmittedChunk {
+    let mut requests = admit(chain, envelopes.into_iter().map(|e| vec![e]), signatures).into_iter();
+    // One group per commit time, in log order.
+    let mut groups: Vec<(Vec<CheckedRequest>, i64)> = Vec::new();
+    for record in &records {
+        let request = requests.next().expect("invariant: one request per record");
+        match groups.last_mut() {
+            Some((group, at)) if *at == record.committed_at_ms => group.push(request),
+            _ => groups.push((vec![request], record.committed_at_ms)),
         }
     }
+    for (group, _) in &mut groups {
+        if group.iter().all(Result::is_ok) {
+            let events = std::mem::take(group)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            *group = vec![Ok(events)];
+        }
+    }
+    AdmittedChunk { records, groups }
 }
 
 /// Log records and their events.

@@ -16,8 +16,10 @@
 //!   log), read from one RocksDB snapshot and streamed to a file next to the
 //!   database (`<db>.snapshots/`, format in `snapshot_file.rs`): building
 //!   and sending one does not hold the ledger in memory. Installing one
-//!   checks the file's hash while copying it, then replaces the state from
-//!   the copy in batches of a few MiB, crash-safe (`Store::replace_state`).
+//!   replays its signed events into a scratch ledger as the file is read
+//!   (`Ledger::check_snapshot`; the file's hash checked at its end), then
+//!   replaces the state from the state so rebuilt in batches of a few MiB,
+//!   crash-safe (`Store::replace_state`).
 
 // openraft's traits fix the error type (`StorageError`, large); helpers return it too.
 #![allow(clippy::result_large_err)]

@@ -4,7 +4,6 @@
 //! ledger's state as files, checked by replaying their events before they
 //! are installed.
 
-use std::io::{BufReader, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -237,47 +236,34 @@ impl StateMachine {
     }
 
     /// The blocking part of installing a received snapshot `file` (see
-    /// `install_snapshot`): copy it checking its hash, rebuild it from its
-    /// signed events, replace the state from the checked copy, publish it.
+    /// `install_snapshot`): rebuild it from its signed events as it is
+    /// read (its hash checked at its end), replace the state from the
+    /// checked state so written, publish that.
     fn install_from(
         &self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
         mut file: std::fs::File,
     ) -> Result<(), StorageError<NodeId>> {
-        let damaged = |error: std::io::Error| -> StorageError<NodeId> {
-            StorageIOError::read_snapshot(Some(meta.signature()), &error).into()
-        };
-        file.rewind().map_err(damaged)?;
         let dir = self.snapshot_dir()?;
-        let copying = dir.join(format!("installing-{}.tmp", unique()));
-        let mut copy = crate::store::snapshot_file::Writer::create(&copying).map_err(io_write)?;
-        crate::store::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
-            crate::store::state_family(family)?;
-            copy.put(family, key, value)
-        })
-        .map_err(|error| {
-            // Nothing was written; the partial copy goes.
-            let _ = std::fs::remove_file(&copying);
-            damaged(error)
-        })?;
-        copy.finish_file().map_err(io_write)?;
         // What is installed is rebuilt from the snapshot's signed events,
         // every signature and rule checked again: a leader cannot make this
         // node hold records its events do not give (a forged title, owner,
         // head).
         let checked = dir.join(format!("checked-{}.tmp", unique()));
         let scratch = dir.join(format!("checking-{}", unique()));
-        let verdict = self.ledger.check_snapshot(&copying, &scratch, &checked);
-        let _ = std::fs::remove_file(&copying);
-        match verdict {
+        match self.ledger.check_snapshot(&mut file, &scratch, &checked) {
             Ok(tip) => tracing::info!(
                 position = tip.position.0,
                 head = %tip.head,
                 "a received snapshot was rebuilt from its signed events and checked"
             ),
             Err(error) => {
-                tracing::error!(%error, "refused a snapshot: its events do not give the state it claims; nothing was installed");
-                return Err(damaged(std::io::Error::other(error.to_string())));
+                tracing::error!(%error, "refused a snapshot: it is damaged, or its events do not give the state it claims; nothing was installed");
+                return Err(StorageIOError::read_snapshot(
+                    Some(meta.signature()),
+                    &std::io::Error::other(error.to_string()),
+                )
+                .into());
             }
         }
         // The replacement names the checked file: it must outlive a power cut.
@@ -451,11 +437,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(file))
     }
 
-    /// Copies the received snapshot into this node's snapshot directory,
-    /// checking its hash, before anything is written; then replaces the
-    /// state from that copy in batches of a few MiB (crash-safe: see
-    /// `Store::replace_state`), so that memory does not grow with the
-    /// ledger. The copy becomes this node's current snapshot.
+    /// Checks the received snapshot by replaying its signed events into a
+    /// new store as the file is read (`Ledger::check_snapshot`; nothing of
+    /// this node's state is written before it passes), then replaces the
+    /// state from the state so rebuilt, in batches of a few MiB
+    /// (crash-safe: see `Store::replace_state`), so that memory does not
+    /// grow with the ledger. The rebuilt state's file becomes this node's
+    /// current snapshot.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, BasicNode>,

@@ -104,6 +104,12 @@ fn forge(from: &Path, to: &Path, mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>)
 
 /// A ledger at `dir` whose one event registers Tripoli (LY01).
 fn tripoli_ledger(dir: &Path) -> Arc<Ledger> {
+    places_ledger(dir, &[("LY01", "Tripoli")])
+}
+
+/// A ledger at `dir` whose events register `places` (P-code, name), one
+/// event each, in one commit group.
+fn places_ledger(dir: &Path, places: &[(&str, &str)]) -> Arc<Ledger> {
     let source = ledger(dir);
     let mut ministry = crate::author::Author::new(
         source.chain().clone(),
@@ -112,22 +118,25 @@ fn tripoli_ledger(dir: &Path) -> Arc<Ledger> {
         0,
         None,
     );
-    let (event, _) = ministry.sign(
-        pb::event_body::Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
-            pcode: "LY01".into(),
-            admin_level: 1,
-            country: "LY".into(),
-            name: Some(pb::Names {
-                latin: "Tripoli".into(),
-                arabic: String::new(),
+    let events = places.iter().map(|(pcode, name)| {
+        let (event, _) = ministry.sign(
+            pb::event_body::Kind::MunicipalityRegistered(pb::MunicipalityRegistered {
+                pcode: (*pcode).into(),
+                admin_level: 1,
+                country: "LY".into(),
+                name: Some(pb::Names {
+                    latin: (*name).into(),
+                    arabic: String::new(),
+                }),
+                ..Default::default()
             }),
-            ..Default::default()
-        }),
-        0,
-    );
+            0,
+        );
+        vec![event]
+    });
     let requests = crate::event::admit(
         source.chain(),
-        [vec![event]],
+        events.collect::<Vec<_>>(),
         crate::event::Signatures::Verify,
     );
     source
@@ -181,6 +190,129 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
     // the follower's state as it was.
     // Events are kept in their log entries (store format 4).
     a_changed_tripoli_is_refused(dir.path(), &honest, &meta, cf::LOG).await;
+}
+
+/// A snapshot is replayed as its file is read, so the file's log must
+/// be the log: a whole file (its BLAKE3 trailer recomputed) whose log
+/// skips a position, comes out of order, repeats an entry, or that names
+/// no tip, is refused, and the node's state stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_whose_log_is_not_in_order_from_one_or_names_no_tip_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = places_ledger(
+        &dir.path().join("source"),
+        &[
+            ("LY01", "Tripoli"),
+            ("LY02", "Benghazi"),
+            ("LY03", "Misrata"),
+        ],
+    );
+    assert_eq!(source.tip().expect("tip").position.0, 3);
+    let honest = dir.path().join("honest.snapshot");
+    StateMachine::new(Arc::clone(&source))
+        .dump_state(&honest)
+        .expect("dump the state");
+    let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+    let log = cf::STATE.iter().position(|f| *f == cf::LOG).expect("log") as u8;
+    let meta_family = cf::STATE.iter().position(|f| *f == cf::META).expect("meta") as u8;
+    let position = |key: &[u8]| u64::from_be_bytes(key.try_into().expect("8 bytes"));
+    type Pair = (u8, Vec<u8>, Vec<u8>);
+    type Change = Box<dyn Fn(Vec<Pair>) -> Vec<Pair>>;
+    let cases: Vec<(&str, &str, Change)> = vec![
+        (
+            "skips position 2",
+            "position 3 where 2 comes next",
+            Box::new(move |pairs: Vec<Pair>| {
+                pairs
+                    .into_iter()
+                    .filter(|(family, key, _)| *family != log || position(key) != 2)
+                    .collect()
+            }),
+        ),
+        (
+            "has 3 before 2",
+            "position 3 where 2 comes next",
+            Box::new(move |mut pairs: Vec<Pair>| {
+                let at = |pairs: &[Pair], p: u64| {
+                    pairs
+                        .iter()
+                        .position(|(family, key, _)| *family == log && position(key) == p)
+                        .expect("entry")
+                };
+                let (two, three) = (at(&pairs, 2), at(&pairs, 3));
+                pairs.swap(two, three);
+                pairs
+            }),
+        ),
+        (
+            "repeats position 1",
+            "position 1 where 2 comes next",
+            Box::new(move |mut pairs: Vec<Pair>| {
+                let first = pairs
+                    .iter()
+                    .position(|(family, key, _)| *family == log && position(key) == 1)
+                    .expect("entry");
+                let repeated = pairs[first].clone();
+                pairs.insert(first + 1, repeated);
+                pairs
+            }),
+        ),
+        (
+            "names no tip",
+            "names no tip",
+            Box::new(move |pairs: Vec<Pair>| {
+                pairs
+                    .into_iter()
+                    .filter(|(family, key, _)| {
+                        *family != meta_family || key.as_slice() != crate::store::keys::META_TIP
+                    })
+                    .collect()
+            }),
+        ),
+    ];
+    for (case, why, change) in cases {
+        let mut pairs = Vec::new();
+        let file = std::fs::File::open(&honest).expect("open the snapshot");
+        crate::store::snapshot_file::read_pairs(BufReader::new(file), |family, key, value| {
+            pairs.push((family, key.to_vec(), value.to_vec()));
+            Ok(())
+        })
+        .expect("read the snapshot");
+        let changed = change(pairs);
+        let forged = dir.path().join(format!("{case}.snapshot"));
+        let mut writer = crate::store::snapshot_file::Writer::create(&forged).expect("create");
+        for (family, key, value) in &changed {
+            writer.put(*family, key, value).expect("write");
+        }
+        writer.finish_file().expect("finish");
+
+        let other = ledger(&dir.path().join(format!("other {case}")));
+        let before = other.tip().expect("tip");
+        let refused = StateMachine::new(Arc::clone(&other))
+            .install_snapshot(
+                &meta,
+                Box::new(tokio::fs::File::open(&forged).await.expect("open")),
+            )
+            .await;
+        let refused = refused.expect_err(&format!("a snapshot whose log {case} was installed"));
+        assert!(refused.to_string().contains(why), "{case}: {refused}");
+        assert_eq!(other.tip().expect("tip"), before, "{case}");
+        assert!(
+            other.store().municipality("LY01").expect("read").is_none(),
+            "{case}"
+        );
+    }
+    // The honest file itself installs: the cases above fail for what
+    // they changed.
+    let follower = ledger(&dir.path().join("follower"));
+    StateMachine::new(Arc::clone(&follower))
+        .install_snapshot(
+            &meta,
+            Box::new(tokio::fs::File::open(&honest).await.expect("open")),
+        )
+        .await
+        .expect("the honest snapshot installs");
+    assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
 }
 
 /// A snapshot from a member whose store is of a format before 4 (each

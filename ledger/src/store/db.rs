@@ -682,6 +682,26 @@ fn one_envelope(
 }
 
 /// An event's envelope, decoded from its stored bytes.
+/// A pair of the log family as a state file carries it: the entry's
+/// record, and its event when the entry holds it (None in the layout
+/// before store format 4, where the event is kept in the events family).
+pub(crate) fn decode_log_pair(
+    key: &[u8],
+    value: &[u8],
+) -> Result<(LogRecord, Option<pb::SignedEvent>), StoreError> {
+    let position = u64::from_be_bytes(
+        key.try_into()
+            .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
+    );
+    let record = decode_log(LogPosition(position), value)?;
+    let in_log = &value[LOG_RECORD_BYTES..];
+    if in_log.is_empty() {
+        return Ok((record, None));
+    }
+    let envelope = decode_envelope(&record.event_id, in_log)?;
+    Ok((record, Some(envelope)))
+}
+
 fn decode_envelope(id: &EventId, envelope: &[u8]) -> Result<pb::SignedEvent, StoreError> {
     pb::SignedEvent::decode(envelope)
         .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))

@@ -15,6 +15,7 @@ mod records;
 mod replace;
 pub mod snapshot_file;
 
+pub(crate) use db::decode_log_pair;
 pub use db::{KeyValue, Store, StoreSizes, FORMAT_VERSION};
 
 /// The store's folder in a data directory (and in a backup).
