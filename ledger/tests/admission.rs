@@ -299,6 +299,21 @@ fn an_iati_activity_identifier_names_one_project_on_the_ledger() {
         ),
         other => panic!("a second project took TWIN-1: {other:?}"),
     }
+    // A store of a release before format 5 has no index of identifiers:
+    // it is written from the projects when the store is upgraded, and the
+    // rule holds on.
+    assert_eq!(
+        tansiq_ledger::testing::as_written_before_format_5(&ledger),
+        1
+    );
+    drop(ledger);
+    let ledger = self::ledger(dir.path());
+    let mut b = author("twin-b", 4);
+    let (taken, _) = b.sign(project("b-water", "TWIN-1"), 0);
+    assert!(matches!(
+        commit(&ledger, vec![taken]),
+        Err(Rejection::IdentifierTaken { project, .. }) if project == "a-water"
+    ));
     let mut b = author("twin-b", 4);
     let (again, _) = a.sign(project("a-water-2", "TWIN-1"), 0);
     assert!(matches!(

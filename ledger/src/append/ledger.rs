@@ -148,7 +148,7 @@ impl Ledger {
         new_chain: NewChain,
         copy: UpgradeCopy,
     ) -> Result<Ledger, OpenError> {
-        let store = Store::open(path)?;
+        let mut store = Store::open(path)?;
         match store.format_version()? {
             Some(found) if found > crate::store::FORMAT_VERSION => {
                 return Err(OpenError::NewerFormat {
@@ -161,7 +161,8 @@ impl Ledger {
             Some(found) if found < crate::store::FORMAT_VERSION => match copy {
                 UpgradeCopy::Keep => {
                     let kept = copy_before_upgrade(&store, path)?;
-                    store.set_format_version(crate::store::FORMAT_VERSION)?;
+                    store = with_every_family(store, path)?;
+                    upgrade(&store, found)?;
                     tracing::info!(
                         from = found,
                         to = crate::store::FORMAT_VERSION,
@@ -177,7 +178,8 @@ impl Ledger {
                     );
                 }
                 UpgradeCopy::Skip => {
-                    store.set_format_version(crate::store::FORMAT_VERSION)?;
+                    store = with_every_family(store, path)?;
+                    upgrade(&store, found)?;
                     tracing::warn!(
                         from = found,
                         to = crate::store::FORMAT_VERSION,
@@ -270,7 +272,6 @@ impl Ledger {
         self.memory.orgs.forget_all();
         self.memory.municipalities.forget_all();
         self.memory.forget_iati_owners();
-        self.memory.forget_iati_projects();
         self.memory.projects.forget_all();
         self.memory.places.forget_all();
         self.memory.reviewed.forget();
@@ -469,7 +470,6 @@ impl Ledger {
         }
         self.memory.orgs.remember(written.orgs);
         self.memory.municipalities.remember(written.municipalities);
-        self.memory.note_iati_projects(&written.projects);
         self.memory
             .places
             .note_written(&written.projects, &written.left);
@@ -492,6 +492,31 @@ pub(crate) enum Durability {
     /// target. A crash loses what no flush has written yet, and not
     /// the same amount in every column family.
     Unlogged,
+}
+
+/// A store of an earlier format may lack families added since: added
+/// (empty, after any copy of it as it was is kept), and the store opened
+/// again so that they share its budgets.
+fn with_every_family(mut store: Store, path: &Path) -> Result<Store, StoreError> {
+    if store.add_missing_families()? == 0 {
+        return Ok(store);
+    }
+    drop(store);
+    Store::open(path)
+}
+
+/// Brings a store of format `found` (before this one) to this format:
+/// what the formats since need written, then the version. The records of
+/// earlier formats read as they are (see `store::FORMAT_VERSION`).
+fn upgrade(store: &Store, found: u32) -> Result<(), StoreError> {
+    if found < 5 {
+        let indexed = store.index_iati_activities()?;
+        tracing::info!(
+            indexed,
+            "indexed the projects' IATI activity identifiers (store format 5)"
+        );
+    }
+    store.set_format_version(crate::store::FORMAT_VERSION)
 }
 
 pub(super) fn initialise(store: &Store, genesis: &Genesis) -> Result<(), StoreError> {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use crate::bounded_map::BoundedMap;
 use crate::ids::PublicKeyBytes;
-use crate::store::{
-    cf, decode_record, KeyRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError,
-};
+use crate::store::{KeyRecord, MunicipalityRecord, OrgRecord, ProjectRecord, Store, StoreError};
 use crate::sync::lock_whole;
 
 /// Records as last written, kept between commit groups: every event reads
@@ -29,10 +27,6 @@ pub(super) struct CrossGroupCache {
     /// IATI organisation identifier → the organisation that registered it;
     /// loaded on first use, dropped when an organisation is written.
     pub(super) iati_owners: std::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
-    /// IATI activity identifier → the project last written with it: a hint
-    /// (that project's record says whether it still has it), loaded on first
-    /// use by one scan of the projects, kept up to date by the one writer.
-    pub(super) iati_projects: std::sync::Mutex<Option<HashMap<String, String>>>,
 }
 
 impl CrossGroupCache {
@@ -56,47 +50,6 @@ impl CrossGroupCache {
 
     pub(super) fn forget_iati_owners(&self) {
         *lock_whole(&self.iati_owners) = None;
-    }
-
-    /// The project last written with the IATI activity `identifier`, if any
-    /// (see [`CrossGroupCache::iati_projects`]).
-    pub(super) fn iati_project(
-        &self,
-        store: &Store,
-        identifier: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let mut known = lock_whole(&self.iati_projects);
-        if known.is_none() {
-            let mut loaded = HashMap::new();
-            for (key, value) in store.dump(cf::PROJECTS)? {
-                let record: ProjectRecord = decode_record(cf::PROJECTS, &value)?;
-                if !record.iati_identifier.is_empty() {
-                    loaded.insert(
-                        record.iati_identifier,
-                        String::from_utf8_lossy(&key).into_owned(),
-                    );
-                }
-            }
-            *known = Some(loaded);
-        }
-        Ok(known
-            .as_ref()
-            .and_then(|projects| projects.get(identifier).cloned()))
-    }
-
-    /// Projects a commit group wrote (after its write succeeded).
-    pub(super) fn note_iati_projects(&self, written: &HashMap<String, Arc<ProjectRecord>>) {
-        if let Some(projects) = lock_whole(&self.iati_projects).as_mut() {
-            for (project_id, record) in written {
-                if !record.iati_identifier.is_empty() {
-                    projects.insert(record.iati_identifier.clone(), project_id.clone());
-                }
-            }
-        }
-    }
-
-    pub(super) fn forget_iati_projects(&self) {
-        *lock_whole(&self.iati_projects) = None;
     }
 }
 

@@ -138,7 +138,7 @@ impl Staging<'_> {
         let candidates = [
             self.request.identifiers.get(identifier).cloned(),
             self.group.identifiers.get(identifier).cloned(),
-            self.memory.iati_project(self.store, identifier)?,
+            self.store.iati_activity(identifier)?,
         ];
         for other in candidates.into_iter().flatten() {
             if other != project_id

@@ -456,6 +456,9 @@ impl<'a> Staging<'a> {
                 .is_some_and(|last| Arc::ptr_eq(last, project))
             {
                 batch.put_project(project_id, &encoded);
+                if !project.iati_identifier.is_empty() {
+                    batch.put_iati_activity(&project.iati_identifier, project_id);
+                }
                 records += 1;
             }
         }

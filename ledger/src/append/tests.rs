@@ -108,6 +108,63 @@ fn a_store_written_by_a_newer_format_is_refused_and_an_older_one_upgraded() {
     }
 }
 
+/// A family added by a later format (the IATI activities' index, format
+/// 5) is added to a store of an earlier format only when it is upgraded,
+/// after the copy of it as it was is kept: a store left as found (a
+/// backup by this version) and the kept copy keep the families their
+/// release opens, since RocksDB refuses to open a store without naming
+/// every family it has.
+#[test]
+fn a_family_added_since_is_added_on_upgrade_only_and_not_to_the_copy_kept() {
+    use crate::store::cf;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let genesis = Genesis::new_chain(
+        "tansiq-families",
+        &crate::ids::OrgId::parse("ministry").expect("org id"),
+        pb::Names::default(),
+        &[crate::signing::KeyPair::from_seed([6; 32]).public()],
+        0,
+    )
+    .expect("genesis");
+    let path = dir.path().join("db");
+    let families = |path: &std::path::Path| {
+        rocksdb::DB::list_cf(&rocksdb::Options::default(), path).expect("list the families")
+    };
+    {
+        let ledger = Ledger::open(&path, Some(&genesis)).expect("a new ledger");
+        ledger.store().set_format_version(4).expect("write");
+    }
+    {
+        let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, families(&path))
+            .expect("open as RocksDB");
+        db.drop_cf(cf::IATI_ACTIVITIES).expect("drop the family");
+    }
+    let before = families(&path);
+    assert!(!before.iter().any(|name| name == cf::IATI_ACTIVITIES));
+
+    let left = Ledger::open_upgrading(&path, Some(&genesis), super::UpgradeCopy::Leave)
+        .expect("opens as it is");
+    assert!(left.tip().is_ok());
+    drop(left);
+    assert_eq!(families(&path), before, "left as found");
+
+    let upgraded = Ledger::open(&path, Some(&genesis)).expect("upgraded");
+    assert_eq!(
+        upgraded.store().format_version().expect("read"),
+        Some(crate::store::FORMAT_VERSION)
+    );
+    drop(upgraded);
+    assert!(families(&path)
+        .iter()
+        .any(|name| name == cf::IATI_ACTIVITIES));
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("a copy kept before the upgrade")
+        .map(|entry| entry.expect("entry").path().join("db"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(families(&kept[0]), before, "the copy is as the store was");
+}
+
 #[test]
 fn a_ledger_left_in_the_format_it_was_found_in_refuses_every_write() {
     let (dir, ledger, mut ministry) = test_ledger("tansiq-left", 8);

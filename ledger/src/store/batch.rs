@@ -91,6 +91,14 @@ impl Batch<'_> {
     pub(crate) fn put_org(&mut self, org_id: &str, record: &OrgRecord) {
         self.put_record(cf::ORGS, org_id.as_bytes(), record);
     }
+    /// The project last written with an IATI activity identifier.
+    pub(crate) fn put_iati_activity(&mut self, identifier: &str, project_id: &str) {
+        self.batch.put_cf(
+            self.store.cf(cf::IATI_ACTIVITIES),
+            identifier.as_bytes(),
+            project_id.as_bytes(),
+        );
+    }
     pub(crate) fn put_project(&mut self, project_id: &str, encoded: &EncodedProject) {
         self.batch.put_cf(
             self.store.cf(cf::PROJECTS),

@@ -18,6 +18,10 @@ pub(crate) const REVIEWS: &str = "reviews";
 /// The log's Merkle tree: the hashes of its complete subtrees, by stored
 /// hash index (see `crate::tree`), 32 bytes each.
 pub(crate) const TREE: &str = "tree";
+/// IATI activity identifier → the id of the project last written with it:
+/// a hint, which that project's record confirms or not (store format 5;
+/// it was a map in memory, which grew with the ledger).
+pub(crate) const IATI_ACTIVITIES: &str = "iati_activities";
 /// Raft's log entries (index → entry) and its vote, committed and purged
 /// log ids, applied log id and membership (see `crate::replication`).
 pub(crate) const RAFT_LOG: &str = "raft_log";
@@ -43,6 +47,7 @@ pub const STATE: &[&str] = &[
     POLICIES,
     REVIEWS,
     TREE,
+    IATI_ACTIVITIES,
 ];
 /// The column families that hold projections (rebuildable from the log).
 pub const PROJECTIONS: &[&str] = &[
@@ -55,6 +60,7 @@ pub const PROJECTIONS: &[&str] = &[
     NEEDS,
     POLICIES,
     REVIEWS,
+    IATI_ACTIVITIES,
 ];
 /// The node's own families: the Raft log and metadata, the outbox.
 pub const LOCAL: &[&str] = &[RAFT_LOG, RAFT_META, OUTBOX];

@@ -30,11 +30,21 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`. A store that
+    /// exists opens with the families it has: one of an earlier format may
+    /// lack a family added since, which [`Store::add_missing_families`]
+    /// adds when the store is upgraded (and only then: a store left in its
+    /// format keeps the families its release opens).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let (mut options, families) = Store::options();
         options.create_if_missing(true);
-        options.create_missing_column_families(true);
+        let families = match Store::existing_families(path) {
+            Some(existing) => Store::only(families, &existing),
+            None => {
+                options.create_missing_column_families(true);
+                families
+            }
+        };
         let db = DB::open_cf_descriptors(&options, path, families)?;
         let store = Store {
             db,
@@ -54,6 +64,10 @@ impl Store {
         let mut tries = 0;
         loop {
             let (mut options, families) = Store::options();
+            let families = match Store::existing_families(path) {
+                Some(existing) => Store::only(families, &existing),
+                None => families,
+            };
             options.set_max_open_files(-1);
             match DB::open_cf_descriptors_read_only(&options, path, families, false) {
                 Ok(db) => {
@@ -70,6 +84,46 @@ impl Store {
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// The column families of the store at `path`, if one is there.
+    fn existing_families(path: &Path) -> Option<Vec<String>> {
+        DB::list_cf(&Options::default(), path).ok()
+    }
+
+    /// `families` that are among `existing`, and the existing ones this
+    /// version does not know (a newer format's: opened, so that the
+    /// store's version is read and named).
+    fn only(
+        families: Vec<ColumnFamilyDescriptor>,
+        existing: &[String],
+    ) -> Vec<ColumnFamilyDescriptor> {
+        let mut kept: Vec<_> = families
+            .into_iter()
+            .filter(|descriptor| existing.iter().any(|name| name == descriptor.name()))
+            .collect();
+        for name in existing {
+            if name != "default" && !cf::all().any(|known| known == name) {
+                kept.push(ColumnFamilyDescriptor::new(name, Options::default()));
+            }
+        }
+        kept
+    }
+
+    /// Adds the column families this version has and the store lacks
+    /// (empty), before a store of an earlier format is upgraded; returns
+    /// how many. They are created with RocksDB's default options: open
+    /// the store again to use them with this store's (its shared cache
+    /// and memtable budget, its filters).
+    pub(crate) fn add_missing_families(&mut self) -> Result<usize, StoreError> {
+        let mut added = 0;
+        for name in cf::all() {
+            if self.db.cf_handle(name).is_none() {
+                self.db.create_cf(name, &Options::default())?;
+                added += 1;
+            }
+        }
+        Ok(added)
     }
 
     fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
@@ -356,6 +410,45 @@ impl Store {
         self.get_record(cf::PROJECTS, project_id.as_bytes())
     }
 
+    /// The project last written with the IATI activity `identifier`, if
+    /// any: a hint, which that project's record confirms or not.
+    pub(crate) fn iati_activity(&self, identifier: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(cf::IATI_ACTIVITIES), identifier.as_bytes())?
+            .map(|project| String::from_utf8_lossy(&project).into_owned()))
+    }
+
+    /// Writes the IATI activities' index (see [`cf::IATI_ACTIVITIES`]) of a
+    /// store of a format before 5, from one scan of the projects: each
+    /// identifier names the project whose record holds it. In batches of
+    /// a few MiB, synced at the end. Returns how many it wrote.
+    pub(crate) fn index_iati_activities(&self) -> Result<u64, StoreError> {
+        let mut batch = WriteBatch::default();
+        let mut written = 0;
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf::PROJECTS), IteratorMode::Start)
+        {
+            let (project_id, value) = item?;
+            let record: ProjectRecord = decode_record(cf::PROJECTS, &value)?;
+            if record.iati_identifier.is_empty() {
+                continue;
+            }
+            batch.put_cf(
+                self.cf(cf::IATI_ACTIVITIES),
+                record.iati_identifier.as_bytes(),
+                &project_id,
+            );
+            written += 1;
+            if batch.size_in_bytes() >= crate::limits::REPLACE_BATCH_BYTES {
+                self.write_unsynced(std::mem::take(&mut batch))?;
+            }
+        }
+        self.write_synced(batch)?;
+        Ok(written)
+    }
+
     /// The record of a municipality (or region, or country) by P-code, if registered.
     pub fn municipality(&self, pcode: &str) -> Result<Option<MunicipalityRecord>, StoreError> {
         self.get_record(cf::MUNICIPALITIES, pcode.as_bytes())
@@ -462,7 +555,8 @@ impl Store {
         family: &str,
         mut each: impl FnMut(serde_json::Value) -> bool,
     ) -> Result<u64, StoreError> {
-        if !cf::all().any(|name| name == family) {
+        // A store of an earlier format may lack a family added since.
+        if !cf::all().any(|name| name == family) || self.db.cf_handle(family).is_none() {
             return Err(StoreError::NoSuchFamily(family.to_owned()));
         }
         let mut pairs = 0;
@@ -500,7 +594,9 @@ impl Store {
     /// it: what [`Store::write_unlogged`] wrote is then on disk.
     pub(crate) fn flush_all(&self) -> Result<(), StoreError> {
         self.refuse_if_left()?;
-        let families: Vec<_> = cf::all().map(|family| self.cf(family)).collect();
+        let families: Vec<_> = cf::all()
+            .filter_map(|family| self.db.cf_handle(family))
+            .collect();
         let mut options = rocksdb::FlushOptions::default();
         options.set_wait(true);
         self.db.flush_cfs_opt(&families, &options)?;
@@ -579,7 +675,9 @@ impl Store {
             ..StoreSizes::default()
         };
         for name in cf::all() {
-            let family = self.cf(name);
+            let Some(family) = self.db.cf_handle(name) else {
+                continue;
+            };
             let property = |key: &str| {
                 self.db
                     .property_int_value_cf(family, key)
@@ -647,7 +745,10 @@ pub struct StoreSizes {
 ///   an event's id to its position only. Events of earlier formats (the
 ///   envelope in the events family, the log entry the record alone) read
 ///   unchanged, and are not rewritten.
-pub const FORMAT_VERSION: u32 = 4;
+/// - 5: the IATI activities' index (`cf::IATI_ACTIVITIES`); a store of an
+///   earlier format gets it, from one scan of its projects, when it is
+///   upgraded.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// A value of the events family: an event's log position (8 bytes,
 /// big-endian), then, in stores written before format 4, its envelope's

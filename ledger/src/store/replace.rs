@@ -70,8 +70,12 @@ impl Store {
             STATE_REPLACING,
             serde_json::to_vec(&marker).expect("invariant: a path and bytes encode as JSON"),
         );
-        for family in cf::STATE {
-            let handle = self.cf(family);
+        // A store of an earlier format, being finished by this version
+        // before its upgrade, may lack a family added since.
+        for handle in cf::STATE
+            .iter()
+            .filter_map(|family| self.db.cf_handle(family))
+        {
             if let Some(item) = self.db.iterator_cf(handle, IteratorMode::End).next() {
                 let (last, _) = item?;
                 batch.delete_range_cf(handle, [].as_slice(), last.as_ref());

@@ -57,6 +57,22 @@ pub fn open_test_ledger(
     (ledger, Author::new(genesis.chain, ministry, key, 0, None))
 }
 
+/// Makes `ledger`'s store look as a release before store format 5 left
+/// it: no IATI activities' index, format 4 recorded. Returns how many
+/// index entries it removed. Reopening the ledger upgrades it.
+pub fn as_written_before_format_5(ledger: &Ledger) -> usize {
+    use crate::store::cf;
+    let store = ledger.store();
+    let mut batch = rocksdb::WriteBatch::default();
+    let pairs = store.dump(cf::IATI_ACTIVITIES).expect("read");
+    for (key, _) in &pairs {
+        batch.delete_cf(store.cf(cf::IATI_ACTIVITIES), key);
+    }
+    store.write_synced(batch).expect("write");
+    store.set_format_version(4).expect("write");
+    pairs.len()
+}
+
 /// How many lists of projects by place the writer holds in memory, and
 /// those that differ from what the store says is in each place now (see
 /// `append/places.rs`).
