@@ -17,6 +17,8 @@
 # ("batched": load only in SubmitBatch requests, e.g. `bench/snapshot.sh 100 10000 500 batched`
 # for a ledger of a million events in a few minutes; a Raft entry then holds
 # many requests, so SNAPSHOT_EVERY, which counts entries, must be small.)
+# LEARNER_BIN=DIR runs the learner from DIR/tansiq-node (the leader and the
+# client stay this build's): to compare two builds' learners on one load.
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$(dirname "$0")/.."
 CLIENTS="${1:-50}"
@@ -43,7 +45,9 @@ start_node() { # id, log level, extra flags...
     local id="$1" level="$2"
     shift 2
     mkdir -p "$WORK/n$id"
-    RUST_LOG="$level" "$BIN/tansiq-node" --node-id "$id" --data-dir "$WORK/n$id" \
+    local bin="$BIN"
+    [ "$id" = 2 ] && bin="${LEARNER_BIN:-$BIN}"
+    RUST_LOG="$level" "$bin/tansiq-node" --node-id "$id" --data-dir "$WORK/n$id" \
         --listen "127.0.0.1:2715$id" --plaintext "$@" >"$WORK/n$id/node.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
