@@ -116,14 +116,13 @@ impl Store {
     /// the store again to use them with this store's (its shared cache
     /// and memtable budget, its filters).
     pub(crate) fn add_missing_families(&mut self) -> Result<usize, StoreError> {
-        let mut added = 0;
-        for name in cf::all() {
-            if self.db.cf_handle(name).is_none() {
-                self.db.create_cf(name, &Options::default())?;
-                added += 1;
-            }
+        let missing: Vec<_> = cf::all()
+            .filter(|name| self.db.cf_handle(name).is_none())
+            .collect();
+        for name in &missing {
+            self.db.create_cf(name, &Options::default())?;
         }
-        Ok(added)
+        Ok(missing.len())
     }
 
     fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
@@ -169,6 +168,16 @@ impl Store {
 }
 
 impl Store {
+    /// The families of `names` this store has, with their handles: all of
+    /// them but in a store of an earlier format, left as it was found or
+    /// not upgraded yet, which may lack a family added since.
+    pub(crate) fn present<'a>(
+        &'a self,
+        names: impl IntoIterator<Item = &'static str> + 'a,
+    ) -> impl Iterator<Item = &'a rocksdb::ColumnFamily> + 'a {
+        names.into_iter().filter_map(|name| self.db.cf_handle(name))
+    }
+
     pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
@@ -276,12 +285,7 @@ impl Store {
         let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
         for item in self.db.iterator_cf(self.cf(cf::LOG), mode).take(limit) {
             let (key, value) = item?;
-            let position = u64::from_be_bytes(
-                key.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
-            );
-            if !each(decode_log(LogPosition(position), &value)?, &value)? {
+            if !each(decode_log(log_position(&key)?, &value)?, &value)? {
                 break;
             }
         }
@@ -594,9 +598,7 @@ impl Store {
     /// it: what [`Store::write_unlogged`] wrote is then on disk.
     pub(crate) fn flush_all(&self) -> Result<(), StoreError> {
         self.refuse_if_left()?;
-        let families: Vec<_> = cf::all()
-            .filter_map(|family| self.db.cf_handle(family))
-            .collect();
+        let families: Vec<_> = self.present(cf::all()).collect();
         let mut options = rocksdb::FlushOptions::default();
         options.set_wait(true);
         self.db.flush_cfs_opt(&families, &options)?;
@@ -674,10 +676,7 @@ impl Store {
                 .unwrap_or(0),
             ..StoreSizes::default()
         };
-        for name in cf::all() {
-            let Some(family) = self.db.cf_handle(name) else {
-                continue;
-            };
+        for family in self.present(cf::all()) {
             let property = |key: &str| {
                 self.db
                     .property_int_value_cf(family, key)
@@ -782,7 +781,6 @@ fn one_envelope(
     }
 }
 
-/// An event's envelope, decoded from its stored bytes.
 /// A pair of the log family as a state file carries it: the entry's
 /// record, and its event when the entry holds it (None in the layout
 /// before store format 4, where the event is kept in the events family).
@@ -790,11 +788,7 @@ pub(crate) fn decode_log_pair(
     key: &[u8],
     value: &[u8],
 ) -> Result<(LogRecord, Option<pb::SignedEvent>), StoreError> {
-    let position = u64::from_be_bytes(
-        key.try_into()
-            .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))?,
-    );
-    let record = decode_log(LogPosition(position), value)?;
+    let record = decode_log(log_position(key)?, value)?;
     let in_log = &value[LOG_RECORD_BYTES..];
     if in_log.is_empty() {
         return Ok((record, None));
@@ -803,6 +797,14 @@ pub(crate) fn decode_log_pair(
     Ok((record, Some(envelope)))
 }
 
+/// A key of the log family: its position, 8 bytes big-endian.
+fn log_position(key: &[u8]) -> Result<LogPosition, StoreError> {
+    key.try_into()
+        .map(|key| LogPosition(u64::from_be_bytes(key)))
+        .map_err(|_| StoreError::Corrupt("log key is not 8 bytes".into()))
+}
+
+/// An event's envelope, decoded from its stored bytes.
 fn decode_envelope(id: &EventId, envelope: &[u8]) -> Result<pb::SignedEvent, StoreError> {
     pb::SignedEvent::decode(envelope)
         .map_err(|error| StoreError::Corrupt(format!("event {id} envelope: {error}")))

@@ -27,4 +27,4 @@ pub use records::{
     OrgRecord, ProjectRecord, ProjectSummary, ResultRecord, ReviewRecord, Subject, Tip,
 };
 pub(crate) use records::{PolicyRecord, ProjectVersion};
-pub(crate) use replace::state_family;
+pub(crate) use replace::{state_family, state_index};

@@ -25,6 +25,15 @@ pub(crate) struct Replacing {
     pub(crate) finish: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// A state column family's index in a snapshot file (see [`state_family`]).
+pub(crate) fn state_index(family: &str) -> u8 {
+    let index = cf::STATE
+        .iter()
+        .position(|name| *name == family)
+        .expect("invariant: the family is a state family");
+    u8::try_from(index).expect("invariant: fewer than 255 state families")
+}
+
 /// The state column family a snapshot file's family index names.
 pub(crate) fn state_family(index: u8) -> std::io::Result<&'static str> {
     cf::STATE.get(usize::from(index)).copied().ok_or_else(|| {
@@ -72,10 +81,7 @@ impl Store {
         );
         // A store of an earlier format, being finished by this version
         // before its upgrade, may lack a family added since.
-        for handle in cf::STATE
-            .iter()
-            .filter_map(|family| self.db.cf_handle(family))
-        {
+        for handle in self.present(cf::STATE.iter().copied()) {
             if let Some(item) = self.db.iterator_cf(handle, IteratorMode::End).next() {
                 let (last, _) = item?;
                 batch.delete_range_cf(handle, [].as_slice(), last.as_ref());
