@@ -464,14 +464,7 @@ mod tests {
     #[test]
     fn a_backup_of_a_newer_store_format_is_refused_saying_what_to_do() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let genesis = Genesis::new_chain(
-            "tansiq-newer",
-            &crate::ids::OrgId::parse("ministry").expect("org id"),
-            tansiq_proto::v1::Names::default(),
-            &[crate::signing::KeyPair::from_seed([8; 32]).public()],
-            0,
-        )
-        .expect("genesis");
+        let genesis = crate::testing::bare_genesis("tansiq-newer", 8);
         let ledger = Ledger::open(&dir.path().join("node/db"), Some(&genesis)).expect("a ledger");
         ledger
             .store()

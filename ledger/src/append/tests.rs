@@ -60,14 +60,7 @@ fn a_chain_made_before_derived_ids_still_rebuilds_but_no_new_one_begins() {
 #[test]
 fn a_store_written_by_a_newer_format_is_refused_and_an_older_one_upgraded() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let genesis = Genesis::new_chain(
-        "tansiq-format",
-        &crate::ids::OrgId::parse("ministry").expect("org id"),
-        pb::Names::default(),
-        &[crate::signing::KeyPair::from_seed([6; 32]).public()],
-        0,
-    )
-    .expect("genesis");
+    let genesis = crate::testing::bare_genesis("tansiq-format", 6);
     let path = dir.path().join("db");
     let ledger = Ledger::open(&path, Some(&genesis)).expect("a new ledger");
     assert_eq!(
@@ -118,14 +111,7 @@ fn a_store_written_by_a_newer_format_is_refused_and_an_older_one_upgraded() {
 fn a_family_added_since_is_added_on_upgrade_only_and_not_to_the_copy_kept() {
     use crate::store::cf;
     let dir = tempfile::tempdir().expect("temporary directory");
-    let genesis = Genesis::new_chain(
-        "tansiq-families",
-        &crate::ids::OrgId::parse("ministry").expect("org id"),
-        pb::Names::default(),
-        &[crate::signing::KeyPair::from_seed([6; 32]).public()],
-        0,
-    )
-    .expect("genesis");
+    let genesis = crate::testing::bare_genesis("tansiq-families", 6);
     let path = dir.path().join("db");
     let families = |path: &std::path::Path| {
         rocksdb::DB::list_cf(&rocksdb::Options::default(), path).expect("list the families")

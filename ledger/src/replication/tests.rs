@@ -102,6 +102,20 @@ fn forge(from: &Path, to: &Path, mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>)
     writer.finish_file().expect("finish");
 }
 
+/// Installs the snapshot file `file` into `ledger` as openraft does.
+async fn install(
+    ledger: &Arc<Ledger>,
+    meta: &openraft::SnapshotMeta<NodeId, openraft::BasicNode>,
+    file: &Path,
+) -> Result<(), openraft::StorageError<NodeId>> {
+    let file = tokio::fs::File::open(file)
+        .await
+        .expect("open the snapshot");
+    StateMachine::new(Arc::clone(ledger))
+        .install_snapshot(meta, Box::new(file))
+        .await
+}
+
 /// A ledger at `dir` whose one event registers Tripoli (LY01).
 fn tripoli_ledger(dir: &Path) -> Arc<Ledger> {
     places_ledger(dir, &[("LY01", "Tripoli")])
@@ -170,12 +184,7 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
         }
     });
     let follower = ledger(&dir.path().join("follower"));
-    let mut machine = StateMachine::new(Arc::clone(&follower));
-    machine
-        .install_snapshot(
-            &meta,
-            Box::new(tokio::fs::File::open(&forged_record).await.expect("open")),
-        )
+    install(&follower, &meta, &forged_record)
         .await
         .expect("the events are honest");
     let installed = follower
@@ -213,8 +222,8 @@ async fn a_snapshot_whose_log_is_not_in_order_from_one_or_names_no_tip_is_refuse
         .dump_state(&honest)
         .expect("dump the state");
     let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
-    let log = cf::STATE.iter().position(|f| *f == cf::LOG).expect("log") as u8;
-    let meta_family = cf::STATE.iter().position(|f| *f == cf::META).expect("meta") as u8;
+    let log = crate::store::state_index(cf::LOG);
+    let meta_family = crate::store::state_index(cf::META);
     let position = |key: &[u8]| u64::from_be_bytes(key.try_into().expect("8 bytes"));
     type Pair = (u8, Vec<u8>, Vec<u8>);
     type Change = Box<dyn Fn(Vec<Pair>) -> Vec<Pair>>;
@@ -288,12 +297,7 @@ async fn a_snapshot_whose_log_is_not_in_order_from_one_or_names_no_tip_is_refuse
 
         let other = ledger(&dir.path().join(format!("other {case}")));
         let before = other.tip().expect("tip");
-        let refused = StateMachine::new(Arc::clone(&other))
-            .install_snapshot(
-                &meta,
-                Box::new(tokio::fs::File::open(&forged).await.expect("open")),
-            )
-            .await;
+        let refused = install(&other, &meta, &forged).await;
         let refused = refused.expect_err(&format!("a snapshot whose log {case} was installed"));
         assert!(refused.to_string().contains(why), "{case}: {refused}");
         assert_eq!(other.tip().expect("tip"), before, "{case}");
@@ -305,11 +309,7 @@ async fn a_snapshot_whose_log_is_not_in_order_from_one_or_names_no_tip_is_refuse
     // The honest file itself installs: the cases above fail for what
     // they changed.
     let follower = ledger(&dir.path().join("follower"));
-    StateMachine::new(Arc::clone(&follower))
-        .install_snapshot(
-            &meta,
-            Box::new(tokio::fs::File::open(&honest).await.expect("open")),
-        )
+    install(&follower, &meta, &honest)
         .await
         .expect("the honest snapshot installs");
     assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
@@ -339,11 +339,7 @@ async fn a_snapshot_in_the_layout_before_format_4_installs_honest_and_is_refused
     let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
 
     let follower = ledger(&dir.path().join("follower"));
-    StateMachine::new(Arc::clone(&follower))
-        .install_snapshot(
-            &meta,
-            Box::new(tokio::fs::File::open(&honest).await.expect("open")),
-        )
+    install(&follower, &meta, &honest)
         .await
         .expect("an honest snapshot of the earlier layout installs");
     assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
@@ -379,12 +375,7 @@ async fn a_changed_tripoli_is_refused(
     assert_eq!(forged, 1, "the event registering Tripoli, in {family}");
     let other = ledger(&dir.join(format!("other-{family}")));
     let before = other.tip().expect("tip");
-    let refused = StateMachine::new(Arc::clone(&other))
-        .install_snapshot(
-            meta,
-            Box::new(tokio::fs::File::open(&forged_event).await.expect("open")),
-        )
-        .await;
+    let refused = install(&other, meta, &forged_event).await;
     assert!(refused.is_err(), "a forged event was installed");
     assert_eq!(other.tip().expect("tip"), before);
     assert!(other.store().municipality("LY01").expect("read").is_none());

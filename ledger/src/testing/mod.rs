@@ -31,6 +31,19 @@ pub fn commit_group(
         .expect("storage works")
 }
 
+/// The genesis of a chain named `chain` whose ministry ("ministry", no
+/// names) holds the key of `seed`, created at time 0.
+pub fn bare_genesis(chain: &str, seed: u8) -> Genesis {
+    Genesis::new_chain(
+        chain,
+        &OrgId::parse("ministry").expect("valid org id"),
+        pb::Names::default(),
+        &[KeyPair::from_seed([seed; 32]).public()],
+        0,
+    )
+    .expect("valid genesis")
+}
+
 /// A new in-process ledger at `path` for a chain named `chain`, whose ministry
 /// ("ministry") holds the key of `seed`; returns it with the ministry's author.
 /// For property tests and benchmarks that need no node.
