@@ -46,6 +46,8 @@ pub const CLUSTER_MEMBERS_MAX: usize = 64;
 pub const STORE_BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// RocksDB memtables of all column families together, in bytes (charged to the block cache).
 pub const STORE_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+/// One column family's memtable, in bytes, before it is written to a table file.
+pub const STORE_MEMTABLE_BYTES: usize = 16 * 1024 * 1024;
 /// Overlaps named one by one in a receipt's warnings; the rest are counted.
 pub const RECEIPT_OVERLAP_WARNINGS_MAX: usize = 10;
 /// Values of each in-memory map (`bounded_map.rs`): records of each registry

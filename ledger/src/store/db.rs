@@ -151,6 +151,15 @@ impl Store {
         table.set_bloom_filter(10.0, false);
         let mut family = Options::default();
         family.set_block_based_table_factory(&table);
+        // The budget above starts a flush once the memtables' total nears
+        // it, of the family whose memtable is oldest, and writes go on
+        // meanwhile: a memtable being flushed and the new ones together
+        // can hold twice the budget. RocksDB's 64 MiB per family let a
+        // snapshot check's scratch store reach 128 MB of memtables at
+        // 200,000 events (heaptrack, bench/README.md, 2026-12-03); with
+        // 16 MiB a flush is a quarter the size. (Stalling writes at the
+        // budget, the write buffer manager's other mode, hung that check.)
+        family.set_write_buffer_size(crate::limits::STORE_MEMTABLE_BYTES);
         // The same for the memtables: without a filter, looking up a key
         // that is not there walks the skip list (cache misses on every
         // level), and the append path does that for every new event and
