@@ -155,7 +155,7 @@ impl Store {
         // it, of the family whose memtable is oldest, and writes go on
         // meanwhile: a memtable being flushed and the new ones together
         // can hold twice the budget. RocksDB's 64 MiB per family let a
-        // snapshot check's scratch store reach 128 MB of memtables at
+        // snapshot check's scratch store hold 141 MB of memtables at
         // 200,000 events (heaptrack, bench/README.md, 2026-12-03); with
         // 16 MiB a flush is a quarter the size. (Stalling writes at the
         // budget, the write buffer manager's other mode, hung that check.)
