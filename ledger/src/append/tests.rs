@@ -130,7 +130,11 @@ fn a_family_added_since_is_added_on_upgrade_only_and_not_to_the_copy_kept() {
 
     let left = Ledger::open_upgrading(&path, Some(&genesis), super::UpgradeCopy::Leave)
         .expect("opens as it is");
-    assert!(left.tip().is_ok());
+    assert_eq!(
+        left.store().format_version().expect("read"),
+        Some(4),
+        "read in the format it was found in"
+    );
     drop(left);
     assert_eq!(families(&path), before, "left as found");
 
