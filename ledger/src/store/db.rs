@@ -872,6 +872,46 @@ mod tests {
         files
     }
 
+    /// Every family of a store is opened with the memtable size of
+    /// `limits` (README: "16 MiB in one family"), as RocksDB records the
+    /// options it opened with in the store's OPTIONS file.
+    #[test]
+    fn every_family_opens_with_the_memtable_size_of_the_limits() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(dir.path()).expect("a new store");
+        drop(store);
+        let options = std::fs::read_dir(dir.path())
+            .expect("the store's folder")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with("OPTIONS-"))
+            })
+            .max()
+            .expect("an OPTIONS file");
+        let text = std::fs::read_to_string(options).expect("read the OPTIONS file");
+        let mut sizes = std::collections::HashMap::new();
+        let mut family = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix("[CFOptions \"") {
+                family = name.strip_suffix("\"]").map(str::to_owned);
+            } else if line.starts_with('[') {
+                family = None;
+            } else if let (Some(name), Some(size)) =
+                (&family, line.strip_prefix("write_buffer_size="))
+            {
+                sizes.insert(name.clone(), size.parse::<usize>().expect("a size"));
+            }
+        }
+        for name in cf::all() {
+            assert_eq!(
+                sizes.get(name),
+                Some(&crate::limits::STORE_MEMTABLE_BYTES),
+                "family {name}"
+            );
+        }
+    }
+
     /// `tansiq-node dump` on a running node: the reader opens every table
     /// file when it opens, so a compaction by the node afterwards, which
     /// writes new files and deletes the ones the reader would read, does
