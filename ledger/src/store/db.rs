@@ -160,6 +160,7 @@ impl Store {
         // 16 MiB a flush is a quarter the size. (Stalling writes at the
         // budget, the write buffer manager's other mode, hung that check.)
         family.set_write_buffer_size(crate::limits::STORE_MEMTABLE_BYTES);
+        family.set_arena_block_size(crate::limits::STORE_MEMTABLE_ARENA_BLOCK_BYTES);
         // The same for the memtables: without a filter, looking up a key
         // that is not there walks the skip list (cache misses on every
         // level), and the append path does that for every new event and
@@ -872,11 +873,12 @@ mod tests {
         files
     }
 
-    /// Every family of a store is opened with the memtable size of
-    /// `limits` (README: "16 MiB in one family"), as RocksDB records the
-    /// options it opened with in the store's OPTIONS file.
+    /// Every family of a store is opened with the memtable size and the
+    /// memtable's block size of `limits` (README: "16 MiB in one family"),
+    /// as RocksDB records the options it opened with in the store's
+    /// OPTIONS file.
     #[test]
-    fn every_family_opens_with_the_memtable_size_of_the_limits() {
+    fn every_family_opens_with_the_memtable_sizes_of_the_limits() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Store::open(dir.path()).expect("a new store");
         drop(store);
@@ -897,16 +899,23 @@ mod tests {
                 family = name.strip_suffix("\"]").map(str::to_owned);
             } else if line.starts_with('[') {
                 family = None;
-            } else if let (Some(name), Some(size)) =
-                (&family, line.strip_prefix("write_buffer_size="))
-            {
-                sizes.insert(name.clone(), size.parse::<usize>().expect("a size"));
+            } else if let (Some(name), Some((option, size))) = (&family, line.split_once('=')) {
+                if ["write_buffer_size", "arena_block_size"].contains(&option) {
+                    let size = size.parse::<usize>().expect("a size");
+                    sizes.insert((name.clone(), option.to_owned()), size);
+                }
             }
         }
         for name in cf::all() {
+            let size = |option: &str| sizes.get(&(name.to_owned(), option.to_owned())).copied();
             assert_eq!(
-                sizes.get(name),
-                Some(&crate::limits::STORE_MEMTABLE_BYTES),
+                size("write_buffer_size"),
+                Some(crate::limits::STORE_MEMTABLE_BYTES),
+                "family {name}"
+            );
+            assert_eq!(
+                size("arena_block_size"),
+                Some(crate::limits::STORE_MEMTABLE_ARENA_BLOCK_BYTES),
                 "family {name}"
             );
         }
