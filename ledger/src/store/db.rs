@@ -158,7 +158,9 @@ impl Store {
         // snapshot check's scratch store hold 141 MB of memtables at
         // 200,000 events (heaptrack, bench/README.md, 2026-12-03); with
         // 16 MiB a flush is a quarter the size. (Stalling writes at the
-        // budget, the write buffer manager's other mode, hung that check.)
+        // budget, the write buffer manager's other mode, hung that check:
+        // the flushes it starts take the oldest memtables, small ones too,
+        // and a stalled write starts no other; bench/README.md.)
         family.set_write_buffer_size(crate::limits::STORE_MEMTABLE_BYTES);
         family.set_arena_block_size(crate::limits::STORE_MEMTABLE_ARENA_BLOCK_BYTES);
         // The same for the memtables: without a filter, looking up a key
