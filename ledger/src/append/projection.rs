@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tansiq_proto::v1 as pb;
 
-use crate::coverage::{judge, pair, Candidate, Complementary, Judged, OverlapKind};
+use crate::coverage::{judge, pair, Candidate, Compared, Complementary, Judged, OverlapKind};
 use crate::event::codes::ActivityStatus;
 use crate::event::Event;
 use crate::ids::{EventId, LogPosition};
@@ -158,6 +158,7 @@ impl Staging<'_> {
         searched: impl Fn(&str) -> Result<bool, StoreError>,
     ) -> Result<Vec<Found>, StageError> {
         let today = self.today();
+        let compared = Compared::of(project);
         let mut found = Vec::new();
         // One entry per other project: those found in an earlier place are
         // not found again (a place lists each id once). Most projects have
@@ -224,7 +225,7 @@ impl Staging<'_> {
                 if !other.counts_on(today) {
                     continue;
                 }
-                let judged = judge(project, &*other, Complementary::LeftOut, || {
+                let judged = judge(&compared, &*other, Complementary::LeftOut, || {
                     self.review(project_id, other_id)
                 })?;
                 let Some(Judged { kind, .. }) = judged else {

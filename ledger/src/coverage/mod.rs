@@ -42,7 +42,7 @@ mod tests;
 
 pub use list::{Listed, Page, ProjectFilter};
 pub use overlap::OverlapKind;
-pub(crate) use overlap::{judge, pair, Candidate, Complementary, Judged};
+pub(crate) use overlap::{judge, pair, Candidate, Compared, Complementary, Judged};
 pub(crate) use policy::policy_for;
 pub(crate) use project::pcode_within;
 pub use project::PeriodStatus;

@@ -53,6 +53,36 @@ impl Overlapping for ProjectRecord {
     }
 }
 
+/// A stored record compared with many others: its period parsed once
+/// ([`ProjectRecord::period`] parses up to three dates at every call; a
+/// registration is compared with every project of its place, and a
+/// cell's count compares each pair).
+pub(crate) struct Compared<'a> {
+    record: &'a ProjectRecord,
+    period: (Option<Date>, Option<Date>),
+}
+
+impl<'a> Compared<'a> {
+    pub(crate) fn of(record: &'a ProjectRecord) -> Compared<'a> {
+        Compared {
+            record,
+            period: record.period(),
+        }
+    }
+}
+
+impl Overlapping for Compared<'_> {
+    fn owner(&self) -> &str {
+        &self.record.owner
+    }
+    fn period(&self) -> (Option<Date>, Option<Date>) {
+        self.period
+    }
+    fn titles(&self) -> (&str, &str) {
+        Overlapping::titles(self.record)
+    }
+}
+
 /// A project as the registration-time overlap check keeps it in memory:
 /// what [`overlap_kind`] reads, whether it counts on a day, and what a
 /// receipt's warning names — parsed once, not at every comparison.

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 
 use crate::store::{ReviewRecord, StoreError};
 
-use super::overlap::{judge, Cell, Complementary, Judged, OverlapCounts, OverlapKind};
+use super::overlap::{judge, Cell, Compared, Complementary, Judged, OverlapCounts, OverlapKind};
 use super::query::{Coverage, Overlap, Support};
 
 /// One of the two projects is held for the ministry's review.
@@ -31,9 +31,13 @@ impl Coverage<'_> {
         complementary: Complementary,
         mut visit: impl FnMut(&Support, &Support, OverlapKind, Option<ReviewRecord>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        for (i, a) in supports.iter().enumerate() {
-            for b in &supports[i + 1..] {
-                let judged = judge(&a.project, &b.project, complementary, || {
+        let compared: Vec<Compared<'_>> = supports
+            .iter()
+            .map(|support| Compared::of(&support.project))
+            .collect();
+        for (i, (a, a_compared)) in supports.iter().zip(&compared).enumerate() {
+            for (b, b_compared) in supports[i + 1..].iter().zip(&compared[i + 1..]) {
+                let judged = judge(a_compared, b_compared, complementary, || {
                     self.review(&a.project_id, &b.project_id)
                 })?;
                 if let Some(Judged { kind, review }) = judged {

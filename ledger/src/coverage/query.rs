@@ -9,7 +9,7 @@ use crate::date::Date;
 use crate::store::{AttestationRecord, NeedRecord, ProjectRecord, ReviewRecord, Store, StoreError};
 
 use super::overlap::{
-    judge, pair, Cell as PairCell, Complementary, Judged, OverlapCounts, OverlapKind,
+    judge, pair, Cell as PairCell, Compared, Complementary, Judged, OverlapCounts, OverlapKind,
 };
 use super::policy::sector_policy;
 
@@ -670,12 +670,13 @@ impl<'a> Coverage<'a> {
             project_id: project_id.to_owned(),
             project: proposed.clone(),
         };
+        let compared = Compared::of(proposed);
         for (pcode, sector) in proposed.places() {
             for support in self.who_supports(pcode, Some(sector), false)? {
                 if support.project_id == project_id || support.sector != sector {
                     continue;
                 }
-                let judged = judge(proposed, &support.project, Complementary::LeftOut, || {
+                let judged = judge(&compared, &support.project, Complementary::LeftOut, || {
                     self.review(project_id, &support.project_id)
                 })?;
                 if let Some(Judged { kind, review }) = judged {

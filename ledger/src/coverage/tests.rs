@@ -57,6 +57,39 @@ fn overlap_needs_intersecting_periods_and_different_donors_or_alike_titles() {
     assert_eq!(overlap_kind(&a, &other), None);
 }
 
+/// The comparison loops judge a record through [`Compared`] (its period
+/// parsed once): every case of the rule, a closed project's end and a
+/// start missing (the registration day instead) included, comes out as
+/// the record itself gives it, whichever side it is on.
+#[test]
+fn a_record_compared_with_its_period_parsed_once_overlaps_as_the_record_does() {
+    let mut closed = project("undp", "Desalination plant", "2025-01-01", "2027-06-01");
+    closed.closed = true;
+    closed.closed_on = "2026-02-01".into();
+    let records = [
+        project("eu", "Water network", "2026-01-01", "2026-12-31"),
+        project("undp", "Desalination plant", "2026-06-01", "2027-06-01"),
+        project("undp", "Desalination plant", "2027-01-01", "2027-06-01"),
+        project("eu", "water  NETWORK", "2026-03-01", ""),
+        project("eu", "School transport", "", "2025-12-31"),
+        closed,
+    ];
+    let mut kinds = Vec::new();
+    for a in &records {
+        for b in &records {
+            let expected = overlap_kind(a, b);
+            assert_eq!(overlap_kind(&Compared::of(a), b), expected);
+            assert_eq!(overlap_kind(a, &Compared::of(b)), expected);
+            assert_eq!(overlap_kind(&Compared::of(a), &Compared::of(b)), expected);
+            kinds.push(expected);
+        }
+    }
+    // The cases cover each answer of the rule.
+    assert!(kinds.contains(&None));
+    assert!(kinds.contains(&Some(OverlapKind::DifferentDonors)));
+    assert!(kinds.contains(&Some(OverlapKind::SameDonorSimilarTitle)));
+}
+
 #[test]
 fn a_closed_project_counts_until_its_end_date() {
     let mut p = project("eu", "Water", "2026-01-01", "");
