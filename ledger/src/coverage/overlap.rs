@@ -56,7 +56,8 @@ impl Overlapping for ProjectRecord {
 /// A stored record compared with many others: its period parsed once
 /// ([`ProjectRecord::period`] parses up to three dates at every call; a
 /// registration is compared with every project of its place, and a
-/// cell's count compares each pair).
+/// cell's count compares each pair). Borrowed, for the length of one
+/// loop; [`Candidate`] is the owned form the writer keeps per place.
 pub(crate) struct Compared<'a> {
     record: &'a ProjectRecord,
     period: (Option<Date>, Option<Date>),

@@ -31,12 +31,12 @@ impl Coverage<'_> {
         complementary: Complementary,
         mut visit: impl FnMut(&Support, &Support, OverlapKind, Option<ReviewRecord>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        let compared: Vec<Compared<'_>> = supports
+        let compared: Vec<(&Support, Compared<'_>)> = supports
             .iter()
-            .map(|support| Compared::of(&support.project))
+            .map(|support| (support, Compared::of(&support.project)))
             .collect();
-        for (i, (a, a_compared)) in supports.iter().zip(&compared).enumerate() {
-            for (b, b_compared) in supports[i + 1..].iter().zip(&compared[i + 1..]) {
+        for (i, (a, a_compared)) in compared.iter().enumerate() {
+            for (b, b_compared) in &compared[i + 1..] {
                 let judged = judge(a_compared, b_compared, complementary, || {
                     self.review(&a.project_id, &b.project_id)
                 })?;
