@@ -9,7 +9,7 @@ use tansiq_proto::v1 as pb;
 use crate::event::{admit, CheckedRequest, Signatures};
 use crate::ids::{EventId, HeadHash, LogPosition};
 use crate::reject::Rejection;
-use crate::store::{LogRecord, StoreError, Tip};
+use crate::store::{LogRecord, StorageFault, StoreError, Tip};
 
 use super::ledger::{Durability, Ledger, OpenError};
 use super::staging::Receipts;
@@ -58,6 +58,39 @@ pub(crate) enum SnapshotCheckError {
     },
     #[error("cannot write the checked state: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl SnapshotCheckError {
+    /// When the check failed on this node's own storage (its disk full, an
+    /// I/O error in the store the snapshot is replayed into or the state
+    /// file written from it), not on the snapshot: what kind of failure,
+    /// one that goes once its cause does. None when the snapshot is to
+    /// blame: damaged or cut short, an event refused, a head that its
+    /// events do not give. A full disk must not be reported as a forged
+    /// snapshot, nor a forged snapshot as a full disk.
+    pub(crate) fn local_fault(&self) -> Option<StorageFault> {
+        use std::io::ErrorKind;
+        let fault = match self {
+            // How the snapshot file's reader says it is damaged or short.
+            SnapshotCheckError::Io(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::InvalidData | ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return None
+            }
+            SnapshotCheckError::Io(error) => StorageFault::of_io(error),
+            SnapshotCheckError::Store(error)
+            | SnapshotCheckError::Rebuild(
+                RebuildError::Store(error) | RebuildError::Open(OpenError::Store(error)),
+            ) => error.fault(),
+            SnapshotCheckError::Rebuild(_) | SnapshotCheckError::HeadMismatch { .. } => {
+                return None
+            }
+        };
+        fault.reopen_clears().then_some(fault)
+    }
 }
 
 impl Ledger {

@@ -3,7 +3,7 @@
 use tansiq_proto::v1 as pb;
 
 use super::ledger::{Ledger, OpenError};
-use super::rebuild::rebuild;
+use super::rebuild::{rebuild, SnapshotCheckError};
 use crate::event::Signatures;
 use crate::genesis::Genesis;
 use crate::signing::ChainId;
@@ -520,4 +520,36 @@ fn events_written_in_the_layout_before_format_4_read_and_rebuild_the_same() {
         "{again:?}"
     );
     assert_eq!(ledger.tip().expect("tip"), tip);
+}
+
+/// A snapshot check that fails is blamed on the snapshot only for what is
+/// in it (a damaged or short file, an event refused, a head its events do
+/// not give); a full disk or another I/O error of this node is this
+/// node's storage failure, which goes once its cause does.
+#[test]
+fn a_snapshot_check_blames_the_snapshot_only_for_what_is_in_it() {
+    use crate::store::{StorageFault, StoreError};
+    use std::io::{Error, ErrorKind};
+    let the_snapshots = [
+        SnapshotCheckError::Io(Error::new(ErrorKind::InvalidData, "snapshot damaged")),
+        SnapshotCheckError::Io(ErrorKind::UnexpectedEof.into()),
+        SnapshotCheckError::Store(StoreError::Corrupt("its log has position 3".into())),
+        SnapshotCheckError::HeadMismatch {
+            claimed_position: 2,
+            claimed_head: crate::ids::HeadHash([0; 32]),
+            rebuilt_position: 1,
+            rebuilt_head: crate::ids::HeadHash([1; 32]),
+        },
+    ];
+    for error in the_snapshots {
+        assert_eq!(error.local_fault(), None, "{error}");
+    }
+    let this_nodes = [
+        (Error::from_raw_os_error(28), StorageFault::DiskFull),
+        (ErrorKind::PermissionDenied.into(), StorageFault::Io),
+    ];
+    for (error, fault) in this_nodes {
+        let error = SnapshotCheckError::Io(error);
+        assert_eq!(error.local_fault(), Some(fault), "{error}");
+    }
 }

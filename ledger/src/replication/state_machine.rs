@@ -258,6 +258,16 @@ impl StateMachine {
                 "a received snapshot was rebuilt from its signed events and checked"
             ),
             Err(error) => {
+                if let Some(fault) = error.local_fault() {
+                    // This node's own storage: the node's recovery
+                    // (tansiq-node's `recovery`) reads the fault from the
+                    // text, and the leader sends the snapshot again once
+                    // the node is back.
+                    tracing::error!(%error, ?fault, "could not check a received snapshot: this node's own storage failed, not the snapshot; nothing was installed");
+                    return Err(
+                        StorageIOError::write_snapshot(Some(meta.signature()), &error).into(),
+                    );
+                }
                 tracing::error!(%error, "refused a snapshot: it is damaged, or its events do not give the state it claims; nothing was installed");
                 return Err(StorageIOError::read_snapshot(
                     Some(meta.signature()),

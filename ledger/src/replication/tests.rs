@@ -10,7 +10,7 @@ use rocksdb::WriteBatch;
 use tansiq_proto::v1 as pb;
 
 use crate::append::Ledger;
-use crate::store::{cf, StoreError};
+use crate::store::{cf, StorageFault, StoreError};
 
 use super::log_store::{decode_entry, encode_entry};
 use super::meta::{json, META_APPLIED, META_COMMITTED, META_INSTALLING};
@@ -199,6 +199,59 @@ async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
     // the follower's state as it was.
     // Events are kept in their log entries (store format 4).
     a_changed_tripoli_is_refused(dir.path(), &honest, &meta, cf::LOG).await;
+}
+
+/// A snapshot this node cannot check for want of room (its disk full) is
+/// this node's storage failure, not a damaged or forged snapshot: a write
+/// error whose text names the full disk (what tansiq-node's recovery reads
+/// to restart once there is room), nothing installed; the same snapshot
+/// installs once there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_not_checked_for_want_of_room_is_a_full_disk_and_installs_once_there_is_room() {
+    use std::io::Write;
+    let Some(disk) = crate::testing::disk::SmallDisk::mount(64) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = tripoli_ledger(&dir.path().join("source"));
+    let honest = dir.path().join("honest.snapshot");
+    StateMachine::new(Arc::clone(&source))
+        .dump_state(&honest)
+        .expect("dump the state");
+    let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+    let follower = ledger(&disk.join("follower"));
+    let before = follower.tip().expect("tip");
+    // Where the check writes: made before the disk fills, so that what
+    // fails is the check itself.
+    std::fs::create_dir_all(super::state_machine::snapshot_dir_of(&follower))
+        .expect("the snapshot directory");
+    let filler = disk.join("filler");
+    let mut file = std::fs::File::create(&filler).expect("the filler");
+    let full = loop {
+        if let Err(error) = file.write_all(&[0; 64 * 1024]) {
+            break error;
+        }
+    };
+    assert_eq!(full.kind(), std::io::ErrorKind::StorageFull, "{full}");
+    drop(file);
+
+    let error = install(&follower, &meta, &honest)
+        .await
+        .expect_err("no room to check the snapshot");
+    let text = error.to_string();
+    assert_eq!(
+        StorageFault::of_openraft_text(&text),
+        StorageFault::DiskFull,
+        "{text}"
+    );
+    assert!(text.contains("when Write Snapshot"), "{text}");
+    assert_eq!(follower.tip().expect("tip"), before, "nothing installed");
+
+    std::fs::remove_file(&filler).expect("room again");
+    install(&follower, &meta, &honest)
+        .await
+        .expect("the same snapshot, with room");
+    assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
 }
 
 /// A snapshot is replayed as its file is read, so the file's log must

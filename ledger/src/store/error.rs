@@ -82,6 +82,17 @@ impl StorageFault {
         classify(error.kind(), error.as_ref())
     }
 
+    /// The fault of an operating system's I/O error on this node's own
+    /// files (a state file written, a store's directory made): a full disk,
+    /// or another I/O error that goes once its cause does.
+    pub fn of_io(error: &std::io::Error) -> StorageFault {
+        if error.kind() == std::io::ErrorKind::StorageFull {
+            StorageFault::DiskFull
+        } else {
+            StorageFault::Io
+        }
+    }
+
     /// Whether reopening the store clears this failure once its cause is
     /// gone: an I/O error, a full disk included.
     pub fn reopen_clears(self) -> bool {

@@ -1,9 +1,11 @@
 //! Builders for tests and benchmarks, not for production: event bodies
-//! ([`events`]), a fresh in-process ledger ([`open_test_ledger`]) and the
-//! node's commit path without a node ([`commit_group`]). Compiled only with
-//! the `test-support` feature (the ledger's integration tests and
-//! `tansiq-tests` turn it on; `tansiq-node` and `tansiq` do not).
+//! ([`events`]), a small disk to fill ([`disk`]), a fresh in-process
+//! ledger ([`open_test_ledger`]) and the node's commit path without a node
+//! ([`commit_group`]). Compiled only with the `test-support` feature (the
+//! ledger's integration tests and `tansiq-tests` turn it on; `tansiq-node`
+//! and `tansiq` do not).
 
+pub mod disk;
 pub mod events;
 
 use std::path::Path;

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// A tmpfs of a few MiB, mounted for one test: fill it, and a store on it
+/// meets a full disk.
 pub struct SmallDisk {
     dir: tempfile::TempDir,
 }
