@@ -14,9 +14,11 @@ pub(crate) mod keys;
 mod records;
 mod replace;
 pub mod snapshot_file;
+mod tuning;
 
 pub(crate) use db::decode_log_pair;
-pub use db::{KeyValue, Store, StoreSizes, FORMAT_VERSION};
+pub use db::{KeyValue, Store, FORMAT_VERSION};
+pub use tuning::StoreSizes;
 
 /// The store's folder in a data directory (and in a backup).
 pub const STORE_DIR: &str = "db";
