@@ -39,8 +39,9 @@ cli() { "$bin/tansiq" --node "http://$grpc" "$@" >/dev/null; }
 for _ in $(seq 1 600); do cli head 2>/dev/null && break; sleep 0.5; done
 memory() {
   local store
-  # RocksDB's own share, from the node's metrics: table readers (index and
-  # filter blocks, outside the cache), the block cache, the memtables.
+  # RocksDB's own share, from the node's metrics: table readers (outside
+  # the cache; their index and filter blocks are in it), the block cache,
+  # the memtables.
   store=$(curl -sf "http://$http/metrics" | awk '
     /^tansiq_store_table_readers_bytes / {r = $2}
     /^tansiq_store_block_cache_bytes / {c = $2}

@@ -220,12 +220,12 @@ pub static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
         store_table_readers_bytes: gauge(
             &registry,
             "tansiq_store_table_readers_bytes",
-            "Bytes RocksDB estimates its open table files' readers hold (index and filter blocks outside the block cache)",
+            "Bytes RocksDB estimates its open table files' readers hold outside the block cache (their index and filter blocks are in it)",
         ),
         store_block_cache_bytes: gauge(
             &registry,
             "tansiq_store_block_cache_bytes",
-            "Bytes of RocksDB's block cache in use (memtables are charged to it too)",
+            "Bytes of RocksDB's block cache in use: data, index and filter blocks (memtables are charged to it too)",
         ),
         store_write_stopped: gauge(
             &registry,
