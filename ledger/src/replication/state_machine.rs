@@ -17,7 +17,7 @@ use rocksdb::WriteBatch;
 
 use crate::append::{Durability, Ledger, Receipts};
 use crate::event::{admit_verified_here, VerifiedHere};
-use crate::store::cf;
+use crate::store::{cf, StorageFault, SNAPSHOT_REFUSED};
 use crate::sync::lock_whole;
 
 use super::meta::{
@@ -261,19 +261,24 @@ impl StateMachine {
                 if let Some(fault) = error.local_fault() {
                     // This node's own storage: the node's recovery
                     // (tansiq-node's `recovery`) reads the fault from the
-                    // text, and the leader sends the snapshot again once
-                    // the node is back.
+                    // text (openraft keeps no more), so the text names it in
+                    // the words that recovery reads, and carries nothing
+                    // the leader chose (not the snapshot's name); the leader
+                    // sends the snapshot again once the node is back.
                     tracing::error!(%error, ?fault, "could not check a received snapshot: this node's own storage failed, not the snapshot; nothing was installed");
+                    let named = match fault {
+                        StorageFault::DiskFull => "No space left on device",
+                        _ => "IO error",
+                    };
+                    let text = format!(
+                        "this node's own storage failed ({named}) while checking a received snapshot: {error}"
+                    );
                     return Err(
-                        StorageIOError::write_snapshot(Some(meta.signature()), &error).into(),
+                        StorageIOError::write_snapshot(None, &std::io::Error::other(text)).into(),
                     );
                 }
                 tracing::error!(%error, "refused a snapshot: it is damaged, or its events do not give the state it claims; nothing was installed");
-                return Err(StorageIOError::read_snapshot(
-                    Some(meta.signature()),
-                    &std::io::Error::other(error.to_string()),
-                )
-                .into());
+                return Err(refused(meta, error));
             }
         }
         // The replacement names the checked file: it must outlive a power cut.
@@ -361,6 +366,21 @@ pub(super) fn snapshot_dir_of(ledger: &Ledger) -> PathBuf {
     let mut dir = ledger.store().db().path().as_os_str().to_owned();
     dir.push(".snapshots");
     PathBuf::from(dir)
+}
+
+/// The error of a received snapshot refused for what is in it: its text
+/// begins with [`SNAPSHOT_REFUSED`], so that nothing it quotes (the name
+/// the leader gave it, its events' fields) reads as a fault of this node's
+/// storage (`StorageFault::of_openraft_text`).
+fn refused(
+    meta: &SnapshotMeta<NodeId, BasicNode>,
+    why: impl std::fmt::Display,
+) -> StorageError<NodeId> {
+    StorageIOError::read_snapshot(
+        Some(meta.signature()),
+        &std::io::Error::other(format!("{SNAPSHOT_REFUSED}: {why}")),
+    )
+    .into()
 }
 
 pub(super) fn snapshot_meta(
@@ -459,6 +479,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
+        // Its name becomes a file's: only the name this node would give it.
+        let named = snapshot_meta(meta.last_log_id, meta.last_membership.clone()).snapshot_id;
+        if meta.snapshot_id != named {
+            let why = format!(
+                "it is named {:?}, not {named:?} as its last log id gives",
+                meta.snapshot_id
+            );
+            tracing::error!(%why, "refused a snapshot; nothing was installed");
+            return Err(refused(meta, why));
+        }
         // openraft may purge the log up to this snapshot before it is
         // installed: a restart after a failed installation must know (see
         // LogStore::settled_log_state).
@@ -476,13 +506,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let this = self.clone();
         let meta = meta.clone();
         // Copying, checking and replacing hundreds of MiB: off the runtime.
-        off_the_runtime(move || this.install_from(&meta, file)).await?;
-        self.counters
-            .snapshots_installed
-            .fetch_add(1, Ordering::Relaxed);
+        let installed = off_the_runtime(move || this.install_from(&meta, file)).await;
+        // Installed or not, the received file (as large as the ledger) goes:
+        // after a full disk, the room it takes is what recovery waits for.
         for received in lock_whole(&self.receiving).drain(..) {
             let _ = std::fs::remove_file(received);
         }
+        installed?;
+        self.counters
+            .snapshots_installed
+            .fetch_add(1, Ordering::Relaxed);
         self.notify();
         Ok(())
     }

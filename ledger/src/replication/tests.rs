@@ -10,7 +10,7 @@ use rocksdb::WriteBatch;
 use tansiq_proto::v1 as pb;
 
 use crate::append::Ledger;
-use crate::store::{cf, StorageFault, StoreError};
+use crate::store::{cf, StorageFault, StoreError, SNAPSHOT_REFUSED};
 
 use super::log_store::{decode_entry, encode_entry};
 use super::meta::{json, META_APPLIED, META_COMMITTED, META_INSTALLING};
@@ -251,6 +251,48 @@ async fn a_snapshot_not_checked_for_want_of_room_is_a_full_disk_and_installs_onc
     install(&follower, &meta, &honest)
         .await
         .expect("the same snapshot, with room");
+    assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
+}
+
+/// A snapshot's name becomes a file's name on the follower: a name other
+/// than the one its last log id gives ("../" in it, or words that would
+/// read as a storage fault) is refused before anything is written, and
+/// its error reads as a refused snapshot, not as this node's storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_named_otherwise_than_its_last_log_id_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = tripoli_ledger(&dir.path().join("source"));
+    let honest = dir.path().join("honest.snapshot");
+    StateMachine::new(Arc::clone(&source))
+        .dump_state(&honest)
+        .expect("dump the state");
+    let follower = ledger(&dir.path().join("follower"));
+    let before = follower.tip().expect("tip");
+    for name in ["../escaped", "No space left on device", "1-6"] {
+        let mut meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+        meta.snapshot_id = name.to_owned();
+        let error = install(&follower, &meta, &honest)
+            .await
+            .expect_err("a snapshot named otherwise is refused");
+        let text = error.to_string();
+        assert!(text.contains(SNAPSHOT_REFUSED), "{text}");
+        assert_eq!(
+            StorageFault::of_openraft_text(&text),
+            StorageFault::Other,
+            "{text}"
+        );
+        assert_eq!(
+            follower.tip().expect("tip"),
+            before,
+            "{name}: nothing installed"
+        );
+    }
+    assert!(!dir.path().join("escaped.snapshot").exists());
+    // Named as its last log id gives, the same file installs.
+    let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
+    install(&follower, &meta, &honest)
+        .await
+        .expect("the same snapshot, named as it should be");
     assert_eq!(follower.tip().expect("tip"), source.tip().expect("tip"));
 }
 

@@ -71,6 +71,10 @@ pub enum StorageFault {
     Other,
 }
 
+/// How the error of a received snapshot refused for what is in it begins
+/// (damaged, forged, misnamed): see [`StorageFault::of_openraft_text`].
+pub const SNAPSHOT_REFUSED: &str = "refused a received snapshot";
+
 /// The operating system's text for ENOSPC, which RocksDB puts in the
 /// message of its IO error (its status sub-code `kNoSpace` too).
 const NO_SPACE: &str = "No space left on device";
@@ -113,9 +117,15 @@ impl StorageFault {
     /// The text holds the [`StoreError`]'s (RocksDB's "IO error" or
     /// "Corruption", "stored data is corrupt") or the operating system's
     /// (a full disk, no file descriptor left, a permission).
+    ///
+    /// A snapshot refused for what is in it ([`SNAPSHOT_REFUSED`]) is no
+    /// fault of this node's storage, whatever its text quotes: the leader
+    /// chose the snapshot's name and its events' fields.
     pub fn of_openraft_text(text: &str) -> StorageFault {
         const IO: [&str; 3] = ["IO error", "Too many open files", "Permission denied"];
-        if text.contains("Corruption") || text.contains("corrupt") {
+        if text.contains(SNAPSHOT_REFUSED) {
+            StorageFault::Other
+        } else if text.contains("Corruption") || text.contains("corrupt") {
             StorageFault::Corruption
         } else if text.contains(NO_SPACE) {
             StorageFault::DiskFull
@@ -250,6 +260,12 @@ mod error_tests {
                 StorageFault::Corruption,
             ),
             ("panicked", StorageFault::Other),
+            // What a leader chose (a snapshot's name, an event's field)
+            // cannot make a refused snapshot read as this node's fault.
+            (
+                "when Read Snapshot(Some(.. snapshot_id: \"No space left on device\" ..)): refused a received snapshot: event .. no longer applies: unknown organisation \"IO error\"",
+                StorageFault::Other,
+            ),
         ];
         for (text, fault) in cases {
             assert_eq!(StorageFault::of_openraft_text(text), fault, "{text}");

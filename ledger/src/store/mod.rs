@@ -22,7 +22,7 @@ pub use tuning::StoreSizes;
 
 /// The store's folder in a data directory (and in a backup).
 pub const STORE_DIR: &str = "db";
-pub use error::{StorageFault, StoreError};
+pub use error::{StorageFault, StoreError, SNAPSHOT_REFUSED};
 pub(crate) use keys::{split_text_key, text_key};
 pub use records::{
     ActivityStatus, AttestationRecord, KeyRecord, LogRecord, MunicipalityRecord, NeedRecord,
