@@ -21,7 +21,7 @@ impl Store {
         options.set_max_open_files(crate::limits::STORE_OPEN_FILES_MAX);
         // Most lookups on the append path are for keys that do not exist yet
         // (a new event id, a new project): bloom filters answer those
-        // without reading table files.
+        // without reading data blocks.
         // Memory is bounded by these two budgets, shared by every column
         // family, whatever the size of the data.
         let cache = rocksdb::Cache::new_lru_cache(crate::limits::STORE_BLOCK_CACHE_BYTES);
@@ -39,15 +39,16 @@ impl Store {
         // opened (9 MiB at a million events, 12 at five million; up to
         // 1,024 files are kept open: bench/README.md, 2026-12-04).
         // Partitioned into blocks of 4 KiB, so that a lookup loads the
-        // partitions it needs, not a whole file's filter; the top level of
-        // each (a few entries per partition) and the newest files' (level 0,
-        // at most a few per family) are held while their file is open.
+        // partitions it needs, not a whole file's filter; only the top
+        // level of each (an entry per partition) is held while its file is
+        // open. Level 0's partitions are not held: while compactions lag,
+        // level 0 holds tens of files per family, and held blocks may take
+        // the cache past its budget.
         table.set_cache_index_and_filter_blocks(true);
         table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
         table.set_partition_filters(true);
         table.set_metadata_block_size(4096);
         table.set_pin_top_level_index_and_filter(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         let mut family = Options::default();
         family.set_block_based_table_factory(&table);
         // The budget above starts a flush once the memtables' total nears
@@ -167,8 +168,7 @@ mod tests {
             store.write_synced(batch).expect("write");
             store.db.flush_cf(family).expect("flush");
         }
-        // Down from level 0, whose files' blocks are held while they are
-        // open (`pin_l0_filter_and_index_blocks_in_cache`).
+        // Down from level 0, as most of a ledger's files are.
         store
             .db
             .compact_range_cf(family, None::<&[u8]>, None::<&[u8]>);
