@@ -17,7 +17,7 @@ use rocksdb::WriteBatch;
 
 use crate::append::{Durability, Ledger, Receipts};
 use crate::event::{admit_verified_here, VerifiedHere};
-use crate::store::{cf, StorageFault, SNAPSHOT_REFUSED};
+use crate::store::{cf, SNAPSHOT_REFUSED};
 use crate::sync::lock_whole;
 
 use super::meta::{
@@ -266,12 +266,9 @@ impl StateMachine {
                     // the leader chose (not the snapshot's name); the leader
                     // sends the snapshot again once the node is back.
                     tracing::error!(%error, ?fault, "could not check a received snapshot: this node's own storage failed, not the snapshot; nothing was installed");
-                    let named = match fault {
-                        StorageFault::DiskFull => "No space left on device",
-                        _ => "IO error",
-                    };
                     let text = format!(
-                        "this node's own storage failed ({named}) while checking a received snapshot: {error}"
+                        "this node's own storage failed ({}) while checking a received snapshot: {error}",
+                        fault.words()
                     );
                     return Err(
                         StorageIOError::write_snapshot(None, &std::io::Error::other(text)).into(),
@@ -390,12 +387,18 @@ pub(super) fn snapshot_meta(
     SnapshotMeta {
         last_log_id: applied,
         last_membership: membership,
-        snapshot_id: format!(
-            "{}-{}",
-            applied.map_or(0, |id| id.leader_id.term),
-            applied.map_or(0, |id| id.index)
-        ),
+        snapshot_id: snapshot_id(applied),
     }
+}
+
+/// A snapshot's name, `{term}-{index}` of the last log id it holds: the
+/// name of its file, and the only name a received snapshot may have.
+fn snapshot_id(applied: Option<LogId<NodeId>>) -> String {
+    format!(
+        "{}-{}",
+        applied.map_or(0, |id| id.leader_id.term),
+        applied.map_or(0, |id| id.index)
+    )
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
@@ -480,7 +483,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
         // Its name becomes a file's: only the name this node would give it.
-        let named = snapshot_meta(meta.last_log_id, meta.last_membership.clone()).snapshot_id;
+        let named = snapshot_id(meta.last_log_id);
         if meta.snapshot_id != named {
             let why = format!(
                 "it is named {:?}, not {named:?} as its last log id gives",

@@ -106,6 +106,18 @@ impl StorageFault {
         }
     }
 
+    /// Words that [`StorageFault::of_openraft_text`] reads as this fault:
+    /// put them in the text of an error that openraft will keep only as
+    /// text, so that the fault is written and read back in one place.
+    pub fn words(self) -> &'static str {
+        match self {
+            StorageFault::DiskFull => NO_SPACE,
+            StorageFault::Io => "IO error",
+            StorageFault::Corruption => "Corruption",
+            StorageFault::Other => "storage failure",
+        }
+    }
+
     /// The fault of a storage failure known only by its text: the error of
     /// a cluster member whose Raft core stopped. openraft turns the storage
     /// error (a [`StoreError`], or a `std::io::Error` of a snapshot file)
@@ -267,6 +279,15 @@ mod error_tests {
                 StorageFault::Other,
             ),
         ];
+        for fault in [
+            StorageFault::DiskFull,
+            StorageFault::Io,
+            StorageFault::Corruption,
+            StorageFault::Other,
+        ] {
+            let text = format!("when Write Snapshot(None): {} while ..", fault.words());
+            assert_eq!(StorageFault::of_openraft_text(&text), fault, "{text}");
+        }
         for (text, fault) in cases {
             assert_eq!(StorageFault::of_openraft_text(text), fault, "{text}");
         }
