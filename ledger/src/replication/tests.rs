@@ -121,6 +121,17 @@ fn tripoli_ledger(dir: &Path) -> Arc<Ledger> {
     places_ledger(dir, &[("LY01", "Tripoli")])
 }
 
+/// The Tripoli ledger under `dir` ("source") and its state dumped to a
+/// snapshot file beside it ("honest.snapshot"), as a leader sends it.
+fn tripoli_snapshot(dir: &Path) -> (Arc<Ledger>, std::path::PathBuf) {
+    let source = tripoli_ledger(&dir.join("source"));
+    let honest = dir.join("honest.snapshot");
+    StateMachine::new(Arc::clone(&source))
+        .dump_state(&honest)
+        .expect("dump the state");
+    (source, honest)
+}
+
 /// A ledger at `dir` whose events register `places` (P-code, name), one
 /// event each, in one commit group.
 fn places_ledger(dir: &Path, places: &[(&str, &str)]) -> Arc<Ledger> {
@@ -167,11 +178,7 @@ fn places_ledger(dir: &Path, places: &[(&str, &str)]) -> Arc<Ledger> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_snapshot_installs_nothing_its_events_do_not_give() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let source = tripoli_ledger(&dir.path().join("source"));
-    let honest = dir.path().join("honest.snapshot");
-    StateMachine::new(Arc::clone(&source))
-        .dump_state(&honest)
-        .expect("dump the state");
+    let (source, honest) = tripoli_snapshot(dir.path());
     let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
 
     // A forged registry record: installed as the events give it.
@@ -213,11 +220,7 @@ async fn a_snapshot_not_checked_for_want_of_room_is_a_full_disk_and_installs_onc
         return;
     };
     let dir = tempfile::tempdir().expect("temporary directory");
-    let source = tripoli_ledger(&dir.path().join("source"));
-    let honest = dir.path().join("honest.snapshot");
-    StateMachine::new(Arc::clone(&source))
-        .dump_state(&honest)
-        .expect("dump the state");
+    let (source, honest) = tripoli_snapshot(dir.path());
     let meta = snapshot_meta(Some(log_id(1, 1, 5)), StoredMembership::default());
     let follower = ledger(&disk.join("follower"));
     let before = follower.tip().expect("tip");
@@ -261,11 +264,7 @@ async fn a_snapshot_not_checked_for_want_of_room_is_a_full_disk_and_installs_onc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_named_otherwise_than_its_last_log_id_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let source = tripoli_ledger(&dir.path().join("source"));
-    let honest = dir.path().join("honest.snapshot");
-    StateMachine::new(Arc::clone(&source))
-        .dump_state(&honest)
-        .expect("dump the state");
+    let (source, honest) = tripoli_snapshot(dir.path());
     let follower = ledger(&dir.path().join("follower"));
     let before = follower.tip().expect("tip");
     for name in ["../escaped", "No space left on device", "1-6"] {
